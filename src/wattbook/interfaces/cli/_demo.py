@@ -1,0 +1,10 @@
+"""`wattbook demo`: (being built in this session)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `demo` sub-command to the parser."""
+    sub.add_parser("demo", help="(not yet available)")

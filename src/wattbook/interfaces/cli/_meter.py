@@ -1,0 +1,10 @@
+"""`wattbook meter`: (being built in this session)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `meter` sub-command to the parser."""
+    sub.add_parser("meter", help="(not yet available)")
