@@ -22,13 +22,13 @@ def bcd_to_int(data: bytes) -> int:
 
     :raises DataError: if a nibble is not a decimal digit.
     """
-    value = 0
-    for byte in reversed(data):
-        high, low = byte >> 4, byte & 0x0F
-        if high > 9 or low > 9:
-            raise DataError(f"not BCD: {data.hex(' ').upper()}")
-        value = value * 100 + high * 10 + low
-    return value
+    # Hex digits of packed BCD are the decimal digits; any a-f nibble is not BCD.
+    text = data[::-1].hex()
+    if not text.isdigit():
+        if not data:
+            return 0
+        raise DataError(f"not BCD: {data.hex(' ').upper()}")
+    return int(text)
 
 
 def int_to_bcd(value: int, length: int) -> bytes:
@@ -76,8 +76,12 @@ def decode_decimal(data: bytes, *, decimals: int, signed: bool = False) -> Decim
 
     :raises DataError: if the field is not BCD.
     """
-    raw = signed_bcd_to_int(data) if signed else bcd_to_int(data)
-    return Decimal(raw).scaleb(-decimals)
+    if signed:
+        return Decimal(signed_bcd_to_int(data)).scaleb(-decimals)
+    text = data[::-1].hex()
+    if not text.isdigit():
+        raise DataError(f"not BCD: {data.hex(' ').upper()}")
+    return Decimal(text).scaleb(-decimals)
 
 
 def encode_decimal(

@@ -11,6 +11,7 @@ checksums contain 16H all the time (051600001234 travels as ``34 12 00 00 16 05`
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator
 
 from wattbook.dlt645.bcd import address_from_wire, address_to_wire
@@ -54,8 +55,21 @@ FN_CONTROL = 0x1C
 _DI_FUNCTIONS = frozenset({FN_SECURITY, FN_READ, FN_READ_FOLLOW_UP, FN_WRITE})
 
 
-def _offset(data: bytes, delta: int) -> bytes:
-    return bytes((b + delta) & 0xFF for b in data)
+# +33H / -33H modulo 256 as translation tables: bytes.translate is the fast path in CPython.
+_ADD_33 = bytes((i + OFFSET) & 0xFF for i in range(256))
+_SUB_33 = bytes((i - OFFSET) & 0xFF for i in range(256))
+_PREAMBLE = bytes((PREAMBLE_BYTE,))
+
+
+@functools.lru_cache(maxsize=65536)
+def _label_to_wire(address: str) -> tuple[str, bytes]:
+    """Return (normalised label, wire bytes); cached because a bus talks to few addresses."""
+    return address.upper(), address_to_wire(address)
+
+
+@functools.lru_cache(maxsize=65536)
+def _wire_to_label(raw: bytes) -> str:
+    return address_from_wire(raw)
 
 
 def checksum(data: bytes) -> int:
@@ -76,15 +90,26 @@ class Frame:
 
     def __post_init__(self) -> None:
         try:
-            address_to_wire(self.address)
-        except DataError as exc:
-            raise FrameError(str(exc)) from exc
+            label, _ = _label_to_wire(self.address)
+        except (DataError, TypeError) as exc:
+            raise FrameError(f"bad address {self.address!r}: {exc}") from exc
         if not 0 <= self.control <= 0xFF:
             raise FrameError(f"control code {self.control} is not a byte")
         if len(self.data) > 0xFF:
             raise FrameError(f"data field of {len(self.data)} bytes exceeds 255")
-        object.__setattr__(self, "address", self.address.upper())
-        object.__setattr__(self, "data", bytes(self.data))
+        if label is not self.address:
+            object.__setattr__(self, "address", label)
+        if type(self.data) is not bytes:
+            object.__setattr__(self, "data", bytes(self.data))
+
+    @classmethod
+    def _trusted(cls, address: str, control: int, data: bytes) -> Frame:
+        """Return a frame from fields the decoder has already validated (skips the checks)."""
+        frame = object.__new__(cls)
+        object.__setattr__(frame, "address", address)
+        object.__setattr__(frame, "control", control)
+        object.__setattr__(frame, "data", data)
+        return frame
 
     @property
     def function(self) -> int:
@@ -132,13 +157,15 @@ class Frame:
         """
         if preamble < 0:
             raise FrameError("preamble length cannot be negative")
-        body = (
-            bytes((START,))
-            + address_to_wire(self.address)
-            + bytes((START, self.control, len(self.data)))
-            + _offset(self.data, OFFSET)
+        body = b"".join(
+            (
+                b"\x68",
+                _label_to_wire(self.address)[1],
+                bytes((START, self.control, len(self.data))),
+                self.data.translate(_ADD_33),
+            )
         )
-        return bytes((PREAMBLE_BYTE,)) * preamble + body + bytes((checksum(body), END))
+        return b"".join((_PREAMBLE * preamble, body, bytes((sum(body) & 0xFF, END))))
 
     def describe(self) -> str:
         """Return a one-line human description for logs and field tools."""
@@ -165,10 +192,10 @@ def _decode_body(raw: bytes) -> Frame:
     if checksum(raw[:-2]) != raw[-2]:
         raise ChecksumError(f"checksum {raw[-2]:02X}H, computed {checksum(raw[:-2]):02X}H")
     try:
-        address = address_from_wire(raw[1:7])
+        address = _wire_to_label(raw[1:7])
     except DataError as exc:
         raise FrameError(str(exc)) from exc
-    return Frame(address=address, control=raw[8], data=_offset(raw[10:-2], -OFFSET))
+    return Frame._trusted(address, raw[8], raw[10:-2].translate(_SUB_33))
 
 
 def decode(raw: bytes) -> Frame:
@@ -179,12 +206,11 @@ def decode(raw: bytes) -> Frame:
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise FrameError(f"expected bytes, got {type(raw).__name__}")
     raw = bytes(raw)
-    skip = 0
-    while skip < len(raw) and raw[skip] == PREAMBLE_BYTE:
-        skip += 1
+    body = raw.lstrip(_PREAMBLE)
+    skip = len(raw) - len(body)
     if skip > MAX_PREAMBLE:
         raise FrameError(f"{skip} preamble bytes; at most {MAX_PREAMBLE} allowed")
-    return _decode_body(raw[skip:])
+    return _decode_body(body)
 
 
 class FrameParser:
