@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 
@@ -297,7 +298,9 @@ class TestSettlementFreeze:
 
         assert len(frozen) == 12
         assert frozen[0].frozen_at == dt.datetime(2025, 3, 1)
-        assert all(a.registers.total_wh > b.registers.total_wh for a, b in zip(frozen, frozen[1:]))
+        assert all(
+            a.registers.total_wh > b.registers.total_wh for a, b in itertools.pairwise(frozen)
+        )
         assert registers.total_wh == sum(registers.as_tuple()[1:])
 
 
