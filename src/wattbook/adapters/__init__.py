@@ -1,0 +1,1 @@
+"""Adapters: the database, meters, SMS, bank and the system clock behind the ports."""

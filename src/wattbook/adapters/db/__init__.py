@@ -1,0 +1,45 @@
+"""Storage: SQLAlchemy Core tables, repositories, the unit of work and the migrations."""
+
+from wattbook.adapters.db._engine import (
+    SQLITE_BEGIN_OPTION,
+    SQLITE_BUSY_TIMEOUT_MS,
+    UnsupportedDatabase,
+    create_engine,
+    normalise_url,
+)
+from wattbook.adapters.db._migrate import (
+    alembic_config,
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+)
+from wattbook.adapters.db._tables import metadata
+from wattbook.adapters.db._types import (
+    InexactPrice,
+    NaiveDatetime,
+    PriceColumn,
+    UtcDateTime,
+    price_from_column,
+    price_to_column,
+)
+
+__all__ = [
+    "SQLITE_BEGIN_OPTION",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "InexactPrice",
+    "NaiveDatetime",
+    "PriceColumn",
+    "UnsupportedDatabase",
+    "UtcDateTime",
+    "alembic_config",
+    "create_engine",
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "metadata",
+    "normalise_url",
+    "price_from_column",
+    "price_to_column",
+    "upgrade",
+]

@@ -1,0 +1,89 @@
+"""Build SQLAlchemy engines for SQLite (WAL) and PostgreSQL (psycopg 3)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+
+# Long enough to ride out a writer finishing a large reading batch; short enough that a stuck
+# process shows up as an error rather than a hang.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+# Execution option read by the "begin" hook below: a unit of work that will write asks for
+# BEGIN IMMEDIATE so SQLite takes the write lock up front. A deferred transaction that reads,
+# then tries to write, fails with SQLITE_BUSY when another writer got in between.
+SQLITE_BEGIN_OPTION = "wattbook_sqlite_begin"
+
+
+class UnsupportedDatabase(ValueError):
+    """The database URL names a backend wattbook does not support."""
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Return the URL with the driver wattbook uses for its backend.
+
+    ``postgresql://`` and ``postgres://`` become ``postgresql+psycopg://`` (psycopg 3);
+    ``sqlite://`` stays on the standard library driver.
+
+    :raises UnsupportedDatabase: if the backend is neither SQLite nor PostgreSQL.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite")
+    raise UnsupportedDatabase(f"unsupported database backend {backend!r}")
+
+
+def create_engine(url: str | URL, *, echo: bool = False, **options: Any) -> Engine:
+    """Return an engine for ``url`` configured as wattbook needs it.
+
+    SQLite gets WAL journaling, foreign keys on, a busy timeout and transactions that really
+    begin where SQLAlchemy begins them (the driver's own implicit BEGIN is switched off).
+    A file database's directory is created if it is missing.
+
+    :raises UnsupportedDatabase: if the backend is neither SQLite nor PostgreSQL.
+    """
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return sa.create_engine(parsed, echo=echo, pool_pre_ping=True, **options)
+    database = parsed.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    connect_args = dict(options.pop("connect_args", {}))
+    # The async unit of work hops between worker threads, one call at a time.
+    connect_args.setdefault("check_same_thread", False)
+    connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+    engine = sa.create_engine(parsed, echo=echo, connect_args=connect_args, **options)
+    _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        # Autocommit at driver level: SQLAlchemy's "begin" hook issues BEGIN itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
+            # In WAL mode NORMAL stays consistent after a crash; only the last commits
+            # before a power loss may be lost, and the meters re-deliver readings.
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
+        if mode not in ("DEFERRED", "IMMEDIATE"):
+            raise ValueError(f"unknown SQLite transaction mode {mode!r}")
+        connection.exec_driver_sql(f"BEGIN {mode}")

@@ -1,0 +1,36 @@
+"""Alembic environment: migrate through the engine handed over by ``_migrate``."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy.engine import Connection, Engine
+
+from wattbook.adapters.db._engine import SQLITE_BEGIN_OPTION, create_engine
+from wattbook.adapters.db._tables import metadata
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        # SQLite cannot ALTER most things; batch mode copies the table instead.
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _main() -> None:
+    engine: Engine | None = context.config.attributes.get("engine")
+    if engine is None:
+        url = context.config.get_main_option("sqlalchemy.url")
+        if not url:
+            raise RuntimeError("no engine and no sqlalchemy.url given to the migrations")
+        engine = create_engine(url)
+    with engine.connect() as connection:
+        _run(connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"}))
+        connection.commit()
+
+
+_main()
