@@ -161,7 +161,6 @@ class VirtualMeter:
         )
         self._voltage_offset_dv = mix(spec.seed, int(spec.address), 7) % 81 - 40
         self._power_factor_permille = 900 + mix(spec.seed, int(spec.address), 8) % 91
-        self.authenticated = False
         self.state = state if state is not None else self._new_state()
         self._next_settlement = self._settlement_after(
             self.state.clock.at(self.state.integrated_to)
@@ -271,8 +270,11 @@ class VirtualMeter:
             frequency_chz=4995 + mix(self.spec.seed, slot, 9) % 11,
         )
 
-    def status_word_3(self) -> int:
-        """Return run status word 3 (04000503), always in step with the relay."""
+    def status_word_3(self, *, authenticated: bool = False) -> int:
+        """Return run status word 3 (04000503), always in step with the relay.
+
+        ``authenticated`` is the security module's word on bit 13 (identity authenticated).
+        """
         self.now()
         state = self.state
         word = _STATUS_REMOTE_ACCOUNT
@@ -284,7 +286,7 @@ class VirtualMeter:
             word |= _STATUS_ALARM
         if state.keep_power:
             word |= _STATUS_KEEP_POWER
-        if self.authenticated:
+        if authenticated:
             word |= _STATUS_AUTHENTICATED
         return word
 
@@ -416,6 +418,16 @@ class VirtualMeter:
             raise MeterStateConflict(f"meter {self.address} is powered already")
         self.state.powered = True
         self._finish_record(EventKind.POWER_DOWN)
+
+    @property
+    def cover_open(self) -> bool:
+        """Test whether the meter cover is open now."""
+        return self.state.cover_open
+
+    @property
+    def terminal_cover_open(self) -> bool:
+        """Test whether the terminal cover is open now."""
+        return self.state.terminal_cover_open
 
     @property
     def powered(self) -> bool:
