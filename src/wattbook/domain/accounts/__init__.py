@@ -1,0 +1,67 @@
+"""Customers and accounts: holder, phone, address, history (A2), meters, opening amounts (B8)."""
+
+from wattbook.domain.accounts._account import (
+    Account,
+    AccountChange,
+    AccountStatus,
+    AccountUpdate,
+    ChangeKind,
+    change_address,
+    change_holder,
+    change_phone,
+    close_account,
+    open_account,
+)
+from wattbook.domain.accounts._customer import Address, Holder, PhoneNumber
+from wattbook.domain.accounts._errors import (
+    AccountClosed,
+    AccountError,
+    BalanceNotSettled,
+    DocumentsRequired,
+    InvalidAddress,
+    InvalidHolder,
+    InvalidPhoneNumber,
+    MeterNotOnAccount,
+)
+from wattbook.domain.accounts._meters import (
+    MeterInstallation,
+    MeterReplacement,
+    MigrationCredit,
+    OpeningBalance,
+    install_meter,
+    migration_credit,
+    opening_balance,
+    replace_meter,
+)
+
+__all__ = [
+    "Account",
+    "AccountChange",
+    "AccountClosed",
+    "AccountError",
+    "AccountStatus",
+    "AccountUpdate",
+    "Address",
+    "BalanceNotSettled",
+    "ChangeKind",
+    "DocumentsRequired",
+    "Holder",
+    "InvalidAddress",
+    "InvalidHolder",
+    "InvalidPhoneNumber",
+    "MeterInstallation",
+    "MeterNotOnAccount",
+    "MeterReplacement",
+    "MigrationCredit",
+    "OpeningBalance",
+    "PhoneNumber",
+    "change_address",
+    "change_holder",
+    "change_phone",
+    "close_account",
+    "install_meter",
+    "migration_credit",
+    "open_account",
+    "opening_balance",
+    "replace_meter",
+]

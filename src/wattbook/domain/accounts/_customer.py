@@ -1,0 +1,57 @@
+"""Who holds an account and how to reach them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from wattbook.domain.accounts._errors import InvalidAddress, InvalidHolder, InvalidPhoneNumber
+
+# Mainland mobile numbers: 11 digits starting with 1 (the SMS modem only reaches these, N2).
+_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Holder:
+    """The registered householder (户名); the portal login compares this name (Q1)."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise InvalidHolder("the holder's name must not be blank")
+        if self.name != self.name.strip():
+            raise InvalidHolder(f"the holder's name has surrounding blanks: {self.name!r}")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PhoneNumber:
+    """A mainland mobile number, 11 digits, for the low-balance and top-up SMS."""
+
+    digits: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.digits, str) or not _MOBILE.match(self.digits):
+            raise InvalidPhoneNumber(f"not an 11-digit mobile number: {self.digits!r}")
+
+    def __str__(self) -> str:
+        return self.digits
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Address:
+    """The installation address as the centre writes it, e.g. ``丙6-1-801``."""
+
+    text: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str) or not self.text.strip():
+            raise InvalidAddress("the address must not be blank")
+        if self.text != self.text.strip():
+            raise InvalidAddress(f"the address has surrounding blanks: {self.text!r}")
+
+    def __str__(self) -> str:
+        return self.text

@@ -1,0 +1,257 @@
+"""Charging from cumulative totals (CONVENTIONS §4).
+
+Per account, tariff version and billing month, the charge so far is
+``round_half_up(Σ cumulative Wh × price / 10)`` fen, and each posting is that rounded total
+minus what is already posted. Rounding each reading instead would bill 1 fen for 10 Wh worth
+0.53 fen.
+
+A reading interval that spans a local month start or a tariff boundary is split there, and each
+register's energy is apportioned to the parts in proportion to elapsed meter time. The parts
+come from rounding the cumulative share half up, so they always add up to the register's delta
+exactly. The meter's month-end freeze (M2) can be delivered as a reading at the boundary, which
+makes the apportioning exact where it matters most.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from fractions import Fraction
+
+from wattbook.domain import ledger
+from wattbook.domain.billing._tariff import Tariff, TariffHistory
+from wattbook.domain.metering import Consumption
+from wattbook.domain.values import (
+    AccountNumber,
+    BillingMonth,
+    Energy,
+    Money,
+    TimeOfUse,
+    round_half_up,
+)
+
+# Wh x (yuan/kWh x 10^4) -> fen.
+_FEN_DIVISOR = 100_000
+
+
+class ChargeInconsistent(ValueError):
+    """Raise when stored totals say more was charged than their energy is worth."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class ChargeKey:
+    """What a cumulative charge is kept per (besides the account): tariff version and month."""
+
+    tariff_key: str
+    month: BillingMonth
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChargeTotal:
+    """The cumulative energy per price component and the fen already posted, for one key."""
+
+    key: ChargeKey
+    energy_wh: tuple[tuple[str, int], ...]
+    charged: Money
+
+    @property
+    def energy(self) -> Energy:
+        """Return the total energy charged under this key."""
+        return Energy(wh=sum(wh for _code, wh in self.energy_wh))
+
+
+def amount_due(*, total: ChargeTotal, tariff: Tariff) -> Money:
+    """Return the rounded cumulative charge for ``total`` at ``tariff``'s prices."""
+    exact = sum(
+        (Fraction(wh * tariff.price_of(code).scaled, _FEN_DIVISOR) for code, wh in total.energy_wh),
+        Fraction(0),
+    )
+    return Money(fen=round_half_up(exact))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChargePosting:
+    """A charge to post: the new rounded total of a key minus what was already posted."""
+
+    account_number: AccountNumber
+    key: ChargeKey
+    amount: Money
+    charged_total: Money
+    energy_total: Energy
+
+    @property
+    def reference(self) -> str:
+        """Return the posting's unique, deterministic reference.
+
+        The charged total of a key only grows, so it identifies the posting; the same
+        consumption replayed yields the same reference, which the ledger refuses twice.
+        """
+        return (
+            f"CHARGE:{self.account_number}:{self.key.tariff_key}:{self.key.month}:"
+            f"{self.charged_total.fen}"
+        )
+
+    def entry(self, *, at: datetime) -> ledger.Entry:
+        """Return the CHARGE ledger entry for this posting, posted at ``at``."""
+        return ledger.Entry(
+            account_number=self.account_number,
+            reference=self.reference,
+            kind=ledger.EntryKind.CHARGE,
+            amount=self.amount,
+            at=at,
+            note=f"{self.key.month} {self.key.tariff_key}",
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChargeOutcome:
+    """The postings a consumption causes and the updated totals of the keys it touched."""
+
+    postings: tuple[ChargePosting, ...]
+    totals: tuple[ChargeTotal, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Segment:
+    start_at: datetime
+    duration: timedelta
+    tariff: Tariff
+    month: BillingMonth
+
+
+def _segments(consumption: Consumption, tariffs: TariffHistory) -> list[_Segment]:
+    start_at, end_at = consumption.start_at, consumption.end_at
+    if end_at == start_at:
+        return [
+            _Segment(
+                start_at=start_at,
+                duration=timedelta(0),
+                tariff=tariffs.at(start_at),
+                month=BillingMonth.of(start_at),
+            )
+        ]
+    cuts = {start_at, end_at}
+    cuts.update(b for b in tariffs.boundaries() if start_at < b < end_at)
+    month = BillingMonth.of(start_at)
+    while month.end_at < end_at:
+        cuts.add(month.end_at)
+        month = month.next()
+    ordered = sorted(cuts)
+    return [
+        _Segment(
+            start_at=a,
+            duration=b - a,
+            tariff=tariffs.at(a),
+            month=BillingMonth.of(a),
+        )
+        for a, b in itertools.pairwise(ordered)
+    ]
+
+
+def _apportion(wh: int, durations: list[timedelta]) -> list[int]:
+    total = sum(durations, timedelta(0))
+    if total == timedelta(0):
+        return [wh, *([0] * (len(durations) - 1))]
+    total_us = total // timedelta(microseconds=1)
+    parts = []
+    done = 0
+    elapsed_us = 0
+    for duration in durations:
+        elapsed_us += duration // timedelta(microseconds=1)
+        cumulative = round_half_up(Fraction(wh * elapsed_us, total_us))
+        parts.append(cumulative - done)
+        done = cumulative
+    return parts
+
+
+def _year_to_date_wh(energy: dict[ChargeKey, dict[str, int]], year: int) -> int:
+    return sum(sum(by_code.values()) for key, by_code in energy.items() if key.month.year == year)
+
+
+def _split_by_bands(tariff: Tariff, *, wh: int, year_to_date_wh: int) -> list[tuple[str, int]]:
+    bands = tariff.bands
+    parts = []
+    start, end = year_to_date_wh, year_to_date_wh + wh
+    for index, band in enumerate(bands):
+        band_end = bands[index + 1].from_year_wh if index + 1 < len(bands) else None
+        low = max(start, band.from_year_wh)
+        high = end if band_end is None else min(end, band_end)
+        if high > low:
+            parts.append((band.code, high - low))
+    return parts
+
+
+def charge_consumption(
+    *,
+    account_number: AccountNumber,
+    consumption: Consumption,
+    tariffs: TariffHistory,
+    totals: Iterable[ChargeTotal],
+) -> ChargeOutcome:
+    """Return the charge postings for ``consumption`` and the updated totals it touched.
+
+    ``totals`` are the account's current totals for the keys the consumption may touch; for a
+    tiered tariff they must include the whole calendar year so far (tiers count yearly usage).
+    A flat or tiered version charges the total register; a time-of-use version charges the four
+    period registers (if they miss the total, metering has recorded the mismatch).
+
+    :raises NoTariffInForce: if part of the interval has no tariff.
+    :raises ValueError: if the consumption has a negative register delta.
+    :raises ChargeInconsistent: if a stored total was charged more than its energy is worth.
+    """
+    delta = consumption.delta
+    if any(value < 0 for value in delta.as_tuple()):
+        raise ValueError("consumption never has negative register deltas")
+    energy: dict[ChargeKey, dict[str, int]] = {t.key: dict(t.energy_wh) for t in totals}
+    charged: dict[ChargeKey, Money] = {key: t.charged for key, t in ((t.key, t) for t in totals)}
+    segments = _segments(consumption, tariffs)
+    durations = [s.duration for s in segments]
+    shares = {
+        name: _apportion(value, durations)
+        for name, value in (
+            ("ALL", delta.total_wh),
+            *((period.value, delta.by_period(period)) for period in TimeOfUse),
+        )
+    }
+    touched: list[ChargeKey] = []
+    for index, segment in enumerate(segments):
+        key = ChargeKey(tariff_key=segment.tariff.key, month=segment.month)
+        by_code = energy.setdefault(key, {})
+        if segment.tariff.is_time_of_use:
+            parts = [(period.value, shares[period.value][index]) for period in TimeOfUse]
+        else:
+            parts = _split_by_bands(
+                segment.tariff,
+                wh=shares["ALL"][index],
+                year_to_date_wh=_year_to_date_wh(energy, segment.month.year),
+            )
+        for code, wh in parts:
+            by_code[code] = by_code.get(code, 0) + wh
+        if key not in touched:
+            touched.append(key)
+    postings = []
+    updated = []
+    for key in touched:
+        tariff = tariffs.by_key(key.tariff_key)
+        total = ChargeTotal(
+            key=key,
+            energy_wh=tuple(sorted(energy[key].items())),
+            charged=charged.get(key, Money.zero()),
+        )
+        due = amount_due(total=total, tariff=tariff)
+        if due < total.charged:
+            raise ChargeInconsistent(f"{key} charged {total.charged} but worth only {due}")
+        if due > total.charged:
+            postings.append(
+                ChargePosting(
+                    account_number=account_number,
+                    key=key,
+                    amount=total.charged - due,
+                    charged_total=due,
+                    energy_total=total.energy,
+                )
+            )
+        updated.append(ChargeTotal(key=key, energy_wh=total.energy_wh, charged=due))
+    return ChargeOutcome(postings=tuple(postings), totals=tuple(updated))

@@ -1,0 +1,43 @@
+"""The ledger: an append-only journal of signed fen per account."""
+
+from wattbook.domain.ledger._entries import (
+    SIGN_RULES,
+    AlreadyReversed,
+    CannotReverse,
+    DuplicateReference,
+    Entry,
+    EntryKind,
+    Journal,
+    LedgerError,
+    Posted,
+    SignRuleViolated,
+    UnknownEntry,
+    WrongAccount,
+    balance_of,
+    entry_for_migration_credit,
+    entry_for_opening_balance,
+    post,
+    reversal,
+    sign_allowed,
+)
+
+__all__ = [
+    "SIGN_RULES",
+    "AlreadyReversed",
+    "CannotReverse",
+    "DuplicateReference",
+    "Entry",
+    "EntryKind",
+    "Journal",
+    "LedgerError",
+    "Posted",
+    "SignRuleViolated",
+    "UnknownEntry",
+    "WrongAccount",
+    "balance_of",
+    "entry_for_migration_credit",
+    "entry_for_opening_balance",
+    "post",
+    "reversal",
+    "sign_allowed",
+]

@@ -1,0 +1,67 @@
+"""Value types: Money, Energy, Price, identifiers, local time, periods, time of use, calendar."""
+
+from wattbook.domain.values._calendar import CalendarNotCovered, CalendarOverride, WorkingCalendar
+from wattbook.domain.values._energy import Energy, InvalidEnergy
+from wattbook.domain.values._identifiers import (
+    AccountNumber,
+    InvalidAccountNumber,
+    InvalidMeterNumber,
+    MeterNumber,
+)
+from wattbook.domain.values._localtime import (
+    SHANGHAI,
+    NaiveDatetime,
+    local_date,
+    local_datetime,
+    require_aware,
+    start_of_local_day,
+    to_local,
+)
+from wattbook.domain.values._money import InvalidAmount, Money
+from wattbook.domain.values._period import BillingMonth, InvalidPeriod, Period, local_month
+from wattbook.domain.values._price import DEFAULT_PRICE, PRICE_SCALE, InvalidPrice, Price
+from wattbook.domain.values._registers import RegisterSet
+from wattbook.domain.values._rounding import round_half_up
+from wattbook.domain.values._tou import (
+    DEFAULT_TOU_SCHEDULE,
+    InvalidSchedule,
+    TimeOfUse,
+    TouInterval,
+    TouSchedule,
+)
+
+__all__ = [
+    "DEFAULT_PRICE",
+    "DEFAULT_TOU_SCHEDULE",
+    "PRICE_SCALE",
+    "SHANGHAI",
+    "AccountNumber",
+    "BillingMonth",
+    "CalendarNotCovered",
+    "CalendarOverride",
+    "Energy",
+    "InvalidAccountNumber",
+    "InvalidAmount",
+    "InvalidEnergy",
+    "InvalidMeterNumber",
+    "InvalidPeriod",
+    "InvalidPrice",
+    "InvalidSchedule",
+    "MeterNumber",
+    "Money",
+    "NaiveDatetime",
+    "Period",
+    "Price",
+    "RegisterSet",
+    "TimeOfUse",
+    "TouInterval",
+    "TouSchedule",
+    "WorkingCalendar",
+    "local_date",
+    "local_datetime",
+    "local_month",
+    "require_aware",
+    "round_half_up",
+    "start_of_local_day",
+    "to_local",
+]
