@@ -147,6 +147,13 @@ class MeterClock:
         local = true_at.astimezone(zone).replace(tzinfo=None)
         return cls(anchor_true_at=true_at, anchor_meter_at=local + offset, drift_ppm=drift_ppm)
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MeterClock):
+            return NotImplemented
+        return (self.anchor, self._drift_ppm) == (other.anchor, other._drift_ppm)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: set() re-anchors it
+
     @property
     def drift_ppm(self) -> int:
         """Return how many parts per million the clock runs fast (negative: slow)."""
