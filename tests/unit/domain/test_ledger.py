@@ -154,9 +154,10 @@ class TestBalanceProperty:
     def test_balance_equals_the_sum_of_the_journal(
         self, entries: list[tuple[ledger.EntryKind, int]], opening_fen: int
     ) -> None:
-        journal = ledger.Journal(account_number=NUMBER)
-        balance = journal.post(entry(ledger.EntryKind.OPENING_BALANCE, opening_fen, "OPEN")).balance
-        journal = journal.post(entry(ledger.EntryKind.OPENING_BALANCE, opening_fen, "OPEN")).journal
+        opened = ledger.Journal(account_number=NUMBER).post(
+            entry(ledger.EntryKind.OPENING_BALANCE, opening_fen, "OPEN")
+        )
+        journal, balance = opened.journal, opened.balance
 
         for index, (kind, fen) in enumerate(entries):
             posted = journal.post(entry(kind, fen, f"E{index}"))

@@ -271,7 +271,8 @@ class TestPeriod:
         inside = Period(start_at=local("2024-01-01T12:00"), end_at=local("2024-01-01T13:00"))
 
         assert not first.overlaps(touching)
-        assert first.overlaps(inside) and inside.overlaps(first)
+        assert first.overlaps(inside)
+        assert inside.overlaps(first)
 
     def test_refuses_an_end_before_the_start(self) -> None:
         with pytest.raises(InvalidPeriod):
@@ -352,7 +353,8 @@ class TestRegisterSet:
 
         assert delta.as_tuple() == (60, 5, 15, 20, 20)
         assert delta.tou_sum_wh == 60
-        assert earlier.any_below(later) and not later.any_below(earlier)
+        assert earlier.any_below(later)
+        assert not later.any_below(earlier)
 
 
 class TestWorkingCalendar:
