@@ -3,7 +3,8 @@
     wattbook simulate --listen 127.0.0.1:7001 --meters 051600000001-051600000032
     wattbook simulate --campus campus.toml --speed 60 --state sim-state.json
 
-Stops cleanly on Ctrl-C or SIGTERM, writing the state file (if any) on the way out.
+Stops cleanly on Ctrl-C or SIGTERM, writing the state file (if any) on the way out. SIGHUP
+re-reads the campus file's faults and applies them to the running meters.
 """
 
 from __future__ import annotations
@@ -90,19 +91,39 @@ def run(args: argparse.Namespace) -> int:
         print(f"wattbook simulate: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        asyncio.run(_serve(campus, speed=args.speed))
+        asyncio.run(_serve(campus, speed=args.speed, campus_file=args.campus, seed=args.seed))
     except TransportError as exc:
         print(f"wattbook simulate: {exc}", file=sys.stderr)
         return EXIT_CANNOT_LISTEN
     return EXIT_OK
 
 
-async def _serve(campus: simulator.Campus, *, speed: int) -> None:
+def _reload_faults(campus: simulator.Campus, campus_file: Path, seed: int | None) -> None:
+    """Apply the faults the campus file now lists to the running meters (SIGHUP)."""
+    try:
+        spec = simulator.campus_spec_from_toml(campus_file.read_text(encoding="utf-8"), seed=seed)
+    except (simulator.CampusSpecError, OSError) as exc:
+        print(f"wattbook simulate: faults not reloaded: {exc}", file=sys.stderr, flush=True)
+        return
+    changed = 0
+    for bus in spec.buses:
+        for meter in bus.meters:
+            if meter.address in campus.devices:
+                campus.set_faults(meter.address, bus.faults_of(meter.address))
+                changed += 1
+    print(f"faults reloaded for {changed} meter(s)", flush=True)
+
+
+async def _serve(
+    campus: simulator.Campus, *, speed: int, campus_file: Path | None, seed: int | None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # not on every platform
             loop.add_signal_handler(signum, stop.set)
+    if campus_file is not None and hasattr(signal, "SIGHUP"):
+        loop.add_signal_handler(signal.SIGHUP, _reload_faults, campus, campus_file, seed)
     async with campus.serving() as endpoints:
         for endpoint in endpoints:
             print(
