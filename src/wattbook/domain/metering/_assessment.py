@@ -39,9 +39,9 @@ class PlausibilityLimits:
     def max_wh(self, elapsed: timedelta) -> int:
         """Return the most energy (Wh) plausible in ``elapsed`` time."""
         elapsed_us = max(elapsed // timedelta(microseconds=1), 0)
-        # mA x mV = nW (1e-9 W); x hours -> nWh; / 1e9 -> Wh.
+        # mA x mV = µW (1e-6 W); x hours -> µWh; / 1e6 -> Wh.
         numerator = self.max_current_ma * self.nominal_voltage_mv * elapsed_us * self.margin_percent
-        denominator = 1_000_000_000 * _US_PER_HOUR * 100
+        denominator = 1_000_000 * _US_PER_HOUR * 100
         return -(-numerator // denominator) + self.slack_wh
 
 

@@ -1,0 +1,277 @@
+"""Unit tests of wattbook.domain.metering."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from wattbook.domain import accounts, metering
+from wattbook.domain.values import SHANGHAI, AccountNumber, MeterNumber, RegisterSet
+
+METER = MeterNumber(value="051600001234")
+LIMITS = metering.PlausibilityLimits()
+
+
+def local(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
+
+
+def regs(
+    total: int, sharp: int = 0, peak: int = 0, flat: int | None = None, valley: int = 0
+) -> RegisterSet:
+    flat_wh = total - sharp - peak - valley if flat is None else flat
+    return RegisterSet(
+        total_wh=total, sharp_wh=sharp, peak_wh=peak, flat_wh=flat_wh, valley_wh=valley
+    )
+
+
+def reading(total: int, at: str, meter: MeterNumber = METER, **periods: int) -> metering.Reading:
+    return metering.Reading(
+        meter_number=meter,
+        registers=regs(total, **periods),
+        meter_time_at=local(at),
+        received_at=local(at) + timedelta(seconds=3),
+    )
+
+
+def baseline(total: int, at: str) -> metering.RegisterBaseline:
+    return metering.RegisterBaseline(
+        meter_number=METER,
+        registers=regs(total),
+        at=local(at),
+        source=metering.BaselineSource.READING,
+    )
+
+
+class TestAssessReading:
+    def test_accepts_the_difference_of_cumulative_registers(self) -> None:
+        assessment = metering.assess_reading(
+            baseline=baseline(1_000, "2024-01-01T00:00"),
+            reading=reading(1_520, "2024-01-01T01:00"),
+            limits=LIMITS,
+        )
+
+        assert assessment.outcome is metering.ReadingOutcome.ACCEPTED
+        assert assessment.consumption is not None
+        assert assessment.consumption.delta.total_wh == 520
+        assert assessment.consumption.start_at == local("2024-01-01T00:00")
+        assert assessment.baseline.registers.total_wh == 1_520
+        assert assessment.alarms == ()
+
+    def test_ignores_the_same_reading_delivered_again(self) -> None:
+        assessment = metering.assess_reading(
+            baseline=baseline(1_520, "2024-01-01T01:00"),
+            reading=reading(1_520, "2024-01-01T01:00"),
+            limits=LIMITS,
+        )
+
+        assert assessment.outcome is metering.ReadingOutcome.DUPLICATE
+        assert assessment.consumption is None
+
+    def test_charges_nothing_for_a_late_reading(self) -> None:
+        assessment = metering.assess_reading(
+            baseline=baseline(1_520, "2024-01-01T01:00"),
+            reading=reading(1_200, "2024-01-01T00:30"),
+            limits=LIMITS,
+        )
+
+        assert assessment.outcome is metering.ReadingOutcome.LATE
+        assert assessment.consumption is None
+        assert assessment.alarms == ()
+
+    def test_alarms_on_a_late_reading_above_the_baseline(self) -> None:
+        assessment = metering.assess_reading(
+            baseline=baseline(1_520, "2024-01-01T01:00"),
+            reading=reading(1_600, "2024-01-01T00:30"),
+            limits=LIMITS,
+        )
+
+        assert [a.kind for a in assessment.alarms] == [metering.AlarmKind.LATE_READING_INCONSISTENT]
+
+    def test_credits_nothing_when_a_register_goes_backwards(self) -> None:
+        before = baseline(1_520, "2024-01-01T01:00")
+
+        assessment = metering.assess_reading(
+            baseline=before, reading=reading(1_500, "2024-01-01T02:00"), limits=LIMITS
+        )
+
+        assert assessment.outcome is metering.ReadingOutcome.BACKWARDS
+        assert assessment.consumption is None
+        assert assessment.baseline == before
+        assert assessment.alarms[0].event_name == "metering.register.went-backwards"
+
+    def test_treats_a_period_register_going_backwards_as_backwards(self) -> None:
+        before = metering.RegisterBaseline(
+            meter_number=METER,
+            registers=regs(1_000, valley=500),
+            at=local("2024-01-01T00:00"),
+            source=metering.BaselineSource.READING,
+        )
+
+        assessment = metering.assess_reading(
+            baseline=before, reading=reading(1_100, "2024-01-01T01:00", valley=400), limits=LIMITS
+        )
+
+        assert assessment.outcome is metering.ReadingOutcome.BACKWARDS
+
+    def test_holds_an_implausible_jump_for_review(self) -> None:
+        before = baseline(0, "2024-01-01T00:00")
+        # 60 A x 230 V x 1 h x 150 % = 20.7 kWh, plus 20 Wh slack.
+        jump = reading(20_721, "2024-01-01T01:00")
+
+        assessment = metering.assess_reading(baseline=before, reading=jump, limits=LIMITS)
+
+        assert assessment.outcome is metering.ReadingOutcome.IMPLAUSIBLE
+        assert assessment.baseline == before
+        assert assessment.alarms[0].kind is metering.AlarmKind.IMPLAUSIBLE_JUMP
+
+    def test_accepts_the_most_plausible_jump(self) -> None:
+        assessment = metering.assess_reading(
+            baseline=baseline(0, "2024-01-01T00:00"),
+            reading=reading(20_720, "2024-01-01T01:00"),
+            limits=LIMITS,
+        )
+
+        assert assessment.outcome is metering.ReadingOutcome.ACCEPTED
+
+    def test_releases_a_held_reading_an_operator_approved(self) -> None:
+        jump = reading(90_000, "2024-01-01T01:00")
+
+        assessment = metering.accept_held_reading(
+            baseline=baseline(0, "2024-01-01T00:00"), reading=jump, limits=LIMITS
+        )
+
+        assert assessment.outcome is metering.ReadingOutcome.ACCEPTED
+        assert assessment.consumption is not None
+        assert assessment.consumption.delta.total_wh == 90_000
+
+    def test_records_a_time_of_use_mismatch_without_fixing_it(self) -> None:
+        odd = reading(1_100, "2024-01-01T01:00", flat=1_080)
+
+        assessment = metering.assess_reading(
+            baseline=baseline(1_000, "2024-01-01T00:00"), reading=odd, limits=LIMITS
+        )
+
+        assert assessment.outcome is metering.ReadingOutcome.ACCEPTED
+        assert assessment.consumption is not None
+        assert assessment.consumption.delta.total_wh == 100
+        assert assessment.consumption.tou_mismatch_wh == 20
+        assert [a.kind for a in assessment.alarms] == [metering.AlarmKind.TOU_MISMATCH]
+
+    def test_tolerates_a_mismatch_within_the_configured_tolerance(self) -> None:
+        limits = metering.PlausibilityLimits(tou_mismatch_tolerance_wh=20)
+
+        assessment = metering.assess_reading(
+            baseline=baseline(1_000, "2024-01-01T00:00"),
+            reading=reading(1_100, "2024-01-01T01:00", flat=1_080),
+            limits=limits,
+        )
+
+        assert assessment.alarms == ()
+
+    def test_refuses_another_meters_reading(self) -> None:
+        with pytest.raises(metering.MeterMismatch):
+            metering.assess_reading(
+                baseline=baseline(0, "2024-01-01T00:00"),
+                reading=reading(10, "2024-01-01T01:00", meter=MeterNumber(value="051600000001")),
+                limits=LIMITS,
+            )
+
+
+class TestAssessReadings:
+    def test_takes_a_batch_out_of_order_in_meter_time_order(self) -> None:
+        batch = [
+            reading(1_300, "2024-01-01T03:00"),
+            reading(1_100, "2024-01-01T01:00"),
+            reading(1_200, "2024-01-01T02:00"),
+        ]
+
+        result = metering.assess_readings(
+            baseline=baseline(1_000, "2024-01-01T00:00"), readings=batch, limits=LIMITS
+        )
+
+        assert [c.delta.total_wh for c in result.consumptions] == [100, 100, 100]
+        assert result.baseline.registers.total_wh == 1_300
+
+    def test_charges_a_gap_when_the_next_reading_arrives(self) -> None:
+        result = metering.assess_readings(
+            baseline=baseline(1_000, "2024-01-01T00:00"),
+            readings=[reading(5_000, "2024-01-03T00:00")],
+            limits=LIMITS,
+        )
+
+        assert result.consumptions[0].delta.total_wh == 4_000
+        assert result.consumptions[0].start_at == local("2024-01-01T00:00")
+
+
+class TestMeterReplacement:
+    def test_charges_the_old_meter_to_its_final_reading_then_starts_the_new_one(self) -> None:
+        account = accounts.open_account(
+            number=AccountNumber(value="051600001234"),
+            holder=accounts.Holder(name="张三"),
+            phone=None,
+            address=accounts.Address(text="丙6-1-801"),
+            at=local("2015-05-04T09:00"),
+        )
+        old = accounts.install_meter(
+            account=account,
+            meter_number=METER,
+            bus="bus-3",
+            installed_at=local("2015-05-04T09:00"),
+            initial=regs(0),
+        )
+        replacement = accounts.replace_meter(
+            account=account,
+            current=old,
+            final=regs(5_000),
+            final_at=local("2015-05-04T12:00"),
+            new_meter_number=MeterNumber(value="051600009999"),
+            bus="bus-3",
+            initial=regs(30),
+            installed_at=local("2015-05-04T12:30"),
+        )
+        first = metering.baseline_from_installation(old)
+
+        last_of_old = metering.assess_reading(
+            baseline=first,
+            reading=metering.final_reading(replacement, received_at=local("2015-05-04T12:40")),
+            limits=LIMITS,
+        )
+        new = metering.baseline_after_replacement(replacement)
+        first_of_new = metering.assess_reading(
+            baseline=new,
+            reading=reading(130, "2015-05-04T13:30", meter=MeterNumber(value="051600009999")),
+            limits=LIMITS,
+        )
+
+        assert last_of_old.consumption is not None
+        assert last_of_old.consumption.delta.total_wh == 5_000
+        assert new.source is metering.BaselineSource.REPLACEMENT
+        assert first_of_new.consumption is not None
+        assert first_of_new.consumption.delta.total_wh == 100
+
+
+class TestRebaseline:
+    def test_sets_a_new_baseline_after_a_rollover(self) -> None:
+        rolled = metering.rebaseline(
+            meter_number=METER,
+            registers=regs(10),
+            at=local("2024-01-01T00:00"),
+            source=metering.BaselineSource.ROLLOVER,
+        )
+
+        assessment = metering.assess_reading(
+            baseline=rolled, reading=reading(110, "2024-01-01T01:00"), limits=LIMITS
+        )
+
+        assert assessment.consumption is not None
+        assert assessment.consumption.delta.total_wh == 100
+
+
+class TestPlausibilityLimits:
+    def test_allows_only_the_slack_in_no_time(self) -> None:
+        assert LIMITS.max_wh(timedelta(0)) == 20
+
+    def test_scales_with_elapsed_time(self) -> None:
+        assert LIMITS.max_wh(timedelta(hours=2)) == 41_420
