@@ -30,6 +30,15 @@ from wattbook.dlt645.errors import TransportError
 
 logger = logging.getLogger(__name__)
 
+# pyserial lets termios.error (not an OSError) escape when the kernel refuses a line setting.
+_PORT_ERRORS: tuple[type[Exception], ...]
+try:
+    import termios
+except ImportError:  # pragma: no cover - not POSIX; pyserial-asyncio needs POSIX anyway
+    _PORT_ERRORS = (OSError, ValueError)
+else:
+    _PORT_ERRORS = (OSError, ValueError, termios.error)
+
 # One byte on an RS-485 line set to 8E1: start bit, 8 data bits, even parity, stop bit.
 BITS_PER_BYTE = 11
 
@@ -367,7 +376,7 @@ class SerialTransport(_ProtocolTransport):
                 timeout=0,
                 write_timeout=0,
             )
-        except (OSError, ValueError) as exc:
+        except _PORT_ERRORS as exc:
             raise TransportError(f"{description}: cannot open: {exc}") from exc
         # A reply still in the adapter's buffer from before we opened is not ours to read.
         port.reset_input_buffer()
