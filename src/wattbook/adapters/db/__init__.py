@@ -23,6 +23,7 @@ from wattbook.adapters.db._types import (
     price_from_column,
     price_to_column,
 )
+from wattbook.adapters.db._uow import SqlUnitOfWork, UnitOfWorkNotEntered, unit_of_work_factory
 
 __all__ = [
     "SQLITE_BEGIN_OPTION",
@@ -30,6 +31,8 @@ __all__ = [
     "InexactPrice",
     "NaiveDatetime",
     "PriceColumn",
+    "SqlUnitOfWork",
+    "UnitOfWorkNotEntered",
     "UnsupportedDatabase",
     "UtcDateTime",
     "alembic_config",
@@ -41,5 +44,6 @@ __all__ = [
     "normalise_url",
     "price_from_column",
     "price_to_column",
+    "unit_of_work_factory",
     "upgrade",
 ]

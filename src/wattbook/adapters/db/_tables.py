@@ -80,11 +80,11 @@ account_changes = sa.Table(
     sa.Column("old_value", sa.String(200), nullable=True),
     sa.Column("new_value", sa.String(200), nullable=True),
     sa.Column("changed_at", UtcDateTime, nullable=False),
-    sa.Column("document_note", sa.Text, nullable=True),
-    sa.Column("attachment_ref", sa.String(200), nullable=True),
+    sa.Column("document_note", sa.Text, nullable=False),
+    sa.Column("attachment_ref", sa.String(200), nullable=False),
     sa.CheckConstraint(_in("kind", ("HOLDER", "PHONE", "ADDRESS")), name="kind"),
     sa.CheckConstraint(
-        "kind <> 'HOLDER' OR (document_note IS NOT NULL AND attachment_ref IS NOT NULL)",
+        "kind <> 'HOLDER' OR (document_note <> '' AND attachment_ref <> '')",
         name="holder_change_documented",
     ),
 )

@@ -14,9 +14,15 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 
 
 def _registrars() -> list[Registrar]:
-    from wattbook.interfaces.cli import _demo, _meter, _simulate
+    from wattbook.interfaces.cli import _demo, _ledger, _meter, _migrate, _simulate
 
-    return [_demo.register, _simulate.register, _meter.register]
+    return [
+        _demo.register,
+        _simulate.register,
+        _meter.register,
+        _migrate.register,
+        _ledger.register,
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -98,10 +98,10 @@ def upgrade() -> None:
         sa.Column(
             "changed_at", wattbook.adapters.db._types.UtcDateTime(timezone=True), nullable=False
         ),
-        sa.Column("document_note", sa.Text(), nullable=True),
-        sa.Column("attachment_ref", sa.String(length=200), nullable=True),
+        sa.Column("document_note", sa.Text(), nullable=False),
+        sa.Column("attachment_ref", sa.String(length=200), nullable=False),
         sa.CheckConstraint(
-            "kind <> 'HOLDER' OR (document_note IS NOT NULL AND attachment_ref IS NOT NULL)",
+            "kind <> 'HOLDER' OR (document_note <> '' AND attachment_ref <> '')",
             name=op.f("ck_account_changes_holder_change_documented"),
         ),
         sa.CheckConstraint(

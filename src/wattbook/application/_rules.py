@@ -1,0 +1,104 @@
+"""Ask the prepaid rules about accounts whose money changed, and queue what they decide.
+
+Shared by the use cases that move money; the decisions are outbox rows written in the caller's
+unit of work, so they commit or vanish with the money.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping
+from datetime import datetime, timedelta
+
+from wattbook.application import ports
+from wattbook.domain import billing, prepaid
+from wattbook.domain.values import (
+    AccountNumber,
+    CalendarNotCovered,
+    MeterNumber,
+    WorkingCalendar,
+    local_date,
+)
+
+logger = logging.getLogger(__name__)
+
+# How far ahead the rules may look for the next day a held cut is allowed.
+CALENDAR_HORIZON = timedelta(days=45)
+# When the calendar cannot answer, look again after this long (and cut nobody meanwhile).
+CALENDAR_RETRY = timedelta(hours=1)
+
+
+async def _calendar(uow: ports.UnitOfWork, now: datetime) -> WorkingCalendar | None:
+    today = local_date(now)
+    for horizon in (CALENDAR_HORIZON, timedelta(0)):
+        try:
+            return await uow.prepaid.calendar(first_date=today, last_date=today + horizon)
+        except CalendarNotCovered:
+            continue
+    return None
+
+
+async def apply_prepaid_rules(
+    uow: ports.UnitOfWork,
+    *,
+    numbers: Collection[AccountNumber],
+    now: datetime,
+    tariffs: billing.TariffHistory | None = None,
+    meters: Mapping[AccountNumber, MeterNumber] | None = None,
+) -> tuple[prepaid.Command, ...]:
+    """Evaluate the prepaid rules for ``numbers`` at ``now`` and queue the commands.
+
+    Without a holiday calendar for today the rules cannot know whether a cut is allowed, so
+    nobody is cut: the accounts are marked to be looked at again later and an error is logged.
+    """
+    if not numbers:
+        return ()
+    history = tariffs if tariffs is not None else await uow.tariffs.history()
+    price = history.at(now).reference_price
+    balances = await uow.ledger.balances(numbers)
+    snapshots = await uow.prepaid.snapshots(numbers, at=now)
+    settings = await uow.prepaid.settings(on=local_date(now))
+    calendar = await _calendar(uow, now)
+    if calendar is None:
+        logger.error("No holiday calendar for %s: prepaid cuts postponed", local_date(now))
+        await uow.prepaid.save_states(
+            {n: (snapshots[n].state, now + CALENDAR_RETRY) for n in snapshots}
+        )
+        return ()
+    commands: list[prepaid.Command] = []
+    states: dict[AccountNumber, tuple[prepaid.RuleState, datetime | None]] = {}
+    for number in sorted(snapshots):
+        snapshot = snapshots[number]
+        try:
+            decision = prepaid.evaluate(
+                account_number=number,
+                balance=balances[number],
+                price=price,
+                now=now,
+                relay=snapshot.relay,
+                state=snapshot.state,
+                calendar=calendar,
+                keep_power=snapshot.keep_power,
+                settings=settings,
+            )
+        except CalendarNotCovered:
+            logger.error("No holiday calendar far enough ahead for account %s", number)
+            states[number] = (snapshot.state, now + CALENDAR_RETRY)
+            continue
+        commands.extend(decision.commands)
+        states[number] = (decision.state, decision.re_evaluate_at)
+    await uow.prepaid.save_states(states)
+    if commands:
+        meter_of = dict(meters or {})
+        for number in {c.account_number for c in commands} - meter_of.keys():
+            try:
+                meter_of[number] = (await uow.meters.current(number)).meter_number
+            except ports.NoMeterInstalled:
+                continue
+        await uow.outbox.add(
+            commands,
+            at=now,
+            phones={number: snapshot.phone for number, snapshot in snapshots.items()},
+            meters=meter_of,
+        )
+    return tuple(commands)
