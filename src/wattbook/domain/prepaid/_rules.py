@@ -319,6 +319,9 @@ def evaluate(
             )
         )
         tripped = False
+        # Restoring power only to cut it again for a warning would be perverse: the arrears
+        # trip already stood for this crossing's warning cut.
+        warning_done = warning_done or warning
 
     wants_arrears_trip = in_arrears and (not tripped or relay is RelayState.CLOSED)
     wants_warning_cut = warning and not in_arrears and not warning_done and not tripped

@@ -1,0 +1,587 @@
+"""Unit tests of wattbook.domain.prepaid: the rules B4-B7 and keep-power (A3)."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wattbook.domain import prepaid
+from wattbook.domain.values import (
+    DEFAULT_PRICE,
+    SHANGHAI,
+    AccountNumber,
+    CalendarNotCovered,
+    Money,
+    NaiveDatetime,
+    Period,
+    Price,
+    WorkingCalendar,
+)
+
+NUMBER = AccountNumber(value="051600001234")
+CALENDAR = WorkingCalendar.from_chinese_calendar(
+    first_date=date(2024, 1, 1), last_date=date(2025, 12, 31)
+)
+SETTINGS = prepaid.PrepaidSettings()
+
+WORKING_WEDNESDAY = "2024-10-09T14:00"
+NATIONAL_DAY = "2024-10-01T14:00"
+ADJUSTED_WORKING_SATURDAY = "2024-10-12T14:00"
+ORDINARY_SATURDAY = "2024-10-19T14:00"
+
+# At 0.5283 yuan/kWh, 20 kWh is worth 1056.6 fen and 5 kWh 264.15 fen.
+HIGH = Money(fen=1057)
+LOW = Money(fen=1056)
+ABOVE_WARNING = Money(fen=265)
+WARNING = Money(fen=264)
+ZERO = Money.zero()
+NEGATIVE = Money(fen=-1)
+
+
+def local(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
+
+
+def decide(
+    balance: Money,
+    *,
+    at: str = WORKING_WEDNESDAY,
+    state: prepaid.RuleState | None = None,
+    relay: prepaid.RelayState = prepaid.RelayState.CLOSED,
+    keep_power: tuple[Period, ...] = (),
+    settings: prepaid.PrepaidSettings = SETTINGS,
+    price: Price = DEFAULT_PRICE,
+) -> prepaid.PrepaidDecision:
+    return prepaid.evaluate(
+        account_number=NUMBER,
+        balance=balance,
+        price=price,
+        now=local(at),
+        relay=relay,
+        state=state or prepaid.RuleState.initial(),
+        calendar=CALENDAR,
+        keep_power=keep_power,
+        settings=settings,
+    )
+
+
+def kinds(decision: prepaid.PrepaidDecision) -> list[str]:
+    names = []
+    for command in decision.commands:
+        if isinstance(command, prepaid.SendSms):
+            names.append("sms")
+        elif isinstance(command, prepaid.TripRelay):
+            names.append(f"trip:{command.reason.value}")
+        elif isinstance(command, prepaid.CloseRelay):
+            names.append(f"close:{command.reason.value}")
+        else:
+            names.append("cancel-close")
+    return names
+
+
+NOTIFIED = prepaid.RuleState(low_balance_notified=True)
+WARNED = prepaid.RuleState(low_balance_notified=True, warning_cut_done=True)
+TRIPPED = prepaid.RuleState(
+    low_balance_notified=True, warning_cut_done=True, tripped_for_arrears=True
+)
+
+
+class TestLowBalanceSms:
+    def test_sends_below_twenty_kwh_worth(self) -> None:
+        decision = decide(LOW)
+
+        assert kinds(decision) == ["sms"]
+        assert decision.state.low_balance_notified
+
+    def test_sends_nothing_at_exactly_enough_for_twenty_kwh(self) -> None:
+        assert kinds(decide(HIGH)) == []
+
+    def test_sends_once_per_crossing(self) -> None:
+        assert kinds(decide(Money(fen=900), state=NOTIFIED)) == []
+
+    def test_is_rearmed_by_a_top_up_above_the_threshold(self) -> None:
+        topped_up = decide(HIGH, state=NOTIFIED)
+
+        again = decide(LOW, state=topped_up.state)
+
+        assert not topped_up.state.low_balance_notified
+        assert kinds(again) == ["sms"]
+
+    def test_is_not_rearmed_by_a_top_up_that_stays_below(self) -> None:
+        assert decide(Money(fen=1000), state=NOTIFIED).state.low_balance_notified
+
+    def test_still_sends_on_a_holiday(self) -> None:
+        assert kinds(decide(LOW, at=NATIONAL_DAY)) == ["sms"]
+
+    def test_carries_balance_and_price(self) -> None:
+        command = decide(LOW).commands[0]
+
+        assert command == prepaid.SendSms(
+            account_number=NUMBER,
+            kind=prepaid.SmsKind.LOW_BALANCE,
+            balance=LOW,
+            price=DEFAULT_PRICE,
+        )
+
+
+class TestWarningCut:
+    def test_trips_and_schedules_the_close_two_minutes_later(self) -> None:
+        decision = decide(WARNING, state=NOTIFIED)
+
+        assert decision.commands == (
+            prepaid.TripRelay(account_number=NUMBER, reason=prepaid.TripReason.WARNING_CUT),
+            prepaid.CloseRelay(
+                account_number=NUMBER,
+                reason=prepaid.CloseReason.WARNING_CUT_ENDED,
+                not_before_at=local("2024-10-09T14:02"),
+            ),
+        )
+        assert decision.state.warning_close_due_at == local("2024-10-09T14:02")
+        assert decision.state.warning_cut_done
+
+    def test_cuts_nothing_at_exactly_five_kwh_worth(self) -> None:
+        assert kinds(decide(ABOVE_WARNING, state=NOTIFIED)) == []
+
+    def test_cuts_at_zero(self) -> None:
+        assert kinds(decide(ZERO, state=NOTIFIED)) == [
+            "trip:WARNING_CUT",
+            "close:WARNING_CUT_ENDED",
+        ]
+
+    def test_sends_the_sms_and_cuts_when_falling_straight_through(self) -> None:
+        assert kinds(decide(WARNING)) == ["sms", "trip:WARNING_CUT", "close:WARNING_CUT_ENDED"]
+
+    def test_cuts_once_per_crossing(self) -> None:
+        first = decide(WARNING, state=NOTIFIED)
+
+        later = decide(Money(fen=100), at="2024-10-09T15:00", state=first.state)
+
+        assert kinds(later) == []
+        assert later.state.warning_close_due_at is None
+
+    def test_is_rearmed_when_the_balance_is_back_above(self) -> None:
+        topped_up = decide(Money(fen=500), state=WARNED)
+
+        assert not topped_up.state.warning_cut_done
+        assert kinds(decide(WARNING, state=topped_up.state)) == [
+            "trip:WARNING_CUT",
+            "close:WARNING_CUT_ENDED",
+        ]
+
+    def test_waits_for_the_next_working_day_on_a_holiday(self) -> None:
+        decision = decide(WARNING, at=NATIONAL_DAY, state=NOTIFIED)
+
+        assert kinds(decision) == []
+        assert decision.held is prepaid.CutHold.HOLIDAY
+        assert decision.re_evaluate_at == local("2024-10-08T08:00")
+        assert not decision.state.warning_cut_done
+
+    def test_uses_the_configured_delay(self) -> None:
+        settings = replace(SETTINGS, reclose_delay=timedelta(minutes=5))
+
+        decision = decide(WARNING, state=NOTIFIED, settings=settings)
+
+        assert decision.state.warning_close_due_at == local("2024-10-09T14:05")
+
+
+class TestArrearsTrip:
+    def test_trips_below_zero(self) -> None:
+        decision = decide(NEGATIVE, state=WARNED)
+
+        assert kinds(decision) == ["trip:ARREARS"]
+        assert decision.state.tripped_for_arrears
+        assert decision.commands[0].event_name == "prepaid.arrears.trip-ordered"
+
+    def test_trips_straight_away_when_falling_from_high(self) -> None:
+        decision = decide(Money(fen=-500))
+
+        assert kinds(decision) == ["sms", "trip:ARREARS"]
+        assert decision.state.warning_cut_done
+
+    def test_stays_tripped_without_repeating_itself(self) -> None:
+        decision = decide(NEGATIVE, state=TRIPPED, relay=prepaid.RelayState.OPEN)
+
+        assert kinds(decision) == []
+        assert decision.state == TRIPPED
+
+    def test_trips_again_if_the_relay_was_closed_behind_its_back(self) -> None:
+        assert kinds(decide(NEGATIVE, state=TRIPPED, relay=prepaid.RelayState.CLOSED)) == [
+            "trip:ARREARS"
+        ]
+
+    def test_does_not_repeat_while_the_relay_state_is_unknown(self) -> None:
+        assert kinds(decide(NEGATIVE, state=TRIPPED, relay=prepaid.RelayState.UNKNOWN)) == []
+
+    def test_cancels_the_pending_warning_close(self) -> None:
+        warned = decide(WARNING, state=NOTIFIED)
+
+        decision = decide(
+            NEGATIVE, at="2024-10-09T14:01", state=warned.state, relay=prepaid.RelayState.OPEN
+        )
+
+        assert kinds(decision) == ["cancel-close", "trip:ARREARS"]
+        assert decision.state.warning_close_due_at is None
+
+    def test_needs_no_cancel_once_the_warning_close_is_due(self) -> None:
+        warned = decide(WARNING, state=NOTIFIED)
+
+        decision = decide(NEGATIVE, at="2024-10-09T14:02", state=warned.state)
+
+        assert kinds(decision) == ["trip:ARREARS"]
+
+    @pytest.mark.parametrize(
+        ("at", "re_evaluate_at"),
+        [
+            (NATIONAL_DAY, "2024-10-08T08:00"),
+            ("2024-10-01T00:00", "2024-10-08T08:00"),
+            ("2024-10-07T23:59", "2024-10-08T08:00"),
+            (ORDINARY_SATURDAY, "2024-10-21T08:00"),
+            ("2024-09-28T10:00", "2024-09-29T08:00"),  # Saturday; Sunday 29th is worked
+        ],
+    )
+    def test_waits_for_the_next_working_day(self, at: str, re_evaluate_at: str) -> None:
+        decision = decide(NEGATIVE, at=at, state=WARNED)
+
+        assert kinds(decision) == []
+        assert decision.held is prepaid.CutHold.HOLIDAY
+        assert decision.re_evaluate_at == local(re_evaluate_at)
+        assert not decision.state.tripped_for_arrears
+
+    @pytest.mark.parametrize(
+        "at", [ADJUSTED_WORKING_SATURDAY, "2024-09-30T23:59", "2024-10-08T00:00"]
+    )
+    def test_trips_on_working_days_including_an_adjusted_saturday(self, at: str) -> None:
+        assert kinds(decide(NEGATIVE, at=at, state=WARNED)) == ["trip:ARREARS"]
+
+    def test_trips_on_an_ordinary_weekend_if_only_statutory_holidays_are_protected(self) -> None:
+        settings = replace(SETTINGS, holiday_rule=prepaid.HolidayRule.STATUTORY_HOLIDAYS_ONLY)
+
+        assert kinds(decide(NEGATIVE, at=ORDINARY_SATURDAY, state=WARNED, settings=settings)) == [
+            "trip:ARREARS"
+        ]
+        held = decide(NEGATIVE, at=NATIONAL_DAY, state=WARNED, settings=settings)
+        assert held.re_evaluate_at == local("2024-10-08T08:00")
+
+    def test_trips_when_re_evaluated_at_the_deferred_time(self) -> None:
+        held = decide(NEGATIVE, at=NATIONAL_DAY, state=WARNED)
+
+        assert held.re_evaluate_at is not None
+        decision = prepaid.evaluate(
+            account_number=NUMBER,
+            balance=NEGATIVE,
+            price=DEFAULT_PRICE,
+            now=held.re_evaluate_at,
+            relay=prepaid.RelayState.CLOSED,
+            state=held.state,
+            calendar=CALENDAR,
+            keep_power=(),
+            settings=SETTINGS,
+        )
+        assert kinds(decision) == ["trip:ARREARS"]
+
+    def test_keeps_a_relay_already_off_when_a_holiday_starts(self) -> None:
+        decision = decide(NEGATIVE, at=NATIONAL_DAY, state=TRIPPED, relay=prepaid.RelayState.OPEN)
+
+        assert kinds(decision) == []
+        assert decision.state.tripped_for_arrears
+
+
+class TestRestore:
+    def test_closes_when_a_top_up_brings_the_balance_to_zero(self) -> None:
+        decision = decide(ZERO, state=TRIPPED, relay=prepaid.RelayState.OPEN)
+
+        assert decision.commands == (
+            prepaid.CloseRelay(
+                account_number=NUMBER,
+                reason=prepaid.CloseReason.ARREARS_CLEARED,
+                not_before_at=local(WORKING_WEDNESDAY),
+            ),
+        )
+        assert not decision.state.tripped_for_arrears
+
+    def test_does_not_warning_cut_right_after_restoring(self) -> None:
+        inconsistent = replace(TRIPPED, warning_cut_done=False)
+
+        assert kinds(decide(WARNING, state=inconsistent, relay=prepaid.RelayState.OPEN)) == [
+            "close:ARREARS_CLEARED"
+        ]
+
+    def test_rearms_everything_after_a_large_top_up(self) -> None:
+        decision = decide(Money(fen=10_000), state=TRIPPED, relay=prepaid.RelayState.OPEN)
+
+        assert kinds(decision) == ["close:ARREARS_CLEARED"]
+        assert decision.state == prepaid.RuleState.initial()
+
+    def test_closes_on_a_holiday_too(self) -> None:
+        assert kinds(decide(Money(fen=5000), at=NATIONAL_DAY, state=TRIPPED)) == [
+            "close:ARREARS_CLEARED"
+        ]
+
+
+class TestKeepPower:
+    order = Period(start_at=local("2024-10-09T12:00"), end_at=local("2024-10-10T12:00"))
+
+    def test_holds_the_trip_until_the_order_ends(self) -> None:
+        decision = decide(NEGATIVE, state=WARNED, keep_power=(self.order,))
+
+        assert kinds(decision) == []
+        assert decision.held is prepaid.CutHold.KEEP_POWER
+        assert decision.re_evaluate_at == local("2024-10-10T12:00")
+
+    def test_holds_the_warning_cut(self) -> None:
+        assert kinds(decide(WARNING, state=NOTIFIED, keep_power=(self.order,))) == []
+
+    def test_closes_a_relay_tripped_for_arrears(self) -> None:
+        decision = decide(
+            NEGATIVE, state=TRIPPED, relay=prepaid.RelayState.OPEN, keep_power=(self.order,)
+        )
+
+        assert kinds(decision) == ["close:KEEP_POWER"]
+        assert not decision.state.tripped_for_arrears
+
+    def test_waits_past_a_holiday_when_the_order_ends_on_one(self) -> None:
+        order = Period(start_at=local("2024-09-30T12:00"), end_at=local("2024-10-02T12:00"))
+
+        decision = decide(NEGATIVE, at="2024-09-30T14:00", state=WARNED, keep_power=(order,))
+
+        assert decision.re_evaluate_at == local("2024-10-08T08:00")
+
+    def test_has_no_end_when_the_order_is_open_ended(self) -> None:
+        order = Period(start_at=local("2024-10-01T00:00"))
+
+        decision = decide(NEGATIVE, state=WARNED, keep_power=(order,))
+
+        assert decision.held is prepaid.CutHold.KEEP_POWER
+        assert decision.re_evaluate_at is None
+
+    def test_is_half_open(self) -> None:
+        assert kinds(
+            decide(NEGATIVE, at="2024-10-10T12:00", state=WARNED, keep_power=(self.order,))
+        ) == ["trip:ARREARS"]
+
+
+class TestEvaluateInputs:
+    def test_refuses_a_naive_time(self) -> None:
+        with pytest.raises(NaiveDatetime):
+            prepaid.evaluate(
+                account_number=NUMBER,
+                balance=HIGH,
+                price=DEFAULT_PRICE,
+                now=datetime(2024, 10, 9, 14, 0),
+                relay=prepaid.RelayState.CLOSED,
+                state=prepaid.RuleState.initial(),
+                calendar=CALENDAR,
+                keep_power=(),
+                settings=SETTINGS,
+            )
+
+    def test_refuses_a_date_the_calendar_does_not_cover(self) -> None:
+        with pytest.raises(CalendarNotCovered):
+            decide(NEGATIVE, at="2026-01-05T10:00")
+
+    def test_compares_in_local_time(self) -> None:
+        # 2024-09-30T16:30Z is 00:30 on National Day in Shanghai.
+        decision = prepaid.evaluate(
+            account_number=NUMBER,
+            balance=NEGATIVE,
+            price=DEFAULT_PRICE,
+            now=datetime(2024, 9, 30, 16, 30, tzinfo=UTC),
+            relay=prepaid.RelayState.CLOSED,
+            state=WARNED,
+            calendar=CALENDAR,
+            keep_power=(),
+            settings=SETTINGS,
+        )
+
+        assert decision.held is prepaid.CutHold.HOLIDAY
+
+    def test_refuses_inconsistent_settings(self) -> None:
+        with pytest.raises(ValueError, match="thresholds"):
+            replace(SETTINGS, warning_cut_energy=replace(SETTINGS.low_balance_energy, wh=30_000))
+
+
+BALANCES = (HIGH, LOW, ABOVE_WARNING, WARNING, ZERO, NEGATIVE, Money(fen=-10_000))
+STATES = tuple(
+    prepaid.RuleState(
+        low_balance_notified=notified,
+        warning_cut_done=done,
+        warning_close_due_at=local("2024-10-09T14:01") if pending else None,
+        tripped_for_arrears=tripped,
+    )
+    for notified, done, pending, tripped in itertools.product((False, True), repeat=4)
+)
+TIMES = (WORKING_WEDNESDAY, NATIONAL_DAY, ADJUSTED_WORKING_SATURDAY, ORDINARY_SATURDAY)
+KEEP_POWER = ((), (Period(start_at=local("2024-09-01T00:00"), end_at=local("2024-11-01T00:00")),))
+
+
+class TestEveryStateAndInputClass:
+    @pytest.mark.parametrize("balance", BALANCES, ids=lambda b: f"balance{b.fen}")
+    @pytest.mark.parametrize(
+        "state",
+        STATES,
+        ids=lambda s: "".join(
+            "1" if v else "0"
+            for v in (
+                s.low_balance_notified,
+                s.warning_cut_done,
+                s.warning_close_due_at,
+                s.tripped_for_arrears,
+            )
+        ),
+    )
+    @pytest.mark.parametrize("relay", tuple(prepaid.RelayState))
+    @pytest.mark.parametrize("at", TIMES)
+    @pytest.mark.parametrize("keep_power", KEEP_POWER, ids=("no-keep-power", "keep-power"))
+    def test_obeys_every_rule(
+        self,
+        balance: Money,
+        state: prepaid.RuleState,
+        relay: prepaid.RelayState,
+        at: str,
+        keep_power: tuple[Period, ...],
+    ) -> None:
+        if state.warning_close_due_at is not None:
+            # A warning cut began a minute ago; its close is still pending.
+            state = replace(state, warning_close_due_at=local(at) + timedelta(minutes=1))
+
+        decision = decide(balance, at=at, state=state, relay=relay, keep_power=keep_power)
+
+        names = kinds(decision)
+        low = balance.fen < 1057
+        warning = balance.fen < 265
+        cut_forbidden = bool(keep_power) or at in (NATIONAL_DAY, ORDINARY_SATURDAY)
+        # B4: one SMS per crossing.
+        assert ("sms" in names) == (low and not state.low_balance_notified)
+        assert decision.state.low_balance_notified == low
+        # B7 / A3: no cut for lack of money on a holiday or under keep-power.
+        if cut_forbidden:
+            assert not any(name.startswith("trip") for name in names)
+        # B6: trip below zero when allowed and not already off for arrears.
+        restored_by_keep_power = bool(keep_power) and (
+            state.tripped_for_arrears or relay is prepaid.RelayState.OPEN
+        )
+        assert ("close:KEEP_POWER" in names) == restored_by_keep_power
+        needs_trip = balance.fen < 0 and (
+            not state.tripped_for_arrears or relay is prepaid.RelayState.CLOSED or bool(keep_power)
+        )
+        assert ("trip:ARREARS" in names) == (needs_trip and not cut_forbidden)
+        # B6: close when back to >= 0 after an arrears trip.
+        assert ("close:ARREARS_CLEARED" in names) == (
+            state.tripped_for_arrears and balance.fen >= 0 and not keep_power
+        )
+        assert decision.state.tripped_for_arrears == (
+            balance.fen < 0 and not keep_power and (state.tripped_for_arrears or not cut_forbidden)
+        )
+        # B5: the warning cut comes with its close, once per crossing, never in arrears.
+        warning_cut = "trip:WARNING_CUT" in names
+        assert warning_cut == ("close:WARNING_CUT_ENDED" in names)
+        if warning_cut:
+            assert 0 <= balance.fen < 265
+            assert not state.warning_cut_done
+            assert not state.tripped_for_arrears
+        if not warning:
+            assert not decision.state.warning_cut_done
+        # A held cut always says when to look again, and only then.
+        assert (
+            decision.re_evaluate_at is not None or decision.held is prepaid.CutHold.KEEP_POWER
+        ) == (decision.held is not None)
+        if decision.re_evaluate_at is not None:
+            assert decision.re_evaluate_at >= local(at)
+        # A pending warning close is cancelled exactly when an arrears trip overtakes it.
+        assert ("cancel-close" in names) == (
+            "trip:ARREARS" in names and state.warning_close_due_at is not None
+        )
+
+
+@st.composite
+def times(draw: st.DrawFn) -> datetime:
+    day = draw(st.dates(min_value=date(2024, 1, 1), max_value=date(2025, 12, 30)))
+    seconds = draw(st.integers(0, 24 * 3600 - 1))
+    return datetime(day.year, day.month, day.day, tzinfo=SHANGHAI) + timedelta(seconds=seconds)
+
+
+class TestNoCutOnHolidaysProperty:
+    @given(
+        now=times(),
+        fen=st.integers(-100_000, 100_000),
+        scaled_price=st.integers(0, 20_000),
+        state=st.sampled_from(STATES),
+        relay=st.sampled_from(tuple(prepaid.RelayState)),
+        rule=st.sampled_from(tuple(prepaid.HolidayRule)),
+    )
+    def test_never_cuts_for_lack_of_money_on_a_no_cut_day(
+        self,
+        now: datetime,
+        fen: int,
+        scaled_price: int,
+        state: prepaid.RuleState,
+        relay: prepaid.RelayState,
+        rule: prepaid.HolidayRule,
+    ) -> None:
+        settings = replace(SETTINGS, holiday_rule=rule)
+        day = now.date()
+        protected = (
+            CALENDAR.is_statutory_holiday(day)
+            if rule is prepaid.HolidayRule.STATUTORY_HOLIDAYS_ONLY
+            else not CALENDAR.is_working_day(day)
+        )
+
+        decision = prepaid.evaluate(
+            account_number=NUMBER,
+            balance=Money(fen=fen),
+            price=Price.from_scaled(scaled_price),
+            now=now,
+            relay=relay,
+            state=state,
+            calendar=CALENDAR,
+            keep_power=(),
+            settings=settings,
+        )
+
+        if protected:
+            assert not any(isinstance(c, prepaid.TripRelay) for c in decision.commands)
+        if decision.re_evaluate_at is not None:
+            assert decision.re_evaluate_at > now
+
+    @given(
+        now=times(),
+        fen=st.integers(-100_000, 100_000),
+        state=st.sampled_from(STATES),
+        relay=st.sampled_from(tuple(prepaid.RelayState)),
+        hours_before=st.integers(0, 72),
+        hours_after=st.one_of(st.none(), st.integers(1, 72)),
+    )
+    def test_never_cuts_under_keep_power(
+        self,
+        now: datetime,
+        fen: int,
+        state: prepaid.RuleState,
+        relay: prepaid.RelayState,
+        hours_before: int,
+        hours_after: int | None,
+    ) -> None:
+        order = Period(
+            start_at=now - timedelta(hours=hours_before),
+            end_at=None if hours_after is None else now + timedelta(hours=hours_after),
+        )
+
+        decision = prepaid.evaluate(
+            account_number=NUMBER,
+            balance=Money(fen=fen),
+            price=DEFAULT_PRICE,
+            now=now,
+            relay=relay,
+            state=state,
+            calendar=CALENDAR,
+            keep_power=(order,),
+            settings=SETTINGS,
+        )
+
+        assert not any(isinstance(c, prepaid.TripRelay) for c in decision.commands)
+        if decision.re_evaluate_at is not None and order.end_at is not None:
+            assert decision.re_evaluate_at >= order.end_at
