@@ -36,13 +36,13 @@ from wattbook.dlt645.frame import (
     Frame,
     FrameParser,
 )
-from wattbook.dlt645.server import Bus, ReplyPart, serve_transport
-from wattbook.dlt645.transport import LoopbackTransport, loopback_pair
+from wattbook.dlt645.server import Bus, ReplyPart
+from wattbook.dlt645.transport import LoopbackTransport, Transport, loopback_pair
 
 METER = "051600001234"
 DI_TOTAL = 0x00000000
 DI_ADDRESS = 0x04000401
-FAST = 0.02  # seconds; the loopback answers in microseconds
+FAST = 0.005  # seconds; the scripted meter answers before the client starts waiting
 
 Script = Callable[[Frame], bytes | None]
 
@@ -71,60 +71,117 @@ def silence() -> Script:
 
 
 class ScriptedMeter:
-    """Answer each request heard on ``transport`` with the next script entry.
+    """A fake meter on the far end of a loopback pair, answering from a script.
 
-    Replies go out after ``delay`` seconds from a separate task, so the fake keeps listening
-    meanwhile and ``log`` shows whether a request arrived while a reply was still pending.
+    It reacts inside the client's own ``write`` (through :class:`_MeterEnd`), so a reply is on
+    the line before the client starts waiting: these tests never depend on how busy the
+    machine is, and their timeouts can be tiny. With ``delay`` a reply goes out that much later
+    from a task instead, and ``log`` shows whether a request arrived while one was pending.
+    ``responder``, if given, answers every request after the script runs out.
     """
 
     def __init__(
-        self, transport: LoopbackTransport, script: Sequence[Script], *, delay: float = 0.0
+        self,
+        script: Sequence[Script],
+        *,
+        echo: bool = False,
+        delay: float = 0.0,
+        responder: Script | None = None,
     ) -> None:
-        self._transport = transport
+        client_end, self.line = loopback_pair(echo=echo)
+        self.transport = _MeterEnd(client_end, self)
         self._script = list(script)
+        self._responder = responder
         self._delay = delay
+        self._parser = FrameParser()
         self.heard: list[Frame] = []
         self.log: list[str] = []
-        self._task: asyncio.Task[None] | None = None
         self._replies: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> ScriptedMeter:
-        self._task = asyncio.create_task(self._run())
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
         for task in self._replies:
             task.cancel()
-        await asyncio.gather(self._task, *self._replies, return_exceptions=True)
+        await asyncio.gather(*self._replies, return_exceptions=True)
 
-    async def _run(self) -> None:
-        parser = FrameParser()
-        while True:
-            chunk = await self._transport.read(timeout=10.0)
-            for request in parser.feed(chunk):
-                if request.is_reply:
-                    continue
-                self.heard.append(request)
-                self.log.append(f"rx {request.describe()}")
-                answer = self._script.pop(0)(request) if self._script else None
-                if answer is not None:
-                    task = asyncio.create_task(self._send(answer, request))
-                    self._replies.add(task)
+    async def react(self) -> None:
+        """Answer whatever requests the client has just written."""
+        for request in self._parser.feed(await self.line.read(timeout=0)):
+            if request.is_reply:
+                continue
+            self.heard.append(request)
+            self.log.append(f"rx {request.describe()}")
+            if self._script:
+                answer = self._script.pop(0)(request)
+            else:
+                answer = self._responder(request) if self._responder else None
+            if answer is None:
+                continue
+            if self._delay:
+                task = asyncio.create_task(self._send_later(answer, request))
+                self._replies.add(task)
+            else:
+                await self._send(answer, request)
+
+    async def _send_later(self, answer: bytes, request: Frame) -> None:
+        await asyncio.sleep(self._delay)
+        await self._send(answer, request)
 
     async def _send(self, answer: bytes, request: Frame) -> None:
-        await asyncio.sleep(self._delay)
         self.log.append(f"tx {request.describe()}")
-        await self._transport.write(answer)
+        await self.line.write(answer)
+
+
+class _MeterEnd(Transport):
+    """The client's end of the loopback: after each write, the scripted meter reacts."""
+
+    def __init__(self, inner: LoopbackTransport, meter: ScriptedMeter) -> None:
+        self._inner = inner
+        self._meter = meter
+
+    @property
+    def description(self) -> str:
+        return self._inner.description
+
+    @property
+    def baud(self) -> int | None:
+        return self._inner.baud
+
+    @property
+    def is_open(self) -> bool:
+        return self._inner.is_open
+
+    async def open(self) -> None:
+        await self._inner.open()
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    async def write(self, data: bytes) -> None:
+        await self._inner.write(data)
+        await self._meter.react()
+
+    async def read(self, *, timeout: float) -> bytes:
+        return await self._inner.read(timeout=timeout)
+
+    def discard_input(self) -> int:
+        return self._inner.discard_input()
 
 
 def make_client(
-    script: Sequence[Script], *, echo: bool = False, retries: int = 1, delay: float = 0.0
+    script: Sequence[Script],
+    *,
+    echo: bool = False,
+    retries: int = 1,
+    delay: float = 0.0,
+    timeout: float = FAST,
+    responder: Script | None = None,
 ) -> tuple[Client, ScriptedMeter]:
-    master, slave = loopback_pair(echo=echo)
-    client = Client(master, timeout=FAST, retries=retries, byte_timeout=FAST)
-    return client, ScriptedMeter(slave, script, delay=delay)
+    meter = ScriptedMeter(script, echo=echo, delay=delay, responder=responder)
+    client = Client(meter.transport, timeout=timeout, retries=retries, byte_timeout=timeout)
+    return client, meter
 
 
 class TestClientReadPayload:
@@ -310,7 +367,7 @@ class TestClientFailures:
         stale = messages.read_reply(
             messages.read_request(address=METER, di=0x00010000), bytes(4)
         ).encode()
-        await meter._transport.write(stale)
+        await meter.line.write(stale)
 
         async with meter:
             payload = await client.read_payload(address=METER, di=DI_TOTAL)
@@ -319,7 +376,7 @@ class TestClientFailures:
 
     async def test_a_dropped_transport_raises_transport_error(self) -> None:
         client, meter = make_client([])
-        await meter._transport.close()
+        await meter.line.close()
 
         with pytest.raises(TransportError):
             await client.read_payload(address=METER, di=DI_TOTAL)
@@ -333,7 +390,9 @@ class TestClientFailures:
 
 class TestClientLock:
     async def test_concurrent_requests_take_turns_on_the_bus(self) -> None:
-        client, meter = make_client([reply(b"A"), reply(b"B"), reply(b"C")], delay=FAST / 2)
+        client, meter = make_client(
+            [reply(b"A"), reply(b"B"), reply(b"C")], delay=0.01, timeout=0.5
+        )
 
         async with meter:
             payloads = await asyncio.gather(
@@ -345,7 +404,7 @@ class TestClientLock:
 
     async def test_without_the_lock_requests_would_overlap(self) -> None:
         # Proves the test above can fail: bypass the lock and the meter hears both at once.
-        client, meter = make_client([reply(b"A"), reply(b"B")], delay=FAST / 2)
+        client, meter = make_client([reply(b"A"), reply(b"B")], delay=0.01, timeout=0.5)
 
         class NoLock:
             async def __aenter__(self) -> None:
@@ -556,16 +615,19 @@ class TestClientScan:
     async def test_search_finds_every_meter_splitting_collisions(self) -> None:
         addresses = ["000000001234", "000000005634", "000000000077"]
         bus = Bus([_AddressMeter(address) for address in addresses])
-        master, slave = loopback_pair()
-        # Each silent probe costs the timeout: 200 probes here, so keep it short.
-        client = Client(master, timeout=0.005, retries=0)
-        serving = asyncio.create_task(serve_transport(slave, bus, baud=None))
 
-        found = await client.scan()
+        def on_the_bus(request: Frame) -> bytes | None:
+            answer = bus.respond(request, preamble=0)
+            return None if answer is None else answer.data
 
-        await master.close()
-        await serving
+        # Each silent probe costs the timeout: about 200 probes here.
+        client, meter = make_client([], retries=0, timeout=0.001, responder=on_the_bus)
+
+        async with meter:
+            found = await client.scan()
+
         assert sorted(found) == sorted(addresses)
+        assert len(meter.heard) == 200  # 00..99, then 00..99 under the collision on 34
 
 
 class _AddressMeter:
