@@ -418,6 +418,7 @@ def _bus_options(parser: argparse.ArgumentParser, *, address_required: bool = Tr
     parser.add_argument(
         "--address",
         required=address_required,
+        type=_address,
         help="the 12 digits on the meter label, e.g. 051600001234",
     )
     parser.add_argument("--timeout", type=float, default=1.0, help="seconds per attempt (1.0)")
