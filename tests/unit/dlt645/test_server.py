@@ -18,7 +18,7 @@ from wattbook.dlt645.server import (
     collide,
     serve_transport,
 )
-from wattbook.dlt645.transport import loopback_pair, wire_time_s
+from wattbook.dlt645.transport import LoopbackTransport, loopback_pair, wire_time_s
 
 DI_TOTAL = 0x00000000
 DI_TOTAL_BYTES = DI_TOTAL.to_bytes(4, "little")
@@ -59,6 +59,16 @@ def read(address: str, di: int = DI_TOTAL) -> Frame:
 
 def frames_in(data: bytes) -> list[Frame]:
     return FrameParser().feed(data)
+
+
+async def next_reply(master: LoopbackTransport) -> Frame:
+    """Return the next reply frame the master hears, skipping its own echoed requests."""
+    parser = FrameParser()
+    while chunk := await master.read(timeout=1.0):
+        replies = [f for f in parser.feed(chunk) if f.is_reply]
+        if replies:
+            return replies[0]
+    raise AssertionError("no reply within 1 s")
 
 
 class TestBusRespond:
@@ -244,11 +254,11 @@ class TestServeTransport:
         serving = asyncio.create_task(serve_transport(slave, Bus([meter]), baud=None))
 
         await master.write(b"\x00\x68\x13" + read("051600001234").encode())
-        await asyncio.sleep(0.01)
+        first = await next_reply(master)
         await master.write(read("051600001234").encode())
-        await asyncio.sleep(0.01)
+        second = await next_reply(master)
 
-        assert len(meter.heard) == 2
+        assert (first.control, second.control, len(meter.heard)) == (0x91, 0x91, 2)
         await master.close()
         await asyncio.wait_for(serving, 1.0)
 
