@@ -250,6 +250,8 @@ class Client:
                 else:
                     unrelated.append(frame.describe())
                     logger.debug("ignored reply for another meter: %s", frame.describe())
+            if loop.time() >= limit:
+                break
         noise = self._parser.discarded - discarded_before + self._parser.pending
         if unrelated:
             return f"only replies from other meters ({'; '.join(unrelated)})"

@@ -254,7 +254,8 @@ async def serve_tcp(
 
     Every connection is served with the bus's lock, so transactions never overlap. Port 0
     picks a free port: read it from ``server.sockets[0].getsockname()``. Close the returned
-    server to stop listening.
+    server to stop listening; connections already open are served until their client leaves
+    or the event loop ends (Python 3.11's server does not close them).
 
     :raises TransportError: if the address cannot be bound.
     """

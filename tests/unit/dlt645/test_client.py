@@ -7,6 +7,7 @@ answers each request it hears with the next entry of its script.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -380,6 +381,23 @@ class TestClientFailures:
 
         with pytest.raises(TransportError):
             await client.read_payload(address=METER, di=DI_TOTAL)
+
+    async def test_endless_noise_does_not_hold_the_bus(self) -> None:
+        client, meter = make_client([], retries=0, timeout=0.01)
+
+        async def babble() -> None:
+            while True:
+                await meter.line.write(b"\x00")
+                await asyncio.sleep(0.001)
+
+        noise = asyncio.create_task(babble())
+        try:
+            with pytest.raises(GarbledResponse):
+                await asyncio.wait_for(client.read_payload(address=METER, di=DI_TOTAL), 1.0)
+        finally:
+            noise.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await noise
 
     def test_rejects_nonpositive_timeout(self) -> None:
         master, _slave = loopback_pair()
