@@ -259,6 +259,14 @@ class TestClientReadPayload:
             with pytest.raises(UnexpectedResponse, match="SEQ 01H"):
                 await client.read_payload(address=METER, di=DI_TOTAL)
 
+    async def test_endless_follow_ups_are_cut_off_after_255(self) -> None:
+        client, meter = make_client([], responder=reply(b"AB", follow_up=True))
+
+        with pytest.raises(UnexpectedResponse, match="more than 255 follow-up frames"):
+            await client.read_payload(address=METER, di=DI_TOTAL)
+
+        assert len(meter.heard) == 256
+
     @pytest.mark.parametrize(
         ("error_word", "exception"),
         [
