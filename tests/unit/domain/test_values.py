@@ -154,6 +154,15 @@ class TestEnergy:
         assert Energy(wh=wh).kwh == kwh
         assert str(Energy(wh=wh).kwh) == str(kwh)
 
+    def test_adds_subtracts_and_scales_by_int_only(self) -> None:
+        assert Energy(wh=30) + Energy(wh=20) - Energy(wh=5) == Energy(wh=45)
+        assert Energy(wh=10) * 3 == 3 * Energy(wh=10) == Energy(wh=30)
+        assert -Energy(wh=10) == Energy(wh=-10)
+        with pytest.raises(TypeError):
+            Energy(wh=10) * 1.5  # type: ignore[operator]
+        with pytest.raises(TypeError):
+            Energy(wh=10) + 1  # type: ignore[operator]
+
     def test_builds_from_exact_kwh(self) -> None:
         assert Energy.from_kwh("20") == Energy(wh=20_000)
         assert Energy.from_kwh(Decimal("0.01")) == Energy(wh=10)
