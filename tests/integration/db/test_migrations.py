@@ -6,8 +6,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
-
 from tests.integration.db.databases import table_names
+
 from wattbook.adapters import db
 
 
