@@ -1,0 +1,210 @@
+"""`wattbook simulate` and `wattbook meter ...` as a field engineer uses them, over TCP."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from wattbook.interfaces.cli import main
+
+METERS = "051600000001-051600000004"
+
+
+@pytest.fixture(scope="module")
+def bus_url() -> Iterator[str]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wattbook",
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--meters",
+            METERS,
+            "--baud",
+            "0",
+            "--seed",
+            "7",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    match = re.search(r"tcp://[\d.]+:\d+", line)
+    assert match, line
+    yield match.group(0)
+    process.terminate()
+    process.wait(timeout=10)
+    process.stdout.close()
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["meter", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+class TestMeterRead:
+    def test_reads_the_energy_block_as_json(
+        self, bus_url: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code, out, _ = run(
+            capsys, "read", "--bus", bus_url, "--address", "051600000001", "tou", "--json"
+        )
+
+        assert code == 0
+        block = json.loads(out)["values"]["0001FF00"]
+        tariffs = [float(t) for t in block["tariffs"]]
+        assert len(tariffs) == 4
+        assert float(block["total"]) >= sum(tariffs) - 0.05
+
+    def test_reads_every_item_as_text(
+        self, bus_url: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code, out, _ = run(
+            capsys,
+            "read",
+            "--bus",
+            bus_url,
+            "--address",
+            "051600000002",
+            "energy",
+            "frozen",
+            "voltage",
+            "current",
+            "power",
+            "time",
+            "identity",
+        )
+
+        assert code == 0
+        assert "051600000002" in out
+        assert out.count("\n") >= 10
+
+    def test_silent_address_exits_3_with_advice(
+        self, bus_url: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code, _, err = run(
+            capsys,
+            "read",
+            "--bus",
+            bus_url,
+            "--address",
+            "051600000099",
+            "--timeout",
+            "0.2",
+            "--retries",
+            "0",
+        )
+
+        assert code == 3
+        assert "No answer from meter 051600000099" in err
+
+    def test_unknown_item_is_a_usage_error(
+        self, bus_url: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code, _, err = run(capsys, "read", "--bus", bus_url, "--address", "051600000001", "gas")
+
+        assert code == 2
+        assert "Unknown item" in err
+
+    def test_unreachable_bus_exits_6(self, capsys: pytest.CaptureFixture[str]) -> None:
+        code, _, err = run(
+            capsys, "read", "--bus", "tcp://127.0.0.1:1", "--address", "051600000001"
+        )
+
+        assert code == 6
+        assert "Cannot use the bus" in err
+
+
+class TestRelayTools:
+    def test_trip_then_close_are_confirmed_by_status_word_3(
+        self, bus_url: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        trip_code, trip_out, _ = run(
+            capsys, "trip", "--bus", bus_url, "--address", "051600000003", "--json"
+        )
+        close_code, close_out, _ = run(
+            capsys, "close", "--bus", bus_url, "--address", "051600000003", "--json"
+        )
+
+        assert (trip_code, json.loads(trip_out)["relay_open"]) == (0, True)
+        assert (close_code, json.loads(close_out)["relay_open"]) == (0, False)
+
+    def test_wrong_password_is_refused_with_exit_4(
+        self, bus_url: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code, _, err = run(
+            capsys,
+            "trip",
+            "--bus",
+            bus_url,
+            "--address",
+            "051600000004",
+            "--password",
+            "02:000000",
+        )
+
+        assert code == 4
+        assert "password or authentication rejected" in err
+
+    def test_keep_power_blocks_a_trip_until_released(
+        self, bus_url: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        keep, _, _ = run(capsys, "keep-power", "--bus", bus_url, "--address", "051600000004")
+        refused, _, _ = run(capsys, "trip", "--bus", bus_url, "--address", "051600000004")
+        released, _, _ = run(
+            capsys, "keep-power", "--release", "--bus", bus_url, "--address", "051600000004"
+        )
+        tripped, _, _ = run(capsys, "trip", "--bus", bus_url, "--address", "051600000004")
+        run(capsys, "close", "--bus", bus_url, "--address", "051600000004")
+
+        assert (keep, refused, released, tripped) == (0, 4, 0, 0)
+
+    def test_bad_password_format_is_a_usage_error(
+        self, bus_url: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code, _, err = run(
+            capsys, "trip", "--bus", bus_url, "--address", "051600000001", "--password", "123"
+        )
+
+        assert code == 2
+        assert "--password" in err
+
+
+class TestClockAndScan:
+    def test_sync_time_reports_the_drift_it_corrected(
+        self, bus_url: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code, out, _ = run(
+            capsys, "sync-time", "--bus", bus_url, "--address", "051600000002", "--json"
+        )
+
+        assert code == 0
+        assert "drift_s" in json.loads(out)
+
+    def test_scan_of_a_range_finds_exactly_the_meters(
+        self, bus_url: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code, out, _ = run(
+            capsys, "scan", "--bus", bus_url, "--range", "051600000001-051600000006", "--json"
+        )
+
+        assert code == 0
+        assert json.loads(out)["addresses"] == [f"05160000000{n}" for n in range(1, 5)]
+
+
+def test_bad_address_is_refused_before_touching_the_bus(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["meter", "read", "--bus", "tcp://127.0.0.1:1", "--address", "0516"])
+
+    assert exit_info.value.code == 2
+    assert "not a meter address" in capsys.readouterr().err
