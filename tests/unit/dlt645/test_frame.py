@@ -95,3 +95,24 @@ class TestFrameParser:
 def test_decoder_raises_only_package_errors(raw: bytes) -> None:
     with contextlib.suppress(dlt645.DLT645Error):
         dlt645.decode(raw)
+
+
+@given(st.lists(st.binary(max_size=40), max_size=20))
+def test_parser_swallows_any_byte_stream_without_raising(chunks: list[bytes]) -> None:
+    parser = FrameParser(max_buffer=256)
+
+    for chunk in chunks:
+        for frame in parser.feed(chunk):
+            assert dlt645.decode(frame.encode()) == frame
+
+    assert parser.pending <= 256
+
+
+@given(st.binary(max_size=40), st.integers(min_value=1, max_value=19))
+def test_frame_split_anywhere_arrives_once(noise: bytes, cut: int) -> None:
+    parser = FrameParser()
+    stream = noise + READ_TOTAL
+
+    frames = parser.feed(stream[: len(noise) + cut]) + parser.feed(stream[len(noise) + cut :])
+
+    assert frames[-1] == dlt645.decode(READ_TOTAL)
