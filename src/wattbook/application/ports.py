@@ -15,6 +15,7 @@ from typing import Protocol, Self
 from wattbook.domain import accounts, billing, ledger, metering, prepaid
 from wattbook.domain.values import (
     AccountNumber,
+    BillingMonth,
     MeterNumber,
     Money,
     Period,
@@ -271,6 +272,26 @@ class Outbox(Protocol):
         meters: Mapping[AccountNumber, MeterNumber],
     ) -> None:
         """Store the commands; a scheduled-close cancellation cancels pending closes."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountMonths:
+    """One account's balance and its charge totals from a month on (the month-end read)."""
+
+    account_number: AccountNumber
+    balance: Money
+    totals: tuple[billing.ChargeTotal, ...]
+
+
+class StatementReader(Protocol):
+    """The read-only side for month-end statements over every account, page by page."""
+
+    async def page(
+        self, *, month: BillingMonth, after: AccountNumber | None, limit: int
+    ) -> tuple[AccountMonths, ...]:
+        """Return up to ``limit`` accounts after ``after`` (by number) charged in ``month``,
+        each with its totals for ``month`` and later months."""
         ...
 
 

@@ -14,6 +14,7 @@ from wattbook.adapters.db._migrate import (
     head_revision,
     upgrade,
 )
+from wattbook.adapters.db._statements import SqlStatementReader
 from wattbook.adapters.db._tables import metadata
 from wattbook.adapters.db._types import (
     InexactPrice,
@@ -31,6 +32,7 @@ __all__ = [
     "InexactPrice",
     "NaiveDatetime",
     "PriceColumn",
+    "SqlStatementReader",
     "SqlUnitOfWork",
     "UnitOfWorkNotEntered",
     "UnsupportedDatabase",
