@@ -425,11 +425,13 @@ class Client:
         """Return the addresses of the meters that answer on this bus.
 
         With ``candidates``, probe each (a read of 04000401) and keep those that answer, even
-        with a refusal. Without, search the bus: probe the abbreviated addresses
-        ``AAAAAAAAAA00`` .. ``AAAAAAAAAA99``; a clean reply is one meter (its reply carries its
-        full address), a garbled one is a collision of several, which is split on the next
-        byte (``AAAAAAAA00xx`` ..) down to full addresses. Silence costs a full timeout per
-        probe, so a search takes minutes on a real bus.
+        with a refusal. Without, search the bus: first probe the full wildcard
+        ``AAAAAAAAAAAA`` once; silence means an empty bus and a clean reply a bus of one meter
+        (its reply carries its full address), so both end the search at once. Only a garbled
+        reply (a collision of several meters) starts the tree search: probe the abbreviated
+        addresses ``AAAAAAAAAA00`` .. ``AAAAAAAAAA99``; a clean reply is one meter, a garbled
+        one is split on the next byte (``AAAAAAAA00xx`` ..) down to full addresses. Silence
+        costs a full timeout per probe, so a tree search takes minutes on a real bus.
 
         :raises TransportError: if the bus itself fails.
         """
@@ -440,7 +442,12 @@ class Client:
                 if address is not None:
                     found.append(address)
             return found
-        return await self._search(known_digits="")
+        try:
+            address = await self._probe(WILDCARD_ADDRESS)
+        except GarbledResponse:
+            logger.debug("collision on %s, searching the bus", WILDCARD_ADDRESS)
+            return await self._search(known_digits="")
+        return [] if address is None else [address]
 
     async def _probe(self, address: str) -> str | None:
         """Return the address that answered a probe, or None for silence; raise on collision."""

@@ -641,19 +641,58 @@ class TestClientScan:
     async def test_search_finds_every_meter_splitting_collisions(self) -> None:
         addresses = ["000000001234", "000000005634", "000000000077"]
         bus = Bus([_AddressMeter(address) for address in addresses])
-
-        def on_the_bus(request: Frame) -> bytes | None:
-            answer = bus.respond(request, preamble=0)
-            return None if answer is None else answer.data
-
         # Each silent probe costs the timeout: about 200 probes here.
-        client, meter = make_client([], retries=0, timeout=0.001, responder=on_the_bus)
+        client, meter = make_client([], retries=0, timeout=0.001, responder=_answered_by(bus))
 
         async with meter:
             found = await client.scan()
 
         assert sorted(found) == sorted(addresses)
-        assert len(meter.heard) == 200  # 00..99, then 00..99 under the collision on 34
+        # The full wildcard collides, then 00..99, then 00..99 under the collision on 34.
+        assert [request.address for request in meter.heard[:2]] == [
+            "AAAAAAAAAAAA",
+            "AAAAAAAAAA00",
+        ]
+        assert len(meter.heard) == 201
+
+    async def test_search_of_a_silent_bus_stops_after_one_wildcard_probe(self) -> None:
+        client, meter = make_client([], retries=0, responder=silence())
+
+        async with meter:
+            found = await client.scan()
+
+        assert found == []
+        assert [request.address for request in meter.heard] == ["AAAAAAAAAAAA"]
+
+    async def test_search_of_a_bus_of_one_meter_takes_its_one_clean_reply(self) -> None:
+        bus = Bus([_AddressMeter(METER)])
+        client, meter = make_client([], retries=0, responder=_answered_by(bus))
+
+        async with meter:
+            found = await client.scan()
+
+        assert found == [METER]
+        assert [request.address for request in meter.heard] == ["AAAAAAAAAAAA"]
+
+    async def test_search_splits_a_garbled_wildcard_reply(self) -> None:
+        addresses = ["000000000012", "000000000034"]
+        bus = Bus([_AddressMeter(address) for address in addresses])
+        client, meter = make_client([], retries=0, timeout=0.001, responder=_answered_by(bus))
+
+        async with meter:
+            found = await client.scan()
+
+        assert sorted(found) == addresses
+        assert meter.heard[0].address == "AAAAAAAAAAAA"
+        assert len(meter.heard) == 1 + 100  # then AAAAAAAAAA00..99, where each answers alone
+
+
+def _answered_by(bus: Bus) -> Script:
+    def on_the_bus(request: Frame) -> bytes | None:
+        answer = bus.respond(request, preamble=0)
+        return None if answer is None else answer.data
+
+    return on_the_bus
 
 
 class _AddressMeter:
