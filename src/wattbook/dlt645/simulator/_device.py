@@ -38,6 +38,7 @@ from wattbook.dlt645.frame import (
 from wattbook.dlt645.server import Delay, RawReply, ReplyPart
 from wattbook.dlt645.simulator._meter import KeepPowerInForce, VirtualMeter
 from wattbook.dlt645.simulator._records import (
+    PROGRAMMED_DIS_KEPT,
     RECORDS_KEPT,
     SETTLEMENTS_KEPT,
     EventKind,
@@ -49,6 +50,8 @@ DI_DATE = 0x04000101
 DI_TIME = 0x04000102
 DEFAULT_PASSWORD = messages.Password(level=0x02, digits="123456")
 ASSET_CODE_PREFIX = "WASION-DDZY102-"
+# What fills a programming record's unused DI slots; FFFFFFFFH is the common filler.
+UNUSED_DI_SLOT = 0xFFFFFFFF
 
 # Event kind -> (count DI, DI of the most recent record); records n = 1..10 follow it.
 EVENT_DIS: dict[EventKind, tuple[int, int]] = {
@@ -56,6 +59,7 @@ EVENT_DIS: dict[EventKind, tuple[int, int]] = {
     EventKind.TERMINAL_COVER_OPEN: (0x03300E00, 0x03300E01),
     EventKind.POWER_DOWN: (0x03110000, 0x03110001),
     EventKind.CLOCK_CHANGE: (0x03300400, 0x03300401),
+    EventKind.PROGRAMMING: (0x03300000, 0x03300001),
     EventKind.RELAY_TRIP: (0x1D000001, 0x1D00FF01),
     EventKind.RELAY_CLOSE: (0x1E000001, 0x1E00FF01),
     EventKind.OVER_CURRENT: (0x19010001, 0x1901FF01),
@@ -227,6 +231,8 @@ class MeterDevice:
             new = dt.datetime.combine(shown.date(), value)
         else:  # pragma: no cover - the codec returns the types above
             raise _Refused(ERR_OTHER)
+        # Recorded first, so the programming record carries the clock of before the write.
+        self.meter.record_programming(data_id=command.di, operator_code=command.operator_code)
         self.meter.set_meter_time(new, operator_code=command.operator_code)
         return messages.normal_reply(request, address=self.address)
 
@@ -428,6 +434,14 @@ def _record_value(kind: EventKind, record: EventRecord | None) -> object:
             return dataids.PowerDownRecord(started_at=started, ended_at=ended)
         case EventKind.CLOCK_CHANGE:
             return dataids.ClockChangeRecord(operator_code=operator, before=started, after=ended)
+        case EventKind.PROGRAMMING:
+            written = () if record is None else record.data_ids
+            filler = 0 if record is None else UNUSED_DI_SLOT
+            return dataids.ProgrammingRecord(
+                occurred_at=started,
+                operator_code=operator,
+                data_ids=written + (filler,) * (PROGRAMMED_DIS_KEPT - len(written)),
+            )
         case EventKind.RELAY_TRIP | EventKind.RELAY_CLOSE:
             return dataids.RelayEventRecord(
                 occurred_at=started, operator_code=operator, energy=_snapshot(before)

@@ -16,6 +16,12 @@ Decisions (record them with the lead):
   (bit 4) while the command state (bit 6) is still "closed", which the head-end should report.
 - A broadcast time (08H) is accepted only if it moves the clock by at most 5 minutes and the
   meter was not broadcast-corrected that day; otherwise it is ignored (broadcasts get no reply).
+- Every accepted 14H write is a programming event (03300000/03300001..0A); a clock write is
+  also a clock-change event. Writes by the same operator within one minute (true time) of the
+  session's first write form one programming session: one record, timed at the first write
+  (meter clock before it took effect), listing each DI written once, at most 10; an eleventh
+  DI, another operator or a later write starts a new record. Real meters delimit a session by
+  their programming key or a security session; a minute stands in for that.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from wattbook.dlt645.simulator._load import DEFAULT_SLOT_S, Load, LoadProfile, m
 from wattbook.dlt645.simulator._records import (
     BUTTON_OPERATOR,
     METER_OPERATOR,
+    PROGRAMMED_DIS_KEPT,
     RECORDS_KEPT,
     SETTLEMENTS_KEPT,
     EventKind,
@@ -49,6 +56,7 @@ from wattbook.dlt645.simulator._schedule import M1_SCHEDULE, Tariff, TimeOfUseSc
 # Energy is integrated in deciwatt-microseconds: 1 Wh = 10 dW x 3 600 000 000 µs.
 DW_US_PER_WH = 36_000_000_000
 BROADCAST_LIMIT = dt.timedelta(minutes=5)
+PROGRAMMING_SESSION = dt.timedelta(minutes=1)
 DEFAULT_MAX_CURRENT_MA = 60_000
 _STATUS_RELAY_OPEN = 1 << 4
 _STATUS_COMMAND_OPEN = 1 << 6
@@ -128,6 +136,8 @@ class MeterState:
     terminal_cover_open: bool = False
     extra_load_dw: int = 0
     last_broadcast_date: dt.date | None = None
+    # True time of the first write of the programming session still open, if any.
+    programming_session_at: dt.datetime | None = None
     counts: dict[EventKind, int] = dataclasses.field(default_factory=dict)
     records: dict[EventKind, collections.deque[EventRecord]] = dataclasses.field(
         default_factory=dict
@@ -222,6 +232,45 @@ class VirtualMeter:
                 started_at=before.replace(microsecond=0),
                 ended_at=meter_at.replace(microsecond=0),
                 operator_code=operator_code,
+            ),
+        )
+
+    def record_programming(self, *, data_id: int, operator_code: int) -> None:
+        """Record an accepted write (14H) of ``data_id`` as a programming event.
+
+        Call it before the write takes effect, so the record shows the meter clock of before a
+        clock write. The write joins the newest record while its session is open (same
+        operator, within :data:`PROGRAMMING_SESSION` of the session's first write, fewer than
+        10 DIs); otherwise it starts a new record and the count goes up.
+
+        :raises ValueError: if ``data_id`` or ``operator_code`` is not a 4-byte value.
+        """
+        if not 0 <= data_id <= 0xFFFFFFFF or not 0 <= operator_code <= 0xFFFFFFFF:
+            raise ValueError("data identifiers and operator codes are 4 bytes")
+        now = self.now()
+        state = self.state
+        log = state.log(EventKind.PROGRAMMING)
+        session_at = state.programming_session_at
+        if (
+            log
+            and session_at is not None
+            and now - session_at < PROGRAMMING_SESSION
+            and log[0].operator_code == operator_code
+            and (data_id in log[0].data_ids or len(log[0].data_ids) < PROGRAMMED_DIS_KEPT)
+        ):
+            if data_id not in log[0].data_ids:
+                log[0] = dataclasses.replace(log[0], data_ids=(*log[0].data_ids, data_id))
+            return
+        state.programming_session_at = now
+        meter_at = state.clock.at(now).replace(microsecond=0)
+        self._record(
+            EventKind.PROGRAMMING,
+            EventRecord(
+                kind=EventKind.PROGRAMMING,
+                started_at=meter_at,
+                ended_at=meter_at,  # an instant, like a relay operation
+                operator_code=operator_code,
+                data_ids=(data_id,),
             ),
         )
 

@@ -15,6 +15,8 @@ BUTTON_OPERATOR = 0xFFFFFFFE
 """Operator code of a close done by the resident pressing the meter's button."""
 
 RECORDS_KEPT = 10
+PROGRAMMED_DIS_KEPT = 10
+"""How many written data identifiers one programming record holds (the 2007 record's slots)."""
 SETTLEMENTS_KEPT = 12
 
 
@@ -75,6 +77,7 @@ class EventKind(enum.Enum):
     RELAY_TRIP = "relay-trip"
     RELAY_CLOSE = "relay-close"
     CLOCK_CHANGE = "clock-change"
+    PROGRAMMING = "programming"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +87,8 @@ class EventRecord:
     For a clock change ``started_at`` is the time before and ``ended_at`` the time after.
     ``ended_at`` is None while the event lasts (cover still open, power still down).
     ``energy_before_wh``/``energy_after_wh`` are the forward active total at start and end.
+    ``data_ids`` are the data identifiers a programming record's session wrote, in order (at
+    most :data:`PROGRAMMED_DIS_KEPT`); other kinds leave it empty.
     """
 
     kind: EventKind
@@ -92,6 +97,7 @@ class EventRecord:
     operator_code: int = 0
     energy_before_wh: int = 0
     energy_after_wh: int | None = None
+    data_ids: tuple[int, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

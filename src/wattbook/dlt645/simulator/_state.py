@@ -2,7 +2,9 @@
 
 Only what changes is saved (registers, residues, settlements, clock, relay, events, physical
 switches); the configuration comes from the command line or the campus file again. Integers
-stay integers, so no energy is lost or rounded through a restart.
+stay integers, so no energy is lost or rounded through a restart. Keys added later (programming
+records' ``data_ids``, ``programming_session_at``) are optional when reading, so files written
+before them still load, as the same format version.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ def _record_to_json(record: EventRecord) -> dict[str, Any]:
         "operator_code": record.operator_code,
         "energy_before_wh": record.energy_before_wh,
         "energy_after_wh": record.energy_after_wh,
+        "data_ids": list(record.data_ids),
     }
 
 
@@ -66,6 +69,8 @@ def _record_from_json(kind: EventKind, raw: Mapping[str, Any]) -> EventRecord:
         operator_code=int(raw["operator_code"]),
         energy_before_wh=int(raw["energy_before_wh"]),
         energy_after_wh=None if raw["energy_after_wh"] is None else int(raw["energy_after_wh"]),
+        # Absent from files written before programming records existed.
+        data_ids=tuple(int(di) for di in raw.get("data_ids", ())),
     )
 
 
@@ -99,6 +104,11 @@ def state_to_json(state: MeterState) -> dict[str, Any]:
         "extra_load_dw": state.extra_load_dw,
         "last_broadcast_date": (
             None if state.last_broadcast_date is None else state.last_broadcast_date.isoformat()
+        ),
+        "programming_session_at": (
+            None
+            if state.programming_session_at is None
+            else state.programming_session_at.isoformat()
         ),
         "events": {
             kind.value: {
@@ -152,6 +162,12 @@ def state_from_json(raw: Mapping[str, Any]) -> MeterState:
                 None
                 if raw["last_broadcast_date"] is None
                 else dt.date.fromisoformat(raw["last_broadcast_date"])
+            ),
+            # Absent from files written before programming records existed: no open session.
+            programming_session_at=(
+                None
+                if raw.get("programming_session_at") is None
+                else _aware(raw["programming_session_at"])
             ),
         )
         for name, event in raw["events"].items():

@@ -40,6 +40,16 @@ def control(action: messages.RelayAction) -> Frame:
     return messages.control_request(address=ADDRESS, data=data)
 
 
+def write(di: int, value: object, *, operator_code: int) -> Frame:
+    return messages.write_request(
+        address=ADDRESS,
+        di=di,
+        data=dataids.encode_value(di, value),
+        password=PASSWORD,
+        operator_code=operator_code,
+    )
+
+
 class TestMeterDevice:
     def test_abbreviated_read_is_answered_with_the_full_address(self) -> None:
         device, _, clock = device_on_bus()
@@ -76,6 +86,41 @@ class TestMeterDevice:
         assert (reply.control, reply.data) == (0x94, b"")
         assert device.meter.meter_time() == dt.datetime(2025, 3, 10, 12, 30)
         assert device.meter.events(simulator.EventKind.CLOCK_CHANGE).count == 1
+
+    def test_clock_writes_are_one_programming_record_and_two_clock_changes(self) -> None:
+        device, _, clock = device_on_bus()
+        date_write = write(0x04000101, dt.date(2025, 3, 11), operator_code=9)
+        time_write = write(0x04000102, dt.time(8, 0, 0), operator_code=9)
+
+        only_frame(device.handle(date_write))
+        clock.advance(dt.timedelta(seconds=5))
+        only_frame(device.handle(time_write))
+        count = only_frame(device.handle(messages.read_request(address=ADDRESS, di=0x03300000)))
+        newest = only_frame(device.handle(messages.read_request(address=ADDRESS, di=0x03300001)))
+        empty = only_frame(device.handle(messages.read_request(address=ADDRESS, di=0x03300002)))
+
+        assert dataids.decode_value(0x03300000, count.payload) == 1
+        assert dataids.decode_value(0x03300001, newest.payload) == dataids.ProgrammingRecord(
+            occurred_at=dt.datetime(2025, 3, 10, 12, 0),
+            operator_code=9,
+            data_ids=(0x04000101, 0x04000102) + (0xFFFFFFFF,) * 8,
+        )
+        assert empty.payload == bytes(50)
+        assert device.meter.events(simulator.EventKind.CLOCK_CHANGE).count == 2
+
+    def test_refused_write_is_no_programming_event(self) -> None:
+        device, _, _ = device_on_bus()
+        request = messages.write_request(
+            address=ADDRESS,
+            di=0x04000102,
+            data=dataids.encode_value(0x04000102, dt.time(12, 30, 0)),
+            password=messages.Password(level=0x02, digits="000000"),
+            operator_code=9,
+        )
+
+        only_frame(device.handle(request))
+
+        assert device.meter.events(simulator.EventKind.PROGRAMMING).count == 0
 
     def test_time_write_with_wrong_password_is_refused(self) -> None:
         device, _, _ = device_on_bus()

@@ -24,6 +24,8 @@ def busy_meter(clock: simulator.ManualTimeSource) -> simulator.VirtualMeter:
     meter.trip(operator_code=77)
     meter.allow_close(operator_code=78)
     meter.set_keep_power(on=True)
+    meter.record_programming(data_id=0x04000102, operator_code=79)
+    meter.set_meter_time(meter.meter_time().replace(microsecond=0), operator_code=79)
     meter.power_down()
     clock.advance(dt.timedelta(minutes=3))
     return meter
@@ -41,9 +43,35 @@ class TestStateFile:
 
         assert world_at == clock.now()
         assert restored.state == meter.state
+        assert restored.events(simulator.EventKind.PROGRAMMING).count == 1
         clock.advance(dt.timedelta(days=2))
         assert restored.registers() == meter.registers()
         assert restored.meter_time() == meter.meter_time()
+
+    def test_file_from_before_programming_records_still_loads(self, tmp_path: Path) -> None:
+        clock = simulator.ManualTimeSource(start_at=START)
+        meter = busy_meter(clock)
+        path = tmp_path / "state.json"
+        simulator.save_state(path=path, meters=[meter], world_at=clock.now())
+        document = json.loads(path.read_text(encoding="utf-8"))
+        saved = document["meters"][ADDRESS]
+        del saved["programming_session_at"]
+        del saved["events"]["programming"]
+        for event in saved["events"].values():
+            for record in event["records"]:
+                del record["data_ids"]
+        path.write_text(json.dumps(document), encoding="utf-8")
+
+        _, states = simulator.load_state(path)
+
+        state = states[ADDRESS]
+        assert state.programming_session_at is None
+        assert simulator.EventKind.PROGRAMMING not in state.counts
+        assert state.records == {
+            kind: records
+            for kind, records in meter.state.records.items()
+            if kind is not simulator.EventKind.PROGRAMMING
+        }
 
     def test_file_is_replaced_whole(self, tmp_path: Path) -> None:
         clock = simulator.ManualTimeSource(start_at=START)

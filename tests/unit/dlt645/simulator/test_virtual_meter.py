@@ -256,6 +256,60 @@ class TestEvents:
         assert meter.registers().total_wh == 0
 
 
+class TestProgramming:
+    def test_first_write_starts_a_record_at_the_meter_time_before_it(self) -> None:
+        meter, _ = meter_with(start="2025-03-10 12:00", clock_offset=dt.timedelta(minutes=-7))
+
+        meter.record_programming(data_id=0x04000102, operator_code=9)
+        meter.set_meter_time(dt.datetime(2025, 3, 10, 12, 0), operator_code=9)
+
+        log = meter.events(EventKind.PROGRAMMING)
+        assert log.count == 1
+        assert (log.records[0].started_at, log.records[0].operator_code) == (
+            dt.datetime(2025, 3, 10, 11, 53),
+            9,
+        )
+        assert log.records[0].data_ids == (0x04000102,)
+
+    def test_writes_of_one_session_share_a_record_each_di_once(self) -> None:
+        meter, clock = meter_with(start="2025-03-10 12:00")
+
+        for data_id in (0x04000101, 0x04000102, 0x04000101):
+            meter.record_programming(data_id=data_id, operator_code=9)
+            clock.advance(dt.timedelta(seconds=20))
+
+        log = meter.events(EventKind.PROGRAMMING)
+        assert (log.count, log.records[0].data_ids) == (1, (0x04000101, 0x04000102))
+        assert log.records[0].started_at == dt.datetime(2025, 3, 10, 12, 0)
+
+    def test_a_minute_later_or_another_operator_starts_a_new_record(self) -> None:
+        meter, clock = meter_with(start="2025-03-10 12:00")
+
+        meter.record_programming(data_id=0x04000101, operator_code=9)
+        meter.record_programming(data_id=0x04000102, operator_code=10)
+        clock.advance(dt.timedelta(minutes=1))
+        meter.record_programming(data_id=0x04000102, operator_code=10)
+
+        log = meter.events(EventKind.PROGRAMMING)
+        assert log.count == 3
+        assert [(r.operator_code, r.data_ids) for r in log.records] == [
+            (10, (0x04000102,)),
+            (10, (0x04000102,)),
+            (9, (0x04000101,)),
+        ]
+
+    def test_an_eleventh_di_starts_a_new_record(self) -> None:
+        meter, _ = meter_with(start="2025-03-10 12:00")
+
+        for data_id in range(0x04000A01, 0x04000A0C):
+            meter.record_programming(data_id=data_id, operator_code=9)
+
+        log = meter.events(EventKind.PROGRAMMING)
+        assert log.count == 2
+        assert log.records[0].data_ids == (0x04000A0B,)
+        assert log.records[1].data_ids == tuple(range(0x04000A01, 0x04000A0B))
+
+
 class TestSettlementFreeze:
     def test_month_end_freezes_the_registers(self) -> None:
         meter, clock = meter_with(start="2025-01-31 23:30")
