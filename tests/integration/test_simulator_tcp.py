@@ -22,7 +22,9 @@ MASTER_KEY = bytes(range(16))
 VALID_UNTIL = dt.datetime(2099, 1, 1)
 
 
-def campus_spec(*, baud: int | None = None, secure: bool = False) -> simulator.CampusSpec:
+def campus_spec(
+    *, baud: int | None = None, secure: bool = False, max_reply_data: int | None = None
+) -> simulator.CampusSpec:
     meters = simulator.meter_specs(
         [FIRST, SECOND], seed=3, history_months=3, drift_ppm_max=0, clock_offset_s_max=0
     )
@@ -30,7 +32,14 @@ def campus_spec(*, baud: int | None = None, secure: bool = False) -> simulator.C
         secure=secure,
         module=messages.SimulatedSecurityModule(MASTER_KEY) if secure else None,
     )
-    bus = simulator.BusSpec(name="block-5", host="127.0.0.1", port=0, meters=meters, baud=baud)
+    bus = simulator.BusSpec(
+        name="block-5",
+        host="127.0.0.1",
+        port=0,
+        meters=meters,
+        baud=baud,
+        max_reply_data=max_reply_data,
+    )
     return simulator.CampusSpec(buses=(bus,), seed=3, security=module)
 
 
@@ -192,6 +201,32 @@ class TestFaults:
             dt.datetime(2025, 3, 10, 12, 0),
             dt.datetime(2025, 3, 10, 12, 10),
         )
+
+
+class TestFollowUpReads:
+    async def test_split_cover_record_decodes_like_an_unsplit_read(
+        self, clock: simulator.ManualTimeSource
+    ) -> None:
+        campus = simulator.Campus.from_spec(campus_spec(max_reply_data=40), time_source=clock)
+        campus.meter(FIRST).open_cover()
+        clock.advance(dt.timedelta(minutes=10))
+        campus.meter(FIRST).close_cover()
+        async with campus.serving() as endpoints:
+            async for client in connected(campus, endpoints):
+                frames = await client.exchange(messages.read_request(address=FIRST, di=0x03300D01))
+                split = await client.read(address=FIRST, di=0x03300D01)
+                campus.devices[FIRST].max_reply_data = None
+                whole = await client.read(address=FIRST, di=0x03300D01)
+
+        # 60 bytes at 40 a frame: B1H with 40, then 12H SEQ 1 answered 92H with 20 (+ SEQ).
+        assert [(f.control, len(f.payload)) for f in frames] == [(0xB1, 40), (0x92, 21)]
+        assert isinstance(split, dataids.CoverOpenRecord)
+        assert split == whole
+        assert (split.started_at, split.ended_at) == (
+            dt.datetime(2025, 3, 10, 12, 0),
+            dt.datetime(2025, 3, 10, 12, 10),
+        )
+        assert split.after.forward_active > split.before.forward_active
 
 
 class TestPacing:

@@ -24,6 +24,7 @@ TOML campus file::
     meters = ["051600000001-051600000032", "051600000100"]
     heavy = ["051600000007"]     # optional; by default about 1 meter in 16, by seed
     faults = { drop = 0.01 }     # every meter on this bus
+    max_reply_data = 40          # optional: longer items come in follow-up frames (12H)
     [bus.meter_faults."051600000003"]
     silent = 1.0                 # this one is unreachable
 """
@@ -47,7 +48,13 @@ from wattbook.dlt645.simulator._clock import (
     SystemTimeSource,
     TimeSource,
 )
-from wattbook.dlt645.simulator._device import NO_FAULTS, Faults, MeterDevice, Security
+from wattbook.dlt645.simulator._device import (
+    MAX_REPLY_DATA_LIMIT,
+    NO_FAULTS,
+    Faults,
+    MeterDevice,
+    Security,
+)
 from wattbook.dlt645.simulator._load import mix
 from wattbook.dlt645.simulator._meter import MeterSpec, MeterState, VirtualMeter
 from wattbook.dlt645.simulator._state import load_state, save_state
@@ -66,7 +73,11 @@ class CampusSpecError(ValueError):
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class BusSpec:
-    """One RS-485 bus: where it listens, its baud rate, its meters and their faults."""
+    """One RS-485 bus: where it listens, its baud rate, its meters and their faults.
+
+    ``max_reply_data``, if set, makes every meter of the bus split items longer than that
+    many bytes into follow-up frames (see :class:`MeterDevice`).
+    """
 
     name: str
     host: str
@@ -75,6 +86,7 @@ class BusSpec:
     baud: int | None = DEFAULT_BAUD
     answer_delay_s: float = server.DEFAULT_ANSWER_DELAY_S
     faults: tuple[tuple[str, Faults], ...] = ()
+    max_reply_data: int | None = None
 
     def faults_of(self, address: str) -> Faults:
         """Return the faults configured for one meter of this bus."""
@@ -254,6 +266,16 @@ def campus_spec_from_toml(text: str, *, seed: int | None = None) -> CampusSpec:
             if a in per_meter or shared != NO_FAULTS
         )
         baud = raw.get("baud", DEFAULT_BAUD)
+        max_reply_data = raw.get("max_reply_data")
+        if max_reply_data is not None and (
+            isinstance(max_reply_data, bool)
+            or not isinstance(max_reply_data, int)
+            or not 1 <= max_reply_data <= MAX_REPLY_DATA_LIMIT
+        ):
+            raise CampusSpecError(
+                f"bus {name}: max_reply_data is 1 to {MAX_REPLY_DATA_LIMIT} bytes, "
+                f"not {max_reply_data!r}"
+            )
         buses.append(
             BusSpec(
                 name=name,
@@ -262,6 +284,7 @@ def campus_spec_from_toml(text: str, *, seed: int | None = None) -> CampusSpec:
                 meters=specs,
                 baud=None if baud in (0, None) else int(baud),
                 faults=faults,
+                max_reply_data=max_reply_data,
             )
         )
     return CampusSpec(
@@ -301,6 +324,7 @@ class Campus:
                     security=spec.security,
                     faults=bus_spec.faults_of(meter_spec.address),
                     seed=spec.seed,
+                    max_reply_data=bus_spec.max_reply_data,
                 )
                 self.devices[meter_spec.address] = device
                 bus.add(device)

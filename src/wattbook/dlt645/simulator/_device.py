@@ -11,7 +11,14 @@ What it refuses, and how (the error word of the abnormal reply):
   a ciphertext control without an authenticated session or with a bad MAC: bit 2 (04H);
 - a control whose valid-until time has passed on the meter clock, a trip under keep-power, a
   write or control sent to a wildcard address, an unsupported function: bit 0 (01H);
-- a read or write of a data identifier it does not have: bit 1 (02H).
+- a read or write of a data identifier it does not have, and a follow-up read (12H) that does
+  not continue the last split read (other DI, SEQ beyond its last frame): bit 1 (02H).
+
+Long items: every item of the table fits one frame, so by default a meter answers each read in
+one frame. With ``max_reply_data`` set, an item whose data is longer is split as a meter with
+a smaller buffer would: the 11H reply (B1H) carries the first ``max_reply_data`` bytes, and
+12H with SEQ 1, 2, ... gets the next parts (B2H while more follow, 92H for the last). The parts
+come from a snapshot taken at the 11H, so a value that changes in between stays whole.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from wattbook.dlt645.frame import (
     FN_CONTROL,
     FN_READ,
     FN_READ_ADDRESS,
+    FN_READ_FOLLOW_UP,
     FN_SECURITY,
     FN_WRITE,
     Frame,
@@ -50,6 +58,8 @@ DI_DATE = 0x04000101
 DI_TIME = 0x04000102
 DEFAULT_PASSWORD = messages.Password(level=0x02, digits="123456")
 ASSET_CODE_PREFIX = "WASION-DDZY102-"
+# A follow-up reply's data field holds the DI (4), the part and the SEQ (1) within L <= 255.
+MAX_REPLY_DATA_LIMIT = 250
 # What fills a programming record's unused DI slots; FFFFFFFFH is the common filler.
 UNUSED_DI_SLOT = 0xFFFFFFFF
 
@@ -137,8 +147,23 @@ def _garble(raw: bytes, rng: random.Random) -> bytes:
     return bytes(damaged)
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _SplitRead:
+    """The data of a read being served in parts, and the size of each part."""
+
+    di: int
+    data: bytes
+    part_size: int
+
+
 class MeterDevice:
-    """Put a :class:`VirtualMeter` on a bus, with its security and its faults."""
+    """Put a :class:`VirtualMeter` on a bus, with its security and its faults.
+
+    ``max_reply_data`` is the most item data one reply frame carries; longer items are served
+    in follow-up frames (see the module docstring). None (the default) never splits.
+
+    :raises ValueError: if ``max_reply_data`` is not 1 to 250.
+    """
 
     def __init__(
         self,
@@ -147,13 +172,21 @@ class MeterDevice:
         security: Security | None = None,
         faults: Faults = NO_FAULTS,
         seed: int = 0,
+        max_reply_data: int | None = None,
     ) -> None:
+        if max_reply_data is not None and not 1 <= max_reply_data <= MAX_REPLY_DATA_LIMIT:
+            raise ValueError(
+                f"a reply carries 1 to {MAX_REPLY_DATA_LIMIT} bytes of data, not {max_reply_data}"
+            )
         self.meter = meter
         self.security = security or Security()
         self.faults = faults
+        self.max_reply_data = max_reply_data
+        self._split: _SplitRead | None = None
         self._rng = random.Random(f"{seed}:{meter.address}")
         self._handlers: dict[int, Callable[[Frame], Frame]] = {
             FN_READ: self._read,
+            FN_READ_FOLLOW_UP: self._read_follow_up,
             FN_READ_ADDRESS: self._read_address,
             FN_WRITE: self._write,
             FN_SECURITY: self._authenticate,
@@ -198,13 +231,37 @@ class MeterDevice:
     # ------------------------------------------------------------ functions
 
     def _read(self, request: Frame) -> Frame:
+        self._split = None  # a new read ends any split one: its follow-ups are refused
         di = request.di
         if di is None:
             raise _Refused(ERR_OTHER)
         value = self._value(di)
         if value is None or di not in dataids.ITEMS:
             raise _Refused(ERR_NO_DATA)
-        return messages.read_reply(request, dataids.encode_value(di, value), address=self.address)
+        data = dataids.encode_value(di, value)
+        part_size = self.max_reply_data
+        if part_size is None or len(data) <= part_size:
+            return messages.read_reply(request, data, address=self.address)
+        self._split = _SplitRead(di=di, data=data, part_size=part_size)
+        return messages.read_reply(request, data[:part_size], follow_up=True, address=self.address)
+
+    def _read_follow_up(self, request: Frame) -> Frame:
+        split = self._split
+        if len(request.data) != 5:
+            raise _Refused(ERR_OTHER)
+        seq = request.data[4]
+        if split is None or request.di != split.di or seq == 0:
+            raise _Refused(ERR_NO_DATA)
+        start = seq * split.part_size
+        if start >= len(split.data):
+            raise _Refused(ERR_NO_DATA)
+        end = start + split.part_size
+        return messages.read_reply(
+            request,
+            split.data[start:end],
+            follow_up=end < len(split.data),
+            address=self.address,
+        )
 
     def _read_address(self, request: Frame) -> Frame:
         return messages.address_reply(request, address=self.address)

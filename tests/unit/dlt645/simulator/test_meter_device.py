@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pytest
+
 from wattbook.dlt645 import dataids, errors, messages, server, simulator
 from wattbook.dlt645.frame import Frame
 from wattbook.interfaces.cli import main
@@ -15,7 +17,10 @@ PASSWORD = messages.Password(level=0x02, digits="123456")
 
 
 def device_on_bus(
-    *, watts: int = 1000, faults: simulator.Faults = simulator.NO_FAULTS
+    *,
+    watts: int = 1000,
+    faults: simulator.Faults = simulator.NO_FAULTS,
+    max_reply_data: int | None = None,
 ) -> tuple[simulator.MeterDevice, server.Bus, simulator.ManualTimeSource]:
     clock = simulator.ManualTimeSource(start_at=START)
     meter = simulator.VirtualMeter(
@@ -23,7 +28,7 @@ def device_on_bus(
         time_source=clock,
         load=simulator.ConstantLoad(watts=watts),
     )
-    device = simulator.MeterDevice(meter=meter, faults=faults)
+    device = simulator.MeterDevice(meter=meter, faults=faults, max_reply_data=max_reply_data)
     return device, server.Bus([device]), clock
 
 
@@ -180,6 +185,82 @@ class TestMeterDevice:
         parts = device.handle(messages.read_request(address=ADDRESS, di=0x04000402))
 
         assert parts == ()
+
+
+COVER_RECORD = 0x03300D01  # 60 bytes
+
+
+class TestMeterDeviceFollowUp:
+    def test_item_within_the_limit_comes_in_one_frame(self) -> None:
+        device, _, _ = device_on_bus(max_reply_data=60)
+
+        reply = only_frame(device.handle(messages.read_request(address=ADDRESS, di=COVER_RECORD)))
+
+        assert (reply.control, len(reply.payload)) == (0x91, 60)
+
+    def test_longer_item_is_split_into_b1h_b2h_and_92h_frames(self) -> None:
+        device, _, _ = device_on_bus(max_reply_data=25)
+        device.meter.open_cover()
+
+        first = only_frame(device.handle(messages.read_request(address=ADDRESS, di=COVER_RECORD)))
+        follow_ups = [
+            only_frame(
+                device.handle(
+                    messages.read_follow_up_request(address=ADDRESS, di=COVER_RECORD, seq=seq)
+                )
+            )
+            for seq in (1, 2)
+        ]
+
+        assert [first.control, *(f.control for f in follow_ups)] == [0xB1, 0xB2, 0x92]
+        assert [len(first.payload), *(len(f.payload) for f in follow_ups)] == [25, 26, 11]
+        assert [f.payload[-1] for f in follow_ups] == [1, 2]
+        data = first.payload + b"".join(f.payload[:-1] for f in follow_ups)
+        record = dataids.decode_value(COVER_RECORD, data)
+        assert isinstance(record, dataids.CoverOpenRecord)
+        assert record.started_at == dt.datetime(2025, 3, 10, 12, 0)
+
+    def test_follow_up_beyond_the_last_part_is_refused(self) -> None:
+        device, _, _ = device_on_bus(max_reply_data=40)
+        only_frame(device.handle(messages.read_request(address=ADDRESS, di=COVER_RECORD)))
+
+        reply = only_frame(
+            device.handle(messages.read_follow_up_request(address=ADDRESS, di=COVER_RECORD, seq=2))
+        )
+
+        assert reply.error_word == errors.ERR_NO_DATA
+
+    def test_follow_up_without_a_split_read_is_refused(self) -> None:
+        device, _, _ = device_on_bus(max_reply_data=40)
+        only_frame(device.handle(messages.read_request(address=ADDRESS, di=COVER_RECORD)))
+        only_frame(device.handle(messages.read_request(address=ADDRESS, di=0x04000402)))
+
+        reply = only_frame(
+            device.handle(messages.read_follow_up_request(address=ADDRESS, di=COVER_RECORD, seq=1))
+        )
+
+        assert reply.error_word == errors.ERR_NO_DATA
+
+    def test_parts_come_from_the_value_at_the_first_read(self) -> None:
+        device, _, clock = device_on_bus(max_reply_data=30)
+        device.meter.open_cover()
+        first = only_frame(device.handle(messages.read_request(address=ADDRESS, di=COVER_RECORD)))
+        clock.advance(dt.timedelta(hours=1))
+        device.meter.close_cover()
+
+        last = only_frame(
+            device.handle(messages.read_follow_up_request(address=ADDRESS, di=COVER_RECORD, seq=1))
+        )
+
+        record = dataids.decode_value(COVER_RECORD, first.payload + last.payload[:-1])
+        assert isinstance(record, dataids.CoverOpenRecord)
+        # The second part holds the energies at the end: still none, as at the first read.
+        assert (record.ended_at, record.after.forward_active) == (None, Decimal("0.00"))
+        assert device.meter.events(simulator.EventKind.COVER_OPEN).records[0].energy_after_wh
+
+    def test_limit_outside_1_to_250_bytes_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="1 to 250"):
+            device_on_bus(max_reply_data=0)
 
 
 class TestSimulateCommand:

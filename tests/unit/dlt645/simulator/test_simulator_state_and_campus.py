@@ -131,6 +131,7 @@ baud = 9600
 meters = ["051600000001-051600000004", "051600000100"]
 heavy = ["051600000002"]
 faults = { drop = 0.25 }
+max_reply_data = 40
 [bus.meter_faults."051600000003"]
 silent = 1.0
 
@@ -156,6 +157,7 @@ class TestCampusFile:
         assert first.faults_of("051600000003") == simulator.Faults(silent=1.0)
         assert first.faults_of("051600000001") == simulator.Faults(drop=0.25)
         assert (second.name, second.baud) == ("bus-2", 2400)
+        assert (first.max_reply_data, second.max_reply_data) == (40, None)
         assert spec.security.control_password.level == 3
 
     def test_seed_on_the_command_line_wins(self) -> None:
@@ -163,6 +165,13 @@ class TestCampusFile:
 
     def test_meter_on_two_buses_is_refused(self) -> None:
         text = CAMPUS_TOML.replace('meters = "051600000200"', 'meters = "051600000001"')
+
+        with pytest.raises(simulator.CampusSpecError):
+            simulator.campus_spec_from_toml(text)
+
+    @pytest.mark.parametrize("value", ["0", "251", '"40"', "true"])
+    def test_reply_data_limit_outside_1_to_250_bytes_is_refused(self, value: str) -> None:
+        text = CAMPUS_TOML.replace("max_reply_data = 40", f"max_reply_data = {value}")
 
         with pytest.raises(simulator.CampusSpecError):
             simulator.campus_spec_from_toml(text)
