@@ -22,7 +22,7 @@ contracts:
 	$(BIN)/lint-imports
 
 test:
-	$(PY) -m pytest
+	$(PY) -m pytest --cov
 
 bench:
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
