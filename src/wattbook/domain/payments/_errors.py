@@ -1,0 +1,55 @@
+"""The payments family of anticipated errors (CONVENTIONS §8)."""
+
+from __future__ import annotations
+
+
+class PaymentError(Exception):
+    """Base of every anticipated payment error."""
+
+
+class CounterClosed(PaymentError):
+    """The counter is outside its working hours and no administrator has opened it (P1)."""
+
+
+class InvalidNote(PaymentError):
+    """The note is not one the kiosk takes (1, 5, 10, 20, 50 or 100 yuan)."""
+
+
+class KioskStepRefused(PaymentError):
+    """The kiosk session is not in a state where this step is allowed."""
+
+
+class NoteConflict(PaymentError):
+    """A note sequence number was journalled before with another denomination."""
+
+
+class DuplicatePayment(PaymentError):
+    """The channel reference was used before for a different payment."""
+
+
+class InvalidAgreement(PaymentError):
+    """An auto top-up agreement breaks the bank's rules (threshold, amount, accounts)."""
+
+
+class UnknownAgreement(PaymentError):
+    """No auto top-up agreement has this number."""
+
+
+class UnknownDebit(PaymentError):
+    """A bank callback names a debit wattbook never requested."""
+
+
+class CallbackMismatch(PaymentError):
+    """A bank callback contradicts its debit (amount, or a second serial for a settled debit)."""
+
+
+class UnknownReceipt(PaymentError):
+    """No payment has this receipt number."""
+
+
+class CannotCorrect(PaymentError):
+    """The payment cannot be corrected: already corrected, or not a top-up."""
+
+
+class IdentityRequired(PaymentError):
+    """A correction needs the ID document shown at the counter (P4)."""

@@ -1,0 +1,181 @@
+"""The kiosk session (P2): a state machine over the manual's steps, with journalled notes.
+
+ENTERING_ACCOUNT -> CONFIRMING_DETAILS -> INSERTING_NOTES -> CREDITED
+(ABANDONED from any state before a note is taken). A session with notes can only end CREDITED:
+the kiosk gives no change and no refund, so money that went in always reaches the account,
+whether the resident pressed 确定 or the session was recovered after a crash.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from wattbook.domain.payments._errors import InvalidNote, KioskStepRefused, NoteConflict
+from wattbook.domain.values import AccountNumber, Money, require_aware
+
+# Notes the acceptor takes, in fen (1, 5, 10, 20, 50 and 100 yuan).
+NOTE_DENOMINATIONS_FEN = (100, 500, 1000, 2000, 5000, 10000)
+_TRANSACTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{5,63}$")
+
+
+class KioskState(StrEnum):
+    """Where a kiosk session stands."""
+
+    ENTERING_ACCOUNT = "ENTERING_ACCOUNT"
+    CONFIRMING_DETAILS = "CONFIRMING_DETAILS"
+    INSERTING_NOTES = "INSERTING_NOTES"
+    CREDITED = "CREDITED"
+    ABANDONED = "ABANDONED"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AcceptedNote:
+    """A note the server journalled before the acceptor stacked it."""
+
+    sequence: int
+    amount: Money
+    accepted_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KioskSession:
+    """One resident's visit to the kiosk, identified by the kiosk's transaction id."""
+
+    transaction_id: str
+    kiosk_id: str
+    state: KioskState
+    account_number: AccountNumber | None
+    notes: tuple[AcceptedNote, ...]
+    opened_at: datetime
+    updated_at: datetime
+    recovered: bool = False
+
+    @property
+    def total(self) -> Money:
+        """Return the sum of the notes taken."""
+        return Money(fen=sum(note.amount.fen for note in self.notes))
+
+    @property
+    def open(self) -> bool:
+        """Test whether the session can still change."""
+        return self.state not in (KioskState.CREDITED, KioskState.ABANDONED)
+
+
+def check_note(amount: Money) -> Money:
+    """Return ``amount`` if it is a note the kiosk takes.
+
+    :raises InvalidNote: otherwise (the acceptor returns it).
+    """
+    if amount.fen not in NOTE_DENOMINATIONS_FEN:
+        raise InvalidNote(f"the kiosk takes 1, 5, 10, 20, 50 and 100 yuan notes, not {amount}")
+    return amount
+
+
+def start_session(*, transaction_id: str, kiosk_id: str, at: datetime) -> KioskSession:
+    """Return a new session waiting for an account number.
+
+    :raises ValueError: if the transaction id is not 6-64 letters, digits, ``-`` or ``_``.
+    """
+    require_aware(at)
+    if not _TRANSACTION_ID.match(transaction_id) or not _TRANSACTION_ID.match(kiosk_id + "00000"):
+        raise ValueError("transaction and kiosk ids are letters, digits, '-' and '_'")
+    return KioskSession(
+        transaction_id=transaction_id,
+        kiosk_id=kiosk_id,
+        state=KioskState.ENTERING_ACCOUNT,
+        account_number=None,
+        notes=(),
+        opened_at=at,
+        updated_at=at,
+    )
+
+
+def _require(session: KioskSession, *states: KioskState, step: str) -> None:
+    if session.state not in states:
+        raise KioskStepRefused(
+            f"cannot {step}: session {session.transaction_id} is {session.state}"
+        )
+
+
+def enter_account(*, session: KioskSession, number: AccountNumber, at: datetime) -> KioskSession:
+    """Return the session showing the details of account ``number`` for confirmation.
+
+    The resident may go back and type another number until notes go in.
+
+    :raises KioskStepRefused: once notes are being inserted or the session has ended.
+    """
+    _require(
+        session, KioskState.ENTERING_ACCOUNT, KioskState.CONFIRMING_DETAILS, step="enter an account"
+    )
+    return replace(
+        session, account_number=number, state=KioskState.CONFIRMING_DETAILS, updated_at=at
+    )
+
+
+def confirm_details(*, session: KioskSession, at: datetime) -> KioskSession:
+    """Return the session ready to take notes (the resident checked name and address).
+
+    :raises KioskStepRefused: unless the details are being shown.
+    """
+    if session.state is KioskState.INSERTING_NOTES:
+        return session  # a repeated tap on 确定
+    _require(session, KioskState.CONFIRMING_DETAILS, step="confirm details")
+    return replace(session, state=KioskState.INSERTING_NOTES, updated_at=at)
+
+
+def accept_note(
+    *, session: KioskSession, sequence: int, amount: Money, at: datetime
+) -> tuple[KioskSession, bool]:
+    """Return the session with note ``sequence`` journalled, and whether it is new.
+
+    Sequence numbers come from the kiosk, 1, 2, 3...; a repeated sequence with the same
+    amount is the same note sent again (the acknowledgement was lost) and is not added twice.
+
+    :raises InvalidNote: if the amount is not a note the kiosk takes.
+    :raises NoteConflict: if the sequence was journalled with another amount.
+    :raises KioskStepRefused: unless the session is taking notes.
+    """
+    check_note(amount)
+    for note in session.notes:
+        if note.sequence == sequence:
+            if note.amount != amount:
+                raise NoteConflict(
+                    f"note {sequence} of {session.transaction_id} was {note.amount.yuan()} yuan"
+                )
+            return session, False
+    _require(session, KioskState.INSERTING_NOTES, step="take a note")
+    if sequence < 1:
+        raise KioskStepRefused("note sequence numbers start at 1")
+    note = AcceptedNote(sequence=sequence, amount=amount, accepted_at=at)
+    return replace(session, notes=(*session.notes, note), updated_at=at), True
+
+
+def credit(*, session: KioskSession, at: datetime, recovered: bool = False) -> KioskSession:
+    """Return the session credited: the resident confirmed the total, or recovery did.
+
+    :raises KioskStepRefused: if no note went in, or the session is not taking notes.
+    """
+    _require(session, KioskState.INSERTING_NOTES, step="credit")
+    if not session.notes:
+        raise KioskStepRefused("insert at least one note before confirming")
+    return replace(session, state=KioskState.CREDITED, updated_at=at, recovered=recovered)
+
+
+def abandon(*, session: KioskSession, at: datetime) -> KioskSession:
+    """Return the session abandoned (the resident walked away before inserting money).
+
+    :raises KioskStepRefused: once a note has gone in: that money must be credited.
+    """
+    if session.notes:
+        raise KioskStepRefused("notes went in: the session can only be credited")
+    _require(
+        session,
+        KioskState.ENTERING_ACCOUNT,
+        KioskState.CONFIRMING_DETAILS,
+        KioskState.INSERTING_NOTES,
+        step="abandon",
+    )
+    return replace(session, state=KioskState.ABANDONED, updated_at=at)
