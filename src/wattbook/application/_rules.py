@@ -16,6 +16,7 @@ from wattbook.domain.values import (
     AccountNumber,
     CalendarNotCovered,
     MeterNumber,
+    Money,
     WorkingCalendar,
     local_date,
 )
@@ -45,17 +46,21 @@ async def apply_prepaid_rules(
     now: datetime,
     tariffs: billing.TariffHistory | None = None,
     meters: Mapping[AccountNumber, MeterNumber] | None = None,
+    balances: Mapping[AccountNumber, Money] | None = None,
 ) -> tuple[prepaid.Command, ...]:
     """Evaluate the prepaid rules for ``numbers`` at ``now`` and queue the commands.
 
-    Without a holiday calendar for today the rules cannot know whether a cut is allowed, so
-    nobody is cut: the accounts are marked to be looked at again later and an error is logged.
+    ``balances``, if given, are the accounts' balances as just posted in this unit of work
+    (saves reading them back). Without a holiday calendar for today the rules cannot know
+    whether a cut is allowed, so nobody is cut: the accounts are marked to be looked at again
+    later and an error is logged.
     """
     if not numbers:
         return ()
     history = tariffs if tariffs is not None else await uow.tariffs.history()
     price = history.at(now).reference_price
-    balances = await uow.ledger.balances(numbers)
+    if balances is None or not balances.keys() >= set(numbers):
+        balances = await uow.ledger.balances(numbers)
     snapshots = await uow.prepaid.snapshots(numbers, at=now)
     settings = await uow.prepaid.settings(on=local_date(now))
     calendar = await _calendar(uow, now)

@@ -79,10 +79,15 @@ async def record_readings(
             entries = await _charge(uow, usage=usage, tariffs=tariffs, now=now)
             await uow.usage.add(usage)
             if entries:
-                await uow.ledger.post(entries)
+                balances = await uow.ledger.post(entries)
                 charged = {entry.account_number for entry in entries}
                 commands = await apply_prepaid_rules(
-                    uow, numbers=charged, now=now, tariffs=tariffs, meters=meter_of
+                    uow,
+                    numbers=charged,
+                    now=now,
+                    tariffs=tariffs,
+                    meters=meter_of,
+                    balances=balances,
                 )
         await uow.commit()
     outcomes: dict[metering.ReadingOutcome, int] = defaultdict(int)
@@ -104,12 +109,11 @@ async def _charge(
     tariffs: billing.TariffHistory,
     now: datetime,
 ) -> list[ledger.Entry]:
-    years = {
-        local_date(at).year
-        for found in usage.values()
-        for c in found
-        for at in (c.start_at, c.end_at)
-    }
+    # Every year an interval touches, not only its ends: a gap can span a whole year, and
+    # tiers count the year's usage so far.
+    first = min(c.start_at for found in usage.values() for c in found)
+    last = max(c.end_at for found in usage.values() for c in found)
+    years = range(local_date(first).year, local_date(last).year + 1)
     stored = await uow.charges.totals(usage.keys(), years=years)
     entries: list[ledger.Entry] = []
     changed: dict[AccountNumber, list[billing.ChargeTotal]] = {}

@@ -42,7 +42,18 @@ _CHUNK = 900
 
 
 class Worker(abc.ABC):
-    """Hand blocking calls on the unit of work's connection to a thread."""
+    """Hand blocking calls on the unit of work's connection to a thread.
+
+    It also remembers, for one unit of work, what a batch looked up once and needs again:
+    account ids (an account's id never changes), the installation id of each meter read
+    (forgotten when an installation changes) and the prepaid state rows as loaded (so that
+    only changed states are written back).
+    """
+
+    def __init__(self) -> None:
+        self.account_id_cache: dict[str, int] = {}
+        self.installation_id_cache: dict[str, int] = {}
+        self.loaded_states: dict[int, tuple[Any, ...]] = {}
 
     @abc.abstractmethod
     def conn(self) -> Connection:
@@ -51,6 +62,21 @@ class Worker(abc.ABC):
     @abc.abstractmethod
     async def run(self, function: Callable[..., T], /, *args: Any) -> T:
         """Run ``function(*args)`` off the event loop and return its result."""
+
+    def forget(self) -> None:
+        """Drop what was remembered (at the end of a unit of work)."""
+        self.account_id_cache.clear()
+        self.installation_id_cache.clear()
+        self.loaded_states.clear()
+
+    def account_ids(self, numbers: Collection[AccountNumber]) -> dict[str, int]:
+        """Return the ids of the accounts that exist among ``numbers``, by number."""
+        cache = self.account_id_cache
+        wanted = {str(number) for number in numbers}
+        missing = wanted - cache.keys()
+        if missing:
+            cache.update(_account_ids(self.conn(), [AccountNumber(value=m) for m in missing]))
+        return {number: cache[number] for number in wanted if number in cache}
 
 
 def _chunks(values: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
@@ -128,20 +154,6 @@ def _account_id(connection: Connection, number: AccountNumber) -> int:
     if str(number) not in found:
         raise ports.UnknownAccount(str(number))
     return found[str(number)]
-
-
-def _lock_accounts(connection: Connection, ids: Collection[int]) -> None:
-    # On PostgreSQL, concurrent writers to the same account's money queue here, in id order
-    # (no deadlock). SQLite's BEGIN IMMEDIATE already serialises writers.
-    if connection.dialect.name != "postgresql" or not ids:
-        return
-    for chunk in _chunks(sorted(ids)):
-        connection.execute(
-            sa.select(t.balances.c.account_id)
-            .where(t.balances.c.account_id.in_(chunk))
-            .order_by(t.balances.c.account_id)
-            .with_for_update()
-        ).all()
 
 
 # ---------------------------------------------------------------------------- accounts
@@ -302,6 +314,8 @@ class SqlMeterRepository:
         self, installation: accounts.MeterInstallation, baseline: metering.RegisterBaseline
     ) -> None:
         connection = self._worker.conn()
+        # Which installation is current changes here: forget the remembered ones.
+        self._worker.installation_id_cache.clear()
         account_id = _account_id(connection, installation.account_number)
         taken = connection.execute(
             sa.select(sa.func.count())
@@ -403,34 +417,60 @@ class SqlMeterRepository:
 
     def _positions(self, meters: Collection[MeterNumber]) -> dict[MeterNumber, ports.MeterPosition]:
         connection = self._worker.conn()
-        wanted = sorted({str(meter) for meter in meters})
+        given = {str(meter): meter for meter in meters}
         found: dict[MeterNumber, ports.MeterPosition] = {}
-        b = t.register_baselines
-        for chunk in _chunks(wanted):
+        i, b = t.meter_installations, t.register_baselines
+        columns = (
+            i.c.id,
+            i.c.account_id,
+            i.c.meter_number,
+            i.c.bus,
+            i.c.installed_at,
+            *(i.c[f"initial_{name}"] for name in t.REGISTERS),
+            t.accounts.c.account_number,
+            b.c.at,
+            b.c.source,
+            *(b.c[name] for name in t.REGISTERS),
+        )
+        for chunk in _chunks(sorted(given)):
             query = (
-                sa.select(
-                    t.meter_installations,
-                    t.accounts.c.account_number,
-                    b.c.at.label("baseline_at"),
-                    b.c.source.label("baseline_source"),
-                    *(b.c[name].label(f"baseline_{name}") for name in t.REGISTERS),
-                )
-                .join(t.accounts, t.accounts.c.id == t.meter_installations.c.account_id)
-                .join(b, b.c.installation_id == t.meter_installations.c.id)
-                .where(
-                    t.meter_installations.c.meter_number.in_(chunk),
-                    t.meter_installations.c.removed_at.is_(None),
-                )
+                sa.select(*columns)
+                .join(t.accounts, t.accounts.c.id == i.c.account_id)
+                .join(b, b.c.installation_id == i.c.id)
+                .where(i.c.meter_number.in_(chunk), i.c.removed_at.is_(None))
             )
-            for row in connection.execute(query).mappings():
-                installation = self._installation(row)
-                found[installation.meter_number] = ports.MeterPosition(
+            # One row per installed meter of the batch: plain tuples, and the number objects
+            # the caller passed in, keep the mapping cheap.
+            for row in connection.execute(query):
+                meter = given[row[2]]
+                self._worker.installation_id_cache[row[2]] = row[0]
+                self._worker.account_id_cache[row[10]] = row[1]
+                installation = accounts.MeterInstallation(
+                    account_number=AccountNumber(value=row[10]),
+                    meter_number=meter,
+                    bus=row[3],
+                    installed_at=row[4],
+                    initial=RegisterSet(
+                        total_wh=row[5],
+                        sharp_wh=row[6],
+                        peak_wh=row[7],
+                        flat_wh=row[8],
+                        valley_wh=row[9],
+                    ),
+                )
+                found[meter] = ports.MeterPosition(
                     installation=installation,
                     baseline=metering.RegisterBaseline(
-                        meter_number=installation.meter_number,
-                        registers=_registers(row, "baseline_"),
-                        at=row["baseline_at"],
-                        source=metering.BaselineSource(row["baseline_source"]),
+                        meter_number=meter,
+                        registers=RegisterSet(
+                            total_wh=row[13],
+                            sharp_wh=row[14],
+                            peak_wh=row[15],
+                            flat_wh=row[16],
+                            valley_wh=row[17],
+                        ),
+                        at=row[11],
+                        source=metering.BaselineSource(row[12]),
                     ),
                 )
         return found
@@ -443,8 +483,9 @@ class SqlMeterRepository:
 
     def _installation_ids(self, meters: Collection[str]) -> dict[str, int]:
         connection = self._worker.conn()
-        found: dict[str, int] = {}
-        for chunk in _chunks(sorted(set(meters))):
+        cache = self._worker.installation_id_cache
+        found = {meter: cache[meter] for meter in meters if meter in cache}
+        for chunk in _chunks(sorted(set(meters) - found.keys())):
             query = sa.select(
                 t.meter_installations.c.meter_number, t.meter_installations.c.id
             ).where(
@@ -540,16 +581,16 @@ class SqlLedgerRepository:
 
     def _balances(self, numbers: Collection[AccountNumber]) -> dict[AccountNumber, Money]:
         connection = self._worker.conn()
-        wanted = sorted({str(number) for number in numbers})
+        given = {str(number): number for number in numbers}
+        ids = self._worker.account_ids(numbers)
+        by_id = {id_: given[number] for number, id_ in ids.items()}
         found: dict[AccountNumber, Money] = {}
-        for chunk in _chunks(wanted):
-            query = (
-                sa.select(t.accounts.c.account_number, t.balances.c.balance_fen)
-                .join(t.balances, t.balances.c.account_id == t.accounts.c.id)
-                .where(t.accounts.c.account_number.in_(chunk))
+        for chunk in _chunks(sorted(by_id)):
+            query = sa.select(t.balances.c.account_id, t.balances.c.balance_fen).where(
+                t.balances.c.account_id.in_(chunk)
             )
-            for number, fen in connection.execute(query):
-                found[AccountNumber(value=number)] = Money(fen=fen)
+            for account_id, fen in connection.execute(query):
+                found[by_id[account_id]] = Money(fen=fen)
         return found
 
     async def balances(self, numbers: Collection[AccountNumber]) -> dict[AccountNumber, Money]:
@@ -571,16 +612,25 @@ class SqlLedgerRepository:
             ).first()
             if taken is not None:
                 raise ledger.DuplicateReference(taken[0])
-        ids = _account_ids(connection, {entry.account_number for entry in entries})
+        ids = self._worker.account_ids({entry.account_number for entry in entries})
         missing = {str(e.account_number) for e in entries} - ids.keys()
         if missing:
             raise ports.UnknownAccount(min(missing))
-        _lock_accounts(connection, ids.values())
+        # One query reads and (on PostgreSQL) locks the balances: concurrent writers to the
+        # same account's money queue here, in id order (no deadlock). SQLite's BEGIN
+        # IMMEDIATE already serialises writers.
+        lock = connection.dialect.name == "postgresql"
         state: dict[int, list[int]] = {}
         for id_chunk in _chunks(sorted(ids.values())):
-            query = sa.select(
-                t.balances.c.account_id, t.balances.c.balance_fen, t.balances.c.entry_count
-            ).where(t.balances.c.account_id.in_(id_chunk))
+            query = (
+                sa.select(
+                    t.balances.c.account_id, t.balances.c.balance_fen, t.balances.c.entry_count
+                )
+                .where(t.balances.c.account_id.in_(id_chunk))
+                .order_by(t.balances.c.account_id)
+            )
+            if lock:
+                query = query.with_for_update()
             for account_id, fen, count in connection.execute(query):
                 state[account_id] = [fen, count]
         reversed_ids = self._reversed_ids(entries)
@@ -851,40 +901,61 @@ class SqlChargeRepository:
         self, numbers: Collection[AccountNumber], years: Collection[int] | None
     ) -> dict[AccountNumber, tuple[billing.ChargeTotal, ...]]:
         connection = self._worker.conn()
-        ids = _account_ids(connection, numbers)
-        by_id = {id_: AccountNumber(value=number) for number, id_ in ids.items()}
-        months = (
-            None
-            if years is None
-            else sorted({f"{year:04d}-{month:02d}" for year in years for month in range(1, 13)})
+        given = {str(number): number for number in numbers}
+        ids = self._worker.account_ids(numbers)
+        by_id = {id_: given[number] for number, id_ in ids.items()}
+        c, e = t.charge_totals, t.charge_energy
+        # Totals and their energy in one query: a key's energy rows follow its total row.
+        query = (
+            sa.select(c.c.account_id, c.c.month, c.c.tariff_key, c.c.charged_fen)
+            .add_columns(e.c.component, e.c.energy_wh)
+            .outerjoin(
+                e,
+                sa.and_(
+                    e.c.account_id == c.c.account_id,
+                    e.c.month == c.c.month,
+                    e.c.tariff_key == c.c.tariff_key,
+                ),
+            )
+            .order_by(c.c.account_id, c.c.month, c.c.tariff_key, e.c.component)
         )
-        energy: dict[tuple[int, str, str], list[tuple[str, int]]] = defaultdict(list)
-        charged: dict[tuple[int, str, str], int] = {}
-        for chunk in _chunks(sorted(ids.values()), 400):
-            in_totals = [t.charge_totals.c.account_id.in_(chunk)]
-            in_energy = [t.charge_energy.c.account_id.in_(chunk)]
-            if months is not None:
-                in_totals.append(t.charge_totals.c.month.in_(months))
-                in_energy.append(t.charge_energy.c.month.in_(months))
-            rows = connection.execute(sa.select(t.charge_totals).where(*in_totals)).mappings()
-            for row in rows:
-                charged[(row["account_id"], row["month"], row["tariff_key"])] = row["charged_fen"]
-            rows = connection.execute(
-                sa.select(t.charge_energy).where(*in_energy).order_by(t.charge_energy.c.component)
-            ).mappings()
-            for row in rows:
-                energy[(row["account_id"], row["month"], row["tariff_key"])].append(
-                    (row["component"], row["energy_wh"])
-                )
+        if years is not None:
+            if not years:
+                return {}
+            query = query.where(
+                sa.or_(*(c.c.month.between(f"{y:04d}-01", f"{y:04d}-12") for y in sorted(years)))
+            )
+        rows: list[Any] = []
+        for chunk in _chunks(sorted(by_id)):
+            rows.extend(connection.execute(query.where(c.c.account_id.in_(chunk))))
+        months: dict[str, BillingMonth] = {}
         found: dict[AccountNumber, list[billing.ChargeTotal]] = defaultdict(list)
-        for (account_id, month, tariff_key), fen in sorted(charged.items()):
+        current: tuple[int, str, str] | None = None
+        energy: list[tuple[str, int]] = []
+        charged = 0
+
+        def flush() -> None:
+            if current is None:
+                return
+            account_id, month, tariff_key = current
+            if month not in months:
+                months[month] = BillingMonth.parse(month)
             found[by_id[account_id]].append(
                 billing.ChargeTotal(
-                    key=billing.ChargeKey(tariff_key=tariff_key, month=BillingMonth.parse(month)),
-                    energy_wh=tuple(energy[(account_id, month, tariff_key)]),
-                    charged=Money(fen=fen),
+                    key=billing.ChargeKey(tariff_key=tariff_key, month=months[month]),
+                    energy_wh=tuple(energy),
+                    charged=Money(fen=charged),
                 )
             )
+
+        for account_id, month, tariff_key, fen, component, wh in rows:
+            key = (account_id, month, tariff_key)
+            if key != current:
+                flush()
+                current, energy, charged = key, [], fen
+            if component is not None:
+                energy.append((component, wh))
+        flush()
         return {number: tuple(totals) for number, totals in found.items()}
 
     async def totals(
@@ -895,7 +966,7 @@ class SqlChargeRepository:
 
     def _save(self, totals: Mapping[AccountNumber, Sequence[billing.ChargeTotal]]) -> None:
         connection = self._worker.conn()
-        ids = _account_ids(connection, totals.keys())
+        ids = self._worker.account_ids(totals.keys())
         total_rows: list[dict[str, Any]] = []
         energy_rows: list[dict[str, Any]] = []
         for number, account_totals in totals.items():
@@ -941,7 +1012,7 @@ class SqlUsageRepository:
 
     def _add(self, usage: Mapping[AccountNumber, Sequence[metering.Consumption]]) -> None:
         connection = self._worker.conn()
-        ids = _account_ids(connection, usage.keys())
+        ids = self._worker.account_ids(usage.keys())
         daily: dict[tuple[int, date], list[int]] = {}
         for number, consumptions in usage.items():
             account_id = ids[str(number)]
@@ -1051,15 +1122,16 @@ class SqlPrepaidRepository:
     ) -> dict[AccountNumber, ports.PrepaidSnapshot]:
         connection = self._worker.conn()
         s, k = t.prepaid_states, t.keep_power_orders
-        wanted = sorted({str(number) for number in numbers})
+        given = {str(number): number for number in numbers}
+        ids = self._worker.account_ids(numbers)
+        by_id = {id_: given[number] for number, id_ in ids.items()}
         found: dict[AccountNumber, ports.PrepaidSnapshot] = {}
-        for chunk in _chunks(wanted):
+        for chunk in _chunks(sorted(by_id)):
             keep: dict[int, list[Period]] = defaultdict(list)
             rows = connection.execute(
                 sa.select(k.c.account_id, k.c.start_at, k.c.end_at)
-                .join(t.accounts, t.accounts.c.id == k.c.account_id)
                 .where(
-                    t.accounts.c.account_number.in_(chunk),
+                    k.c.account_id.in_(chunk),
                     sa.or_(k.c.end_at.is_(None), k.c.end_at > at),
                 )
                 .order_by(k.c.start_at)
@@ -1067,23 +1139,47 @@ class SqlPrepaidRepository:
             for account_id, start_at, end_at in rows:
                 keep[account_id].append(Period(start_at=start_at, end_at=end_at))
             states = connection.execute(
-                sa.select(s, t.accounts.c.account_number, t.accounts.c.phone)
+                sa.select(
+                    s.c.account_id,
+                    s.c.low_balance_notified,
+                    s.c.warning_cut_done,
+                    s.c.warning_close_due_at,
+                    s.c.tripped_for_arrears,
+                    s.c.re_evaluate_at,
+                    s.c.relay,
+                    t.accounts.c.phone,
+                )
                 .join(t.accounts, t.accounts.c.id == s.c.account_id)
-                .where(t.accounts.c.account_number.in_(chunk))
-            ).mappings()
-            for row in states:
-                found[AccountNumber(value=row["account_number"])] = ports.PrepaidSnapshot(
+                .where(s.c.account_id.in_(chunk))
+            )
+            for (
+                account_id,
+                low,
+                warning,
+                close_due_at,
+                tripped,
+                re_evaluate_at,
+                relay,
+                phone,
+            ) in states:
+                # Remembered so that save_states writes back only the states that changed.
+                self._worker.loaded_states[account_id] = (
+                    low,
+                    warning,
+                    close_due_at,
+                    tripped,
+                    re_evaluate_at,
+                )
+                found[by_id[account_id]] = ports.PrepaidSnapshot(
                     state=prepaid.RuleState(
-                        low_balance_notified=row["low_balance_notified"],
-                        warning_cut_done=row["warning_cut_done"],
-                        warning_close_due_at=row["warning_close_due_at"],
-                        tripped_for_arrears=row["tripped_for_arrears"],
+                        low_balance_notified=low,
+                        warning_cut_done=warning,
+                        warning_close_due_at=close_due_at,
+                        tripped_for_arrears=tripped,
                     ),
-                    relay=prepaid.RelayState(row["relay"]),
-                    keep_power=tuple(keep[row["account_id"]]),
-                    phone=None
-                    if row["phone"] is None
-                    else accounts.PhoneNumber(digits=row["phone"]),
+                    relay=prepaid.RelayState(relay),
+                    keep_power=tuple(keep[account_id]),
+                    phone=None if phone is None else accounts.PhoneNumber(digits=phone),
                 )
         return found
 
@@ -1099,7 +1195,34 @@ class SqlPrepaidRepository:
         if not states:
             return
         connection = self._worker.conn()
-        ids = _account_ids(connection, states.keys())
+        ids = self._worker.account_ids(states.keys())
+        loaded = self._worker.loaded_states
+        rows = []
+        for number, (state, re_evaluate_at) in states.items():
+            account_id = ids[str(number)]
+            row = (
+                state.low_balance_notified,
+                state.warning_cut_done,
+                state.warning_close_due_at,
+                state.tripped_for_arrears,
+                re_evaluate_at,
+            )
+            # A state read in this unit of work and unchanged since needs no write.
+            if loaded.get(account_id) == row:
+                continue
+            loaded[account_id] = row
+            rows.append(
+                {
+                    "b_account_id": account_id,
+                    "b_low": row[0],
+                    "b_warning": row[1],
+                    "b_close_due_at": row[2],
+                    "b_tripped": row[3],
+                    "b_re_evaluate_at": row[4],
+                }
+            )
+        if not rows:
+            return
         s = t.prepaid_states
         connection.execute(
             s.update()
@@ -1111,17 +1234,7 @@ class SqlPrepaidRepository:
                 tripped_for_arrears=sa.bindparam("b_tripped"),
                 re_evaluate_at=sa.bindparam("b_re_evaluate_at", type_=UtcDateTime),
             ),
-            [
-                {
-                    "b_account_id": ids[str(number)],
-                    "b_low": state.low_balance_notified,
-                    "b_warning": state.warning_cut_done,
-                    "b_close_due_at": state.warning_close_due_at,
-                    "b_tripped": state.tripped_for_arrears,
-                    "b_re_evaluate_at": re_evaluate_at,
-                }
-                for number, (state, re_evaluate_at) in states.items()
-            ],
+            rows,
         )
 
     async def save_states(
@@ -1199,7 +1312,7 @@ class SqlOutbox:
         if not commands:
             return
         connection = self._worker.conn()
-        ids = _account_ids(connection, {command.account_number for command in commands})
+        ids = self._worker.account_ids({command.account_number for command in commands})
         sms_rows: list[dict[str, Any]] = []
         relay_rows: list[dict[str, Any]] = []
         for command in commands:

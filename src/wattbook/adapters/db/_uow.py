@@ -38,6 +38,7 @@ class _ThreadWorker(Worker):
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.connection: Connection | None = None
 
     def conn(self) -> Connection:
@@ -95,6 +96,7 @@ class SqlUnitOfWork:
         """Roll back what was not committed and release the connection."""
         connection = self._worker.connection
         self._worker.connection = None
+        self._worker.forget()
         if connection is None:
             return
 
