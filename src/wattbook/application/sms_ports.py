@@ -1,0 +1,264 @@
+"""SMS ports (issue 6, N1, N2): the sender, the outbox repository and their records.
+
+`SmsSender` is re-exported by :mod:`wattbook.application.ports`; `UnitOfWork.sms` is an
+:class:`SmsOutbox`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from wattbook.domain import accounts
+from wattbook.domain.values import AccountNumber, Money, Price
+
+
+class NotificationKind(StrEnum):
+    """Which SMS a resident gets; each has a template in every locale."""
+
+    LOW_BALANCE = "LOW_BALANCE"
+    AUTO_TOP_UP_SUCCEEDED = "AUTO_TOP_UP_SUCCEEDED"
+    AUTO_TOP_UP_FAILED = "AUTO_TOP_UP_FAILED"
+    CUT_OFF = "CUT_OFF"
+    POWER_RESTORED = "POWER_RESTORED"
+
+
+class SmsLocale(StrEnum):
+    """The language of the SMS templates; zh-CN first."""
+
+    ZH_CN = "zh-CN"
+    EN = "en"
+
+
+class InDoubtRule(StrEnum):
+    """What to do with a part whose send was interrupted before its outcome was stored.
+
+    ``RESEND`` is at-least-once (the part may arrive twice, never not at all);
+    ``FAIL`` is at-most-once (the message is marked failed for a person to check).
+    """
+
+    RESEND = "RESEND"
+    FAIL = "FAIL"
+
+
+class SmsStatus(StrEnum):
+    """An outbox row's status (the stored codes of ``sms_outbox.status``)."""
+
+    PENDING = "PENDING"
+    SENT = "SENT"
+    CONFIRMED = "CONFIRMED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class DeliveryOutcome(StrEnum):
+    """How one delivery attempt ended."""
+
+    SENT = "SENT"
+    RETRY = "RETRY"
+    FAILED = "FAILED"
+    INTERRUPTED = "INTERRUPTED"
+
+
+class SmsSenderUnavailable(Exception):
+    """The sender cannot send anything now: no modem, no SIM, no network."""
+
+
+class SmsRejected(Exception):
+    """The sender refused this message, e.g. ``+CMS ERROR: 38``.
+
+    ``code`` is short and stable (``CMS_38``); ``retryable`` is False when sending the same
+    message again cannot succeed (a malformed number).
+    """
+
+    def __init__(self, message: str, *, code: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutgoingSms:
+    """One message to send; its parts share ``reference`` (the outbox id)."""
+
+    phone: accounts.PhoneNumber
+    text: str
+    reference: int
+
+
+class SmsSender(Protocol):
+    """Send SMS, part by part, so that an interrupted long message resumes where it stopped."""
+
+    @property
+    def name(self) -> str:
+        """Return the sender's stored code, e.g. ``MODEM``."""
+        ...
+
+    def part_count(self, text: str) -> int:
+        """Return how many parts ``text`` is sent in (the split is deterministic)."""
+        ...
+
+    async def check(self) -> None:
+        """Make sure the sender can send now.
+
+        :raises SmsSenderUnavailable: if it cannot (no modem, SIM or network).
+        """
+        ...
+
+    async def send_part(self, message: OutgoingSms, *, part: int) -> str:
+        """Send part ``part`` (0-based) of ``message`` and return the sender's reference.
+
+        :raises SmsRejected: if this message was refused.
+        :raises SmsSenderUnavailable: if the sender stopped working.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmsPolicy:
+    """The SMS policy in force (effective-dated data, CONVENTIONS §1)."""
+
+    daily_cap_per_phone: int
+    max_attempts: int
+    first_retry: timedelta
+    max_retry: timedelta
+    in_doubt: InDoubtRule
+    locale: SmsLocale
+
+    def retry_delay(self, attempt: int) -> timedelta:
+        """Return the back-off after failed attempt ``attempt`` (1-based): doubling, capped."""
+        delay: timedelta = self.first_retry * (2 ** max(attempt - 1, 0))
+        return min(delay, self.max_retry)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmsRequest:
+    """A notification to queue; the repository looks up the account's phone number."""
+
+    account_number: AccountNumber
+    kind: NotificationKind
+    balance: Money
+    price: Price
+    amount: Money | None = None
+    # Same key, same message: queueing it again is ignored (e.g. the bank's serial).
+    dedup_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueuedSms:
+    """An outbox row as the worker sees it."""
+
+    id: int
+    account_number: AccountNumber
+    kind: NotificationKind
+    phone: accounts.PhoneNumber | None
+    balance: Money
+    price: Price
+    amount: Money | None
+    created_at: datetime
+    attempts: int
+    parts_sent: int
+    message_refs: tuple[str, ...]
+    body: str | None
+    claimed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmsDelivery:
+    """One delivery attempt: the delivery record."""
+
+    attempt: int
+    sender: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: DeliveryOutcome | None
+    message_refs: tuple[str, ...]
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountWithoutPhone:
+    """An open account with no mobile number on file (N2), for the counter staff."""
+
+    account_number: AccountNumber
+    holder: str
+    address: str
+    balance: Money
+    unsent: int  # messages that could not go out for lack of a number
+
+
+class SmsOutbox(Protocol):
+    """The SMS outbox and its delivery records."""
+
+    async def enqueue(self, requests: Sequence[SmsRequest], *, at: datetime) -> int:
+        """Queue notifications with the accounts' current phone numbers; return how many.
+
+        A request whose ``dedup_key`` was queued before is skipped.
+        """
+        ...
+
+    async def policy(self, *, on: date) -> SmsPolicy:
+        """Return the SMS policy in force on a local date."""
+        ...
+
+    async def next_due(self, *, at: datetime) -> QueuedSms | None:
+        """Return the oldest pending, unclaimed message due at ``at``, locked for this worker."""
+        ...
+
+    async def newer_pending(self, message: QueuedSms) -> int | None:
+        """Return the id of a newer pending message of the same account and kind, if any."""
+        ...
+
+    async def sent_count(self, phone: accounts.PhoneNumber, *, since: datetime) -> int:
+        """Return how many messages went to ``phone`` from ``since`` on."""
+        ...
+
+    async def claim(self, message_id: int, *, at: datetime, sender: str, body: str) -> int:
+        """Claim the message for a new attempt, store its text, open its delivery record.
+
+        Return the attempt's number.
+        """
+        ...
+
+    async def record_part(
+        self, message_id: int, *, reference: str, at: datetime, last: bool
+    ) -> None:
+        """Store one accepted part's reference; with ``last``, mark the message SENT."""
+        ...
+
+    async def release(
+        self,
+        message_id: int,
+        *,
+        at: datetime,
+        outcome: DeliveryOutcome,
+        error: str,
+        retry_at: datetime | None,
+    ) -> None:
+        """End the current attempt unsent: pending again from ``retry_at``, or FAILED if None."""
+        ...
+
+    async def defer(self, message_id: int, *, until: datetime, reason: str) -> None:
+        """Leave the message pending, untried, until ``until`` (e.g. the daily cap)."""
+        ...
+
+    async def close(self, message_id: int, *, status: SmsStatus, at: datetime, reason: str) -> None:
+        """Mark a message that was never tried FAILED or CANCELLED, with the reason."""
+        ...
+
+    async def claimed(self) -> tuple[QueuedSms, ...]:
+        """Return messages claimed by a worker that did not finish them."""
+        ...
+
+    async def deliveries(self, message_id: int) -> tuple[SmsDelivery, ...]:
+        """Return the message's delivery records, oldest first."""
+        ...
+
+    async def without_phone(
+        self, *, after: AccountNumber | None, limit: int
+    ) -> tuple[AccountWithoutPhone, ...]:
+        """Return open accounts without a phone number, by number, after ``after``."""
+        ...
