@@ -385,14 +385,19 @@ relay_commands = sa.Table(
     sa.Column("id", BigId, primary_key=True),
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
     sa.Column("meter_number", sa.String(12), nullable=True),
-    sa.Column("action", sa.String(8), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
     sa.Column("reason", sa.String(24), nullable=False),
     # The warning cut's re-close waits here: a row, so it survives a restart.
     sa.Column("not_before_at", UtcDateTime, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("status", sa.String(12), nullable=False),
     sa.Column("done_at", UtcDateTime, nullable=True),
+    # The head-end's attempts so far and the last failure (issue 4, migration 0003).
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=True),
     sa.Index("ix_relay_commands_status_not_before_at", "status", "not_before_at"),
-    sa.CheckConstraint(_in("action", ("TRIP", "CLOSE")), name="action"),
+    sa.CheckConstraint(
+        _in("action", ("TRIP", "CLOSE", "KEEP_POWER_ON", "KEEP_POWER_OFF")), name="action"
+    ),
     sa.CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
 )

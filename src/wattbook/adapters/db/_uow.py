@@ -21,6 +21,7 @@ from wattbook.adapters.db._repositories import (
     SqlUsageRepository,
     Worker,
 )
+from wattbook.adapters.db._repositories_headend import SqlHeadendRepository
 from wattbook.application import ports
 
 T = TypeVar("T")
@@ -70,6 +71,7 @@ class SqlUnitOfWork:
         self.usage: ports.UsageRepository = SqlUsageRepository(worker)
         self.prepaid: ports.PrepaidRepository = SqlPrepaidRepository(worker)
         self.outbox: ports.Outbox = SqlOutbox(worker)
+        self.headend: ports.HeadendRepository = SqlHeadendRepository(worker)
 
     def _begin(self) -> Connection:
         connection = self._engine.connect().execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})

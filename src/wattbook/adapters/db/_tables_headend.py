@@ -1,0 +1,197 @@
+"""The head-end's tables (issue 4): buses, poll plans, events, alarms, communication health.
+
+Declared on the shared ``metadata``; created by migration 0003. Meters are named by their
+meter number (12 digits, the bus address) rather than by installation, because a meter on a
+bus answers whether or not it is installed on an account yet.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from wattbook.adapters.db._tables import REGISTERS, BigId, metadata
+from wattbook.adapters.db._types import UtcDateTime
+
+EVENT_KINDS = (
+    "METER_COVER_OPENED",
+    "TERMINAL_COVER_OPENED",
+    "POWER_DOWN",
+    "OVER_CURRENT",
+    "RELAY_TRIPPED",
+    "RELAY_CLOSED",
+)
+ALARM_KINDS = (
+    "OVER_CURRENT_TRIP",
+    "METER_COVER_OPENED",
+    "TERMINAL_COVER_OPENED",
+    "POWER_DOWN",
+    "RELAY_STATE_MISMATCH",
+    "RELAY_NOT_CONFIRMED",
+    "NO_COMMUNICATION",
+    "EVENT_RECORDS_LOST",
+)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
+
+
+# Policy data: how often each thing is read, and the thresholds that go with it (seeded DEFAULT).
+poll_plans = sa.Table(
+    "poll_plans",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("energy_every_s", sa.Integer, nullable=False),
+    sa.Column("status_every_s", sa.Integer, nullable=False),
+    sa.Column("clock_every_s", sa.Integer, nullable=False),
+    sa.Column("settlement_day", sa.Integer, nullable=False),
+    sa.Column("settlement_hour", sa.Integer, nullable=False),
+    sa.Column("drift_limit_s", sa.Integer, nullable=False),
+    sa.Column("no_communication_after", sa.Integer, nullable=False),
+    sa.Column("relay_attempts", sa.Integer, nullable=False),
+    sa.Column("relay_backoff_s", sa.Integer, nullable=False),
+    sa.CheckConstraint(
+        "energy_every_s > 0 AND status_every_s > 0 AND clock_every_s > 0", name="intervals"
+    ),
+    sa.CheckConstraint(
+        "settlement_day BETWEEN 1 AND 28 AND settlement_hour BETWEEN 0 AND 23", name="settlement"
+    ),
+    sa.CheckConstraint(
+        "drift_limit_s > 0 AND no_communication_after >= 1 AND relay_attempts >= 1 "
+        "AND relay_backoff_s >= 0",
+        name="limits",
+    ),
+)
+
+buses = sa.Table(
+    "buses",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("url", sa.String(200), nullable=False),
+    sa.Column("baud", sa.Integer, nullable=False),
+    sa.Column("response_timeout_ms", sa.Integer, nullable=False),
+    sa.CheckConstraint("baud IN (1200, 2400, 4800, 9600, 19200)", name="baud"),
+    sa.CheckConstraint("response_timeout_ms > 0", name="timeout"),
+)
+
+# One bus per meter: RS-485 is a wire, a meter hangs on one.
+bus_meters = sa.Table(
+    "bus_meters",
+    metadata,
+    sa.Column("meter_number", sa.String(12), primary_key=True),
+    sa.Column("bus_id", sa.Integer, sa.ForeignKey("buses.id"), nullable=False, index=True),
+    sa.Column("plan", sa.String(32), sa.ForeignKey("poll_plans.name"), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.CheckConstraint("length(meter_number) = 12", name="meter_number_length"),
+)
+
+# The event counters last seen on each meter: a counter that moved means records to read.
+meter_event_counts = sa.Table(
+    "meter_event_counts",
+    metadata,
+    sa.Column("meter_number", sa.String(12), primary_key=True),
+    sa.Column("kind", sa.String(24), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint(_in("kind", EVENT_KINDS), name="kind"),
+    sa.CheckConstraint("count >= 0", name="count_not_negative"),
+)
+
+# Events with their original meter times (M6, C3); unique so that a re-upload is harmless.
+meter_events = sa.Table(
+    "meter_events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("meter_number", sa.String(12), nullable=False),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("occurred_at", UtcDateTime, nullable=False),
+    sa.Column("ended_at", UtcDateTime, nullable=True),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("meter_number", "kind", "occurred_at"),
+    sa.CheckConstraint(_in("kind", EVENT_KINDS), name="kind"),
+)
+
+# Alarms for the console: start, end (NULL while it lasts) and acknowledgement.
+meter_alarms = sa.Table(
+    "meter_alarms",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("meter_number", sa.String(12), nullable=False),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("ended_at", UtcDateTime, nullable=True),
+    sa.Column("raised_at", UtcDateTime, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("acknowledged_at", UtcDateTime, nullable=True),
+    sa.Column("acknowledged_by", sa.String(100), nullable=True),
+    sa.UniqueConstraint("meter_number", "kind", "started_at"),
+    sa.Index("ix_meter_alarms_ended_at_meter_number", "ended_at", "meter_number"),
+    sa.CheckConstraint(_in("kind", ALARM_KINDS), name="kind"),
+    sa.CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="ends_after_start"),
+    sa.CheckConstraint(
+        "(acknowledged_at IS NULL) = (acknowledged_by IS NULL)", name="acknowledged_by_whom"
+    ),
+)
+
+# C2: each meter's current run of failures.
+meter_communication = sa.Table(
+    "meter_communication",
+    metadata,
+    sa.Column("meter_number", sa.String(12), primary_key=True),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False),
+    sa.Column("last_success_at", UtcDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=False),
+    sa.CheckConstraint("consecutive_failures >= 0", name="failures_not_negative"),
+)
+
+# C2: collection success per bus and per meter (meter_number '') per local day.
+communication_days = sa.Table(
+    "communication_days",
+    metadata,
+    sa.Column("bus", sa.String(64), primary_key=True),
+    sa.Column("meter_number", sa.String(12), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("successes", sa.Integer, nullable=False),
+    sa.CheckConstraint("successes >= 0 AND successes <= attempts", name="counts"),
+)
+
+# The last status word and instantaneous values read from each meter (M3), for the console.
+meter_latest = sa.Table(
+    "meter_latest",
+    metadata,
+    sa.Column("meter_number", sa.String(12), primary_key=True),
+    sa.Column("read_at", UtcDateTime, nullable=False),
+    sa.Column("relay_open", sa.Boolean, nullable=False),
+    sa.Column("relay_command_open", sa.Boolean, nullable=False),
+    sa.Column("keep_power", sa.Boolean, nullable=False),
+    sa.Column("voltage_mv", sa.BigInteger, nullable=True),
+    sa.Column("current_ma", sa.BigInteger, nullable=True),
+    sa.Column("active_power_mw", sa.BigInteger, nullable=True),
+)
+
+# M2: the registers each meter froze at the settlement that closed a month.
+meter_settlements = sa.Table(
+    "meter_settlements",
+    metadata,
+    sa.Column("meter_number", sa.String(12), primary_key=True),
+    sa.Column("month", sa.String(7), primary_key=True),
+    *[sa.Column(name, sa.BigInteger, nullable=False) for name in REGISTERS],
+    sa.Column("read_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint("length(month) = 7", name="month_format"),
+)
+
+# C5: every clock reading, its drift, and whether the head-end corrected it.
+meter_clock_checks = sa.Table(
+    "meter_clock_checks",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("meter_number", sa.String(12), nullable=False, index=True),
+    sa.Column("checked_at", UtcDateTime, nullable=False),
+    sa.Column("meter_at", UtcDateTime, nullable=False),
+    sa.Column("drift_ms", sa.BigInteger, nullable=False),
+    sa.Column("corrected", sa.Boolean, nullable=False),
+)
