@@ -12,6 +12,7 @@ from datetime import date, datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from wattbook.application.payment_ports import PaymentRepository as PaymentRepository  # issue 5
 from wattbook.application.headend_ports import HeadendRepository as HeadendRepository
 from wattbook.domain import accounts, billing, ledger, metering, prepaid
 from wattbook.domain.values import (
@@ -307,6 +308,7 @@ class UnitOfWork(Protocol):
     usage: UsageRepository
     prepaid: PrepaidRepository
     outbox: Outbox
+    payments: PaymentRepository
     headend: HeadendRepository
 
     async def __aenter__(self) -> Self:

@@ -16,6 +16,7 @@ from wattbook.adapters.db._migrate import (
 )
 from wattbook.adapters.db._statements import SqlStatementReader
 from wattbook.adapters.db._tables import metadata
+from wattbook.adapters.db._tables_payments import payments as _payments_tables  # noqa: F401
 from wattbook.adapters.db._tables_headend import buses as _headend_tables  # noqa: F401
 from wattbook.adapters.db._types import (
     InexactPrice,

@@ -21,6 +21,7 @@ from wattbook.adapters.db._repositories import (
     SqlUsageRepository,
     Worker,
 )
+from wattbook.adapters.db._repositories_payments import SqlPaymentRepository
 from wattbook.adapters.db._repositories_headend import SqlHeadendRepository
 from wattbook.application import ports
 
@@ -71,6 +72,7 @@ class SqlUnitOfWork:
         self.usage: ports.UsageRepository = SqlUsageRepository(worker)
         self.prepaid: ports.PrepaidRepository = SqlPrepaidRepository(worker)
         self.outbox: ports.Outbox = SqlOutbox(worker)
+        self.payments: ports.PaymentRepository = SqlPaymentRepository(worker)
         self.headend: ports.HeadendRepository = SqlHeadendRepository(worker)
 
     def _begin(self) -> Connection:

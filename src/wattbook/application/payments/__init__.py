@@ -1,0 +1,1 @@
+"""Payment use cases (issue 5): the counter, the kiosk, bank auto top-up, corrections, records."""

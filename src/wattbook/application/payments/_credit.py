@@ -1,0 +1,132 @@
+"""Credit top-ups from any channel: journal, receipt and prepaid rules in one unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from wattbook.application import payment_ports, ports
+from wattbook.application._rules import apply_prepaid_rules
+from wattbook.domain import accounts, ledger, payments, prepaid
+from wattbook.domain.values import AccountNumber, Money
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopUp:
+    """Money that came in through a channel, under the channel's own reference."""
+
+    account_number: AccountNumber
+    amount: Money
+    channel: payments.Channel
+    channel_reference: str
+    operator: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Credited:
+    """What crediting did: a payment per top-up (replays: the first one), the new ones, and
+    the rules' commands."""
+
+    payments: tuple[payment_ports.Payment, ...]
+    fresh: tuple[payment_ports.Payment, ...]
+    commands: tuple[prepaid.Command, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Receipt:
+    """A payment with the personal details the receipt carries (P2: masked where sensible)."""
+
+    payment: payment_ports.Payment
+    holder_masked: str
+    address: str
+    reprint: bool = False
+
+
+def receipt_for(
+    payment: payment_ports.Payment, account: accounts.Account, *, reprint: bool = False
+) -> Receipt:
+    """Return the receipt of ``payment`` for ``account``."""
+    return Receipt(
+        payment=payment,
+        holder_masked=payments.mask_name(account.holder.name),
+        address=account.address.text,
+        reprint=reprint,
+    )
+
+
+def _same(payment: payment_ports.Payment, top_up: TopUp) -> bool:
+    return payment.account_number == top_up.account_number and payment.amount == top_up.amount
+
+
+async def credit_top_ups(
+    uow: ports.UnitOfWork, *, top_ups: Sequence[TopUp], now: datetime
+) -> Credited:
+    """Credit each top-up once, inside the caller's unit of work, and run the prepaid rules.
+
+    A top-up whose channel reference was credited before is a replay: its first payment is
+    returned and nothing is posted. The rules run for every account whose money changed, so a
+    top-up that brings a tripped account back queues the close with the money (B6).
+
+    :raises payments.DuplicatePayment: if a reference was used before for other money.
+    :raises UnknownAccount: if an account does not exist.
+    """
+    found: dict[str, payment_ports.Payment] = {}
+    for channel in {t.channel for t in top_ups}:
+        references = [t.channel_reference for t in top_ups if t.channel is channel]
+        for reference, payment in (
+            await uow.payments.by_channel_reference(channel, references)
+        ).items():
+            found[f"{channel.value}:{reference}"] = payment
+    fresh: list[TopUp] = []
+    seen: set[str] = set()
+    for top_up in top_ups:
+        key = f"{top_up.channel.value}:{top_up.channel_reference}"
+        earlier = found.get(key)
+        if earlier is not None:
+            if not _same(earlier, top_up):
+                raise payments.DuplicatePayment(
+                    f"{key} was {earlier.amount.yuan()} yuan for {earlier.account_number}"
+                )
+            continue
+        if key not in seen:
+            seen.add(key)
+            fresh.append(top_up)
+    entries = [
+        ledger.Entry(
+            account_number=t.account_number,
+            reference=payments.ledger_reference(
+                channel=t.channel, channel_reference=t.channel_reference
+            ),
+            kind=ledger.EntryKind.TOP_UP,
+            amount=t.amount,
+            at=now,
+            note=t.note,
+        )
+        for t in fresh
+    ]
+    recorded: tuple[payment_ports.Payment, ...] = ()
+    commands: tuple[prepaid.Command, ...] = ()
+    if entries:
+        await uow.ledger.post(entries)
+        recorded = await uow.payments.record(
+            [
+                payment_ports.NewPayment(
+                    entry_reference=entry.reference,
+                    channel=t.channel,
+                    channel_reference=t.channel_reference,
+                    kind=payments.PaymentKind.TOP_UP,
+                    operator=t.operator,
+                    note=t.note,
+                )
+                for entry, t in zip(entries, fresh, strict=True)
+            ]
+        )
+        commands = await apply_prepaid_rules(
+            uow, numbers={t.account_number for t in fresh}, now=now
+        )
+    by_key = {f"{p.channel.value}:{p.channel_reference}": p for p in recorded}
+    by_key.update(found)
+    ordered = tuple(by_key[f"{t.channel.value}:{t.channel_reference}"] for t in top_ups)
+    return Credited(payments=ordered, fresh=recorded, commands=commands)

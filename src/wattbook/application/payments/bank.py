@@ -1,0 +1,274 @@
+"""Bank auto top-up (P3): agreements, debit requests, the bank's callbacks, reconciliation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from wattbook.application import payment_ports, ports, sms_ports
+from wattbook.application.payments._credit import Credited, TopUp, credit_top_ups
+from wattbook.domain import payments
+from wattbook.domain.values import local_date
+
+logger = logging.getLogger(__name__)
+
+
+async def register_agreement(
+    *, uow: ports.UnitOfWork, clock: ports.Clock, agreement: payments.Agreement
+) -> None:
+    """Store an agreement the bank signed (effective the day signed).
+
+    :raises payments.InvalidAgreement: if its number is taken.
+    :raises UnknownAccount: if it names an account that does not exist.
+    """
+    now = clock.now()
+    async with uow:
+        await uow.payments.add_agreement(agreement, at=now)
+        await uow.payments.audit(
+            (
+                payment_ports.AuditEntry(
+                    at=now,
+                    actor="bank",
+                    action="payments.agreement.signed",
+                    receipt_number=None,
+                    detail=f"{agreement.agreement_number} card {agreement.card_masked} for "
+                    + ",".join(str(n) for n in agreement.account_numbers),
+                ),
+            )
+        )
+        await uow.commit()
+
+
+async def cancel_agreement(
+    *, uow: ports.UnitOfWork, clock: ports.Clock, agreement_number: str, on: date | None = None
+) -> payments.Agreement:
+    """Cancel an agreement from a local date (today by default) and return it.
+
+    :raises payments.UnknownAgreement: if there is none.
+    """
+    now = clock.now()
+    async with uow:
+        agreement = await uow.payments.cancel_agreement(
+            agreement_number, on=on if on is not None else local_date(now)
+        )
+        await uow.payments.audit(
+            (
+                payment_ports.AuditEntry(
+                    at=now,
+                    actor="bank",
+                    action="payments.agreement.cancelled",
+                    receipt_number=None,
+                    detail=f"{agreement_number} from {agreement.cancelled_on}",
+                ),
+            )
+        )
+        await uow.commit()
+    return agreement
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DebitRun:
+    """What one run of auto top-up did."""
+
+    requested: tuple[payments.DebitRequest, ...]
+    sent: tuple[str, ...]
+    refused: tuple[str, ...]
+    unsent: tuple[str, ...]
+
+
+async def run_auto_top_up(
+    *,
+    uow_factory: ports.UnitOfWorkFactory,
+    clock: ports.Clock,
+    bank: payment_ports.BankGateway,
+    limit: int = 500,
+) -> DebitRun:
+    """Request today's debits for balances below their threshold, then hand them to the bank.
+
+    Run daily and every minute or so (the immediate trigger): the once-a-day rule is the
+    debit's unique (account, day), so running often never debits twice. Debits are stored
+    before the bank hears of them; one the bank could not be told about is sent next run.
+    """
+    now = clock.now()
+    today = local_date(now)
+    async with uow_factory() as uow:
+        numbers = await uow.payments.below_threshold(on=today, limit=limit)
+        requested: tuple[payments.DebitRequest, ...] = ()
+        if numbers:
+            requested = payments.due_debits(
+                agreements=await uow.payments.agreements(on=today, numbers=numbers),
+                balances=await uow.ledger.balances(numbers),
+                requested_today=(),
+                at=now,
+            )
+            await uow.payments.add_debits(requested, at=now)
+        unsent = await uow.payments.unsent_debits(limit=limit)
+        await uow.commit()
+    sent: list[str] = []
+    refused: list[str] = []
+    failed: list[str] = []
+    for debit in unsent:
+        try:
+            await bank.request_debit(debit)
+        except payment_ports.DebitRefused as error:
+            logger.warning("Bank refused debit %s: %s", debit.debit_id, error)
+            refused.append(debit.debit_id)
+        except payment_ports.BankUnavailable as error:
+            logger.warning("Bank unavailable for debit %s: %s", debit.debit_id, error)
+            failed.append(debit.debit_id)
+            break
+        else:
+            sent.append(debit.debit_id)
+    async with uow_factory() as uow:
+        await uow.payments.mark_sent(sent, at=now)
+        if refused:
+            await uow.payments.settle_debits(
+                [
+                    payment_ports.DebitSettlement(
+                        debit_id=debit_id,
+                        status=payments.DebitStatus.REFUSED,
+                        bank_serial=f"REFUSED:{debit_id}",
+                        at=now,
+                        detail="refused by the bank",
+                    )
+                    for debit_id in refused
+                ]
+            )
+        await uow.commit()
+    remaining = tuple(d.debit_id for d in unsent if d.debit_id not in sent + refused)
+    return DebitRun(requested=requested, sent=tuple(sent), refused=tuple(refused), unsent=remaining)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackOutcome:
+    """The answer to one callback: what it did and the receipt number, if it credited."""
+
+    serial: str
+    settlement: payments.Settlement
+    receipt_number: str | None
+
+
+async def settle_bank_callbacks(
+    *, uow: ports.UnitOfWork, clock: ports.Clock, callbacks: Sequence[payments.BankCallback]
+) -> tuple[CallbackOutcome, ...]:
+    """Apply a batch of verified bank callbacks in one transaction; replays credit nothing.
+
+    Callbacks may arrive late, twice, or out of order: the bank serial decides replays (the
+    ledger reference is the serial, so the database refuses a second credit even under a
+    race), and a success after a recorded failure still credits, because the card was
+    debited. A batch is how the web endpoint keeps up: concurrent callbacks share one commit.
+
+    :raises payments.UnknownDebit: if a callback names a debit never requested.
+    :raises payments.CallbackMismatch: if a callback contradicts its debit.
+    """
+    now = clock.now()
+    async with uow:
+        debits = await uow.payments.debits({c.debit_id for c in callbacks})
+        state = {debit_id: (d.status, d.bank_serial) for debit_id, d in debits.items()}
+        decided: list[tuple[payments.BankCallback, payments.Settlement]] = []
+        top_ups: list[TopUp] = []
+        settlements: list[payment_ports.DebitSettlement] = []
+        failures: list[payments.BankCallback] = []
+        for callback in callbacks:
+            debit = debits.get(callback.debit_id)
+            if debit is None:
+                raise payments.UnknownDebit(callback.debit_id)
+            status, serial = state[callback.debit_id]
+            settlement = payments.settle(
+                debit=debit.request, status=status, settled_serial=serial, callback=callback
+            )
+            decided.append((callback, settlement))
+            succeeded = callback.status is payments.DebitStatus.SUCCEEDED
+            if succeeded:
+                # A replay is credited again only on paper: the ledger reference (the serial)
+                # makes credit_top_ups return the first payment.
+                top_ups.append(
+                    TopUp(
+                        account_number=debit.request.account_number,
+                        amount=callback.amount,
+                        channel=payments.Channel.BANK_AUTO,
+                        channel_reference=callback.serial,
+                        note=f"debit {callback.debit_id}",
+                    )
+                )
+            if settlement is payments.Settlement.REPLAY:
+                continue
+            if not succeeded:
+                failures.append(callback)
+            state[callback.debit_id] = (callback.status, callback.serial)
+            settlements.append(
+                payment_ports.DebitSettlement(
+                    debit_id=callback.debit_id,
+                    status=callback.status,
+                    bank_serial=callback.serial,
+                    at=now,
+                    detail="success after a failure notice"
+                    if settlement is payments.Settlement.LATE_SUCCESS
+                    else "",
+                )
+            )
+        credited = await credit_top_ups(uow, top_ups=top_ups, now=now)
+        await uow.payments.settle_debits(settlements)
+        await _notify(uow, credited=credited, failures=failures, debits=debits, now=now)
+        await uow.commit()
+    receipts = {p.channel_reference: str(p.receipt_number) for p in credited.payments}
+    return tuple(
+        CallbackOutcome(
+            serial=callback.serial,
+            settlement=settlement,
+            receipt_number=receipts.get(callback.serial),
+        )
+        for callback, settlement in decided
+    )
+
+
+async def _notify(
+    uow: ports.UnitOfWork,
+    *,
+    credited: Credited,
+    failures: Sequence[payments.BankCallback],
+    debits: dict[str, payment_ports.DebitState],
+    now: datetime,
+) -> None:
+    """Queue the N1 SMS: each auto top-up, and each failed debit (the cardholder's risk)."""
+    fresh = credited.fresh
+    if not fresh and not failures:
+        return
+    price = (await uow.tariffs.history()).at(now).reference_price
+    numbers = {p.account_number for p in fresh} | {
+        debits[c.debit_id].request.account_number for c in failures
+    }
+    balances = await uow.ledger.balances(numbers)
+    requests = [
+        sms_ports.SmsRequest(
+            account_number=p.account_number,
+            kind=sms_ports.NotificationKind.AUTO_TOP_UP_SUCCEEDED,
+            balance=p.balance_after,
+            price=price,
+            amount=p.amount,
+            dedup_key=f"BANK:{p.channel_reference}",
+        )
+        for p in fresh
+    ] + [
+        sms_ports.SmsRequest(
+            account_number=debits[c.debit_id].request.account_number,
+            kind=sms_ports.NotificationKind.AUTO_TOP_UP_FAILED,
+            balance=balances[debits[c.debit_id].request.account_number],
+            price=price,
+            amount=c.amount,
+            dedup_key=f"BANK:{c.serial}",
+        )
+        for c in failures
+    ]
+    await uow.sms.enqueue(requests, at=now)
+
+
+async def reconcile_bank_statement(
+    *, uow: ports.UnitOfWork, day: date, statement: Sequence[payments.StatementLine]
+) -> tuple[payments.Mismatch, ...]:
+    """Compare the bank's statement of a local day with the journal; return every mismatch."""
+    async with uow:
+        journal = await uow.payments.bank_credits(day=day)
+    return payments.reconcile_statement(statement=statement, journal=journal)

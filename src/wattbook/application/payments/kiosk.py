@@ -1,0 +1,256 @@
+"""The kiosk (P2): each step of the session is one unit of work on the server.
+
+Every note is journalled here before the acceptor stacks it; a session with notes ends only
+credited, by the resident's 确定 or by :func:`recover_kiosk_sessions` after a crash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from wattbook.application import ports
+from wattbook.application.payments._credit import Receipt, TopUp, credit_top_ups, receipt_for
+from wattbook.domain import payments
+from wattbook.domain.values import AccountNumber, Money
+
+# How long a session may sit untouched before recovery credits (or abandons) it.
+KIOSK_IDLE_LIMIT = timedelta(minutes=5)
+
+
+class UnknownSession(LookupError):
+    """No kiosk session has this transaction id."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KioskView:
+    """What the kiosk screen shows: the session and, once entered, the account's details."""
+
+    session: payments.KioskSession
+    holder_masked: str | None
+    address: str | None
+    balance: Money | None
+    receipt: Receipt | None
+
+
+async def _view(
+    uow: ports.UnitOfWork, session: payments.KioskSession, receipt: Receipt | None = None
+) -> KioskView:
+    if session.account_number is None:
+        return KioskView(
+            session=session, holder_masked=None, address=None, balance=None, receipt=receipt
+        )
+    account = await uow.accounts.get(session.account_number)
+    balances = await uow.ledger.balances((session.account_number,))
+    return KioskView(
+        session=session,
+        holder_masked=payments.mask_name(account.holder.name),
+        address=account.address.text,
+        balance=balances[session.account_number],
+        receipt=receipt,
+    )
+
+
+async def _load(uow: ports.UnitOfWork, transaction_id: str) -> payments.KioskSession:
+    session = await uow.payments.kiosk_session(transaction_id)
+    if session is None:
+        raise UnknownSession(transaction_id)
+    return session
+
+
+async def _receipt(uow: ports.UnitOfWork, session: payments.KioskSession) -> Receipt | None:
+    if session.state is not payments.KioskState.CREDITED or session.account_number is None:
+        return None
+    found = await uow.payments.by_channel_reference(
+        payments.Channel.KIOSK, (session.transaction_id,)
+    )
+    account = await uow.accounts.get(session.account_number)
+    return receipt_for(found[session.transaction_id], account)
+
+
+async def kiosk_session(*, uow: ports.UnitOfWork, transaction_id: str) -> KioskView:
+    """Return the session as the screen shows it (after a kiosk restart, say).
+
+    :raises UnknownSession: if there is none.
+    """
+    async with uow:
+        session = await _load(uow, transaction_id)
+        return await _view(uow, session, await _receipt(uow, session))
+
+
+async def enter_kiosk_account(
+    *,
+    uow: ports.UnitOfWork,
+    clock: ports.Clock,
+    transaction_id: str,
+    kiosk_id: str,
+    number: AccountNumber,
+) -> KioskView:
+    """Start (or continue) a session with the 12-digit number typed, and show the details.
+
+    :raises UnknownAccount: if no account has this number.
+    :raises payments.KioskStepRefused: once notes are going in.
+    :raises ValueError: if the transaction or kiosk id is malformed.
+    """
+    now = clock.now()
+    async with uow:
+        session = await uow.payments.kiosk_session(transaction_id)
+        if session is None:
+            session = payments.start_session(
+                transaction_id=transaction_id, kiosk_id=kiosk_id, at=now
+            )
+        await uow.accounts.get(number)
+        session = payments.enter_account(session=session, number=number, at=now)
+        await uow.payments.save_kiosk_session(session)
+        view = await _view(uow, session)
+        await uow.commit()
+    return view
+
+
+async def confirm_kiosk_details(
+    *, uow: ports.UnitOfWork, clock: ports.Clock, transaction_id: str
+) -> KioskView:
+    """Confirm the details shown; the acceptor may now take notes.
+
+    :raises UnknownSession: if there is none.
+    :raises payments.KioskStepRefused: unless the details are being shown.
+    """
+    now = clock.now()
+    async with uow:
+        session = payments.confirm_details(session=await _load(uow, transaction_id), at=now)
+        await uow.payments.save_kiosk_session(session)
+        view = await _view(uow, session)
+        await uow.commit()
+    return view
+
+
+async def insert_kiosk_note(
+    *,
+    uow: ports.UnitOfWork,
+    clock: ports.Clock,
+    transaction_id: str,
+    sequence: int,
+    amount: Money,
+) -> KioskView:
+    """Journal note ``sequence`` before the acceptor stacks it; a repeat is acknowledged again.
+
+    Only after this returns may the acceptor stack the note; if it raises, the note is
+    returned to the resident.
+
+    :raises UnknownSession: if there is none.
+    :raises payments.InvalidNote: if it is not a 1-100 yuan note.
+    :raises payments.NoteConflict: if the sequence was journalled with another amount.
+    :raises payments.KioskStepRefused: unless the session is taking notes.
+    """
+    now = clock.now()
+    async with uow:
+        session, added = payments.accept_note(
+            session=await _load(uow, transaction_id), sequence=sequence, amount=amount, at=now
+        )
+        if added:
+            await uow.payments.save_kiosk_session(session)
+        view = await _view(uow, session)
+        await uow.commit()
+    return view
+
+
+async def _credit(
+    uow: ports.UnitOfWork, session: payments.KioskSession, *, now: datetime, recovered: bool
+) -> Receipt:
+    session = payments.credit(session=session, at=now, recovered=recovered)
+    assert session.account_number is not None  # noqa: S101 - a session with notes has one
+    credited = await credit_top_ups(
+        uow,
+        top_ups=(
+            TopUp(
+                account_number=session.account_number,
+                amount=session.total,
+                channel=payments.Channel.KIOSK,
+                channel_reference=session.transaction_id,
+                note=f"kiosk {session.kiosk_id}, {len(session.notes)} notes"
+                + (", recovered" if recovered else ""),
+            ),
+        ),
+        now=now,
+    )
+    await uow.payments.save_kiosk_session(session)
+    account = await uow.accounts.get(session.account_number)
+    return receipt_for(credited.payments[0], account)
+
+
+async def confirm_kiosk_total(
+    *, uow: ports.UnitOfWork, clock: ports.Clock, transaction_id: str
+) -> KioskView:
+    """Credit the notes inserted (the resident pressed 确定) and return the receipt.
+
+    Pressing again, or a retry after a lost answer, returns the same receipt.
+
+    :raises UnknownSession: if there is none.
+    :raises payments.KioskStepRefused: if no note went in.
+    """
+    now = clock.now()
+    async with uow:
+        session = await _load(uow, transaction_id)
+        if session.state is payments.KioskState.CREDITED:
+            return await _view(uow, session, await _receipt(uow, session))
+        receipt = await _credit(uow, session, now=now, recovered=False)
+        view = await _view(uow, await _load(uow, transaction_id), receipt)
+        await uow.commit()
+    return view
+
+
+async def abandon_kiosk_session(
+    *, uow: ports.UnitOfWork, clock: ports.Clock, transaction_id: str
+) -> KioskView:
+    """End a session before any note went in (返回 / timeout on the first screens).
+
+    :raises UnknownSession: if there is none.
+    :raises payments.KioskStepRefused: once a note has gone in.
+    """
+    now = clock.now()
+    async with uow:
+        session = payments.abandon(session=await _load(uow, transaction_id), at=now)
+        await uow.payments.save_kiosk_session(session)
+        view = await _view(uow, session)
+        await uow.commit()
+    return view
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KioskRecovery:
+    """What recovery did: sessions credited with their receipts, sessions abandoned."""
+
+    credited: tuple[Receipt, ...]
+    abandoned: tuple[str, ...]
+
+
+async def recover_kiosk_sessions(
+    *,
+    uow_factory: ports.UnitOfWorkFactory,
+    clock: ports.Clock,
+    idle_for: timedelta = KIOSK_IDLE_LIMIT,
+    limit: int = 1000,
+) -> KioskRecovery:
+    """Credit the journalled notes of sessions left open (a crash, a walk-away), one by one.
+
+    Run at start-up and periodically. Sessions touched within ``idle_for`` are left alone,
+    since the kiosk may still be talking to a resident.
+    """
+    now = clock.now()
+    async with uow_factory() as uow:
+        idle = await uow.payments.idle_kiosk_sessions(before=now - idle_for, limit=limit)
+    credited: list[Receipt] = []
+    abandoned: list[str] = []
+    for transaction_id in idle:
+        async with uow_factory() as uow:
+            session = await uow.payments.kiosk_session(transaction_id)
+            if session is None or not session.open or session.updated_at >= now - idle_for:
+                continue
+            if session.notes:
+                session = payments.confirm_details(session=session, at=now)
+                credited.append(await _credit(uow, session, now=now, recovered=True))
+            else:
+                await uow.payments.save_kiosk_session(payments.abandon(session=session, at=now))
+                abandoned.append(transaction_id)
+            await uow.commit()
+    return KioskRecovery(credited=tuple(credited), abandoned=tuple(abandoned))
