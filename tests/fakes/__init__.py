@@ -1,5 +1,6 @@
 """In-memory fakes, one per port."""
 
+from tests.fakes.bank import FakeBankGateway
 from tests.fakes.clock import FakeClock
 
-__all__ = ["FakeClock"]
+__all__ = ["FakeBankGateway", "FakeClock"]

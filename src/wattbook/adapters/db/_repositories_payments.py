@@ -29,9 +29,11 @@ def _insert(connection: Connection, table: sa.Table) -> Any:
     return (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
-def _lock(connection: Connection, query: Any) -> Any:
+def _lock(connection: Connection, query: Any, table: sa.Table) -> Any:
     # SQLite's BEGIN IMMEDIATE already serialises writers; PostgreSQL needs the row lock.
-    return query.with_for_update() if connection.dialect.name == "postgresql" else query
+    if connection.dialect.name == "postgresql":
+        return query.with_for_update(of=table)
+    return query
 
 
 _PAYMENT_COLUMNS = (
@@ -365,6 +367,7 @@ class SqlPaymentRepository:
                 sa.select(s, t.accounts.c.account_number)
                 .outerjoin(t.accounts, t.accounts.c.id == s.c.account_id)
                 .where(s.c.transaction_id == transaction_id),
+                s,
             )
         ).one_or_none()
         if row is None:
@@ -595,13 +598,14 @@ class SqlPaymentRepository:
         connection = self._worker.conn()
         ids = _account_ids(connection, {d.account_number for d in debits})
         a = p.bank_agreements
-        agreement_ids = dict(
-            connection.execute(
+        agreement_ids = {
+            number: id_
+            for number, id_ in connection.execute(
                 sa.select(a.c.agreement_number, a.c.id).where(
                     a.c.agreement_number.in_(sorted({d.agreement_number for d in debits}))
                 )
-            ).tuples()
-        )
+            )
+        }
         statement = _insert(connection, p.bank_debits).on_conflict_do_nothing()
         connection.execute(
             statement,

@@ -1,0 +1,112 @@
+"""Helpers for the payment journeys (P1-P5): a household plus the payment use cases."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy.engine import Engine
+from tests.fakes import FakeBankGateway, FakeClock
+from tests.functional.household import Household
+
+from wattbook.application.payments import bank, counter, kiosk
+from wattbook.application.payments._credit import Receipt
+from wattbook.domain import payments
+from wattbook.domain.values import SHANGHAI, AccountNumber, Money
+
+
+class Payer(Household):
+    """A household that pays through every channel."""
+
+    def __init__(self, engine: Engine, clock: FakeClock, number: str = "051600001234") -> None:
+        super().__init__(engine, clock, number)
+        self.bank = FakeBankGateway()
+        self._forms = 0
+
+    async def at_counter(self, fen: int, *, reference: str | None = None) -> Receipt:
+        self._forms += 1
+        return await counter.pay_at_counter(
+            uow=self.uow(),
+            clock=self.clock,
+            number=self.number,
+            amount=Money(fen=fen),
+            operator="窗口 王丽",
+            reference=reference or f"FORM-{self.number}-{self._forms}",
+        )
+
+    async def at_kiosk(self, *notes_fen: int, transaction_id: str) -> kiosk.KioskView:
+        await kiosk.enter_kiosk_account(
+            uow=self.uow(),
+            clock=self.clock,
+            transaction_id=transaction_id,
+            kiosk_id="K01",
+            number=self.number,
+        )
+        await kiosk.confirm_kiosk_details(
+            uow=self.uow(), clock=self.clock, transaction_id=transaction_id
+        )
+        for sequence, fen in enumerate(notes_fen, start=1):
+            await kiosk.insert_kiosk_note(
+                uow=self.uow(),
+                clock=self.clock,
+                transaction_id=transaction_id,
+                sequence=sequence,
+                amount=Money(fen=fen),
+            )
+        return await kiosk.confirm_kiosk_total(
+            uow=self.uow(), clock=self.clock, transaction_id=transaction_id
+        )
+
+    def agreement(
+        self,
+        *,
+        number: str = "AG0001",
+        threshold_fen: int = 2000,
+        amount_fen: int = 5000,
+        signed_on: date | None = None,
+        accounts: tuple[str, ...] | None = None,
+    ) -> payments.Agreement:
+        return payments.Agreement(
+            agreement_number=number,
+            holder="张三",
+            id_number_masked=payments.mask_id_number("320311199001011234"),
+            card_token=f"TOKEN-{number}",
+            card_masked=payments.mask_card("6217000011112222333"),
+            phone="13800138000",
+            account_numbers=tuple(AccountNumber(value=n) for n in accounts)
+            if accounts
+            else (self.number,),
+            threshold=Money(fen=threshold_fen),
+            amount=Money(fen=amount_fen),
+            signed_on=signed_on or self.clock.now().astimezone(SHANGHAI).date(),
+        )
+
+    async def sign(self, agreement: payments.Agreement) -> None:
+        await bank.register_agreement(uow=self.uow(), clock=self.clock, agreement=agreement)
+
+    async def run_auto_top_up(self) -> bank.DebitRun:
+        return await bank.run_auto_top_up(uow_factory=self.uow, clock=self.clock, bank=self.bank)
+
+    async def callback(self, *callbacks: payments.BankCallback) -> tuple[bank.CallbackOutcome, ...]:
+        return await bank.settle_bank_callbacks(
+            uow=self.uow(), clock=self.clock, callbacks=callbacks
+        )
+
+    def success(self, debit: payments.DebitRequest, serial: str) -> payments.BankCallback:
+        return payments.BankCallback(
+            serial=serial,
+            debit_id=debit.debit_id,
+            status=payments.DebitStatus.SUCCEEDED,
+            amount=debit.amount,
+            at=self.clock.now() + timedelta(seconds=1),
+        )
+
+    def failure(
+        self, debit: payments.DebitRequest, serial: str, status: payments.DebitStatus
+    ) -> payments.BankCallback:
+        return payments.BankCallback(
+            serial=serial,
+            debit_id=debit.debit_id,
+            status=status,
+            amount=debit.amount,
+            at=self.clock.now(),
+        )
