@@ -12,8 +12,10 @@ from datetime import date, datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from wattbook.application.payment_ports import PaymentRepository as PaymentRepository  # issue 5
 from wattbook.application.headend_ports import HeadendRepository as HeadendRepository
+from wattbook.application.payment_ports import PaymentRepository as PaymentRepository  # issue 5
+from wattbook.application.sms_ports import SmsOutbox as SmsOutbox  # issue 6
+from wattbook.application.sms_ports import SmsSender as SmsSender
 from wattbook.domain import accounts, billing, ledger, metering, prepaid
 from wattbook.domain.values import (
     AccountNumber,
@@ -308,8 +310,9 @@ class UnitOfWork(Protocol):
     usage: UsageRepository
     prepaid: PrepaidRepository
     outbox: Outbox
-    payments: PaymentRepository
+    sms: SmsOutbox
     headend: HeadendRepository
+    payments: PaymentRepository
 
     async def __aenter__(self) -> Self:
         """Begin the transaction."""

@@ -375,7 +375,20 @@ sms_outbox = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("status", sa.String(12), nullable=False),
     sa.Column("done_at", UtcDateTime, nullable=True),
+    # Delivery state (issue 6, migration 0005): the worker's claim, attempts and back-off, the
+    # parts accepted so far with their references, the frozen text, and the last error.
+    sa.Column("amount_fen", sa.BigInteger, nullable=True),
+    sa.Column("dedup_key", sa.String(120), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=True),
+    sa.Column("claimed_at", UtcDateTime, nullable=True),
+    sa.Column("parts_sent", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("message_refs", sa.String(400), nullable=False, server_default=""),
+    sa.Column("body", sa.Text, nullable=True),
+    sa.Column("last_error", sa.String(200), nullable=True),
     sa.Index("ix_sms_outbox_status_id", "status", "id"),
+    sa.Index("uq_sms_outbox_dedup_key", "dedup_key", unique=True),
+    sa.Index("ix_sms_outbox_phone_done_at", "phone", "done_at"),
     sa.CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
 )
 

@@ -21,8 +21,9 @@ from wattbook.adapters.db._repositories import (
     SqlUsageRepository,
     Worker,
 )
-from wattbook.adapters.db._repositories_payments import SqlPaymentRepository
 from wattbook.adapters.db._repositories_headend import SqlHeadendRepository
+from wattbook.adapters.db._repositories_payments import SqlPaymentRepository
+from wattbook.adapters.db._repositories_sms import SqlSmsOutbox
 from wattbook.application import ports
 
 T = TypeVar("T")
@@ -72,8 +73,9 @@ class SqlUnitOfWork:
         self.usage: ports.UsageRepository = SqlUsageRepository(worker)
         self.prepaid: ports.PrepaidRepository = SqlPrepaidRepository(worker)
         self.outbox: ports.Outbox = SqlOutbox(worker)
-        self.payments: ports.PaymentRepository = SqlPaymentRepository(worker)
+        self.sms: ports.SmsOutbox = SqlSmsOutbox(worker)
         self.headend: ports.HeadendRepository = SqlHeadendRepository(worker)
+        self.payments: ports.PaymentRepository = SqlPaymentRepository(worker)
 
     def _begin(self) -> Connection:
         connection = self._engine.connect().execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})

@@ -16,6 +16,7 @@ import os
 import tty
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from wattbook.adapters.sms._pdu import DecodedSubmit, PduError, decode_submit
 
@@ -63,7 +64,8 @@ class ModemState:
             # A repeated part replaces the earlier copy, as handsets discard duplicates.
             groups.setdefault(key, {})[concat.sequence] = message.text
             if len(groups[key]) == concat.total:
-                joined.append("".join(groups.pop(key)[i] for i in range(1, concat.total + 1)))
+                parts = groups.pop(key)
+                joined.append("".join(parts[i] for i in range(1, concat.total + 1)))
         return joined
 
 
@@ -193,13 +195,16 @@ class ModemSimulator:
         self._server: asyncio.Server | None = None
         self._pty: tuple[int, int] | None = None
         self._connections: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     async def serve_tcp(self, *, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen on TCP and return the ``tcp://host:port`` URL the modem answers on."""
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self._connections.add(writer)
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.add(task)
             session = ModemSession(self.state)
             try:
                 while chunk := await reader.read(4096):
@@ -212,6 +217,8 @@ class ModemSimulator:
             finally:
                 self._connections.discard(writer)
                 writer.close()
+                if task is not None:
+                    self._tasks.discard(task)
 
         self._server = await asyncio.start_server(handle, host, port)
         bound_host, bound_port = self._server.sockets[0].getsockname()[:2]
@@ -255,6 +262,8 @@ class ModemSimulator:
                 writer.close()
             await self._server.wait_closed()
             self._server = None
+        # Let the connection handlers and pending answers finish before the loop goes away.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._pty is not None:
             master, slave = self._pty
             asyncio.get_running_loop().remove_reader(master)

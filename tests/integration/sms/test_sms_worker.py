@@ -1,0 +1,454 @@
+"""The SMS outbox worker against the modem simulator, on both engines (issue 6, B4, N1, N2).
+
+A "crash" is a BaseException raised inside the sender at a chosen moment: it escapes the use
+case as a killed process would, leaving the database as the last commit left it. A "restart"
+is a fresh worker run: ``recover_sms_claims`` then ``send_pending_sms``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from tests.fakes import FakeClock
+from tests.functional.household import Household, local
+
+from wattbook.adapters import db
+from wattbook.adapters.sms import ModemSender, ModemSimulator
+from wattbook.application.open_account import open_account
+from wattbook.application.send_pending_sms import recover_sms_claims, send_pending_sms
+from wattbook.application.sms_ports import (
+    DeliveryOutcome,
+    NotificationKind,
+    OutgoingSms,
+    SmsRequest,
+    SmsSender,
+)
+from wattbook.domain import accounts
+from wattbook.domain.values import AccountNumber, Money, Price
+
+PRICE = Price(yuan_per_kwh=Decimal("0.5283"))
+LOW_BALANCE_TEXT = (
+    "【水电中心】户号051600001234电费余额9.43元，约可用17.84度电，请及时充值，以免停电。"
+)
+
+
+class ProcessDied(BaseException):
+    """The worker process was killed here."""
+
+
+class CrashingSender:
+    """Delegate to a real sender; die before or after the modem takes a chosen part."""
+
+    def __init__(self, inner: SmsSender, *, reference: int, part: int, after_modem: bool) -> None:
+        self.inner = inner
+        self.reference = reference
+        self.part = part
+        self.after_modem = after_modem
+        self.name = inner.name
+
+    def part_count(self, text: str) -> int:
+        return self.inner.part_count(text)
+
+    async def check(self) -> None:
+        await self.inner.check()
+
+    async def send_part(self, message: OutgoingSms, *, part: int) -> str:
+        chosen = (message.reference, part) == (self.reference, self.part)
+        if chosen and not self.after_modem:
+            raise ProcessDied
+        reference = await self.inner.send_part(message, part=part)
+        if chosen:
+            raise ProcessDied
+        return reference
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[ModemSimulator]:
+    simulator = ModemSimulator()
+    yield simulator
+    await simulator.close()
+
+
+@pytest.fixture
+async def sender(simulator: ModemSimulator) -> AsyncIterator[ModemSender]:
+    sender = ModemSender.for_url(await simulator.serve_tcp(), timeout_s=2.0)
+    yield sender
+    await sender.close()
+
+
+class Outbox:
+    """Drive the worker on a fake clock and look at the rows it leaves."""
+
+    def __init__(self, engine: Engine, clock: FakeClock) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.uow_factory = db.unit_of_work_factory(engine)
+
+    async def open(self, number: str, phone: str | None) -> AccountNumber:
+        account = AccountNumber(value=number)
+        await open_account(
+            uow=self.uow_factory(),
+            clock=self.clock,
+            number=account,
+            holder=accounts.Holder(name="李四"),
+            phone=None if phone is None else accounts.PhoneNumber(digits=phone),
+            address=accounts.Address(text="丙6-1-802"),
+            # Enough money that opening the account queues no low-balance SMS of its own.
+            opening_balance=Money(fen=100_000),
+            migration_energy=None,
+        )
+        return account
+
+    async def enqueue(self, *requests: SmsRequest) -> int:
+        async with self.uow_factory() as uow:
+            added = await uow.sms.enqueue(requests, at=self.clock.now())
+            await uow.commit()
+        return added
+
+    async def run(self, sender: SmsSender) -> object:
+        return await send_pending_sms(uow_factory=self.uow_factory, clock=self.clock, sender=sender)
+
+    async def restart(self, sender: SmsSender) -> object:
+        await recover_sms_claims(uow_factory=self.uow_factory, clock=self.clock)
+        return await self.run(sender)
+
+    def rows(self) -> list[tuple[int, str, int, int, str | None]]:
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                sa.text(
+                    "SELECT id, status, attempts, parts_sent, last_error FROM sms_outbox "
+                    "ORDER BY id"
+                )
+            )
+            return [tuple(row) for row in found]  # type: ignore[misc]
+
+    def statuses(self) -> list[str]:
+        return [status for _id, status, *_rest in self.rows()]
+
+    async def outcomes(self, message_id: int) -> list[DeliveryOutcome | None]:
+        async with self.uow_factory() as uow:
+            return [d.outcome for d in await uow.sms.deliveries(message_id)]
+
+    def set_policy(self, **values: object) -> None:
+        assignments = ", ".join(f"{name} = :{name}" for name in values)
+        with self.engine.begin() as connection:
+            connection.execute(sa.text(f"UPDATE sms_policies SET {assignments}"), values)  # noqa: S608
+
+
+def low_balance(number: AccountNumber, fen: int = 943, **extra: object) -> SmsRequest:
+    return SmsRequest(
+        account_number=number,
+        kind=NotificationKind.LOW_BALANCE,
+        balance=Money(fen=fen),
+        price=PRICE,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def top_up_done(number: AccountNumber, serial: str) -> SmsRequest:
+    return SmsRequest(
+        account_number=number,
+        kind=NotificationKind.AUTO_TOP_UP_SUCCEEDED,
+        balance=Money(fen=10943),
+        price=PRICE,
+        amount=Money(fen=10000),
+        dedup_key=f"BANK_AUTO:{serial}",
+    )
+
+
+@pytest.fixture
+def outbox(engine: Engine) -> Outbox:
+    return Outbox(engine, FakeClock(local(2025, 6, 10, 9)))
+
+
+class TestLowBalanceJourney:
+    async def test_reading_to_handset_in_chinese(
+        self, engine: Engine, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        home = Household(engine, FakeClock(local(2025, 6, 10, 8)))
+        await home.open(opening=Money(fen=2000))
+        for _hour in range(5):
+            await home.use(4000)  # 20 kWh: 943 fen left, less than 20 kWh worth (B4)
+
+        report = await send_pending_sms(
+            uow_factory=db.unit_of_work_factory(engine), clock=home.clock, sender=sender
+        )
+
+        assert report.sent == (1,)
+        assert simulator.state.texts() == [LOW_BALANCE_TEXT]
+        (accepted,) = simulator.state.accepted
+        assert accepted.number == "+8613800138000"
+        assert accepted.decoded is not None
+        assert accepted.decoded.coding == 0x08
+
+
+class TestSendPendingSms:
+    async def test_records_the_modem_reference_and_the_delivery(
+        self, outbox: Outbox, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(low_balance(number))
+
+        await outbox.run(sender)
+
+        assert outbox.rows() == [(1, "SENT", 1, 1, None)]
+        assert await outbox.outcomes(1) == [DeliveryOutcome.SENT]
+
+    async def test_sends_a_long_message_in_joined_parts(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(
+            SmsRequest(
+                account_number=number,
+                kind=NotificationKind.AUTO_TOP_UP_FAILED,
+                balance=Money(fen=-1234),
+                price=PRICE,
+                amount=Money(fen=30000),
+            )
+        )
+
+        await outbox.run(sender)
+
+        assert outbox.rows() == [(1, "SENT", 1, 2, None)]
+        assert len(simulator.state.accepted) == 2
+        assert simulator.state.texts() == [
+            "【水电中心】户号051600001234银行代扣充值300.00元未成功，当前余额-12.34元。"
+            "余额不足时将停止供电，请检查银行卡余额及状态，或到水电售卖窗口、自助缴费机缴费。"
+        ]
+
+    async def test_retries_with_back_off_then_records_failure(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(low_balance(number))
+        simulator.state.fail_next_sends(38, 42, 38, 38, 38)
+
+        await outbox.run(sender)
+        for delay_s in (60, 120, 240, 480):  # the seeded back-off: 60 s, doubling
+            outbox.clock.advance(timedelta(seconds=delay_s))
+            await outbox.run(sender)
+        outbox.clock.advance(timedelta(hours=1))
+        await outbox.run(sender)
+
+        assert outbox.rows() == [(1, "FAILED", 5, 0, "CMS_38: +CMS ERROR: 38")]
+        assert await outbox.outcomes(1) == [DeliveryOutcome.RETRY] * 4 + [DeliveryOutcome.FAILED]
+        assert simulator.state.accepted == []
+
+    async def test_waits_out_the_back_off(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(low_balance(number))
+        simulator.state.fail_next_sends(38)
+        await outbox.run(sender)
+
+        outbox.clock.advance(timedelta(seconds=59))
+        early = await outbox.run(sender)
+        outbox.clock.advance(timedelta(seconds=1))
+        due = await outbox.run(sender)
+
+        assert early.sent == ()  # type: ignore[attr-defined]
+        assert due.sent == (1,)  # type: ignore[attr-defined]
+        assert simulator.state.texts() == [LOW_BALANCE_TEXT]
+
+    async def test_fails_a_refused_number_at_once(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(low_balance(number))
+        simulator.state.fail_next_sends(1)  # unassigned number
+
+        await outbox.run(sender)
+
+        assert outbox.statuses() == ["FAILED"]
+
+    async def test_touches_nothing_while_the_modem_has_no_sim(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(low_balance(number))
+        simulator.state.sim_inserted = False
+
+        report = await outbox.run(sender)
+        simulator.state.sim_inserted = True
+        later = await outbox.run(sender)
+
+        assert report.sender_unavailable is not None  # type: ignore[attr-defined]
+        assert later.sent == (1,)  # type: ignore[attr-defined]
+        assert outbox.rows() == [(1, "SENT", 1, 1, None)]
+
+    async def test_retries_when_the_network_drops_during_a_send(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(low_balance(number))
+        simulator.state.fail_next_sends(331)  # no network service, after the check passed
+
+        report = await outbox.run(sender)
+
+        assert report.sender_unavailable == "+CMS ERROR: 331"  # type: ignore[attr-defined]
+        assert outbox.rows() == [(1, "PENDING", 1, 0, "UNAVAILABLE: +CMS ERROR: 331")]
+
+    async def test_caps_messages_per_phone_per_local_day(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        outbox.set_policy(daily_cap_per_phone=2)
+        number = await outbox.open("051600001234", "13800138000")
+        for serial in ("A", "B", "C"):
+            await outbox.enqueue(top_up_done(number, serial))
+
+        today = await outbox.run(sender)
+        outbox.clock.set(local(2025, 6, 10, 23, 59))
+        still_today = await outbox.run(sender)
+        outbox.clock.set(local(2025, 6, 11, 0, 0))
+        tomorrow = await outbox.run(sender)
+
+        assert (today.sent, today.deferred) == ((1, 2), (3,))  # type: ignore[attr-defined]
+        assert still_today.sent == ()  # type: ignore[attr-defined]
+        assert tomorrow.sent == (3,)  # type: ignore[attr-defined]
+        assert len(simulator.state.accepted) == 3
+
+    async def test_queues_a_deduplicated_message_once(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+
+        first = await outbox.enqueue(top_up_done(number, "20250610-0001"))
+        again = await outbox.enqueue(top_up_done(number, "20250610-0001"))
+        await outbox.run(sender)
+
+        assert (first, again) == (1, 0)
+        assert len(simulator.state.accepted) == 1
+
+    async def test_sends_only_the_newest_low_balance_figure(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(low_balance(number, 1000), low_balance(number, 943))
+
+        report = await outbox.run(sender)
+
+        assert (report.cancelled, report.sent) == ((1,), (2,))  # type: ignore[attr-defined]
+        assert outbox.rows()[0] == (1, "CANCELLED", 0, 0, "SUPERSEDED_BY:2")
+        assert simulator.state.texts() == [LOW_BALANCE_TEXT]
+
+
+class TestNoPhone:
+    async def test_fails_the_message_and_lists_the_account_for_the_counter(
+        self, outbox: Outbox, sender: ModemSender
+    ) -> None:
+        silent = await outbox.open("051600000001", None)
+        reachable = await outbox.open("051600000002", "13800138000")
+        await outbox.enqueue(low_balance(silent), low_balance(reachable))
+
+        await outbox.run(sender)
+        async with outbox.uow_factory() as uow:
+            listed = await uow.sms.without_phone(after=None, limit=10)
+
+        assert outbox.statuses() == ["FAILED", "SENT"]
+        assert [(a.account_number.value, a.unsent) for a in listed] == [("051600000001", 1)]
+
+
+class TestRestartDuringSending:
+    async def test_between_messages_loses_none_and_repeats_none(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        for serial in ("A", "B", "C"):
+            await outbox.enqueue(top_up_done(number, serial))
+        crashing = CrashingSender(sender, reference=2, part=0, after_modem=False)
+
+        with pytest.raises(ProcessDied):
+            await outbox.run(crashing)  # message 1 sent; died claiming into message 2
+        await outbox.restart(sender)
+
+        assert outbox.statuses() == ["SENT", "SENT", "SENT"]
+        assert len(simulator.state.accepted) == 3
+        assert await outbox.outcomes(2) == [DeliveryOutcome.INTERRUPTED, DeliveryOutcome.SENT]
+
+    async def test_resumes_a_long_message_after_its_last_recorded_part(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(
+            SmsRequest(
+                account_number=number,
+                kind=NotificationKind.AUTO_TOP_UP_FAILED,
+                balance=Money(fen=0),
+                price=PRICE,
+                amount=Money(fen=5000),
+            )
+        )
+        crashing = CrashingSender(sender, reference=1, part=1, after_modem=False)
+
+        with pytest.raises(ProcessDied):
+            await outbox.run(crashing)
+        await outbox.restart(sender)
+
+        sequences = [m.decoded.concatenation.sequence for m in simulator.state.accepted]  # type: ignore[union-attr]
+        assert sequences == [1, 2]
+        assert outbox.rows() == [(1, "SENT", 2, 2, None)]
+        assert len(simulator.state.texts()) == 1
+
+    async def test_resends_the_part_in_doubt_by_default(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(low_balance(number))
+        crashing = CrashingSender(sender, reference=1, part=0, after_modem=True)
+
+        with pytest.raises(ProcessDied):
+            await outbox.run(crashing)  # the modem took it; the database never heard
+        await outbox.restart(sender)
+
+        # At least once: the in-doubt part went out again rather than risk losing it.
+        assert simulator.state.texts() == [LOW_BALANCE_TEXT, LOW_BALANCE_TEXT]
+        assert outbox.rows() == [(1, "SENT", 2, 1, None)]
+        assert await outbox.outcomes(1) == [DeliveryOutcome.INTERRUPTED, DeliveryOutcome.SENT]
+
+    async def test_fails_the_message_in_doubt_when_the_policy_says_at_most_once(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        outbox.set_policy(in_doubt="FAIL")
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(low_balance(number))
+        crashing = CrashingSender(sender, reference=1, part=0, after_modem=True)
+
+        with pytest.raises(ProcessDied):
+            await outbox.run(crashing)
+        await outbox.restart(sender)
+
+        assert simulator.state.texts() == [LOW_BALANCE_TEXT]
+        (row,) = outbox.rows()
+        assert row[:4] == (1, "FAILED", 1, 0)
+        assert row[4] is not None
+        assert row[4].startswith("IN_DOUBT")
+
+    async def test_a_duplicated_part_of_a_long_message_joins_once_on_the_handset(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(
+            SmsRequest(
+                account_number=number,
+                kind=NotificationKind.AUTO_TOP_UP_FAILED,
+                balance=Money(fen=0),
+                price=PRICE,
+                amount=Money(fen=5000),
+            )
+        )
+        crashing = CrashingSender(sender, reference=1, part=0, after_modem=True)
+
+        with pytest.raises(ProcessDied):
+            await outbox.run(crashing)
+        await outbox.restart(sender)
+
+        sequences = [m.decoded.concatenation.sequence for m in simulator.state.accepted]  # type: ignore[union-attr]
+        assert sequences == [1, 1, 2]  # part 1 twice, same reference: the handset keeps one
+        assert len(simulator.state.texts()) == 1
