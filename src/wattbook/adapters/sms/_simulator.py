@@ -15,6 +15,7 @@ import contextlib
 import os
 import tty
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,8 @@ class ModemState:
     send_delay_s: float = 0.0
     accepted: list[AcceptedMessage] = field(default_factory=list)
     next_reference: int = 1
+    # Told of each accepted message (the modem-sim command prints them).
+    listener: Callable[[AcceptedMessage], None] | None = None
 
     def fail_next_sends(self, *codes: int) -> None:
         """Answer the next sends with these ``+CMS ERROR`` codes, one each, in order."""
@@ -181,9 +184,12 @@ class ModemSession:
             number, text = self._pending_command.strip('"'), body.decode("ascii", errors="replace")
         reference = state.next_reference
         state.next_reference = (reference + 1) % 256
-        state.accepted.append(
-            AcceptedMessage(reference=reference, number=number, text=text, pdu=pdu, decoded=decoded)
+        message = AcceptedMessage(
+            reference=reference, number=number, text=text, pdu=pdu, decoded=decoded
         )
+        state.accepted.append(message)
+        if state.listener is not None:
+            state.listener(message)
         return f"\r\n+CMGS: {reference}\r\n\r\nOK\r\n".encode("ascii")
 
 

@@ -14,7 +14,7 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 
 
 def _registrars() -> list[Registrar]:
-    from wattbook.interfaces.cli import _demo, _ledger, _meter, _migrate, _simulate
+    from wattbook.interfaces.cli import _demo, _ledger, _meter, _migrate, _simulate, _sms
 
     return [
         _demo.register,
@@ -22,6 +22,7 @@ def _registrars() -> list[Registrar]:
         _meter.register,
         _migrate.register,
         _ledger.register,
+        _sms.register,
     ]
 
 

@@ -1,0 +1,19 @@
+"""Residents the SMS cannot reach: open accounts with no mobile number on file (N2)."""
+
+from __future__ import annotations
+
+from wattbook.application import ports
+from wattbook.application.sms_ports import AccountWithoutPhone
+from wattbook.domain.values import AccountNumber
+
+
+async def accounts_without_phone(
+    *, uow: ports.UnitOfWork, after: AccountNumber | None = None, limit: int = 1000
+) -> tuple[AccountWithoutPhone, ...]:
+    """Return up to ``limit`` open accounts without a phone number, by number after ``after``.
+
+    Each comes with its balance and how many notifications failed for want of a number, so
+    the counter staff can ask for one when the resident next comes by.
+    """
+    async with uow:
+        return await uow.sms.without_phone(after=after, limit=limit)
