@@ -7,6 +7,7 @@ is a fresh worker run: ``recover_sms_claims`` then ``send_pending_sms``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
@@ -17,10 +18,15 @@ from sqlalchemy.engine import Engine
 from tests.fakes import FakeClock
 from tests.functional.household import Household, local
 
+from wattbook import bootstrap
 from wattbook.adapters import db
-from wattbook.adapters.sms import ModemSender, ModemSimulator
+from wattbook.adapters.sms import LogSender, ModemSender, ModemSimulator
 from wattbook.application.open_account import open_account
-from wattbook.application.send_pending_sms import recover_sms_claims, send_pending_sms
+from wattbook.application.send_pending_sms import (
+    SmsRunReport,
+    recover_sms_claims,
+    send_pending_sms,
+)
 from wattbook.application.sms_ports import (
     DeliveryOutcome,
     NotificationKind,
@@ -452,3 +458,30 @@ class TestRestartDuringSending:
         sequences = [m.decoded.concatenation.sequence for m in simulator.state.accepted]  # type: ignore[union-attr]
         assert sequences == [1, 1, 2]  # part 1 twice, same reference: the handset keeps one
         assert len(simulator.state.texts()) == 1
+
+
+class TestInProcessWorker:
+    async def test_recovers_then_sends_until_stopped(self, engine: Engine, outbox: Outbox) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(low_balance(number))
+        log = LogSender()
+        crashing = CrashingSender(log, reference=1, part=0, after_modem=False)
+        with pytest.raises(ProcessDied):
+            await outbox.run(crashing)
+        storage = bootstrap.Storage(
+            engine=engine, uow_factory=outbox.uow_factory, clock=outbox.clock
+        )
+        worker = bootstrap.build_sms_worker(storage=storage, sender=log, clock=outbox.clock)
+        stop = asyncio.Event()
+        reports: list[SmsRunReport] = []
+
+        def on_run(report: SmsRunReport) -> None:
+            reports.append(report)
+            stop.set()
+
+        await asyncio.wait_for(worker.run(stop, idle_s=0.01, on_run=on_run), timeout=10)
+
+        assert reports[0].sent == (1,)
+        assert [(m.reference, m.phone, m.text) for m in log.sent] == [
+            ("LOG-1", "13800138000", LOW_BALANCE_TEXT)
+        ]

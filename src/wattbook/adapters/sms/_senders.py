@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -173,8 +174,9 @@ class LogSender:
 
     name = "LOG"
 
-    def __init__(self) -> None:
-        self.sent: list[LoggedSms] = []
+    def __init__(self, *, keep: int = 1000) -> None:
+        # The latest messages, for a demo to show; older ones are only in the log.
+        self.sent: deque[LoggedSms] = deque(maxlen=keep)
 
     def part_count(self, text: str) -> int:
         """Return 1: the log takes any length."""
