@@ -35,6 +35,7 @@ from wattbook.application.sms_ports import (
     NotificationKind,
     OutgoingSms,
     QueuedSms,
+    SmsInDoubt,
     SmsPolicy,
     SmsRejected,
     SmsSender,
@@ -223,8 +224,14 @@ async def send_pending_sms(
             (tally.retrying if retry else tally.failed).append(message.id)
             continue
         except SmsSenderUnavailable as error:
+            in_doubt = isinstance(error, SmsInDoubt)
             retry = await _release(
-                uow_factory, clock, message, policy, error=f"UNAVAILABLE: {error}", retryable=True
+                uow_factory,
+                clock,
+                message,
+                policy,
+                error=f"{'IN_DOUBT' if in_doubt else 'UNAVAILABLE'}: {error}",
+                retryable=not in_doubt or policy.in_doubt is InDoubtRule.RESEND,
             )
             (tally.retrying if retry else tally.failed).append(message.id)
             return tally.report(str(error))

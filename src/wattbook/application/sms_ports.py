@@ -67,6 +67,13 @@ class SmsSenderUnavailable(Exception):
     """The sender cannot send anything now: no modem, no SIM, no network."""
 
 
+class SmsInDoubt(SmsSenderUnavailable):
+    """The sender stopped answering mid-send: the part may or may not have left.
+
+    It is settled like an interrupted send, by the policy's :class:`InDoubtRule`.
+    """
+
+
 class SmsRejected(Exception):
     """The sender refused this message, e.g. ``+CMS ERROR: 38``.
 

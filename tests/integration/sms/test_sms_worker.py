@@ -345,6 +345,38 @@ class TestSendPendingSms:
         assert simulator.state.texts() == [LOW_BALANCE_TEXT]
 
 
+class TestModemStopsAnswering:
+    @pytest.mark.parametrize(
+        ("rule", "status", "texts"),
+        [("RESEND", "SENT", 2), ("FAIL", "FAILED", 1)],
+    )
+    async def test_settles_the_timed_out_send_by_the_in_doubt_rule(
+        self, outbox: Outbox, simulator: ModemSimulator, rule: str, status: str, texts: int
+    ) -> None:
+        outbox.set_policy(in_doubt=rule)
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(low_balance(number))
+        url = await simulator.serve_tcp()
+        slow = ModemSender.for_url(url, timeout_s=2.0, send_timeout_s=0.2)
+        simulator.state.send_delay_s = 0.5  # the modem sends, but answers too late
+
+        await outbox.run(slow)
+        for _ in range(100):  # the late modem does send it, after the driver gave up
+            if simulator.state.accepted:
+                break
+            await asyncio.sleep(0.02)
+        simulator.state.send_delay_s = 0.0
+        outbox.clock.advance(timedelta(minutes=1))
+        await outbox.run(slow)
+        await slow.close()
+
+        assert outbox.statuses() == [status]
+        assert len(simulator.state.texts()) == texts
+        assert (await outbox.outcomes(1))[0] == (
+            DeliveryOutcome.RETRY if rule == "RESEND" else DeliveryOutcome.FAILED
+        )
+
+
 class TestNoPhone:
     async def test_fails_the_message_and_lists_the_account_for_the_counter(
         self, outbox: Outbox, sender: ModemSender

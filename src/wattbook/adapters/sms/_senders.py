@@ -19,7 +19,12 @@ from wattbook.adapters.sms._at import (
     text_mode_safe,
 )
 from wattbook.adapters.sms._pdu import encode_message, split_text
-from wattbook.application.sms_ports import OutgoingSms, SmsRejected, SmsSenderUnavailable
+from wattbook.application.sms_ports import (
+    OutgoingSms,
+    SmsInDoubt,
+    SmsRejected,
+    SmsSenderUnavailable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,12 +67,20 @@ class ModemSender:
 
     @classmethod
     def for_url(
-        cls, url: str, *, baud: int = 115200, pdu_mode: bool = True, timeout_s: float = 5.0
+        cls,
+        url: str,
+        *,
+        baud: int = 115200,
+        pdu_mode: bool = True,
+        timeout_s: float = 5.0,
+        send_timeout_s: float = 60.0,
     ) -> ModemSender:
         """Return a sender for the modem at ``url`` (a serial device or ``tcp://host:port``)."""
 
         async def opener() -> AtModem:
-            return await AtModem.open(url, baud=baud, timeout_s=timeout_s)
+            return await AtModem.open(
+                url, baud=baud, timeout_s=timeout_s, send_timeout_s=send_timeout_s
+            )
 
         return cls(opener=opener, pdu_mode=pdu_mode)
 
@@ -150,9 +163,9 @@ class ModemSender:
                 error.text, code=label, retryable=code not in _PERMANENT_CMS
             ) from error
         except (ModemTimeout, ModemClosed) as error:
-            # The part may or may not have left: the caller retries it (at least once).
+            # The part may or may not have left: the caller settles it by its in-doubt rule.
             await self._drop()
-            raise SmsSenderUnavailable(f"modem stopped answering: {error}") from error
+            raise SmsInDoubt(f"modem stopped answering: {error}") from error
         return str(reference)
 
     async def close(self) -> None:
