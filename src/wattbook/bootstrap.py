@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from wattbook.adapters import db, sms
+from wattbook.adapters import bank, db, sms
 from wattbook.adapters.clock import SystemClock
-from wattbook.application import ports, queries
+from wattbook.application import payment_ports, ports, queries
 from wattbook.application.send_pending_sms import SmsRunReport, run_sms_worker
 from wattbook.application.sms_ports import AccountWithoutPhone
-from wattbook.domain.values import AccountNumber
-from wattbook.settings import Settings
+from wattbook.domain import payments
+from wattbook.domain.values import AccountNumber, Money
+from wattbook.settings import Settings, WebSettings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,3 +156,159 @@ async def start_modem_simulator(
     simulator = sms.ModemSimulator(state)
     where = simulator.serve_pty() if pty else await simulator.serve_tcp(host=host, port=port)
     return simulator, where
+
+
+# ---------------------------------------------------------------- payments and the web (issue 5)
+
+# PDF receipts need a font with Chinese glyphs; these are Debian's (.ci/run installs the first).
+RECEIPT_FONTS = (
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+)
+BankMessageRejected = (bank.InvalidSignature, bank.MalformedMessage)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BankLink:
+    """The bank as the web app sees it: the gateway out, signed messages in."""
+
+    gateway: payment_ports.BankGateway
+    secret: bytes | None
+
+    def _secret(self) -> bytes:
+        if self.secret is None:
+            raise bank.InvalidSignature("no bank secret configured (WATTBOOK_BANK_SECRET)")
+        return self.secret
+
+    def read_callback(self, body: bytes, signature: str | None) -> payments.BankCallback:
+        """Return the callback in a signed body.
+
+        :raises bank.InvalidSignature: if the signature is wrong or no secret is configured.
+        :raises bank.MalformedMessage: if the body is not a callback.
+        """
+        return bank.decode_callback(self._secret(), body, signature)
+
+    def read_agreement(self, body: bytes, signature: str | None) -> payments.Agreement:
+        """Return the agreement in a signed notice.
+
+        :raises bank.InvalidSignature: if the signature is wrong or no secret is configured.
+        :raises bank.MalformedMessage: if the body is not an agreement.
+        :raises payments.InvalidAgreement: if it breaks the agreement rules.
+        """
+        return bank.decode_agreement(self._secret(), body, signature)
+
+    def read_cancellation(self, body: bytes, signature: str | None) -> tuple[str, date]:
+        """Return the agreement number and the date of a signed cancellation.
+
+        :raises bank.InvalidSignature: if the signature is wrong or no secret is configured.
+        :raises bank.MalformedMessage: if the body is not a cancellation.
+        """
+        return bank.decode_cancellation(self._secret(), body, signature)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebRuntime:
+    """Everything `wattbook serve` (and later `wattbook demo`) hands to the web app."""
+
+    storage: Storage
+    web: WebSettings
+    bank: BankLink
+    receipt_font: Path | None
+
+    @property
+    def uow_factory(self) -> Callable[[], ports.UnitOfWork]:
+        """Return the unit-of-work factory."""
+        return self.storage.uow_factory
+
+    @property
+    def clock(self) -> ports.Clock:
+        """Return the clock."""
+        return self.storage.clock
+
+    def close(self) -> None:
+        """Release the database engine."""
+        self.storage.close()
+
+
+def find_receipt_font(configured: str | None) -> Path | None:
+    """Return the font for PDF receipts: the configured one, else the first Debian one found."""
+    for candidate in (configured, *RECEIPT_FONTS):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def build_web(
+    settings: Settings | None = None,
+    web: WebSettings | None = None,
+    *,
+    clock: ports.Clock | None = None,
+) -> WebRuntime:
+    """Return what the web app needs for the configured database and bank (not migrated).
+
+    :raises db.UnsupportedDatabase: if the URL names an unsupported backend.
+    """
+    resolved = web if web is not None else WebSettings.from_environment()
+    storage = build_storage(settings)
+    if clock is not None:
+        storage = Storage(engine=storage.engine, uow_factory=storage.uow_factory, clock=clock)
+    secret = None if resolved.bank_secret is None else resolved.bank_secret.encode()
+    gateway: payment_ports.BankGateway = (
+        bank.HttpBankGateway(
+            base_url=resolved.bank_url, secret=secret, callback_url=resolved.callback_url
+        )
+        if resolved.bank_url and secret
+        else bank.NoBankGateway()
+    )
+    return WebRuntime(
+        storage=storage,
+        web=resolved,
+        bank=BankLink(gateway=gateway, secret=secret),
+        receipt_font=find_receipt_font(resolved.receipt_font),
+    )
+
+
+def read_bank_statement(text: str) -> tuple[payments.StatementLine, ...]:
+    """Return the lines of the bank's daily statement file.
+
+    :raises bank.MalformedMessage: if the file is malformed.
+    """
+    return bank.decode_statement(text)
+
+
+def build_bank_simulator(
+    *,
+    secret: str,
+    cards: dict[str, tuple[Money, bool]],
+    agreements: dict[str, str],
+    delay_s: float,
+    duplicate_rate: float,
+    seed: int | None = None,
+) -> bank.SimulatedBank:
+    """Return a simulated bank (``wattbook bank-sim``) with cards (balance, closed) by token."""
+    return bank.SimulatedBank(
+        secret=secret.encode(),
+        cards={
+            token: bank.SimulatedCard(balance=balance, closed=closed)
+            for token, (balance, closed) in cards.items()
+        },
+        agreements=agreements,
+        delay_s=delay_s,
+        duplicate_rate=duplicate_rate,
+        seed=seed,
+    )
+
+
+async def push_agreement_to(
+    *, wattbook_url: str, secret: str, agreement: payments.Agreement
+) -> int:
+    """Send a signed agreement notice to a wattbook server, as the bank does; return the status."""
+    return await bank.push_agreement(
+        wattbook_url=wattbook_url, secret=secret.encode(), agreement=agreement
+    )
+
+
+def system_clock() -> ports.Clock:
+    """Return the system clock (for interfaces that need today's date)."""
+    return SystemClock()

@@ -67,3 +67,54 @@ def _modem_settings(env: Mapping[str, str], *, defaults: Settings) -> tuple[str,
         raise InvalidSetting(f"{MODEM_MODE_VARIABLE} must be 'pdu' or 'text': {mode!r}")
     pdu_mode = defaults.modem_pdu_mode if not mode else mode == "pdu"
     return sender, device, int(baud_text), pdu_mode
+
+
+# ---------------------------------------------------------------- web and bank (issue 5)
+
+WEB_HOST_VARIABLE = "WATTBOOK_WEB_HOST"
+WEB_PORT_VARIABLE = "WATTBOOK_WEB_PORT"
+PUBLIC_URL_VARIABLE = "WATTBOOK_PUBLIC_URL"
+BANK_URL_VARIABLE = "WATTBOOK_BANK_URL"
+BANK_SECRET_VARIABLE = "WATTBOOK_BANK_SECRET"  # noqa: S105 - the variable's name, not a secret
+RECEIPT_FONT_VARIABLE = "WATTBOOK_RECEIPT_FONT"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebSettings:
+    """Where `wattbook serve` listens, and its link to the bank (issue 5)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8700
+    # The URL the bank posts callbacks to (default: http://host:port).
+    public_url: str | None = None
+    bank_url: str | None = None
+    # The HMAC key agreed with the bank; without it the bank endpoints refuse everything.
+    bank_secret: str | None = None
+    # A TrueType font with Chinese glyphs for PDF receipts; found among the usual places if unset.
+    receipt_font: str | None = None
+
+    @property
+    def callback_url(self) -> str:
+        """Return the URL the bank posts its callbacks to."""
+        base = self.public_url or f"http://{self.host}:{self.port}"
+        return base.rstrip("/") + "/bank/callbacks"
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> WebSettings:
+        """Return the web settings read from the environment.
+
+        :raises ValueError: if the port is not a number.
+        """
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            return env.get(name, "").strip() or None
+
+        return cls(
+            host=get(WEB_HOST_VARIABLE) or "127.0.0.1",
+            port=int(get(WEB_PORT_VARIABLE) or "8700"),
+            public_url=get(PUBLIC_URL_VARIABLE),
+            bank_url=get(BANK_URL_VARIABLE),
+            bank_secret=get(BANK_SECRET_VARIABLE),
+            receipt_font=get(RECEIPT_FONT_VARIABLE),
+        )

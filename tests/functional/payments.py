@@ -8,8 +8,7 @@ from sqlalchemy.engine import Engine
 from tests.fakes import FakeBankGateway, FakeClock
 from tests.functional.household import Household
 
-from wattbook.application.payments import bank, counter, kiosk
-from wattbook.application.payments._credit import Receipt
+from wattbook.application.payments import Receipt, bank, counter, kiosk
 from wattbook.domain import payments
 from wattbook.domain.values import SHANGHAI, AccountNumber, Money
 

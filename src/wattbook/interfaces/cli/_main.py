@@ -14,7 +14,16 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 
 
 def _registrars() -> list[Registrar]:
-    from wattbook.interfaces.cli import _demo, _ledger, _meter, _migrate, _simulate, _sms
+    from wattbook.interfaces.cli import (
+        _bank,
+        _demo,
+        _ledger,
+        _meter,
+        _migrate,
+        _serve,
+        _simulate,
+        _sms,
+    )
 
     return [
         _demo.register,
@@ -23,6 +32,8 @@ def _registrars() -> list[Registrar]:
         _migrate.register,
         _ledger.register,
         _sms.register,
+        _serve.register,
+        _bank.register,
     ]
 
 

@@ -1,0 +1,244 @@
+"""The bank's wire format: signed JSON messages and the daily statement file (CSV).
+
+Every message either way carries ``X-Bank-Signature: sha256=<hex>``, the HMAC-SHA256 of the
+raw body under the secret agreed with the bank. Amounts travel as yuan strings ("50.00").
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+from datetime import date, datetime
+from typing import Any
+
+from wattbook.domain import payments
+from wattbook.domain.values import AccountNumber, InvalidAccountNumber, InvalidAmount, Money
+
+SIGNATURE_HEADER = "X-Bank-Signature"
+STATEMENT_COLUMNS = ("serial", "debit_id", "account_number", "amount", "status")
+
+
+class InvalidSignature(Exception):
+    """The message's signature does not match its body."""
+
+
+class MalformedMessage(Exception):
+    """The message is not what the bank protocol says it is."""
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    """Return the signature header value of ``body``."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: bytes, body: bytes, signature: str | None) -> None:
+    """Check the signature of ``body``.
+
+    :raises InvalidSignature: if it is missing or wrong.
+    """
+    if not signature or not hmac.compare_digest(sign(secret, body), signature.strip()):
+        raise InvalidSignature("bad or missing bank signature")
+
+
+def _load(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise MalformedMessage("not JSON") from error
+    if not isinstance(data, dict):
+        raise MalformedMessage("not a JSON object")
+    return data
+
+
+def _field(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value:
+        raise MalformedMessage(f"missing or empty field {name!r}")
+    return value
+
+
+def encode_debit(debit: payments.DebitRequest, *, callback_url: str) -> bytes:
+    """Return the body of a debit request."""
+    return json.dumps(
+        {
+            "debit_id": debit.debit_id,
+            "agreement_number": debit.agreement_number,
+            "account_number": str(debit.account_number),
+            "amount": debit.amount.yuan(),
+            "day": debit.day.isoformat(),
+            "callback_url": callback_url,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def decode_debit(body: bytes) -> tuple[payments.DebitRequest, str]:
+    """Return a debit request and its callback URL (the simulated bank's side).
+
+    :raises MalformedMessage: if the body is not a debit request.
+    """
+    data = _load(body)
+    try:
+        return (
+            payments.DebitRequest(
+                debit_id=_field(data, "debit_id"),
+                agreement_number=_field(data, "agreement_number"),
+                account_number=AccountNumber(value=_field(data, "account_number")),
+                amount=Money.parse(_field(data, "amount")),
+                day=date.fromisoformat(_field(data, "day")),
+            ),
+            _field(data, "callback_url"),
+        )
+    except (ValueError, InvalidAmount, InvalidAccountNumber) as error:
+        raise MalformedMessage(str(error)) from error
+
+
+def encode_callback(callback: payments.BankCallback) -> bytes:
+    """Return the body of a callback (the simulated bank's side)."""
+    return json.dumps(
+        {
+            "serial": callback.serial,
+            "debit_id": callback.debit_id,
+            "status": callback.status.value,
+            "amount": callback.amount.yuan(),
+            "at": callback.at.isoformat(),
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def decode_callback(secret: bytes, body: bytes, signature: str | None) -> payments.BankCallback:
+    """Return the callback in a signed body.
+
+    :raises InvalidSignature: if the signature is wrong.
+    :raises MalformedMessage: if the body is not a callback.
+    """
+    verify(secret, body, signature)
+    data = _load(body)
+    try:
+        at = datetime.fromisoformat(_field(data, "at"))
+        if at.tzinfo is None:
+            raise MalformedMessage("the callback time has no zone")
+        return payments.BankCallback(
+            serial=_field(data, "serial"),
+            debit_id=_field(data, "debit_id"),
+            status=payments.DebitStatus(_field(data, "status")),
+            amount=Money.parse(_field(data, "amount")),
+            at=at,
+        )
+    except (ValueError, InvalidAmount) as error:
+        raise MalformedMessage(str(error)) from error
+
+
+def encode_agreement(agreement: payments.Agreement) -> bytes:
+    """Return the body of an agreement notice (the simulated bank's side)."""
+    return json.dumps(
+        {
+            "agreement_number": agreement.agreement_number,
+            "holder": agreement.holder,
+            "id_number_masked": agreement.id_number_masked,
+            "card_token": agreement.card_token,
+            "card_masked": agreement.card_masked,
+            "phone": agreement.phone,
+            "account_numbers": [str(n) for n in agreement.account_numbers],
+            "threshold": agreement.threshold.yuan(),
+            "amount": agreement.amount.yuan(),
+            "signed_on": agreement.signed_on.isoformat(),
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode()
+
+
+def decode_agreement(secret: bytes, body: bytes, signature: str | None) -> payments.Agreement:
+    """Return the agreement in a signed notice from the bank.
+
+    :raises InvalidSignature: if the signature is wrong.
+    :raises MalformedMessage: if the body is not an agreement.
+    :raises payments.InvalidAgreement: if it breaks the agreement rules.
+    """
+    verify(secret, body, signature)
+    data = _load(body)
+    numbers = data.get("account_numbers")
+    if not isinstance(numbers, list) or not all(isinstance(n, str) for n in numbers):
+        raise MalformedMessage("account_numbers must be a list of strings")
+    try:
+        return payments.Agreement(
+            agreement_number=_field(data, "agreement_number"),
+            holder=_field(data, "holder"),
+            id_number_masked=payments.mask_id_number(_field(data, "id_number_masked")),
+            card_token=_field(data, "card_token"),
+            card_masked=_field(data, "card_masked"),
+            phone=_field(data, "phone"),
+            account_numbers=tuple(AccountNumber(value=n) for n in numbers),
+            threshold=Money.parse(_field(data, "threshold")),
+            amount=Money.parse(_field(data, "amount")),
+            signed_on=date.fromisoformat(_field(data, "signed_on")),
+        )
+    except (ValueError, InvalidAmount, InvalidAccountNumber) as error:
+        raise MalformedMessage(str(error)) from error
+
+
+def encode_statement(lines: list[payments.StatementLine]) -> str:
+    """Return the bank's daily statement file (CSV with a header row)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(STATEMENT_COLUMNS)
+    for line in lines:
+        writer.writerow(
+            (line.serial, line.debit_id, line.account_number, line.amount.yuan(), line.status)
+        )
+    return out.getvalue()
+
+
+def decode_statement(text: str) -> tuple[payments.StatementLine, ...]:
+    """Return the lines of a daily statement file.
+
+    :raises MalformedMessage: if the header or a line is wrong (with its line number).
+    """
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None or tuple(h.strip() for h in header) != STATEMENT_COLUMNS:
+        raise MalformedMessage(f"the statement header must be {','.join(STATEMENT_COLUMNS)}")
+    lines: list[payments.StatementLine] = []
+    for number, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        try:
+            serial, debit, account, amount, status = (cell.strip() for cell in row)
+            lines.append(
+                payments.StatementLine(
+                    serial=serial,
+                    debit_id=debit,
+                    account_number=AccountNumber(value=account),
+                    amount=Money.parse(amount),
+                    status=payments.DebitStatus(status),
+                )
+            )
+        except (ValueError, InvalidAmount, InvalidAccountNumber) as error:
+            raise MalformedMessage(f"statement line {number}: {error}") from error
+    return tuple(lines)
+
+
+def encode_cancellation(agreement_number: str, on: date) -> bytes:
+    """Return the body of an agreement cancellation (the simulated bank's side)."""
+    return json.dumps(
+        {"agreement_number": agreement_number, "on": on.isoformat()}, separators=(",", ":")
+    ).encode()
+
+
+def decode_cancellation(secret: bytes, body: bytes, signature: str | None) -> tuple[str, date]:
+    """Return the agreement number and the date of a signed cancellation.
+
+    :raises InvalidSignature: if the signature is wrong.
+    :raises MalformedMessage: if the body is not a cancellation.
+    """
+    verify(secret, body, signature)
+    data = _load(body)
+    try:
+        return _field(data, "agreement_number"), date.fromisoformat(_field(data, "on"))
+    except ValueError as error:
+        raise MalformedMessage(str(error)) from error

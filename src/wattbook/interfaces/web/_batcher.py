@@ -1,0 +1,85 @@
+"""Group concurrent bank callbacks into one transaction each (group commit).
+
+Each callback's HTTP answer waits for the commit that holds it: an acknowledged callback is
+a durable one. If a batch fails on an anticipated error (one bad callback), its callbacks are
+settled one by one so that only the bad one is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+from wattbook.application import ports
+from wattbook.application.payments import bank
+from wattbook.domain import payments
+
+_Item = tuple[payments.BankCallback, asyncio.Future[bank.CallbackOutcome]]
+
+
+class CallbackBatcher:
+    """Settle bank callbacks in batches of up to ``max_batch``, one batch at a time."""
+
+    def __init__(
+        self,
+        *,
+        uow_factory: Callable[[], ports.UnitOfWork],
+        clock: ports.Clock,
+        max_batch: int = 256,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._clock = clock
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+
+    async def settle(self, callback: payments.BankCallback) -> bank.CallbackOutcome:
+        """Return the outcome of ``callback`` once its batch has committed.
+
+        :raises payments.PaymentError: if this callback is refused.
+        """
+        future: asyncio.Future[bank.CallbackOutcome] = asyncio.get_running_loop().create_future()
+        await self._queue.put((callback, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._run())
+        return await future
+
+    async def close(self) -> None:
+        """Stop the worker (callbacks still queued are answered first)."""
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+
+    async def _run(self) -> None:
+        while not self._queue.empty():
+            batch = [self._queue.get_nowait()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._settle(batch)
+
+    async def _settle(self, batch: list[_Item]) -> None:
+        try:
+            outcomes = await bank.settle_bank_callbacks(
+                uow=self._uow_factory(), clock=self._clock, callbacks=[c for c, _f in batch]
+            )
+        except payments.PaymentError as error:
+            if len(batch) == 1:
+                _fail(batch[0][1], error)
+                return
+            for item in batch:
+                await self._settle([item])
+            return
+        except Exception as error:  # handed to each waiting request
+            for _callback, future in batch:
+                _fail(future, error)
+            return
+        for (_callback, future), outcome in zip(batch, outcomes, strict=True):
+            if not future.done():
+                future.set_result(outcome)
+
+
+def _fail(future: asyncio.Future[bank.CallbackOutcome], error: Exception) -> None:
+    if not future.done():
+        future.set_exception(error)

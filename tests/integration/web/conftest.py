@@ -1,0 +1,49 @@
+"""A web app on each database backend, driven in-process through httpx."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+from tests.fakes import FakeBankGateway, FakeClock
+from tests.functional.household import local
+from tests.integration.db.databases import empty_engine, engine
+
+from wattbook import bootstrap
+from wattbook.adapters import db
+from wattbook.interfaces.web import create_app
+from wattbook.settings import WebSettings
+
+__all__ = ["empty_engine", "engine"]
+
+SECRET = "test-bank-secret"  # noqa: S105 - a test key
+
+
+def web_runtime(engine: Engine, clock: FakeClock) -> bootstrap.WebRuntime:
+    """Return a runtime on ``engine`` with a fake clock and a fake bank."""
+    return bootstrap.WebRuntime(
+        storage=bootstrap.Storage(
+            engine=engine, uow_factory=db.unit_of_work_factory(engine), clock=clock
+        ),
+        web=WebSettings(bank_secret=SECRET),
+        bank=bootstrap.BankLink(gateway=FakeBankGateway(), secret=SECRET.encode()),
+        receipt_font=bootstrap.find_receipt_font(None),
+    )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Return a clock on a Tuesday morning."""
+    return FakeClock(local(2025, 6, 10, 9))
+
+
+@pytest.fixture
+async def client(engine: Engine, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
+    """Yield an HTTP client talking to the app in-process."""
+    app = create_app(web_runtime(engine, clock), background=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://kiosk.test") as client:
+        yield client
+    await app.state.batcher.close()
