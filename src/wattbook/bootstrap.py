@@ -10,9 +10,12 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from wattbook.adapters import bank, db, sms
+from wattbook.adapters import bank, db, meters, sms
 from wattbook.adapters.clock import SystemClock
 from wattbook.application import payment_ports, ports, queries
+from wattbook.application.configure_bus import configure_bus, load_buses
+from wattbook.application.headend import Headend, InProcessCore
+from wattbook.application.headend_ports import BusConfig
 from wattbook.application.send_pending_sms import SmsRunReport, run_sms_worker
 from wattbook.application.sms_ports import AccountWithoutPhone
 from wattbook.domain import payments
@@ -57,105 +60,72 @@ def migrate(settings: Settings | None = None, *, revision: str = "head") -> tupl
         engine.dispose()
 
 
-# ---------------------------------------------------------------------------- SMS (issue 6)
-
-
-def build_sms_sender(settings: Settings | None = None) -> sms.ModemSender | sms.LogSender:
-    """Return the SMS sender the settings name: the GSM modem, or the log (demo)."""
-    resolved = settings if settings is not None else Settings.from_environment()
-    if resolved.sms_sender == "modem":
-        return sms.ModemSender.for_url(
-            resolved.modem_device, baud=resolved.modem_baud, pdu_mode=resolved.modem_pdu_mode
-        )
-    return sms.LogSender()
+# ---------------------------------------------------------------- head-end (issue 4)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SmsWorker:
-    """The SMS outbox worker: run it as ``wattbook sms worker`` or inside another process."""
+class HeadendRuntime:
+    """A head-end built for one database: run it with ``await runtime.headend.run(stop)``."""
 
+    headend: Headend
     storage: Storage
-    sender: sms.ModemSender | sms.LogSender
-    clock: ports.Clock
 
-    async def run(
-        self,
-        stop: asyncio.Event,
-        *,
-        idle_s: float = 5.0,
-        unavailable_s: float = 30.0,
-        on_run: Callable[[SmsRunReport], None] | None = None,
-    ) -> None:
-        """Recover interrupted messages, then send until ``stop`` is set; close the sender."""
-        try:
-            await run_sms_worker(
-                uow_factory=self.storage.uow_factory,
-                clock=self.clock,
-                sender=self.sender,
-                stop=stop,
-                idle_s=idle_s,
-                unavailable_s=unavailable_s,
-                on_run=on_run,
-            )
-        finally:
-            await self.sender.close()
+    def close(self) -> None:
+        """Release the database engine."""
+        self.storage.close()
 
 
-def build_sms_worker(
-    settings: Settings | None = None,
+async def build_headend(
     *,
-    storage: Storage | None = None,
-    sender: sms.ModemSender | sms.LogSender | None = None,
+    database_url: str | None = None,
+    buses: Collection[str] | None = None,
     clock: ports.Clock | None = None,
-) -> SmsWorker:
-    """Return the SMS worker on ``storage`` (or the configured database) with its sender.
+    relay_password: str | None = None,
+    relay_password_level: int = 0x02,
+    security_master_key: bytes | None = None,
+    command_poll_s: float = 1.0,
+) -> HeadendRuntime:
+    """Return the head-end for a database and its configured buses (all, or those named).
+
+    The database must be migrated. Readings and events go to the core in this process
+    (``InProcessCore``); relay orders are signed with the plain password, or through the
+    (simulated) security module when ``security_master_key`` is given. ``wattbook headend``
+    and ``wattbook demo`` both start the head-end through here.
 
     :raises db.UnsupportedDatabase: if the URL names an unsupported backend.
     """
-    resolved = settings if settings is not None else Settings.from_environment()
-    used_storage = storage if storage is not None else build_storage(resolved)
-    return SmsWorker(
-        storage=used_storage,
-        sender=sender if sender is not None else build_sms_sender(resolved),
-        clock=clock if clock is not None else used_storage.clock,
+    settings = Settings() if database_url is None else Settings(database_url=database_url)
+    storage = build_storage(settings if database_url is not None else None)
+    used_clock = clock if clock is not None else storage.clock
+    configured = await load_buses(uow=storage.uow_factory(), names=buses)
+    factory = meters.Dlt645GatewayFactory(
+        clock=used_clock,
+        authoriser=meters.relay_authoriser(
+            password=relay_password, level=relay_password_level, master_key=security_master_key
+        ),
     )
+    headend = Headend(
+        buses=configured,
+        gateway_factory=factory,
+        sink=InProcessCore(uow_factory=storage.uow_factory, clock=used_clock),
+        uow_factory=storage.uow_factory,
+        clock=used_clock,
+        command_poll_s=command_poll_s,
+    )
+    return HeadendRuntime(headend=headend, storage=storage)
 
 
-async def accounts_without_phone(
-    *, settings: Settings | None = None, after: str | None = None, limit: int = 1000
-) -> tuple[AccountWithoutPhone, ...]:
-    """Return open accounts with no phone number on file (N2), for ``wattbook sms no-phone``.
+async def add_bus(*, bus: BusConfig, database_url: str | None = None) -> None:
+    """Store a bus and its meters in the configured database (``wattbook headend add-bus``).
 
     :raises db.UnsupportedDatabase: if the URL names an unsupported backend.
-    :raises InvalidAccountNumber: if ``after`` is not a 12-digit account number.
     """
+    settings = None if database_url is None else Settings(database_url=database_url)
     storage = build_storage(settings)
     try:
-        return await queries.accounts_without_phone(
-            uow=storage.uow_factory(),
-            after=None if after is None else AccountNumber(value=after),
-            limit=limit,
-        )
+        await configure_bus(uow=storage.uow_factory(), bus=bus)
     finally:
         storage.close()
-
-
-async def start_modem_simulator(
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    pty: bool = False,
-    sim_inserted: bool = True,
-    registration: int = 1,
-    fail_codes: Collection[int] = (),
-    listener: Callable[[sms.AcceptedMessage], None] | None = None,
-) -> tuple[sms.ModemSimulator, str]:
-    """Start a simulated GSM modem; return it and where it answers (URL or pty device)."""
-    state = sms.ModemState(sim_inserted=sim_inserted, registration=registration, listener=listener)
-    state.fail_next_sends(*fail_codes)
-    simulator = sms.ModemSimulator(state)
-    where = simulator.serve_pty() if pty else await simulator.serve_tcp(host=host, port=port)
-    return simulator, where
 
 
 # ---------------------------------------------------------------- payments and the web (issue 5)
@@ -307,6 +277,107 @@ async def push_agreement_to(
     return await bank.push_agreement(
         wattbook_url=wattbook_url, secret=secret.encode(), agreement=agreement
     )
+
+
+# ---------------------------------------------------------------------------- SMS (issue 6)
+
+
+def build_sms_sender(settings: Settings | None = None) -> sms.ModemSender | sms.LogSender:
+    """Return the SMS sender the settings name: the GSM modem, or the log (demo)."""
+    resolved = settings if settings is not None else Settings.from_environment()
+    if resolved.sms_sender == "modem":
+        return sms.ModemSender.for_url(
+            resolved.modem_device, baud=resolved.modem_baud, pdu_mode=resolved.modem_pdu_mode
+        )
+    return sms.LogSender()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmsWorker:
+    """The SMS outbox worker: run it as ``wattbook sms worker`` or inside another process."""
+
+    storage: Storage
+    sender: sms.ModemSender | sms.LogSender
+    clock: ports.Clock
+
+    async def run(
+        self,
+        stop: asyncio.Event,
+        *,
+        idle_s: float = 5.0,
+        unavailable_s: float = 30.0,
+        on_run: Callable[[SmsRunReport], None] | None = None,
+    ) -> None:
+        """Recover interrupted messages, then send until ``stop`` is set; close the sender."""
+        try:
+            await run_sms_worker(
+                uow_factory=self.storage.uow_factory,
+                clock=self.clock,
+                sender=self.sender,
+                stop=stop,
+                idle_s=idle_s,
+                unavailable_s=unavailable_s,
+                on_run=on_run,
+            )
+        finally:
+            await self.sender.close()
+
+
+def build_sms_worker(
+    settings: Settings | None = None,
+    *,
+    storage: Storage | None = None,
+    sender: sms.ModemSender | sms.LogSender | None = None,
+    clock: ports.Clock | None = None,
+) -> SmsWorker:
+    """Return the SMS worker on ``storage`` (or the configured database) with its sender.
+
+    :raises db.UnsupportedDatabase: if the URL names an unsupported backend.
+    """
+    resolved = settings if settings is not None else Settings.from_environment()
+    used_storage = storage if storage is not None else build_storage(resolved)
+    return SmsWorker(
+        storage=used_storage,
+        sender=sender if sender is not None else build_sms_sender(resolved),
+        clock=clock if clock is not None else used_storage.clock,
+    )
+
+
+async def accounts_without_phone(
+    *, settings: Settings | None = None, after: str | None = None, limit: int = 1000
+) -> tuple[AccountWithoutPhone, ...]:
+    """Return open accounts with no phone number on file (N2), for ``wattbook sms no-phone``.
+
+    :raises db.UnsupportedDatabase: if the URL names an unsupported backend.
+    :raises InvalidAccountNumber: if ``after`` is not a 12-digit account number.
+    """
+    storage = build_storage(settings)
+    try:
+        return await queries.accounts_without_phone(
+            uow=storage.uow_factory(),
+            after=None if after is None else AccountNumber(value=after),
+            limit=limit,
+        )
+    finally:
+        storage.close()
+
+
+async def start_modem_simulator(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    pty: bool = False,
+    sim_inserted: bool = True,
+    registration: int = 1,
+    fail_codes: Collection[int] = (),
+    listener: Callable[[sms.AcceptedMessage], None] | None = None,
+) -> tuple[sms.ModemSimulator, str]:
+    """Start a simulated GSM modem; return it and where it answers (URL or pty device)."""
+    state = sms.ModemState(sim_inserted=sim_inserted, registration=registration, listener=listener)
+    state.fail_next_sends(*fail_codes)
+    simulator = sms.ModemSimulator(state)
+    where = simulator.serve_pty() if pty else await simulator.serve_tcp(host=host, port=port)
+    return simulator, where
 
 
 def system_clock() -> ports.Clock:

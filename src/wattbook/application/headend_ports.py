@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from wattbook.domain import metering
-from wattbook.domain.values import MeterNumber, RegisterSet
+from wattbook.domain.values import AccountNumber, MeterNumber, RegisterSet
 
 # ---------------------------------------------------------------------------- meter errors
 
@@ -345,6 +345,7 @@ class CommunicationOutcome:
     at: datetime
     succeeded: bool
     error: str = ""
+    no_communication_after: int = 3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -381,6 +382,7 @@ class RelayCommand:
     """A relay command from the outbox, with its attempts so far."""
 
     id: int
+    account_number: AccountNumber
     meter_number: MeterNumber
     operation: RelayOperation
     reason: str

@@ -16,7 +16,7 @@ from wattbook.adapters.db import _tables_headend as h
 from wattbook.adapters.db._repositories import Worker, upsert
 from wattbook.application import headend_ports as hp
 from wattbook.application import ports
-from wattbook.domain.values import MeterNumber, RegisterSet, local_date
+from wattbook.domain.values import AccountNumber, MeterNumber, RegisterSet, local_date
 
 _CHUNK = 900
 
@@ -514,7 +514,8 @@ class SqlHeadendRepository:
     def _due(self, at: datetime, limit: int) -> tuple[hp.RelayCommand, ...]:
         r = t.relay_commands
         rows = self._worker.conn().execute(
-            sa.select(r)
+            sa.select(r, t.accounts.c.account_number)
+            .join(t.accounts, t.accounts.c.id == r.c.account_id)
             .where(
                 r.c.status == hp.RelayCommandStatus.PENDING.value,
                 r.c.not_before_at <= at,
@@ -526,6 +527,7 @@ class SqlHeadendRepository:
         return tuple(
             hp.RelayCommand(
                 id=int(row["id"]),
+                account_number=AccountNumber(value=row["account_number"]),
                 meter_number=MeterNumber(value=row["meter_number"]),
                 operation=_ACTIONS[row["action"]],
                 reason=row["reason"],

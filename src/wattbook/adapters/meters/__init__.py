@@ -6,6 +6,7 @@ from wattbook.adapters.meters._gateway import (
     HEADEND_OPERATOR,
     Dlt645Gateway,
     Dlt645GatewayFactory,
+    relay_authoriser,
     transport_url,
 )
 
@@ -15,5 +16,6 @@ __all__ = [
     "HEADEND_OPERATOR",
     "Dlt645Gateway",
     "Dlt645GatewayFactory",
+    "relay_authoriser",
     "transport_url",
 ]

@@ -41,6 +41,8 @@ HEADEND_OPERATOR = 0x00004A01
 # How long a relay order stays valid on the meter clock (N3..N8): long enough for a clock
 # that is minutes off, short enough that a delayed order is not carried out hours later.
 ORDER_VALIDITY = dt.timedelta(hours=1)
+# The standard's longest gap between two bytes of one frame.
+MAX_BYTE_GAP_S = 0.5
 
 # Event kind -> (count DI, DI of the most recent record; record n is that DI + n - 1).
 EVENT_DIS: dict[hp.MeterEventKind, tuple[int, int]] = {
@@ -422,8 +424,13 @@ class Dlt645GatewayFactory:
         except dlt645.DLT645Error as exc:
             raise hp.MeterUnreachable(bus.name, f"cannot open {bus.url}: {exc}") from exc
         try:
+            timeout_s = bus.response_timeout.total_seconds()
             client = dlt645.Client(
-                transport, timeout=bus.response_timeout.total_seconds(), retries=self._retries
+                transport,
+                timeout=timeout_s,
+                retries=self._retries,
+                # A garbled reply must not hold the bus longer than a silent one would.
+                byte_timeout=min(timeout_s, MAX_BYTE_GAP_S),
             )
             yield Dlt645Gateway(
                 bus=bus.name,
@@ -435,3 +442,22 @@ class Dlt645GatewayFactory:
             )
         finally:
             await transport.close()
+
+
+def relay_authoriser(
+    *, password: str | None = None, level: int = 0x02, master_key: bytes | None = None
+) -> dlt645.RelayAuthoriser:
+    """Return how relay orders are signed: a plaintext password, or a security module.
+
+    Without ``password`` the meters' factory default (level 02, 123456) is used.
+
+    With ``master_key`` the orders go through the (simulated) security module: 03H identity
+    authentication, then the 98H ciphertext form; a real encryption machine replaces it.
+
+    :raises DataError: if the password is not six digits or the level not a byte.
+    """
+    if master_key is not None:
+        return dlt645.SimulatedSecureAuthoriser(master_key)
+    if password is None:
+        return dlt645.PlainPasswordAuthoriser(DEFAULT_PASSWORD)
+    return dlt645.PlainPasswordAuthoriser(dlt645.Password(level=level, digits=password))

@@ -1,0 +1,245 @@
+"""Carry relay commands from the outbox to the meters and confirm them (C4, A1, B5, B6).
+
+A command goes through three steps, because a transaction must never be held open across
+bus traffic that can take seconds: :func:`recheck_relay_command` (one unit of work: is a
+trip still wanted, or did a top-up win meanwhile?), :func:`carry_out_relay_command` (the bus:
+send 1CH, read status word 3 back), and :func:`record_relay_outcome` (one unit of work:
+confirmed, retry later with back-off, or failed with an alarm). :func:`due_relay_commands`
+finds the work.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from wattbook.application import headend_ports as hp
+from wattbook.application import ports
+from wattbook.domain import prepaid
+from wattbook.domain.values import CalendarNotCovered, MeterNumber, local_date
+
+logger = logging.getLogger(__name__)
+
+CALENDAR_HORIZON = timedelta(days=45)
+CALENDAR_RETRY = timedelta(hours=1)
+# Reasons the prepaid rules give (domain.prepaid.TripReason); operators' trips are not rechecked.
+ARREARS = prepaid.TripReason.ARREARS.value
+WARNING_CUT = prepaid.TripReason.WARNING_CUT.value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DueCommand:
+    """A relay command that is due, and the bus its meter hangs on (None: on no bus)."""
+
+    command: hp.RelayCommand
+    bus: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RelayOutcome:
+    """What happened on the bus: confirmed by status word 3, or why not."""
+
+    confirmed: bool
+    status: hp.MeterStatus | None = None
+    error: str = ""
+
+
+async def due_relay_commands(
+    *, uow: ports.UnitOfWork, clock: ports.Clock, limit: int = 100
+) -> tuple[DueCommand, ...]:
+    """Return the pending relay commands due now, oldest first, each with its meter's bus."""
+    async with uow:
+        commands = await uow.headend.due_relay_commands(at=clock.now(), limit=limit)
+        buses = await uow.headend.bus_of({command.meter_number for command in commands})
+    return tuple(DueCommand(command=c, bus=buses.get(c.meter_number)) for c in commands)
+
+
+async def recheck_relay_command(
+    *, uow: ports.UnitOfWork, clock: ports.Clock, command: hp.RelayCommand
+) -> bool:
+    """Test whether a trip the prepaid rules queued is still wanted, just before sending it.
+
+    A top-up that arrived since the trip was queued wins: the trip is cancelled (and so is a
+    warning cut's scheduled close, which would then have nothing to close). A trip that a
+    holiday or a keep-power order now holds back is cancelled too, and the account is marked
+    to be looked at again when the cut is allowed. Anything else (closes, keep-power orders,
+    operators' trips) is always wanted.
+    """
+    if command.operation is not hp.RelayOperation.TRIP or command.reason not in (
+        ARREARS,
+        WARNING_CUT,
+    ):
+        return True
+    now = clock.now()
+    account = command.account_number
+    async with uow:
+        balance = (await uow.ledger.balances((account,)))[account]
+        snapshot = (await uow.prepaid.snapshots((account,), at=now))[account]
+        settings = await uow.prepaid.settings(on=local_date(now))
+        price = (await uow.tariffs.history()).at(now).reference_price
+        if command.reason == ARREARS:
+            wanted = balance.fen < 0
+        else:
+            wanted = balance.fen >= 0 and price.buys_less_than(
+                balance=balance, energy=settings.warning_cut_energy
+            )
+        cut_at: datetime | None = now
+        look_again_at: datetime | None = None
+        if wanted:
+            try:
+                today = local_date(now)
+                calendar = await uow.prepaid.calendar(
+                    first_date=today, last_date=today + CALENDAR_HORIZON
+                )
+                cut_at = look_again_at = prepaid.next_cut_allowed_at(
+                    now=now, calendar=calendar, keep_power=snapshot.keep_power, settings=settings
+                )
+            except CalendarNotCovered:
+                # Without a calendar nobody is cut (the rules do the same); look again later.
+                cut_at, look_again_at = None, now + CALENDAR_RETRY
+        if wanted and cut_at == now:
+            return True
+        await uow.headend.update_relay_command(
+            command.id,
+            status=hp.RelayCommandStatus.CANCELLED,
+            at=now,
+            error="top-up arrived first" if not wanted else "cut held (holiday or keep-power)",
+        )
+        await uow.headend.cancel_pending_closes(command, at=now)
+        if wanted and command.reason == ARREARS:
+            # Held, not forgotten: the rules trip again when the cut is allowed.
+            state = snapshot.state
+            await uow.prepaid.save_states(
+                {
+                    account: (
+                        prepaid.RuleState(
+                            low_balance_notified=state.low_balance_notified,
+                            warning_cut_done=state.warning_cut_done,
+                            warning_close_due_at=state.warning_close_due_at,
+                            tripped_for_arrears=False,
+                        ),
+                        look_again_at,
+                    )
+                }
+            )
+        await uow.commit()
+    logger.info("relay command %d for meter %s cancelled", command.id, command.meter_number)
+    return False
+
+
+async def carry_out_relay_command(
+    *, gateway: hp.MeterGateway, command: hp.RelayCommand
+) -> RelayOutcome:
+    """Send the command (1CH) and confirm it by reading run status word 3 back.
+
+    Both go before any waiting poll on the bus. A refused or unanswered order, or a status
+    that does not show it done, is an unconfirmed outcome, never an exception.
+    """
+    try:
+        await gateway.operate_relay(command.meter_number, command.operation)
+    except hp.MeterError as exc:
+        # The order may have been obeyed with its acknowledgement lost: look before retrying.
+        error = exc.detail
+    else:
+        error = ""
+    try:
+        status = await gateway.read_status(command.meter_number, urgent=True)
+    except hp.MeterError as exc:
+        return RelayOutcome(confirmed=False, error=error or exc.detail)
+    if status.confirms(command.operation):
+        return RelayOutcome(confirmed=True, status=status)
+    return RelayOutcome(
+        confirmed=False,
+        status=status,
+        error=error or f"status word 3 does not show {command.operation.value.lower()}",
+    )
+
+
+async def record_relay_outcome(
+    *,
+    uow: ports.UnitOfWork,
+    clock: ports.Clock,
+    command: hp.RelayCommand,
+    outcome: RelayOutcome,
+    plan: hp.PollPlan,
+) -> hp.RelayCommandStatus:
+    """Mark the command confirmed, due again after a back-off, or failed with an alarm.
+
+    A confirmed trip or close is stored as the account's relay state for the prepaid rules.
+    The back-off doubles with each attempt; after the plan's last attempt the command fails
+    and a relay-not-confirmed alarm is raised (C4: never forgotten, never silently dropped).
+    """
+    now = clock.now()
+    attempts = command.attempts + 1
+    async with uow:
+        if outcome.confirmed:
+            status = hp.RelayCommandStatus.CONFIRMED
+            await uow.headend.update_relay_command(
+                command.id, status=status, at=now, attempts=attempts
+            )
+            relay = {
+                hp.RelayOperation.TRIP: prepaid.RelayState.OPEN,
+                hp.RelayOperation.CLOSE: prepaid.RelayState.CLOSED,
+            }.get(command.operation)
+            if relay is not None:
+                await uow.prepaid.set_relay(command.account_number, relay)
+            await uow.headend.end_alarms(
+                command.meter_number, (hp.MeterAlarmKind.RELAY_NOT_CONFIRMED,), at=now
+            )
+        elif attempts >= plan.relay_attempts:
+            status = hp.RelayCommandStatus.FAILED
+            await uow.headend.update_relay_command(
+                command.id, status=status, at=now, attempts=attempts, error=outcome.error
+            )
+            await uow.headend.raise_alarms(
+                (
+                    hp.MeterAlarm(
+                        meter_number=command.meter_number,
+                        kind=hp.MeterAlarmKind.RELAY_NOT_CONFIRMED,
+                        started_at=now,
+                        detail=(
+                            f"{command.operation.value} ({command.reason}) not confirmed after "
+                            f"{attempts} attempts: {outcome.error}"
+                        ),
+                    ),
+                ),
+                raised_at=now,
+            )
+            await uow.prepaid.set_relay(command.account_number, prepaid.RelayState.UNKNOWN)
+        else:
+            status = hp.RelayCommandStatus.PENDING
+            await uow.headend.update_relay_command(
+                command.id,
+                status=status,
+                at=now,
+                attempts=attempts,
+                not_before_at=now + plan.relay_backoff * 2 ** (attempts - 1),
+                error=outcome.error,
+            )
+        await uow.commit()
+    return status
+
+
+async def order_relay(
+    *,
+    uow: ports.UnitOfWork,
+    clock: ports.Clock,
+    meter: MeterNumber,
+    operation: hp.RelayOperation,
+    ordered_by: str,
+) -> int:
+    """Queue an operator's relay command (A1), keep-power on/off included; return its id.
+
+    :raises NoMeterInstalled: if the meter is on no account.
+    :raises ValueError: if ``ordered_by`` is blank (A4: everything an operator does is
+        recorded with who did it).
+    """
+    if not ordered_by.strip():
+        raise ValueError("an operator's relay command records who ordered it")
+    async with uow:
+        command_id = await uow.headend.add_relay_command(
+            meter, operation, reason=f"OPERATOR:{ordered_by}"[:24], at=clock.now()
+        )
+        await uow.commit()
+    return command_id

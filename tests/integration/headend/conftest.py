@@ -1,0 +1,7 @@
+"""Database fixtures: the head-end runs against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from tests.integration.db.databases import empty_engine, engine
+
+__all__ = ["empty_engine", "engine"]

@@ -1,0 +1,145 @@
+"""Relay commands from the outbox to the meter and back (C4, B6, A1): confirmed, or alarmed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.engine import Engine
+from tests.integration.headend.campus import bus_spec, site
+
+from wattbook.application import headend_ports as hp
+from wattbook.application.dispatch_relay_commands import order_relay
+from wattbook.application.top_up import top_up
+from wattbook.dlt645 import simulator
+from wattbook.domain.values import AccountNumber, MeterNumber, Money
+
+METER = "051600000021"
+OTHER = "051600000022"
+MINUTE = dt.timedelta(minutes=1)
+
+
+def buses() -> list[simulator.BusSpec]:
+    return [bus_spec("block-7", [METER, OTHER])]
+
+
+class TestArrearsTripAndClose:
+    async def test_trip_and_close_go_through_the_outbox_and_are_confirmed(
+        self, engine: Engine
+    ) -> None:
+        async with site(engine, buses(), opening_fen=0) as place, place.running() as headend:
+            place.campus.meter(METER).set_extra_load(watts=2_000)
+            await headend.sweep()
+            await place.step(15 * MINUTE)  # the reading charges: the balance goes below zero
+            await place.step(MINUTE, sweeps=2)  # the trip leaves the outbox
+            tripped = not place.campus.meter(METER).relay_closed
+            await top_up(
+                uow=place.uow_factory(),
+                clock=place.clock,
+                number=AccountNumber(value=METER),
+                amount=Money(fen=10_000),
+                reference="TEST:close:1",
+            )
+            await place.step(MINUTE)
+
+            commands = place.rows(
+                "SELECT action, reason, status FROM relay_commands WHERE meter_number = :n "
+                "ORDER BY id",
+                n=METER,
+            )
+            assert tripped
+            assert [tuple(map(str, c)) for c in commands] == [
+                ("TRIP", "ARREARS", "CONFIRMED"),
+                ("CLOSE", "ARREARS_CLEARED", "CONFIRMED"),
+            ]
+            assert place.campus.meter(METER).relay_closed
+            (relay,) = place.rows(
+                "SELECT s.relay FROM prepaid_states s JOIN accounts a ON a.id = s.account_id "
+                "WHERE a.account_number = :n",
+                n=METER,
+            )[0]
+            assert str(relay) == "CLOSED"
+
+    async def test_a_top_up_racing_a_trip_wins(self, engine: Engine) -> None:
+        async with site(engine, buses(), opening_fen=0) as place, place.running() as headend:
+            place.campus.meter(METER).set_extra_load(watts=2_000)
+            await headend.sweep()
+            place.clock.advance(15 * MINUTE)
+            for poller in headend.pollers.values():
+                await poller.sweep()  # reads and charges, but the outbox is not looked at
+            queued = place.rows(
+                "SELECT action FROM relay_commands WHERE meter_number = :n", n=METER
+            )
+            await top_up(
+                uow=place.uow_factory(),
+                clock=place.clock,
+                number=AccountNumber(value=METER),
+                amount=Money(fen=10_000),
+                reference="TEST:race:1",
+            )
+            await place.step(MINUTE)
+
+            commands = place.rows(
+                "SELECT action, status FROM relay_commands WHERE meter_number = :n ORDER BY id",
+                n=METER,
+            )
+            trips = place.campus.meter(METER).events(simulator.EventKind.RELAY_TRIP).count
+            assert [str(a) for (a,) in queued] == ["TRIP"]
+            assert [tuple(map(str, c)) for c in commands] == [
+                ("TRIP", "CANCELLED"),
+                ("CLOSE", "CONFIRMED"),
+            ]
+            assert trips == 0
+            assert place.campus.meter(METER).relay_closed
+
+
+class TestOperatorCommands:
+    async def test_keep_power_on_and_off_are_confirmed_by_status_word_3(
+        self, engine: Engine
+    ) -> None:
+        async with site(engine, buses()) as place, place.running() as headend:
+            await order_relay(
+                uow=place.uow_factory(),
+                clock=place.clock,
+                meter=MeterNumber(value=OTHER),
+                operation=hp.RelayOperation.KEEP_POWER_ON,
+                ordered_by="duty officer 7",
+            )
+            await headend.sweep()
+            kept = place.campus.meter(OTHER).state.keep_power
+            await order_relay(
+                uow=place.uow_factory(),
+                clock=place.clock,
+                meter=MeterNumber(value=OTHER),
+                operation=hp.RelayOperation.KEEP_POWER_OFF,
+                ordered_by="duty officer 7",
+            )
+            await place.step(MINUTE)
+
+            statuses = place.rows("SELECT status FROM relay_commands ORDER BY id")
+            assert kept
+            assert not place.campus.meter(OTHER).state.keep_power
+            assert [str(s) for (s,) in statuses] == ["CONFIRMED", "CONFIRMED"]
+
+    async def test_a_command_never_confirmed_fails_with_an_alarm(self, engine: Engine) -> None:
+        async with site(engine, buses()) as place, place.running() as headend:
+            place.campus.set_faults(OTHER, simulator.Faults(silent=1.0))
+            await order_relay(
+                uow=place.uow_factory(),
+                clock=place.clock,
+                meter=MeterNumber(value=OTHER),
+                operation=hp.RelayOperation.TRIP,
+                ordered_by="operator 3",
+            )
+            await headend.sweep()
+            await place.step(dt.timedelta(seconds=31))
+            await place.step(dt.timedelta(seconds=61))
+
+            (status, attempts) = place.rows(
+                "SELECT status, attempts FROM relay_commands WHERE meter_number = :n", n=OTHER
+            )[0]
+            alarms = place.rows(
+                "SELECT kind FROM meter_alarms WHERE meter_number = :n AND kind LIKE 'RELAY%'",
+                n=OTHER,
+            )
+            assert (str(status), int(attempts)) == ("FAILED", 3)
+            assert [str(k) for (k,) in alarms] == ["RELAY_NOT_CONFIRMED"]
