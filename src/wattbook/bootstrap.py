@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -17,7 +17,7 @@ from wattbook.application.configure_bus import configure_bus, load_buses
 from wattbook.application.headend import Headend, InProcessCore
 from wattbook.application.headend_ports import BusConfig
 from wattbook.application.send_pending_sms import SmsRunReport, run_sms_worker
-from wattbook.application.sms_ports import AccountWithoutPhone
+from wattbook.application.sms_ports import AccountWithoutPhone, FailedSms
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money
 from wattbook.settings import Settings, WebSettings
@@ -358,6 +358,21 @@ async def accounts_without_phone(
             after=None if after is None else AccountNumber(value=after),
             limit=limit,
         )
+    finally:
+        storage.close()
+
+
+async def failed_sms(
+    *, settings: Settings | None = None, days: int = 7, limit: int = 1000
+) -> tuple[FailedSms, ...]:
+    """Return the SMS that failed in the last ``days`` days (``wattbook sms failed``).
+
+    :raises db.UnsupportedDatabase: if the URL names an unsupported backend.
+    """
+    storage = build_storage(settings)
+    try:
+        since = storage.clock.now() - timedelta(days=days)
+        return await queries.failed_sms(uow=storage.uow_factory(), since=since, limit=limit)
     finally:
         storage.close()
 

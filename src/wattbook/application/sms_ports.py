@@ -197,6 +197,20 @@ class AccountWithoutPhone:
     unsent: int  # messages that could not go out for lack of a number
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FailedSms:
+    """A message that will not be sent, with why: for an operator to follow up."""
+
+    id: int
+    account_number: AccountNumber
+    kind: NotificationKind
+    phone: str | None
+    created_at: datetime
+    failed_at: datetime
+    attempts: int
+    error: str
+
+
 class SmsOutbox(Protocol):
     """The SMS outbox and its delivery records."""
 
@@ -262,6 +276,10 @@ class SmsOutbox(Protocol):
 
     async def deliveries(self, message_id: int) -> tuple[SmsDelivery, ...]:
         """Return the message's delivery records, oldest first."""
+        ...
+
+    async def failed(self, *, since: datetime, limit: int) -> tuple[FailedSms, ...]:
+        """Return messages that failed from ``since`` on, newest first."""
         ...
 
     async def without_phone(

@@ -149,3 +149,27 @@ class TestSmsNoPhoneCommand:
         assert code == 0
         assert out == "051600001234\t王五\t丙6-1-803\t1000.00\t1\n"
         assert "1 account(s)" in err
+
+
+class TestSmsFailedCommand:
+    def test_lists_the_message_that_had_no_number(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        url = asyncio.run(_database(tmp_path, phone=None))
+        storage = bootstrap.build_storage(Settings(database_url=url))
+        asyncio.run(
+            send_pending_sms(
+                uow_factory=storage.uow_factory,
+                clock=storage.clock,
+                sender=bootstrap.build_sms_sender(Settings(database_url=url)),
+            )
+        )
+        storage.close()
+
+        code = main(["sms", "failed", "--database-url", url])
+        out, _err = capsys.readouterr()
+
+        assert code == 0
+        fields = out.rstrip("\n").split("\t")
+        assert fields[:4] == ["1", "051600001234", "POWER_RESTORED", "-"]
+        assert fields[5:] == ["0", "NO_PHONE"]

@@ -389,6 +389,31 @@ class SqlSmsOutbox:
         """Return the message's delivery records, oldest first."""
         return await self._worker.run(self._deliveries, message_id)
 
+    def _failed(self, since: datetime, limit: int) -> tuple[sms_ports.FailedSms, ...]:
+        rows = self._conn().execute(
+            _select_queued()
+            .where(_o.c.status == sms_ports.SmsStatus.FAILED.value, _o.c.done_at >= since)
+            .order_by(_o.c.done_at.desc(), _o.c.id.desc())
+            .limit(limit)
+        )
+        return tuple(
+            sms_ports.FailedSms(
+                id=int(row["id"]),
+                account_number=AccountNumber(value=row["account_number"]),
+                kind=sms_ports.NotificationKind(row["kind"]),
+                phone=row["phone"],
+                created_at=row["created_at"],
+                failed_at=row["done_at"],
+                attempts=int(row["attempts"]),
+                error=row["last_error"] or "",
+            )
+            for row in rows.mappings()
+        )
+
+    async def failed(self, *, since: datetime, limit: int) -> tuple[sms_ports.FailedSms, ...]:
+        """Return messages that failed from ``since`` on, newest first."""
+        return await self._worker.run(self._failed, since, limit)
+
     # ------------------------------------------------------------------ N2
 
     def _without_phone(

@@ -1,7 +1,12 @@
 """The read side: statements and usage for the portal and the counter."""
 
 from wattbook.application.queries._month_end import month_end_statements
-from wattbook.application.queries._no_phone import accounts_without_phone
+from wattbook.application.queries._no_phone import accounts_without_phone, failed_sms
 from wattbook.application.queries._statement import monthly_statement
 
-__all__ = ["accounts_without_phone", "month_end_statements", "monthly_statement"]
+__all__ = [
+    "accounts_without_phone",
+    "failed_sms",
+    "month_end_statements",
+    "monthly_statement",
+]

@@ -1,9 +1,11 @@
-"""Residents the SMS cannot reach: open accounts with no mobile number on file (N2)."""
+"""SMS that cannot reach residents: accounts with no mobile number (N2), failed messages."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from wattbook.application import ports
-from wattbook.application.sms_ports import AccountWithoutPhone
+from wattbook.application.sms_ports import AccountWithoutPhone, FailedSms
 from wattbook.domain.values import AccountNumber
 
 
@@ -17,3 +19,11 @@ async def accounts_without_phone(
     """
     async with uow:
         return await uow.sms.without_phone(after=after, limit=limit)
+
+
+async def failed_sms(
+    *, uow: ports.UnitOfWork, since: datetime, limit: int = 1000
+) -> tuple[FailedSms, ...]:
+    """Return up to ``limit`` messages that failed from ``since`` on, newest first, with why."""
+    async with uow:
+        return await uow.sms.failed(since=since, limit=limit)

@@ -1,4 +1,4 @@
-"""`wattbook sms worker | no-phone` and `wattbook modem-sim`: the SMS outbox and its modem."""
+"""`wattbook sms worker | no-phone | failed` and `wattbook modem-sim`: the outbox and modem."""
 
 from __future__ import annotations
 
@@ -54,6 +54,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     no_phone.add_argument("--after", help="start after this account number")
     no_phone.add_argument("--limit", type=int, default=1000)
     no_phone.set_defaults(handler=_no_phone)
+
+    failed = actions.add_parser(
+        "failed",
+        help="list SMS that failed for good, newest first, with why",
+        description="One line per message: id, account, kind, phone, failed at (UTC), "
+        "attempts, error.",
+    )
+    failed.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
+    failed.add_argument("--days", type=int, default=7, help="look back this many days")
+    failed.add_argument("--limit", type=int, default=1000)
+    failed.set_defaults(handler=_failed)
 
     sim = sub.add_parser(
         "modem-sim",
@@ -156,6 +167,27 @@ def _no_phone(args: argparse.Namespace) -> int:
             f"{account.balance.yuan()}\t{account.unsent}"
         )
     print(f"{len(found)} account(s) without a mobile number", file=sys.stderr)
+    return EXIT_OK
+
+
+def _failed(args: argparse.Namespace) -> int:
+    try:
+        settings = _settings(args)
+        found = asyncio.run(
+            bootstrap.failed_sms(settings=settings, days=args.days, limit=args.limit)
+        )
+    except InvalidSetting as error:
+        print(f"wattbook sms failed: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception:
+        logger.exception("Unable to list failed SMS")
+        return EXIT_FAILED
+    for message in found:
+        print(
+            f"{message.id}\t{message.account_number}\t{message.kind}\t{message.phone or '-'}\t"
+            f"{message.failed_at.isoformat()}\t{message.attempts}\t{message.error}"
+        )
+    print(f"{len(found)} failed SMS in the last {args.days} day(s)", file=sys.stderr)
     return EXIT_OK
 
 
