@@ -357,7 +357,11 @@ class Dlt645Gateway:
         :raises MeterUnreachable: if the bus itself fails.
         """
         await self._call(
-            self._bus, lambda: self._client.broadcast_time(meter_time=self._meter_now())
+            self._bus,
+            # Meter clocks show whole seconds; the frame carries no fraction.
+            lambda: self._client.broadcast_time(
+                meter_time=self._meter_now().replace(microsecond=0)
+            ),
         )
 
     async def operate_relay(self, meter: MeterNumber, operation: hp.RelayOperation) -> None:

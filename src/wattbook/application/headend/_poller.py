@@ -23,6 +23,7 @@ from wattbook.domain.values import MeterNumber
 logger = logging.getLogger(__name__)
 
 BROADCAST_EVERY = timedelta(days=1)
+BROADCAST_RETRY = timedelta(minutes=5)
 # Readings are handed to the core in batches of at most this many (one transaction each).
 READING_BATCH = 200
 # Longest nap of an idle bus, so a clock change or a new command is never missed for long.
@@ -145,6 +146,8 @@ class BusPoller:
             await self.gateway.broadcast_time()
         except hp.MeterUnreachable as exc:
             logger.warning("bus %s: time broadcast failed: %s", self.bus.name, exc)
+            # Tried again later, not at once: a failing broadcast must not spin the loop.
+            self.broadcast_due_at = now + BROADCAST_RETRY
             return
         self.broadcast_due_at = now + BROADCAST_EVERY
 

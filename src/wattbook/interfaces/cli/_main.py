@@ -17,6 +17,7 @@ def _registrars() -> list[Registrar]:
     from wattbook.interfaces.cli import (
         _bank,
         _demo,
+        _headend,
         _ledger,
         _meter,
         _migrate,
@@ -27,6 +28,7 @@ def _registrars() -> list[Registrar]:
 
     return [
         _demo.register,
+        _headend.register,
         _simulate.register,
         _meter.register,
         _migrate.register,

@@ -1,0 +1,117 @@
+"""`wattbook headend`: collect from every configured bus and control every relay (issue 4).
+
+``wattbook headend run`` polls the buses stored in the database until interrupted;
+``wattbook headend add-bus`` stores a bus (URL, baud rate, meters) for it to poll.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import signal
+
+from wattbook import bootstrap
+from wattbook.application.headend_ports import BusConfig, BusMeter
+from wattbook.domain.values import InvalidMeterNumber, MeterNumber
+from wattbook.settings import DATABASE_URL_VARIABLE
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+MAX_RANGE = 10_000
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `headend` sub-command to the parser."""
+    parser = sub.add_parser(
+        "headend",
+        help="poll the meter buses, carry out relay commands, raise alarms",
+        description="The head-end: one task per bus stored in the database.",
+    )
+    parser.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    run = actions.add_parser("run", help="poll until interrupted")
+    run.add_argument("--bus", action="append", help="only this bus (repeatable)")
+    run.add_argument("--duration", type=float, help="stop after this many seconds")
+    run.set_defaults(handler=_run)
+    add = actions.add_parser("add-bus", help="store a bus and its meters")
+    add.add_argument("name")
+    add.add_argument("url", help="tcp://HOST:PORT or serial:///dev/ttyX")
+    add.add_argument("--baud", type=int, default=2400)
+    add.add_argument("--timeout-ms", type=int, default=1000, help="reply timeout (1000)")
+    add.add_argument(
+        "--meters", required=True, help="meter numbers and ranges: 051600000001-051600000032,..."
+    )
+    add.set_defaults(handler=_add_bus)
+
+
+def parse_meter_numbers(text: str) -> tuple[MeterNumber, ...]:
+    """Return the meter numbers of "A-B,C,...".
+
+    :raises ValueError: if a number is not 12 digits or a range is backwards or too large.
+    """
+    numbers: list[MeterNumber] = []
+    for part in (item.strip() for item in text.split(",") if item.strip()):
+        first, dash, last = part.partition("-")
+        if not dash:
+            numbers.append(MeterNumber(value=first))
+            continue
+        low, high = MeterNumber(value=first), MeterNumber(value=last)
+        if not 0 <= int(str(high)) - int(str(low)) < MAX_RANGE:
+            raise ValueError(f"meter range {part} is backwards or too large")
+        numbers.extend(
+            MeterNumber(value=f"{n:012d}") for n in range(int(str(low)), int(str(high)) + 1)
+        )
+    return tuple(numbers)
+
+
+def _add_bus(args: argparse.Namespace) -> int:
+    try:
+        bus = BusConfig(
+            name=args.name,
+            url=args.url,
+            baud=args.baud,
+            response_timeout=dt.timedelta(milliseconds=args.timeout_ms),
+            meters=tuple(BusMeter(meter_number=n) for n in parse_meter_numbers(args.meters)),
+        )
+    except (ValueError, InvalidMeterNumber) as exc:
+        print(f"wattbook headend add-bus: {exc}")
+        return EXIT_BAD_INPUT
+    try:
+        asyncio.run(bootstrap.add_bus(bus=bus, database_url=args.database_url))
+    except Exception:
+        logger.exception("Unable to store bus %s", args.name)
+        return EXIT_FAILED
+    print(f"bus {bus.name}: {bus.url} at {bus.baud} baud, {len(bus.meters)} meters")
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_serve(args))
+    except Exception:
+        logger.exception("Unable to run the head-end")
+        return EXIT_FAILED
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    runtime = await bootstrap.build_headend(database_url=args.database_url, buses=args.bus)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    if args.duration is not None:
+        loop.call_later(args.duration, stop.set)
+    buses = runtime.headend.buses
+    print(f"head-end: {len(buses)} bus(es), {sum(len(b.meters) for b in buses)} meters")
+    try:
+        await runtime.headend.run(stop)
+    finally:
+        runtime.close()
+    return EXIT_OK
