@@ -3,13 +3,20 @@
 Each callback's HTTP answer waits for the commit that holds it: an acknowledged callback is
 a durable one. If a batch fails on an anticipated error (one bad callback), its callbacks are
 settled one by one so that only the bad one is refused.
+
+Banks replay callbacks a lot. A callback identical to one this process has already seen
+committed is answered from memory as the replay it is: a committed settlement never changes,
+and anything not remembered (another process, a restart, a different body) goes to the
+database, which stays the authority.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 
 from wattbook.application import ports
 from wattbook.application.payments import bank
@@ -27,18 +34,26 @@ class CallbackBatcher:
         uow_factory: Callable[[], ports.UnitOfWork],
         clock: ports.Clock,
         max_batch: int = 256,
+        remembered: int = 100_000,
     ) -> None:
         self._uow_factory = uow_factory
         self._clock = clock
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._remembered = remembered
+        self._settled: OrderedDict[str, tuple[payments.BankCallback, bank.CallbackOutcome]] = (
+            OrderedDict()
+        )
 
     async def settle(self, callback: payments.BankCallback) -> bank.CallbackOutcome:
         """Return the outcome of ``callback`` once its batch has committed.
 
         :raises payments.PaymentError: if this callback is refused.
         """
+        known = self._settled.get(callback.serial)
+        if known is not None and known[0] == callback:
+            return replace(known[1], settlement=payments.Settlement.REPLAY)
         future: asyncio.Future[bank.CallbackOutcome] = asyncio.get_running_loop().create_future()
         await self._queue.put((callback, future))
         if self._worker is None or self._worker.done():
@@ -75,7 +90,10 @@ class CallbackBatcher:
             for _callback, future in batch:
                 _fail(future, error)
             return
-        for (_callback, future), outcome in zip(batch, outcomes, strict=True):
+        for (callback, future), outcome in zip(batch, outcomes, strict=True):
+            self._settled[callback.serial] = (callback, outcome)
+            if len(self._settled) > self._remembered:
+                self._settled.popitem(last=False)
             if not future.done():
                 future.set_result(outcome)
 
