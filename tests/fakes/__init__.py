@@ -2,5 +2,6 @@
 
 from tests.fakes.bank import FakeBankGateway
 from tests.fakes.clock import FakeClock
+from tests.fakes.meter_gateway import FakeMeter, FakeMeterGateway
 
-__all__ = ["FakeBankGateway", "FakeClock"]
+__all__ = ["FakeBankGateway", "FakeClock", "FakeMeter", "FakeMeterGateway"]

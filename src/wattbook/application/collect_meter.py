@@ -66,9 +66,8 @@ class MeterSchedule:
         times = [self.energy_due_at, self.status_due_at, self.clock_due_at]
         if any(at is None for at in times):
             return now
-        due = min(at for at in times if at is not None)
-        settlement = _settlement_due(self, now)
-        return now if settlement is not None else due
+        # A settlement is read on the first energy visit after it is frozen: no visit of its own.
+        return min(at for at in times if at is not None)
 
 
 def _settlement_due(schedule: MeterSchedule, now: datetime) -> str | None:
@@ -117,8 +116,9 @@ async def collect_meter(
     visit = _Visit()
     next_schedule = schedule
     error = ""
+    energy_due = schedule.energy_due_at is None or schedule.energy_due_at <= now
     try:
-        if schedule.energy_due_at is None or schedule.energy_due_at <= now:
+        if energy_due:
             visit.reading = await _refusable(visit, gateway.read_registers(schedule.meter_number))
             next_schedule = dataclasses.replace(
                 next_schedule, energy_due_at=now + plan.energy_every
@@ -131,7 +131,7 @@ async def collect_meter(
                 event_counts=tuple(sorted({**dict(schedule.event_counts), **visit.counts}.items())),
                 lasting=lasting,
             )
-        month = _settlement_due(schedule, now)
+        month = _settlement_due(schedule, now) if energy_due else None
         if month is not None:
             registers = await _refusable(
                 visit, gateway.read_settlement(schedule.meter_number, months_back=1)
