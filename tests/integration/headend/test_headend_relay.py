@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from tests.integration.headend.campus import bus_spec, site
 
+from wattbook.adapters import db
 from wattbook.application import headend_ports as hp
 from wattbook.application.dispatch_relay_commands import order_relay
 from wattbook.application.top_up import top_up
@@ -29,6 +31,7 @@ class TestArrearsTripAndClose:
         async with site(engine, buses(), opening_fen=0) as place, place.running() as headend:
             place.campus.meter(METER).set_extra_load(watts=2_000)
             await headend.sweep()
+            await place.step(15 * MINUTE)  # B5 first: a balance of 0 gets its warning cut
             await place.step(15 * MINUTE)  # the reading charges: the balance goes below zero
             await place.step(MINUTE, sweeps=2)  # the trip leaves the outbox
             tripped = not place.campus.meter(METER).relay_closed
@@ -63,6 +66,8 @@ class TestArrearsTripAndClose:
         async with site(engine, buses(), opening_fen=0) as place, place.running() as headend:
             place.campus.meter(METER).set_extra_load(watts=2_000)
             await headend.sweep()
+            await place.step(15 * MINUTE)  # B5 first: a balance of 0 gets its warning cut
+            trips_before = place.campus.meter(METER).events(simulator.EventKind.RELAY_TRIP).count
             place.clock.advance(15 * MINUTE)
             for poller in headend.pollers.values():
                 await poller.sweep()  # reads and charges, but the outbox is not looked at
@@ -88,7 +93,7 @@ class TestArrearsTripAndClose:
                 ("TRIP", "CANCELLED"),
                 ("CLOSE", "CONFIRMED"),
             ]
-            assert trips == 0
+            assert trips == trips_before
             assert place.campus.meter(METER).relay_closed
 
 
@@ -143,3 +148,32 @@ class TestOperatorCommands:
             )
             assert (str(status), int(attempts)) == ("FAILED", 3)
             assert [str(k) for (k,) in alarms] == ["RELAY_NOT_CONFIRMED"]
+
+
+class TestCommandsFollowTheAccount:
+    async def test_a_command_queued_without_a_meter_goes_to_the_meter_installed_now(
+        self, engine: Engine
+    ) -> None:
+        async with site(engine, buses()) as place:
+            now = place.clock.now()
+            relay_commands = db.metadata.tables["relay_commands"]
+            accounts = db.metadata.tables["accounts"]
+            with engine.begin() as connection:
+                account_id = connection.execute(
+                    sa.select(accounts.c.id).where(accounts.c.account_number == METER)
+                ).scalar_one()
+                connection.execute(
+                    relay_commands.insert().values(
+                        account_id=account_id,
+                        meter_number=None,
+                        action="TRIP",
+                        reason="WARNING_CUT",
+                        not_before_at=now,
+                        created_at=now,
+                        status="PENDING",
+                    )
+                )
+            async with place.uow_factory() as uow:
+                due = await uow.headend.due_relay_commands(at=now, limit=10)
+
+            assert [str(command.meter_number) for command in due] == [METER]

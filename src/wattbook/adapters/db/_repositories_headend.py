@@ -513,13 +513,19 @@ class SqlHeadendRepository:
 
     def _due(self, at: datetime, limit: int) -> tuple[hp.RelayCommand, ...]:
         r = t.relay_commands
+        m = t.meter_installations
+        # A command belongs to the account: it goes to the meter installed now. The rules may
+        # queue one before any meter is installed (a small opening balance), or the meter may
+        # have been replaced since; the stored number is only the fallback.
+        target = sa.func.coalesce(m.c.meter_number, r.c.meter_number).label("target_meter")
         rows = self._worker.conn().execute(
-            sa.select(r, t.accounts.c.account_number)
+            sa.select(r, t.accounts.c.account_number, target)
             .join(t.accounts, t.accounts.c.id == r.c.account_id)
+            .outerjoin(m, sa.and_(m.c.account_id == r.c.account_id, m.c.removed_at.is_(None)))
             .where(
                 r.c.status == hp.RelayCommandStatus.PENDING.value,
                 r.c.not_before_at <= at,
-                r.c.meter_number.is_not(None),
+                target.is_not(None),
             )
             .order_by(r.c.not_before_at, r.c.id)
             .limit(limit)
@@ -528,7 +534,7 @@ class SqlHeadendRepository:
             hp.RelayCommand(
                 id=int(row["id"]),
                 account_number=AccountNumber(value=row["account_number"]),
-                meter_number=MeterNumber(value=row["meter_number"]),
+                meter_number=MeterNumber(value=row["target_meter"]),
                 operation=_ACTIONS[row["action"]],
                 reason=row["reason"],
                 not_before_at=row["not_before_at"],
