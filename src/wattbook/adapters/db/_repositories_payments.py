@@ -598,14 +598,12 @@ class SqlPaymentRepository:
         connection = self._worker.conn()
         ids = _account_ids(connection, {d.account_number for d in debits})
         a = p.bank_agreements
-        agreement_ids = {
-            number: id_
-            for number, id_ in connection.execute(
-                sa.select(a.c.agreement_number, a.c.id).where(
-                    a.c.agreement_number.in_(sorted({d.agreement_number for d in debits}))
-                )
+        rows = connection.execute(
+            sa.select(a.c.agreement_number, a.c.id).where(
+                a.c.agreement_number.in_(sorted({d.agreement_number for d in debits}))
             )
-        }
+        )
+        agreement_ids: dict[str, int] = {row.agreement_number: row.id for row in rows}
         statement = _insert(connection, p.bank_debits).on_conflict_do_nothing()
         connection.execute(
             statement,

@@ -4,6 +4,11 @@ The residents' portal and the staff console come next on the same app, as more r
 """
 
 from wattbook.interfaces.web._app import create_app
-from wattbook.interfaces.web._serve import serve
+from wattbook.interfaces.web._serve import (
+    CannotListen,
+    RunningWebServer,
+    serve,
+    start_web_server,
+)
 
-__all__ = ["create_app", "serve"]
+__all__ = ["CannotListen", "RunningWebServer", "create_app", "serve", "start_web_server"]

@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+from dataclasses import dataclass
 
 import uvicorn
 
+from wattbook import bootstrap
+from wattbook.application import ports
 from wattbook.bootstrap import WebRuntime
 from wattbook.interfaces.web._app import create_app
+from wattbook.settings import Settings, WebSettings
+
+
+class CannotListen(OSError):
+    """The web server could not listen on the host and port asked for."""
+
+
+def _config(runtime: WebRuntime, *, background: bool) -> uvicorn.Config:
+    return uvicorn.Config(
+        create_app(runtime, background=background),
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
 
 
 async def serve(
@@ -18,15 +37,10 @@ async def serve(
     stop: asyncio.Event | None = None,
     background: bool = True,
 ) -> None:
-    """Serve the app until ``stop`` is set (or forever); the demo starts it as a task."""
-    config = uvicorn.Config(
-        create_app(runtime, background=background),
-        host=host or runtime.web.host,
-        port=port if port is not None else runtime.web.port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
+    """Serve the app until ``stop`` is set (or forever)."""
+    config = _config(runtime, background=background)
+    config.host = host or runtime.web.host
+    config.port = port if port is not None else runtime.web.port
     server = uvicorn.Server(config)
     if stop is None:
         await server.serve()
@@ -35,3 +49,62 @@ async def serve(
     await stop.wait()
     server.should_exit = True
     await task
+
+
+@dataclass(slots=True, kw_only=True)
+class RunningWebServer:
+    """A web app serving in this event loop: its URL, and how to stop it."""
+
+    url: str
+    runtime: WebRuntime
+    _server: uvicorn.Server
+    _task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        """Stop serving and release the database engine."""
+        self._server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self.runtime.close()
+
+
+async def start_web_server(
+    *,
+    settings: Settings | None = None,
+    clock: ports.Clock | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    background: bool = True,
+) -> RunningWebServer:
+    """Start the web app in this event loop (for ``wattbook demo``); port 0 picks a free one.
+
+    :raises CannotListen: if the port is taken or the host is not local.
+    """
+    try:
+        listener = socket.create_server((host, port))
+    except OSError as error:
+        raise CannotListen(f"cannot listen on {host}:{port}: {error}") from error
+    bound_port = int(listener.getsockname()[1])
+    configured = WebSettings.from_environment()
+    runtime = bootstrap.build_web(
+        settings,
+        WebSettings(
+            host=host,
+            port=bound_port,
+            public_url=configured.public_url,
+            bank_url=configured.bank_url,
+            bank_secret=configured.bank_secret,
+            receipt_font=configured.receipt_font,
+        ),
+        clock=clock,
+    )
+    server = uvicorn.Server(_config(runtime, background=background))
+    task = asyncio.create_task(server.serve(sockets=[listener]))
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    if task.done():
+        runtime.close()
+        raise CannotListen(f"the web server on {host}:{bound_port} stopped at start")
+    return RunningWebServer(
+        url=f"http://{host}:{bound_port}", runtime=runtime, _server=server, _task=task
+    )
