@@ -1,8 +1,11 @@
-"""`wattbook demo`: the whole system on this machine, with a simulated campus.
+"""`wattbook demo`: the whole system on this machine, on SQLite, with a simulated campus.
 
-It starts buses of virtual DDZY102 meters on TCP (like serial-to-TCP servers), polls every meter
-over DL/T 645-2007 with wattbook's own client, one request in flight per bus, and shows what it
-reads. It grows with the system: each part that lands (ledger, head-end, portal) joins it here.
+One process runs it all: buses of virtual DDZY102 meters on TCP (like serial-to-TCP servers), a
+fresh SQLite database with a household on every meter, the head-end polling every bus over
+DL/T 645-2007, charging each reading against the household's prepaid balance and carrying out
+the prepaid rules' trips and closes, the SMS worker sending through a simulated GSM modem, and
+the web app (kiosk, bank endpoint) on localhost. The simulated world runs faster than real time
+(``--speed``), and the core keeps the same accelerated time, so a day passes in minutes.
 """
 
 from __future__ import annotations
@@ -11,45 +14,116 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import signal
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
 
-from wattbook import dlt645
+from wattbook import bootstrap, dlt645
+from wattbook.application import headend_ports, queries
+from wattbook.application.install_meter import install_meter
+from wattbook.application.open_account import open_account
 from wattbook.dlt645 import simulator
+from wattbook.domain import accounts
+from wattbook.domain.values import SHANGHAI, AccountNumber, MeterNumber, Money, RegisterSet
+from wattbook.interfaces import web as web_interface
+from wattbook.settings import Settings
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_CANNOT_LISTEN = 3
 
-DI_ENERGY_BLOCK = 0x0001FF00
-DI_POWER = 0x02030000
-DI_STATUS_3 = 0x04000503
 FIRST_ADDRESS = 51600000001  # 051600000001, the campus's first meter number
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
+GIVEN_NAMES = (
+    "建国",
+    "秀英",
+    "伟",
+    "芳",
+    "敏",
+    "静",
+    "磊",
+    "洋",
+    "艳",
+    "勇",
+    "军",
+    "杰",
+    "娟",
+    "涛",
+)
+BUILDINGS = "甲乙丙丁"
 
 
-@dataclasses.dataclass(slots=True)
-class MeterView:
-    """What the demo last read from one meter."""
+class SimulatedClock:
+    """The core's clock in the demo: the simulated world's accelerated time (aware, UTC)."""
 
+    def __init__(self, source: simulator.TimeSource) -> None:
+        self._source = source
+
+    def now(self) -> dt.datetime:
+        """Return the simulated world's time now."""
+        return self._source.now()
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Household:
+    """A demo household: who lives behind a meter, and what they start with."""
+
+    number: str
+    holder: str
+    phone: str | None
     address: str
-    bus: str
-    energy: dlt645.EnergyBlock | None = None
-    power_kw: Decimal | None = None
-    relay_open: bool | None = None
-    error: str = ""
+    opening_fen: int
 
 
-@dataclasses.dataclass(slots=True)
-class BusView:
-    """Traffic on one bus."""
+def households(addresses: Sequence[str]) -> list[Household]:
+    """Return a believable household for each meter, some of them short of money on purpose.
 
-    name: str
-    url: str
-    sweeps: int = 0
-    reads: int = 0
-    failures: int = 0
+    The third meter's household is just above the low-balance line (B4 soon), the fifth is
+    below it and near the warning cut (B5), the seventh starts under the warning line and runs
+    into arrears (B6); every sixth has no mobile number on file (N2).
+    """
+    result = []
+    for index, address in enumerate(addresses):
+        surname = SURNAMES[index % len(SURNAMES)]
+        given = GIVEN_NAMES[(index * 3 + index // len(GIVEN_NAMES)) % len(GIVEN_NAMES)]
+        building = f"{BUILDINGS[index // 24 % 4]}{index // 6 % 4 + 1}"
+        room = f"{index % 6 // 2 + 1}-{(index % 6 % 2 + 1) + (index // 2 % 6 + 1) * 100}"
+        opening = {2: 1_200, 4: 300, 6: 80}.get(index % 8, 5_000 + (index * 3_731) % 25_000)
+        result.append(
+            Household(
+                number=address,
+                holder=f"{surname}{given}",
+                phone=None if index % 6 == 5 else f"138{(int(address) * 7919) % 10**8:08d}",
+                address=f"{building}-{room}",
+                opening_fen=opening,
+            )
+        )
+    return result
+
+
+def demo_start(text: str) -> dt.datetime:
+    """Return when the simulated world starts: ``now``, an ISO time, or ``auto``.
+
+    ``auto`` is now on a weekday, else 08:00 on the next Monday, so the first minutes of a demo
+    show cuts as well as their B7 hold (the rules still decide every holiday themselves).
+
+    :raises ValueError: if the text is none of those.
+    """
+    now = bootstrap.system_clock().now()
+    if text == "now":
+        return now
+    if text != "auto":
+        start = dt.datetime.fromisoformat(text)
+        return start if start.tzinfo else start.replace(tzinfo=SHANGHAI)
+    local = now.astimezone(SHANGHAI)
+    if local.weekday() < 5:
+        return now
+    monday = local.date() + dt.timedelta(days=7 - local.weekday())
+    return dt.datetime.combine(monday, dt.time(8), tzinfo=SHANGHAI)
 
 
 def campus_spec(
@@ -73,71 +147,132 @@ def campus_spec(
     return simulator.CampusSpec(buses=tuple(specs), seed=seed)
 
 
-async def poll_bus(
+def _pad(text: str, width: int) -> str:
+    """Return ``text`` padded to ``width`` terminal columns (a Chinese character takes two)."""
+    columns = sum(2 if ord(char) > 0x2E7F else 1 for char in text)
+    return text + " " * max(0, width - columns)
+
+
+class _Accepted(Protocol):
+    @property
+    def number(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+@dataclasses.dataclass(slots=True)
+class Screen:
+    """What the demo shows: the campus, the balances, the texts sent."""
+
+    campus: simulator.Campus
+    homes: list[Household]
+    web_url: str
+    texts: list[str] = dataclasses.field(default_factory=list)
+
+    def on_sms(self, message: _Accepted) -> None:
+        """Remember a text the simulated modem accepted."""
+        self.texts.append(f"{message.number}: {message.text}")
+
+    def render(self, glances: Sequence[queries.AccountGlance]) -> str:
+        """Return the screen as text."""
+        first = self.campus.meter(self.homes[0].number)
+        meter_time = first.meter_time().isoformat(sep=" ", timespec="minutes")
+        lines = [
+            f"wattbook demo - simulated campus, meter time {meter_time}  |  web: {self.web_url}",
+            "",
+            f"{'account':<13} {'holder':<6} {'address':<10} {'balance':>9} {'total kWh':>10} "
+            f"{'kW':>6}  relay   alarms",
+        ]
+        by_number = {str(g.number): g for g in glances}
+        for home in self.homes:
+            meter = self.campus.meter(home.number)
+            glance = by_number.get(home.number)
+            balance = glance.balance.yuan() if glance else "-"
+            alarms = ",".join(a.value for a in glance.open_alarms) if glance else ""
+            registers = meter.registers()
+            power_kw = (
+                Decimal(meter.measurements().active_power_mw).scaleb(-6).quantize(Decimal("0.001"))
+            )
+            lines.append(
+                f"{home.number:<13} {_pad(home.holder, 6)} {_pad(home.address, 10)} {balance:>9} "
+                f"{Decimal(registers.total_wh // 10).scaleb(-2):>10} {power_kw:>6}  "
+                f"{'closed' if meter.relay_closed else 'OPEN':<7} {alarms}"
+            )
+        lines.append("")
+        lines.append(f"SMS sent through the simulated GSM modem ({len(self.texts)}):")
+        lines.extend(f"  {text}" for text in self.texts[-5:])
+        return "\n".join(lines)
+
+
+async def seed(
     *,
-    endpoint: simulator.Endpoint,
-    addresses: Sequence[str],
-    views: dict[str, MeterView],
-    bus_view: BusView,
-    pause_s: float,
+    storage: bootstrap.Storage,
+    clock: SimulatedClock,
+    campus: simulator.Campus,
+    spec: simulator.CampusSpec,
+    endpoints: Sequence[simulator.Endpoint],
+    homes: list[Household],
+    database_url: str,
 ) -> None:
-    """Poll every meter of one bus forever: energy block, power, status word 3."""
-    transport = dlt645.TcpTransport(host=endpoint.host, port=endpoint.port)
-    client = dlt645.Client(transport, timeout=1.0, retries=1)
-    async with transport:
-        while True:
-            for address in addresses:
-                view = views[address]
-                try:
-                    energy = await client.read(address=address, di=DI_ENERGY_BLOCK)
-                    power = await client.read(address=address, di=DI_POWER)
-                    status = await client.read(address=address, di=DI_STATUS_3)
-                except dlt645.DLT645Error as exc:
-                    bus_view.failures += 1
-                    view.error = type(exc).__name__
-                    continue
-                bus_view.reads += 3
-                view.energy = energy if isinstance(energy, dlt645.EnergyBlock) else None
-                view.power_kw = power if isinstance(power, Decimal) else None
-                view.relay_open = (
-                    status.relay_open if isinstance(status, dlt645.RunStatus3) else None
-                )
-                view.error = ""
-            bus_view.sweeps += 1
-            await asyncio.sleep(pause_s)
-
-
-def render(views: Sequence[MeterView], buses: Sequence[BusView], *, meter_time: str) -> str:
-    """Return the demo's screen as text."""
-    lines = [
-        f"wattbook demo - simulated campus, meter time {meter_time}",
-        "",
-        f"{'meter':<13} {'bus':<6} {'total kWh':>10} {'sharp':>8} {'peak':>8} {'flat':>8} "
-        f"{'valley':>8} {'kW':>7}  relay",
-    ]
-    for view in views:
-        if view.energy is None:
-            lines.append(f"{view.address:<13} {view.bus:<6} {'(waiting)':>10} {view.error}")
-            continue
-        tariffs = [*view.energy.tariffs, *(Decimal(0),) * 4][:4]
-        relay = "OPEN" if view.relay_open else "closed"
-        lines.append(
-            f"{view.address:<13} {view.bus:<6} {view.energy.total:>10} "
-            + " ".join(f"{t:>8}" for t in tariffs)
-            + f" {view.power_kw if view.power_kw is not None else '-':>7}  {relay}"
-            + (f"  ({view.error})" if view.error else "")
+    """Open an account for every household, install its meter, and configure the buses."""
+    for home in homes:
+        number = AccountNumber(value=home.number)
+        await open_account(
+            uow=storage.uow_factory(),
+            clock=clock,
+            number=number,
+            holder=accounts.Holder(name=home.holder),
+            phone=None if home.phone is None else accounts.PhoneNumber(digits=home.phone),
+            address=accounts.Address(text=home.address),
+            opening_balance=Money(fen=home.opening_fen),
+            note="demo household",
         )
-    lines.append("")
-    for bus in buses:
-        lines.append(
-            f"{bus.name}: {bus.url}  sweeps {bus.sweeps}, reads {bus.reads}, "
-            f"failed meters {bus.failures}"
+    for bus_spec, endpoint in zip(spec.buses, endpoints, strict=True):
+        for meter_spec in bus_spec.meters:
+            shown = campus.meter(meter_spec.address).registers()
+            await install_meter(
+                uow=storage.uow_factory(),
+                clock=clock,
+                number=AccountNumber(value=meter_spec.address),
+                meter_number=MeterNumber(value=meter_spec.address),
+                bus=bus_spec.name,
+                # The meter shows 0.01 kWh: charging starts from what it will report.
+                initial=RegisterSet(
+                    total_wh=shown.total_wh // 10 * 10,
+                    sharp_wh=shown.sharp_wh // 10 * 10,
+                    peak_wh=shown.peak_wh // 10 * 10,
+                    flat_wh=shown.flat_wh // 10 * 10,
+                    valley_wh=shown.valley_wh // 10 * 10,
+                ),
+            )
+        await bootstrap.add_bus(
+            database_url=database_url,
+            bus=headend_ports.BusConfig(
+                name=bus_spec.name,
+                url=f"tcp://{endpoint.host}:{endpoint.port}",
+                baud=endpoint.baud or 9600,
+                meters=tuple(
+                    headend_ports.BusMeter(meter_number=MeterNumber(value=m.address))
+                    for m in bus_spec.meters
+                ),
+            ),
         )
-    return "\n".join(lines)
 
 
 async def run_demo(args: argparse.Namespace) -> int:
     """Run the demo until interrupted or ``--duration`` has passed."""
+    data_dir = Path(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    database = data_dir / "demo.sqlite3"
+    for stale in data_dir.glob("demo.sqlite3*"):
+        stale.unlink()
+    database_url = f"sqlite:///{database}"
+    settings = Settings(database_url=database_url)
+    bootstrap.migrate(settings)
+
+    time_source = simulator.AcceleratedTimeSource(speed=args.speed, start_at=demo_start(args.start))
+    clock = SimulatedClock(time_source)
     spec = campus_spec(
         buses=args.buses,
         meters_per_bus=args.meters,
@@ -145,40 +280,47 @@ async def run_demo(args: argparse.Namespace) -> int:
         port_base=args.port_base,
         seed=args.seed,
     )
-    campus = simulator.Campus.from_spec(spec, speed=args.speed)
+    campus = simulator.Campus(spec=spec, time_source=time_source)
+    homes = households([m.address for bus in spec.buses for m in bus.meters])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+
+    storage = bootstrap.build_storage(settings)
+    screen = Screen(campus=campus, homes=homes, web_url="")
+    tasks: list[asyncio.Task[Any]] = []
     async with campus.serving() as endpoints:
-        views: dict[str, MeterView] = {}
-        bus_views: list[BusView] = []
-        tasks = []
-        for endpoint, bus_spec in zip(endpoints, spec.buses, strict=True):
-            url = f"tcp://{endpoint.host}:{endpoint.port}"
-            bus_view = BusView(name=endpoint.bus, url=url)
-            bus_views.append(bus_view)
-            addresses = [m.address for m in bus_spec.meters]
-            for address in addresses:
-                views[address] = MeterView(address=address, bus=endpoint.bus)
-            tasks.append(
-                asyncio.create_task(
-                    poll_bus(
-                        endpoint=endpoint,
-                        addresses=addresses,
-                        views=views,
-                        bus_view=bus_view,
-                        pause_s=args.interval,
-                    )
-                )
-            )
-        first = next(iter(views))
+        await seed(
+            storage=storage,
+            clock=clock,
+            campus=campus,
+            spec=spec,
+            endpoints=endpoints,
+            homes=homes,
+            database_url=database_url,
+        )
+        modem, modem_url = await bootstrap.start_modem_simulator(listener=screen.on_sms)
+        headend = await bootstrap.build_headend(database_url=database_url, clock=clock)
+        sms_worker = bootstrap.build_sms_worker(
+            dataclasses.replace(settings, sms_sender="modem", modem_device=modem_url),
+            clock=clock,
+        )
+        web = await web_interface.start_web_server(
+            settings=settings, clock=clock, host="127.0.0.1", port=args.web_port
+        )
+        screen.web_url = web_url = f"{web.url}/kiosk"
+        tasks = [
+            asyncio.create_task(headend.headend.run(stop)),
+            asyncio.create_task(sms_worker.run(stop, idle_s=1.0)),
+        ]
+        bus_url = f"tcp://{endpoints[0].host}:{endpoints[0].port}"
         print(
-            f"wattbook demo: {len(views)} simulated DDZY102 meters on {len(endpoints)} bus(es), "
-            f"clock x{args.speed}.\nTry, in another terminal:\n"
-            f"  wattbook meter read --bus {bus_views[0].url} --address {first} energy tou status\n"
-            f"  wattbook meter trip --bus {bus_views[0].url} --address {first}\n"
+            f"wattbook demo: {len(homes)} households on {len(endpoints)} simulated RS-485 "
+            f"bus(es), time x{args.speed}, database {database}\n"
+            f"  kiosk (自助缴费):  {web_url}\n"
+            f"  read a meter:     wattbook meter read --bus {bus_url} --address {homes[0].number}\n"
             "Ctrl-C stops.\n",
             flush=True,
         )
@@ -190,19 +332,29 @@ async def run_demo(args: argparse.Namespace) -> int:
                     timeout = min(timeout, max(0.0, deadline - loop.time()))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=timeout)
-                meter_time = campus.meter(first).meter_time().isoformat(sep=" ", timespec="seconds")
-                print(render(list(views.values()), bus_views, meter_time=meter_time), flush=True)
-                print(flush=True)
+                glances = await queries.account_glances(
+                    uow=storage.uow_factory(),
+                    accounts=[
+                        (AccountNumber(value=h.number), MeterNumber(value=h.number)) for h in homes
+                    ],
+                )
+                print(screen.render(glances), "\n", flush=True)
+                failed = [t for t in tasks if t.done()]
+                if failed:
+                    for task in failed:
+                        task.result()  # a crashed part must end the demo loudly
                 if deadline is not None and loop.time() >= deadline:
                     break
         finally:
-            for task in tasks:
-                task.cancel()
+            stop.set()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-    failed = [t.exception() for t in tasks if not t.cancelled() and t.exception()]
-    return EXIT_OK if not failed else 1
+            await web.stop()
+            await modem.close()
+            headend.close()
+            storage.close()
+    return EXIT_OK
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -210,11 +362,19 @@ def _run(args: argparse.Namespace) -> int:
         print("wattbook demo: --buses, --meters and --speed must be positive", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        return asyncio.run(run_demo(args))
-    except dlt645.TransportError as exc:
+        demo_start(args.start)
+    except ValueError:
         print(
-            f"wattbook demo: {exc}\nAnother program may use the port; try --port-base 0 "
-            "(any free port) or another base.",
+            f"wattbook demo: --start must be auto, now or an ISO time, not {args.start!r}",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    try:
+        return asyncio.run(run_demo(args))
+    except (OSError, dlt645.TransportError) as exc:  # web_interface.CannotListen is an OSError
+        print(
+            f"wattbook demo: {exc}\nAnother program may use a port; try --port-base 0 "
+            "(any free port) or --web-port.",
             file=sys.stderr,
         )
         return EXIT_CANNOT_LISTEN
@@ -230,14 +390,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--baud", type=int, default=9600, help="bus baud rate (9600)")
     parser.add_argument("--speed", type=int, default=60, help="simulated seconds per second (60)")
     parser.add_argument(
+        "--start", default="auto", help="when the simulated world starts: auto, now, or an ISO time"
+    )
+    parser.add_argument(
         "--port-base",
         type=int,
         default=7001,
         help="first bus's TCP port, the next buses count up; 0 = any free port",
     )
-    parser.add_argument(
-        "--interval", type=float, default=2.0, help="pause between sweeps of a bus, seconds (2)"
-    )
+    parser.add_argument("--web-port", type=int, default=8000, help="web app port (8000)")
+    parser.add_argument("--data-dir", default="var/demo", help="where the demo database goes")
     parser.add_argument("--refresh", type=float, default=5.0, help="screen refresh, seconds (5)")
     parser.add_argument(
         "--duration",
