@@ -8,7 +8,6 @@ from pathlib import Path
 from fpdf import FPDF
 
 from wattbook.application.payments import Receipt
-from wattbook.application.payments.kiosk import KioskView
 from wattbook.domain.values import to_local
 from wattbook.interfaces.web._i18n import translate
 
@@ -108,8 +107,3 @@ def receipt_pdf(receipt: Receipt, *, language: str, font: Path | None) -> bytes:
     for line in lines:
         pdf.cell(0, line_mm, line, new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
-
-
-def view_receipt(view: KioskView) -> Receipt | None:
-    """Return the receipt of a credited kiosk session, if any."""
-    return view.receipt
