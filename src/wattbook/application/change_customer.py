@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from wattbook.application import ports
 from wattbook.domain import accounts
 from wattbook.domain.values import AccountNumber
+
+
+async def _change(
+    *,
+    uow: ports.UnitOfWork,
+    clock: ports.Clock,
+    number: AccountNumber,
+    change: Callable[[accounts.Account, datetime], accounts.AccountUpdate],
+) -> accounts.Account:
+    """Load the account, apply one domain change, save it with its history row, commit."""
+    async with uow:
+        update = change(await uow.accounts.get(number), clock.now())
+        await uow.accounts.save(update)
+        await uow.commit()
+    return update.account
 
 
 async def change_holder(
@@ -22,18 +40,18 @@ async def change_holder(
     :raises accounts.DocumentsRequired: if the note or the attachment is blank.
     :raises accounts.AccountClosed: if the account is closed.
     """
-    async with uow:
-        account = await uow.accounts.get(number)
-        update = accounts.change_holder(
+    return await _change(
+        uow=uow,
+        clock=clock,
+        number=number,
+        change=lambda account, at: accounts.change_holder(
             account=account,
             holder=holder,
-            at=clock.now(),
+            at=at,
             document_note=document_note,
             attachment_ref=attachment_ref,
-        )
-        await uow.accounts.save(update)
-        await uow.commit()
-    return update.account
+        ),
+    )
 
 
 async def change_phone(
@@ -49,14 +67,14 @@ async def change_phone(
     :raises UnknownAccount: if there is no such account.
     :raises accounts.AccountClosed: if the account is closed.
     """
-    async with uow:
-        account = await uow.accounts.get(number)
-        update = accounts.change_phone(
-            account=account, phone=phone, at=clock.now(), document_note=document_note
-        )
-        await uow.accounts.save(update)
-        await uow.commit()
-    return update.account
+    return await _change(
+        uow=uow,
+        clock=clock,
+        number=number,
+        change=lambda account, at: accounts.change_phone(
+            account=account, phone=phone, at=at, document_note=document_note
+        ),
+    )
 
 
 async def change_address(
@@ -72,11 +90,11 @@ async def change_address(
     :raises UnknownAccount: if there is no such account.
     :raises accounts.AccountClosed: if the account is closed.
     """
-    async with uow:
-        account = await uow.accounts.get(number)
-        update = accounts.change_address(
-            account=account, address=address, at=clock.now(), document_note=document_note
-        )
-        await uow.accounts.save(update)
-        await uow.commit()
-    return update.account
+    return await _change(
+        uow=uow,
+        clock=clock,
+        number=number,
+        change=lambda account, at: accounts.change_address(
+            account=account, address=address, at=at, document_note=document_note
+        ),
+    )
