@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from wattbook.application.headend_ports import HeadendRepository as HeadendRepository
+from wattbook.application.ingest_ports import IngestRepository as IngestRepository  # issue 3
 from wattbook.application.payment_ports import PaymentRepository as PaymentRepository  # issue 5
 from wattbook.application.sms_ports import SmsOutbox as SmsOutbox  # issue 6
 from wattbook.application.sms_ports import SmsSender as SmsSender
@@ -313,6 +314,7 @@ class UnitOfWork(Protocol):
     sms: SmsOutbox
     headend: HeadendRepository
     payments: PaymentRepository
+    ingest: IngestRepository
 
     async def __aenter__(self) -> Self:
         """Begin the transaction."""

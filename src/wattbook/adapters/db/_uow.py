@@ -22,6 +22,7 @@ from wattbook.adapters.db._repositories import (
     Worker,
 )
 from wattbook.adapters.db._repositories_headend import SqlHeadendRepository
+from wattbook.adapters.db._repositories_ingest import SqlIngestRepository
 from wattbook.adapters.db._repositories_payments import SqlPaymentRepository
 from wattbook.adapters.db._repositories_sms import SqlSmsOutbox
 from wattbook.application import ports
@@ -76,6 +77,7 @@ class SqlUnitOfWork:
         self.sms: ports.SmsOutbox = SqlSmsOutbox(worker)
         self.headend: ports.HeadendRepository = SqlHeadendRepository(worker)
         self.payments: ports.PaymentRepository = SqlPaymentRepository(worker)
+        self.ingest: ports.IngestRepository = SqlIngestRepository(worker)
 
     def _begin(self) -> Connection:
         connection = self._engine.connect().execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})

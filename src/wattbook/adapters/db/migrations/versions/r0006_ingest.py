@@ -1,7 +1,10 @@
-"""Ingest: indexes and columns for batch reading ingest (issue 3 performance).
+"""Ingest: no schema change (issue 3 performance, ADR 9).
 
-Reserved in the revision chain so that parallel work can land in any order; it is filled in by
-that work. Until then it changes nothing.
+The set-based ingest stages each batch in per-connection temporary tables, created by the
+repository (``adapters/db/_repositories_ingest.py``), and finds every row it joins through keys
+the schema already has (current installation by meter, baselines, balances, charge totals and
+energy, prepaid states by their primary keys; readings by their unique key). The revision stays
+in the chain, empty, so that a later ingest change has its place.
 
 Revision ID: 0006
 Revises: 0005
@@ -18,8 +21,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Apply nothing yet."""
+    """Apply nothing: the ingest needs no new table, column or index."""
 
 
 def downgrade() -> None:
-    """Undo nothing yet."""
+    """Undo nothing."""

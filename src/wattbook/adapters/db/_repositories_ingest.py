@@ -1,0 +1,497 @@
+"""The set-based ingest: plain readings stored, charged and aggregated in a few statements.
+
+A batch is staged in temporary tables (one executemany), classified and priced by one
+INSERT ... SELECT that joins the stage with installations, baselines, balances, charge totals
+and prepaid states, and then written with one set-based statement per table. Python does no
+per-reading work beyond staging the batch and reading back what was charged. Temporary tables
+are private to the connection (no concurrency keys, no WAL pages on SQLite); PostgreSQL
+empties them at commit, and each batch empties them first.
+
+The arithmetic is exact 64-bit integer SQL on both engines; every product that could leave
+64 bits is guarded (by bounds from the application, or by CASE, whose order of evaluation both
+engines respect), and a reading outside the bounds is simply not plain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from wattbook.adapters.db import _tables as t
+from wattbook.adapters.db._repositories import Worker
+from wattbook.adapters.db._types import UtcDateTime
+from wattbook.application import ingest_ports
+from wattbook.domain import ledger
+from wattbook.domain.values import AccountNumber
+
+# Wh x (yuan/kWh x 10^4) -> fen, and half of it for rounding half up (CONVENTIONS §4).
+FEN_DIVISOR = 100_000
+_HALF_FEN = FEN_DIVISOR // 2
+
+# Temporary tables: declared on their own metadata, so they are no part of the schema.
+_temporary = sa.MetaData()
+
+
+def _temp(name: str, *columns: sa.Column[Any]) -> sa.Table:
+    return sa.Table(
+        name,
+        _temporary,
+        *columns,
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DELETE ROWS",
+    )
+
+
+def _register_columns(prefix: str = "") -> list[sa.Column[int]]:
+    return [sa.Column(f"{prefix}{name}", sa.BigInteger, nullable=False) for name in t.REGISTERS]
+
+
+slots = _temp(
+    "ingest_slots",
+    sa.Column("slot", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("meter_time_us", sa.BigInteger, nullable=False),
+    sa.Column("window_start_at", UtcDateTime, nullable=False),
+    sa.Column("month", sa.String(7), nullable=False),
+    sa.Column("tariff_key", sa.String(64), nullable=False),
+    sa.Column("price", sa.BigInteger, nullable=False),
+    sa.Column("energy_cap_wh", sa.BigInteger, nullable=False),
+    sa.Column("usage_day", sa.Date, nullable=False),
+    sa.Column("usage_month", sa.String(7), nullable=False),
+    sa.Column("usage_year", sa.Integer, nullable=False),
+)
+
+stage = _temp(
+    "ingest_stage",
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("meter_number", sa.String(12), nullable=False),
+    sa.Column("meter_time_at", UtcDateTime, nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    *_register_columns(),
+    sa.Column("slot", sa.Integer, nullable=False),
+)
+
+plain = _temp(
+    "ingest_plain",
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("installation_id", sa.Integer, nullable=False),
+    sa.Column("account_id", sa.Integer, nullable=False),
+    sa.Column("account_number", sa.String(12), nullable=False),
+    sa.Column("meter_time_at", UtcDateTime, nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    *_register_columns(),
+    *_register_columns("d_"),
+    sa.Column("month", sa.String(7), nullable=False),
+    sa.Column("tariff_key", sa.String(64), nullable=False),
+    sa.Column("usage_day", sa.Date, nullable=False),
+    sa.Column("usage_month", sa.String(7), nullable=False),
+    sa.Column("usage_year", sa.Integer, nullable=False),
+    sa.Column("energy_wh", sa.BigInteger, nullable=False),
+    sa.Column("charged_fen", sa.BigInteger, nullable=False),
+    sa.Column("posting_fen", sa.BigInteger, nullable=False),
+    sa.Column("balance_fen", sa.BigInteger, nullable=False),
+    sa.Column("entry_count", sa.BigInteger, nullable=False),
+    sa.Column("needs_rules", sa.Boolean, nullable=False),
+)
+# The set-based updates find their row by installation or account.
+_plain_indexes = (
+    sa.Index("ix_ingest_plain_installation_id", plain.c.installation_id, unique=True),
+    sa.Index("ix_ingest_plain_account_id", plain.c.account_id, unique=True),
+)
+
+
+def charged_fen(energy_wh: Any, price_scaled: Any) -> Any:
+    """Return the SQL for round_half_up(energy_wh x price_scaled / 10^5), both non-negative.
+
+    Integer division truncates on both engines, which for non-negative operands is floor, so
+    ``(n + 50000) / 100000`` rounds ``n / 100000`` half up.
+    """
+    return (energy_wh * price_scaled + _HALF_FEN) // FEN_DIVISOR
+
+
+def _int(name: str) -> Any:
+    # Typed BIGINT: psycopg would otherwise pick the parameter's type from its value.
+    return sa.bindparam(name, type_=sa.BigInteger)
+
+
+def _insert(dialect: str, table: sa.Table) -> Any:
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def epoch_us(dialect: str, column: Any) -> Any:
+    """Return the SQL for a UtcDateTime column as microseconds since the Unix epoch (or NULL).
+
+    SQLite keeps ``YYYY-MM-DD HH:MM:SS.ffffff`` text in UTC: whole seconds from strftime, the
+    microseconds from the text. Any other spelling gives NULL, which makes a reading not plain.
+    PostgreSQL's EXTRACT returns an exact numeric.
+    """
+    if dialect == "postgresql":
+        return sa.cast(sa.extract("epoch", column) * 1_000_000, sa.BigInteger)
+    return sa.case(
+        (
+            sa.func.length(column) == 26,
+            sa.cast(sa.func.strftime("%s", column), sa.BigInteger) * 1_000_000
+            + sa.cast(sa.func.substr(column, 21, 6), sa.BigInteger),
+        ),
+        else_=sa.null(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """The batch's statements for one dialect, built once (their parameters are bound)."""
+
+    lock: Any
+    classify: Any
+    writes: tuple[Any, ...]
+    entries: Any
+    read_back: Any
+
+
+def _lock_statement() -> Any:
+    # As posting does: the balances of the batch's accounts are locked in id order before
+    # they are read, so concurrent writers to the same money queue without deadlock.
+    i = t.meter_installations
+    accounts = (
+        sa.select(i.c.account_id)
+        .join(stage, stage.c.meter_number == i.c.meter_number)
+        .where(i.c.removed_at.is_(None))
+    )
+    return (
+        sa.select(t.balances.c.account_id)
+        .where(t.balances.c.account_id.in_(accounts))
+        .order_by(t.balances.c.account_id)
+        .with_for_update()
+    )
+
+
+def _classify_statement(dialect: str, *, rules_for_all: bool) -> Any:
+    s, w, i, b = stage, slots, t.meter_installations, t.register_baselines
+    c, e, bal, ps = t.charge_totals, t.charge_energy, t.balances, t.prepaid_states
+    delta = {name: s.c[name] - b.c[name] for name in t.REGISTERS}
+    not_below = sa.and_(*(value >= 0 for value in delta.values()))
+    periods = delta["sharp_wh"] + delta["peak_wh"] + delta["flat_wh"] + delta["valley_wh"]
+    # Each guard comes first in a CASE, so no product is computed outside 64 bits.
+    tou_agrees = sa.case(
+        (not_below, sa.func.abs(delta["total_wh"] - periods) <= _int("tou_tolerance_wh")),
+        else_=sa.false(),
+    )
+    elapsed_us = w.c.meter_time_us - epoch_us(dialect, b.c.at)
+    jump = delta["total_wh"]
+    plausible = sa.case(
+        (jump <= _int("slack_wh"), sa.true()),
+        (
+            sa.and_(jump <= _int("max_jump_wh"), elapsed_us <= _int("max_elapsed_us")),
+            (jump - _int("slack_wh") - 1) * _int("rate_denominator")
+            < elapsed_us * _int("rate_numerator"),
+        ),
+        else_=sa.false(),
+    )
+    energy_before = sa.func.coalesce(e.c.energy_wh, 0)
+    charged_before = sa.func.coalesce(c.c.charged_fen, 0)
+    energy_after = energy_before + jump
+    priceable = sa.case((not_below, energy_before <= w.c.energy_cap_wh - jump), else_=sa.false())
+    charged_after = charged_fen(energy_after, w.c.price)
+    posting = charged_after - charged_before
+    balance_after = bal.c.balance_fen - posting
+    needs_rules: Any = ps.c.account_id.is_not(None)
+    if not rules_for_all:
+        at_rest = sa.and_(
+            balance_after >= _int("low_balance_below_fen"),
+            sa.not_(ps.c.low_balance_notified),
+            sa.not_(ps.c.warning_cut_done),
+            ps.c.warning_close_due_at.is_(None),
+            sa.not_(ps.c.tripped_for_arrears),
+            ps.c.re_evaluate_at.is_(None),
+            ps.c.relay != "OPEN",
+        )
+        needs_rules = sa.and_(needs_rules, sa.not_(at_rest))
+    query = (
+        sa.select(
+            s.c.seq,
+            i.c.id,
+            i.c.account_id,
+            t.accounts.c.account_number,
+            s.c.meter_time_at,
+            s.c.received_at,
+            *(s.c[name] for name in t.REGISTERS),
+            *delta.values(),
+            w.c.month,
+            w.c.tariff_key,
+            w.c.usage_day,
+            w.c.usage_month,
+            w.c.usage_year,
+            energy_after,
+            charged_after,
+            posting,
+            balance_after,
+            bal.c.entry_count + sa.case((posting > 0, 1), else_=0),
+            needs_rules,
+        )
+        .select_from(s)
+        .join(w, w.c.slot == s.c.slot)
+        .join(i, sa.and_(i.c.meter_number == s.c.meter_number, i.c.removed_at.is_(None)))
+        .join(t.accounts, t.accounts.c.id == i.c.account_id)
+        .join(b, b.c.installation_id == i.c.id)
+        .join(bal, bal.c.account_id == i.c.account_id)
+        .outerjoin(
+            c,
+            sa.and_(
+                c.c.account_id == i.c.account_id,
+                c.c.month == w.c.month,
+                c.c.tariff_key == w.c.tariff_key,
+            ),
+        )
+        .outerjoin(
+            e,
+            sa.and_(
+                e.c.account_id == i.c.account_id,
+                e.c.month == w.c.month,
+                e.c.tariff_key == w.c.tariff_key,
+                e.c.component == "ALL",
+            ),
+        )
+        .outerjoin(ps, ps.c.account_id == i.c.account_id)
+        .where(
+            s.c.meter_time_at > b.c.at,
+            b.c.at >= w.c.window_start_at,
+            not_below,
+            tou_agrees,
+            plausible,
+            priceable,
+            # A total charged beyond its energy's worth is the domain's error to raise.
+            charged_after >= charged_before,
+        )
+    )
+    return plain.insert().from_select([column.name for column in plain.columns], query)
+
+
+def _write_statements(dialect: str) -> tuple[Any, ...]:
+    p = plain
+    registers = {name: p.c[name] for name in t.REGISTERS}
+    deltas = [p.c[f"d_{name}"] for name in t.REGISTERS]
+    posted_at = sa.bindparam("posted_at", type_=UtcDateTime)
+    # A stored reading at the same meter time keeps its row, as record() does.
+    readings = (
+        _insert(dialect, t.readings)
+        .from_select(
+            ["installation_id", "meter_time_at", "received_at", *t.REGISTERS, "outcome"],
+            sa.select(
+                p.c.installation_id,
+                p.c.meter_time_at,
+                p.c.received_at,
+                *registers.values(),
+                sa.literal("ACCEPTED", sa.String),
+            ).order_by(p.c.seq),
+        )
+        .on_conflict_do_nothing(index_elements=["installation_id", "meter_time_at"])
+    )
+    b = t.register_baselines
+    baselines = (
+        b.update()
+        .where(b.c.installation_id == p.c.installation_id)
+        .values(at=p.c.meter_time_at, source="READING", **registers)
+    )
+    key = ["account_id", "month", "tariff_key"]
+    totals = _insert(dialect, t.charge_totals).from_select(
+        [*key, "charged_fen"],
+        sa.select(p.c.account_id, p.c.month, p.c.tariff_key, p.c.charged_fen).where(sa.true()),
+    )
+    totals = totals.on_conflict_do_update(
+        index_elements=key, set_={"charged_fen": totals.excluded.charged_fen}
+    )
+    # A key's energy row appears with its first energy, as in the domain (no zero row).
+    energy = _insert(dialect, t.charge_energy).from_select(
+        [*key, "component", "energy_wh"],
+        sa.select(
+            p.c.account_id, p.c.month, p.c.tariff_key, sa.literal("ALL", sa.String), p.c.energy_wh
+        ).where(p.c.d_total_wh > 0),
+    )
+    energy = energy.on_conflict_do_update(
+        index_elements=[*key, "component"], set_={"energy_wh": energy.excluded.energy_wh}
+    )
+    reference = (
+        "CHARGE:"
+        + p.c.account_number
+        + ":"
+        + p.c.tariff_key
+        + ":"
+        + p.c.month
+        + ":"
+        + sa.cast(p.c.charged_fen, sa.String)
+    )
+    entries = t.ledger_entries.insert().from_select(
+        ["account_id", "reference", "kind", "amount_fen", "at", "note", "balance_after_fen"],
+        sa.select(
+            p.c.account_id,
+            reference,
+            sa.literal("CHARGE", sa.String),
+            -p.c.posting_fen,
+            posted_at,
+            p.c.month + " " + p.c.tariff_key,
+            p.c.balance_fen,
+        )
+        .where(p.c.posting_fen > 0)
+        .order_by(p.c.seq),
+    )
+    balances = (
+        t.balances.update()
+        .where(t.balances.c.account_id == p.c.account_id, p.c.posting_fen > 0)
+        .values(balance_fen=p.c.balance_fen, entry_count=p.c.entry_count, updated_at=posted_at)
+    )
+    usage = []
+    for table, bucket, column in (
+        (t.usage_daily, "day", p.c.usage_day),
+        (t.usage_monthly, "month", p.c.usage_month),
+        (t.usage_yearly, "year", p.c.usage_year),
+    ):
+        upsert = _insert(dialect, table).from_select(
+            ["account_id", bucket, *t.REGISTERS],
+            sa.select(p.c.account_id, column, *deltas).where(sa.true()),
+        )
+        usage.append(
+            upsert.on_conflict_do_update(
+                index_elements=["account_id", bucket],
+                set_={name: table.c[name] + upsert.excluded[name] for name in t.REGISTERS},
+            )
+        )
+    # The journal's insert stays fifth: _statements names it.
+    return (readings, baselines, totals, energy, entries, balances, *usage)
+
+
+@cache
+def _statements(dialect: str, *, rules_for_all: bool) -> _Statements:
+    p = plain
+    writes = _write_statements(dialect)
+    return _Statements(
+        lock=_lock_statement(),
+        classify=_classify_statement(dialect, rules_for_all=rules_for_all),
+        writes=writes,
+        entries=writes[4],
+        read_back=sa.select(
+            p.c.seq,
+            p.c.account_number,
+            p.c.posting_fen,
+            p.c.charged_fen,
+            p.c.energy_wh,
+            p.c.balance_fen,
+            p.c.needs_rules,
+        ).order_by(p.c.seq),
+    )
+
+
+class SqlIngestRepository:
+    """The set-based ingest of plain readings in SQL."""
+
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+
+    async def record_plain(
+        self, batch: ingest_ports.PlainBatch
+    ) -> tuple[ingest_ports.PlainCharge, ...]:
+        """Store, charge and aggregate the plain readings of ``batch`` (see the port).
+
+        :raises ledger.DuplicateReference: if a posting's reference is already in the journal.
+        """
+        if not batch.readings:
+            return ()
+        return await self._worker.run(self._record_plain, batch)
+
+    def _prepare(self, connection: Connection) -> None:
+        for table in (slots, stage, plain):
+            connection.execute(CreateTable(table, if_not_exists=True))
+        for index in _plain_indexes:
+            connection.execute(CreateIndex(index, if_not_exists=True))
+        # Rows of an earlier committed batch on this connection (SQLite keeps them).
+        for table in (plain, stage, slots):
+            connection.execute(table.delete())
+
+    def _stage(self, connection: Connection, batch: ingest_ports.PlainBatch) -> None:
+        connection.execute(
+            slots.insert(),
+            [
+                {
+                    "slot": index,
+                    "meter_time_us": slot.meter_time_us,
+                    "window_start_at": slot.window_start_at,
+                    "month": slot.month,
+                    "tariff_key": slot.tariff_key,
+                    "price": slot.price_scaled,
+                    "energy_cap_wh": slot.energy_cap_wh,
+                    "usage_day": slot.usage_day,
+                    "usage_month": f"{slot.usage_day.year:04d}-{slot.usage_day.month:02d}",
+                    "usage_year": slot.usage_day.year,
+                }
+                for index, slot in enumerate(batch.slots)
+            ],
+        )
+        rows = []
+        for seq, (reading, slot) in enumerate(zip(batch.readings, batch.slot_of, strict=True)):
+            registers = reading.registers
+            rows.append(
+                {
+                    "seq": seq,
+                    "meter_number": reading.meter_number.value,
+                    "meter_time_at": reading.meter_time_at,
+                    "received_at": reading.received_at,
+                    "total_wh": registers.total_wh,
+                    "sharp_wh": registers.sharp_wh,
+                    "peak_wh": registers.peak_wh,
+                    "flat_wh": registers.flat_wh,
+                    "valley_wh": registers.valley_wh,
+                    "slot": slot,
+                }
+            )
+        connection.execute(stage.insert(), rows)
+
+    def _record_plain(self, batch: ingest_ports.PlainBatch) -> tuple[ingest_ports.PlainCharge, ...]:
+        connection = self._worker.conn()
+        dialect = connection.dialect.name
+        statements = _statements(dialect, rules_for_all=batch.low_balance_below_fen is None)
+        self._prepare(connection)
+        self._stage(connection, batch)
+        if dialect == "postgresql":
+            connection.execute(statements.lock)
+        bound = batch.bound
+        connection.execute(
+            statements.classify,
+            {
+                "tou_tolerance_wh": bound.tou_tolerance_wh,
+                "slack_wh": bound.slack_wh,
+                "max_jump_wh": bound.max_jump_wh,
+                "max_elapsed_us": bound.max_elapsed_us,
+                "rate_denominator": bound.rate_denominator,
+                "rate_numerator": bound.rate_numerator,
+                "low_balance_below_fen": batch.low_balance_below_fen,
+            },
+        )
+        parameters = {"posted_at": batch.posted_at}
+        for statement in statements.writes:
+            if statement is not statements.entries:
+                connection.execute(statement, parameters)
+                continue
+            try:
+                connection.execute(statement, parameters)
+            except sa.exc.IntegrityError as error:
+                # The failure posting reports when a concurrent writer took a reference first
+                # (on PostgreSQL the transaction is aborted now, so it cannot be looked up).
+                raise ledger.DuplicateReference("a CHARGE reference of this batch") from error
+        return tuple(
+            ingest_ports.PlainCharge(
+                index=seq,
+                account_number=AccountNumber(value=number),
+                posting_fen=posting,
+                charged_fen=charged,
+                energy_wh=energy,
+                balance_fen=balance,
+                needs_rules=bool(needs),
+            )
+            for seq, number, posting, charged, energy, balance, needs in connection.execute(
+                statements.read_back
+            )
+        )
