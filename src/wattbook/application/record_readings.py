@@ -89,10 +89,15 @@ async def record_readings(
         if batch is not None and plain:
             rank = {meter: index for index, meter in enumerate(by_meter)}
             ranked = [(rank[meter_of[e.account_number]], e) for e in entries]
+            keys = [
+                billing.ChargeKey(tariff_key=slot.tariff_key, month=BillingMonth.parse(slot.month))
+                for slot in batch.slots
+            ]
             for charge in plain:
                 meter = batch.readings[charge.index].meter_number
                 if charge.posting_fen > 0:
-                    ranked.append((rank[meter], _plain_entry(charge, batch=batch, now=now)))
+                    key = keys[batch.slot_of[charge.index]]
+                    ranked.append((rank[meter], _plain_entry(charge, key=key, now=now)))
                     if charge.needs_rules:
                         rules_for.add(charge.account_number)
                         balances[charge.account_number] = Money(fen=charge.balance_fen)
@@ -128,12 +133,11 @@ async def record_readings(
 
 
 def _plain_entry(
-    charge: ingest_ports.PlainCharge, *, batch: ingest_ports.PlainBatch, now: datetime
+    charge: ingest_ports.PlainCharge, *, key: billing.ChargeKey, now: datetime
 ) -> ledger.Entry:
-    slot = batch.slots[batch.slot_of[charge.index]]
     posting = billing.ChargePosting(
         account_number=charge.account_number,
-        key=billing.ChargeKey(tariff_key=slot.tariff_key, month=BillingMonth.parse(slot.month)),
+        key=key,
         amount=Money(fen=-charge.posting_fen),
         charged_total=Money(fen=charge.charged_fen),
         energy_total=Energy(wh=charge.energy_wh),

@@ -14,18 +14,20 @@ engines respect), and a reading outside the bounds is simply not plain.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from wattbook.adapters.db import _tables as t
 from wattbook.adapters.db._repositories import Worker
-from wattbook.adapters.db._types import UtcDateTime
+from wattbook.adapters.db._types import NaiveDatetime, UtcDateTime
 from wattbook.application import ingest_ports
 from wattbook.domain import ledger
 from wattbook.domain.values import AccountNumber
@@ -98,6 +100,7 @@ plain = _temp(
     sa.Column("entry_count", sa.BigInteger, nullable=False),
     sa.Column("needs_rules", sa.Boolean, nullable=False),
 )
+_tables = (slots, stage, plain)
 # The set-based updates find their row by installation or account.
 _plain_indexes = (
     sa.Index("ix_ingest_plain_installation_id", plain.c.installation_id, unique=True),
@@ -385,6 +388,48 @@ def _statements(dialect: str, *, rules_for_all: bool) -> _Statements:
     )
 
 
+@cache
+def _preparation(dialect: Dialect) -> tuple[str, ...]:
+    """Return the DDL that makes the temporary tables if missing, and empties them.
+
+    The rows of an earlier committed batch on this connection are still there on SQLite.
+    """
+    statements: list[Any] = [CreateTable(table, if_not_exists=True) for table in _tables]
+    statements += [CreateIndex(index, if_not_exists=True) for index in _plain_indexes]
+    statements += [table.delete() for table in reversed(_tables)]
+    return tuple(str(statement.compile(dialect=dialect)) for statement in statements)
+
+
+def _instant(dialect: str) -> Callable[[datetime], Any]:
+    """Return how a UtcDateTime value goes to the driver, remembering repeated instants.
+
+    :raises NaiveDatetime: (from the returned function) if a datetime has no time zone.
+    """
+    if dialect == "postgresql":
+        return _require_aware
+    known: dict[datetime, str] = {}
+
+    def to_text(at: datetime) -> str:
+        text = known.get(at)
+        if text is None:
+            utc = _require_aware(at).astimezone(UTC)
+            # SQLAlchemy's SQLite DATETIME storage format, which UtcDateTime columns hold.
+            text = (
+                f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d} "
+                f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}.{utc.microsecond:06d}"
+            )
+            known[at] = text
+        return text
+
+    return to_text
+
+
+def _require_aware(at: datetime) -> datetime:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise NaiveDatetime(f"refusing to store naive datetime {at.isoformat()}")
+    return at
+
+
 class SqlIngestRepository:
     """The set-based ingest of plain readings in SQL."""
 
@@ -403,13 +448,8 @@ class SqlIngestRepository:
         return await self._worker.run(self._record_plain, batch)
 
     def _prepare(self, connection: Connection) -> None:
-        for table in (slots, stage, plain):
-            connection.execute(CreateTable(table, if_not_exists=True))
-        for index in _plain_indexes:
-            connection.execute(CreateIndex(index, if_not_exists=True))
-        # Rows of an earlier committed batch on this connection (SQLite keeps them).
-        for table in (plain, stage, slots):
-            connection.execute(table.delete())
+        for statement in _preparation(connection.dialect):
+            connection.exec_driver_sql(statement)
 
     def _stage(self, connection: Connection, batch: ingest_ports.PlainBatch) -> None:
         connection.execute(
@@ -430,24 +470,35 @@ class SqlIngestRepository:
                 for index, slot in enumerate(batch.slots)
             ],
         )
+        # The one per-reading write: the driver's executemany of plain tuples. SQLAlchemy's
+        # per-row parameter processing would cost more than everything the database does with
+        # the batch afterwards; the two instants are converted here as UtcDateTime would
+        # (SQLite: naive UTC text in SQLAlchemy's format; psycopg: the aware datetime).
+        instant = _instant(connection.dialect.name)
         rows = []
         for seq, (reading, slot) in enumerate(zip(batch.readings, batch.slot_of, strict=True)):
             registers = reading.registers
             rows.append(
-                {
-                    "seq": seq,
-                    "meter_number": reading.meter_number.value,
-                    "meter_time_at": reading.meter_time_at,
-                    "received_at": reading.received_at,
-                    "total_wh": registers.total_wh,
-                    "sharp_wh": registers.sharp_wh,
-                    "peak_wh": registers.peak_wh,
-                    "flat_wh": registers.flat_wh,
-                    "valley_wh": registers.valley_wh,
-                    "slot": slot,
-                }
+                (
+                    seq,
+                    reading.meter_number.value,
+                    instant(reading.meter_time_at),
+                    instant(reading.received_at),
+                    registers.total_wh,
+                    registers.sharp_wh,
+                    registers.peak_wh,
+                    registers.flat_wh,
+                    registers.valley_wh,
+                    slot,
+                )
             )
-        connection.execute(stage.insert(), rows)
+        marker = "%s" if connection.dialect.name == "postgresql" else "?"
+        names = ", ".join(column.name for column in stage.columns)
+        markers = ", ".join([marker] * len(stage.columns))
+        connection.exec_driver_sql(
+            f"INSERT INTO {stage.name} ({names}) VALUES ({markers})",  # noqa: S608
+            rows,
+        )
 
     def _record_plain(self, batch: ingest_ports.PlainBatch) -> tuple[ingest_ports.PlainCharge, ...]:
         connection = self._worker.conn()
