@@ -61,6 +61,45 @@ def _payment_query() -> Any:
     )
 
 
+# Built once: these run for every batch of bank callbacks (expanding IN parameters).
+_TOP_UPS_BY_REFERENCE = _payment_query().where(
+    p.payments.c.channel == sa.bindparam("channel"),
+    p.payments.c.kind == payments.PaymentKind.TOP_UP.value,
+    p.payments.c.channel_reference.in_(sa.bindparam("references", expanding=True)),
+)
+_ENTRIES_BY_REFERENCE = (
+    sa.select(
+        t.ledger_entries.c.id,
+        t.ledger_entries.c.reference,
+        t.ledger_entries.c.account_id,
+        t.ledger_entries.c.amount_fen,
+        t.ledger_entries.c.at,
+        t.ledger_entries.c.balance_after_fen,
+        t.accounts.c.account_number,
+    )
+    .join(t.accounts, t.accounts.c.id == t.ledger_entries.c.account_id)
+    .where(t.ledger_entries.c.reference.in_(sa.bindparam("references", expanding=True)))
+)
+
+
+def _debit_select() -> Any:
+    d, a = p.bank_debits, p.bank_agreements
+    return (
+        sa.select(
+            d.c.debit_id,
+            d.c.day,
+            d.c.amount_fen,
+            d.c.status,
+            d.c.bank_serial,
+            d.c.sent_at,
+            a.c.agreement_number,
+            t.accounts.c.account_number,
+        )
+        .join(a, a.c.id == d.c.agreement_id)
+        .join(t.accounts, t.accounts.c.id == d.c.account_id)
+    )
+
+
 def _payment(row: Any) -> payment_ports.Payment:
     return payment_ports.Payment(
         receipt_number=payments.ReceiptNumber.parse(row.receipt_number),
@@ -118,22 +157,9 @@ class SqlPaymentRepository:
         if not new:
             return ()
         connection = self._worker.conn()
-        e = t.ledger_entries
         found: dict[str, Any] = {}
         for chunk in _chunks(sorted({n.entry_reference for n in new})):
-            rows = connection.execute(
-                sa.select(
-                    e.c.id,
-                    e.c.reference,
-                    e.c.account_id,
-                    e.c.amount_fen,
-                    e.c.at,
-                    e.c.balance_after_fen,
-                    t.accounts.c.account_number,
-                )
-                .join(t.accounts, t.accounts.c.id == e.c.account_id)
-                .where(e.c.reference.in_(chunk))
-            )
+            rows = connection.execute(_ENTRIES_BY_REFERENCE, {"references": chunk})
             found.update({row.reference: row for row in rows})
         by_day: dict[tuple[str, date], list[int]] = defaultdict(list)
         for index, item in enumerate(new):
@@ -207,11 +233,7 @@ class SqlPaymentRepository:
         found: dict[str, payment_ports.Payment] = {}
         for chunk in _chunks(sorted(set(references))):
             rows = self._worker.conn().execute(
-                _payment_query().where(
-                    p.payments.c.channel == channel.value,
-                    p.payments.c.kind == payments.PaymentKind.TOP_UP.value,
-                    p.payments.c.channel_reference.in_(chunk),
-                )
+                _TOP_UPS_BY_REFERENCE, {"channel": channel.value, "references": chunk}
             )
             for row in rows:
                 found[row.channel_reference] = _payment(row)
@@ -626,21 +648,7 @@ class SqlPaymentRepository:
         await self._worker.run(self._add_debits, debits, at)
 
     def _debit_query(self) -> Any:
-        d, a = p.bank_debits, p.bank_agreements
-        return (
-            sa.select(
-                d.c.debit_id,
-                d.c.day,
-                d.c.amount_fen,
-                d.c.status,
-                d.c.bank_serial,
-                d.c.sent_at,
-                a.c.agreement_number,
-                t.accounts.c.account_number,
-            )
-            .join(a, a.c.id == d.c.agreement_id)
-            .join(t.accounts, t.accounts.c.id == d.c.account_id)
-        )
+        return _debit_select()
 
     @staticmethod
     def _request(row: Any) -> payments.DebitRequest:
@@ -655,11 +663,9 @@ class SqlPaymentRepository:
     def _debits(self, debit_ids: Collection[str]) -> dict[str, payment_ports.DebitState]:
         connection = self._worker.conn()
         found: dict[str, payment_ports.DebitState] = {}
+        query = _DEBITS_BY_ID[connection.dialect.name == "postgresql"]
         for chunk in _chunks(sorted(set(debit_ids))):
-            query = self._debit_query().where(p.bank_debits.c.debit_id.in_(chunk))
-            if connection.dialect.name == "postgresql":
-                query = query.with_for_update(of=p.bank_debits)
-            for row in connection.execute(query):
+            for row in connection.execute(query, {"debit_ids": chunk}):
                 found[row.debit_id] = payment_ports.DebitState(
                     request=self._request(row),
                     status=payments.DebitStatus(row.status),
@@ -756,3 +762,14 @@ class SqlPaymentRepository:
     async def bank_credits(self, *, day: date) -> tuple[payments.JournalCredit, ...]:
         """Return the journal's bank top-ups of debits of a local day."""
         return await self._worker.run(self._bank_credits, day)
+
+
+def _debits_by_id(*, lock: bool) -> Any:
+    # PostgreSQL locks the debits for this unit of work; SQLite's BEGIN IMMEDIATE serialises.
+    query = _debit_select().where(
+        p.bank_debits.c.debit_id.in_(sa.bindparam("debit_ids", expanding=True))
+    )
+    return query.with_for_update(of=p.bank_debits) if lock else query
+
+
+_DEBITS_BY_ID = {postgres: _debits_by_id(lock=postgres) for postgres in (False, True)}

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from wattbook.adapters.db import _tables as t
 from wattbook.adapters.db import _tables_sms as ts
-from wattbook.adapters.db._repositories import Worker, _account_ids
+from wattbook.adapters.db._repositories import Worker, _account_ids, _chunks
 from wattbook.application import ports, sms_ports
 from wattbook.domain import accounts
 from wattbook.domain.values import AccountNumber, Money, Price
@@ -20,6 +20,17 @@ from wattbook.domain.values import AccountNumber, Money, Price
 _o = t.sms_outbox
 _d = ts.sms_deliveries
 _REF_SEPARATOR = ","
+
+# Built once: the statements of the enqueue path run for every batch of bank callbacks.
+_ACCOUNT_PHONES = sa.select(t.accounts.c.account_number, t.accounts.c.id, t.accounts.c.phone).where(
+    t.accounts.c.account_number.in_(sa.bindparam("numbers", expanding=True))
+)
+_INSERT: dict[bool, Any] = {
+    postgres: (postgresql.insert(_o) if postgres else sqlite.insert(_o))
+    .on_conflict_do_nothing()
+    .returning(_o.c.id)
+    for postgres in (False, True)
+}
 
 
 class MissingSmsPolicy(LookupError):
@@ -83,39 +94,36 @@ class SqlSmsOutbox:
         if not requests:
             return 0
         connection = self._conn()
-        ids = _account_ids(connection, {request.account_number for request in requests})
-        phones: dict[int, str | None] = {
-            int(row.id): row.phone
-            for row in connection.execute(
-                sa.select(t.accounts.c.id, t.accounts.c.phone).where(
-                    t.accounts.c.id.in_(ids.values())
-                )
-            )
-        }
-        insert: Any = (
-            postgresql.insert(_o) if connection.dialect.name == "postgresql" else sqlite.insert(_o)
-        )
-        added = 0
+        # One read for the ids and the phones, one INSERT for all rows (executemany with
+        # RETURNING: SQLAlchemy sends it as multi-row VALUES): a batch of bank callbacks
+        # queues its messages in two statements, not one per message.
+        accounts_of: dict[str, tuple[int, str | None]] = {}
+        for chunk in _chunks(sorted({str(request.account_number) for request in requests})):
+            rows = connection.execute(_ACCOUNT_PHONES, {"numbers": chunk})
+            accounts_of.update({row.account_number: (row.id, row.phone) for row in rows})
+        rows_in: list[dict[str, Any]] = []
+        pending = sms_ports.SmsStatus.PENDING.value
         for request in requests:
-            account_id = ids.get(str(request.account_number))
-            if account_id is None:
+            found = accounts_of.get(str(request.account_number))
+            if found is None:
                 raise ports.UnknownAccount(str(request.account_number))
-            inserted = connection.execute(
-                insert.on_conflict_do_nothing().returning(_o.c.id),
+            rows_in.append(
                 {
-                    "account_id": account_id,
+                    "account_id": found[0],
                     "kind": request.kind.value,
-                    "phone": phones.get(account_id),
+                    "phone": found[1],
                     "balance_fen": request.balance.fen,
                     "price": request.price.yuan_per_kwh,
                     "amount_fen": None if request.amount is None else request.amount.fen,
                     "dedup_key": request.dedup_key,
                     "created_at": at,
-                    "status": sms_ports.SmsStatus.PENDING.value,
-                },
+                    "status": pending,
+                }
             )
-            added += len(inserted.all())
-        return added
+        insert = _INSERT[connection.dialect.name == "postgresql"]
+        # A row whose dedup_key was queued before (or earlier in this batch) is skipped and
+        # returns no id.
+        return len(connection.execute(insert, rows_in).all())
 
     async def enqueue(self, requests: Sequence[sms_ports.SmsRequest], *, at: datetime) -> int:
         """Queue notifications with the accounts' current phone numbers; return how many.
