@@ -8,7 +8,7 @@ from datetime import datetime
 
 from wattbook.application import payment_ports, ports
 from wattbook.application._rules import apply_prepaid_rules
-from wattbook.domain import accounts, ledger, payments, prepaid
+from wattbook.domain import accounts, billing, ledger, payments, prepaid
 from wattbook.domain.values import AccountNumber, Money
 
 
@@ -61,13 +61,19 @@ def _same(payment: payment_ports.Payment, top_up: TopUp) -> bool:
 
 
 async def credit_top_ups(
-    uow: ports.UnitOfWork, *, top_ups: Sequence[TopUp], now: datetime
+    uow: ports.UnitOfWork,
+    *,
+    top_ups: Sequence[TopUp],
+    now: datetime,
+    tariffs: billing.TariffHistory | None = None,
 ) -> Credited:
     """Credit each top-up once, inside the caller's unit of work, and run the prepaid rules.
 
     A top-up whose channel reference was credited before is a replay: its first payment is
     returned and nothing is posted. The rules run for every account whose money changed, so a
     top-up that brings a tripped account back queues the close with the money (B6).
+    ``tariffs``, if given, is the tariff history as read in this unit of work (saves reading
+    it again).
 
     :raises payments.DuplicatePayment: if a reference was used before for other money.
     :raises UnknownAccount: if an account does not exist.
@@ -109,7 +115,8 @@ async def credit_top_ups(
     recorded: tuple[payment_ports.Payment, ...] = ()
     commands: tuple[prepaid.Command, ...] = ()
     if entries:
-        await uow.ledger.post(entries)
+        # The balances as just posted: the rules need not read them back.
+        balances = await uow.ledger.post(entries)
         recorded = await uow.payments.record(
             [
                 payment_ports.NewPayment(
@@ -124,7 +131,11 @@ async def credit_top_ups(
             ]
         )
         commands = await apply_prepaid_rules(
-            uow, numbers={t.account_number for t in fresh}, now=now
+            uow,
+            numbers={t.account_number for t in fresh},
+            now=now,
+            tariffs=tariffs,
+            balances=balances,
         )
     by_key = {f"{p.channel.value}:{p.channel_reference}": p for p in recorded}
     by_key.update(found)

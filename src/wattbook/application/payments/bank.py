@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 from wattbook.application import payment_ports, ports, sms_ports
 from wattbook.application.payments._credit import Credited, TopUp, credit_top_ups
-from wattbook.domain import payments
+from wattbook.domain import billing, payments
 from wattbook.domain.values import local_date
 
 logger = logging.getLogger(__name__)
@@ -209,9 +209,13 @@ async def settle_bank_callbacks(
                     else "",
                 )
             )
-        credited = await credit_top_ups(uow, top_ups=top_ups, now=now)
+        # Read once for the rules and the SMS; a batch of replays only needs neither.
+        tariffs = await uow.tariffs.history() if settlements else None
+        credited = await credit_top_ups(uow, top_ups=top_ups, now=now, tariffs=tariffs)
         await uow.payments.settle_debits(settlements)
-        await _notify(uow, credited=credited, failures=failures, debits=debits, now=now)
+        await _notify(
+            uow, credited=credited, failures=failures, debits=debits, tariffs=tariffs, now=now
+        )
         await uow.commit()
     receipts = {p.channel_reference: str(p.receipt_number) for p in credited.payments}
     return tuple(
@@ -230,17 +234,21 @@ async def _notify(
     credited: Credited,
     failures: Sequence[payments.BankCallback],
     debits: dict[str, payment_ports.DebitState],
+    tariffs: billing.TariffHistory | None,
     now: datetime,
 ) -> None:
     """Queue the N1 SMS: each auto top-up, and each failed debit (the cardholder's risk)."""
     fresh = credited.fresh
     if not fresh and not failures:
         return
-    price = (await uow.tariffs.history()).at(now).reference_price
-    numbers = {p.account_number for p in fresh} | {
-        debits[c.debit_id].request.account_number for c in failures
-    }
-    balances = await uow.ledger.balances(numbers)
+    history = tariffs if tariffs is not None else await uow.tariffs.history()
+    price = history.at(now).reference_price
+    # A top-up's payment carries its balance after; only failed debits need a read.
+    balances = (
+        await uow.ledger.balances({debits[c.debit_id].request.account_number for c in failures})
+        if failures
+        else {}
+    )
     requests = [
         sms_ports.SmsRequest(
             account_number=p.account_number,
