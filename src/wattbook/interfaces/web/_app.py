@@ -79,8 +79,9 @@ def create_app(
     app.state.runtime = runtime
     app.state.batcher = CallbackBatcher(uow_factory=runtime.uow_factory, clock=runtime.clock)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.include_router(_kiosk.router)
+    # The bank's router first: its callbacks are the busiest route, and routes match in order.
     app.include_router(_bank.router)
+    app.include_router(_kiosk.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> PlainTextResponse:

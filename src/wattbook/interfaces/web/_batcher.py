@@ -7,7 +7,9 @@ settled one by one so that only the bad one is refused.
 Banks replay callbacks a lot. A callback identical to one this process has already seen
 committed is answered from memory as the replay it is: a committed settlement never changes,
 and anything not remembered (another process, a restart, a different body) goes to the
-database, which stays the authority.
+database, which stays the authority. A callback identical to one still waiting for its
+commit waits for that commit and is answered as its replay (if that settlement fails, the
+replay is settled on its own), so a replay costs the database nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from wattbook.application import ports
 from wattbook.application.payments import bank
 from wattbook.domain import payments
 
+# A batch this big means callbacks are streaming in: the next batch may wait a moment.
+_BUSY_BATCH = 16
+
 _Item = tuple[payments.BankCallback, asyncio.Future[bank.CallbackOutcome]]
 
 
@@ -35,16 +40,21 @@ class CallbackBatcher:
         clock: ports.Clock,
         max_batch: int = 256,
         remembered: int = 100_000,
+        gather_s: float = 0.002,
     ) -> None:
         self._uow_factory = uow_factory
         self._clock = clock
         self._max_batch = max_batch
+        self._gather_s = gather_s
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._remembered = remembered
+        # serial -> (callback, the answer to its replays), for callbacks committed.
         self._settled: OrderedDict[str, tuple[payments.BankCallback, bank.CallbackOutcome]] = (
             OrderedDict()
         )
+        # serial -> the first callback with that serial still waiting for its commit.
+        self._pending: dict[str, _Item] = {}
 
     async def settle(self, callback: payments.BankCallback) -> bank.CallbackOutcome:
         """Return the outcome of ``callback`` once its batch has committed.
@@ -53,8 +63,21 @@ class CallbackBatcher:
         """
         known = self._settled.get(callback.serial)
         if known is not None and known[0] == callback:
-            return replace(known[1], settlement=payments.Settlement.REPLAY)
+            return known[1]
+        pending = self._pending.get(callback.serial)
+        if pending is not None and pending[0] == callback:
+            first = pending[1]
+            # asyncio.wait neither cancels the first request's future if this one is
+            # cancelled nor raises its error: a first that failed (or was cancelled) leaves
+            # this replay to be settled on its own.
+            await asyncio.wait((first,))
+            if not first.cancelled() and first.exception() is None:
+                return replace(first.result(), settlement=payments.Settlement.REPLAY)
+        return await self._enqueue(callback)
+
+    async def _enqueue(self, callback: payments.BankCallback) -> bank.CallbackOutcome:
         future: asyncio.Future[bank.CallbackOutcome] = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(callback.serial, (callback, future))
         await self._queue.put((callback, future))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run())
@@ -68,13 +91,27 @@ class CallbackBatcher:
                 await self._worker
 
     async def _run(self) -> None:
+        busy = False
         while not self._queue.empty():
+            if busy and self._queue.qsize() < self._max_batch // 2:
+                # Under load, let the callbacks already on their way join this batch: a
+                # transaction's fixed cost (rules' calendar, tariffs, commit) is paid once.
+                await asyncio.sleep(self._gather_s)
             batch = [self._queue.get_nowait()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             await self._settle(batch)
+            busy = len(batch) >= _BUSY_BATCH
 
     async def _settle(self, batch: list[_Item]) -> None:
+        try:
+            await self._settle_batch(batch)
+        finally:
+            for callback, future in batch:
+                if self._pending.get(callback.serial, (None, None))[1] is future:
+                    del self._pending[callback.serial]
+
+    async def _settle_batch(self, batch: list[_Item]) -> None:
         try:
             outcomes = await bank.settle_bank_callbacks(
                 uow=self._uow_factory(), clock=self._clock, callbacks=[c for c, _f in batch]
@@ -84,14 +121,17 @@ class CallbackBatcher:
                 _fail(batch[0][1], error)
                 return
             for item in batch:
-                await self._settle([item])
+                await self._settle_batch([item])
             return
         except Exception as error:  # handed to each waiting request
             for _callback, future in batch:
                 _fail(future, error)
             return
         for (callback, future), outcome in zip(batch, outcomes, strict=True):
-            self._settled[callback.serial] = (callback, outcome)
+            self._settled[callback.serial] = (
+                callback,
+                replace(outcome, settlement=payments.Settlement.REPLAY),
+            )
             if len(self._settled) > self._remembered:
                 self._settled.popitem(last=False)
             if not future.done():
