@@ -7,8 +7,8 @@ unit of work, so they commit or vanish with the money.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Collection, Mapping, Sequence
+from datetime import date, datetime, timedelta
 
 from wattbook.application import ports
 from wattbook.domain import billing, prepaid
@@ -27,6 +27,25 @@ logger = logging.getLogger(__name__)
 CALENDAR_HORIZON = timedelta(days=45)
 # When the calendar cannot answer, look again after this long (and cut nobody meanwhile).
 CALENDAR_RETRY = timedelta(hours=1)
+
+
+# The local days on which this process logged that the calendar does not reach far enough:
+# once the look-ahead passes the end of the holiday data it does so for every account, so it
+# is said once a day, not once per account (the accounts are still re-evaluated hourly).
+_calendar_short_logged: set[date] = set()
+
+
+def _log_calendar_short(today: date, numbers: Sequence[AccountNumber]) -> None:
+    if today in _calendar_short_logged:
+        return
+    _calendar_short_logged.add(today)
+    logger.error(
+        "No holiday calendar far enough ahead on %s (e.g. for account %s, %d in this run):"
+        " prepaid cuts postponed; logged once a day",
+        today,
+        numbers[0],
+        len(numbers),
+    )
 
 
 async def _calendar(uow: ports.UnitOfWork, now: datetime) -> WorkingCalendar | None:
@@ -72,6 +91,7 @@ async def apply_prepaid_rules(
         return ()
     commands: list[prepaid.Command] = []
     states: dict[AccountNumber, tuple[prepaid.RuleState, datetime | None]] = {}
+    short: list[AccountNumber] = []
     for number in sorted(snapshots):
         snapshot = snapshots[number]
         try:
@@ -87,11 +107,13 @@ async def apply_prepaid_rules(
                 settings=settings,
             )
         except CalendarNotCovered:
-            logger.error("No holiday calendar far enough ahead for account %s", number)
+            short.append(number)
             states[number] = (snapshot.state, now + CALENDAR_RETRY)
             continue
         commands.extend(decision.commands)
         states[number] = (decision.state, decision.re_evaluate_at)
+    if short:
+        _log_calendar_short(local_date(now), short)
     await uow.prepaid.save_states(states)
     if commands:
         meter_of = dict(meters or {})
