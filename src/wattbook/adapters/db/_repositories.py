@@ -1103,10 +1103,13 @@ class SqlPrepaidRepository:
 
     def _calendar(self, first_date: date, last_date: date) -> WorkingCalendar:
         c = t.calendar_overrides
+        # Whole years: an override anywhere in a year tells the domain the centre has entered
+        # that year's holidays, which covers a year chinese-calendar does not know yet.
+        whole_years = (date(first_date.year, 1, 1), date(last_date.year, 12, 31))
         overrides = tuple(
             CalendarOverride(day=row["day"], working=row["working"], note=row["note"])
             for row in self._worker.conn()
-            .execute(sa.select(c).where(c.c.day.between(first_date, last_date)))
+            .execute(sa.select(c).where(c.c.day.between(*whole_years)))
             .mappings()
         )
         return WorkingCalendar.from_chinese_calendar(

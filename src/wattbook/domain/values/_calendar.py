@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -10,6 +11,21 @@ from typing import Self
 import chinese_calendar
 
 _SATURDAY = 5
+
+
+@functools.lru_cache(maxsize=8192)
+def _package_day(day: date) -> tuple[bool, bool] | None:
+    """Return (statutory holiday, working day) as chinese-calendar has ``day``, or None.
+
+    Cached: the package's data never changes within a process, and the rules ask about the
+    same weeks for every batch of readings and payments.
+    """
+    try:
+        is_holiday, name = chinese_calendar.get_holiday_detail(day)
+        is_workday = chinese_calendar.is_workday(day)
+    except NotImplementedError:
+        return None
+    return (bool(is_holiday and name is not None), bool(is_workday))
 
 
 class CalendarNotCovered(LookupError):
@@ -59,23 +75,34 @@ class WorkingCalendar:
     ) -> Self:
         """Return the calendar of the ``chinese-calendar`` package, with local overrides applied.
 
-        :raises CalendarNotCovered: if the package holds no data for part of the range.
+        The package learns each year's holidays only once the State Council publishes them. For
+        a year it does not know yet, the centre enters that year's holidays and adjusted working
+        days as overrides: a year with at least one override counts as covered, its other days
+        following the weekday rule. Pass every override of the years the range touches.
+
+        :raises CalendarNotCovered: if neither the package nor an override covers part of the
+            range.
         """
+        local = tuple(overrides)
+        years_entered = {override.day.year for override in local}
         holidays: set[date] = set()
         working_days: set[date] = set()
         day = first_date
         while day <= last_date:
-            try:
-                is_holiday, name = chinese_calendar.get_holiday_detail(day)
-                is_workday = chinese_calendar.is_workday(day)
-            except NotImplementedError as error:
-                raise CalendarNotCovered(day, first_date, last_date) from error
-            if is_holiday and name is not None:
-                holidays.add(day)
-            elif is_workday and day.weekday() >= _SATURDAY:
-                working_days.add(day)
+            known = _package_day(day)
+            if known is None:
+                if day.year not in years_entered:
+                    raise CalendarNotCovered(day, first_date, last_date)
+            else:
+                statutory, workday = known
+                if statutory:
+                    holidays.add(day)
+                elif workday and day.weekday() >= _SATURDAY:
+                    working_days.add(day)
             day += timedelta(days=1)
-        for override in overrides:
+        for override in local:
+            if not first_date <= override.day <= last_date:
+                continue
             holidays.discard(override.day)
             working_days.discard(override.day)
             if override.working and override.day.weekday() >= _SATURDAY:
