@@ -74,6 +74,19 @@ class SmsInDoubt(SmsSenderUnavailable):
     """
 
 
+class StoredPartState(StrEnum):
+    """What a sender's storage says about a part written to it (3GPP TS 27.005 <stat>).
+
+    ``SENT`` ("STO SENT"): it went out; ``UNSENT`` ("STO UNSENT"): it is stored and has not
+    gone out; ``MISSING``: the storage no longer holds it (deleted, wiped, or another message
+    now sits at its index), so whether it went out cannot be told.
+    """
+
+    SENT = "SENT"
+    UNSENT = "UNSENT"
+    MISSING = "MISSING"
+
+
 class SmsRejected(Exception):
     """The sender refused this message, e.g. ``+CMS ERROR: 38``.
 
@@ -96,12 +109,63 @@ class OutgoingSms:
     reference: int
 
 
+class SmsStorage(Protocol):
+    """A sender's durable message storage (a modem's ``AT+CMGW``/``AT+CMSS``), for exactly-once.
+
+    A part is written to the storage, its index recorded, then sent from the storage; after a
+    crash the storage's status of that index says whether it went out.
+    """
+
+    async def store_part(self, message: OutgoingSms, *, part: int) -> int:
+        """Write part ``part`` (0-based) of ``message`` to the storage, unsent; return its index.
+
+        :raises SmsRejected: if the storage refuses it (e.g. full).
+        :raises SmsSenderUnavailable: if the sender stopped working.
+        """
+        ...
+
+    async def send_stored(self, index: int) -> str:
+        """Send the stored message at ``index`` and return the sender's reference.
+
+        :raises SmsRejected: if this message was refused.
+        :raises SmsInDoubt: if the sender stopped answering while sending.
+        :raises SmsSenderUnavailable: if the sender stopped working.
+        """
+        ...
+
+    async def stored_state(self, message: OutgoingSms, *, part: int, index: int) -> StoredPartState:
+        """Return what the storage holds at ``index``: that part sent, unsent, or not at all.
+
+        :raises SmsSenderUnavailable: if the sender cannot be asked.
+        """
+        ...
+
+    async def discard(self, index: int) -> None:
+        """Delete the stored message at ``index`` (nothing if it is gone already).
+
+        :raises SmsSenderUnavailable: if the sender cannot be asked.
+        """
+        ...
+
+    async def stored(self) -> tuple[int, ...]:
+        """Return the indexes of the outgoing messages the storage holds (sent or unsent).
+
+        :raises SmsSenderUnavailable: if the sender cannot be asked.
+        """
+        ...
+
+
 class SmsSender(Protocol):
     """Send SMS, part by part, so that an interrupted long message resumes where it stopped."""
 
     @property
     def name(self) -> str:
         """Return the sender's stored code, e.g. ``MODEM``."""
+        ...
+
+    @property
+    def storage(self) -> SmsStorage | None:
+        """Return the storage parts are sent through, or None to send them directly."""
         ...
 
     def part_count(self, text: str) -> int:
@@ -171,6 +235,11 @@ class QueuedSms:
     message_refs: tuple[str, ...]
     body: str | None
     claimed_at: datetime | None
+    # The sender-storage index of part ``parts_sent`` (0-based), written and recorded but not
+    # yet recorded as sent; and whether the current (or interrupted) claim sends through the
+    # storage at all, so that recovery knows whether a part without an index can be in doubt.
+    stored_index: int | None = None
+    stores_parts: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -237,17 +306,24 @@ class SmsOutbox(Protocol):
         """Return how many messages went to ``phone`` from ``since`` on."""
         ...
 
-    async def claim(self, message_id: int, *, at: datetime, sender: str, body: str) -> int:
+    async def claim(
+        self, message_id: int, *, at: datetime, sender: str, body: str, stores_parts: bool = False
+    ) -> int:
         """Claim the message for a new attempt, store its text, open its delivery record.
 
+        ``stores_parts`` says the attempt sends each part through the sender's storage.
         Return the attempt's number.
         """
+        ...
+
+    async def record_stored(self, message_id: int, *, index: int | None) -> None:
+        """Record the storage index of the claimed message's next part (None: forget it)."""
         ...
 
     async def record_part(
         self, message_id: int, *, reference: str, at: datetime, last: bool
     ) -> None:
-        """Store one accepted part's reference; with ``last``, mark the message SENT."""
+        """Store one accepted part's reference, forget its storage index; ``last``: mark SENT."""
         ...
 
     async def release(
@@ -258,8 +334,17 @@ class SmsOutbox(Protocol):
         outcome: DeliveryOutcome,
         error: str,
         retry_at: datetime | None,
+        keep_stored: bool = False,
     ) -> None:
-        """End the current attempt unsent: pending again from ``retry_at``, or FAILED if None."""
+        """End the current attempt unsent: pending again from ``retry_at``, or FAILED if None.
+
+        The next part's storage index is forgotten unless ``keep_stored`` (its fate is then
+        asked of the storage before the message is sent further).
+        """
+        ...
+
+    async def stored_indexes(self) -> frozenset[int]:
+        """Return the storage indexes the outbox still refers to."""
         ...
 
     async def defer(self, message_id: int, *, until: datetime, reason: str) -> None:

@@ -1,8 +1,9 @@
 """The SMS outbox worker against the modem simulator, on both engines (issue 6, B4, N1, N2).
 
 A "crash" is a BaseException raised inside the sender at a chosen moment: it escapes the use
-case as a killed process would, leaving the database as the last commit left it. A "restart"
-is a fresh worker run: ``recover_sms_claims`` then ``send_pending_sms``.
+case as a killed process would, leaving the database as the last commit left it and the
+simulated modem (a separate object, like the real device) as it was. A "restart" is what a
+fresh worker does: ``recover_sms_claims``, ``sweep_sms_storage``, then ``send_pending_sms``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
+from enum import Enum
 
 import pytest
 import sqlalchemy as sa
@@ -26,6 +28,7 @@ from wattbook.application.send_pending_sms import (
     SmsRunReport,
     recover_sms_claims,
     send_pending_sms,
+    sweep_sms_storage,
 )
 from wattbook.application.sms_ports import (
     DeliveryOutcome,
@@ -33,6 +36,8 @@ from wattbook.application.sms_ports import (
     OutgoingSms,
     SmsRequest,
     SmsSender,
+    SmsStorage,
+    StoredPartState,
 )
 from wattbook.domain import accounts
 from wattbook.domain.values import AccountNumber, Money, Price
@@ -48,7 +53,9 @@ class ProcessDied(BaseException):
 
 
 class CrashingSender:
-    """Delegate to a real sender; die before or after the modem takes a chosen part."""
+    """Delegate to a real sender, sending directly; die before or after it takes a part."""
+
+    storage: SmsStorage | None = None
 
     def __init__(self, inner: SmsSender, *, reference: int, part: int, after_modem: bool) -> None:
         self.inner = inner
@@ -73,6 +80,69 @@ class CrashingSender:
         return reference
 
 
+class Step(Enum):
+    """The moments around the modem's storage a worker can die at."""
+
+    AFTER_WRITE = "after CMGW, before the index is recorded"
+    BEFORE_SEND = "after the index is recorded, before CMSS"
+    AFTER_SEND = "after CMSS, before the send is recorded"
+    BEFORE_DELETE = "after the send is recorded, before CMGD"
+
+
+class CrashingStorage:
+    """A modem sender through its storage that dies at one step of one part."""
+
+    def __init__(self, inner: ModemSender, *, reference: int, part: int, step: Step) -> None:
+        self.inner = inner
+        self.reference = reference
+        self.part = part
+        self.step = step
+        self.name = inner.name
+        self._parts: dict[int, tuple[int, int]] = {}  # storage index -> (outbox id, part)
+
+    @property
+    def storage(self) -> SmsStorage:
+        return self
+
+    def _chosen(self, index: int, step: Step) -> bool:
+        return self.step is step and self._parts.get(index) == (self.reference, self.part)
+
+    def part_count(self, text: str) -> int:
+        return self.inner.part_count(text)
+
+    async def check(self) -> None:
+        await self.inner.check()
+
+    async def send_part(self, message: OutgoingSms, *, part: int) -> str:
+        raise AssertionError("a storage sender sends nothing directly")
+
+    async def store_part(self, message: OutgoingSms, *, part: int) -> int:
+        index = await self.inner.store_part(message, part=part)
+        self._parts[index] = (message.reference, part)
+        if self._chosen(index, Step.AFTER_WRITE):
+            raise ProcessDied
+        return index
+
+    async def send_stored(self, index: int) -> str:
+        if self._chosen(index, Step.BEFORE_SEND):
+            raise ProcessDied
+        reference = await self.inner.send_stored(index)
+        if self._chosen(index, Step.AFTER_SEND):
+            raise ProcessDied
+        return reference
+
+    async def stored_state(self, message: OutgoingSms, *, part: int, index: int) -> StoredPartState:
+        return await self.inner.stored_state(message, part=part, index=index)
+
+    async def discard(self, index: int) -> None:
+        if self._chosen(index, Step.BEFORE_DELETE):
+            raise ProcessDied
+        await self.inner.discard(index)
+
+    async def stored(self) -> tuple[int, ...]:
+        return await self.inner.stored()
+
+
 @pytest.fixture
 async def simulator() -> AsyncIterator[ModemSimulator]:
     simulator = ModemSimulator()
@@ -83,6 +153,14 @@ async def simulator() -> AsyncIterator[ModemSimulator]:
 @pytest.fixture
 async def sender(simulator: ModemSimulator) -> AsyncIterator[ModemSender]:
     sender = ModemSender.for_url(await simulator.serve_tcp(), timeout_s=2.0)
+    yield sender
+    await sender.close()
+
+
+@pytest.fixture
+async def direct(simulator: ModemSimulator) -> AsyncIterator[ModemSender]:
+    """A modem sender for a modem without storage: parts go out with AT+CMGS."""
+    sender = ModemSender.for_url(await simulator.serve_tcp(), timeout_s=2.0, storage=False)
     yield sender
     await sender.close()
 
@@ -121,7 +199,13 @@ class Outbox:
 
     async def restart(self, sender: SmsSender) -> object:
         await recover_sms_claims(uow_factory=self.uow_factory, clock=self.clock)
+        await sweep_sms_storage(uow_factory=self.uow_factory, sender=sender)
         return await self.run(sender)
+
+    def refs(self) -> list[str]:
+        with self.engine.connect() as connection:
+            found = connection.execute(sa.text("SELECT message_refs FROM sms_outbox ORDER BY id"))
+            return [str(refs) for refs in found.scalars()]
 
     def rows(self) -> list[tuple[int, str, int, int, str | None]]:
         with self.engine.connect() as connection:
@@ -245,6 +329,38 @@ class TestSendPendingSms:
         assert outbox.rows() == [(1, "FAILED", 5, 0, "CMS_38: +CMS ERROR: 38")]
         assert await outbox.outcomes(1) == [DeliveryOutcome.RETRY] * 4 + [DeliveryOutcome.FAILED]
         assert simulator.state.accepted == []
+        assert simulator.state.storage == {}  # each refused copy was deleted
+
+    async def test_retries_a_full_storage_then_records_failure(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(low_balance(number))
+        simulator.state.storage_capacity = 0  # +CMS ERROR: 322 to every AT+CMGW
+
+        await outbox.run(sender)
+        for delay_s in (60, 120, 240, 480):
+            outbox.clock.advance(timedelta(seconds=delay_s))
+            await outbox.run(sender)
+
+        assert outbox.rows() == [(1, "FAILED", 5, 0, "CMS_322: +CMS ERROR: 322")]
+        assert await outbox.outcomes(1) == [DeliveryOutcome.RETRY] * 4 + [DeliveryOutcome.FAILED]
+        assert simulator.state.accepted == []
+
+    async def test_sends_once_the_full_storage_has_room(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(low_balance(number))
+        simulator.state.storage_capacity = 0
+        await outbox.run(sender)
+
+        simulator.state.storage_capacity = 30
+        outbox.clock.advance(timedelta(seconds=60))
+        await outbox.run(sender)
+
+        assert outbox.rows() == [(1, "SENT", 2, 1, None)]
+        assert simulator.state.texts() == [LOW_BALANCE_TEXT]
 
     async def test_waits_out_the_back_off(
         self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
@@ -300,6 +416,7 @@ class TestSendPendingSms:
 
         assert report.sender_unavailable == "+CMS ERROR: 331"  # type: ignore[attr-defined]
         assert outbox.rows() == [(1, "PENDING", 1, 0, "UNAVAILABLE: +CMS ERROR: 331")]
+        assert simulator.state.storage == {}  # refused, so never sent: its copy is deleted
 
     async def test_caps_messages_per_phone_per_local_day(
         self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
@@ -347,17 +464,30 @@ class TestSendPendingSms:
 
 class TestModemStopsAnswering:
     @pytest.mark.parametrize(
-        ("rule", "status", "texts"),
-        [("RESEND", "SENT", 2), ("FAIL", "FAILED", 1)],
+        ("storage", "rule", "status", "texts"),
+        [
+            # Through the storage the late send is found "STO SENT": recorded, not resent.
+            (True, "RESEND", "SENT", 1),
+            (True, "FAIL", "SENT", 1),
+            # Sent directly, only the in-doubt rule can settle it.
+            (False, "RESEND", "SENT", 2),
+            (False, "FAIL", "FAILED", 1),
+        ],
     )
-    async def test_settles_the_timed_out_send_by_the_in_doubt_rule(
-        self, outbox: Outbox, simulator: ModemSimulator, rule: str, status: str, texts: int
+    async def test_settles_the_timed_out_send(
+        self,
+        outbox: Outbox,
+        simulator: ModemSimulator,
+        storage: bool,
+        rule: str,
+        status: str,
+        texts: int,
     ) -> None:
         outbox.set_policy(in_doubt=rule)
         number = await outbox.open("051600001234", "13800138000")
         await outbox.enqueue(low_balance(number))
         url = await simulator.serve_tcp()
-        slow = ModemSender.for_url(url, timeout_s=2.0, send_timeout_s=0.2)
+        slow = ModemSender.for_url(url, timeout_s=2.0, send_timeout_s=0.2, storage=storage)
         simulator.state.send_delay_s = 0.5  # the modem sends, but answers too late
 
         await outbox.run(slow)
@@ -373,8 +503,9 @@ class TestModemStopsAnswering:
         assert outbox.statuses() == [status]
         assert len(simulator.state.texts()) == texts
         assert (await outbox.outcomes(1))[0] == (
-            DeliveryOutcome.RETRY if rule == "RESEND" else DeliveryOutcome.FAILED
+            DeliveryOutcome.RETRY if storage or rule == "RESEND" else DeliveryOutcome.FAILED
         )
+        assert simulator.state.storage == {}
 
 
 class TestNoPhone:
@@ -393,25 +524,25 @@ class TestNoPhone:
         assert [(a.account_number.value, a.unsent) for a in listed] == [("051600000001", 1)]
 
 
-class TestRestartDuringSending:
+class TestRestartDuringDirectSending:
     async def test_between_messages_loses_none_and_repeats_none(
-        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+        self, outbox: Outbox, simulator: ModemSimulator, direct: ModemSender
     ) -> None:
         number = await outbox.open("051600001234", "13800138000")
         for serial in ("A", "B", "C"):
             await outbox.enqueue(top_up_done(number, serial))
-        crashing = CrashingSender(sender, reference=2, part=0, after_modem=False)
+        crashing = CrashingSender(direct, reference=2, part=0, after_modem=False)
 
         with pytest.raises(ProcessDied):
             await outbox.run(crashing)  # message 1 sent; died claiming into message 2
-        await outbox.restart(sender)
+        await outbox.restart(direct)
 
         assert outbox.statuses() == ["SENT", "SENT", "SENT"]
         assert len(simulator.state.accepted) == 3
         assert await outbox.outcomes(2) == [DeliveryOutcome.INTERRUPTED, DeliveryOutcome.SENT]
 
     async def test_resumes_a_long_message_after_its_last_recorded_part(
-        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+        self, outbox: Outbox, simulator: ModemSimulator, direct: ModemSender
     ) -> None:
         number = await outbox.open("051600001234", "13800138000")
         await outbox.enqueue(
@@ -423,27 +554,27 @@ class TestRestartDuringSending:
                 amount=Money(fen=5000),
             )
         )
-        crashing = CrashingSender(sender, reference=1, part=1, after_modem=False)
+        crashing = CrashingSender(direct, reference=1, part=1, after_modem=False)
 
         with pytest.raises(ProcessDied):
             await outbox.run(crashing)
-        await outbox.restart(sender)
+        await outbox.restart(direct)
 
         sequences = [m.decoded.concatenation.sequence for m in simulator.state.accepted]  # type: ignore[union-attr]
         assert sequences == [1, 2]
         assert outbox.rows() == [(1, "SENT", 2, 2, None)]
         assert len(simulator.state.texts()) == 1
 
-    async def test_resends_the_part_in_doubt_by_default(
-        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    async def test_resends_the_part_in_doubt_by_default_without_storage(
+        self, outbox: Outbox, simulator: ModemSimulator, direct: ModemSender
     ) -> None:
         number = await outbox.open("051600001234", "13800138000")
         await outbox.enqueue(low_balance(number))
-        crashing = CrashingSender(sender, reference=1, part=0, after_modem=True)
+        crashing = CrashingSender(direct, reference=1, part=0, after_modem=True)
 
         with pytest.raises(ProcessDied):
             await outbox.run(crashing)  # the modem took it; the database never heard
-        await outbox.restart(sender)
+        await outbox.restart(direct)
 
         # At least once: the in-doubt part went out again rather than risk losing it.
         assert simulator.state.texts() == [LOW_BALANCE_TEXT, LOW_BALANCE_TEXT]
@@ -451,16 +582,16 @@ class TestRestartDuringSending:
         assert await outbox.outcomes(1) == [DeliveryOutcome.INTERRUPTED, DeliveryOutcome.SENT]
 
     async def test_fails_the_message_in_doubt_when_the_policy_says_at_most_once(
-        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+        self, outbox: Outbox, simulator: ModemSimulator, direct: ModemSender
     ) -> None:
         outbox.set_policy(in_doubt="FAIL")
         number = await outbox.open("051600001234", "13800138000")
         await outbox.enqueue(low_balance(number))
-        crashing = CrashingSender(sender, reference=1, part=0, after_modem=True)
+        crashing = CrashingSender(direct, reference=1, part=0, after_modem=True)
 
         with pytest.raises(ProcessDied):
             await outbox.run(crashing)
-        await outbox.restart(sender)
+        await outbox.restart(direct)
 
         assert simulator.state.texts() == [LOW_BALANCE_TEXT]
         (row,) = outbox.rows()
@@ -469,7 +600,7 @@ class TestRestartDuringSending:
         assert row[4].startswith("IN_DOUBT")
 
     async def test_a_duplicated_part_of_a_long_message_joins_once_on_the_handset(
-        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+        self, outbox: Outbox, simulator: ModemSimulator, direct: ModemSender
     ) -> None:
         number = await outbox.open("051600001234", "13800138000")
         await outbox.enqueue(
@@ -481,15 +612,163 @@ class TestRestartDuringSending:
                 amount=Money(fen=5000),
             )
         )
-        crashing = CrashingSender(sender, reference=1, part=0, after_modem=True)
+        crashing = CrashingSender(direct, reference=1, part=0, after_modem=True)
 
         with pytest.raises(ProcessDied):
             await outbox.run(crashing)
-        await outbox.restart(sender)
+        await outbox.restart(direct)
 
         sequences = [m.decoded.concatenation.sequence for m in simulator.state.accepted]  # type: ignore[union-attr]
         assert sequences == [1, 1, 2]  # part 1 twice, same reference: the handset keeps one
         assert len(simulator.state.texts()) == 1
+
+
+LONG_TEXT = (
+    "【水电中心】户号051600001234银行代扣充值50.00元未成功，当前余额0.00元。"
+    "余额不足时将停止供电，请检查银行卡余额及状态，或到水电售卖窗口、自助缴费机缴费。"
+)
+
+
+def top_up_failed(number: AccountNumber) -> SmsRequest:
+    return SmsRequest(
+        account_number=number,
+        kind=NotificationKind.AUTO_TOP_UP_FAILED,
+        balance=Money(fen=0),
+        price=PRICE,
+        amount=Money(fen=5000),
+    )
+
+
+class TestRestartThroughTheModemStorage:
+    @pytest.mark.parametrize("part", [0, 1])
+    @pytest.mark.parametrize("step", list(Step), ids=lambda step: step.name)
+    async def test_each_part_arrives_once_and_is_recorded_once(
+        self,
+        outbox: Outbox,
+        simulator: ModemSimulator,
+        sender: ModemSender,
+        step: Step,
+        part: int,
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(top_up_failed(number), top_up_done(number, "A"))
+        crashing = CrashingStorage(sender, reference=1, part=part, step=step)
+
+        with pytest.raises(ProcessDied):
+            await outbox.run(crashing)
+        await sender.close()  # the dead worker's connection goes with it
+        await outbox.restart(sender)
+
+        accepted = simulator.state.accepted
+        long_parts = [m.decoded for m in accepted if m.decoded and m.decoded.concatenation]
+        assert sorted(d.concatenation.sequence for d in long_parts) == [1, 2]  # type: ignore[union-attr]
+        assert all(d.coding == 0x08 for d in long_parts)  # UCS-2: the Chinese decoded intact
+        assert len(accepted) == 3
+        assert simulator.state.texts()[0] == LONG_TEXT
+        # Died before deleting the last part's copy, the message was already recorded SENT.
+        finished = step is Step.BEFORE_DELETE and part == 1
+        attempts = 1 if finished else 2
+        assert outbox.rows() == [(1, "SENT", attempts, 2, None), (2, "SENT", 1, 1, None)]
+        assert [len(refs.split(",")) for refs in outbox.refs()] == [2, 1]
+        assert await outbox.outcomes(1) == (
+            [DeliveryOutcome.SENT]
+            if finished
+            else [DeliveryOutcome.INTERRUPTED, DeliveryOutcome.SENT]
+        )
+        assert simulator.state.storage == {}  # nothing left behind, orphans swept
+
+    async def test_records_a_part_the_modem_sent_without_sending_it_again(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(low_balance(number))
+        crashing = CrashingStorage(sender, reference=1, part=0, step=Step.AFTER_SEND)
+        with pytest.raises(ProcessDied):
+            await outbox.run(crashing)
+        stored_before = simulator.state.stored_statuses()
+
+        await outbox.restart(sender)
+
+        assert stored_before == {1: "STO SENT"}
+        assert simulator.state.texts() == [LOW_BALANCE_TEXT]
+        assert outbox.refs() == ["STORED-1"]  # the modem's reference was lost with the worker
+        assert simulator.state.storage == {}
+
+    async def test_sweeps_only_the_copies_the_outbox_does_not_know(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(low_balance(number))
+        received = simulator.state.receive(number="+8613900139000", text="Hello")
+        crashing = CrashingStorage(sender, reference=1, part=0, step=Step.AFTER_WRITE)
+        with pytest.raises(ProcessDied):
+            await outbox.run(crashing)
+
+        await recover_sms_claims(uow_factory=outbox.uow_factory, clock=outbox.clock)
+        swept = await sweep_sms_storage(uow_factory=outbox.uow_factory, sender=sender)
+
+        assert swept == (2,)  # the unrecorded "STO UNSENT" copy, never sent
+        assert simulator.state.stored_statuses() == {received: "REC READ"}
+        assert simulator.state.accepted == []
+
+    @pytest.mark.parametrize(
+        ("rule", "status", "texts"), [("RESEND", "SENT", 1), ("FAIL", "FAILED", 0)]
+    )
+    async def test_falls_back_to_the_in_doubt_rule_when_the_storage_was_wiped(
+        self,
+        outbox: Outbox,
+        simulator: ModemSimulator,
+        sender: ModemSender,
+        rule: str,
+        status: str,
+        texts: int,
+    ) -> None:
+        outbox.set_policy(in_doubt=rule)
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(low_balance(number))
+        crashing = CrashingStorage(sender, reference=1, part=0, step=Step.BEFORE_SEND)
+        with pytest.raises(ProcessDied):
+            await outbox.run(crashing)
+        simulator.state.wipe_storage()  # e.g. the SIM was swapped while the worker was down
+
+        await outbox.restart(sender)
+
+        assert outbox.statuses() == [status]
+        assert len(simulator.state.texts()) == texts
+        if rule == "FAIL":
+            assert (outbox.rows()[0][4] or "").startswith("IN_DOUBT: part 1 is gone")
+
+    async def test_a_wiped_storage_after_the_send_still_sends_twice_under_resend(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(low_balance(number))
+        crashing = CrashingStorage(sender, reference=1, part=0, step=Step.AFTER_SEND)
+        with pytest.raises(ProcessDied):
+            await outbox.run(crashing)
+        simulator.state.wipe_storage()
+
+        await outbox.restart(sender)
+
+        # The limit of exactly-once (ADR 8): with the storage gone nobody can tell.
+        assert simulator.state.texts() == [LOW_BALANCE_TEXT, LOW_BALANCE_TEXT]
+        assert outbox.statuses() == ["SENT"]
+
+    async def test_a_low_balance_part_in_storage_is_not_superseded(
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(low_balance(number, 1000))
+        crashing = CrashingStorage(sender, reference=1, part=0, step=Step.AFTER_SEND)
+        with pytest.raises(ProcessDied):
+            await outbox.run(crashing)
+        await outbox.enqueue(low_balance(number, 943))
+
+        await outbox.restart(sender)
+
+        # Message 1 went out before the crash: it is recorded SENT, not cancelled as stale.
+        assert outbox.statuses() == ["SENT", "SENT"]
+        assert len(simulator.state.accepted) == 2
 
 
 class TestInProcessWorker:

@@ -70,6 +70,8 @@ def _queued(row: Any) -> sms_ports.QueuedSms:
         message_refs=_refs(row["message_refs"]),
         body=row["body"],
         claimed_at=row["claimed_at"],
+        stored_index=None if row["stored_index"] is None else int(row["stored_index"]),
+        stores_parts=bool(row["stores_parts"]),
     )
 
 
@@ -229,7 +231,9 @@ class SqlSmsOutbox:
         """Return how many messages went to ``phone`` from ``since`` on."""
         return await self._worker.run(self._sent_count, phone, since)
 
-    def _claim(self, message_id: int, at: datetime, sender: str, body: str) -> int:
+    def _claim(
+        self, message_id: int, at: datetime, sender: str, body: str, stores_parts: bool
+    ) -> int:
         connection = self._conn()
         attempt = connection.execute(
             _o.update()
@@ -238,7 +242,13 @@ class SqlSmsOutbox:
                 _o.c.status == sms_ports.SmsStatus.PENDING.value,
                 _o.c.claimed_at.is_(None),
             )
-            .values(attempts=_o.c.attempts + 1, claimed_at=at, body=body, last_error=None)
+            .values(
+                attempts=_o.c.attempts + 1,
+                claimed_at=at,
+                body=body,
+                last_error=None,
+                stores_parts=stores_parts,
+            )
             .returning(_o.c.attempts)
         ).scalar_one_or_none()
         if attempt is None:
@@ -248,12 +258,42 @@ class SqlSmsOutbox:
         )
         return int(attempt)
 
-    async def claim(self, message_id: int, *, at: datetime, sender: str, body: str) -> int:
+    async def claim(
+        self, message_id: int, *, at: datetime, sender: str, body: str, stores_parts: bool = False
+    ) -> int:
         """Claim the message for a new attempt, store its text, open its delivery record.
+
+        ``stores_parts`` says the attempt sends each part through the sender's storage.
 
         :raises MessageNotClaimed: if another worker holds it or it is no longer pending.
         """
-        return await self._worker.run(self._claim, message_id, at, sender, body)
+        return await self._worker.run(self._claim, message_id, at, sender, body, stores_parts)
+
+    def _record_stored(self, message_id: int, index: int | None) -> None:
+        updated = self._conn().execute(
+            _o.update()
+            .where(_o.c.id == message_id, _o.c.claimed_at.is_not(None))
+            .values(stored_index=index)
+        )
+        if updated.rowcount != 1:
+            raise MessageNotClaimed(f"SMS {message_id} is not claimed")
+
+    async def record_stored(self, message_id: int, *, index: int | None) -> None:
+        """Record the storage index of the claimed message's next part (None: forget it).
+
+        :raises MessageNotClaimed: if the message is not claimed.
+        """
+        await self._worker.run(self._record_stored, message_id, index)
+
+    def _stored_indexes(self) -> frozenset[int]:
+        rows = self._conn().execute(
+            sa.select(_o.c.stored_index).where(_o.c.stored_index.is_not(None))
+        )
+        return frozenset(int(index) for index in rows.scalars())
+
+    async def stored_indexes(self) -> frozenset[int]:
+        """Return the storage indexes the outbox still refers to."""
+        return await self._worker.run(self._stored_indexes)
 
     def _open_attempt(self, message_id: int) -> tuple[int, str]:
         row = (
@@ -275,7 +315,11 @@ class SqlSmsOutbox:
         if _REF_SEPARATOR in reference:
             raise ValueError(f"a message reference must not contain {_REF_SEPARATOR!r}")
         joined = _REF_SEPARATOR.join((*_refs(refs), reference))
-        values: dict[str, Any] = {"parts_sent": _o.c.parts_sent + 1, "message_refs": joined}
+        values: dict[str, Any] = {
+            "parts_sent": _o.c.parts_sent + 1,
+            "message_refs": joined,
+            "stored_index": None,
+        }
         if last:
             values.update(status=sms_ports.SmsStatus.SENT.value, done_at=at, claimed_at=None)
         connection.execute(_o.update().where(_o.c.id == message_id).values(**values))
@@ -290,7 +334,7 @@ class SqlSmsOutbox:
     async def record_part(
         self, message_id: int, *, reference: str, at: datetime, last: bool
     ) -> None:
-        """Store one accepted part's reference; with ``last``, mark the message SENT.
+        """Store one accepted part's reference, forget its storage index; ``last``: mark SENT.
 
         :raises MessageNotClaimed: if the message is not claimed.
         """
@@ -303,10 +347,13 @@ class SqlSmsOutbox:
         outcome: sms_ports.DeliveryOutcome,
         error: str,
         retry_at: datetime | None,
+        keep_stored: bool,
     ) -> None:
         connection = self._conn()
         attempt, _refs_so_far = self._open_attempt(message_id)
         values: dict[str, Any] = {"claimed_at": None, "last_error": error[:200]}
+        if not keep_stored:
+            values["stored_index"] = None
         if retry_at is None:
             values.update(status=sms_ports.SmsStatus.FAILED.value, done_at=at)
         else:
@@ -326,12 +373,15 @@ class SqlSmsOutbox:
         outcome: sms_ports.DeliveryOutcome,
         error: str,
         retry_at: datetime | None,
+        keep_stored: bool = False,
     ) -> None:
         """End the current attempt unsent: pending again from ``retry_at``, or FAILED if None.
 
+        The next part's storage index is forgotten unless ``keep_stored``.
+
         :raises MessageNotClaimed: if the message is not claimed.
         """
-        await self._worker.run(self._release, message_id, at, outcome, error, retry_at)
+        await self._worker.run(self._release, message_id, at, outcome, error, retry_at, keep_stored)
 
     def _defer(self, message_id: int, until: datetime, reason: str) -> None:
         self._conn().execute(

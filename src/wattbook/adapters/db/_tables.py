@@ -386,6 +386,11 @@ sms_outbox = sa.Table(
     sa.Column("message_refs", sa.String(400), nullable=False, server_default=""),
     sa.Column("body", sa.Text, nullable=True),
     sa.Column("last_error", sa.String(200), nullable=True),
+    # Sending through the modem's storage (migration 0007, ADR 8): the storage index of the
+    # next part, written and recorded but not yet recorded as sent, and whether the claim
+    # sends through the storage at all.
+    sa.Column("stored_index", sa.Integer, nullable=True),
+    sa.Column("stores_parts", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_sms_outbox_status_id", "status", "id"),
     sa.Index("uq_sms_outbox_dedup_key", "dedup_key", unique=True),
     sa.Index("ix_sms_outbox_phone_done_at", "phone", "done_at"),

@@ -2,10 +2,12 @@
 
 It speaks the 3GPP TS 27.005 / 27.007 subset an SMS modem needs: ``ATE0``, ``AT+CMEE=1``,
 ``AT+CPIN?``, ``AT+CREG?``, ``AT+CMGF``, ``AT+CSCS`` and ``AT+CMGS`` in PDU mode (any text,
-concatenated) and in text mode (GSM 7-bit, one message). It reads final result codes
-(``OK``, ``ERROR``, ``+CME ERROR: n``, ``+CMS ERROR: n``), skips the command echo and
-unsolicited lines, and waits for the ``> `` prompt before writing a message body. Every read
-has a timeout: a modem that stops answering is an error, never a hang.
+concatenated) and in text mode (GSM 7-bit, one message); and the message storage that makes a
+send resumable after a crash: ``AT+CMGW`` (write, "STO UNSENT"), ``AT+CMSS`` (send from
+storage), ``AT+CMGR`` / ``AT+CMGL`` (read, in PDU mode) and ``AT+CMGD`` (delete). It reads
+final result codes (``OK``, ``ERROR``, ``+CME ERROR: n``, ``+CMS ERROR: n``), skips the
+command echo and unsolicited lines, and waits for the ``> `` prompt before writing a message
+body. Every read has a timeout: a modem that stops answering is an error, never a hang.
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ CMS_SIM_NOT_INSERTED = 310
 CMS_NO_NETWORK_SERVICE = 331
 CMS_NETWORK_TIMEOUT = 332
 CMS_INVALID_PDU_PARAMETER = 304
+CMS_INVALID_MEMORY_INDEX = 321
+CMS_MEMORY_FULL = 322
+
+# TS 27.005 3.1 <stat> in PDU mode: 0 received unread, 1 received read, 2 stored unsent,
+# 3 stored sent, 4 all (a CMGL filter).
+STAT_STO_UNSENT = 2
+STAT_STO_SENT = 3
+_STAT_ALL = 4
 
 
 class ModemError(Exception):
@@ -76,6 +86,27 @@ class ModemStatus:
 
     registration: int
     signal: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredMessage:
+    """One message in the modem's storage, read in PDU mode: its index, ``<stat>`` and PDU."""
+
+    index: int
+    stat: int
+    pdu: str
+
+
+def _stored_header(line: str, prefix: str, index: int | None) -> tuple[int, int]:
+    """Return (index, stat) of a ``+CMGL: <index>,<stat>,...`` or ``+CMGR: <stat>,...`` line.
+
+    :raises ValueError: if the fields are not numbers.
+    :raises IndexError: if a field is missing.
+    """
+    fields = line[len(prefix) :].split(",")
+    if index is None:
+        return int(fields[0]), int(fields[1])
+    return index, int(fields[0])
 
 
 class AtModem:
@@ -248,7 +279,7 @@ class AtModem:
         """
         return self._registration(await self.command("AT+CREG?"))
 
-    async def _submit(self, command: str, body: bytes) -> int:
+    async def _submit(self, command: str, body: bytes, *, answer: str = "+CMGS:") -> int:
         async with self._lock:
             loop = asyncio.get_running_loop()
             self._buffer = b""
@@ -274,9 +305,9 @@ class AtModem:
                     await self._write(_ESC)
                 raise
         try:
-            return int(self._value(lines, "+CMGS:").split(",")[0])
+            return int(self._value(lines, answer).split(",")[0])
         except ValueError as error:
-            raise ModemError(f"unreadable +CMGS answer {lines!r}") from error
+            raise ModemError(f"unreadable {answer} answer {lines!r}") from error
 
     async def send_pdu(self, pdu: SubmitPdu) -> int:
         """Submit one PDU (``AT+CMGS=<length>``) and return the message reference (TP-MR).
@@ -305,6 +336,110 @@ class AtModem:
         if not number.lstrip("+").isdigit():
             raise ValueError(f"not a phone number: {number!r}")
         return await self._submit(f'AT+CMGS="{number}"', text.encode("ascii"))
+
+    async def write_pdu(self, pdu: SubmitPdu) -> int:
+        """Write one PDU to storage as "STO UNSENT" (``AT+CMGW=<length>,2``); return its index.
+
+        The modem must be in PDU mode.
+
+        :raises ModemCommandError: if the modem refuses (``+CMS ERROR: 322``: storage full).
+        :raises ModemTimeout: if the modem does not answer in time.
+        :raises ModemClosed: if the connection fails.
+        """
+        return await self._submit(
+            f"AT+CMGW={pdu.tpdu_length},{STAT_STO_UNSENT}",
+            pdu.hex.encode("ascii"),
+            answer="+CMGW:",
+        )
+
+    async def write_text(self, *, number: str, text: str) -> int:
+        """Write one text-mode message to storage (``AT+CMGW="<da>"``); return its index.
+
+        The modem must be in text mode with the GSM character set; the stored status is the
+        default, "STO UNSENT".
+
+        :raises ValueError: if the text cannot travel in text mode.
+        :raises ModemCommandError: if the modem refuses (``+CMS ERROR: 322``: storage full).
+        :raises ModemTimeout: if the modem does not answer in time.
+        :raises ModemClosed: if the connection fails.
+        """
+        if not text_mode_safe(text):
+            raise ValueError("text mode carries printable GSM/ASCII text of one message only")
+        if not number.lstrip("+").isdigit():
+            raise ValueError(f"not a phone number: {number!r}")
+        return await self._submit(f'AT+CMGW="{number}"', text.encode("ascii"), answer="+CMGW:")
+
+    async def send_stored(self, index: int) -> int:
+        """Send the stored message at ``index`` (``AT+CMSS``) and return its reference (TP-MR).
+
+        The modem marks it "STO SENT".
+
+        :raises ModemCommandError: if the modem refuses (``+CMS ERROR``; 321: no such index).
+        :raises ModemTimeout: if the modem does not answer in time.
+        :raises ModemClosed: if the connection fails.
+        """
+        command = f"AT+CMSS={index}"
+        lines = await self.command(command, timeout_s=self._send_timeout_s)
+        try:
+            return int(self._value(lines, "+CMSS:").split(",")[0])
+        except ValueError as error:
+            raise ModemError(f"unreadable +CMSS answer {lines!r}") from error
+
+    def _stored(self, lines: Sequence[str], prefix: str, index: int | None) -> list[StoredMessage]:
+        found: list[StoredMessage] = []
+        pending: tuple[int, int] | None = None
+        for line in lines:
+            if line.startswith(prefix):
+                try:
+                    pending = _stored_header(line, prefix, index)
+                except (ValueError, IndexError) as error:
+                    raise ModemError(f"unreadable {prefix} line {line!r}") from error
+            elif pending is not None:
+                found.append(StoredMessage(index=pending[0], stat=pending[1], pdu=line))
+                pending = None
+        return found
+
+    async def read_stored(self, index: int) -> StoredMessage | None:
+        """Return the stored message at ``index`` (``AT+CMGR``, PDU mode), or None if empty.
+
+        Modems answer an empty index with ``+CMS ERROR: 321`` or with a bare ``OK``; both
+        mean None.
+
+        :raises ModemCommandError: if the modem refuses otherwise.
+        :raises ModemTimeout: if the modem does not answer in time.
+        :raises ModemClosed: if the connection fails.
+        """
+        try:
+            lines = await self.command(f"AT+CMGR={index}")
+        except ModemCommandError as error:
+            if error.family == "CMS" and error.code == CMS_INVALID_MEMORY_INDEX:
+                return None
+            raise
+        found = self._stored(lines, "+CMGR:", index)
+        return found[0] if found else None
+
+    async def list_stored(self) -> tuple[StoredMessage, ...]:
+        """Return every message in the storage (``AT+CMGL=4``, PDU mode), received ones too.
+
+        :raises ModemCommandError: if the modem refuses.
+        :raises ModemTimeout: if the modem does not answer in time.
+        :raises ModemClosed: if the connection fails.
+        """
+        lines = await self.command(f"AT+CMGL={_STAT_ALL}")
+        return tuple(self._stored(lines, "+CMGL:", None))
+
+    async def delete_stored(self, index: int) -> None:
+        """Delete the stored message at ``index`` (``AT+CMGD``); an empty index is no error.
+
+        :raises ModemCommandError: if the modem refuses otherwise.
+        :raises ModemTimeout: if the modem does not answer in time.
+        :raises ModemClosed: if the connection fails.
+        """
+        try:
+            await self.command(f"AT+CMGD={index}")
+        except ModemCommandError as error:
+            if not (error.family == "CMS" and error.code == CMS_INVALID_MEMORY_INDEX):
+                raise
 
 
 def text_mode_safe(text: str) -> bool:
