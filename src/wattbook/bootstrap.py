@@ -287,7 +287,10 @@ def build_sms_sender(settings: Settings | None = None) -> sms.ModemSender | sms.
     resolved = settings if settings is not None else Settings.from_environment()
     if resolved.sms_sender == "modem":
         return sms.ModemSender.for_url(
-            resolved.modem_device, baud=resolved.modem_baud, pdu_mode=resolved.modem_pdu_mode
+            resolved.modem_device,
+            baud=resolved.modem_baud,
+            pdu_mode=resolved.modem_pdu_mode,
+            storage=resolved.modem_storage,
         )
     return sms.LogSender()
 

@@ -18,6 +18,9 @@ SMS_SENDER_VARIABLE = "WATTBOOK_SMS_SENDER"  # "modem" or "log"
 MODEM_VARIABLE = "WATTBOOK_MODEM"  # serial device, or tcp://host:port for a serial server
 MODEM_BAUD_VARIABLE = "WATTBOOK_MODEM_BAUD"
 MODEM_MODE_VARIABLE = "WATTBOOK_MODEM_MODE"  # "pdu" (any text) or "text" (plain GSM text)
+# "on" (default): send through the modem's storage (AT+CMGW/CMSS), exactly once across crashes;
+# "off" for a modem without usable storage (ADR 8).
+MODEM_STORAGE_VARIABLE = "WATTBOOK_MODEM_STORAGE"
 SMS_SENDERS = ("log", "modem")
 
 
@@ -34,6 +37,7 @@ class Settings:
     modem_device: str = "/dev/ttyUSB0"
     modem_baud: int = 115200
     modem_pdu_mode: bool = True
+    modem_storage: bool = True
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -47,7 +51,19 @@ class Settings:
             modem_device=device,
             modem_baud=baud,
             modem_pdu_mode=pdu_mode,
+            modem_storage=_modem_storage(env, default=cls().modem_storage),
         )
+
+
+def _modem_storage(env: Mapping[str, str], *, default: bool) -> bool:
+    """Return whether the modem sends through its storage, as ``env`` says.
+
+    :raises InvalidSetting: if the value is not ``on`` or ``off``.
+    """
+    value = env.get(MODEM_STORAGE_VARIABLE, "").strip().lower()
+    if value not in ("", "on", "off"):
+        raise InvalidSetting(f"{MODEM_STORAGE_VARIABLE} must be 'on' or 'off': {value!r}")
+    return default if not value else value == "on"
 
 
 def _modem_settings(env: Mapping[str, str], *, defaults: Settings) -> tuple[str, str, int, bool]:

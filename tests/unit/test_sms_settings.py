@@ -17,6 +17,7 @@ class TestModemSettings:
             115200,
         )
         assert settings.modem_pdu_mode is True
+        assert settings.modem_storage is True
 
     def test_reads_the_modem_from_the_environment(self) -> None:
         settings = Settings.from_environment(
@@ -42,8 +43,17 @@ class TestModemSettings:
             ("WATTBOOK_MODEM_BAUD", "fast"),
             ("WATTBOOK_MODEM_BAUD", "0"),
             ("WATTBOOK_MODEM_MODE", "binary"),
+            ("WATTBOOK_MODEM_STORAGE", "maybe"),
         ],
     )
     def test_refuses_values_it_cannot_use(self, variable: str, value: str) -> None:
         with pytest.raises(InvalidSetting, match=variable):
             Settings.from_environment({variable: value})
+
+    @pytest.mark.parametrize(("value", "storage"), [("off", False), ("ON", True), ("", True)])
+    def test_reads_whether_the_modem_sends_through_its_storage(
+        self, value: str, storage: bool
+    ) -> None:
+        settings = Settings.from_environment({"WATTBOOK_MODEM_STORAGE": value})
+
+        assert settings.modem_storage is storage

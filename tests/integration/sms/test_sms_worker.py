@@ -796,3 +796,26 @@ class TestInProcessWorker:
         assert [(m.reference, m.phone, m.text) for m in log.sent] == [
             ("LOG-1", "13800138000", LOW_BALANCE_TEXT)
         ]
+
+    async def test_sweeps_the_modem_storage_at_start(
+        self, engine: Engine, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+    ) -> None:
+        number = await outbox.open("051600001234", "13800138000")
+        await outbox.enqueue(low_balance(number))
+        crashing = CrashingStorage(sender, reference=1, part=0, step=Step.AFTER_WRITE)
+        with pytest.raises(ProcessDied):
+            await outbox.run(crashing)  # leaves an unrecorded "STO UNSENT" copy at index 1
+        storage = bootstrap.Storage(
+            engine=engine, uow_factory=outbox.uow_factory, clock=outbox.clock
+        )
+        worker = bootstrap.build_sms_worker(storage=storage, sender=sender, clock=outbox.clock)
+        stop = asyncio.Event()
+
+        def on_run(report: SmsRunReport) -> None:
+            stop.set()
+
+        await asyncio.wait_for(worker.run(stop, idle_s=0.01, on_run=on_run), timeout=10)
+
+        assert simulator.state.texts() == [LOW_BALANCE_TEXT]
+        assert outbox.statuses() == ["SENT"]
+        assert simulator.state.storage == {}

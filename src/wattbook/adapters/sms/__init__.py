@@ -9,6 +9,7 @@ from wattbook.adapters.sms._at import (
     ModemTimeout,
     NotRegistered,
     SimNotReady,
+    StoredMessage,
     text_mode_safe,
 )
 from wattbook.adapters.sms._pdu import (
@@ -30,6 +31,7 @@ from wattbook.adapters.sms._simulator import (
     ModemSession,
     ModemSimulator,
     ModemState,
+    StoredSms,
 )
 
 __all__ = [
@@ -52,6 +54,8 @@ __all__ = [
     "NotRegistered",
     "PduError",
     "SimNotReady",
+    "StoredMessage",
+    "StoredSms",
     "SubmitPdu",
     "decode_submit",
     "encode_message",

@@ -98,6 +98,7 @@ def _settings(args: argparse.Namespace) -> Settings | None:
             modem_device=settings.modem_device,
             modem_baud=settings.modem_baud,
             modem_pdu_mode=settings.modem_pdu_mode,
+            modem_storage=settings.modem_storage,
         )
     return settings
 

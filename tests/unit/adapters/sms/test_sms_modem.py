@@ -18,7 +18,12 @@ from wattbook.adapters.sms import (
     SimNotReady,
     encode_message,
 )
-from wattbook.application.sms_ports import OutgoingSms, SmsRejected, SmsSenderUnavailable
+from wattbook.application.sms_ports import (
+    OutgoingSms,
+    SmsRejected,
+    SmsSenderUnavailable,
+    StoredPartState,
+)
 from wattbook.domain.accounts import PhoneNumber
 
 CHINESE = "【水电中心】户号051600001234电费余额9.43元，约可用17.84度电，请及时充值，以免停电。" * 2
@@ -225,3 +230,185 @@ class TestModemSender:
 
         assert [m.pdu is None for m in simulator.state.accepted] == [True, False]
         assert simulator.state.texts() == ["Balance 9.43 yuan", "余额"]
+
+
+class TestModemStorage:
+    async def test_writes_sends_reads_and_deletes_in_pdu_mode(self) -> None:
+        state = ModemState()
+        session = ModemSession(state)
+        (pdu,) = encode_message(number="+8613800138000", text="电费", reference=1)
+        await session.feed(b"ATE0\rAT+CMEE=1\r")
+
+        prompt = await session.feed(f"AT+CMGW={pdu.tpdu_length},2\r".encode())
+        written = await session.feed(pdu.hex.encode() + b"\x1a")
+        unsent = await session.feed(b"AT+CMGR=1\r")
+        sent = await session.feed(b"AT+CMSS=1\r")
+        listed = await session.feed(b"AT+CMGL=3\r")
+        deleted = await session.feed(b"AT+CMGD=1\r")
+        gone = await session.feed(b"AT+CMGR=1\r")
+
+        assert prompt == b"\r\n> "
+        assert written == b"\r\n+CMGW: 1\r\n\r\nOK\r\n"
+        assert unsent == f"\r\n+CMGR: 2,,{pdu.tpdu_length}\r\n{pdu.hex}\r\n\r\nOK\r\n".encode()
+        assert sent == b"\r\n+CMSS: 1\r\n\r\nOK\r\n"
+        assert listed == f"\r\n+CMGL: 1,3,,{pdu.tpdu_length}\r\n{pdu.hex}\r\n\r\nOK\r\n".encode()
+        assert deleted == b"\r\nOK\r\n"
+        assert gone == b"\r\n+CMS ERROR: 321\r\n"
+        assert state.texts() == ["电费"]
+
+    async def test_writes_and_lists_in_text_mode(self) -> None:
+        state = ModemState()
+        session = ModemSession(state)
+        await session.feed(b'ATE0\rAT+CMEE=1\rAT+CMGF=1\rAT+CSCS="GSM"\r')
+
+        await session.feed(b'AT+CMGW="+8613800138000"\r')
+        written = await session.feed(b"Balance 9.43 yuan\x1a")
+        listed = await session.feed(b'AT+CMGL="ALL"\r')
+
+        assert written == b"\r\n+CMGW: 1\r\n\r\nOK\r\n"
+        assert listed == (
+            b'\r\n+CMGL: 1,"STO UNSENT","+8613800138000",,\r\nBalance 9.43 yuan\r\n\r\nOK\r\n'
+        )
+
+    async def test_answers_322_when_the_storage_is_full(self) -> None:
+        session = ModemSession(ModemState(storage_capacity=1))
+        (pdu,) = encode_message(number="+8613800138000", text="hi", reference=1)
+        await session.feed(b"ATE0\rAT+CMEE=1\r")
+        write = f"AT+CMGW={pdu.tpdu_length}\r".encode(), pdu.hex.encode() + b"\x1a"
+
+        first = [await session.feed(data) for data in write][-1]
+        second = [await session.feed(data) for data in write][-1]
+
+        assert first == b"\r\n+CMGW: 1\r\n\r\nOK\r\n"
+        assert second == b"\r\n+CMS ERROR: 322\r\n"
+
+    async def test_keeps_a_message_unsent_when_the_network_refuses_it(self) -> None:
+        state = ModemState()
+        session = ModemSession(state)
+        (pdu,) = encode_message(number="+8613800138000", text="hi", reference=1)
+        await session.feed(b"ATE0\rAT+CMEE=1\r")
+        await session.feed(f"AT+CMGW={pdu.tpdu_length}\r".encode())
+        await session.feed(pdu.hex.encode() + b"\x1a")
+        state.registration = 0
+
+        refused = await session.feed(b"AT+CMSS=1\r")
+        missing = await session.feed(b"AT+CMSS=9\r")
+
+        assert refused == b"\r\n+CMS ERROR: 331\r\n"
+        assert missing == b"\r\n+CMS ERROR: 321\r\n"
+        assert state.stored_statuses() == {1: "STO UNSENT"}
+        assert state.accepted == []
+
+    async def test_deletes_by_flag_but_keeps_what_the_flag_spares(self) -> None:
+        state = ModemState()
+        state.receive(number="+8613900139000", text="hello")
+        state.store(stat=2, number="+8613800138000", text="a", pdu=None, decoded=None)
+        state.store(stat=3, number="+8613800138000", text="b", pdu=None, decoded=None)
+        session = ModemSession(state)
+        await session.feed(b"ATE0\r")
+
+        answer = await session.feed(b"AT+CMGD=1,2\r")  # read and sent ones
+
+        assert answer == b"\r\nOK\r\n"
+        assert state.stored_statuses() == {2: "STO UNSENT"}
+
+    async def test_driver_round_trip(self, simulator: ModemSimulator, modem: AtModem) -> None:
+        await modem.initialise()
+        simulator.state.receive(number="+8613900139000", text="hello")
+        pdus = encode_message(number="+8613800138000", text=CHINESE, reference=7)
+
+        indexes = [await modem.write_pdu(pdu) for pdu in pdus]
+        references = [await modem.send_stored(index) for index in indexes]
+        first = await modem.read_stored(indexes[0])
+        listed = await modem.list_stored()
+        await modem.delete_stored(indexes[0])
+        await modem.delete_stored(indexes[0])  # already gone: no error
+
+        assert (indexes, references) == ([2, 3], [1, 2])
+        assert first is not None
+        assert (first.index, first.stat, first.pdu) == (2, 3, pdus[0].hex)
+        assert [(m.index, m.stat) for m in listed] == [(1, 1), (2, 3), (3, 3)]
+        assert await modem.read_stored(indexes[0]) is None
+        assert simulator.state.texts() == [CHINESE]
+
+    async def test_driver_reports_a_full_storage(
+        self, simulator: ModemSimulator, modem: AtModem
+    ) -> None:
+        await modem.initialise()
+        simulator.state.storage_capacity = 0
+        (pdu,) = encode_message(number="+8613800138000", text="hi", reference=1)
+
+        with pytest.raises(ModemCommandError) as raised:
+            await modem.write_pdu(pdu)
+
+        assert (raised.value.family, raised.value.code) == ("CMS", 322)
+
+
+class TestModemSenderStorage:
+    async def test_follows_a_part_from_unsent_to_sent_to_gone(
+        self, simulator: ModemSimulator
+    ) -> None:
+        sender = ModemSender.for_url(await simulator.serve_tcp(), timeout_s=2.0)
+        message = _message()
+        await sender.check()
+
+        index = await sender.store_part(message, part=1)
+        before = await sender.stored_state(message, part=1, index=index)
+        reference = await sender.send_stored(index)
+        after = await sender.stored_state(message, part=1, index=index)
+        other_part = await sender.stored_state(message, part=0, index=index)
+        await sender.discard(index)
+        gone = await sender.stored_state(message, part=1, index=index)
+        await sender.close()
+
+        assert sender.storage is sender
+        assert (before, after, gone) == (
+            StoredPartState.UNSENT,
+            StoredPartState.SENT,
+            StoredPartState.MISSING,
+        )
+        assert other_part is StoredPartState.MISSING  # another message at the index is not it
+        assert reference == "1"
+
+    async def test_stores_plain_text_in_text_mode(self, simulator: ModemSimulator) -> None:
+        url = await simulator.serve_tcp()
+        sender = ModemSender.for_url(url, pdu_mode=False, timeout_s=2.0)
+        message = _message("Balance 9.43 yuan")
+        await sender.check()
+
+        index = await sender.store_part(message, part=0)
+        await sender.send_stored(index)
+        state = await sender.stored_state(message, part=0, index=index)
+        await sender.close()
+
+        assert state is StoredPartState.SENT
+        assert [(m.text, m.pdu) for m in simulator.state.accepted] == [("Balance 9.43 yuan", None)]
+
+    async def test_lists_only_outgoing_messages(self, simulator: ModemSimulator) -> None:
+        simulator.state.receive(number="+8613900139000", text="hello")
+        sender = ModemSender.for_url(await simulator.serve_tcp(), timeout_s=2.0)
+
+        index = await sender.store_part(_message("hi"), part=0)
+        stored = await sender.stored()
+        await sender.close()
+
+        assert stored == (index,) == (2,)
+
+    async def test_rejects_a_write_to_a_full_storage_as_retryable(
+        self, simulator: ModemSimulator
+    ) -> None:
+        simulator.state.storage_capacity = 0
+        sender = ModemSender.for_url(await simulator.serve_tcp(), timeout_s=2.0)
+
+        with pytest.raises(SmsRejected) as raised:
+            await sender.store_part(_message("hi"), part=0)
+        await sender.close()
+
+        assert (raised.value.code, raised.value.retryable) == ("CMS_322", True)
+
+    async def test_sends_directly_when_told_the_modem_has_no_storage(
+        self, simulator: ModemSimulator
+    ) -> None:
+        sender = ModemSender.for_url(await simulator.serve_tcp(), timeout_s=2.0, storage=False)
+
+        assert sender.storage is None
