@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from wattbook.application import headend_ports as hp
-from wattbook.application import ports
+from wattbook.application import ports, sms_ports
 from wattbook.domain import prepaid
 from wattbook.domain.values import CalendarNotCovered, MeterNumber, local_date
 
@@ -26,6 +26,8 @@ CALENDAR_RETRY = timedelta(hours=1)
 # Reasons the prepaid rules give (domain.prepaid.TripReason); operators' trips are not rechecked.
 ARREARS = prepaid.TripReason.ARREARS.value
 WARNING_CUT = prepaid.TripReason.WARNING_CUT.value
+# Closes that may end an arrears cut; the resident is told only if one really did.
+_RESTORING = (prepaid.CloseReason.ARREARS_CLEARED.value, prepaid.CloseReason.KEEP_POWER.value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,6 +169,9 @@ async def record_relay_outcome(
     """Mark the command confirmed, due again after a back-off, or failed with an alarm.
 
     A confirmed trip or close is stored as the account's relay state for the prepaid rules.
+    A confirmed arrears trip queues the cut-off SMS, and a confirmed close that ends an
+    arrears cut the power-restored SMS (B6), in the same transaction; the command's id is
+    the dedup key, so a command is never texted about twice. Warning cuts get no SMS.
     The back-off doubles with each attempt; after the plan's last attempt the command fails
     and a relay-not-confirmed alarm is raised (C4: never forgotten, never silently dropped).
     """
@@ -184,6 +189,7 @@ async def record_relay_outcome(
             }.get(command.operation)
             if relay is not None:
                 await uow.prepaid.set_relay(command.account_number, relay)
+            await _notify_switch(uow, command=command, now=now)
             await uow.headend.end_alarms(
                 command.meter_number, (hp.MeterAlarmKind.RELAY_NOT_CONFIRMED,), at=now
             )
@@ -219,6 +225,36 @@ async def record_relay_outcome(
             )
         await uow.commit()
     return status
+
+
+async def _notify_switch(uow: ports.UnitOfWork, *, command: hp.RelayCommand, now: datetime) -> None:
+    """Queue the cut-off or power-restored SMS for a confirmed command, if it calls for one."""
+    kind: sms_ports.NotificationKind | None = None
+    if command.operation is hp.RelayOperation.TRIP and command.reason == ARREARS:
+        kind = sms_ports.NotificationKind.CUT_OFF
+    elif command.operation is hp.RelayOperation.CLOSE and command.reason in _RESTORING:
+        # A close whose trip lost the race with a top-up, or a keep-power close after a
+        # warning cut or an operator's trip, restores no arrears cut: no text then.
+        last = await uow.headend.last_relay_switch(command.account_number, other_than=command.id)
+        if last == (hp.RelayOperation.TRIP, ARREARS):
+            kind = sms_ports.NotificationKind.POWER_RESTORED
+    if kind is None:
+        return
+    account = command.account_number
+    balance = (await uow.ledger.balances((account,)))[account]
+    price = (await uow.tariffs.history()).at(now).reference_price
+    await uow.sms.enqueue(
+        (
+            sms_ports.SmsRequest(
+                account_number=account,
+                kind=kind,
+                balance=balance,
+                price=price,
+                dedup_key=f"RELAY:{command.id}",
+            ),
+        ),
+        at=now,
+    )
 
 
 async def order_relay(

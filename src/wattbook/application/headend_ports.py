@@ -538,6 +538,15 @@ class HeadendRepository(Protocol):
         """Cancel the pending closes queued for the same meter with the same cut as ``command``."""
         ...
 
+    async def last_relay_switch(
+        self, account: AccountNumber, *, other_than: int
+    ) -> tuple[RelayOperation, str] | None:
+        """Return the operation and reason of the account's last confirmed trip or close.
+
+        Command ``other_than`` (the one being recorded) is left out; None if there is none.
+        """
+        ...
+
 
 class CollectionSink(Protocol):
     """Where the head-end hands what it collected: the core in-process now, a broker later."""

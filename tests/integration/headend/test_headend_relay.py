@@ -6,11 +6,15 @@ import datetime as dt
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from tests.integration.headend.campus import bus_spec, site
+from tests.integration.headend.campus import Site, bus_spec, site
 
 from wattbook.adapters import db
 from wattbook.application import headend_ports as hp
-from wattbook.application.dispatch_relay_commands import order_relay
+from wattbook.application.dispatch_relay_commands import (
+    RelayOutcome,
+    order_relay,
+    record_relay_outcome,
+)
 from wattbook.application.top_up import top_up
 from wattbook.dlt645 import simulator
 from wattbook.domain.values import AccountNumber, MeterNumber, Money
@@ -22,6 +26,17 @@ MINUTE = dt.timedelta(minutes=1)
 
 def buses() -> list[simulator.BusSpec]:
     return [bus_spec("block-7", [METER, OTHER])]
+
+
+def relay_sms(place: Site) -> list[str]:
+    """Return the kinds of the cut-off and power-restored SMS queued for METER, in order."""
+    rows = place.rows(
+        "SELECT o.kind FROM sms_outbox o JOIN accounts a ON a.id = o.account_id "
+        "WHERE a.account_number = :n AND o.kind IN ('CUT_OFF', 'POWER_RESTORED') "
+        "ORDER BY o.id",
+        n=METER,
+    )
+    return [str(kind) for (kind,) in rows]
 
 
 class TestArrearsTripAndClose:
@@ -94,7 +109,68 @@ class TestArrearsTripAndClose:
                 ("CLOSE", "CONFIRMED"),
             ]
             assert trips == trips_before
+            assert relay_sms(place) == []  # never cut for arrears: nothing to tell
             assert place.campus.meter(METER).relay_closed
+
+
+class TestCutOffAndRestoredSms:
+    async def test_a_confirmed_arrears_trip_and_its_close_are_texted_once_each(
+        self, engine: Engine
+    ) -> None:
+        async with site(engine, buses(), opening_fen=0) as place, place.running() as headend:
+            place.campus.meter(METER).set_extra_load(watts=2_000)
+            await headend.sweep()
+            await place.step(15 * MINUTE)  # B5 first: a balance of 0 gets its warning cut
+            after_warning = relay_sms(place)
+            await place.step(15 * MINUTE)  # the reading charges: the balance goes below zero
+            await place.step(MINUTE, sweeps=2)  # the trip leaves the outbox
+            after_trip = relay_sms(place)
+            await top_up(
+                uow=place.uow_factory(),
+                clock=place.clock,
+                number=AccountNumber(value=METER),
+                amount=Money(fen=10_000),
+                reference="TEST:sms:1",
+            )
+            await place.step(MINUTE)
+            after_close = relay_sms(place)
+            await place.step(MINUTE, sweeps=2)
+            # A confirmation recorded twice (a crash before the worker noticed) texts once.
+            (trip,) = place.rows(
+                "SELECT id, not_before_at FROM relay_commands "
+                "WHERE meter_number = :n AND reason = 'ARREARS' AND status = 'CONFIRMED'",
+                n=METER,
+            )
+            await record_relay_outcome(
+                uow=place.uow_factory(),
+                clock=place.clock,
+                command=hp.RelayCommand(
+                    id=int(trip[0]),
+                    account_number=AccountNumber(value=METER),
+                    meter_number=MeterNumber(value=METER),
+                    operation=hp.RelayOperation.TRIP,
+                    reason="ARREARS",
+                    not_before_at=place.clock.now(),
+                ),
+                outcome=RelayOutcome(confirmed=True),
+                plan=hp.PollPlan(),
+            )
+
+            warnings = place.rows(
+                # Queued before the meter was installed: found through the account.
+                "SELECT r.action, r.status FROM relay_commands r "
+                "JOIN accounts a ON a.id = r.account_id "
+                "WHERE a.account_number = :n AND r.reason LIKE 'WARNING_CUT%' ORDER BY r.id",
+                n=METER,
+            )
+            assert [tuple(map(str, w)) for w in warnings] == [
+                ("TRIP", "CONFIRMED"),
+                ("CLOSE", "CONFIRMED"),
+            ]
+            assert after_warning == []
+            assert after_trip == ["CUT_OFF"]
+            assert after_close == ["CUT_OFF", "POWER_RESTORED"]
+            assert relay_sms(place) == ["CUT_OFF", "POWER_RESTORED"]
 
 
 class TestOperatorCommands:

@@ -635,3 +635,35 @@ class SqlHeadendRepository:
     async def cancel_pending_closes(self, command: hp.RelayCommand, *, at: datetime) -> None:
         """Cancel the warning cut's pending close queued after ``command`` for its meter."""
         await self._worker.run(self._cancel_closes, command, at)
+
+    def _last_switch(
+        self, account: AccountNumber, other_than: int
+    ) -> tuple[hp.RelayOperation, str] | None:
+        r = t.relay_commands
+        row = (
+            self._worker.conn()
+            .execute(
+                sa.select(r.c.action, r.c.reason)
+                .join(t.accounts, t.accounts.c.id == r.c.account_id)
+                .where(
+                    t.accounts.c.account_number == str(account),
+                    r.c.action.in_(("TRIP", "CLOSE")),
+                    r.c.status == hp.RelayCommandStatus.CONFIRMED.value,
+                    r.c.id != other_than,
+                )
+                # The order the meter carried them out in, not the order they were queued.
+                .order_by(r.c.done_at.desc(), r.c.id.desc())
+                .limit(1)
+            )
+            .first()
+        )
+        return None if row is None else (_ACTIONS[row.action], row.reason)
+
+    async def last_relay_switch(
+        self, account: AccountNumber, *, other_than: int
+    ) -> tuple[hp.RelayOperation, str] | None:
+        """Return the operation and reason of the account's last confirmed trip or close.
+
+        Command ``other_than`` (the one being recorded) is left out; None if there is none.
+        """
+        return await self._worker.run(self._last_switch, account, other_than)
