@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from wattbook.adapters.db._tables import REGISTERS, BigId, metadata
+from wattbook.adapters.db._tables import REGISTERS, BigId, _in, metadata
 from wattbook.adapters.db._types import UtcDateTime
 
 EVENT_KINDS = (
@@ -30,11 +30,6 @@ ALARM_KINDS = (
     "NO_COMMUNICATION",
     "EVENT_RECORDS_LOST",
 )
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    quoted = ", ".join(f"'{value}'" for value in values)
-    return f"{column} IN ({quoted})"
 
 
 # Policy data: how often each thing is read, and the thresholds that go with it (seeded DEFAULT).
