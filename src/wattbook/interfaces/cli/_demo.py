@@ -191,9 +191,8 @@ class Screen:
             balance = glance.balance.yuan() if glance else "-"
             alarms = ",".join(a.value for a in glance.open_alarms) if glance else ""
             registers = meter.registers()
-            power_kw = (
-                Decimal(meter.measurements().active_power_mw).scaleb(-6).quantize(Decimal("0.001"))
-            )
+            # Whole watts, cut like the meter's own display: no rounding mode to choose.
+            power_kw = Decimal(meter.measurements().active_power_mw // 1000).scaleb(-3)
             lines.append(
                 f"{home.number:<13} {_pad(home.holder, 6)} {_pad(home.address, 10)} {balance:>9} "
                 f"{Decimal(registers.total_wh // 10).scaleb(-2):>10} {power_kw:>6}  "
