@@ -12,6 +12,7 @@ from datetime import date, datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from wattbook.application.alarm_ports import SystemAlarmRepository as SystemAlarmRepository
 from wattbook.application.headend_ports import HeadendRepository as HeadendRepository
 from wattbook.application.ingest_ports import IngestRepository as IngestRepository  # issue 3
 from wattbook.application.payment_ports import PaymentRepository as PaymentRepository  # issue 5
@@ -315,6 +316,7 @@ class UnitOfWork(Protocol):
     headend: HeadendRepository
     payments: PaymentRepository
     ingest: IngestRepository
+    alarms: SystemAlarmRepository
 
     async def __aenter__(self) -> Self:
         """Begin the transaction."""

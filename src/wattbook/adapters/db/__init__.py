@@ -16,6 +16,7 @@ from wattbook.adapters.db._migrate import (
 )
 from wattbook.adapters.db._statements import SqlStatementReader
 from wattbook.adapters.db._tables import metadata
+from wattbook.adapters.db._tables_alarms import system_alarms as _alarm_tables  # noqa: F401
 from wattbook.adapters.db._tables_headend import buses as _headend_tables  # noqa: F401
 from wattbook.adapters.db._tables_payments import payments as _payments_tables  # noqa: F401
 from wattbook.adapters.db._tables_sms import sms_policies as _sms_tables  # noqa: F401

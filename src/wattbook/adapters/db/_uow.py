@@ -21,6 +21,7 @@ from wattbook.adapters.db._repositories import (
     SqlUsageRepository,
     Worker,
 )
+from wattbook.adapters.db._repositories_alarms import SqlSystemAlarmRepository
 from wattbook.adapters.db._repositories_headend import SqlHeadendRepository
 from wattbook.adapters.db._repositories_ingest import SqlIngestRepository
 from wattbook.adapters.db._repositories_payments import SqlPaymentRepository
@@ -78,6 +79,7 @@ class SqlUnitOfWork:
         self.headend: ports.HeadendRepository = SqlHeadendRepository(worker)
         self.payments: ports.PaymentRepository = SqlPaymentRepository(worker)
         self.ingest: ports.IngestRepository = SqlIngestRepository(worker)
+        self.alarms: ports.SystemAlarmRepository = SqlSystemAlarmRepository(worker)
 
     def _begin(self) -> Connection:
         connection = self._engine.connect().execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})

@@ -1,0 +1,77 @@
+"""Alarms about the system rather than one meter: the holiday schedule, a whole bus.
+
+Meter alarms live with the head-end (``headend_ports.MeterAlarm``). These are the alarms a rule
+raises when it cannot decide and takes the safe path: staff must see them on a screen, not only
+in a log. An alarm is open from ``started_at`` until ``ended_at``; raising an alarm that is
+already open changes nothing, so a job that checks every hour raises it once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+class SystemAlarmKind(StrEnum):
+    """What a system alarm is about; ``subject`` names the thing (a year, a bus)."""
+
+    # From 1 November while next year's official holidays are not entered (subject: the year).
+    HOLIDAY_SCHEDULE_UNCONFIRMED = "HOLIDAY_SCHEDULE_UNCONFIRMED"
+    # A bus whose serial-to-TCP server (or serial port) cannot be reached (subject: bus name).
+    BUS_UNREACHABLE = "BUS_UNREACHABLE"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SystemAlarm:
+    """A system alarm with its start, its end (None while it lasts) and acknowledgement."""
+
+    kind: SystemAlarmKind
+    subject: str
+    started_at: datetime
+    detail: str = ""
+    ended_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    id: int | None = None
+
+
+class UnknownSystemAlarm(LookupError):
+    """No system alarm has this id."""
+
+
+class SystemAlarmRepository(Protocol):
+    """System alarms in storage."""
+
+    async def raise_alarm(
+        self, *, kind: SystemAlarmKind, subject: str, detail: str, at: datetime
+    ) -> bool:
+        """Open an alarm unless one of this kind and subject is open; return whether it opened.
+
+        An open alarm's detail is brought up to date.
+        """
+        ...
+
+    async def end_alarm(self, *, kind: SystemAlarmKind, subject: str, at: datetime) -> bool:
+        """End the open alarm of this kind and subject, if any; return whether one ended."""
+        ...
+
+    async def alarms(self, *, open_only: bool = True) -> tuple[SystemAlarm, ...]:
+        """Return the alarms (the open ones by default), newest first."""
+        ...
+
+    async def acknowledge(self, alarm_id: int, *, by: str, at: datetime) -> SystemAlarm:
+        """Record who acknowledged an alarm.
+
+        :raises UnknownSystemAlarm: if no alarm has this id.
+        """
+        ...
+
+
+__all__ = [
+    "SystemAlarm",
+    "SystemAlarmKind",
+    "SystemAlarmRepository",
+    "UnknownSystemAlarm",
+]
