@@ -1,17 +1,17 @@
-"""Prepaid rule fixes (issue 9): who made each account change.
+"""The holiday calendar (issue 9): who changed each day, and which years are confirmed.
 
 Placeholder: filled in by the work on issue 9 (a no-op until then).
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0009
+Revises: 0008
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-revision: str = "0010"
-down_revision: str | None = "0009"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
