@@ -70,7 +70,8 @@ async def apply_prepaid_rules(
     """Evaluate the prepaid rules for ``numbers`` at ``now`` and queue the commands.
 
     ``balances``, if given, are the accounts' balances as just posted in this unit of work
-    (saves reading them back). Without a holiday calendar for today the rules cannot know
+    (saves reading them back). Accounts without a meter installed are left alone: the rules
+    start when a meter is installed. Without a holiday calendar for today the rules cannot know
     whether a cut is allowed, so nobody is cut: the accounts are marked to be looked at again
     later and an error is logged.
     """
@@ -80,7 +81,14 @@ async def apply_prepaid_rules(
     price = history.at(now).reference_price
     if balances is None or not balances.keys() >= set(numbers):
         balances = await uow.ledger.balances(numbers)
-    snapshots = await uow.prepaid.snapshots(numbers, at=now)
+    every = await uow.prepaid.snapshots(numbers, at=now)
+    snapshots = {n: s for n, s in every.items() if s.meter_number is not None}
+    unmetered = {n: (s.state, None) for n, s in every.items() if s.meter_number is None}
+    if unmetered:
+        # Nothing to decide until a meter is installed (which asks the rules again).
+        await uow.prepaid.save_states(unmetered)
+    if not snapshots:
+        return ()
     settings = await uow.prepaid.settings(on=local_date(now))
     calendar = await _calendar(uow, now)
     if calendar is None:
@@ -116,12 +124,12 @@ async def apply_prepaid_rules(
         _log_calendar_short(local_date(now), short)
     await uow.prepaid.save_states(states)
     if commands:
-        meter_of = dict(meters or {})
-        for number in {c.account_number for c in commands} - meter_of.keys():
-            try:
-                meter_of[number] = (await uow.meters.current(number)).meter_number
-            except ports.NoMeterInstalled:
-                continue
+        meter_of = {
+            number: snapshot.meter_number
+            for number, snapshot in snapshots.items()
+            if snapshot.meter_number is not None
+        }
+        meter_of.update(meters or {})
         await uow.outbox.add(
             commands,
             at=now,

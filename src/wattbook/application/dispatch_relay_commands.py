@@ -75,53 +75,60 @@ async def recheck_relay_command(
         return True
     now = clock.now()
     account = command.account_number
+    reason = prepaid.TripReason(command.reason)
     async with uow:
         balance = (await uow.ledger.balances((account,)))[account]
         snapshot = (await uow.prepaid.snapshots((account,), at=now))[account]
         settings = await uow.prepaid.settings(on=local_date(now))
         price = (await uow.tariffs.history()).at(now).reference_price
-        if command.reason == ARREARS:
-            wanted = balance.fen < 0
-        else:
-            wanted = balance.fen >= 0 and price.buys_less_than(
-                balance=balance, energy=settings.warning_cut_energy
+        today = local_date(now)
+        try:
+            calendar = await uow.prepaid.calendar(
+                first_date=today, last_date=today + CALENDAR_HORIZON
             )
-        cut_at: datetime | None = now
-        look_again_at: datetime | None = None
-        if wanted:
-            try:
-                today = local_date(now)
-                calendar = await uow.prepaid.calendar(
-                    first_date=today, last_date=today + CALENDAR_HORIZON
-                )
-                cut_at = look_again_at = prepaid.next_cut_allowed_at(
-                    now=now, calendar=calendar, keep_power=snapshot.keep_power, settings=settings
-                )
-            except CalendarNotCovered:
-                # Without a calendar nobody is cut (the rules do the same); look again later.
-                cut_at, look_again_at = None, now + CALENDAR_RETRY
-        if wanted and cut_at == now:
+            check = prepaid.recheck_trip(
+                reason=reason,
+                balance=balance,
+                price=price,
+                now=now,
+                calendar=calendar,
+                keep_power=snapshot.keep_power,
+                settings=settings,
+            )
+        except CalendarNotCovered:
+            # Without a calendar nobody is cut (the rules do the same); look again later.
+            check = prepaid.TripRecheck(
+                send=False,
+                wanted=True,
+                held=prepaid.CutHold.HOLIDAY,
+                look_again_at=now + CALENDAR_RETRY,
+            )
+        if check.send:
             return True
         await uow.headend.update_relay_command(
             command.id,
             status=hp.RelayCommandStatus.CANCELLED,
             at=now,
-            error="top-up arrived first" if not wanted else "cut held (holiday or keep-power)",
+            error="top-up arrived first" if not check.wanted else f"cut held ({check.held})",
         )
         await uow.headend.cancel_pending_closes(command, at=now)
-        if wanted and command.reason == ARREARS:
-            # Held, not forgotten: the rules trip again when the cut is allowed.
+        if check.wanted:
+            # Held, not forgotten: the rules cut again when it is allowed (a held warning cut
+            # is re-armed, a held arrears trip no longer counts as made).
             state = snapshot.state
             await uow.prepaid.save_states(
                 {
                     account: (
                         prepaid.RuleState(
                             low_balance_notified=state.low_balance_notified,
-                            warning_cut_done=state.warning_cut_done,
-                            warning_close_due_at=state.warning_close_due_at,
+                            warning_cut_done=state.warning_cut_done
+                            and reason is not prepaid.TripReason.WARNING_CUT,
+                            warning_close_due_at=None
+                            if reason is prepaid.TripReason.WARNING_CUT
+                            else state.warning_close_due_at,
                             tripped_for_arrears=False,
                         ),
-                        look_again_at,
+                        check.look_again_at,
                     )
                 }
             )

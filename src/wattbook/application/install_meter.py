@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from wattbook.application import ports
+from wattbook.application._rules import apply_prepaid_rules
 from wattbook.application.record_readings import record_readings
 from wattbook.domain import accounts, metering
 from wattbook.domain.values import AccountNumber, MeterNumber, RegisterSet
@@ -20,7 +21,10 @@ async def install_meter(
     initial: RegisterSet,
     installed_at: datetime | None = None,
 ) -> accounts.MeterInstallation:
-    """Install a meter; charging starts from its initial registers.
+    """Install a meter; charging starts from its initial registers, and the prepaid rules.
+
+    The rules act only on an account with a meter: an account opened short of money gets its
+    low-balance text and warning cut now, with commands that name this meter.
 
     :raises UnknownAccount: if there is no such account.
     :raises MeterAlreadyInstalled: if the account has a meter or the meter is in use.
@@ -36,6 +40,7 @@ async def install_meter(
             initial=initial,
         )
         await uow.meters.install(installation, metering.baseline_from_installation(installation))
+        await apply_prepaid_rules(uow, numbers=(number,), now=clock.now())
         await uow.commit()
     return installation
 

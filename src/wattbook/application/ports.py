@@ -63,12 +63,16 @@ class MeterPosition:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PrepaidSnapshot:
-    """What the prepaid rules need to know about one account besides its money."""
+    """What the prepaid rules need to know about one account besides its money.
+
+    ``meter_number`` is the meter installed now (None: none yet, so the rules do not act).
+    """
 
     state: prepaid.RuleState
     relay: prepaid.RelayState
     keep_power: tuple[Period, ...]
     phone: accounts.PhoneNumber | None
+    meter_number: MeterNumber | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -34,7 +34,10 @@ NATIONAL_DAY = "2024-10-01T14:00"
 ADJUSTED_WORKING_SATURDAY = "2024-10-12T14:00"
 ORDINARY_SATURDAY = "2024-10-19T14:00"
 
-# At 0.5283 yuan/kWh, 20 kWh is worth 1056.6 fen and 5 kWh 264.15 fen.
+# At 0.5283 yuan/kWh, 20 kWh is worth 1056.6 fen and 5 kWh 264.15 fen; a low spell ends at
+# 21 kWh worth (1109.43 fen): 1110 fen ends it, 1109 does not.
+SPELL_ENDED = Money(fen=1110)
+SPELL_GOES_ON = Money(fen=1109)
 HIGH = Money(fen=1057)
 LOW = Money(fen=1056)
 ABOVE_WARNING = Money(fen=265)
@@ -104,13 +107,28 @@ class TestLowBalanceSms:
     def test_sends_once_per_crossing(self) -> None:
         assert kinds(decide(Money(fen=900), state=NOTIFIED)) == []
 
-    def test_is_rearmed_by_a_top_up_above_the_threshold(self) -> None:
-        topped_up = decide(HIGH, state=NOTIFIED)
+    def test_is_rearmed_when_the_low_spell_ends(self) -> None:
+        topped_up = decide(SPELL_ENDED, state=NOTIFIED)
 
         again = decide(LOW, state=topped_up.state)
 
         assert not topped_up.state.low_balance_notified
         assert kinds(again) == ["sms"]
+
+    def test_is_not_rearmed_just_above_the_threshold(self) -> None:
+        topped_up = decide(SPELL_GOES_ON, state=NOTIFIED)
+
+        assert topped_up.state.low_balance_notified
+        assert kinds(decide(LOW, state=topped_up.state)) == []
+
+    def test_is_not_rearmed_by_one_fen_top_ups_across_the_threshold(self) -> None:
+        state = decide(LOW).state
+        sent = []
+        for _ in range(8):  # a fen in, a fen used, eight times over
+            state = decide(HIGH, state=state).state
+            sent += kinds(decide(LOW, state=state))
+
+        assert sent == []
 
     def test_is_not_rearmed_by_a_top_up_that_stays_below(self) -> None:
         assert decide(Money(fen=1000), state=NOTIFIED).state.low_balance_notified
@@ -164,14 +182,30 @@ class TestWarningCut:
         assert kinds(later) == []
         assert later.state.warning_close_due_at is None
 
-    def test_is_rearmed_when_the_balance_is_back_above(self) -> None:
-        topped_up = decide(Money(fen=500), state=WARNED)
+    def test_is_rearmed_when_the_low_spell_ends(self) -> None:
+        topped_up = decide(SPELL_ENDED, state=WARNED)
 
         assert not topped_up.state.warning_cut_done
         assert kinds(decide(WARNING, state=topped_up.state)) == [
+            "sms",
             "trip:WARNING_CUT",
             "close:WARNING_CUT_ENDED",
         ]
+
+    def test_is_not_rearmed_by_a_top_up_that_leaves_the_balance_low(self) -> None:
+        topped_up = decide(Money(fen=1000), state=WARNED)
+
+        assert topped_up.state.warning_cut_done
+        assert kinds(decide(WARNING, state=topped_up.state)) == []
+
+    def test_is_not_rearmed_by_one_fen_top_ups_across_its_threshold(self) -> None:
+        state = decide(WARNING, state=NOTIFIED).state
+        cuts = []
+        for _ in range(8):
+            state = decide(ABOVE_WARNING, state=state).state
+            cuts += kinds(decide(WARNING, state=state))
+
+        assert cuts == []
 
     def test_waits_for_the_next_working_day_on_a_holiday(self) -> None:
         decision = decide(WARNING, at=NATIONAL_DAY, state=NOTIFIED)
@@ -405,7 +439,17 @@ class TestEvaluateInputs:
             replace(SETTINGS, warning_cut_energy=replace(SETTINGS.low_balance_energy, wh=30_000))
 
 
-BALANCES = (HIGH, LOW, ABOVE_WARNING, WARNING, ZERO, NEGATIVE, Money(fen=-10_000))
+BALANCES = (
+    SPELL_ENDED,
+    SPELL_GOES_ON,
+    HIGH,
+    LOW,
+    ABOVE_WARNING,
+    WARNING,
+    ZERO,
+    NEGATIVE,
+    Money(fen=-10_000),
+)
 STATES = tuple(
     prepaid.RuleState(
         low_balance_notified=notified,
@@ -453,11 +497,13 @@ class TestEveryStateAndInputClass:
 
         names = kinds(decision)
         low = balance.fen < 1057
-        warning = balance.fen < 265
+        spell_ended = balance.fen >= 1110
         cut_forbidden = bool(keep_power) or at in (NATIONAL_DAY, ORDINARY_SATURDAY)
-        # B4: one SMS per crossing.
+        # B4: one SMS per low spell; the spell ends only at 21 kWh worth.
         assert ("sms" in names) == (low and not state.low_balance_notified)
-        assert decision.state.low_balance_notified == low
+        assert decision.state.low_balance_notified == (
+            low or (state.low_balance_notified and not spell_ended)
+        )
         # B7 / A3: no cut for lack of money on a holiday or under keep-power.
         if cut_forbidden:
             assert not any(name.startswith("trip") for name in names)
@@ -484,8 +530,10 @@ class TestEveryStateAndInputClass:
             assert 0 <= balance.fen < 265
             assert not state.warning_cut_done
             assert not state.tripped_for_arrears
-        if not warning:
+        if spell_ended:
             assert not decision.state.warning_cut_done
+        elif state.warning_cut_done:
+            assert decision.state.warning_cut_done
         # A held cut always says when to look again, and only then.
         assert (
             decision.re_evaluate_at is not None or decision.held is prepaid.CutHold.KEEP_POWER
@@ -585,3 +633,74 @@ class TestNoCutOnHolidaysProperty:
         assert not any(isinstance(c, prepaid.TripRelay) for c in decision.commands)
         if decision.re_evaluate_at is not None and order.end_at is not None:
             assert decision.re_evaluate_at >= order.end_at
+
+
+def recheck(
+    reason: prepaid.TripReason,
+    balance: Money,
+    *,
+    at: str = WORKING_WEDNESDAY,
+    keep_power: tuple[Period, ...] = (),
+) -> prepaid.TripRecheck:
+    return prepaid.recheck_trip(
+        reason=reason,
+        balance=balance,
+        price=DEFAULT_PRICE,
+        now=local(at),
+        calendar=CALENDAR,
+        keep_power=keep_power,
+        settings=SETTINGS,
+    )
+
+
+class TestRecheckBeforeATrip:
+    def test_sends_an_arrears_trip_still_in_arrears_on_a_working_day(self) -> None:
+        assert recheck(prepaid.TripReason.ARREARS, NEGATIVE) == prepaid.TripRecheck(
+            send=True, wanted=True
+        )
+
+    @pytest.mark.parametrize("balance", [ZERO, WARNING, HIGH])
+    def test_drops_an_arrears_trip_once_a_top_up_won(self, balance: Money) -> None:
+        assert recheck(prepaid.TripReason.ARREARS, balance) == prepaid.TripRecheck(
+            send=False, wanted=False
+        )
+
+    @pytest.mark.parametrize(
+        ("balance", "send"),
+        [(WARNING, True), (ZERO, True), (ABOVE_WARNING, False), (NEGATIVE, False)],
+    )
+    def test_sends_a_warning_cut_only_in_the_warning_band(self, balance: Money, send: bool) -> None:
+        assert recheck(prepaid.TripReason.WARNING_CUT, balance).send is send
+
+    def test_holds_on_a_holiday_until_the_next_working_morning(self) -> None:
+        result = recheck(prepaid.TripReason.ARREARS, NEGATIVE, at=NATIONAL_DAY)
+
+        assert result == prepaid.TripRecheck(
+            send=False,
+            wanted=True,
+            held=prepaid.CutHold.HOLIDAY,
+            look_again_at=local("2024-10-08T08:00"),
+        )
+
+    def test_holds_under_keep_power_until_the_order_ends(self) -> None:
+        order = Period(start_at=local("2024-10-09T00:00"), end_at=local("2024-10-09T18:00"))
+
+        result = recheck(prepaid.TripReason.ARREARS, NEGATIVE, keep_power=(order,))
+
+        assert (result.held, result.look_again_at) == (
+            prepaid.CutHold.KEEP_POWER,
+            local("2024-10-09T18:00"),
+        )
+
+    @given(st.integers(-2_000, 2_000), st.sampled_from(TIMES))
+    def test_agrees_with_the_rules_on_whether_a_cut_is_made_now(self, fen: int, at: str) -> None:
+        balance = Money(fen=fen)
+        decision = decide(balance, at=at, state=NOTIFIED)
+
+        rules_cut = [c.reason for c in decision.commands if isinstance(c, prepaid.TripRelay)]
+
+        for reason in rules_cut:
+            assert recheck(reason, balance, at=at).send
+        if decision.held is not None:
+            for reason in prepaid.TripReason:
+                assert not recheck(reason, balance, at=at).send

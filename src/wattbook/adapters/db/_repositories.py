@@ -1151,8 +1151,16 @@ class SqlPrepaidRepository:
                     s.c.re_evaluate_at,
                     s.c.relay,
                     t.accounts.c.phone,
+                    t.meter_installations.c.meter_number,
                 )
                 .join(t.accounts, t.accounts.c.id == s.c.account_id)
+                .outerjoin(
+                    t.meter_installations,
+                    sa.and_(
+                        t.meter_installations.c.account_id == s.c.account_id,
+                        t.meter_installations.c.removed_at.is_(None),
+                    ),
+                )
                 .where(s.c.account_id.in_(chunk))
             )
             for (
@@ -1164,6 +1172,7 @@ class SqlPrepaidRepository:
                 re_evaluate_at,
                 relay,
                 phone,
+                meter_number,
             ) in states:
                 # Remembered so that save_states writes back only the states that changed.
                 self._worker.loaded_states[account_id] = (
@@ -1183,6 +1192,7 @@ class SqlPrepaidRepository:
                     relay=prepaid.RelayState(relay),
                     keep_power=tuple(keep[account_id]),
                     phone=None if phone is None else accounts.PhoneNumber(digits=phone),
+                    meter_number=None if meter_number is None else MeterNumber(value=meter_number),
                 )
         return found
 

@@ -14,9 +14,16 @@ from wattbook.domain.prepaid._rules import (
     SendSms,
     SmsKind,
     TripReason,
+    TripRecheck,
     TripRelay,
+    cut_hold,
+    ends_low_spell,
     evaluate,
+    in_arrears,
+    in_warning_band,
+    is_low,
     next_cut_allowed_at,
+    recheck_trip,
 )
 
 __all__ = [
@@ -33,7 +40,14 @@ __all__ = [
     "SendSms",
     "SmsKind",
     "TripReason",
+    "TripRecheck",
     "TripRelay",
+    "cut_hold",
+    "ends_low_spell",
     "evaluate",
+    "in_arrears",
+    "in_warning_band",
+    "is_low",
     "next_cut_allowed_at",
+    "recheck_trip",
 ]

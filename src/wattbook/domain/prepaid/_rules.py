@@ -33,6 +33,9 @@ _MAX_DEFERRAL_STEPS = 400
 # The manual, 4.2: 电量低于 20 度 ... 短信低值提醒；电量低于 5 度，断电一次，2 分钟后自动合闸.
 LOW_BALANCE_ENERGY = Energy(wh=20_000)
 WARNING_CUT_ENERGY = Energy(wh=5_000)
+# A low spell ends only when the balance buys this much more than the SMS threshold: a top-up
+# of a few fen across the line must not re-arm the SMS and the warning cut (no chatter).
+LOW_SPELL_END_MARGIN = Energy(wh=1_000)
 
 
 class RelayState(StrEnum):
@@ -56,6 +59,8 @@ class PrepaidSettings:
 
     ``deferred_trip_time`` is when, on the next day cuts are allowed, a deferred trip may
     happen: 08:00 by default, so nobody is cut at midnight and the counter is open.
+    ``low_spell_end_margin``: a low spell (one SMS, one warning cut) ends only when the balance
+    buys at least ``low_balance_energy`` plus this margin (hysteresis, ADR 3).
     """
 
     low_balance_energy: Energy = LOW_BALANCE_ENERGY
@@ -63,10 +68,13 @@ class PrepaidSettings:
     reclose_delay: timedelta = timedelta(minutes=2)
     holiday_rule: HolidayRule = HolidayRule.NON_WORKING_DAYS
     deferred_trip_time: time = time(8, 0)
+    low_spell_end_margin: Energy = LOW_SPELL_END_MARGIN
 
     def __post_init__(self) -> None:
         if self.warning_cut_energy.wh < 0 or self.low_balance_energy < self.warning_cut_energy:
             raise ValueError("thresholds must satisfy 0 <= warning cut <= low balance")
+        if self.low_spell_end_margin.wh < 0:
+            raise ValueError("the low spell's end margin must not be negative")
         if self.reclose_delay <= timedelta(0):
             raise ValueError("the re-close delay must be positive")
         if self.deferred_trip_time.tzinfo is not None:
@@ -77,9 +85,9 @@ class PrepaidSettings:
 class RuleState:
     """What the rules remember per account between evaluations.
 
-    - ``low_balance_notified``: the SMS for the current crossing below the low threshold went;
-    - ``warning_cut_done``: the warning cut for the current crossing below 5 kWh worth is done
-      (or was superseded by an arrears trip);
+    - ``low_balance_notified``: the SMS for the current low spell went;
+    - ``warning_cut_done``: the warning cut for the current low spell is done (or was
+      superseded by an arrears trip);
     - ``warning_close_due_at``: when the scheduled close after a warning cut is due;
     - ``tripped_for_arrears``: the rules tripped the relay because the balance was negative.
     """
@@ -201,6 +209,34 @@ class PrepaidDecision:
     held: CutHold | None = None
 
 
+def is_low(balance: Money, price: Price, settings: PrepaidSettings) -> bool:
+    """Test whether the balance buys less than the SMS threshold (B4), exactly."""
+    return price.buys_less_than(balance=balance, energy=settings.low_balance_energy)
+
+
+def ends_low_spell(balance: Money, price: Price, settings: PrepaidSettings) -> bool:
+    """Test whether the balance is far enough above the SMS threshold to end a low spell.
+
+    While a spell lasts, the SMS and the warning cut are not repeated; a top-up of a few fen
+    across the threshold does not end it (ADR 3).
+    """
+    return not price.buys_less_than(
+        balance=balance, energy=settings.low_balance_energy + settings.low_spell_end_margin
+    )
+
+
+def in_arrears(balance: Money) -> bool:
+    """Test whether the balance is below zero (B6: 电量低于0度切断供电; zero is not below)."""
+    return balance.fen < 0
+
+
+def in_warning_band(balance: Money, price: Price, settings: PrepaidSettings) -> bool:
+    """Test whether 0 <= balance < the warning cut's worth (B5)."""
+    return not in_arrears(balance) and price.buys_less_than(
+        balance=balance, energy=settings.warning_cut_energy
+    )
+
+
 def _no_cut_day(day: date, *, calendar: WorkingCalendar, settings: PrepaidSettings) -> bool:
     if settings.holiday_rule is HolidayRule.STATUTORY_HOLIDAYS_ONLY:
         return calendar.is_statutory_holiday(day)
@@ -246,6 +282,74 @@ def next_cut_allowed_at(
     raise ValueError("no time to cut found: keep-power orders or the calendar are inconsistent")
 
 
+def cut_hold(
+    *,
+    now: datetime,
+    calendar: WorkingCalendar,
+    keep_power: tuple[Period, ...],
+    settings: PrepaidSettings,
+) -> CutHold | None:
+    """Return why a cut for lack of money may not be made at ``now``, or None if it may (B7, A3).
+
+    The one answer to "may we cut now?": the rules ask it when they decide, and the head-end
+    asks it again just before it sends a trip.
+    """
+    if _keep_power_at(require_aware(now), keep_power) is not None:
+        return CutHold.KEEP_POWER
+    if _no_cut_day(local_date(now), calendar=calendar, settings=settings):
+        return CutHold.HOLIDAY
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TripRecheck:
+    """Whether a queued trip is still to be sent now (``send``), and if not, why.
+
+    ``wanted`` is False when the balance no longer calls for the cut (a top-up won); a wanted
+    cut that may not be made now is ``held``, to be looked at again at ``look_again_at``
+    (None: an open-ended keep-power order).
+    """
+
+    send: bool
+    wanted: bool
+    held: CutHold | None = None
+    look_again_at: datetime | None = None
+
+
+def recheck_trip(
+    *,
+    reason: TripReason,
+    balance: Money,
+    price: Price,
+    now: datetime,
+    calendar: WorkingCalendar,
+    keep_power: tuple[Period, ...],
+    settings: PrepaidSettings,
+) -> TripRecheck:
+    """Return whether a trip the rules queued earlier is still to be sent at ``now``.
+
+    The same thresholds and the same hold as :func:`evaluate`: an arrears trip is wanted while
+    the balance is below zero, a warning cut while it is in the warning band.
+    """
+    if reason is TripReason.ARREARS:
+        wanted = in_arrears(balance)
+    else:
+        wanted = in_warning_band(balance, price, settings)
+    if not wanted:
+        return TripRecheck(send=False, wanted=False)
+    held = cut_hold(now=now, calendar=calendar, keep_power=keep_power, settings=settings)
+    if held is None:
+        return TripRecheck(send=True, wanted=True)
+    return TripRecheck(
+        send=False,
+        wanted=True,
+        held=held,
+        look_again_at=next_cut_allowed_at(
+            now=now, calendar=calendar, keep_power=keep_power, settings=settings
+        ),
+    )
+
+
 def evaluate(
     *,
     account_number: AccountNumber,
@@ -261,9 +365,10 @@ def evaluate(
     """Return what the prepaid rules decide for one account at ``now``.
 
     - B4: SMS when the balance buys less than 20 kWh (exact, ``balance < 20 kWh × price``),
-      once per crossing; re-armed whenever the balance is back at or above the threshold.
+      once per low spell. A spell ends only when the balance buys 20 kWh plus
+      ``low_spell_end_margin`` (1 kWh), so a top-up of a few fen does not re-arm it.
     - B5: warning cut when 0 <= balance < 5 kWh worth: trip now and close at
-      now + 2 minutes, once per crossing; re-armed at or above the threshold.
+      now + 2 minutes, once per low spell.
     - B6: trip when balance < 0; close when a top-up brings it back to >= 0 (the manual cuts
       "below 0", so 0 itself is not below and keeps the power on).
     - B7 / A3: no cut for lack of money on a no-cut day (``holiday_rule``) or under keep-power;
@@ -284,12 +389,11 @@ def evaluate(
 
     if close_due_at is not None and now >= close_due_at:
         close_due_at = None  # the scheduled close has come due; the outbox executes it
-    low = price.buys_less_than(balance=balance, energy=settings.low_balance_energy)
+    low = is_low(balance, price, settings)
     warning = price.buys_less_than(balance=balance, energy=settings.warning_cut_energy)
-    in_arrears = balance.fen < 0
-    if not low:
+    arrears = in_arrears(balance)
+    if ends_low_spell(balance, price, settings):
         low_notified = False
-    if not warning:
         warning_done = False
 
     if low and not low_notified:
@@ -312,7 +416,7 @@ def evaluate(
                 )
             )
             tripped = False
-    elif tripped and not in_arrears:
+    elif tripped and not arrears:
         commands.append(
             CloseRelay(
                 account_number=account_number, reason=CloseReason.ARREARS_CLEARED, not_before_at=now
@@ -323,13 +427,12 @@ def evaluate(
         # trip already stood for this crossing's warning cut.
         warning_done = warning_done or warning
 
-    wants_arrears_trip = in_arrears and (not tripped or relay is RelayState.CLOSED)
-    wants_warning_cut = warning and not in_arrears and not warning_done and not tripped
+    wants_arrears_trip = arrears and (not tripped or relay is RelayState.CLOSED)
+    wants_warning_cut = (
+        in_warning_band(balance, price, settings) and not warning_done and not tripped
+    )
     if wants_arrears_trip or wants_warning_cut:
-        if keep_power_order is not None:
-            held = CutHold.KEEP_POWER
-        elif _no_cut_day(local_date(now), calendar=calendar, settings=settings):
-            held = CutHold.HOLIDAY
+        held = cut_hold(now=now, calendar=calendar, keep_power=keep_power, settings=settings)
         if held is not None:
             re_evaluate_at = next_cut_allowed_at(
                 now=now, calendar=calendar, keep_power=keep_power, settings=settings
