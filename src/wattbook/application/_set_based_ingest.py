@@ -15,13 +15,7 @@ from math import gcd
 
 from wattbook.application import ingest_ports
 from wattbook.domain import billing, metering, prepaid
-from wattbook.domain.values import (
-    BillingMonth,
-    CalendarNotCovered,
-    MeterNumber,
-    WorkingCalendar,
-    local_date,
-)
+from wattbook.domain.values import BillingMonth, MeterNumber, local_date
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
@@ -118,20 +112,12 @@ def low_balance_below_fen(
     """Return the balance below which a charged account needs the prepaid rules.
 
     Above it, and with its rule state at rest, the rules decide nothing for an account (no
-    threshold is crossed, nothing is held or due), so they need not run. None (every charged
-    account needs the rules) when the rules would fail or postpone for every account alike:
-    no tariff in force now, or no holiday calendar for today.
+    threshold is crossed, nothing is held or due), so they need not run. The line is the
+    rules' own (``prepaid.low_balance_line_fen``). None (every charged account needs the
+    rules) when there is no tariff in force now.
     """
     try:
         price = tariffs.at(now).reference_price
     except billing.NoTariffInForce:
         return None
-    today = local_date(now)
-    try:
-        WorkingCalendar.from_chinese_calendar(first_date=today, last_date=today)
-    except CalendarNotCovered:
-        return None
-    # balance < energy x price exactly  <=>  balance x 10^5 < Wh x price x 10^4
-    # <=>  balance < ceil(Wh x price x 10^4 / 10^5), balance being an integer.
-    threshold = settings.low_balance_energy.wh * price.scaled
-    return -(-threshold // _FEN_DIVISOR)
+    return prepaid.low_balance_line_fen(price, settings)

@@ -89,8 +89,11 @@ class TestArrearsTripAndClose:
             place.clock.advance(15 * MINUTE)
             for poller in headend.pollers.values():
                 await poller.sweep()  # reads and charges, but the outbox is not looked at
-            arrears_only = "meter_number = :n AND reason IN ('ARREARS', 'ARREARS_CLEARED')"
-            queued = place.rows(f"SELECT action FROM relay_commands WHERE {arrears_only}", n=METER)
+            queued = place.rows(
+                "SELECT action FROM relay_commands WHERE meter_number = :n"
+                " AND reason IN ('ARREARS', 'ARREARS_CLEARED')",
+                n=METER,
+            )
             await top_up(
                 uow=place.uow_factory(),
                 clock=place.clock,
@@ -101,7 +104,8 @@ class TestArrearsTripAndClose:
             await place.step(MINUTE)
 
             commands = place.rows(
-                f"SELECT action, status FROM relay_commands WHERE {arrears_only} ORDER BY id",
+                "SELECT action, status FROM relay_commands WHERE meter_number = :n"
+                " AND reason IN ('ARREARS', 'ARREARS_CLEARED') ORDER BY id",
                 n=METER,
             )
             trips = place.campus.meter(METER).events(simulator.EventKind.RELAY_TRIP).count

@@ -16,6 +16,7 @@ from wattbook.domain.values import (
     SHANGHAI,
     AccountNumber,
     CalendarNotCovered,
+    Energy,
     Money,
     NaiveDatetime,
     Period,
@@ -704,3 +705,23 @@ class TestRecheckBeforeATrip:
         if decision.held is not None:
             for reason in prepaid.TripReason:
                 assert not recheck(reason, balance, at=at).send
+
+
+class TestLowBalanceLine:
+    @given(
+        st.integers(-(10**9), 10**9),
+        st.decimals(min_value="0.0001", max_value="99.9999", places=4),
+        st.integers(0, 10**7),
+    )
+    def test_is_exactly_where_the_rules_stop_calling_a_balance_low(
+        self, fen: int, yuan_per_kwh: object, low_wh: int
+    ) -> None:
+        price = Price(yuan_per_kwh=yuan_per_kwh)  # type: ignore[arg-type]
+        settings = prepaid.PrepaidSettings(
+            low_balance_energy=Energy(wh=low_wh), warning_cut_energy=Energy(wh=0)
+        )
+        balance = Money(fen=fen)
+
+        assert prepaid.is_low(balance, price, settings) == (
+            fen < prepaid.low_balance_line_fen(price, settings)
+        )

@@ -22,6 +22,7 @@ from wattbook.domain.prepaid._rules import (
     in_arrears,
     in_warning_band,
     is_low,
+    low_balance_line_fen,
     next_cut_allowed_at,
     recheck_trip,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "in_arrears",
     "in_warning_band",
     "is_low",
+    "low_balance_line_fen",
     "next_cut_allowed_at",
     "recheck_trip",
 ]

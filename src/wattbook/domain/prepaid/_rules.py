@@ -9,6 +9,7 @@ or ends, and at ``re_evaluate_at``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -212,6 +213,15 @@ class PrepaidDecision:
 def is_low(balance: Money, price: Price, settings: PrepaidSettings) -> bool:
     """Test whether the balance buys less than the SMS threshold (B4), exactly."""
     return price.buys_less_than(balance=balance, energy=settings.low_balance_energy)
+
+
+def low_balance_line_fen(price: Price, settings: PrepaidSettings) -> int:
+    """Return the smallest whole-fen balance that is not low (B4) at ``price``.
+
+    ``is_low(balance)`` is exactly ``balance.fen < low_balance_line_fen(...)``; set-based SQL
+    takes its line from here rather than working the threshold out again.
+    """
+    return math.ceil(price.exact_fen(settings.low_balance_energy))
 
 
 def ends_low_spell(balance: Money, price: Price, settings: PrepaidSettings) -> bool:
