@@ -40,6 +40,7 @@ class TestA2CustomerChanges:
             clock=clock,
             number=NUMBER,
             holder=accounts.Holder(name="李小四"),
+            changed_by="柜员 王芳",
             document_note="房产证 + 身份证 seen",
             attachment_ref="scan-2025-0610-01",
         )
@@ -48,12 +49,14 @@ class TestA2CustomerChanges:
             clock=clock,
             number=NUMBER,
             phone=accounts.PhoneNumber(digits="13900000000"),
+            changed_by="柜员 王芳",
         )
         account = await change_address(
             uow=db.SqlUnitOfWork(engine),
             clock=clock,
             number=NUMBER,
             address=accounts.Address(text="丙6-1-802"),
+            changed_by="administrator li",
         )
         async with db.SqlUnitOfWork(engine) as uow:
             history = await uow.accounts.history(NUMBER)
@@ -68,6 +71,7 @@ class TestA2CustomerChanges:
             (accounts.ChangeKind.PHONE, "13800000000", "13900000000"),
             (accounts.ChangeKind.ADDRESS, "丙6-1-801", "丙6-1-802"),
         ]
+        assert [c.changed_by for c in history] == ["柜员 王芳", "柜员 王芳", "administrator li"]
         assert (history[0].document_note, history[0].attachment_ref) == (
             "房产证 + 身份证 seen",
             "scan-2025-0610-01",
@@ -83,6 +87,7 @@ class TestA2CustomerChanges:
                 clock=clock,
                 number=NUMBER,
                 holder=accounts.Holder(name="王五"),
+                changed_by="柜员 王芳",
                 document_note="",
                 attachment_ref="",
             )
@@ -101,4 +106,25 @@ class TestA2CustomerChanges:
                 clock=clock,
                 number=AccountNumber(value="051600009999"),
                 phone=None,
+                changed_by="柜员 王芳",
             )
+
+    async def test_a_change_that_does_not_say_who_made_it_changes_nothing(
+        self, engine: Engine
+    ) -> None:
+        clock = FakeClock(OPENED_AT)
+        await _opened(engine, clock)
+
+        with pytest.raises(accounts.OperatorRequired):
+            await change_phone(
+                uow=db.SqlUnitOfWork(engine),
+                clock=clock,
+                number=NUMBER,
+                phone=accounts.PhoneNumber(digits="13900000000"),
+                changed_by="  ",
+            )
+        async with db.SqlUnitOfWork(engine) as uow:
+            account = await uow.accounts.get(NUMBER)
+            history = await uow.accounts.history(NUMBER)
+
+        assert (str(account.phone), history) == ("13800000000", ())

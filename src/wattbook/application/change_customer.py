@@ -31,6 +31,7 @@ async def change_holder(
     clock: ports.Clock,
     number: AccountNumber,
     holder: accounts.Holder,
+    changed_by: str,
     document_note: str,
     attachment_ref: str,
 ) -> accounts.Account:
@@ -39,6 +40,7 @@ async def change_holder(
     :raises UnknownAccount: if there is no such account.
     :raises accounts.DocumentsRequired: if the note or the attachment is blank.
     :raises accounts.AccountClosed: if the account is closed.
+    :raises accounts.OperatorRequired: if ``changed_by`` (who made the change) is blank.
     """
     return await _change(
         uow=uow,
@@ -48,6 +50,7 @@ async def change_holder(
             account=account,
             holder=holder,
             at=at,
+            changed_by=changed_by,
             document_note=document_note,
             attachment_ref=attachment_ref,
         ),
@@ -60,19 +63,25 @@ async def change_phone(
     clock: ports.Clock,
     number: AccountNumber,
     phone: accounts.PhoneNumber | None,
+    changed_by: str,
     document_note: str = "",
 ) -> accounts.Account:
     """Change (or remove) the phone number that receives SMS.
 
     :raises UnknownAccount: if there is no such account.
     :raises accounts.AccountClosed: if the account is closed.
+    :raises accounts.OperatorRequired: if ``changed_by`` (who made the change) is blank.
     """
     return await _change(
         uow=uow,
         clock=clock,
         number=number,
         change=lambda account, at: accounts.change_phone(
-            account=account, phone=phone, at=at, document_note=document_note
+            account=account,
+            phone=phone,
+            at=at,
+            changed_by=changed_by,
+            document_note=document_note,
         ),
     )
 
@@ -83,18 +92,24 @@ async def change_address(
     clock: ports.Clock,
     number: AccountNumber,
     address: accounts.Address,
+    changed_by: str,
     document_note: str = "",
 ) -> accounts.Account:
     """Change the address.
 
     :raises UnknownAccount: if there is no such account.
     :raises accounts.AccountClosed: if the account is closed.
+    :raises accounts.OperatorRequired: if ``changed_by`` (who made the change) is blank.
     """
     return await _change(
         uow=uow,
         clock=clock,
         number=number,
         change=lambda account, at: accounts.change_address(
-            account=account, address=address, at=at, document_note=document_note
+            account=account,
+            address=address,
+            at=at,
+            changed_by=changed_by,
+            document_note=document_note,
         ),
     )

@@ -76,6 +76,7 @@ class TestCustomerValues:
 class TestChangeHolder:
     def test_keeps_the_old_holder_and_the_documents_in_history(self) -> None:
         update = accounts.change_holder(
+            changed_by="柜员 王芳",
             account=an_account(),
             holder=accounts.Holder(name="李四"),
             at=local("2016-03-01T10:00"),
@@ -93,6 +94,7 @@ class TestChangeHolder:
     def test_needs_a_note_and_an_attachment(self, note: str, attachment: str) -> None:
         with pytest.raises(accounts.DocumentsRequired):
             accounts.change_holder(
+                changed_by="柜员 王芳",
                 account=an_account(),
                 holder=accounts.Holder(name="李四"),
                 at=local("2016-03-01T10:00"),
@@ -103,6 +105,7 @@ class TestChangeHolder:
     def test_refuses_a_closed_account(self) -> None:
         with pytest.raises(accounts.AccountClosed):
             accounts.change_holder(
+                changed_by="柜员 王芳",
                 account=closed_account(),
                 holder=accounts.Holder(name="李四"),
                 at=local("2016-03-01T10:00"),
@@ -114,6 +117,7 @@ class TestChangeHolder:
 class TestChangePhoneAndAddress:
     def test_records_a_new_phone(self) -> None:
         update = accounts.change_phone(
+            changed_by="柜员 王芳",
             account=an_account(),
             phone=accounts.PhoneNumber(digits="13900139000"),
             at=local("2016-03-01T10:00"),
@@ -123,7 +127,7 @@ class TestChangePhoneAndAddress:
 
     def test_records_removing_the_phone(self) -> None:
         update = accounts.change_phone(
-            account=an_account(), phone=None, at=local("2016-03-01T10:00")
+            changed_by="柜员 王芳", account=an_account(), phone=None, at=local("2016-03-01T10:00")
         )
 
         assert update.account.phone is None
@@ -131,6 +135,7 @@ class TestChangePhoneAndAddress:
 
     def test_records_a_new_address(self) -> None:
         update = accounts.change_address(
+            changed_by="柜员 王芳",
             account=an_account(),
             address=accounts.Address(text="丙6-1-802"),
             at=local("2016-03-01T10:00"),
@@ -142,10 +147,14 @@ class TestChangePhoneAndAddress:
     def test_refuses_a_closed_account(self) -> None:
         with pytest.raises(accounts.AccountClosed):
             accounts.change_phone(
-                account=closed_account(), phone=None, at=local("2016-03-01T10:00")
+                changed_by="柜员 王芳",
+                account=closed_account(),
+                phone=None,
+                at=local("2016-03-01T10:00"),
             )
         with pytest.raises(accounts.AccountClosed):
             accounts.change_address(
+                changed_by="柜员 王芳",
                 account=closed_account(),
                 address=accounts.Address(text="x"),
                 at=local("2016-03-01T10:00"),

@@ -262,6 +262,7 @@ class SqlAccountRepository:
                 old_value=change.old_value,
                 new_value=change.new_value,
                 changed_at=change.at,
+                changed_by=change.changed_by,
                 document_note=change.document_note,
                 attachment_ref=change.attachment_ref,
             )
@@ -290,6 +291,7 @@ class SqlAccountRepository:
                 old_value=row["old_value"],
                 new_value=row["new_value"],
                 at=row["changed_at"],
+                changed_by=row["changed_by"],
                 document_note=row["document_note"],
                 attachment_ref=row["attachment_ref"],
             )

@@ -80,6 +80,8 @@ account_changes = sa.Table(
     sa.Column("old_value", sa.String(200), nullable=True),
     sa.Column("new_value", sa.String(200), nullable=True),
     sa.Column("changed_at", UtcDateTime, nullable=False),
+    # Who made the change (A2, A4); rows from before migration 0011 say so.
+    sa.Column("changed_by", sa.String(100), nullable=False),
     sa.Column("document_note", sa.Text, nullable=False),
     sa.Column("attachment_ref", sa.String(200), nullable=False),
     sa.CheckConstraint(_in("kind", ("HOLDER", "PHONE", "ADDRESS")), name="kind"),

@@ -22,6 +22,7 @@ from wattbook.domain.accounts._errors import (
     InvalidHolder,
     InvalidPhoneNumber,
     MeterNotOnAccount,
+    OperatorRequired,
 )
 from wattbook.domain.accounts._meters import (
     MeterInstallation,
@@ -51,6 +52,7 @@ __all__ = [
     "InvalidPhoneNumber",
     "MeterInstallation",
     "MeterNotOnAccount",
+    "OperatorRequired",
     "MeterReplacement",
     "MigrationCredit",
     "OpeningBalance",

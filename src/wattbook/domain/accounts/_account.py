@@ -7,7 +7,12 @@ from datetime import datetime
 from enum import StrEnum
 
 from wattbook.domain.accounts._customer import Address, Holder, PhoneNumber
-from wattbook.domain.accounts._errors import AccountClosed, BalanceNotSettled, DocumentsRequired
+from wattbook.domain.accounts._errors import (
+    AccountClosed,
+    BalanceNotSettled,
+    DocumentsRequired,
+    OperatorRequired,
+)
 from wattbook.domain.values import AccountNumber, Money, require_aware
 
 
@@ -53,13 +58,15 @@ class Account:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccountChange:
-    """One row of an account's history: what changed, from what, to what, on what evidence."""
+    """One row of an account's history: what changed, from what, to what, on what evidence,
+    and who made the change (the operator's name or login)."""
 
     account_number: AccountNumber
     kind: ChangeKind
     old_value: str | None
     new_value: str | None
     at: datetime
+    changed_by: str
     document_note: str = ""
     attachment_ref: str = ""
 
@@ -104,8 +111,27 @@ def _require_open(account: Account) -> None:
         raise AccountClosed(str(account.number))
 
 
+# The longest operator name the history keeps (the column's width); never cut, refused.
+OPERATOR_NAME_MAX = 100
+
+
+def _operator(changed_by: str) -> str:
+    name = changed_by.strip()
+    if not name:
+        raise OperatorRequired("a change must say who made it")
+    if len(name) > OPERATOR_NAME_MAX:
+        raise OperatorRequired(f"an operator name is at most {OPERATOR_NAME_MAX} characters")
+    return name
+
+
 def change_holder(
-    *, account: Account, holder: Holder, at: datetime, document_note: str, attachment_ref: str
+    *,
+    account: Account,
+    holder: Holder,
+    at: datetime,
+    changed_by: str,
+    document_note: str,
+    attachment_ref: str,
 ) -> AccountUpdate:
     """Return the account with a new holder and the history row, which keeps the evidence.
 
@@ -114,8 +140,10 @@ def change_holder(
 
     :raises AccountClosed: if the account is closed.
     :raises DocumentsRequired: if the note or the attachment reference is blank.
+    :raises OperatorRequired: if ``changed_by`` is blank or too long.
     """
     _require_open(account)
+    operator = _operator(changed_by)
     if not document_note.strip() or not attachment_ref.strip():
         raise DocumentsRequired("a change of holder needs a document note and an attachment")
     change = AccountChange(
@@ -124,6 +152,7 @@ def change_holder(
         old_value=str(account.holder),
         new_value=str(holder),
         at=require_aware(at),
+        changed_by=operator,
         document_note=document_note,
         attachment_ref=attachment_ref,
     )
@@ -135,20 +164,24 @@ def change_phone(
     account: Account,
     phone: PhoneNumber | None,
     at: datetime,
+    changed_by: str,
     document_note: str = "",
     attachment_ref: str = "",
 ) -> AccountUpdate:
     """Return the account with a new (or no) phone number and the history row.
 
     :raises AccountClosed: if the account is closed.
+    :raises OperatorRequired: if ``changed_by`` is blank or too long.
     """
     _require_open(account)
+    operator = _operator(changed_by)
     change = AccountChange(
         account_number=account.number,
         kind=ChangeKind.PHONE,
         old_value=None if account.phone is None else str(account.phone),
         new_value=None if phone is None else str(phone),
         at=require_aware(at),
+        changed_by=operator,
         document_note=document_note,
         attachment_ref=attachment_ref,
     )
@@ -160,20 +193,24 @@ def change_address(
     account: Account,
     address: Address,
     at: datetime,
+    changed_by: str,
     document_note: str = "",
     attachment_ref: str = "",
 ) -> AccountUpdate:
     """Return the account with a new address and the history row.
 
     :raises AccountClosed: if the account is closed.
+    :raises OperatorRequired: if ``changed_by`` is blank or too long.
     """
     _require_open(account)
+    operator = _operator(changed_by)
     change = AccountChange(
         account_number=account.number,
         kind=ChangeKind.ADDRESS,
         old_value=str(account.address),
         new_value=str(address),
         at=require_aware(at),
+        changed_by=operator,
         document_note=document_note,
         attachment_ref=attachment_ref,
     )

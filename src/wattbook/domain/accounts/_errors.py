@@ -37,3 +37,7 @@ class InvalidAddress(AccountError, ValueError):
 
 class MeterNotOnAccount(AccountError):
     """Raise when a meter operation names a meter that is not installed on the account."""
+
+
+class OperatorRequired(AccountError, ValueError):
+    """Raise when a change does not say who made it (A2, A4)."""
