@@ -16,6 +16,13 @@ from wattbook.application import payment_ports, ports, queries
 from wattbook.application.configure_bus import configure_bus, load_buses
 from wattbook.application.headend import Headend, InProcessCore
 from wattbook.application.headend_ports import BusConfig
+from wattbook.application.payments.kiosk import KIOSK_IDLE_LIMIT
+from wattbook.application.scheduled_jobs import (
+    SMS_IDLE,
+    ScheduledJob,
+    run_scheduled_jobs,
+    scheduled_jobs,
+)
 from wattbook.application.send_pending_sms import SmsRunReport, run_sms_worker
 from wattbook.application.sms_ports import AccountWithoutPhone, FailedSms
 from wattbook.domain import payments
@@ -224,19 +231,22 @@ def build_web(
     if clock is not None:
         storage = Storage(engine=storage.engine, uow_factory=storage.uow_factory, clock=clock)
     secret = None if resolved.bank_secret is None else resolved.bank_secret.encode()
-    gateway: payment_ports.BankGateway = (
-        bank.HttpBankGateway(
-            base_url=resolved.bank_url, secret=secret, callback_url=resolved.callback_url
-        )
-        if resolved.bank_url and secret
-        else bank.NoBankGateway()
-    )
     return WebRuntime(
         storage=storage,
         web=resolved,
-        bank=BankLink(gateway=gateway, secret=secret),
+        bank=BankLink(gateway=build_bank_gateway(resolved), secret=secret),
         receipt_font=find_receipt_font(resolved.receipt_font),
     )
+
+
+def build_bank_gateway(web: WebSettings) -> payment_ports.BankGateway:
+    """Return the bank gateway the web settings name, or one that refuses (no bank set up)."""
+    secret = None if web.bank_secret is None else web.bank_secret.encode()
+    if web.bank_url and secret:
+        return bank.HttpBankGateway(
+            base_url=web.bank_url, secret=secret, callback_url=web.callback_url
+        )
+    return bank.NoBankGateway()
 
 
 def read_bank_statement(text: str) -> tuple[payments.StatementLine, ...]:
@@ -401,3 +411,61 @@ async def start_modem_simulator(
 def system_clock() -> ports.Clock:
     """Return the system clock (for interfaces that need today's date)."""
     return SystemClock()
+
+
+# ------------------------------------------------------------------- scheduled jobs
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduledJobs:
+    """The jobs of ``application.scheduled_jobs`` built for one database, with the SMS worker."""
+
+    jobs: tuple[ScheduledJob, ...]
+    sms_worker: SmsWorker | None
+
+    async def run(self, stop: asyncio.Event, *, speed: float = 1.0) -> None:
+        """Run every job (and the SMS worker) until ``stop`` is set; ``speed`` > 1 for the demo."""
+        workers = []
+        if self.sms_worker is not None:
+            worker = self.sms_worker
+            idle_s = max(SMS_IDLE.total_seconds() / speed, 0.5)
+
+            async def send(stop: asyncio.Event) -> None:
+                await worker.run(stop, idle_s=idle_s)
+
+            workers.append(send)
+        await run_scheduled_jobs(self.jobs, stop, speed=speed, workers=workers)
+
+
+def build_scheduled_jobs(
+    *,
+    storage: Storage,
+    clock: ports.Clock | None = None,
+    settings: Settings | None = None,
+    web: WebSettings | None = None,
+    bank_gateway: payment_ports.BankGateway | None = None,
+    sms_worker: SmsWorker | None = None,
+    with_sms: bool = True,
+    kiosk_idle: timedelta = KIOSK_IDLE_LIMIT,
+) -> ScheduledJobs:
+    """Return the scheduled jobs on ``storage``: the one list ``headend run``, ``serve`` and the
+    demo all run. The bank and the SMS sender come from the settings unless given."""
+    used_clock = clock if clock is not None else storage.clock
+    resolved = settings if settings is not None else Settings.from_environment()
+    gateway = (
+        bank_gateway
+        if bank_gateway is not None
+        else build_bank_gateway(web if web is not None else WebSettings.from_environment())
+    )
+    worker = sms_worker
+    if worker is None and with_sms:
+        worker = build_sms_worker(resolved, storage=storage, clock=used_clock)
+    return ScheduledJobs(
+        jobs=scheduled_jobs(
+            uow_factory=storage.uow_factory,
+            clock=used_clock,
+            bank_gateway=gateway,
+            kiosk_idle=kiosk_idle,
+        ),
+        sms_worker=worker if with_sms else None,
+    )

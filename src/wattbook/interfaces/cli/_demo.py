@@ -302,17 +302,20 @@ async def run_demo(args: argparse.Namespace) -> int:
         )
         modem, modem_url = await bootstrap.start_modem_simulator(listener=screen.on_sms)
         headend = await bootstrap.build_headend(database_url=database_url, clock=clock)
-        sms_worker = bootstrap.build_sms_worker(
-            dataclasses.replace(settings, sms_sender="modem", modem_device=modem_url),
-            clock=clock,
-        )
         web = await web_interface.start_web_server(
-            settings=settings, clock=clock, host="127.0.0.1", port=args.web_port
+            settings=settings, clock=clock, host="127.0.0.1", port=args.web_port, background=False
+        )
+        # The same scheduled jobs as `headend run` and `serve`, on the demo's fast clock.
+        jobs = bootstrap.build_scheduled_jobs(
+            storage=storage,
+            clock=clock,
+            settings=dataclasses.replace(settings, sms_sender="modem", modem_device=modem_url),
+            bank_gateway=web.runtime.bank.gateway,
         )
         screen.web_url = web_url = f"{web.url}/kiosk"
         tasks = [
             asyncio.create_task(headend.headend.run(stop)),
-            asyncio.create_task(sms_worker.run(stop, idle_s=1.0)),
+            asyncio.create_task(jobs.run(stop, speed=args.speed)),
         ]
         bus_url = f"tcp://{endpoints[0].host}:{endpoints[0].port}"
         print(

@@ -38,6 +38,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = actions.add_parser("run", help="poll until interrupted")
     run.add_argument("--bus", action="append", help="only this bus (repeatable)")
     run.add_argument("--duration", type=float, help="stop after this many seconds")
+    run.add_argument(
+        "--no-jobs",
+        action="store_true",
+        help="do not run the scheduled jobs (held cuts, kiosk recovery, auto top-up, holiday "
+        "check, SMS worker) here: another process (wattbook serve) runs them",
+    )
     run.set_defaults(handler=_run)
     add = actions.add_parser("add-bus", help="store a bus and its meters")
     add.add_argument("name")
@@ -110,8 +116,13 @@ async def _serve(args: argparse.Namespace) -> int:
         loop.call_later(args.duration, stop.set)
     buses = runtime.headend.buses
     print(f"head-end: {len(buses)} bus(es), {sum(len(b.meters) for b in buses)} meters")
+    tasks = [asyncio.create_task(runtime.headend.run(stop))]
+    if not args.no_jobs:
+        jobs = bootstrap.build_scheduled_jobs(storage=runtime.storage)
+        tasks.append(asyncio.create_task(jobs.run(stop)))
     try:
-        await runtime.headend.run(stop)
+        await asyncio.gather(*tasks)
     finally:
+        stop.set()
         runtime.close()
     return EXIT_OK

@@ -28,9 +28,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--migrate", action="store_true", help="migrate the database to the newest schema first"
     )
     parser.add_argument(
+        "--no-jobs",
         "--no-background",
+        dest="no_background",
         action="store_true",
-        help="do not run kiosk recovery and auto top-up in this process",
+        help="do not run the scheduled jobs (held cuts, kiosk recovery, auto top-up, holiday "
+        "check, SMS worker) in this process: another process runs them",
     )
     parser.set_defaults(handler=_run)
 
@@ -51,7 +54,13 @@ def _run(args: argparse.Namespace) -> int:
     )
     try:
         asyncio.run(
-            web.serve(runtime, host=args.host, port=args.port, background=not args.no_background)
+            web.serve(
+                runtime,
+                host=args.host,
+                port=args.port,
+                background=not args.no_background,
+                with_sms=not args.no_background,
+            )
         )
     except KeyboardInterrupt:
         return 0

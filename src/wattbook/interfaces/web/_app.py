@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from starlette.responses import PlainTextResponse, RedirectResponse
 from starlette.staticfiles import StaticFiles
 
-from wattbook.application.payments import bank, kiosk
+from wattbook import bootstrap
+from wattbook.application.payments import kiosk
 from wattbook.bootstrap import WebRuntime
 from wattbook.interfaces.web import _bank, _errors, _kiosk
 from wattbook.interfaces.web._batcher import CallbackBatcher
@@ -20,55 +21,39 @@ from wattbook.interfaces.web._context import STATIC
 
 logger = logging.getLogger(__name__)
 
-KIOSK_RECOVERY_EVERY_S = 30.0
-AUTO_TOP_UP_EVERY_S = 60.0
-
-
-async def _every(seconds: float, name: str, job: object) -> None:
-    while True:
-        try:
-            await job()  # type: ignore[operator]
-        except Exception:
-            logger.exception("Unable to run %s", name)
-        await asyncio.sleep(seconds)
-
 
 def create_app(
     runtime: WebRuntime,
     *,
     background: bool = True,
     kiosk_idle: timedelta = kiosk.KIOSK_IDLE_LIMIT,
+    with_sms: bool = False,
 ) -> FastAPI:
     """Return the web app on ``runtime``.
 
-    With ``background``, the app also recovers idle kiosk sessions (at start and every 30 s)
-    and runs auto top-up (every minute): the daily run and the immediate trigger in one.
+    With ``background``, the app also runs the scheduled jobs (``application.scheduled_jobs``:
+    held cuts, kiosk recovery, auto top-up, the holiday schedule check) and, ``with_sms``,
+    the SMS worker.
     """
-
-    async def recover() -> None:
-        await kiosk.recover_kiosk_sessions(
-            uow_factory=runtime.uow_factory, clock=runtime.clock, idle_for=kiosk_idle
-        )
-
-    async def top_up() -> None:
-        await bank.run_auto_top_up(
-            uow_factory=runtime.uow_factory, clock=runtime.clock, bank=runtime.bank.gateway
-        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        tasks = []
+        stop = asyncio.Event()
+        task = None
         if background:
-            tasks = [
-                asyncio.create_task(_every(KIOSK_RECOVERY_EVERY_S, "kiosk recovery", recover)),
-                asyncio.create_task(_every(AUTO_TOP_UP_EVERY_S, "auto top-up", top_up)),
-            ]
+            jobs = bootstrap.build_scheduled_jobs(
+                storage=runtime.storage,
+                clock=runtime.clock,
+                bank_gateway=runtime.bank.gateway,
+                with_sms=with_sms,
+                kiosk_idle=kiosk_idle,
+            )
+            task = asyncio.create_task(jobs.run(stop))
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
+            stop.set()
+            if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await app.state.batcher.close()

@@ -20,9 +20,9 @@ class CannotListen(OSError):
     """The web server could not listen on the host and port asked for."""
 
 
-def _config(runtime: WebRuntime, *, background: bool) -> uvicorn.Config:
+def _config(runtime: WebRuntime, *, background: bool, with_sms: bool = False) -> uvicorn.Config:
     return uvicorn.Config(
-        create_app(runtime, background=background),
+        create_app(runtime, background=background, with_sms=with_sms),
         log_level="warning",
         access_log=False,
         lifespan="on",
@@ -36,9 +36,11 @@ async def serve(
     port: int | None = None,
     stop: asyncio.Event | None = None,
     background: bool = True,
+    with_sms: bool = False,
 ) -> None:
-    """Serve the app until ``stop`` is set (or forever)."""
-    config = _config(runtime, background=background)
+    """Serve the app until ``stop`` is set (or forever), with the scheduled jobs when
+    ``background`` (and the SMS worker when ``with_sms``)."""
+    config = _config(runtime, background=background, with_sms=with_sms)
     config.host = host or runtime.web.host
     config.port = port if port is not None else runtime.web.port
     server = uvicorn.Server(config)
