@@ -24,9 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from wattbook.domain import ledger
+from wattbook.domain import ledger, metering
 from wattbook.domain.billing._tariff import Tariff, TariffHistory
-from wattbook.domain import metering
 from wattbook.domain.metering import Consumption
 from wattbook.domain.values import (
     CHARGE_ROUNDING,

@@ -62,9 +62,7 @@ def since_opening(consumption: Consumption, *, opened_at: datetime) -> Consumpti
     """
     if consumption.start_at >= opened_at:
         return consumption
-    return replace(
-        consumption, start_at=opened_at, end_at=max(consumption.end_at, opened_at)
-    )
+    return replace(consumption, start_at=opened_at, end_at=max(consumption.end_at, opened_at))
 
 
 def _apportion(wh: int, elapsed_us: list[int], total_us: int) -> list[int]:
