@@ -15,7 +15,7 @@ from math import gcd
 
 from wattbook.application import ingest_ports
 from wattbook.domain import billing, metering, prepaid
-from wattbook.domain.values import BillingMonth, MeterNumber, local_date
+from wattbook.domain.values import CHARGE_ROUNDING, BillingMonth, MeterNumber, local_date
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
@@ -23,8 +23,6 @@ _ONE_US = timedelta(microseconds=1)
 _INT_LIMIT = 2**62
 # Registers above this are left to the domain: the storage adds and subtracts them.
 _MAX_REGISTER_WH = 2**50
-# Wh x (yuan/kWh x 10^4) -> fen, as in billing.amount_due.
-_FEN_DIVISOR = 100_000
 # The plausibility limit's rate: mA x mV x margin% Wh per (10^6 x µs per hour x 100) µs.
 _RATE_DENOMINATOR = 1_000_000 * 3600 * 1_000_000 * 100
 
@@ -51,8 +49,9 @@ def plausibility_bound(limits: metering.PlausibilityLimits) -> ingest_ports.Plau
 def _slot(at: datetime, tariffs: billing.TariffHistory) -> ingest_ports.ChargeSlot | None:
     # The month and version of the last instant before the reading: a baseline in the same
     # month and version means the whole interval is (the reading's own instant may be the end
-    # of both, which the unsplit path allows).
-    before = at - _ONE_US
+    # of both, which the unsplit path allows). The usage day is that instant's too, as
+    # metering.by_month attributes an interval to its last instant.
+    before = metering.attributed_at(start_at=at - _ONE_US, end_at=at)
     try:
         tariff = tariffs.at(before)
     except billing.NoTariffInForce:
@@ -68,8 +67,8 @@ def _slot(at: datetime, tariffs: billing.TariffHistory) -> ingest_ports.ChargeSl
         month=str(month),
         tariff_key=tariff.key,
         price_scaled=price,
-        energy_cap_wh=(_INT_LIMIT - _FEN_DIVISOR) // price if price else _INT_LIMIT,
-        usage_day=local_date(at),
+        energy_cap_wh=(_INT_LIMIT - CHARGE_ROUNDING.offset) // price if price else _INT_LIMIT,
+        usage_day=local_date(before),
     )
 
 

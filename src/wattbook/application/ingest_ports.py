@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from wattbook.domain import metering
-from wattbook.domain.values import AccountNumber
+from wattbook.domain.values import AccountNumber, ChargeRounding
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +61,8 @@ class PlainBatch:
 
     ``low_balance_below_fen``: a charged account whose new balance is below it, or whose rule
     state is not at rest, needs the prepaid rules; None means every charged account does.
+    ``rounding`` is the domain's charge rounding (values.CHARGE_ROUNDING): the storage builds
+    its fen arithmetic from its divisor and offset, never from literals of its own.
     """
 
     readings: tuple[metering.Reading, ...]
@@ -69,6 +71,7 @@ class PlainBatch:
     bound: PlausibilityBound
     low_balance_below_fen: int | None
     posted_at: datetime
+    rounding: ChargeRounding
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

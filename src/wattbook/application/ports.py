@@ -55,10 +55,15 @@ class MeterAlreadyInstalled(ValueError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MeterPosition:
-    """A meter currently installed, with the baseline charging has reached."""
+    """A meter currently installed, with the baseline charging has reached.
+
+    ``account_opened_at`` is when its account was opened: nothing is charged before it
+    (metering.since_opening), even if the meter was installed earlier.
+    """
 
     installation: accounts.MeterInstallation
     baseline: metering.RegisterBaseline
+    account_opened_at: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

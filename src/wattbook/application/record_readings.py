@@ -11,6 +11,7 @@ from wattbook.application import _set_based_ingest, ingest_ports, ports
 from wattbook.application._rules import apply_prepaid_rules
 from wattbook.domain import billing, ledger, metering, prepaid
 from wattbook.domain.values import (
+    CHARGE_ROUNDING,
     AccountNumber,
     BillingMonth,
     Energy,
@@ -166,6 +167,7 @@ async def _record_plain(
             tariffs=tariffs, settings=settings, now=now
         ),
         posted_at=now,
+        rounding=CHARGE_ROUNDING,
     )
     return batch, await uow.ingest.record_plain(batch)
 
@@ -218,7 +220,13 @@ async def _record_one_by_one(
             baselines.append(batch.baseline)
         number = position.installation.account_number
         meter_of[number] = meter
-        usage[number].extend(batch.consumptions)
+        # Charges and usage start at the account's opening: a meter installed before it (B8)
+        # must not put its first interval in months before the account existed.
+        opened_at = position.account_opened_at
+        usage[number].extend(
+            metering.since_opening(consumption, opened_at=opened_at)
+            for consumption in batch.consumptions
+        )
     await uow.meters.record(assessments, baselines, raised_at=now)
     usage = {number: found for number, found in usage.items() if found}
     entries: list[ledger.Entry] = []

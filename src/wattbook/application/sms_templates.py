@@ -9,7 +9,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from wattbook.application.sms_ports import NotificationKind, SmsLocale
-from wattbook.domain.values import AccountNumber, Energy, Money, Price
+from wattbook.domain.values import CHARGE_ROUNDING, AccountNumber, Energy, Money, Price
 
 
 class MissingAmount(ValueError):
@@ -63,8 +63,9 @@ def energy_bought(*, balance: Money, price: Price) -> Energy:
     """Return the energy ``balance`` buys at ``price``, rounded down to 10 Wh; none if <= 0."""
     if balance.fen <= 0 or price.scaled == 0:
         return Energy.zero()
-    # fen / 100 yuan / (scaled / 10^4 yuan/kWh) kWh = fen x 10^5 / scaled Wh.
-    wh = Fraction(balance.fen * 100_000, price.scaled)
+    # fen / 100 yuan / (scaled / 10^4 yuan/kWh) kWh = fen x divisor / scaled Wh: the inverse
+    # of a charge, with the charge's own divisor.
+    wh = Fraction(balance.fen * CHARGE_ROUNDING.divisor, price.scaled)
     return Energy(wh=int(wh // 10) * 10)
 
 

@@ -29,6 +29,7 @@ from tests.integration.db.databases import BACKENDS, postgres_url
 
 from wattbook.adapters import db
 from wattbook.adapters.db import _repositories_ingest
+from wattbook.application import queries
 from wattbook.application.install_meter import install_meter
 from wattbook.application.keep_power import order_keep_power
 from wattbook.application.open_account import open_account
@@ -37,13 +38,17 @@ from wattbook.application.set_tariff import set_tariff
 from wattbook.application.top_up import top_up
 from wattbook.domain import accounts, billing, metering, prepaid
 from wattbook.domain.values import (
+    CHARGE_ROUNDING,
     AccountNumber,
     BillingMonth,
+    ChargeRounding,
+    Energy,
     MeterNumber,
     Money,
     Period,
     Price,
     RegisterSet,
+    RoundingMode,
     TimeOfUse,
     local_date,
 )
@@ -676,12 +681,177 @@ class TestChargedFenInSql:
     def test_equals_the_domains_half_up_rounding(
         self, engine: Engine, energy_wh: int, price_scaled: int
     ) -> None:
-        if energy_wh * price_scaled + 50_000 >= 2**63:
+        if energy_wh * price_scaled + CHARGE_ROUNDING.offset >= 2**63:
             return
         expression = _repositories_ingest.charged_fen(
-            sa.literal(energy_wh, sa.BigInteger), sa.literal(price_scaled, sa.BigInteger)
+            sa.literal(energy_wh, sa.BigInteger),
+            sa.literal(price_scaled, sa.BigInteger),
+            rounding=CHARGE_ROUNDING,
         )
         with engine.connect() as connection:
             fen = connection.execute(sa.select(expression)).scalar_one()
 
         assert fen == _domain_fen(energy_wh, price_scaled)
+
+
+@pytest.fixture
+def coarse_rounding() -> Iterator[None]:
+    """Change the one shared charge definition in place (divisor 1,000), then restore it."""
+    # Frozen on purpose; only this test reaches past that, to prove nothing keeps a copy.
+    divisor = CHARGE_ROUNDING.divisor
+    object.__setattr__(CHARGE_ROUNDING, "divisor", 1_000)
+    try:
+        yield
+    finally:
+        object.__setattr__(CHARGE_ROUNDING, "divisor", divisor)
+
+
+class TestChargeRoundingComesFromTheDomain:
+    @pytest.mark.parametrize("divisor", [2, 10, 1_000, CHARGE_ROUNDING.divisor])
+    @pytest.mark.parametrize(
+        ("energy_wh", "price_scaled"), [(0, 5_283), (10, 5_283), (1, 5), (3, 50_000), (7, 1)]
+    )
+    def test_sql_rounds_as_any_domain_definition_does(
+        self, engine: Engine, divisor: int, energy_wh: int, price_scaled: int
+    ) -> None:
+        rounding = ChargeRounding(divisor=divisor, mode=RoundingMode.HALF_UP)
+        expression = _repositories_ingest.charged_fen(
+            sa.literal(energy_wh, sa.BigInteger),
+            sa.literal(price_scaled, sa.BigInteger),
+            rounding=rounding,
+        )
+
+        with engine.connect() as connection:
+            fen = connection.execute(sa.select(expression)).scalar_one()
+
+        assert fen == rounding.charge_fen(energy_wh=energy_wh, price_scaled=price_scaled)
+
+    async def test_changing_the_definition_changes_both_paths(
+        self, pair: tuple[Database, Database], plain_count: list[int], coarse_rounding: None
+    ) -> None:
+        world = Lockstep(*pair, local(2025, 9, 10, 9))
+        await world.open([100_000])
+        world.clock.advance(_HOUR)
+
+        reference, candidate = await world.deliver(world.batch(["plain"], [500]))
+
+        # 500 Wh x 5283 / 1000 = 2641.5 -> 2642 fen (the real definition charges 26 fen).
+        assert [entry.amount.fen for entry in candidate.entries] == [-2642]
+        assert candidate == reference
+        assert plain_count[0] == 1
+        assert pair[1].contents() == pair[0].contents()
+
+
+def _month_kwh(lines: tuple[billing.StatementLine, ...]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for line in lines:
+        if line.energy.wh > 0:
+            found[str(line.month)] = found.get(str(line.month), 0) + line.energy.wh
+    return found
+
+
+def _usage(database: Database, table: str, bucket: str) -> dict[str, int]:
+    with database.engine.connect() as connection:
+        rows = connection.execute(sa.text(f"SELECT {bucket}, total_wh FROM {table}"))  # noqa: S608
+        return {str(key): int(wh) for key, wh in rows}
+
+
+async def _statement(database: Database, number: AccountNumber) -> dict[str, int]:
+    lines = await queries.monthly_statement(
+        uow=db.unit_of_work_factory(database.engine)(), number=number
+    )
+    return _month_kwh(lines)
+
+
+class TestMonthBoundaryUsageAgreesWithStatement:
+    async def test_reading_over_a_month_start_counts_the_same_kwh_per_month(
+        self, pair: tuple[Database, Database]
+    ) -> None:
+        world = Lockstep(*pair, local(2025, 1, 31, 20))
+        await world.open([100_000])
+        (meter,) = world.meters
+
+        async def read(at: datetime, wh: int) -> None:
+            world.clock.advance(at - world.clock.now())
+            meter.registers = _advance(meter.registers, wh)
+            reference, candidate = await world.deliver([world.reading(meter, meter.registers, at)])
+            assert candidate == reference
+
+        await read(local(2025, 1, 31, 23), 300)
+        await read(local(2025, 2, 1, 1), 1_200)  # half before midnight, half after
+        await read(local(2025, 2, 28, 23), 100)
+        await read(local(2025, 3, 1, 0), 500)  # ends on the month start: all February's
+
+        for database in pair:
+            statement = await _statement(database, meter.account)
+            assert statement == {"2025-01": 900, "2025-02": 1_200}
+            assert _usage(database, "usage_monthly", "month") == statement
+            assert _usage(database, "usage_yearly", "year") == {"2025": 2_100}
+            assert _usage(database, "usage_daily", "day") == {
+                "2025-01-31": 900,
+                "2025-02-01": 600,
+                "2025-02-28": 600,
+            }
+        assert pair[1].contents() == pair[0].contents()
+
+
+class TestFirstReadingAfterABackDatedInstallation:
+    @pytest.mark.parametrize(
+        ("installed_at", "opened_at", "read_at", "months"),
+        [
+            # B8: meters replaced in spring, accounts opened (with the credit) in August.
+            (local(2025, 5, 1, 9), local(2025, 8, 20, 10), local(2025, 9, 3, 10), {"2025-08"}),
+            (local(2025, 8, 25, 9), local(2025, 9, 2, 10), local(2025, 9, 3, 10), set()),
+        ],
+    )
+    async def test_charges_nothing_to_a_month_before_the_account_was_opened(
+        self,
+        pair: tuple[Database, Database],
+        installed_at: datetime,
+        opened_at: datetime,
+        read_at: datetime,
+        months: set[str],
+    ) -> None:
+        world = Lockstep(*pair, opened_at)
+        number = AccountNumber(value="051600000001")
+        meter = Meter(
+            number=MeterNumber(value="051600000001"),
+            account=number,
+            registers=RegisterSet.zero(),
+        )
+
+        async def open_with_credit(factory: Any, _set_based: bool) -> None:
+            await open_account(
+                uow=factory(),
+                clock=world.clock,
+                number=number,
+                holder=accounts.Holder(name="张三"),
+                phone=accounts.PhoneNumber(digits="13800138000"),
+                address=accounts.Address(text="丙6-1-801"),
+                migration_energy=Energy(wh=100_000),
+            )
+            await install_meter(
+                uow=factory(),
+                clock=world.clock,
+                number=number,
+                meter_number=meter.number,
+                bus="tcp://127.0.0.1:7001",
+                initial=RegisterSet.zero(),
+                installed_at=installed_at,
+            )
+
+        await world.both(open_with_credit)
+        world.clock.advance(read_at - opened_at)
+        meter.registers = _advance(meter.registers, 600_000)
+
+        reference, candidate = await world.deliver([world.reading(meter, meter.registers, read_at)])
+
+        assert candidate == reference
+        assert reference.count(metering.ReadingOutcome.ACCEPTED) == 1
+        expected = months | {str(BillingMonth.of(read_at))}
+        for database in pair:
+            statement = await _statement(database, number)
+            assert set(statement) == expected
+            assert sum(statement.values()) == 600_000
+            assert _usage(database, "usage_monthly", "month") == statement
+        assert pair[1].contents() == pair[0].contents()

@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wattbook.domain import billing, metering
-from wattbook.domain.billing._charging import _charge_split, _half_up_fen
+from wattbook.domain.billing._charging import _charge_split
 from wattbook.domain.values import (
+    CHARGE_ROUNDING,
     SHANGHAI,
     AccountNumber,
     BillingMonth,
@@ -127,7 +128,9 @@ class TestUnsplitChargePath:
         assert {total.key.month.month for total in fast.totals} == {start_at.month}
 
 
-class TestHalfUpFen:
+class TestChargeRoundingFen:
     @given(numerator=st.integers(min_value=-(10**15), max_value=10**15))
     def test_rounds_like_round_half_up(self, numerator: int) -> None:
-        assert _half_up_fen(numerator) == round_half_up(Fraction(numerator, 100_000))
+        assert CHARGE_ROUNDING.fen(numerator) == round_half_up(
+            Fraction(numerator, CHARGE_ROUNDING.divisor)
+        )

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from wattbook.domain import accounts, metering
-from wattbook.domain.values import SHANGHAI, AccountNumber, MeterNumber, RegisterSet
+from wattbook.domain import accounts, billing, metering
+from wattbook.domain.values import (
+    SHANGHAI,
+    AccountNumber,
+    BillingMonth,
+    MeterNumber,
+    Price,
+    RegisterSet,
+)
 
 METER = MeterNumber(value="051600001234")
 LIMITS = metering.PlausibilityLimits()
@@ -275,3 +284,101 @@ class TestPlausibilityLimits:
 
     def test_scales_with_elapsed_time(self) -> None:
         assert LIMITS.max_wh(timedelta(hours=2)) == 41_420
+
+
+def consumption(start: str, end: str, total: int, **periods: int) -> metering.Consumption:
+    return metering.Consumption(
+        meter_number=METER, start_at=local(start), end_at=local(end), delta=regs(total, **periods)
+    )
+
+
+class TestByMonth:
+    def test_splits_an_interval_over_a_month_start_by_elapsed_time(self) -> None:
+        used = consumption("2025-01-31T23:00", "2025-02-01T01:00", 1_200, valley=1_200)
+
+        parts = metering.by_month(used)
+
+        assert [(str(p.month), str(p.day), p.delta) for p in parts] == [
+            ("2025-01", "2025-01-31", regs(600, valley=600)),
+            ("2025-02", "2025-02-01", regs(600, valley=600)),
+        ]
+
+    def test_puts_an_interval_ending_on_a_month_start_in_the_month_before(self) -> None:
+        used = consumption("2025-02-28T23:00", "2025-03-01T00:00", 500)
+
+        (part,) = metering.by_month(used)
+
+        assert (str(part.month), str(part.day), part.delta) == ("2025-02", "2025-02-28", regs(500))
+
+    def test_puts_an_empty_interval_on_its_start(self) -> None:
+        used = consumption("2025-03-01T00:00", "2025-03-01T00:00", 10)
+
+        (part,) = metering.by_month(used)
+
+        assert (str(part.month), str(part.day)) == ("2025-03", "2025-03-01")
+
+    @given(
+        total=st.integers(min_value=0, max_value=10**9),
+        hours=st.integers(min_value=1, max_value=24 * 120),
+        offset_minutes=st.integers(min_value=0, max_value=60 * 24 * 60),
+    )
+    def test_gives_each_month_what_charging_charges_to_it(
+        self, total: int, hours: int, offset_minutes: int
+    ) -> None:
+        start_at = local("2024-12-01T00:00") + timedelta(minutes=offset_minutes)
+        used = metering.Consumption(
+            meter_number=METER,
+            start_at=start_at,
+            end_at=start_at + timedelta(hours=hours),
+            delta=regs(total),
+        )
+        # Two price changes inside the range: charging cuts there as well as at month starts.
+        tariffs = billing.TariffHistory(
+            tariffs=(billing.default_tariff(effective_from=date(2000, 1, 1)),)
+        )
+        for day, price in ((date(2025, 1, 17), "0.6"), (date(2025, 2, 3), "0.7")):
+            tariffs = tariffs.changed(
+                tariff=billing.flat_tariff(price=Price.parse(price), effective_from=day)
+            )
+
+        outcome = billing.charge_consumption(
+            account_number=AccountNumber(value="051600001234"),
+            consumption=used,
+            tariffs=tariffs,
+            totals=(),
+        )
+
+        charged: dict[BillingMonth, int] = {}
+        for charge_total in outcome.totals:
+            month = charge_total.key.month
+            charged[month] = charged.get(month, 0) + charge_total.energy.wh
+        usage = {part.month: part.delta.total_wh for part in metering.by_month(used)}
+        assert {m: wh for m, wh in charged.items() if wh} == {
+            m: wh for m, wh in usage.items() if wh
+        }
+        assert sum(usage.values()) == total
+
+
+class TestSinceOpening:
+    def test_moves_an_interval_starting_before_the_opening_to_the_opening(self) -> None:
+        used = consumption("2025-05-01T09:00", "2025-09-03T10:00", 600_000)
+
+        moved = metering.since_opening(used, opened_at=local("2025-08-20T10:00"))
+
+        assert (moved.start_at, moved.end_at, moved.delta) == (
+            local("2025-08-20T10:00"),
+            local("2025-09-03T10:00"),
+            regs(600_000),
+        )
+
+    def test_makes_an_interval_wholly_before_the_opening_empty_at_the_opening(self) -> None:
+        used = consumption("2025-05-01T09:00", "2025-06-01T09:00", 100)
+
+        moved = metering.since_opening(used, opened_at=local("2025-08-20T10:00"))
+
+        assert (moved.start_at, moved.end_at) == (local("2025-08-20T10:00"),) * 2
+
+    def test_leaves_an_interval_after_the_opening_alone(self) -> None:
+        used = consumption("2025-08-21T09:00", "2025-09-03T10:00", 100)
+
+        assert metering.since_opening(used, opened_at=local("2025-08-20T10:00")) is used

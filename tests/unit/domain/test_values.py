@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wattbook.domain.values import (
+    CHARGE_ROUNDING,
     DEFAULT_PRICE,
     DEFAULT_TOU_SCHEDULE,
     SHANGHAI,
@@ -18,6 +19,7 @@ from wattbook.domain.values import (
     BillingMonth,
     CalendarNotCovered,
     CalendarOverride,
+    ChargeRounding,
     Energy,
     InvalidAccountNumber,
     InvalidAmount,
@@ -32,6 +34,7 @@ from wattbook.domain.values import (
     Period,
     Price,
     RegisterSet,
+    RoundingMode,
     TimeOfUse,
     TouInterval,
     TouSchedule,
@@ -431,3 +434,29 @@ class TestWorkingCalendarForAYearThePackageDoesNotKnow:
                 last_date=date(2099, 1, 2),
                 overrides=(CalendarOverride(day=date(2098, 10, 1), working=False),),
             )
+
+
+class TestChargeRounding:
+    def test_is_the_price_scale_over_wh_per_kwh_and_fen_per_yuan_rounded_half_up(self) -> None:
+        assert (CHARGE_ROUNDING.divisor, CHARGE_ROUNDING.mode, CHARGE_ROUNDING.offset) == (
+            100_000,
+            RoundingMode.HALF_UP,
+            50_000,
+        )
+
+    @pytest.mark.parametrize(
+        ("numerator", "fen"), [(49_999, 0), (50_000, 1), (150_000, 2), (-50_000, -1)]
+    )
+    def test_rounds_ties_away_from_zero(self, numerator: int, fen: int) -> None:
+        assert CHARGE_ROUNDING.fen(numerator) == fen
+
+    def test_prices_energy_with_the_same_definition(self) -> None:
+        price = Price.parse("0.5283")
+
+        assert price.cost_of(Energy(wh=10)) == Money(fen=CHARGE_ROUNDING.fen(10 * 5283))
+        assert price.exact_fen(Energy(wh=10)) == CHARGE_ROUNDING.exact(10 * 5283)
+
+    @pytest.mark.parametrize("divisor", [0, -2, 3])
+    def test_refuses_a_divisor_floor_division_cannot_round_with(self, divisor: int) -> None:
+        with pytest.raises(ValueError, match="positive even"):
+            ChargeRounding(divisor=divisor, mode=RoundingMode.HALF_UP)

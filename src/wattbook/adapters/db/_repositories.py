@@ -32,7 +32,6 @@ from wattbook.domain.values import (
     RegisterSet,
     TimeOfUse,
     WorkingCalendar,
-    local_date,
 )
 
 T = TypeVar("T")
@@ -433,6 +432,7 @@ class SqlMeterRepository:
             b.c.at,
             b.c.source,
             *(b.c[name] for name in t.REGISTERS),
+            t.accounts.c.opened_at,
         )
         for chunk in _chunks(sorted(given)):
             query = (
@@ -474,6 +474,7 @@ class SqlMeterRepository:
                         at=row[11],
                         source=metering.BaselineSource(row[12]),
                     ),
+                    account_opened_at=row[18],
                 )
         return found
 
@@ -1019,12 +1020,13 @@ class SqlUsageRepository:
         for number, consumptions in usage.items():
             account_id = ids[str(number)]
             for consumption in consumptions:
-                # Attributed to the local day the interval ended in: readings come every few
+                # Split by local month as the charges are (metering.by_month), each part
+                # counted on the local day of its last instant: readings come every few
                 # minutes, and a gap's energy is only known when it closes.
-                day = local_date(consumption.end_at)
-                sums = daily.setdefault((account_id, day), [0, 0, 0, 0, 0])
-                for index, value in enumerate(consumption.delta.as_tuple()):
-                    sums[index] += value
+                for part in metering.by_month(consumption):
+                    sums = daily.setdefault((account_id, part.day), [0, 0, 0, 0, 0])
+                    for index, value in enumerate(part.delta.as_tuple()):
+                        sums[index] += value
         monthly: dict[tuple[int, str], list[int]] = {}
         yearly: dict[tuple[int, int], list[int]] = {}
         for (account_id, day), sums in daily.items():
@@ -1065,7 +1067,7 @@ class SqlUsageRepository:
         )
 
     async def add(self, usage: Mapping[AccountNumber, Sequence[metering.Consumption]]) -> None:
-        """Add consumption to the aggregates of the local day each interval ended in."""
+        """Add consumption to the aggregates, split by month as charges are (metering.by_month)."""
         await self._worker.run(self._add, usage)
 
 

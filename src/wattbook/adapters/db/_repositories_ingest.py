@@ -30,11 +30,7 @@ from wattbook.adapters.db._repositories import Worker
 from wattbook.adapters.db._types import NaiveDatetime, UtcDateTime
 from wattbook.application import ingest_ports
 from wattbook.domain import ledger
-from wattbook.domain.values import AccountNumber
-
-# Wh x (yuan/kWh x 10^4) -> fen, and half of it for rounding half up (CONVENTIONS §4).
-FEN_DIVISOR = 100_000
-_HALF_FEN = FEN_DIVISOR // 2
+from wattbook.domain.values import AccountNumber, ChargeRounding
 
 # Temporary tables: declared on their own metadata, so they are no part of the schema.
 _temporary = sa.MetaData()
@@ -108,13 +104,17 @@ _plain_indexes = (
 )
 
 
-def charged_fen(energy_wh: Any, price_scaled: Any) -> Any:
-    """Return the SQL for round_half_up(energy_wh x price_scaled / 10^5), both non-negative.
+def charged_fen(energy_wh: Any, price_scaled: Any, *, rounding: ChargeRounding) -> Any:
+    """Return the SQL for ``rounding.charge_fen(energy_wh, price_scaled)``, both non-negative.
 
     Integer division truncates on both engines, which for non-negative operands is floor, so
-    ``(n + 50000) / 100000`` rounds ``n / 100000`` half up.
+    ``(n + offset) / divisor`` rounds ``n / divisor`` as the domain does (with the domain's
+    definition, ``(n + 50000) / 100000``: half up). The two numbers are the definition's, bound
+    as typed BIGINT literals.
     """
-    return (energy_wh * price_scaled + _HALF_FEN) // FEN_DIVISOR
+    offset = sa.literal(rounding.offset, sa.BigInteger)
+    divisor = sa.literal(rounding.divisor, sa.BigInteger)
+    return (energy_wh * price_scaled + offset) // divisor
 
 
 def _int(name: str) -> Any:
@@ -173,7 +173,7 @@ def _lock_statement() -> Any:
     )
 
 
-def _classify_statement(dialect: str, *, rules_for_all: bool) -> Any:
+def _classify_statement(dialect: str, *, rules_for_all: bool, rounding: ChargeRounding) -> Any:
     s, w, i, b = stage, slots, t.meter_installations, t.register_baselines
     c, e, bal, ps = t.charge_totals, t.charge_energy, t.balances, t.prepaid_states
     delta = {name: s.c[name] - b.c[name] for name in t.REGISTERS}
@@ -199,7 +199,7 @@ def _classify_statement(dialect: str, *, rules_for_all: bool) -> Any:
     charged_before = sa.func.coalesce(c.c.charged_fen, 0)
     energy_after = energy_before + jump
     priceable = sa.case((not_below, energy_before <= w.c.energy_cap_wh - jump), else_=sa.false())
-    charged_after = charged_fen(energy_after, w.c.price)
+    charged_after = charged_fen(energy_after, w.c.price, rounding=rounding)
     posting = charged_after - charged_before
     balance_after = bal.c.balance_fen - posting
     needs_rules: Any = ps.c.account_id.is_not(None)
@@ -368,12 +368,12 @@ def _write_statements(dialect: str) -> tuple[Any, ...]:
 
 
 @cache
-def _statements(dialect: str, *, rules_for_all: bool) -> _Statements:
+def _statements(dialect: str, *, rules_for_all: bool, rounding: ChargeRounding) -> _Statements:
     p = plain
     writes = _write_statements(dialect)
     return _Statements(
         lock=_lock_statement(),
-        classify=_classify_statement(dialect, rules_for_all=rules_for_all),
+        classify=_classify_statement(dialect, rules_for_all=rules_for_all, rounding=rounding),
         writes=writes,
         entries=writes[4],
         read_back=sa.select(
@@ -503,7 +503,9 @@ class SqlIngestRepository:
     def _record_plain(self, batch: ingest_ports.PlainBatch) -> tuple[ingest_ports.PlainCharge, ...]:
         connection = self._worker.conn()
         dialect = connection.dialect.name
-        statements = _statements(dialect, rules_for_all=batch.low_balance_below_fen is None)
+        statements = _statements(
+            dialect, rules_for_all=batch.low_balance_below_fen is None, rounding=batch.rounding
+        )
         self._prepare(connection)
         self._stage(connection, batch)
         if dialect == "postgresql":

@@ -1,15 +1,17 @@
 """Charging from cumulative totals (CONVENTIONS §4).
 
 Per account, tariff version and billing month, the charge so far is
-``round_half_up(Σ cumulative Wh × price / 10)`` fen, and each posting is that rounded total
-minus what is already posted. Rounding each reading instead would bill 1 fen for 10 Wh worth
-0.53 fen.
+``Σ cumulative Wh × price×10^4 / divisor`` rounded half up to the fen (``CHARGE_ROUNDING`` in
+the values: the one definition of that divisor and mode, which the set-based SQL is built
+from too), and each posting is that rounded total minus what is already posted. Rounding each
+reading instead would bill 1 fen for 10 Wh worth 0.53 fen.
 
-A reading interval that spans a local month start or a tariff boundary is split there, and each
-register's energy is apportioned to the parts in proportion to elapsed meter time. The parts
-come from rounding the cumulative share half up, so they always add up to the register's delta
-exactly. The meter's month-end freeze (M2) can be delivered as a reading at the boundary, which
-makes the apportioning exact where it matters most.
+A reading interval that spans a local month start or a tariff boundary is split there by
+``metering.apportion``, the same rule the usage aggregates use: each register's energy is
+apportioned to the parts in proportion to elapsed meter time, the cumulative share rounded half
+up, so the parts always add up to the register's delta exactly. The meter's month-end freeze
+(M2) can be delivered as a reading at the boundary, which makes the apportioning exact where it
+matters most.
 
 Almost every interval lies inside one local month and one tariff version (readings come every
 few minutes). That case needs no apportioning, so it takes an integer-only path that gives the
@@ -18,26 +20,21 @@ same result as the general one (tested property by property); Fraction is kept f
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from fractions import Fraction
+from datetime import datetime
 
-from wattbook.domain import ledger
+from wattbook.domain import ledger, metering
 from wattbook.domain.billing._tariff import Tariff, TariffHistory
 from wattbook.domain.metering import Consumption
 from wattbook.domain.values import (
+    CHARGE_ROUNDING,
     AccountNumber,
     BillingMonth,
     Energy,
     Money,
     TimeOfUse,
-    round_half_up,
 )
-
-# Wh x (yuan/kWh x 10^4) -> fen.
-_FEN_DIVISOR = 100_000
 
 
 class ChargeInconsistent(ValueError):
@@ -66,17 +63,11 @@ class ChargeTotal:
         return Energy(wh=sum(wh for _code, wh in self.energy_wh))
 
 
-def _half_up_fen(numerator: int) -> int:
-    # round_half_up(numerator / _FEN_DIVISOR) in integers: ties away from zero.
-    quotient = (2 * abs(numerator) + _FEN_DIVISOR) // (2 * _FEN_DIVISOR)
-    return quotient if numerator >= 0 else -quotient
-
-
 def amount_due(*, total: ChargeTotal, tariff: Tariff) -> Money:
     """Return the rounded cumulative charge for ``total`` at ``tariff``'s prices."""
-    # Σ wh × price×10^4 is an exact integer numerator over the fixed divisor 10^5.
+    # Σ wh × price×10^4 is an exact integer numerator over the one charge divisor.
     numerator = sum(wh * tariff.price_of(code).scaled for code, wh in total.energy_wh)
-    return Money(fen=_half_up_fen(numerator))
+    return Money(fen=CHARGE_ROUNDING.fen(numerator))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,59 +110,6 @@ class ChargeOutcome:
 
     postings: tuple[ChargePosting, ...]
     totals: tuple[ChargeTotal, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Segment:
-    start_at: datetime
-    duration: timedelta
-    tariff: Tariff
-    month: BillingMonth
-
-
-def _segments(consumption: Consumption, tariffs: TariffHistory) -> list[_Segment]:
-    start_at, end_at = consumption.start_at, consumption.end_at
-    if end_at == start_at:
-        return [
-            _Segment(
-                start_at=start_at,
-                duration=timedelta(0),
-                tariff=tariffs.at(start_at),
-                month=BillingMonth.of(start_at),
-            )
-        ]
-    cuts = {start_at, end_at}
-    cuts.update(b for b in tariffs.boundaries() if start_at < b < end_at)
-    month = BillingMonth.of(start_at)
-    while month.end_at < end_at:
-        cuts.add(month.end_at)
-        month = month.next()
-    ordered = sorted(cuts)
-    return [
-        _Segment(
-            start_at=a,
-            duration=b - a,
-            tariff=tariffs.at(a),
-            month=BillingMonth.of(a),
-        )
-        for a, b in itertools.pairwise(ordered)
-    ]
-
-
-def _apportion(wh: int, durations: list[timedelta]) -> list[int]:
-    total = sum(durations, timedelta(0))
-    if total == timedelta(0):
-        return [wh, *([0] * (len(durations) - 1))]
-    total_us = total // timedelta(microseconds=1)
-    parts = []
-    done = 0
-    elapsed_us = 0
-    for duration in durations:
-        elapsed_us += duration // timedelta(microseconds=1)
-        cumulative = round_half_up(Fraction(wh * elapsed_us, total_us))
-        parts.append(cumulative - done)
-        done = cumulative
-    return parts
 
 
 def _year_to_date_wh(energy: dict[ChargeKey, dict[str, int]], year: int) -> int:
@@ -279,32 +217,28 @@ def _charge_split(
 ) -> ChargeOutcome:
     # The general path: cut the interval at month starts and tariff boundaries and apportion
     # each register to the parts exactly (it also covers every case the unsplit path takes).
-    delta = consumption.delta
     totals = tuple(totals)
     energy: dict[ChargeKey, dict[str, int]] = {t.key: dict(t.energy_wh) for t in totals}
     charged: dict[ChargeKey, Money] = {t.key: t.charged for t in totals}
-    segments = _segments(consumption, tariffs)
-    durations = [s.duration for s in segments]
-    shares = {
-        name: _apportion(value, durations)
-        for name, value in (
-            ("ALL", delta.total_wh),
-            *((period.value, delta.by_period(period)) for period in TimeOfUse),
-        )
-    }
+    start_at, end_at = consumption.start_at, consumption.end_at
+    cuts = [*tariffs.boundaries(), *metering.month_starts(start_at=start_at, end_at=end_at)]
+    parts = metering.apportion(consumption, cuts=cuts)
     touched: list[ChargeKey] = []
-    for index, segment in enumerate(segments):
-        key = ChargeKey(tariff_key=segment.tariff.key, month=segment.month)
+    for part in parts:
+        # A part lies in one month and one version: those of its start (see metering).
+        tariff = tariffs.at(part.start_at)
+        month = BillingMonth.of(part.start_at)
+        key = ChargeKey(tariff_key=tariff.key, month=month)
         by_code = energy.setdefault(key, {})
-        if segment.tariff.is_time_of_use:
-            parts = [(period.value, shares[period.value][index]) for period in TimeOfUse]
+        if tariff.is_time_of_use:
+            shares = [(period.value, part.delta.by_period(period)) for period in TimeOfUse]
         else:
-            parts = _split_by_bands(
-                segment.tariff,
-                wh=shares["ALL"][index],
-                year_to_date_wh=_year_to_date_wh(energy, segment.month.year),
+            shares = _split_by_bands(
+                tariff,
+                wh=part.delta.total_wh,
+                year_to_date_wh=_year_to_date_wh(energy, month.year),
             )
-        for code, wh in parts:
+        for code, wh in shares:
             by_code[code] = by_code.get(code, 0) + wh
         if key not in touched:
             touched.append(key)

@@ -19,9 +19,16 @@ from wattbook.domain.values._localtime import (
 )
 from wattbook.domain.values._money import InvalidAmount, Money
 from wattbook.domain.values._period import BillingMonth, InvalidPeriod, Period, local_month
-from wattbook.domain.values._price import DEFAULT_PRICE, PRICE_SCALE, InvalidPrice, Price
+from wattbook.domain.values._price import (
+    CHARGE_ROUNDING,
+    DEFAULT_PRICE,
+    PRICE_SCALE,
+    ChargeRounding,
+    InvalidPrice,
+    Price,
+)
 from wattbook.domain.values._registers import RegisterSet
-from wattbook.domain.values._rounding import round_half_up
+from wattbook.domain.values._rounding import RoundingMode, divide_half_up, round_half_up
 from wattbook.domain.values._tou import (
     DEFAULT_TOU_SCHEDULE,
     InvalidSchedule,
@@ -31,6 +38,7 @@ from wattbook.domain.values._tou import (
 )
 
 __all__ = [
+    "CHARGE_ROUNDING",
     "DEFAULT_PRICE",
     "DEFAULT_TOU_SCHEDULE",
     "PRICE_SCALE",
@@ -39,6 +47,7 @@ __all__ = [
     "BillingMonth",
     "CalendarNotCovered",
     "CalendarOverride",
+    "ChargeRounding",
     "Energy",
     "InvalidAccountNumber",
     "InvalidAmount",
@@ -53,10 +62,12 @@ __all__ = [
     "Period",
     "Price",
     "RegisterSet",
+    "RoundingMode",
     "TimeOfUse",
     "TouInterval",
     "TouSchedule",
     "WorkingCalendar",
+    "divide_half_up",
     "local_date",
     "local_datetime",
     "local_month",

@@ -1,9 +1,28 @@
-"""The one rounding function of the project (CONVENTIONS §4)."""
+"""The one rounding rule of the project (CONVENTIONS §4): half up, ties away from zero."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
 from fractions import Fraction
+
+
+class RoundingMode(StrEnum):
+    """How an exact quotient becomes an integer. Bills know one mode: 四舍五入."""
+
+    HALF_UP = "HALF_UP"  # to the nearest integer, ties away from zero
+
+
+def divide_half_up(numerator: int, denominator: int, /) -> int:
+    """Return ``numerator / denominator`` rounded half up (ties away from zero), in integers.
+
+    :raises ZeroDivisionError: if ``denominator`` is zero.
+    :raises ValueError: if ``denominator`` is negative.
+    """
+    if denominator < 0:
+        raise ValueError("divide_half_up takes a positive denominator")
+    quotient = (2 * abs(numerator) + denominator) // (2 * denominator)
+    return quotient if numerator >= 0 else -quotient
 
 
 def round_half_up(value: int | Fraction | Decimal, /) -> int:
@@ -21,7 +40,4 @@ def round_half_up(value: int | Fraction | Decimal, /) -> int:
     if isinstance(value, Decimal) and not value.is_finite():
         raise ValueError(f"cannot round {value}")
     numerator, denominator = value.as_integer_ratio()
-    quotient, remainder = divmod(abs(numerator), denominator)
-    if 2 * remainder >= denominator:
-        quotient += 1
-    return quotient if numerator >= 0 else -quotient
+    return divide_half_up(numerator, denominator)
