@@ -1,6 +1,9 @@
 """Metering: readings, baselines, consumption from cumulative registers, and metering alarms."""
 
 from wattbook.domain.metering._assessment import (
+    REGISTER_STEP_WH,
+    REGISTERS_COMPARED,
+    TOU_MISMATCH_TOLERANCE_WH,
     AlarmKind,
     BatchAssessment,
     MeteringAlarm,
@@ -24,6 +27,9 @@ from wattbook.domain.metering._reading import (
 )
 
 __all__ = [
+    "REGISTERS_COMPARED",
+    "REGISTER_STEP_WH",
+    "TOU_MISMATCH_TOLERANCE_WH",
     "AlarmKind",
     "BaselineSource",
     "BatchAssessment",
