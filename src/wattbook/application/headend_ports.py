@@ -388,6 +388,9 @@ class RelayCommand:
     reason: str
     not_before_at: datetime
     attempts: int = 0
+    # An operator's order (reason OPERATOR): who gave it and why, whole (A1, A4).
+    ordered_by: str | None = None
+    note: str | None = None
 
 
 class RelayCommandStatus(StrEnum):
@@ -513,9 +516,18 @@ class HeadendRepository(Protocol):
         ...
 
     async def add_relay_command(
-        self, meter: MeterNumber, operation: RelayOperation, *, reason: str, at: datetime
+        self,
+        meter: MeterNumber,
+        operation: RelayOperation,
+        *,
+        reason: str,
+        at: datetime,
+        ordered_by: str | None = None,
+        note: str | None = None,
     ) -> int:
         """Queue a relay command for a meter's account; return its id.
+
+        ``reason`` is a short code; an operator's order also records who gave it and why.
 
         :raises NoMeterInstalled: if the meter is on no account.
         """

@@ -281,7 +281,9 @@ class TestPlausibilityLimits:
 
 
 def stepped(exact: RegisterSet, cut: Callable[[int], int]) -> RegisterSet:
-    return RegisterSet(**{name: cut(value) for name, value in zip(_NAMES, exact.as_tuple())})
+    return RegisterSet(
+        **{name: cut(value) for name, value in zip(_NAMES, exact.as_tuple(), strict=True)}
+    )
 
 
 _NAMES = ("total_wh", "sharp_wh", "peak_wh", "flat_wh", "valley_wh")
