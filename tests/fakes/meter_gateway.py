@@ -39,13 +39,20 @@ class FakeMeterGateway:
         self.meters = meters
         self.requests = 0
         self.clock_sets: list[MeterNumber] = []
+        self.line_down = ""  # why the line cannot be opened; empty: it opens
 
     @property
     def bus(self) -> str:
         return "fake-bus"
 
+    async def connect(self) -> None:
+        if self.line_down:
+            raise hp.BusUnreachable(self.bus, self.line_down)
+
     def _meter(self, meter: MeterNumber) -> FakeMeter:
         self.requests += 1
+        if self.line_down:
+            raise hp.BusUnreachable(self.bus, self.line_down)
         found = self.meters[meter]
         if found.silent:
             raise hp.MeterUnreachable(str(meter), "NoResponse")

@@ -116,6 +116,7 @@ async def collect_meter(
     visit = _Visit()
     next_schedule = schedule
     error = ""
+    bus_failed = False
     energy_due = schedule.energy_due_at is None or schedule.energy_due_at <= now
     try:
         if energy_due:
@@ -149,6 +150,7 @@ async def collect_meter(
             next_schedule = dataclasses.replace(next_schedule, clock_due_at=now + plan.clock_every)
     except hp.MeterUnreachable as exc:
         error = exc.detail
+        bus_failed = isinstance(exc, hp.BusUnreachable)
         next_schedule = _back_off(next_schedule, now)
     else:
         next_schedule = dataclasses.replace(next_schedule, failures=0)
@@ -165,8 +167,28 @@ async def collect_meter(
         lost=tuple(sorted(visit.lost.items())),
         settlement=visit.settlement,
         clock=visit.clock,
+        bus_failed=bus_failed,
     )
     return collection, next_schedule
+
+
+def missed_visit(
+    *, schedule: MeterSchedule, bus: str, error: str, now: datetime
+) -> tuple[hp.MeterCollection, MeterSchedule]:
+    """Return a visit that failed because the bus is down, and the next (backed-off) schedule.
+
+    The meter is counted as unheard exactly as if the visit had been made and found it
+    silent (C2), without dialling a line already known to be down once per meter.
+    """
+    collection = hp.MeterCollection(
+        meter_number=schedule.meter_number,
+        bus=bus,
+        visited_at=now,
+        succeeded=False,
+        error=error,
+        bus_failed=True,
+    )
+    return collection, _back_off(schedule, now)
 
 
 def _back_off(schedule: MeterSchedule, now: datetime) -> MeterSchedule:

@@ -26,8 +26,16 @@ CALENDAR_RETRY = timedelta(hours=1)
 # Reasons the prepaid rules give (domain.prepaid.TripReason); operators' trips are not rechecked.
 ARREARS = prepaid.TripReason.ARREARS.value
 WARNING_CUT = prepaid.TripReason.WARNING_CUT.value
+# The reason of an operator's command (A1); who gave it and why are columns of their own.
+OPERATOR = "OPERATOR"
+# relay_commands.ordered_by holds this many characters (as keep_power_orders.ordered_by).
+ORDERED_BY_MAX = 100
 # Closes that may end an arrears cut; the resident is told only if one really did.
 _RESTORING = (prepaid.CloseReason.ARREARS_CLEARED.value, prepaid.CloseReason.KEEP_POWER.value)
+
+
+class InvalidOperatorOrder(ValueError):
+    """Raise when an operator's relay order lacks who gave it or why, or the name is too long."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -271,18 +279,27 @@ async def order_relay(
     meter: MeterNumber,
     operation: hp.RelayOperation,
     ordered_by: str,
+    reason: str,
 ) -> int:
     """Queue an operator's relay command (A1), keep-power on/off included; return its id.
 
+    The command's reason is :data:`OPERATOR`; who ordered it and why are kept whole.
+
     :raises NoMeterInstalled: if the meter is on no account.
-    :raises ValueError: if ``ordered_by`` is blank (A4: everything an operator does is
-        recorded with who did it).
+    :raises InvalidOperatorOrder: if ``ordered_by`` or ``reason`` is blank, or ``ordered_by``
+        is longer than :data:`ORDERED_BY_MAX` (A4: everything an operator does is recorded
+        with who did it and why).
     """
-    if not ordered_by.strip():
-        raise ValueError("an operator's relay command records who ordered it")
+    who, why = ordered_by.strip(), reason.strip()
+    if not who or not why:
+        raise InvalidOperatorOrder("an operator's relay command records who ordered it and why")
+    if len(who) > ORDERED_BY_MAX:
+        raise InvalidOperatorOrder(
+            f"an operator's name has at most {ORDERED_BY_MAX} characters, not {len(who)}"
+        )
     async with uow:
         command_id = await uow.headend.add_relay_command(
-            meter, operation, reason=f"OPERATOR:{ordered_by}"[:24], at=clock.now()
+            meter, operation, reason=OPERATOR, at=clock.now(), ordered_by=who, note=why
         )
         await uow.commit()
     return command_id

@@ -33,6 +33,14 @@ class MeterUnreachable(MeterError):
     """The meter did not answer, or only garbage came back, or the bus itself failed."""
 
 
+class BusUnreachable(MeterUnreachable):
+    """The bus itself cannot be used: its serial-to-TCP server or serial port cannot be opened.
+
+    ``meter`` names the bus. A subclass of :class:`MeterUnreachable`: for the meter a visit
+    was for, it is the same silence.
+    """
+
+
 class MeterRefused(MeterError):
     """The meter answered with a refusal (unknown item, wrong password, keep-power, ...)."""
 
@@ -142,6 +150,15 @@ class MeterGateway(Protocol):
     @property
     def bus(self) -> str:
         """Return the bus's name."""
+        ...
+
+    async def connect(self) -> None:
+        """Make sure the line is open: dial it again if it could not be opened or dropped.
+
+        Every other request dials a line that is down, too; this asks for nothing else.
+
+        :raises BusUnreachable: if the line cannot be opened.
+        """
         ...
 
     async def read_registers(self, meter: MeterNumber) -> metering.Reading:
@@ -388,6 +405,9 @@ class RelayCommand:
     reason: str
     not_before_at: datetime
     attempts: int = 0
+    # An operator's order (reason OPERATOR): who gave it and why, whole (A1, A4).
+    ordered_by: str | None = None
+    note: str | None = None
 
 
 class RelayCommandStatus(StrEnum):
@@ -405,7 +425,8 @@ class MeterCollection:
 
     ``event_counts`` are the counters read on this visit (empty if none were due or the
     meter fell silent first); ``lost`` the records per kind that the meter no longer held
-    when its counter was read (more than 10 happened since the last visit).
+    when its counter was read (more than 10 happened since the last visit); ``bus_failed``
+    that the visit failed because the bus itself could not be used (:class:`BusUnreachable`).
     """
 
     meter_number: MeterNumber
@@ -420,6 +441,7 @@ class MeterCollection:
     lost: tuple[tuple[MeterEventKind, int], ...] = ()
     settlement: Settlement | None = None
     clock: ClockCheck | None = None
+    bus_failed: bool = False
 
 
 class HeadendRepository(Protocol):
@@ -513,9 +535,18 @@ class HeadendRepository(Protocol):
         ...
 
     async def add_relay_command(
-        self, meter: MeterNumber, operation: RelayOperation, *, reason: str, at: datetime
+        self,
+        meter: MeterNumber,
+        operation: RelayOperation,
+        *,
+        reason: str,
+        at: datetime,
+        ordered_by: str | None = None,
+        note: str | None = None,
     ) -> int:
         """Queue a relay command for a meter's account; return its id.
+
+        ``reason`` is a short code; an operator's order also records who gave it and why.
 
         :raises NoMeterInstalled: if the meter is on no account.
         """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -9,6 +11,8 @@ from sqlalchemy.engine import Engine
 from tests.integration.db.databases import table_names
 
 from wattbook.adapters import db
+
+AT = datetime(2025, 3, 10, 4, 0, tzinfo=UTC)
 
 
 class TestUpgrade:
@@ -40,6 +44,72 @@ class TestDowngrade:
         db.downgrade(engine, revision="base")
 
         assert table_names(engine) <= {"alembic_version"}
+
+
+class TestOperatorsRelayOrders:
+    """Revision 0010: 'OPERATOR:<name>' rows become reason OPERATOR with the name apart."""
+
+    @staticmethod
+    def _add_commands(engine: Engine, *reasons: str) -> None:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO accounts (account_number, holder, phone, address, status, "
+                    "opened_at) VALUES ('051600000001', '住户', NULL, '丙6-1-801', 'OPEN', :at)"
+                ),
+                {"at": AT},
+            )
+            for reason in reasons:
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO relay_commands (account_id, meter_number, action, reason, "
+                        "not_before_at, created_at, status) SELECT id, '051600000001', 'TRIP', "
+                        ":reason, :at, :at, 'CONFIRMED' FROM accounts"
+                    ),
+                    {"reason": reason, "at": AT},
+                )
+
+    @staticmethod
+    def _rows(engine: Engine, *columns: str) -> list[tuple[object, ...]]:
+        with engine.connect() as connection:
+            table = sa.table("relay_commands", *(sa.column(name) for name in (*columns, "id")))
+            query = sa.select(*(table.c[name] for name in columns)).order_by(table.c.id)
+            return [tuple(row) for row in connection.execute(query)]
+
+    def test_upgrade_moves_the_name_out_of_the_reason(self, empty_engine: Engine) -> None:
+        db.upgrade(empty_engine, revision="0009")
+        self._add_commands(empty_engine, "OPERATOR:duty officer 7", "ARREARS")
+
+        db.upgrade(empty_engine, revision="0010")
+
+        assert self._rows(empty_engine, "reason", "ordered_by", "note") == [
+            ("OPERATOR", "duty officer 7", None),
+            ("ARREARS", None, None),
+        ]
+
+    def test_downgrade_puts_the_name_back_into_the_reason(self, empty_engine: Engine) -> None:
+        name = "欧阳值班调度员" * 8 + "第三班组"  # 60 characters: the old column holds 24
+        db.upgrade(empty_engine, revision="0009")
+        self._add_commands(empty_engine, "OPERATOR:duty officer 7", "ARREARS")
+        db.upgrade(empty_engine, revision="0010")
+        with empty_engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO relay_commands (account_id, meter_number, action, reason, "
+                    "ordered_by, note, not_before_at, created_at, status) SELECT id, "
+                    "'051600000001', 'CLOSE', 'OPERATOR', :name, 'a reason', :at, :at, "
+                    "'PENDING' FROM accounts"
+                ),
+                {"name": name, "at": AT},
+            )
+
+        db.downgrade(empty_engine, revision="0009")
+
+        assert self._rows(empty_engine, "reason") == [
+            ("OPERATOR:duty officer 7",),
+            ("ARREARS",),
+            (("OPERATOR:" + name)[:24],),
+        ]
 
 
 class TestDataCarriedAcross:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from tests.integration.headend.campus import Site, bus_spec, site
@@ -11,7 +12,9 @@ from tests.integration.headend.campus import Site, bus_spec, site
 from wattbook.adapters import db
 from wattbook.application import headend_ports as hp
 from wattbook.application.dispatch_relay_commands import (
+    InvalidOperatorOrder,
     RelayOutcome,
+    due_relay_commands,
     order_relay,
     record_relay_outcome,
 )
@@ -190,6 +193,7 @@ class TestOperatorCommands:
                 meter=MeterNumber(value=OTHER),
                 operation=hp.RelayOperation.KEEP_POWER_ON,
                 ordered_by="duty officer 7",
+                reason="a funeral in the family",
             )
             await headend.sweep()
             kept = place.campus.meter(OTHER).state.keep_power
@@ -199,6 +203,7 @@ class TestOperatorCommands:
                 meter=MeterNumber(value=OTHER),
                 operation=hp.RelayOperation.KEEP_POWER_OFF,
                 ordered_by="duty officer 7",
+                reason="a funeral in the family",
             )
             await place.step(MINUTE)
 
@@ -216,6 +221,7 @@ class TestOperatorCommands:
                 meter=MeterNumber(value=OTHER),
                 operation=hp.RelayOperation.TRIP,
                 ordered_by="operator 3",
+                reason="meter replaced next week",
             )
             await headend.sweep()
             await place.step(dt.timedelta(seconds=31))
@@ -230,6 +236,57 @@ class TestOperatorCommands:
             )
             assert (str(status), int(attempts)) == ("FAILED", 3)
             assert [str(k) for (k,) in alarms] == ["RELAY_NOT_CONFIRMED"]
+
+
+class TestOperatorsOrders:
+    async def test_keep_a_long_chinese_name_and_reason_whole(self, engine: Engine) -> None:
+        name = "欧阳" + "值班调度员" * 11 + "第三班"  # 60 characters
+        why = ("住户家中有病人需要用电，经物业经理批准，暂缓断电并尽快联系住户补缴电费。" * 6)[:200]
+        async with site(engine, buses()) as place, place.running() as headend:
+            command_id = await order_relay(
+                uow=place.uow_factory(),
+                clock=place.clock,
+                meter=MeterNumber(value=OTHER),
+                operation=hp.RelayOperation.TRIP,
+                ordered_by=name,
+                reason=why,
+            )
+            (due,) = await due_relay_commands(uow=place.uow_factory(), clock=place.clock)
+            await headend.sweep()
+
+            rows = place.rows(
+                "SELECT reason, ordered_by, note, status FROM relay_commands WHERE id = :i",
+                i=command_id,
+            )
+            assert (len(name), len(why)) == (60, 200)
+            assert (due.command.reason, due.command.ordered_by, due.command.note) == (
+                "OPERATOR",
+                name,
+                why,
+            )
+            assert [tuple(map(str, row)) for row in rows] == [("OPERATOR", name, why, "CONFIRMED")]
+            assert not place.campus.meter(OTHER).state.relay_closed
+
+    @pytest.mark.parametrize(
+        ("ordered_by", "reason"),
+        [("", "a reason"), ("duty officer 7", "  "), ("值" * 101, "a reason")],
+        ids=["no name", "no reason", "name too long"],
+    )
+    async def test_refuse_an_order_without_a_name_and_reason_and_store_nothing(
+        self, engine: Engine, ordered_by: str, reason: str
+    ) -> None:
+        async with site(engine, buses()) as place:
+            with pytest.raises(InvalidOperatorOrder):
+                await order_relay(
+                    uow=place.uow_factory(),
+                    clock=place.clock,
+                    meter=MeterNumber(value=OTHER),
+                    operation=hp.RelayOperation.TRIP,
+                    ordered_by=ordered_by,
+                    reason=reason,
+                )
+
+            assert place.rows("SELECT id FROM relay_commands") == []
 
 
 class TestCommandsFollowTheAccount:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wattbook.domain import accounts, billing, metering
@@ -156,7 +157,7 @@ class TestAssessReading:
         assert assessment.consumption.delta.total_wh == 90_000
 
     def test_records_a_time_of_use_mismatch_without_fixing_it(self) -> None:
-        odd = reading(1_100, "2024-01-01T01:00", flat=1_080)
+        odd = reading(1_100, "2024-01-01T01:00", flat=1_050)
 
         assessment = metering.assess_reading(
             baseline=baseline(1_000, "2024-01-01T00:00"), reading=odd, limits=LIMITS
@@ -165,15 +166,15 @@ class TestAssessReading:
         assert assessment.outcome is metering.ReadingOutcome.ACCEPTED
         assert assessment.consumption is not None
         assert assessment.consumption.delta.total_wh == 100
-        assert assessment.consumption.tou_mismatch_wh == 20
+        assert assessment.consumption.tou_mismatch_wh == 50
         assert [a.kind for a in assessment.alarms] == [metering.AlarmKind.TOU_MISMATCH]
 
     def test_tolerates_a_mismatch_within_the_configured_tolerance(self) -> None:
-        limits = metering.PlausibilityLimits(tou_mismatch_tolerance_wh=20)
+        limits = metering.PlausibilityLimits(tou_mismatch_tolerance_wh=60)
 
         assessment = metering.assess_reading(
             baseline=baseline(1_000, "2024-01-01T00:00"),
-            reading=reading(1_100, "2024-01-01T01:00", flat=1_080),
+            reading=reading(1_100, "2024-01-01T01:00", flat=1_040),
             limits=limits,
         )
 
@@ -382,3 +383,128 @@ class TestSinceOpening:
         used = consumption("2025-08-21T09:00", "2025-09-03T10:00", 100)
 
         assert metering.since_opening(used, opened_at=local("2025-08-20T10:00")) is used
+
+
+def stepped(exact: RegisterSet, cut: Callable[[int], int]) -> RegisterSet:
+    return RegisterSet(
+        **{name: cut(value) for name, value in zip(_NAMES, exact.as_tuple(), strict=True)}
+    )
+
+
+_NAMES = ("total_wh", "sharp_wh", "peak_wh", "flat_wh", "valley_wh")
+
+
+def truncate(wh: int) -> int:
+    return wh // metering.REGISTER_STEP_WH * metering.REGISTER_STEP_WH
+
+
+def round_half_up_to_step(wh: int) -> int:
+    step = metering.REGISTER_STEP_WH
+    return (wh + step // 2) // step * step
+
+
+class TestTimeOfUseMismatchTolerance:
+    def test_allows_four_register_steps_the_worst_that_steps_alone_make(self) -> None:
+        assert metering.TOU_MISMATCH_TOLERANCE_WH == 4 * metering.REGISTER_STEP_WH == 40
+        assert LIMITS.tou_mismatch_tolerance_wh == metering.TOU_MISMATCH_TOLERANCE_WH
+
+    @pytest.mark.parametrize("flat_wh", [1_060, 1_140])  # total 1_100: -40 and +40
+    def test_raises_no_alarm_just_inside_the_tolerance(self, flat_wh: int) -> None:
+        assessment = metering.assess_reading(
+            baseline=baseline(1_000, "2024-01-01T00:00"),
+            reading=reading(1_100, "2024-01-01T01:00", flat=flat_wh),
+            limits=LIMITS,
+        )
+
+        assert assessment.outcome is metering.ReadingOutcome.ACCEPTED
+        assert assessment.alarms == ()
+
+    @pytest.mark.parametrize("flat_wh", [1_050, 1_150])  # total 1_100: -50 and +50
+    def test_raises_an_alarm_just_outside_the_tolerance(self, flat_wh: int) -> None:
+        assessment = metering.assess_reading(
+            baseline=baseline(1_000, "2024-01-01T00:00"),
+            reading=reading(1_100, "2024-01-01T01:00", flat=flat_wh),
+            limits=LIMITS,
+        )
+
+        assert [a.kind for a in assessment.alarms] == [metering.AlarmKind.TOU_MISMATCH]
+        assert assessment.alarms[0].detail.endswith("total moved 100 Wh")
+
+    def test_the_worst_truncation_stays_inside_the_tolerance(self) -> None:
+        # 4 Wh used, 1 Wh in each period. Every period register starts 1 Wh short of a step
+        # and crosses it (each shows 10 Wh used); the total, kept on its own, starts on a step
+        # and does not reach the next one (it shows nothing): four steps apart.
+        start = RegisterSet(total_wh=100, sharp_wh=9, peak_wh=9, flat_wh=9, valley_wh=9)
+        end = RegisterSet(total_wh=104, sharp_wh=10, peak_wh=10, flat_wh=10, valley_wh=10)
+
+        assessment = metering.assess_reading(
+            baseline=metering.RegisterBaseline(
+                meter_number=METER,
+                registers=stepped(start, truncate),
+                at=local("2024-01-01T00:00"),
+                source=metering.BaselineSource.READING,
+            ),
+            reading=metering.Reading(
+                meter_number=METER,
+                registers=stepped(end, truncate),
+                meter_time_at=local("2024-01-01T01:00"),
+                received_at=local("2024-01-01T01:00"),
+            ),
+            limits=LIMITS,
+        )
+
+        assert assessment.consumption is not None
+        assert assessment.consumption.tou_mismatch_wh == -40
+        assert assessment.alarms == ()
+
+
+_PERIOD_WH = st.integers(min_value=0, max_value=10**9)
+
+
+@st.composite
+def consistent_registers(draw: st.DrawFn) -> tuple[RegisterSet, RegisterSet]:
+    """Two exact (1 Wh) register sets whose period deltas add up to the total delta.
+
+    The total is either the sum of the periods (a meter that adds them up) or an accumulator
+    of its own that started elsewhere (a meter that keeps it apart): both must pass.
+    """
+    start = [draw(_PERIOD_WH) for _ in range(4)]
+    used = [draw(st.integers(min_value=0, max_value=100_000)) for _ in range(4)]
+    end = [s + u for s, u in zip(start, used, strict=True)]
+    total_start = draw(st.one_of(st.just(sum(start)), _PERIOD_WH))
+
+    def registers(total: int, periods: list[int]) -> RegisterSet:
+        sharp, peak, flat, valley = periods
+        return RegisterSet(
+            total_wh=total, sharp_wh=sharp, peak_wh=peak, flat_wh=flat, valley_wh=valley
+        )
+
+    return registers(total_start, start), registers(total_start + sum(used), end)
+
+
+class TestTimeOfUseMismatchProperties:
+    @given(pair=consistent_registers(), cut=st.sampled_from([truncate, round_half_up_to_step]))
+    @settings(max_examples=500)
+    def test_registers_cut_to_whole_steps_never_raise_a_mismatch_alarm(
+        self, pair: tuple[RegisterSet, RegisterSet], cut: Callable[[int], int]
+    ) -> None:
+        start, end = pair
+
+        assessment = metering.assess_reading(
+            baseline=metering.RegisterBaseline(
+                meter_number=METER,
+                registers=stepped(start, cut),
+                at=local("2024-01-01T00:00"),
+                source=metering.BaselineSource.READING,
+            ),
+            reading=metering.Reading(
+                meter_number=METER,
+                registers=stepped(end, cut),
+                meter_time_at=local("2024-01-03T00:00"),
+                received_at=local("2024-01-03T00:00"),
+            ),
+            limits=LIMITS,
+        )
+
+        assert assessment.outcome is metering.ReadingOutcome.ACCEPTED
+        assert [a for a in assessment.alarms if a.kind is metering.AlarmKind.TOU_MISMATCH] == []

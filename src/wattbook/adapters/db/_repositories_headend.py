@@ -539,6 +539,8 @@ class SqlHeadendRepository:
                 reason=row["reason"],
                 not_before_at=row["not_before_at"],
                 attempts=row["attempts"],
+                ordered_by=row["ordered_by"],
+                note=row["note"],
             )
             for row in rows.mappings()
         )
@@ -548,7 +550,13 @@ class SqlHeadendRepository:
         return await self._worker.run(self._due, at, limit)
 
     def _add_relay_command(
-        self, meter: MeterNumber, operation: hp.RelayOperation, reason: str, at: datetime
+        self,
+        meter: MeterNumber,
+        operation: hp.RelayOperation,
+        reason: str,
+        at: datetime,
+        ordered_by: str | None,
+        note: str | None,
     ) -> int:
         connection = self._worker.conn()
         account_id = connection.execute(
@@ -567,6 +575,8 @@ class SqlHeadendRepository:
                     meter_number=str(meter),
                     action=operation.value,
                     reason=reason,
+                    ordered_by=ordered_by,
+                    note=note,
                     not_before_at=at,
                     created_at=at,
                     status=hp.RelayCommandStatus.PENDING.value,
@@ -576,13 +586,24 @@ class SqlHeadendRepository:
         )
 
     async def add_relay_command(
-        self, meter: MeterNumber, operation: hp.RelayOperation, *, reason: str, at: datetime
+        self,
+        meter: MeterNumber,
+        operation: hp.RelayOperation,
+        *,
+        reason: str,
+        at: datetime,
+        ordered_by: str | None = None,
+        note: str | None = None,
     ) -> int:
         """Queue a relay command for a meter's account; return its id.
 
+        ``reason`` is a short code; an operator's order also records who gave it and why.
+
         :raises NoMeterInstalled: if the meter is on no account.
         """
-        return await self._worker.run(self._add_relay_command, meter, operation, reason, at)
+        return await self._worker.run(
+            self._add_relay_command, meter, operation, reason, at, ordered_by, note
+        )
 
     def _update(
         self,

@@ -406,7 +406,11 @@ relay_commands = sa.Table(
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
     sa.Column("meter_number", sa.String(12), nullable=True),
     sa.Column("action", sa.String(16), nullable=False),
+    # A short code: the rules' reason (ARREARS, WARNING_CUT ...) or OPERATOR (issue 9, 0010).
     sa.Column("reason", sa.String(24), nullable=False),
+    # An operator's order: who gave it and why, whole (A1, A4).
+    sa.Column("ordered_by", sa.String(100), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
     # The warning cut's re-close waits here: a row, so it survives a restart.
     sa.Column("not_before_at", UtcDateTime, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),

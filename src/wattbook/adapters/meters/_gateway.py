@@ -130,6 +130,7 @@ class Dlt645Gateway:
         write_password: dlt645.Password = DEFAULT_PASSWORD,
         operator_code: int = HEADEND_OPERATOR,
         zone: ZoneInfo = SHANGHAI,
+        line_open: bool = True,
     ) -> None:
         self._bus = bus
         self._client = client
@@ -140,7 +141,8 @@ class Dlt645Gateway:
         self._zone = zone
         self._drift: dict[MeterNumber, dt.timedelta] = {}
         self._arbiter = _Arbiter()
-        self._broken = False
+        # A line that could not be opened (or dropped) is dialled again by the next request.
+        self._broken = not line_open
 
     @property
     def bus(self) -> str:
@@ -156,16 +158,36 @@ class Dlt645Gateway:
         """Return the drift the last clock reading found (zero if none yet)."""
         return self._drift.get(meter, dt.timedelta(0))
 
+    async def _dial(self) -> None:
+        """Open the line again if it is down (the caller holds the bus).
+
+        :raises BusUnreachable: if it cannot be opened.
+        """
+        if not self._broken:
+            return
+        transport = self._client.transport
+        try:
+            await transport.close()
+            await transport.open()
+        except (dlt645.DLT645Error, OSError) as exc:
+            raise hp.BusUnreachable(self._bus, f"cannot open the line: {exc}") from exc
+        self._broken = False
+
+    async def connect(self) -> None:
+        """Make sure the line is open: dial it again if it could not be opened or dropped.
+
+        :raises BusUnreachable: if the line cannot be opened.
+        """
+        async with self._arbiter.turn(urgent=False):
+            await self._dial()
+
     async def _call(
         self, meter: str, call: Callable[[], Awaitable[T]], *, urgent: bool = False
     ) -> T:
         async with self._arbiter.turn(urgent=urgent):
+            # A serial-to-TCP server that dropped the line: dial again before giving up.
+            await self._dial()
             try:
-                if self._broken:
-                    # A serial-to-TCP server that dropped the line: dial again before giving up.
-                    await self._client.transport.close()
-                    await self._client.transport.open()
-                    self._broken = False
                 return await call()
             except dlt645.AbnormalResponse as exc:
                 raise hp.MeterRefused(meter, f"{type(exc).__name__}: {exc}") from exc
@@ -420,13 +442,21 @@ class Dlt645GatewayFactory:
     async def __call__(self, bus: hp.BusConfig) -> AsyncIterator[Dlt645Gateway]:
         """Open the bus's line, yield its gateway, close the line.
 
-        :raises MeterUnreachable: if the line cannot be opened.
+        A line that cannot be opened yet (a serial-to-TCP server that is down) still gives a
+        gateway: every request dials again and fails with ``BusUnreachable`` until it opens.
+
+        :raises BusUnreachable: if the bus's URL names no line that could ever be opened.
         """
         try:
             transport = dlt645.transport_from_url(transport_url(bus))
+        except dlt645.DLT645Error as exc:
+            raise hp.BusUnreachable(bus.name, f"cannot open {bus.url}: {exc}") from exc
+        line_open = True
+        try:
             await transport.open()
         except dlt645.DLT645Error as exc:
-            raise hp.MeterUnreachable(bus.name, f"cannot open {bus.url}: {exc}") from exc
+            logger.warning("bus %s cannot be opened yet: %s", bus.name, exc)
+            line_open = False
         try:
             timeout_s = bus.response_timeout.total_seconds()
             client = dlt645.Client(
@@ -443,6 +473,7 @@ class Dlt645GatewayFactory:
                 authoriser=self._authoriser,
                 write_password=self._write_password,
                 operator_code=self._operator_code,
+                line_open=line_open,
             )
         finally:
             await transport.close()

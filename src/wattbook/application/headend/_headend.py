@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import timedelta
 
 from wattbook.application import headend_ports as hp
 from wattbook.application import ports
 from wattbook.application.dispatch_relay_commands import due_relay_commands
-from wattbook.application.headend._poller import BusPoller
+from wattbook.application.headend._poller import REDIAL_EVERY, BusPoller
+from wattbook.application.record_bus_reachability import record_bus_unreachable
 from wattbook.application.record_communication import record_communication
 from wattbook.application.record_meter_events import record_meter_events
 from wattbook.application.record_readings import record_readings
@@ -53,7 +55,8 @@ class Headend:
 
     ``buses`` come from the database (``load_buses``); each is opened through
     ``gateway_factory`` and polled by its own task. A dispatcher looks in the relay-command
-    outbox every ``command_poll_s`` and hands each due command to its meter's bus.
+    outbox every ``command_poll_s`` and hands each due command to its meter's bus. A bus whose
+    line is down is dialled again every ``redial_every`` (see :class:`BusPoller`).
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class Headend:
         uow_factory: Callable[[], ports.UnitOfWork],
         clock: ports.Clock,
         command_poll_s: float = COMMAND_POLL_S,
+        redial_every: timedelta = REDIAL_EVERY,
     ) -> None:
         self.buses = tuple(buses)
         self.gateway_factory = gateway_factory
@@ -72,13 +76,16 @@ class Headend:
         self.uow_factory = uow_factory
         self.clock = clock
         self.command_poll_s = command_poll_s
+        self.redial_every = redial_every
         self.pollers: dict[str, BusPoller] = {}
 
     @contextlib.asynccontextmanager
     async def opened(self) -> AsyncIterator[dict[str, BusPoller]]:
         """Open every bus and build its poller (for tests and one-shot sweeps).
 
-        :raises MeterUnreachable: if a bus cannot be opened.
+        A bus whose line is down still gets its poller: its sweeps raise the alarms.
+
+        :raises BusUnreachable: if a bus's URL names no line that could be opened.
         """
         async with contextlib.AsyncExitStack() as stack:
             for bus in self.buses:
@@ -91,7 +98,12 @@ class Headend:
 
     def _poller(self, bus: hp.BusConfig, gateway: hp.MeterGateway) -> BusPoller:
         return BusPoller(
-            bus=bus, gateway=gateway, sink=self.sink, clock=self.clock, uow_factory=self.uow_factory
+            bus=bus,
+            gateway=gateway,
+            sink=self.sink,
+            clock=self.clock,
+            uow_factory=self.uow_factory,
+            redial_every=self.redial_every,
         )
 
     async def dispatch_commands(self) -> int:
@@ -143,7 +155,8 @@ class Headend:
                     await asyncio.wait_for(stop.wait(), timeout=REOPEN_AFTER_S)
 
     async def _bus_down(self, bus: hp.BusConfig, error: str) -> None:
-        # A line that cannot be opened leaves every meter on it unheard (C2).
+        # A bus whose URL names no line that could be opened (a line that is merely down gives
+        # a gateway, and its poller raises the alarms): every meter on it is unheard (C2).
         now = self.clock.now()
         outcomes = [
             hp.CommunicationOutcome(
@@ -156,6 +169,7 @@ class Headend:
             for meter in bus.meters
         ]
         try:
+            await record_bus_unreachable(uow=self.uow_factory(), bus=bus.name, detail=error, at=now)
             await self.sink.record_communication(bus.name, outcomes)
         except Exception:
             logger.exception("Unable to record that bus %s is down", bus.name)

@@ -11,11 +11,15 @@ from datetime import datetime, timedelta
 
 from wattbook.application import headend_ports as hp
 from wattbook.application import ports
-from wattbook.application.collect_meter import MeterSchedule, collect_meter
+from wattbook.application.collect_meter import MeterSchedule, collect_meter, missed_visit
 from wattbook.application.dispatch_relay_commands import (
     carry_out_relay_command,
     recheck_relay_command,
     record_relay_outcome,
+)
+from wattbook.application.record_bus_reachability import (
+    record_bus_reachable,
+    record_bus_unreachable,
 )
 from wattbook.domain import metering
 from wattbook.domain.values import MeterNumber
@@ -28,6 +32,9 @@ BROADCAST_RETRY = timedelta(minutes=5)
 READING_BATCH = 200
 # Longest nap of an idle bus, so a clock change or a new command is never missed for long.
 MAX_IDLE_S = 5.0
+# How often the line of a bus that is down is dialled again (its meters' visits meanwhile fail
+# on their usual schedule without touching it).
+REDIAL_EVERY = timedelta(seconds=10)
 
 
 class BusPoller:
@@ -38,6 +45,12 @@ class BusPoller:
     Relay commands queued with :meth:`submit` go first: between two meter visits in
     ``sweep``, and between two requests when ``run`` works them concurrently (the gateway
     gives relay traffic the bus before waiting polls).
+
+    A line that cannot be opened (the serial-to-TCP server is down or unreachable) raises the
+    bus's BUS_UNREACHABLE alarm at the first failed dial, and the alarm ends when the line
+    opens again; it is dialled again every ``redial_every``. Meanwhile every visit that falls
+    due fails as if the meter were silent, so its no-communication alarm comes on the usual
+    schedule (C2) and ends on its next answer.
     """
 
     def __init__(
@@ -49,6 +62,7 @@ class BusPoller:
         clock: ports.Clock,
         uow_factory: Callable[[], ports.UnitOfWork],
         reading_batch: int = READING_BATCH,
+        redial_every: timedelta = REDIAL_EVERY,
     ) -> None:
         self.bus = bus
         self.gateway = gateway
@@ -56,6 +70,7 @@ class BusPoller:
         self.clock = clock
         self.uow_factory = uow_factory
         self.reading_batch = reading_batch
+        self.redial_every = redial_every
         self.schedules: dict[MeterNumber, MeterSchedule] = {
             meter.meter_number: MeterSchedule.of(meter) for meter in bus.meters
         }
@@ -66,6 +81,13 @@ class BusPoller:
         self._queued: set[int] = set()
         self._readings: list[metering.Reading] = []
         self._outcomes: list[hp.CommunicationOutcome] = []
+        # The line: None until first dialled, then whether it is open; why and since when not.
+        self.line_up: bool | None = None
+        self.line_error = ""
+        self.line_down_at: datetime | None = None
+        self.redial_at: datetime | None = None
+        # Whether the stored BUS_UNREACHABLE alarm is open (None: not known yet).
+        self._alarm_open: bool | None = None
 
     # ------------------------------------------------------------------ relay commands
 
@@ -115,6 +137,8 @@ class BusPoller:
             times.append(self.broadcast_due_at)
         else:
             times.append(now)
+        if self.line_up is False and self.redial_at is not None:
+            times.append(self.redial_at)
         return min(times)
 
     async def sweep(self) -> int:
@@ -123,17 +147,23 @@ class BusPoller:
         Return how many meters were visited.
         """
         visited = 0
-        await self._broadcast_if_due()
+        await self._check_line()
+        if self.line_up:
+            await self._broadcast_if_due()
         for meter in list(self.schedules):
             await self.carry_out_commands()
             schedule = self.schedules[meter]
             if schedule.due_at(self.clock.now()) > self.clock.now():
                 continue
-            await self._visit(schedule)
+            if self.line_up:
+                await self._visit(schedule)
+            else:
+                self._miss(schedule)
             visited += 1
             if len(self._readings) >= self.reading_batch:
                 await self.flush()
         await self.carry_out_commands()
+        await self._record_line()
         await self.flush()
         self.visits += visited
         return visited
@@ -151,11 +181,65 @@ class BusPoller:
             return
         self.broadcast_due_at = now + BROADCAST_EVERY
 
-    async def _visit(self, schedule: MeterSchedule) -> None:
-        collection, following = await collect_meter(
-            gateway=self.gateway, schedule=schedule, clock=self.clock
+    # ------------------------------------------------------------------ the line
+
+    async def _check_line(self) -> None:
+        """Dial the line if it has not been yet, or if it is down and due to be dialled."""
+        now = self.clock.now()
+        if self.line_up or (
+            self.line_up is False and self.redial_at is not None and self.redial_at > now
+        ):
+            return
+        try:
+            await self.gateway.connect()
+        except hp.BusUnreachable as exc:
+            self._line_down(exc.detail, now)
+            return
+        if self.line_up is False:
+            logger.info("bus %s can be reached again", self.bus.name)
+        self.line_up = True
+        self.line_down_at = None
+
+    def _line_down(self, error: str, at: datetime) -> None:
+        if self.line_up is not False:
+            logger.warning("bus %s cannot be reached: %s", self.bus.name, error)
+            self.line_down_at = at
+        self.line_up = False
+        self.line_error = error
+        self.redial_at = at + self.redial_every
+
+    async def _record_line(self) -> None:
+        # The stored alarm follows the line; a write that fails is tried again next sweep.
+        if self.line_up is None:
+            return
+        wanted = not self.line_up
+        if self._alarm_open is wanted:
+            return
+        if wanted:
+            at = self.line_down_at or self.clock.now()
+            detail = self.line_error
+
+            async def write() -> None:
+                await record_bus_unreachable(
+                    uow=self.uow_factory(), bus=self.bus.name, detail=detail, at=at
+                )
+        else:
+            now = self.clock.now()
+
+            async def write() -> None:
+                await record_bus_reachable(uow=self.uow_factory(), bus=self.bus.name, at=now)
+
+        if await self._hand_over(write, "the bus alarm"):
+            self._alarm_open = wanted
+
+    def _miss(self, schedule: MeterSchedule) -> None:
+        collection, following = missed_visit(
+            schedule=schedule, bus=self.bus.name, error=self.line_error, now=self.clock.now()
         )
         self.schedules[schedule.meter_number] = following
+        self._count(schedule, collection)
+
+    def _count(self, schedule: MeterSchedule, collection: hp.MeterCollection) -> None:
         self._outcomes.append(
             hp.CommunicationOutcome(
                 meter_number=schedule.meter_number,
@@ -165,6 +249,18 @@ class BusPoller:
                 no_communication_after=schedule.plan.no_communication_after,
             )
         )
+
+    # ------------------------------------------------------------------ visits
+
+    async def _visit(self, schedule: MeterSchedule) -> None:
+        collection, following = await collect_meter(
+            gateway=self.gateway, schedule=schedule, clock=self.clock
+        )
+        self.schedules[schedule.meter_number] = following
+        self._count(schedule, collection)
+        if collection.bus_failed:
+            # The rest of this sweep's visits fail without dialling again (see _miss).
+            self._line_down(collection.error, collection.visited_at)
         if collection.reading is not None:
             self._readings.append(collection.reading)
         if dict(collection.event_counts) == dict(schedule.event_counts):

@@ -9,6 +9,9 @@ from wattbook.domain.metering._apportion import (
     since_opening,
 )
 from wattbook.domain.metering._assessment import (
+    REGISTER_STEP_WH,
+    REGISTERS_COMPARED,
+    TOU_MISMATCH_TOLERANCE_WH,
     AlarmKind,
     BatchAssessment,
     MeteringAlarm,
@@ -32,6 +35,9 @@ from wattbook.domain.metering._reading import (
 )
 
 __all__ = [
+    "REGISTERS_COMPARED",
+    "REGISTER_STEP_WH",
+    "TOU_MISMATCH_TOLERANCE_WH",
     "AlarmKind",
     "BaselineSource",
     "BatchAssessment",

@@ -17,6 +17,19 @@ from wattbook.domain.values import MeterNumber
 
 _US_PER_HOUR = 3600 * 1_000_000
 
+# The meter shows each register in steps of 0.01 kWh.
+REGISTER_STEP_WH = 10
+# Total, sharp, peak, flat and valley: the registers a time-of-use check compares.
+REGISTERS_COMPARED = 5
+# How far the period registers may honestly miss the total over an interval. Each register is
+# cut to a whole step (truncated or rounded) at both ends, so each of the five deltas is off its
+# true value by less than one step, and the mismatch (total minus the four periods, zero when
+# exact) by less than five. Every delta is a whole number of steps, so the mismatch is too:
+# four steps (40 Wh) is the worst that steps alone can make; five is a real mismatch. (A meter
+# whose total is exactly the sum of its periods inside stays within three steps; four allows
+# for one that keeps the total as an accumulator of its own.)
+TOU_MISMATCH_TOLERANCE_WH = (REGISTERS_COMPARED - 1) * REGISTER_STEP_WH
+
 
 class MeterMismatch(ValueError):
     """Raise when a reading is assessed against another meter's baseline."""
@@ -28,13 +41,15 @@ class PlausibilityLimits:
 
     The default is the DDZY102's 60 A maximum at 230 V with a 50 % margin, plus a slack of two
     register steps (the meter resolves 10 Wh) so a short interval is not flagged for rounding.
+    A time-of-use mismatch up to ``tou_mismatch_tolerance_wh`` (by default what the register
+    steps alone can make, :data:`TOU_MISMATCH_TOLERANCE_WH`) raises no alarm.
     """
 
     max_current_ma: int = 60_000
     nominal_voltage_mv: int = 230_000
     margin_percent: int = 150
     slack_wh: int = 20
-    tou_mismatch_tolerance_wh: int = 0
+    tou_mismatch_tolerance_wh: int = TOU_MISMATCH_TOLERANCE_WH
 
     def max_wh(self, elapsed: timedelta) -> int:
         """Return the most energy (Wh) plausible in ``elapsed`` time."""
