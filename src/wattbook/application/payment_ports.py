@@ -133,7 +133,7 @@ class PaymentRepository(Protocol):
         """Return the counter's hours in force on a local date."""
         ...
 
-    async def counter_openings(self, *, at: datetime) -> tuple[Period, ...]:
+    async def counter_openings(self, *, at: datetime) -> tuple[CounterOpening, ...]:
         """Return the administrators' opening orders covering ``at``."""
         ...
 

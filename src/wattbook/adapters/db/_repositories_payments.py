@@ -352,14 +352,24 @@ class SqlPaymentRepository:
         """Return the counter's hours in force on a local date."""
         return await self._worker.run(self._counter_hours, on)
 
-    def _counter_openings(self, at: datetime) -> tuple[Period, ...]:
+    def _counter_openings(self, at: datetime) -> tuple[payment_ports.CounterOpening, ...]:
         o = p.counter_openings
         rows = self._worker.conn().execute(
-            sa.select(o.c.start_at, o.c.end_at).where(o.c.start_at <= at, o.c.end_at > at)
+            sa.select(o.c.start_at, o.c.end_at, o.c.opened_by, o.c.reason, o.c.created_at)
+            .where(o.c.start_at <= at, o.c.end_at > at)
+            .order_by(o.c.created_at, o.c.id)
         )
-        return tuple(Period(start_at=s, end_at=e) for s, e in rows)
+        return tuple(
+            payment_ports.CounterOpening(
+                period=Period(start_at=row.start_at, end_at=row.end_at),
+                opened_by=row.opened_by,
+                reason=row.reason,
+                created_at=row.created_at,
+            )
+            for row in rows
+        )
 
-    async def counter_openings(self, *, at: datetime) -> tuple[Period, ...]:
+    async def counter_openings(self, *, at: datetime) -> tuple[payment_ports.CounterOpening, ...]:
         """Return the administrators' opening orders covering ``at``."""
         return await self._worker.run(self._counter_openings, at)
 
