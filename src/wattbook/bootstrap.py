@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -236,6 +237,21 @@ def build_web(
         web=resolved,
         bank=BankLink(gateway=gateway, secret=secret),
         receipt_font=find_receipt_font(resolved.receipt_font),
+    )
+
+
+def bound_to(runtime: WebRuntime, *, host: str, port: int) -> WebRuntime:
+    """Return ``runtime`` as served on ``host:port``, the address actually listened on.
+
+    The bank is then told to call back there (a port asked as 0 is the one the system
+    picked), unless ``WATTBOOK_PUBLIC_URL`` names the address the bank must use.
+    """
+    web = dataclasses.replace(runtime.web, host=host, port=port)
+    gateway = runtime.bank.gateway
+    if isinstance(gateway, bank.HttpBankGateway):
+        gateway = gateway.with_callback_url(web.callback_url)
+    return dataclasses.replace(
+        runtime, web=web, bank=BankLink(gateway=gateway, secret=runtime.bank.secret)
     )
 
 
