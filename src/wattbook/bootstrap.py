@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -247,6 +248,21 @@ def build_bank_gateway(web: WebSettings) -> payment_ports.BankGateway:
             base_url=web.bank_url, secret=secret, callback_url=web.callback_url
         )
     return bank.NoBankGateway()
+
+
+def bound_to(runtime: WebRuntime, *, host: str, port: int) -> WebRuntime:
+    """Return ``runtime`` as served on ``host:port``, the address actually listened on.
+
+    The bank is then told to call back there (a port asked as 0 is the one the system
+    picked), unless ``WATTBOOK_PUBLIC_URL`` names the address the bank must use.
+    """
+    web = dataclasses.replace(runtime.web, host=host, port=port)
+    gateway = runtime.bank.gateway
+    if isinstance(gateway, bank.HttpBankGateway):
+        gateway = gateway.with_callback_url(web.callback_url)
+    return dataclasses.replace(
+        runtime, web=web, bank=BankLink(gateway=gateway, secret=runtime.bank.secret)
+    )
 
 
 def read_bank_statement(text: str) -> tuple[payments.StatementLine, ...]:

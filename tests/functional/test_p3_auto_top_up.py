@@ -29,14 +29,80 @@ class TestP3AutoTopUp:
 
         first = await home.run_auto_top_up()
         second = await home.run_auto_top_up()
+        (debit,) = first.requested
+        await home.callback(home.failure(debit, "F-1", payments.DebitStatus.INSUFFICIENT_FUNDS))
+        same_day = await home.run_auto_top_up()
         home.clock.advance(timedelta(days=1))
         next_day = await home.run_auto_top_up()
 
         assert [d.debit_id for d in first.requested] == ["D20250610051600001234"]
         assert first.sent == ("D20250610051600001234",)
-        assert second.requested == second.sent == ()
+        assert second.requested == second.sent == same_day.requested == ()
         assert [d.debit_id for d in next_day.requested] == ["D20250611051600001234"]
         assert [d.amount for d in home.bank.requests] == [Money(fen=5000)] * 2
+
+    async def test_no_new_debit_while_the_last_one_awaits_the_bank(self, engine: Engine) -> None:
+        home = await tripped_home(engine)
+        await home.sign(home.agreement(threshold_fen=2000, amount_fen=5000))
+        (pending,) = (await home.run_auto_top_up()).requested
+        home.clock.advance(timedelta(days=1))
+
+        held = await home.run_auto_top_up()
+        (late,) = await home.callback(home.success(pending, "BANK-LATE"))
+        after = await home.run_auto_top_up()
+
+        assert held.requested == held.sent == held.unsent == ()
+        assert [d.debit_id for d in held.held] == ["D20250610051600001234"]
+        assert late.settlement is payments.Settlement.CREDIT
+        assert after.requested == after.held == ()
+        assert [d.debit_id for d in home.bank.requests] == ["D20250610051600001234"]
+        assert home.balance_fen() == home.journal_fen() == 1500 + 5000
+
+    async def test_debits_again_once_the_pending_debit_failed(self, engine: Engine) -> None:
+        home = await tripped_home(engine)
+        await home.sign(home.agreement())
+        (pending,) = (await home.run_auto_top_up()).requested
+        home.clock.advance(timedelta(days=1))
+        held = await home.run_auto_top_up()
+
+        await home.callback(home.failure(pending, "F-7", payments.DebitStatus.INSUFFICIENT_FUNDS))
+        again = await home.run_auto_top_up()
+
+        assert [d.debit_id for d in held.held] == ["D20250610051600001234"]
+        assert [d.debit_id for d in again.requested] == ["D20250611051600001234"]
+        assert again.sent == ("D20250611051600001234",)
+        assert again.held == ()
+
+    async def test_an_unsent_debit_of_yesterday_is_sent_instead_of_a_new_one(
+        self, engine: Engine
+    ) -> None:
+        home = await tripped_home(engine)
+        await home.sign(home.agreement())
+        home.bank.unavailable = True
+        await home.run_auto_top_up()
+        home.bank.unavailable = False
+        home.clock.advance(timedelta(days=1))
+
+        run = await home.run_auto_top_up()
+
+        assert run.requested == ()
+        assert run.sent == ("D20250610051600001234",)
+        assert [d.debit_id for d in home.bank.requests] == ["D20250610051600001234"]
+
+    async def test_a_pending_debit_holds_only_its_own_account(self, engine: Engine) -> None:
+        home = await tripped_home(engine)
+        other = Payer(engine, home.clock, "051600009999")
+        await other.open(opening=Money(fen=1000))
+        await home.sign(home.agreement(accounts=(str(home.number), "051600009999")))
+        mine, theirs = (await home.run_auto_top_up()).requested
+        await home.callback(home.failure(theirs, "F-8", payments.DebitStatus.INSUFFICIENT_FUNDS))
+        home.clock.advance(timedelta(days=1))
+
+        run = await home.run_auto_top_up()
+
+        assert mine.account_number == home.number
+        assert [d.debit_id for d in run.held] == [mine.debit_id]
+        assert [d.debit_id for d in run.requested] == ["D20250611051600009999"]
 
     async def test_a_callback_credits_and_its_replays_do_not(self, engine: Engine) -> None:
         home = await tripped_home(engine)

@@ -133,7 +133,7 @@ class PaymentRepository(Protocol):
         """Return the counter's hours in force on a local date."""
         ...
 
-    async def counter_openings(self, *, at: datetime) -> tuple[Period, ...]:
+    async def counter_openings(self, *, at: datetime) -> tuple[CounterOpening, ...]:
         """Return the administrators' opening orders covering ``at``."""
         ...
 
@@ -174,8 +174,13 @@ class PaymentRepository(Protocol):
         ...
 
     async def below_threshold(self, *, on: date, limit: int) -> tuple[AccountNumber, ...]:
-        """Return accounts under an agreement in force whose balance is below its threshold
-        and that have no debit on that day."""
+        """Return accounts under an agreement in force whose balance is below its threshold,
+        that have no debit on that day and no debit awaiting the bank's word."""
+        ...
+
+    async def held_by_pending(self, *, on: date, limit: int) -> tuple[payments.DebitRequest, ...]:
+        """Return the debits awaiting the bank's word (status REQUESTED) whose account would
+        otherwise be due a debit on that day: below its threshold, no debit that day yet."""
         ...
 
     async def add_debits(self, debits: Sequence[payments.DebitRequest], *, at: datetime) -> None:

@@ -233,17 +233,30 @@ class TestDueDebits:
             agreements=(agreement(),),
             balances={NUMBER: Money(fen=1999), OTHER: Money(fen=2000)},
             requested_today=(),
+            awaiting_bank=(),
             at=AT,
         )
         done = payments.due_debits(
             agreements=(agreement(),),
             balances={NUMBER: Money(fen=0)},
             requested_today=(NUMBER,),
+            awaiting_bank=(),
             at=AT,
         )
 
         assert [(d.debit_id, d.amount) for d in due] == [("D20250610051600001234", Money(fen=5000))]
         assert done == ()
+
+    def test_skips_an_account_whose_debit_awaits_the_bank(self) -> None:
+        due = payments.due_debits(
+            agreements=(agreement(),),
+            balances={NUMBER: Money(fen=0), OTHER: Money(fen=0)},
+            requested_today=(),
+            awaiting_bank=(NUMBER,),
+            at=AT,
+        )
+
+        assert [d.account_number for d in due] == [OTHER]
 
     def test_the_earliest_agreement_wins(self) -> None:
         later = agreement(
@@ -254,6 +267,7 @@ class TestDueDebits:
             agreements=(agreement(), later),
             balances={NUMBER: Money(fen=0)},
             requested_today=(),
+            awaiting_bank=(),
             at=AT,
         )
 

@@ -11,8 +11,9 @@ import hashlib
 import hmac
 import io
 import json
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, InvalidAccountNumber, InvalidAmount, Money
@@ -26,7 +27,16 @@ class InvalidSignature(Exception):
 
 
 class MalformedMessage(Exception):
-    """The message is not what the bank protocol says it is."""
+    """The message is not what the bank protocol says it is; ``field`` names the culprit."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+_T = TypeVar("_T")
+# Longer than any column that stores it: a longer value is refused here, not by the database.
+_MAX_LENGTH = 200
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -39,7 +49,9 @@ def verify(secret: bytes, body: bytes, signature: str | None) -> None:
 
     :raises InvalidSignature: if it is missing or wrong.
     """
-    if not signature or not hmac.compare_digest(sign(secret, body), signature.strip()):
+    # compare_digest takes ASCII text only; a header of other bytes is simply a wrong one.
+    given = (signature or "").strip().encode("ascii", errors="replace")
+    if not given or not hmac.compare_digest(sign(secret, body).encode("ascii"), given):
         raise InvalidSignature("bad or missing bank signature")
 
 
@@ -53,11 +65,29 @@ def _load(body: bytes) -> dict[str, Any]:
     return data
 
 
-def _field(data: dict[str, Any], name: str) -> str:
+def _field(data: dict[str, Any], name: str, *, max_length: int = _MAX_LENGTH) -> str:
     value = data.get(name)
-    if not isinstance(value, str) or not value:
-        raise MalformedMessage(f"missing or empty field {name!r}")
+    if not isinstance(value, str) or not value.strip():
+        raise MalformedMessage(f"missing or empty field {name!r}", field=name)
+    if len(value) > max_length or not value.isprintable():
+        raise MalformedMessage(
+            f"field {name!r} is longer than {max_length} or has control characters", field=name
+        )
     return value
+
+
+def _parsed(
+    data: dict[str, Any], name: str, parse: Callable[[str], _T], *, max_length: int = 40
+) -> _T:
+    text = _field(data, name, max_length=max_length)
+    try:
+        return parse(text)
+    except (ValueError, InvalidAmount, InvalidAccountNumber) as error:
+        raise MalformedMessage(f"field {name!r} is not valid", field=name) from error
+
+
+def _account_number(value: str) -> AccountNumber:
+    return AccountNumber(value=value)
 
 
 def encode_debit(debit: payments.DebitRequest, *, callback_url: str) -> bytes:
@@ -86,9 +116,9 @@ def decode_debit(body: bytes) -> tuple[payments.DebitRequest, str]:
             payments.DebitRequest(
                 debit_id=_field(data, "debit_id"),
                 agreement_number=_field(data, "agreement_number"),
-                account_number=AccountNumber(value=_field(data, "account_number")),
-                amount=Money.parse(_field(data, "amount")),
-                day=date.fromisoformat(_field(data, "day")),
+                account_number=_parsed(data, "account_number", _account_number),
+                amount=_parsed(data, "amount", Money.parse),
+                day=_parsed(data, "day", date.fromisoformat),
             ),
             _field(data, "callback_url"),
         )
@@ -118,19 +148,19 @@ def decode_callback(secret: bytes, body: bytes, signature: str | None) -> paymen
     """
     verify(secret, body, signature)
     data = _load(body)
-    try:
-        at = datetime.fromisoformat(_field(data, "at"))
-        if at.tzinfo is None:
-            raise MalformedMessage("the callback time has no zone")
-        return payments.BankCallback(
-            serial=_field(data, "serial"),
-            debit_id=_field(data, "debit_id"),
-            status=payments.DebitStatus(_field(data, "status")),
-            amount=Money.parse(_field(data, "amount")),
-            at=at,
-        )
-    except (ValueError, InvalidAmount) as error:
-        raise MalformedMessage(str(error)) from error
+    at = _parsed(data, "at", datetime.fromisoformat)
+    if at.tzinfo is None:
+        raise MalformedMessage("the callback time has no zone", field="at")
+    status = _parsed(data, "status", payments.DebitStatus)
+    if not status.final:
+        raise MalformedMessage("a callback settles a debit", field="status")
+    return payments.BankCallback(
+        serial=_field(data, "serial", max_length=64),
+        debit_id=_field(data, "debit_id", max_length=32),
+        status=status,
+        amount=_parsed(data, "amount", Money.parse),
+        at=at,
+    )
 
 
 def encode_agreement(agreement: payments.Agreement) -> bytes:
@@ -164,22 +194,23 @@ def decode_agreement(secret: bytes, body: bytes, signature: str | None) -> payme
     data = _load(body)
     numbers = data.get("account_numbers")
     if not isinstance(numbers, list) or not all(isinstance(n, str) for n in numbers):
-        raise MalformedMessage("account_numbers must be a list of strings")
+        raise MalformedMessage("account_numbers must be a list of strings", field="account_numbers")
     try:
-        return payments.Agreement(
-            agreement_number=_field(data, "agreement_number"),
-            holder=_field(data, "holder"),
-            id_number_masked=payments.mask_id_number(_field(data, "id_number_masked")),
-            card_token=_field(data, "card_token"),
-            card_masked=_field(data, "card_masked"),
-            phone=_field(data, "phone"),
-            account_numbers=tuple(AccountNumber(value=n) for n in numbers),
-            threshold=Money.parse(_field(data, "threshold")),
-            amount=Money.parse(_field(data, "amount")),
-            signed_on=date.fromisoformat(_field(data, "signed_on")),
-        )
-    except (ValueError, InvalidAmount, InvalidAccountNumber) as error:
-        raise MalformedMessage(str(error)) from error
+        accounts = tuple(AccountNumber(value=n) for n in numbers)
+    except InvalidAccountNumber as error:
+        raise MalformedMessage("an account number is not valid", field="account_numbers") from error
+    return payments.Agreement(
+        agreement_number=_field(data, "agreement_number", max_length=40),
+        holder=_field(data, "holder", max_length=100),
+        id_number_masked=_parsed(data, "id_number_masked", payments.mask_id_number),
+        card_token=_field(data, "card_token", max_length=128),
+        card_masked=_field(data, "card_masked", max_length=32),
+        phone=_field(data, "phone", max_length=20),
+        account_numbers=accounts,
+        threshold=_parsed(data, "threshold", Money.parse),
+        amount=_parsed(data, "amount", Money.parse),
+        signed_on=_parsed(data, "signed_on", date.fromisoformat),
+    )
 
 
 def encode_statement(lines: list[payments.StatementLine]) -> str:
@@ -238,7 +269,7 @@ def decode_cancellation(secret: bytes, body: bytes, signature: str | None) -> tu
     """
     verify(secret, body, signature)
     data = _load(body)
-    try:
-        return _field(data, "agreement_number"), date.fromisoformat(_field(data, "on"))
-    except ValueError as error:
-        raise MalformedMessage(str(error)) from error
+    return (
+        _field(data, "agreement_number", max_length=40),
+        _parsed(data, "on", date.fromisoformat),
+    )

@@ -20,6 +20,20 @@ class HttpBankGateway:
         self._callback_url = callback_url
         self._timeout_s = timeout_s
 
+    @property
+    def callback_url(self) -> str:
+        """Return the URL the bank is told to post its callbacks to."""
+        return self._callback_url
+
+    def with_callback_url(self, callback_url: str) -> HttpBankGateway:
+        """Return the same gateway telling the bank to call back on ``callback_url``."""
+        return HttpBankGateway(
+            base_url=self._base_url,
+            secret=self._secret,
+            callback_url=callback_url,
+            timeout_s=self._timeout_s,
+        )
+
     async def request_debit(self, debit: payments.DebitRequest) -> None:
         """Ask the bank to debit the card.
 

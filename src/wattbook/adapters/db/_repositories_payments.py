@@ -352,14 +352,24 @@ class SqlPaymentRepository:
         """Return the counter's hours in force on a local date."""
         return await self._worker.run(self._counter_hours, on)
 
-    def _counter_openings(self, at: datetime) -> tuple[Period, ...]:
+    def _counter_openings(self, at: datetime) -> tuple[payment_ports.CounterOpening, ...]:
         o = p.counter_openings
         rows = self._worker.conn().execute(
-            sa.select(o.c.start_at, o.c.end_at).where(o.c.start_at <= at, o.c.end_at > at)
+            sa.select(o.c.start_at, o.c.end_at, o.c.opened_by, o.c.reason, o.c.created_at)
+            .where(o.c.start_at <= at, o.c.end_at > at)
+            .order_by(o.c.created_at, o.c.id)
         )
-        return tuple(Period(start_at=s, end_at=e) for s, e in rows)
+        return tuple(
+            payment_ports.CounterOpening(
+                period=Period(start_at=row.start_at, end_at=row.end_at),
+                opened_by=row.opened_by,
+                reason=row.reason,
+                created_at=row.created_at,
+            )
+            for row in rows
+        )
 
-    async def counter_openings(self, *, at: datetime) -> tuple[Period, ...]:
+    async def counter_openings(self, *, at: datetime) -> tuple[payment_ports.CounterOpening, ...]:
         """Return the administrators' opening orders covering ``at``."""
         return await self._worker.run(self._counter_openings, at)
 
@@ -590,20 +600,35 @@ class SqlPaymentRepository:
         """Return the agreements in force on a local date (for some accounts, or all)."""
         return await self._worker.run(self._agreements, on, numbers)
 
-    def _below_threshold(self, on: date, limit: int) -> tuple[AccountNumber, ...]:
+    @staticmethod
+    def _due_on(on: date) -> Any:
+        """Return the accounts under an agreement in force on ``on`` that are below its
+        threshold and have no debit that day (any debit, settled or not)."""
         a, aa, d = p.bank_agreements, p.bank_agreement_accounts, p.bank_debits
-        rows = self._worker.conn().execute(
-            sa.select(t.accounts.c.account_number)
-            .distinct()
-            .select_from(aa)
+        return (
+            sa.select(aa.c.account_id)
             .join(a, a.c.id == aa.c.agreement_id)
             .join(t.balances, t.balances.c.account_id == aa.c.account_id)
-            .join(t.accounts, t.accounts.c.id == aa.c.account_id)
             .where(
                 a.c.signed_on <= on,
                 sa.or_(a.c.cancelled_on.is_(None), a.c.cancelled_on > on),
                 t.balances.c.balance_fen < a.c.threshold_fen,
                 ~sa.exists().where(d.c.account_id == aa.c.account_id, d.c.day == on),
+            )
+        )
+
+    def _below_threshold(self, on: date, limit: int) -> tuple[AccountNumber, ...]:
+        d = p.bank_debits
+        # An account whose debit still awaits the bank is left out here, not after the
+        # limit, so that a crowd of pending debits never starves the accounts behind them.
+        rows = self._worker.conn().execute(
+            sa.select(t.accounts.c.account_number)
+            .where(
+                t.accounts.c.id.in_(self._due_on(on)),
+                ~sa.exists().where(
+                    d.c.account_id == t.accounts.c.id,
+                    d.c.status == payments.DebitStatus.REQUESTED.value,
+                ),
             )
             .order_by(t.accounts.c.account_number)
             .limit(limit)
@@ -611,8 +636,27 @@ class SqlPaymentRepository:
         return tuple(AccountNumber(value=row[0]) for row in rows)
 
     async def below_threshold(self, *, on: date, limit: int) -> tuple[AccountNumber, ...]:
-        """Return accounts under an agreement below its threshold with no debit that day."""
+        """Return accounts under an agreement below its threshold with no debit that day and
+        none awaiting the bank's word."""
         return await self._worker.run(self._below_threshold, on, limit)
+
+    def _held_by_pending(self, on: date, limit: int) -> tuple[payments.DebitRequest, ...]:
+        d = p.bank_debits
+        rows = self._worker.conn().execute(
+            self._debit_query()
+            .where(
+                d.c.status == payments.DebitStatus.REQUESTED.value,
+                d.c.account_id.in_(self._due_on(on)),
+            )
+            .order_by(d.c.requested_at, d.c.id)
+            .limit(limit)
+        )
+        return tuple(self._request(row) for row in rows)
+
+    async def held_by_pending(self, *, on: date, limit: int) -> tuple[payments.DebitRequest, ...]:
+        """Return the debits awaiting the bank's word whose account would otherwise be due a
+        debit on that day."""
+        return await self._worker.run(self._held_by_pending, on, limit)
 
     def _add_debits(self, debits: Sequence[payments.DebitRequest], at: datetime) -> None:
         if not debits:

@@ -70,12 +70,18 @@ async def cancel_agreement(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DebitRun:
-    """What one run of auto top-up did."""
+    """What one run of auto top-up did.
+
+    ``held`` are the debits still awaiting the bank's word whose account is below its
+    threshold again: no new debit is requested for such an account until the bank settles
+    the pending one (or it fails), so a late settlement can never mean two debits.
+    """
 
     requested: tuple[payments.DebitRequest, ...]
     sent: tuple[str, ...]
     refused: tuple[str, ...]
     unsent: tuple[str, ...]
+    held: tuple[payments.DebitRequest, ...]
 
 
 async def run_auto_top_up(
@@ -90,17 +96,21 @@ async def run_auto_top_up(
     Run daily and every minute or so (the immediate trigger): the once-a-day rule is the
     debit's unique (account, day), so running often never debits twice. Debits are stored
     before the bank hears of them; one the bank could not be told about is sent next run.
+    An account whose earlier debit still awaits the bank's word gets no new one: it is
+    reported in ``held`` and debited again once that debit is settled or has failed.
     """
     now = clock.now()
     today = local_date(now)
     async with uow_factory() as uow:
         numbers = await uow.payments.below_threshold(on=today, limit=limit)
+        held = await uow.payments.held_by_pending(on=today, limit=limit)
         requested: tuple[payments.DebitRequest, ...] = ()
         if numbers:
             requested = payments.due_debits(
                 agreements=await uow.payments.agreements(on=today, numbers=numbers),
                 balances=await uow.ledger.balances(numbers),
                 requested_today=(),
+                awaiting_bank={debit.account_number for debit in held},
                 at=now,
             )
             await uow.payments.add_debits(requested, at=now)
@@ -138,7 +148,13 @@ async def run_auto_top_up(
             )
         await uow.commit()
     remaining = tuple(d.debit_id for d in unsent if d.debit_id not in sent + refused)
-    return DebitRun(requested=requested, sent=tuple(sent), refused=tuple(refused), unsent=remaining)
+    return DebitRun(
+        requested=requested,
+        sent=tuple(sent),
+        refused=tuple(refused),
+        unsent=remaining,
+        held=held,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

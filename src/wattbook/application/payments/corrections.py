@@ -1,7 +1,9 @@
 """Corrections at the counter (P4): move a mistaken top-up, refund it, reprint a receipt.
 
 Each is new journal entries and a new payment record pointing at the corrected receipt, with
-the operator and the ID shown written to the payment audit; nothing is edited.
+the operator and the ID shown written to the payment audit; nothing is edited. They are
+counter work, so they follow the counter's rule (P1): working hours on working days, or an
+administrator's opening order, which the audit line then names.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from wattbook.application import payment_ports, ports
 from wattbook.application._rules import apply_prepaid_rules
 from wattbook.application.payments._credit import Receipt, receipt_for
+from wattbook.application.payments._opening import opening_note, require_counter_open
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber
 
@@ -30,13 +33,15 @@ def _audit(
     receipt_number: str,
     identity: payments.IdentityShown,
     detail: str,
+    opening: payment_ports.CounterOpening | None,
 ) -> payment_ports.AuditEntry:
+    parts = [f"ID {identity.document_type} {identity.number_masked}", detail, opening_note(opening)]
     return payment_ports.AuditEntry(
         at=at.now(),
         actor=operator,
         action=action,
         receipt_number=receipt_number,
-        detail=f"ID {identity.document_type} {identity.number_masked}; {detail}",
+        detail="; ".join(part for part in parts if part),
     )
 
 
@@ -56,9 +61,12 @@ async def move_top_up(
     :raises payments.CannotCorrect: if it is not a top-up, was corrected before, or ``to``
         is the same account.
     :raises UnknownAccount: if ``to`` does not exist.
+    :raises payments.CounterClosed: outside working hours, unless an administrator opened it.
+    :raises CalendarNotCovered: if the holiday calendar does not cover today.
     """
     now = clock.now()
     async with uow:
+        opening = await require_counter_open(uow, at=now)
         original = await _original(uow, receipt_number)
         entry = await uow.ledger.get(original.entry_reference)
         assert entry is not None  # noqa: S101 - a payment always points at its entry
@@ -105,6 +113,7 @@ async def move_top_up(
                     identity=identity,
                     detail=f"{original.account_number} -> {to} as {recorded[1].receipt_number}:"
                     f" {reason}",
+                    opening=opening,
                 ),
             )
         )
@@ -125,9 +134,12 @@ async def refund_top_up(
 
     :raises payments.UnknownReceipt: if there is no such receipt.
     :raises payments.CannotCorrect: if it is not a top-up or was corrected before.
+    :raises payments.CounterClosed: outside working hours, unless an administrator opened it.
+    :raises CalendarNotCovered: if the holiday calendar does not cover today.
     """
     now = clock.now()
     async with uow:
+        opening = await require_counter_open(uow, at=now)
         original = await _original(uow, receipt_number)
         entry = await uow.ledger.get(original.entry_reference)
         assert entry is not None  # noqa: S101 - a payment always points at its entry
@@ -161,6 +173,7 @@ async def refund_top_up(
                     receipt_number=receipt_number,
                     identity=identity,
                     detail=f"as {recorded.receipt_number}: {reason}",
+                    opening=opening,
                 ),
             )
         )
@@ -175,9 +188,12 @@ async def reprint_receipt(
     """Return a receipt again, marked as a reprint, and record who asked for it.
 
     :raises payments.UnknownReceipt: if there is no such receipt.
+    :raises payments.CounterClosed: outside working hours, unless an administrator opened it.
+    :raises CalendarNotCovered: if the holiday calendar does not cover today.
     """
     now = clock.now()
     async with uow:
+        opening = await require_counter_open(uow, at=now)
         payment = await uow.payments.by_receipt(receipt_number)
         account = await uow.accounts.get(payment.account_number)
         await uow.payments.audit(
@@ -187,7 +203,7 @@ async def reprint_receipt(
                     actor=operator,
                     action="payments.receipt.reprinted",
                     receipt_number=receipt_number,
-                    detail="",
+                    detail=opening_note(opening),
                 ),
             )
         )

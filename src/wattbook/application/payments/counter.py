@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from wattbook.application import payment_ports, ports
 from wattbook.application.payments._credit import Receipt, TopUp, credit_top_ups, receipt_for
+from wattbook.application.payments._opening import require_counter_open
 from wattbook.domain import payments
-from wattbook.domain.values import AccountNumber, Money, Period, local_date
-
-# The calendar is asked about today only; a day is enough.
-_TODAY = timedelta(0)
+from wattbook.domain.values import AccountNumber, Money, Period
 
 
 async def pay_at_counter(
@@ -40,13 +36,7 @@ async def pay_at_counter(
         account = await uow.accounts.get(number)
         earlier = await uow.payments.by_channel_reference(payments.Channel.COUNTER, (reference,))
         if reference not in earlier:
-            today = local_date(now)
-            payments.require_counter_open(
-                at=now,
-                hours=await uow.payments.counter_hours(on=today),
-                calendar=await uow.prepaid.calendar(first_date=today, last_date=today + _TODAY),
-                openings=await uow.payments.counter_openings(at=now),
-            )
+            await require_counter_open(uow, at=now)
         credited = await credit_top_ups(
             uow,
             top_ups=(

@@ -76,14 +76,19 @@ def due_debits(
     agreements: Iterable[Agreement],
     balances: Mapping[AccountNumber, Money],
     requested_today: Iterable[AccountNumber],
+    awaiting_bank: Iterable[AccountNumber],
     at: datetime,
 ) -> tuple[DebitRequest, ...]:
-    """Return the debits to request now: balance below the threshold, none yet today.
+    """Return the debits to request now: balance below the threshold, none yet today, and
+    none awaiting the bank's word.
 
-    An account on several cards' agreements is topped up by the earliest signed one.
+    A debit the bank has not settled yet may still succeed, and a second one on top of it
+    would debit the card twice for one shortfall, so an account waits until its pending
+    debit is settled or has failed. An account on several cards' agreements is topped up by
+    the earliest signed one.
     """
     day = local_date(at)
-    done = set(requested_today)
+    done = set(requested_today) | set(awaiting_bank)
     chosen: dict[AccountNumber, Agreement] = {}
     for agreement in sorted(agreements, key=lambda a: (a.signed_on, a.agreement_number)):
         if not agreement.active_on(day):

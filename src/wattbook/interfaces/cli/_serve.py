@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 
 from wattbook import bootstrap
 from wattbook.interfaces import web
 from wattbook.settings import DATABASE_URL_VARIABLE, Settings, WebSettings
 
 logger = logging.getLogger(__name__)
+
+EXIT_CANNOT_LISTEN = 3  # as `wattbook demo`
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,7 +26,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
     parser.add_argument("--host", help="overrides WATTBOOK_WEB_HOST (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="overrides WATTBOOK_WEB_PORT (default 8700)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        help="overrides WATTBOOK_WEB_PORT (default 8700); 0 picks a free port",
+    )
     parser.add_argument(
         "--migrate", action="store_true", help="migrate the database to the newest schema first"
     )
@@ -47,11 +54,11 @@ def _run(args: argparse.Namespace) -> int:
         bootstrap.migrate(settings)
     runtime = bootstrap.build_web(settings, web_settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    print(
-        f"wattbook serving on http://{args.host or web_settings.host}:"
-        f"{args.port or web_settings.port}/kiosk",
-        flush=True,
-    )
+
+    def listening(url: str) -> None:
+        # The port actually bound: with --port 0 the system picks it.
+        print(f"wattbook serving on {url}", flush=True)
+
     try:
         asyncio.run(
             web.serve(
@@ -60,10 +67,14 @@ def _run(args: argparse.Namespace) -> int:
                 port=args.port,
                 background=not args.no_background,
                 with_sms=not args.no_background,
+                on_listening=listening,
             )
         )
     except KeyboardInterrupt:
         return 0
+    except web.CannotListen as error:
+        print(f"wattbook serve: {error}", file=sys.stderr)
+        return EXIT_CANNOT_LISTEN
     finally:
         runtime.close()
     return 0

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import logging
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -56,19 +60,101 @@ def _wants_html(request: Request) -> bool:
     )
 
 
-def error_response(request: Request, *, status: int, code: str, detail: str = "") -> Response:
-    """Return the error as JSON (APIs) or as a small page (browsers), in the request's language."""
+# Pydantic's error types, grouped into the few problems a caller can act on.
+_PROBLEMS: tuple[tuple[frozenset[str], str], ...] = (
+    (frozenset({"missing"}), "MISSING"),
+    (frozenset({"json_invalid"}), "NOT_JSON"),
+    (frozenset({"model_attributes_type", "model_type", "dict_type"}), "NOT_OBJECT"),
+    (
+        frozenset({"int_parsing", "int_type", "int_from_float", "finite_number"}),
+        "NOT_INTEGER",
+    ),
+    (frozenset({"string_type", "string_unicode"}), "NOT_TEXT"),
+    (
+        frozenset(
+            {"greater_than", "greater_than_equal", "less_than", "less_than_equal"},
+        ),
+        "OUT_OF_RANGE",
+    ),
+    (
+        frozenset({"string_pattern_mismatch", "string_too_short", "string_too_long"}),
+        "BAD_FORMAT",
+    ),
+)
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
+_LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
+
+
+def _problem(kind: str) -> str:
+    for kinds, problem in _PROBLEMS:
+        if kind in kinds:
+            return problem
+    return "INVALID"
+
+
+def _field_name(location: Sequence[object]) -> str:
+    """Return the field a validation error is about, as the API names it ("body" for all).
+
+    Only names of our own models get through, never text the caller sent.
+    """
+    parts = [str(part) for part in location if isinstance(part, str)]
+    if parts and parts[0] in _LOCATIONS:
+        parts = parts[1:]
+    names = [part for part in parts if _FIELD_NAME.fullmatch(part)]
+    return ".".join(names) if names and names == parts else "body"
+
+
+def field_problems(errors: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, str], ...]:
+    """Return (field, problem code) for each validation error, without the input or context."""
+    found: list[tuple[str, str]] = []
+    for error in errors:
+        item = (_field_name(error.get("loc", ())), _problem(str(error.get("type", ""))))
+        if item not in found:
+            found.append(item)
+    return tuple(found)
+
+
+def _describe(language: str, message: str, problems: Sequence[tuple[str, str]]) -> str:
+    body = translate(language, "field.body")
+    parts = [
+        translate(language, f"problem.{problem}").format(field=body if field == "body" else field)
+        for field, problem in problems
+    ]
+    separator = translate(language, "error.field_separator")
+    return translate(language, "error.with_fields").format(
+        message=message, problems=separator.join(parts)
+    )
+
+
+def error_response(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    problems: Sequence[tuple[str, str]] = (),
+) -> Response:
+    """Return the error as JSON (APIs) or as a small page (browsers), in the request's language.
+
+    The body holds only the stable code, a catalogue message and, for malformed requests,
+    the names of the fields at fault: never the caller's input, an exception's text, a path
+    or a traceback.
+    """
     language = language_of(request)
     message = translate(language, f"error.{code}")
+    if problems:
+        message = _describe(language, message, problems)
     if _wants_html(request):
         body = (
             f'<!doctype html><html lang="{language}"><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<link rel="stylesheet" href="/static/app.css"><title>{status}</title>'
-            f'<main class="error"><h1>{status}</h1><p>{message}</p></main></html>'
+            f'<main class="error"><h1>{status}</h1><p>{html.escape(message)}</p></main></html>'
         )
         return HTMLResponse(body, status_code=status)
-    return JSONResponse({"error": code, "message": message, "detail": detail}, status_code=status)
+    content: dict[str, object] = {"error": code, "message": message}
+    if problems:
+        content["fields"] = [{"field": field, "problem": problem} for field, problem in problems]
+    return JSONResponse(content, status_code=status)
 
 
 def install(app: FastAPI) -> None:
@@ -80,17 +166,26 @@ def install(app: FastAPI) -> None:
             logger.exception("Unable to handle %s %s", request.method, request.url.path)
             return error_response(request, status=500, code="INTERNAL")
         status, code = found
-        return error_response(request, status=status, code=code, detail=str(error))
+        # The exception's own words are for the log: they may quote what the caller sent.
+        logger.info("%s %s: %s %s", request.method, request.url.path, code, error)
+        field = getattr(error, "field", None)
+        problems = ((field, "INVALID"),) if isinstance(field, str) else ()
+        return error_response(request, status=status, code=code, problems=problems)
 
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)  # noqa: S101 - registered for it
-        code = "NOT_FOUND" if error.status_code == 404 else "INVALID_REQUEST"
-        return error_response(
-            request, status=error.status_code, code=code, detail=str(error.detail)
-        )
+        code = _HTTP_CODES.get(error.status_code, "INVALID_REQUEST")
+        status = error.status_code if 400 <= error.status_code < 600 else 400
+        return error_response(request, status=status, code=code)
 
     async def invalid(request: Request, error: Exception) -> Response:
-        return error_response(request, status=422, code="INVALID_REQUEST", detail=str(error))
+        assert isinstance(error, RequestValidationError)  # noqa: S101 - registered for it
+        return error_response(
+            request,
+            status=422,
+            code="INVALID_REQUEST",
+            problems=field_problems(error.errors()),
+        )
 
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
@@ -98,3 +193,6 @@ def install(app: FastAPI) -> None:
         app.add_exception_handler(kind, anticipated)
     # Starlette answers 500 for the rest and re-raises so that the server logs it once.
     app.add_exception_handler(Exception, anticipated)
+
+
+_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "TOO_LARGE"}

@@ -6,10 +6,12 @@ Each endpoint is one step of the session and one use case call. The page's trans
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query
+from fastapi import Path as PathParameter
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
@@ -27,20 +29,31 @@ from wattbook.interfaces.web._receipts import (
 router = APIRouter(prefix="/kiosk")
 
 TRANSACTION = r"^[A-Za-z0-9][A-Za-z0-9_-]{5,63}$"
+KIOSK_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+# The page makes the id (kiosk id + "-" + 16 hex digits); anything else is refused as a 422.
+TransactionId = Annotated[str, PathParameter(pattern=TRANSACTION)]
+# Thermal paper is 58 or 80 mm wide; any other width is a mistake worth a 422.
+PaperWidth = Annotated[str, Query(pattern=r"^(58|80)$")]
 
 
 class AccountStep(BaseModel):
     """The number the resident typed, and which kiosk this is."""
 
+    # The page sends JSON of the right types; true is not 1 and "1" is not a number here.
+    model_config = ConfigDict(strict=True)
+
     account_number: str = Field(pattern=r"^\d{12}$")
-    kiosk_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    kiosk_id: str = Field(pattern=KIOSK_ID)
 
 
 class NoteStep(BaseModel):
     """A note in the acceptor's escrow, with the kiosk's sequence number."""
 
+    model_config = ConfigDict(strict=True)
+
     sequence: int = Field(ge=1, le=10_000)
-    amount_fen: int
+    # Bounded so a huge number is a 422 here; which notes are taken is the domain's rule.
+    amount_fen: int = Field(ge=-1_000_000, le=1_000_000)
 
 
 def _json(view: kiosk.KioskView) -> dict[str, Any]:
@@ -77,14 +90,14 @@ async def page(request: Request, kiosk_id: str = "K01") -> Response:
             "lang": language,
             "t": lambda key: translate(language, key),
             "messages": dict(messages),
-            "kiosk_id": kiosk_id if kiosk_id.isalnum() else "K01",
+            "kiosk_id": kiosk_id if re.fullmatch(KIOSK_ID, kiosk_id) else "K01",
             "notes": (1, 5, 10, 20, 50, 100),
         },
     )
 
 
 @router.get("/api/sessions/{transaction_id}")
-async def show(request: Request, transaction_id: str) -> JSONResponse:
+async def show(request: Request, transaction_id: TransactionId) -> JSONResponse:
     """Return the session (a restarted kiosk picks up where it was)."""
     context = runtime(request)
     view = await kiosk.kiosk_session(uow=context.uow_factory(), transaction_id=transaction_id)
@@ -92,7 +105,9 @@ async def show(request: Request, transaction_id: str) -> JSONResponse:
 
 
 @router.post("/api/sessions/{transaction_id}/account")
-async def account(request: Request, transaction_id: str, step: AccountStep) -> JSONResponse:
+async def account(
+    request: Request, transaction_id: TransactionId, step: AccountStep
+) -> JSONResponse:
     """Show the details of the account typed in."""
     context = runtime(request)
     view = await kiosk.enter_kiosk_account(
@@ -106,7 +121,7 @@ async def account(request: Request, transaction_id: str, step: AccountStep) -> J
 
 
 @router.post("/api/sessions/{transaction_id}/details-confirmed")
-async def details_confirmed(request: Request, transaction_id: str) -> JSONResponse:
+async def details_confirmed(request: Request, transaction_id: TransactionId) -> JSONResponse:
     """The resident checked the details: open the acceptor."""
     context = runtime(request)
     view = await kiosk.confirm_kiosk_details(
@@ -116,7 +131,7 @@ async def details_confirmed(request: Request, transaction_id: str) -> JSONRespon
 
 
 @router.post("/api/sessions/{transaction_id}/notes")
-async def note(request: Request, transaction_id: str, step: NoteStep) -> JSONResponse:
+async def note(request: Request, transaction_id: TransactionId, step: NoteStep) -> JSONResponse:
     """Journal a note in escrow; only a 200 lets the acceptor stack it."""
     context = runtime(request)
     view = await kiosk.insert_kiosk_note(
@@ -130,7 +145,7 @@ async def note(request: Request, transaction_id: str, step: NoteStep) -> JSONRes
 
 
 @router.post("/api/sessions/{transaction_id}/confirm")
-async def confirm(request: Request, transaction_id: str) -> JSONResponse:
+async def confirm(request: Request, transaction_id: TransactionId) -> JSONResponse:
     """Credit the notes (the resident pressed 确定) and return the receipt number."""
     context = runtime(request)
     view = await kiosk.confirm_kiosk_total(
@@ -140,7 +155,7 @@ async def confirm(request: Request, transaction_id: str) -> JSONResponse:
 
 
 @router.post("/api/sessions/{transaction_id}/abandon")
-async def abandon(request: Request, transaction_id: str) -> JSONResponse:
+async def abandon(request: Request, transaction_id: TransactionId) -> JSONResponse:
     """End a session before any note went in."""
     context = runtime(request)
     view = await kiosk.abandon_kiosk_session(
@@ -158,7 +173,9 @@ async def _receipt(request: Request, transaction_id: str) -> Any:
 
 
 @router.get("/sessions/{transaction_id}/receipt", response_class=HTMLResponse)
-async def receipt_page(request: Request, transaction_id: str, paper: int = 58) -> Response:
+async def receipt_page(
+    request: Request, transaction_id: TransactionId, paper: PaperWidth = "58"
+) -> Response:
     """Show the receipt laid out for 58 or 80 mm thermal paper (print CSS)."""
     found = await _receipt(request, transaction_id)
     language = language_of(request)
@@ -171,22 +188,24 @@ async def receipt_page(request: Request, transaction_id: str, paper: int = 58) -
             "receipt": found,
             "fields": receipt_fields(found, language),
             "notes": receipt_notes(found, language),
-            "paper": 80 if paper == 80 else 58,
+            "paper": int(paper),
             "transaction_id": transaction_id,
         },
     )
 
 
 @router.get("/sessions/{transaction_id}/receipt.txt")
-async def receipt_txt(request: Request, transaction_id: str, paper: int = 58) -> Response:
+async def receipt_txt(
+    request: Request, transaction_id: TransactionId, paper: PaperWidth = "58"
+) -> Response:
     """Return the receipt as plain text for a thermal printer."""
     found = await _receipt(request, transaction_id)
-    text = receipt_text(found, language=language_of(request), paper_mm=80 if paper == 80 else 58)
+    text = receipt_text(found, language=language_of(request), paper_mm=int(paper))
     return PlainTextResponse(text)
 
 
 @router.get("/sessions/{transaction_id}/receipt.pdf")
-async def receipt_file(request: Request, transaction_id: str) -> Response:
+async def receipt_file(request: Request, transaction_id: TransactionId) -> Response:
     """Return the receipt as a PDF."""
     found = await _receipt(request, transaction_id)
     pdf = receipt_pdf(found, language=language_of(request), font=runtime(request).receipt_font)

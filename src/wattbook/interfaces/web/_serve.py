@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import uvicorn
@@ -29,6 +30,14 @@ def _config(runtime: WebRuntime, *, background: bool, with_sms: bool = False) ->
     )
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as error:
+        raise CannotListen(f"cannot listen on {host}:{port}: {error}") from error
+
+
 async def serve(
     runtime: WebRuntime,
     *,
@@ -37,17 +46,29 @@ async def serve(
     stop: asyncio.Event | None = None,
     background: bool = True,
     with_sms: bool = False,
+    on_listening: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve the app until ``stop`` is set (or forever), with the scheduled jobs when
-    ``background`` (and the SMS worker when ``with_sms``)."""
+    """Serve the app until ``stop`` is set (or forever); port 0 picks a free port.
+
+    With ``background`` it runs the scheduled jobs (and the SMS worker when ``with_sms``).
+
+    The socket is bound first, so that the bank is told to call back on the port actually
+    served (``WATTBOOK_PUBLIC_URL`` wins when set). ``on_listening`` hears the kiosk's URL.
+
+    :raises CannotListen: if the port is taken or the host is not local.
+    """
+    listener = _listen(host or runtime.web.host, port if port is not None else runtime.web.port)
+    bound_host, bound_port = listener.getsockname()[:2]
+    runtime = bootstrap.bound_to(runtime, host=host or runtime.web.host, port=int(bound_port))
     config = _config(runtime, background=background, with_sms=with_sms)
-    config.host = host or runtime.web.host
-    config.port = port if port is not None else runtime.web.port
+    config.host, config.port = str(bound_host), int(bound_port)
     server = uvicorn.Server(config)
+    if on_listening is not None:
+        on_listening(f"http://{runtime.web.host}:{runtime.web.port}/kiosk")
     if stop is None:
-        await server.serve()
+        await server.serve(sockets=[listener])
         return
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[listener]))
     await stop.wait()
     server.should_exit = True
     await task
@@ -82,10 +103,7 @@ async def start_web_server(
 
     :raises CannotListen: if the port is taken or the host is not local.
     """
-    try:
-        listener = socket.create_server((host, port))
-    except OSError as error:
-        raise CannotListen(f"cannot listen on {host}:{port}: {error}") from error
+    listener = _listen(host, port)
     bound_port = int(listener.getsockname()[1])
     configured = WebSettings.from_environment()
     runtime = bootstrap.build_web(
