@@ -1,6 +1,13 @@
 """Value types: Money, Energy, Price, identifiers, local time, periods, time of use, calendar."""
 
-from wattbook.domain.values._calendar import CalendarNotCovered, CalendarOverride, WorkingCalendar
+from wattbook.domain.values._calendar import (
+    CalendarNotCovered,
+    CalendarOverride,
+    CalendarSource,
+    WorkingCalendar,
+    fallback_days_off,
+    package_covers,
+)
 from wattbook.domain.values._energy import Energy, InvalidEnergy
 from wattbook.domain.values._identifiers import (
     AccountNumber,
@@ -39,6 +46,7 @@ __all__ = [
     "BillingMonth",
     "CalendarNotCovered",
     "CalendarOverride",
+    "CalendarSource",
     "Energy",
     "InvalidAccountNumber",
     "InvalidAmount",
@@ -57,6 +65,8 @@ __all__ = [
     "TouInterval",
     "TouSchedule",
     "WorkingCalendar",
+    "fallback_days_off",
+    "package_covers",
     "local_date",
     "local_datetime",
     "local_month",
