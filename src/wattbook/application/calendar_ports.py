@@ -10,7 +10,6 @@ from typing import Protocol
 
 from wattbook.domain.values import CalendarOverride, WorkingCalendar
 
-
 # Years the calendar accepts changes for: the package's first year up to the lunar tables' end.
 FIRST_YEAR = 2004
 LAST_YEAR = 2099
@@ -97,12 +96,12 @@ class CalendarRepository(Protocol):
 
 
 __all__ = [
+    "FIRST_YEAR",
+    "LAST_YEAR",
     "CalendarChange",
     "CalendarChangeSource",
     "CalendarRepository",
     "ConfirmedYear",
-    "FIRST_YEAR",
     "InvalidCalendarChange",
     "InvalidHolidaySchedule",
-    "LAST_YEAR",
 ]

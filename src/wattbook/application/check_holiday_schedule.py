@@ -24,9 +24,7 @@ def alarm_detail(year: int) -> str:
     )
 
 
-async def check_holiday_schedule(
-    *, uow: ports.UnitOfWork, clock: ports.Clock
-) -> tuple[int, ...]:
+async def check_holiday_schedule(*, uow: ports.UnitOfWork, clock: ports.Clock) -> tuple[int, ...]:
     """Raise the alarm for each year due and not confirmed; end it for the others.
 
     Return the years alarmed (open now). Idempotent: an open alarm stays one alarm.

@@ -82,7 +82,9 @@ def parse_holiday_schedule(text: str) -> tuple[int, tuple[CalendarOverride, ...]
         problems.append((0, "the file lists no days"))
     years = sorted({day.year for day in days})
     if len(years) > 1:
-        first_line = {year: min(n for d, (n, _) in days.items() if d.year == year) for year in years}
+        first_line = {
+            year: min(n for d, (n, _) in days.items() if d.year == year) for year in years
+        }
         for year in years[1:]:
             problems.append(
                 (first_line[year], f"all rows must be in one year: {years[0]} and {year}")

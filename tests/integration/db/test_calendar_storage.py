@@ -80,7 +80,9 @@ class TestSettingADay:
                 sa.text("SELECT working, changed_by FROM calendar_overrides")
             ).one()
 
-        assert first is not None and back is not None and again is None
+        assert first is not None
+        assert back is not None
+        assert again is None
         assert [(c.working_before, c.working_after, c.changed_by) for c in history] == [
             (None, False, "王工"),
             (False, True, "李工"),

@@ -49,7 +49,9 @@ class TestTheFallbackAgainstTheOfficialSchedules:
         official_off = [d for d in _days(year) if not chinese_calendar.is_workday(d)]
         cut_on_a_day_off = [d for d in official_off if fallback.is_working_day(d)]
         extra = [
-            d for d in _days(year) if chinese_calendar.is_workday(d) and not fallback.is_working_day(d)
+            d
+            for d in _days(year)
+            if chinese_calendar.is_workday(d) and not fallback.is_working_day(d)
         ]
         weekday_extra = [d for d in extra if d.weekday() < 5]
         print(f"{year}: fallback holds {len(weekday_extra)} extra weekdays, {len(extra)} in all")
@@ -64,7 +66,9 @@ class TestTheFallbackAgainstTheOfficialSchedules:
         # Council put it.
         listed = holidays.country_holidays("CN", years=year, language="en_US")
         official = {
-            d: name for d in _days(year) for holiday, name in [chinese_calendar.get_holiday_detail(d)]
+            d: name
+            for d in _days(year)
+            for holiday, name in [chinese_calendar.get_holiday_detail(d)]
             if holiday and name
         }
 

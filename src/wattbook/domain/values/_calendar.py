@@ -69,7 +69,9 @@ def _package_day(day: date) -> tuple[bool, bool, str] | None:
 
 def package_covers(year: int) -> bool:
     """Test whether the chinese-calendar package holds the official schedule of ``year``."""
-    return _package_day(date(year, 1, 1)) is not None and _package_day(date(year, 12, 31)) is not None
+    return (
+        _package_day(date(year, 1, 1)) is not None and _package_day(date(year, 12, 31)) is not None
+    )
 
 
 @functools.lru_cache(maxsize=64)
