@@ -14,10 +14,15 @@ from sqlalchemy.engine import Engine
 from wattbook.adapters import bank, db, meters, sms
 from wattbook.adapters.clock import SystemClock
 from wattbook.application import payment_ports, ports, queries
+from wattbook.application.alarm_ports import SystemAlarm
+from wattbook.application.calendar_ports import CalendarChange
 from wattbook.application.configure_bus import configure_bus, load_buses
 from wattbook.application.headend import Headend, InProcessCore
-from wattbook.application.headend_ports import BusConfig
+from wattbook.application.headend_ports import BusConfig, MeterAlarm
+from wattbook.application.import_holiday_schedule import import_holiday_schedule
+from wattbook.application.list_alarms import list_alarms
 from wattbook.application.payments.kiosk import KIOSK_IDLE_LIMIT
+from wattbook.application.read_calendar import CalendarYear, read_calendar_year
 from wattbook.application.scheduled_jobs import (
     SMS_IDLE,
     ScheduledJob,
@@ -25,6 +30,7 @@ from wattbook.application.scheduled_jobs import (
     scheduled_jobs,
 )
 from wattbook.application.send_pending_sms import SmsRunReport, run_sms_worker
+from wattbook.application.set_calendar_day import set_calendar_day
 from wattbook.application.sms_ports import AccountWithoutPhone, FailedSms
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money
@@ -485,3 +491,67 @@ def build_scheduled_jobs(
         ),
         sms_worker=worker if with_sms else None,
     )
+
+
+# ---------------------------------------------------------------- holiday calendar (issue 9)
+
+
+async def calendar_year(*, settings: Settings | None = None, year: int) -> CalendarYear:
+    """Return a year of the holiday calendar (``wattbook calendar show``).
+
+    :raises InvalidCalendarChange: if the year is out of range.
+    """
+    storage = build_storage(settings)
+    try:
+        return await read_calendar_year(uow=storage.uow_factory(), year=year)
+    finally:
+        storage.close()
+
+
+async def set_day(
+    *, settings: Settings | None = None, day: date, working: bool, by: str, note: str = ""
+) -> CalendarChange | None:
+    """Set one calendar day (``wattbook calendar set``).
+
+    :raises InvalidCalendarChange: on bad input; nothing is written.
+    """
+    storage = build_storage(settings)
+    try:
+        return await set_calendar_day(
+            uow=storage.uow_factory(),
+            clock=storage.clock,
+            day=day,
+            working=working,
+            by=by,
+            note=note,
+        )
+    finally:
+        storage.close()
+
+
+async def import_schedule(
+    *, settings: Settings | None = None, text: str, by: str, note: str = ""
+) -> tuple[int, tuple[CalendarChange, ...]]:
+    """Import a year's official schedule from CSV text (``wattbook calendar import``).
+
+    :raises InvalidHolidaySchedule: if any row is bad; nothing is written.
+    :raises InvalidCalendarChange: if ``by`` is blank; nothing is written.
+    """
+    storage = build_storage(settings)
+    try:
+        return await import_holiday_schedule(
+            uow=storage.uow_factory(), clock=storage.clock, text=text, by=by, note=note
+        )
+    finally:
+        storage.close()
+
+
+async def alarms(
+    *, settings: Settings | None = None, open_only: bool = True
+) -> tuple[tuple[SystemAlarm, ...], tuple[MeterAlarm, ...]]:
+    """Return the system and meter alarms (``wattbook alarms``)."""
+    storage = build_storage(settings)
+    try:
+        return await list_alarms(uow=storage.uow_factory(), open_only=open_only)
+    finally:
+        storage.close()

@@ -61,6 +61,7 @@ class TestTheList:
             "prepaid: held cuts": timedelta(minutes=1),
             "kiosk recovery": timedelta(seconds=30),
             "bank auto top-up": timedelta(minutes=1),
+            "holiday schedule check": timedelta(hours=1),
         }
 
     async def test_a_failing_job_does_not_stop_the_others(self) -> None:

@@ -6,56 +6,17 @@ unit of work, so they commit or vanish with the money.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Collection, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from collections.abc import Collection, Mapping
+from datetime import datetime, timedelta
 
 from wattbook.application import ports
 from wattbook.domain import billing, prepaid
-from wattbook.domain.values import (
-    AccountNumber,
-    CalendarNotCovered,
-    MeterNumber,
-    Money,
-    WorkingCalendar,
-    local_date,
-)
+from wattbook.domain.values import AccountNumber, MeterNumber, Money, local_date
 
-logger = logging.getLogger(__name__)
-
-# How far ahead the rules may look for the next day a held cut is allowed.
+# How far ahead the rules look for the next day a held cut is allowed; a search that runs
+# past it (a long keep-power order) looks again then. The calendar answers every date (a
+# provisional fallback where the official schedule is not known), so it never runs out.
 CALENDAR_HORIZON = timedelta(days=45)
-# When the calendar cannot answer, look again after this long (and cut nobody meanwhile).
-CALENDAR_RETRY = timedelta(hours=1)
-
-
-# The local days on which this process logged that the calendar does not reach far enough:
-# once the look-ahead passes the end of the holiday data it does so for every account, so it
-# is said once a day, not once per account (the accounts are still re-evaluated hourly).
-_calendar_short_logged: set[date] = set()
-
-
-def _log_calendar_short(today: date, numbers: Sequence[AccountNumber]) -> None:
-    if today in _calendar_short_logged:
-        return
-    _calendar_short_logged.add(today)
-    logger.error(
-        "No holiday calendar far enough ahead on %s (e.g. for account %s, %d in this run):"
-        " prepaid cuts postponed; logged once a day",
-        today,
-        numbers[0],
-        len(numbers),
-    )
-
-
-async def _calendar(uow: ports.UnitOfWork, now: datetime) -> WorkingCalendar | None:
-    today = local_date(now)
-    for horizon in (CALENDAR_HORIZON, timedelta(0)):
-        try:
-            return await uow.prepaid.calendar(first_date=today, last_date=today + horizon)
-        except CalendarNotCovered:
-            continue
-    return None
 
 
 async def apply_prepaid_rules(
@@ -71,9 +32,7 @@ async def apply_prepaid_rules(
 
     ``balances``, if given, are the accounts' balances as just posted in this unit of work
     (saves reading them back). Accounts without a meter installed are left alone: the rules
-    start when a meter is installed. Without a holiday calendar for today the rules cannot know
-    whether a cut is allowed, so nobody is cut: the accounts are marked to be looked at again
-    later and an error is logged.
+    start when a meter is installed.
     """
     if not numbers:
         return ()
@@ -90,38 +49,25 @@ async def apply_prepaid_rules(
     if not snapshots:
         return ()
     settings = await uow.prepaid.settings(on=local_date(now))
-    calendar = await _calendar(uow, now)
-    if calendar is None:
-        logger.error("No holiday calendar for %s: prepaid cuts postponed", local_date(now))
-        await uow.prepaid.save_states(
-            {n: (snapshots[n].state, now + CALENDAR_RETRY) for n in snapshots}
-        )
-        return ()
+    today = local_date(now)
+    calendar = await uow.prepaid.calendar(first_date=today, last_date=today + CALENDAR_HORIZON)
     commands: list[prepaid.Command] = []
     states: dict[AccountNumber, tuple[prepaid.RuleState, datetime | None]] = {}
-    short: list[AccountNumber] = []
     for number in sorted(snapshots):
         snapshot = snapshots[number]
-        try:
-            decision = prepaid.evaluate(
-                account_number=number,
-                balance=balances[number],
-                price=price,
-                now=now,
-                relay=snapshot.relay,
-                state=snapshot.state,
-                calendar=calendar,
-                keep_power=snapshot.keep_power,
-                settings=settings,
-            )
-        except CalendarNotCovered:
-            short.append(number)
-            states[number] = (snapshot.state, now + CALENDAR_RETRY)
-            continue
+        decision = prepaid.evaluate(
+            account_number=number,
+            balance=balances[number],
+            price=price,
+            now=now,
+            relay=snapshot.relay,
+            state=snapshot.state,
+            calendar=calendar,
+            keep_power=snapshot.keep_power,
+            settings=settings,
+        )
         commands.extend(decision.commands)
         states[number] = (decision.state, decision.re_evaluate_at)
-    if short:
-        _log_calendar_short(local_date(now), short)
     await uow.prepaid.save_states(states)
     if commands:
         meter_of = {

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from wattbook.application import headend_ports as hp
 from wattbook.application import ports, sms_ports
+from wattbook.application._rules import CALENDAR_HORIZON
 from wattbook.domain import prepaid
-from wattbook.domain.values import CalendarNotCovered, MeterNumber, local_date
+from wattbook.domain.values import MeterNumber, local_date
 
 logger = logging.getLogger(__name__)
 
-CALENDAR_HORIZON = timedelta(days=45)
-CALENDAR_RETRY = timedelta(hours=1)
 # Reasons the prepaid rules give (domain.prepaid.TripReason); operators' trips are not rechecked.
 ARREARS = prepaid.TripReason.ARREARS.value
 WARNING_CUT = prepaid.TripReason.WARNING_CUT.value
@@ -90,27 +89,16 @@ async def recheck_relay_command(
         settings = await uow.prepaid.settings(on=local_date(now))
         price = (await uow.tariffs.history()).at(now).reference_price
         today = local_date(now)
-        try:
-            calendar = await uow.prepaid.calendar(
-                first_date=today, last_date=today + CALENDAR_HORIZON
-            )
-            check = prepaid.recheck_trip(
-                reason=reason,
-                balance=balance,
-                price=price,
-                now=now,
-                calendar=calendar,
-                keep_power=snapshot.keep_power,
-                settings=settings,
-            )
-        except CalendarNotCovered:
-            # Without a calendar nobody is cut (the rules do the same); look again later.
-            check = prepaid.TripRecheck(
-                send=False,
-                wanted=True,
-                held=prepaid.CutHold.HOLIDAY,
-                look_again_at=now + CALENDAR_RETRY,
-            )
+        calendar = await uow.prepaid.calendar(first_date=today, last_date=today + CALENDAR_HORIZON)
+        check = prepaid.recheck_trip(
+            reason=reason,
+            balance=balance,
+            price=price,
+            now=now,
+            calendar=calendar,
+            keep_power=snapshot.keep_power,
+            settings=settings,
+        )
         if check.send:
             return True
         await uow.headend.update_relay_command(

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from wattbook.application.alarm_ports import SystemAlarmRepository as SystemAlarmRepository
+from wattbook.application.calendar_ports import CalendarRepository as CalendarRepository
 from wattbook.application.headend_ports import HeadendRepository as HeadendRepository
 from wattbook.application.ingest_ports import IngestRepository as IngestRepository  # issue 3
 from wattbook.application.payment_ports import PaymentRepository as PaymentRepository  # issue 5
@@ -326,6 +327,7 @@ class UnitOfWork(Protocol):
     payments: PaymentRepository
     ingest: IngestRepository
     alarms: SystemAlarmRepository
+    calendar: CalendarRepository
 
     async def __aenter__(self) -> Self:
         """Begin the transaction."""

@@ -28,6 +28,7 @@ from typing import Any
 
 from wattbook.application import payment_ports, ports
 from wattbook.application.apply_prepaid_policy import apply_prepaid_policy
+from wattbook.application.check_holiday_schedule import check_holiday_schedule
 from wattbook.application.payments import bank, kiosk
 
 logger = logging.getLogger(__name__)
@@ -71,10 +72,14 @@ def scheduled_jobs(
     async def top_up() -> None:
         await bank.run_auto_top_up(uow_factory=uow_factory, clock=clock, bank=bank_gateway)
 
+    async def holidays() -> None:
+        await check_holiday_schedule(uow=uow_factory(), clock=clock)
+
     return (
         ScheduledJob(name="prepaid: held cuts", every=HELD_CUTS_EVERY, run=held_cuts),
         ScheduledJob(name="kiosk recovery", every=KIOSK_RECOVERY_EVERY, run=recover),
         ScheduledJob(name="bank auto top-up", every=AUTO_TOP_UP_EVERY, run=top_up),
+        ScheduledJob(name="holiday schedule check", every=HOLIDAY_SCHEDULE_EVERY, run=holidays),
     )
 
 

@@ -404,37 +404,6 @@ class TestWorkingCalendar:
         with pytest.raises(CalendarNotCovered):
             self.calendar.is_working_day(date(2025, 1, 1))
 
-    def test_refuses_years_the_package_does_not_know(self) -> None:
-        with pytest.raises(CalendarNotCovered):
-            WorkingCalendar.from_chinese_calendar(
-                first_date=date(2099, 1, 1), last_date=date(2099, 1, 2)
-            )
-
-
-class TestWorkingCalendarForAYearThePackageDoesNotKnow:
-    def test_local_overrides_cover_the_year_with_the_weekday_rule(self) -> None:
-        spring_festival = CalendarOverride(day=date(2099, 1, 28), working=False, note="春节")
-        worked_sunday = CalendarOverride(day=date(2099, 1, 25), working=True, note="调休")
-
-        calendar = WorkingCalendar.from_chinese_calendar(
-            first_date=date(2099, 1, 20),
-            last_date=date(2099, 2, 10),
-            overrides=(spring_festival, worked_sunday),
-        )
-
-        assert not calendar.is_working_day(date(2099, 1, 28))
-        assert calendar.is_working_day(date(2099, 1, 25))
-        assert calendar.is_working_day(date(2099, 1, 27))  # an ordinary Tuesday
-        assert not calendar.is_working_day(date(2099, 1, 31))  # an ordinary Saturday
-
-    def test_an_override_in_another_year_does_not_cover_it(self) -> None:
-        with pytest.raises(CalendarNotCovered):
-            WorkingCalendar.from_chinese_calendar(
-                first_date=date(2099, 1, 1),
-                last_date=date(2099, 1, 2),
-                overrides=(CalendarOverride(day=date(2098, 10, 1), working=False),),
-            )
-
 
 class TestChargeRounding:
     def test_is_the_price_scale_over_wh_per_kwh_and_fen_per_yuan_rounded_half_up(self) -> None:

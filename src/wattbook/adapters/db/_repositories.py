@@ -1074,6 +1074,32 @@ class SqlUsageRepository:
 # ---------------------------------------------------------------------------- prepaid
 
 
+def load_calendar(connection: Connection, first_date: date, last_date: date) -> WorkingCalendar:
+    """Return the calendar of ``[first_date, last_date]``: the package, the years the centre
+    confirmed, its overrides, and the provisional fallback for every other date."""
+    c, y = t.calendar_overrides, t.calendar_years
+    overrides = tuple(
+        CalendarOverride(
+            day=row["day"],
+            working=row["working"],
+            note=row["note"],
+            imported=row["origin"] == "IMPORT",
+        )
+        for row in connection.execute(
+            sa.select(c).where(c.c.day.between(first_date, last_date))
+        ).mappings()
+    )
+    confirmed = connection.execute(
+        sa.select(y.c.year).where(y.c.year.between(first_date.year, last_date.year))
+    ).scalars()
+    return WorkingCalendar.from_chinese_calendar(
+        first_date=first_date,
+        last_date=last_date,
+        overrides=overrides,
+        confirmed_years=(int(year) for year in confirmed),
+    )
+
+
 class SqlPrepaidRepository:
     """Prepaid rule state, keep-power orders, policy and calendar overrides in SQL."""
 
@@ -1106,19 +1132,7 @@ class SqlPrepaidRepository:
         return await self._worker.run(self._settings, on)
 
     def _calendar(self, first_date: date, last_date: date) -> WorkingCalendar:
-        c = t.calendar_overrides
-        # Whole years: an override anywhere in a year tells the domain the centre has entered
-        # that year's holidays, which covers a year chinese-calendar does not know yet.
-        whole_years = (date(first_date.year, 1, 1), date(last_date.year, 12, 31))
-        overrides = tuple(
-            CalendarOverride(day=row["day"], working=row["working"], note=row["note"])
-            for row in self._worker.conn()
-            .execute(sa.select(c).where(c.c.day.between(*whole_years)))
-            .mappings()
-        )
-        return WorkingCalendar.from_chinese_calendar(
-            first_date=first_date, last_date=last_date, overrides=overrides
-        )
+        return load_calendar(self._worker.conn(), first_date, last_date)
 
     async def calendar(self, *, first_date: date, last_date: date) -> WorkingCalendar:
         """Return the working calendar with the local overrides."""

@@ -339,11 +339,45 @@ keep_power_orders = sa.Table(
 )
 
 # Policy data (CONVENTIONS §1): effective-dated, seeded with the manual's values.
+# The centre's own days (issue 9): ``origin`` SET (one day by hand) or IMPORT (a day of the
+# State Council's schedule as imported); who changed it last and when. The whole history is in
+# calendar_changes.
+CALENDAR_ORIGINS = ("SET", "IMPORT")
+
 calendar_overrides = sa.Table(
     "calendar_overrides",
     metadata,
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("working", sa.Boolean, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("origin", sa.String(8), nullable=False),
+    sa.Column("changed_by", sa.String(100), nullable=False),
+    sa.Column("changed_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint(_in("origin", CALENDAR_ORIGINS), name="origin"),
+)
+
+# Append-only: one row per day changed; ``working_*`` None where the day had (has) no override.
+calendar_changes = sa.Table(
+    "calendar_changes",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("day", sa.Date, nullable=False, index=True),
+    sa.Column("working_before", sa.Boolean, nullable=True),
+    sa.Column("working_after", sa.Boolean, nullable=True),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("changed_by", sa.String(100), nullable=False),
+    sa.Column("changed_at", UtcDateTime, nullable=False),
+    sa.Column("source", sa.String(8), nullable=False),
+    sa.CheckConstraint(_in("source", CALENDAR_ORIGINS), name="source"),
+)
+
+# The years whose official schedule the centre imported (confirmed): no fallback for them.
+calendar_years = sa.Table(
+    "calendar_years",
+    metadata,
+    sa.Column("year", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("confirmed_by", sa.String(100), nullable=False),
+    sa.Column("confirmed_at", UtcDateTime, nullable=False),
     sa.Column("note", sa.Text, nullable=False),
 )
 

@@ -22,6 +22,7 @@ from wattbook.adapters.db._repositories import (
     Worker,
 )
 from wattbook.adapters.db._repositories_alarms import SqlSystemAlarmRepository
+from wattbook.adapters.db._repositories_calendar import SqlCalendarRepository
 from wattbook.adapters.db._repositories_headend import SqlHeadendRepository
 from wattbook.adapters.db._repositories_ingest import SqlIngestRepository
 from wattbook.adapters.db._repositories_payments import SqlPaymentRepository
@@ -80,6 +81,7 @@ class SqlUnitOfWork:
         self.payments: ports.PaymentRepository = SqlPaymentRepository(worker)
         self.ingest: ports.IngestRepository = SqlIngestRepository(worker)
         self.alarms: ports.SystemAlarmRepository = SqlSystemAlarmRepository(worker)
+        self.calendar: ports.CalendarRepository = SqlCalendarRepository(worker)
 
     def _begin(self) -> Connection:
         connection = self._engine.connect().execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})

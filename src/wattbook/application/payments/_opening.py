@@ -23,7 +23,6 @@ async def require_counter_open(
     opening order it is open under, or None within working hours.
 
     :raises payments.CounterClosed: outside working hours, unless an administrator opened it.
-    :raises CalendarNotCovered: if the holiday calendar does not cover that day.
     """
     today = local_date(at)
     openings = await uow.payments.counter_openings(at=at)

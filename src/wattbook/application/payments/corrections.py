@@ -62,7 +62,6 @@ async def move_top_up(
         is the same account.
     :raises UnknownAccount: if ``to`` does not exist.
     :raises payments.CounterClosed: outside working hours, unless an administrator opened it.
-    :raises CalendarNotCovered: if the holiday calendar does not cover today.
     """
     now = clock.now()
     async with uow:
@@ -135,7 +134,6 @@ async def refund_top_up(
     :raises payments.UnknownReceipt: if there is no such receipt.
     :raises payments.CannotCorrect: if it is not a top-up or was corrected before.
     :raises payments.CounterClosed: outside working hours, unless an administrator opened it.
-    :raises CalendarNotCovered: if the holiday calendar does not cover today.
     """
     now = clock.now()
     async with uow:
@@ -189,7 +187,6 @@ async def reprint_receipt(
 
     :raises payments.UnknownReceipt: if there is no such receipt.
     :raises payments.CounterClosed: outside working hours, unless an administrator opened it.
-    :raises CalendarNotCovered: if the holiday calendar does not cover today.
     """
     now = clock.now()
     async with uow:

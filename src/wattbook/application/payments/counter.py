@@ -27,7 +27,6 @@ async def pay_at_counter(
     :raises payments.DuplicatePayment: if the token was used for another payment.
     :raises UnknownAccount: if there is no such account.
     :raises ledger.SignRuleViolated: if the amount is not positive.
-    :raises CalendarNotCovered: if the holiday calendar does not cover today.
     """
     if not operator.strip():
         raise ValueError("the operator taking the cash must be named")

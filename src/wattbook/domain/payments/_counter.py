@@ -68,7 +68,6 @@ def counter_open(
     It is open during a shift on a working day (statutory holidays are closed, adjusted
     working days open), or whenever an administrator's opening order covers ``at``.
 
-    :raises CalendarNotCovered: if the calendar has no data for that day.
     """
     require_aware(at)
     if any(period.contains(at) for period in openings):
@@ -93,7 +92,6 @@ def require_counter_open(
     """Refuse a counter payment outside working hours unless an administrator opened it.
 
     :raises CounterClosed: if the counter is closed at ``at``.
-    :raises CalendarNotCovered: if the calendar has no data for that day.
     """
     if not counter_open(at=at, hours=hours, calendar=calendar, openings=openings):
         raise CounterClosed(

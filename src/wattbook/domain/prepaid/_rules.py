@@ -269,9 +269,10 @@ def next_cut_allowed_at(
 ) -> datetime | None:
     """Return the earliest instant from ``now`` at which a cut for lack of money is allowed.
 
-    None if an open-ended keep-power order is in force then.
-
-    :raises CalendarNotCovered: if the search reaches a date the calendar does not cover.
+    None if an open-ended keep-power order is in force then. A search that runs past the
+    calendar's last date (a keep-power order ending beyond it) returns the instant it got to:
+    the cut is looked at again then, with a calendar that reaches further. Never earlier than
+    the true answer's first candidate, so nobody is cut early.
     """
     at = require_aware(now)
     for _step in range(_MAX_DEFERRAL_STEPS):
@@ -282,9 +283,13 @@ def next_cut_allowed_at(
             at = order.end_at
             continue
         day = local_date(at)
+        if day > calendar.last_date:
+            return at
         if _no_cut_day(day, calendar=calendar, settings=settings):
             day += timedelta(days=1)
-            while _no_cut_day(day, calendar=calendar, settings=settings):
+            while day <= calendar.last_date and _no_cut_day(
+                day, calendar=calendar, settings=settings
+            ):
                 day += timedelta(days=1)
             at = max(at, local_datetime(day, settings.deferred_trip_time))
             continue
@@ -386,7 +391,7 @@ def evaluate(
       relay the rules opened. A relay already off when a holiday starts stays off.
 
     :raises NaiveDatetime: if ``now`` is naive.
-    :raises CalendarNotCovered: if the calendar holds no data for the dates involved.
+    :raises CalendarNotCovered: if the calendar does not include ``now``'s date.
     """
     require_aware(now)
     commands: list[Command] = []

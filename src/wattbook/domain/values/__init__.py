@@ -1,6 +1,13 @@
 """Value types: Money, Energy, Price, identifiers, local time, periods, time of use, calendar."""
 
-from wattbook.domain.values._calendar import CalendarNotCovered, CalendarOverride, WorkingCalendar
+from wattbook.domain.values._calendar import (
+    CalendarNotCovered,
+    CalendarOverride,
+    CalendarSource,
+    WorkingCalendar,
+    fallback_days_off,
+    package_covers,
+)
 from wattbook.domain.values._energy import Energy, InvalidEnergy
 from wattbook.domain.values._identifiers import (
     AccountNumber,
@@ -47,6 +54,7 @@ __all__ = [
     "BillingMonth",
     "CalendarNotCovered",
     "CalendarOverride",
+    "CalendarSource",
     "ChargeRounding",
     "Energy",
     "InvalidAccountNumber",
@@ -68,9 +76,11 @@ __all__ = [
     "TouSchedule",
     "WorkingCalendar",
     "divide_half_up",
+    "fallback_days_off",
     "local_date",
     "local_datetime",
     "local_month",
+    "package_covers",
     "require_aware",
     "round_half_up",
     "start_of_local_day",

@@ -16,6 +16,7 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 def _registrars() -> list[Registrar]:
     from wattbook.interfaces.cli import (
         _bank,
+        _calendar,
         _demo,
         _headend,
         _ledger,
@@ -36,6 +37,7 @@ def _registrars() -> list[Registrar]:
         _sms.register,
         _serve.register,
         _bank.register,
+        _calendar.register,
     ]
 
 

@@ -1,0 +1,277 @@
+"""`wattbook calendar show | set | import` and `wattbook alarms`: the holiday calendar and alarms.
+
+Until the staff console exists, these are how staff see a year's holidays, enter the State
+Council's schedule and see the alarms (a year's schedule not confirmed, a meter's alarm).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import sys
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from wattbook import bootstrap
+from wattbook.application.calendar_ports import InvalidCalendarChange, InvalidHolidaySchedule
+from wattbook.application.read_calendar import CalendarYear
+from wattbook.domain.values import CalendarSource, local_date
+from wattbook.settings import DATABASE_URL_VARIABLE, InvalidSetting, Settings
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+_SOURCE_LABELS = {
+    CalendarSource.PACKAGE: "package 软件包",
+    CalendarSource.OFFICIAL: "official import 官方导入",
+    CalendarSource.OVERRIDE: "centre override 中心设定",
+    CalendarSource.PROVISIONAL: "provisional fallback 临时推算",
+}
+
+_IMPORT_HELP = """\
+FILE is a CSV of the State Council's schedule for one year (UTF-8, a BOM is fine):
+
+    date,type,name
+    2026-01-01,休,元旦
+    2026-01-04,班,元旦调休
+
+type is 休 or off (a day off), 班 or working (an adjusted working day, on a weekend); name is
+optional. Blank lines and lines starting with # are skipped. Days not listed follow the weekday
+rule. Every row is checked first and each bad row reported with its line number; nothing is
+written unless the whole file is good. Importing replaces that year's days (also those set by
+hand), marks the year confirmed and ends its alarm. A sample: docs/samples/holidays-2026.csv.
+"""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `calendar` and `alarms` sub-commands to the parser."""
+    parser = sub.add_parser(
+        "calendar", help="show, set and import the holiday calendar (节假日安排)"
+    )
+    actions = parser.add_subparsers(dest="calendar_action", metavar="ACTION", required=True)
+
+    show = actions.add_parser(
+        "show",
+        help="list a year's days off and adjusted working days, with their source",
+        description="Weekends not listed are days off; weekdays not listed are working days.",
+    )
+    show.add_argument("--year", type=int, help="the year (default: this year)")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
+    show.set_defaults(handler=_show)
+
+    set_ = actions.add_parser("set", help="make one day a day off or a working day")
+    set_.add_argument("day", metavar="DAY", help="the date, YYYY-MM-DD")
+    kind = set_.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--day-off", action="store_true", help="a day off (no cut)")
+    kind.add_argument("--working", action="store_true", help="a working day")
+    set_.add_argument("--by", required=True, metavar="NAME", help="who makes the change")
+    set_.add_argument("--note", default="", help="why (shown as the day's name)")
+    set_.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
+    set_.set_defaults(handler=_set)
+
+    import_ = actions.add_parser(
+        "import",
+        help="import a year's official holiday schedule from CSV",
+        description=_IMPORT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    import_.add_argument("file", metavar="FILE.csv", type=Path)
+    import_.add_argument("--by", required=True, metavar="NAME", help="who imports it")
+    import_.add_argument("--note", default="", help="e.g. the notice's number")
+    import_.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
+    import_.set_defaults(handler=_import)
+
+    alarms = sub.add_parser(
+        "alarms",
+        help="list the open system and meter alarms",
+        description="System alarms (a year's holiday schedule to enter, a bus) and meter "
+        "alarms, until the staff console shows them.",
+    )
+    alarms.add_argument("--all", action="store_true", help="ended alarms too")
+    alarms.add_argument("--json", action="store_true", help="print JSON")
+    alarms.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
+    alarms.set_defaults(handler=_alarms)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_environment()
+    if args.database_url:
+        return dataclasses.replace(settings, database_url=args.database_url)
+    return settings
+
+
+def _fail(command: str, error: Exception | str) -> int:
+    print(f"wattbook {command}: {error}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _year_header(found: CalendarYear) -> str:
+    if found.package:
+        return f"{found.year}: confirmed (chinese-calendar package) 已确认"
+    if found.confirmed is not None:
+        return (
+            f"{found.year}: confirmed by {found.confirmed.confirmed_by} at "
+            f"{found.confirmed.confirmed_at.isoformat()} 已确认"
+        )
+    return (
+        f"{found.year}: NOT CONFIRMED, provisional fallback (festival windows, every weekend off)"
+        f" 未确认：请录入 {found.year} 年国务院节假日安排"
+    )
+
+
+def _show(args: argparse.Namespace) -> int:
+    try:
+        year = (
+            args.year if args.year is not None else local_date(bootstrap.system_clock().now()).year
+        )
+        found = asyncio.run(bootstrap.calendar_year(settings=_settings(args), year=year))
+    except (InvalidSetting, InvalidCalendarChange) as error:
+        return _fail("calendar show", error)
+    except Exception:
+        logger.exception("Unable to read the holiday calendar")
+        return EXIT_FAILED
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "year": found.year,
+                    "confirmed": not found.provisional,
+                    "confirmed_by": "package"
+                    if found.package
+                    else (found.confirmed.confirmed_by if found.confirmed else None),
+                    "days": [
+                        {
+                            "date": d.day.isoformat(),
+                            "working": d.working,
+                            "name": d.name,
+                            "source": d.source.value,
+                        }
+                        for d in found.days
+                    ],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    print(_year_header(found))
+    for d in found.days:
+        kind = "班 working" if d.working else "休 off"
+        print(
+            f"{d.day.isoformat()}\t{d.day.strftime('%a')}\t{kind}\t{d.name}\t{_SOURCE_LABELS[d.source]}"
+        )
+    return EXIT_OK
+
+
+def _set(args: argparse.Namespace) -> int:
+    try:
+        day = date.fromisoformat(args.day)
+    except ValueError:
+        return _fail("calendar set", f"{args.day!r} is not a date (YYYY-MM-DD)")
+    try:
+        change = asyncio.run(
+            bootstrap.set_day(
+                settings=_settings(args),
+                day=day,
+                working=bool(args.working),
+                by=args.by,
+                note=args.note,
+            )
+        )
+    except (InvalidSetting, InvalidCalendarChange) as error:
+        return _fail("calendar set", error)
+    except Exception:
+        logger.exception("Unable to set a calendar day")
+        return EXIT_FAILED
+    what = "a working day 工作日" if args.working else "a day off 休息日"
+    if change is None:
+        print(f"{day} was already {what}; nothing changed")
+    else:
+        print(f"{day} is now {what} (set by {change.changed_by})")
+    return EXIT_OK
+
+
+def _import(args: argparse.Namespace) -> int:
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        return _fail("calendar import", f"cannot read {args.file}: {error}")
+    try:
+        year, changes = asyncio.run(
+            bootstrap.import_schedule(
+                settings=_settings(args), text=text, by=args.by, note=args.note
+            )
+        )
+    except InvalidHolidaySchedule as error:
+        for line, message in error.problems:
+            where = f"{args.file}:{line}: " if line else f"{args.file}: "
+            print(f"wattbook calendar import: {where}{message}", file=sys.stderr)
+        print("wattbook calendar import: nothing imported", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (InvalidSetting, InvalidCalendarChange) as error:
+        return _fail("calendar import", error)
+    except Exception:
+        logger.exception("Unable to import the holiday schedule")
+        return EXIT_FAILED
+    print(f"{year}: imported and confirmed, {len(changes)} day(s) changed")
+    for change in changes:
+        after = {None: "-", True: "班 working", False: "休 off"}[change.working_after]
+        before = {None: "-", True: "班 working", False: "休 off"}[change.working_before]
+        print(f"{change.day.isoformat()}\t{before} -> {after}\t{change.note}")
+    return EXIT_OK
+
+
+def _alarm_json(alarm: Any) -> dict[str, Any]:
+    def plain(value: Any) -> Any:
+        if value is None or isinstance(value, bool | int | str):
+            return value if not isinstance(value, StrEnum) else value.value
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return str(value)
+
+    return {key: plain(getattr(alarm, key)) for key in alarm.__dataclass_fields__}
+
+
+def _alarms(args: argparse.Namespace) -> int:
+    try:
+        system, meter = asyncio.run(
+            bootstrap.alarms(settings=_settings(args), open_only=not args.all)
+        )
+    except InvalidSetting as error:
+        return _fail("alarms", error)
+    except Exception:
+        logger.exception("Unable to list the alarms")
+        return EXIT_FAILED
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "system": [_alarm_json(a) for a in system],
+                    "meter": [_alarm_json(a) for a in meter],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    for s in system:
+        ended = f"ended {s.ended_at.isoformat()}" if s.ended_at else "open"
+        print(
+            f"system\t{s.id}\t{s.kind.value}\t{s.subject}\t{s.started_at.isoformat()}\t{ended}\t{s.detail}"
+        )
+    for m in meter:
+        ended = f"ended {m.ended_at.isoformat()}" if m.ended_at else "open"
+        print(
+            f"meter\t{m.id}\t{m.kind.value}\t{m.meter_number}\t{m.started_at.isoformat()}\t{ended}\t{m.detail}"
+        )
+    print(f"{len(system)} system alarm(s), {len(meter)} meter alarm(s)", file=sys.stderr)
+    return EXIT_OK
