@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -106,3 +107,69 @@ def test_demo_refuses_a_port_in_use(tmp_path) -> None:  # type: ignore[no-untype
 
     assert result.returncode == 3
     assert "--port-base" in result.stderr
+
+
+def _demo_database(tmp_path, start: str) -> sqlite3.Connection:  # type: ignore[no-untyped-def]
+    """Run the demo from ``start`` at 600x for 8 s (80 simulated minutes); return its database."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wattbook",
+            "demo",
+            "--start",
+            start,
+            "--speed",
+            "600",
+            "--port-base",
+            "0",
+            "--web-port",
+            "0",
+            "--duration",
+            "8",
+            "--refresh",
+            "4",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    return sqlite3.connect(tmp_path / "demo.sqlite3")
+
+
+def test_demo_past_the_calendar_package_cuts_on_a_working_day(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    database = _demo_database(tmp_path, "2027-01-05T09:00")
+
+    cut = database.execute(
+        "SELECT COUNT(*) FROM relay_commands WHERE reason = 'ARREARS' AND status = 'CONFIRMED'"
+        " AND done_at < '2027-01-05 02:00'"  # within a simulated hour (01:00 UTC is 09:00)
+    ).fetchone()[0]
+    texts = database.execute(
+        "SELECT COUNT(*) FROM sms_outbox WHERE kind = 'LOW_BALANCE' AND status = 'SENT'"
+    ).fetchone()[0]
+
+    assert cut >= 1
+    assert texts >= 4
+
+
+def test_demo_on_spring_festival_cuts_nobody_and_still_texts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    database = _demo_database(tmp_path, "2027-02-08T09:00")
+
+    trips = database.execute("SELECT COUNT(*) FROM relay_commands WHERE action = 'TRIP'").fetchone()
+    in_arrears = database.execute("SELECT COUNT(*) FROM balances WHERE balance_fen < 0").fetchone()
+    texts = database.execute(
+        "SELECT COUNT(*) FROM sms_outbox WHERE kind = 'LOW_BALANCE' AND status = 'SENT'"
+    ).fetchone()[0]
+    alarms = database.execute(
+        "SELECT kind, subject FROM system_alarms WHERE ended_at IS NULL"
+    ).fetchall()
+
+    assert trips == (0,)
+    assert in_arrears[0] >= 1
+    assert texts >= 4
+    assert alarms == [("HOLIDAY_SCHEDULE_UNCONFIRMED", "2027")]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
 
-from wattbook.adapters.db._engine import SQLITE_BEGIN_OPTION
+from wattbook.adapters.db._engine import SQLITE_BEGIN_OPTION, SQLITE_BUSY_TIMEOUT_MS
 from wattbook.adapters.db._repositories import (
     SqlAccountRepository,
     SqlChargeRepository,
@@ -34,6 +35,32 @@ T = TypeVar("T")
 
 class UnitOfWorkNotEntered(RuntimeError):
     """A repository was used outside ``async with``."""
+
+
+class DatabaseBusy(RuntimeError):
+    """Another unit of work in this process held the SQLite database for too long."""
+
+
+# SQLite takes one writer at a time and every unit of work begins IMMEDIATE, so within one
+# process they queue here, on the event loop, before they take a worker thread. Waiting for the
+# file lock inside a thread instead would let waiting units of work fill the thread pool while
+# the one holding the lock cannot get a thread to commit (seen in the demo once it ran the
+# scheduled jobs beside the head-end and the web app). Other processes still meet SQLite's
+# busy timeout.
+_sqlite_gates: weakref.WeakKeyDictionary[
+    Engine, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+] = weakref.WeakKeyDictionary()
+
+
+def _sqlite_gate(engine: Engine) -> asyncio.Lock | None:
+    if engine.dialect.name != "sqlite":
+        return None
+    loop = asyncio.get_running_loop()
+    per_loop = _sqlite_gates.setdefault(engine, weakref.WeakKeyDictionary())
+    gate = per_loop.get(loop)
+    if gate is None:
+        gate = per_loop[loop] = asyncio.Lock()
+    return gate
 
 
 class _ThreadWorker(Worker):
@@ -66,6 +93,7 @@ class SqlUnitOfWork:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._gate: asyncio.Lock | None = None
         self._worker = _ThreadWorker()
         worker = self._worker
         self.accounts: ports.AccountRepository = SqlAccountRepository(worker)
@@ -96,7 +124,21 @@ class SqlUnitOfWork:
         """Begin the transaction."""
         if self._worker.connection is not None:
             raise RuntimeError("this unit of work is already in use")
-        self._worker.connection = await asyncio.to_thread(self._begin)
+        gate = _sqlite_gate(self._engine)
+        if gate is not None:
+            try:
+                await asyncio.wait_for(gate.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000)
+            except TimeoutError:
+                raise DatabaseBusy(
+                    "the database stayed busy with other work in this process"
+                ) from None
+        try:
+            self._worker.connection = await asyncio.to_thread(self._begin)
+        except BaseException:
+            if gate is not None:
+                gate.release()
+            raise
+        self._gate = gate
         return self
 
     async def __aexit__(
@@ -109,6 +151,7 @@ class SqlUnitOfWork:
         connection = self._worker.connection
         self._worker.connection = None
         self._worker.forget()
+        gate, self._gate = self._gate, None
         if connection is None:
             return
 
@@ -120,7 +163,11 @@ class SqlUnitOfWork:
                 connection.close()
 
         # Shielded: a cancelled use case must still give its connection back to the pool.
-        await asyncio.shield(asyncio.to_thread(finish))
+        try:
+            await asyncio.shield(asyncio.to_thread(finish))
+        finally:
+            if gate is not None:
+                gate.release()
 
     async def commit(self) -> None:
         """Commit the transaction."""

@@ -30,6 +30,9 @@ BROADCAST_EVERY = timedelta(days=1)
 BROADCAST_RETRY = timedelta(minutes=5)
 # Readings are handed to the core in batches of at most this many (one transaction each).
 READING_BATCH = 200
+# ... and no reading waits longer than this for the rest of its sweep: a household that ran out
+# of money is charged, and cut, minutes after its meter was read, not after the whole bus.
+READING_WAIT = timedelta(minutes=1)
 # Longest nap of an idle bus, so a clock change or a new command is never missed for long.
 MAX_IDLE_S = 5.0
 # How often the line of a bus that is down is dialled again (its meters' visits meanwhile fail
@@ -62,6 +65,7 @@ class BusPoller:
         clock: ports.Clock,
         uow_factory: Callable[[], ports.UnitOfWork],
         reading_batch: int = READING_BATCH,
+        reading_wait: timedelta = READING_WAIT,
         redial_every: timedelta = REDIAL_EVERY,
     ) -> None:
         self.bus = bus
@@ -70,6 +74,7 @@ class BusPoller:
         self.clock = clock
         self.uow_factory = uow_factory
         self.reading_batch = reading_batch
+        self.reading_wait = reading_wait
         self.redial_every = redial_every
         self.schedules: dict[MeterNumber, MeterSchedule] = {
             meter.meter_number: MeterSchedule.of(meter) for meter in bus.meters
@@ -160,7 +165,10 @@ class BusPoller:
             else:
                 self._miss(schedule)
             visited += 1
-            if len(self._readings) >= self.reading_batch:
+            if len(self._readings) >= self.reading_batch or (
+                self._readings
+                and self.clock.now() - self._readings[0].received_at >= self.reading_wait
+            ):
                 await self.flush()
         await self.carry_out_commands()
         await self._record_line()

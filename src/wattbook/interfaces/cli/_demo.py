@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from wattbook import bootstrap, dlt645
-from wattbook.application import headend_ports, queries
+from wattbook.application import alarm_ports, headend_ports, queries
 from wattbook.application.install_meter import install_meter
+from wattbook.application.list_alarms import list_alarms
 from wattbook.application.open_account import open_account
 from wattbook.dlt645 import simulator
 from wattbook.domain import accounts
@@ -55,6 +56,9 @@ GIVEN_NAMES = (
     "涛",
 )
 BUILDINGS = "甲乙丙丁"
+# The households that start under the warning line also run a heater: 80 fen lasts about half
+# an hour of simulated time, so the demo shows an arrears cut early.
+HEAVY_LOAD_W = 3_000
 
 
 class SimulatedClock:
@@ -77,14 +81,18 @@ class Household:
     phone: str | None
     address: str
     opening_fen: int
+    heavy_load: bool = False
 
 
 def households(addresses: Sequence[str]) -> list[Household]:
     """Return a believable household for each meter, some of them short of money on purpose.
 
-    The third meter's household is just above the low-balance line (B4 soon), the fifth is
-    below it and near the warning cut (B5), the seventh starts under the warning line and runs
-    into arrears (B6); every sixth has no mobile number on file (N2).
+    The first meter's household on each bus has 5 fen left and a heater on
+    (``HEAVY_LOAD_W``): it gets its text and warning cut at installation and is cut for
+    arrears at its first reading, minutes into the demo (B4-B6). The third is just above the
+    low-balance line (B4 soon), the fifth below it and near the warning cut (B5), the seventh
+    starts under the warning line with a heater and runs into arrears (B6); every sixth has no
+    mobile number on file (N2).
     """
     result = []
     for index, address in enumerate(addresses):
@@ -92,7 +100,7 @@ def households(addresses: Sequence[str]) -> list[Household]:
         given = GIVEN_NAMES[(index * 3 + index // len(GIVEN_NAMES)) % len(GIVEN_NAMES)]
         building = f"{BUILDINGS[index // 24 % 4]}{index // 6 % 4 + 1}"
         room = f"{index % 6 // 2 + 1}-{(index % 6 % 2 + 1) + (index // 2 % 6 + 1) * 100}"
-        opening = {2: 1_200, 4: 300, 6: 80}.get(index % 8, 5_000 + (index * 3_731) % 25_000)
+        opening = {0: 5, 2: 1_200, 4: 300, 6: 80}.get(index % 8, 5_000 + (index * 3_731) % 25_000)
         result.append(
             Household(
                 number=address,
@@ -100,6 +108,7 @@ def households(addresses: Sequence[str]) -> list[Household]:
                 phone=None if index % 6 == 5 else f"138{(int(address) * 7919) % 10**8:08d}",
                 address=f"{building}-{room}",
                 opening_fen=opening,
+                heavy_load=index % 8 in (0, 6),
             )
         )
     return result
@@ -174,7 +183,11 @@ class Screen:
         """Remember a text the simulated modem accepted."""
         self.texts.append(f"{message.number}: {message.text}")
 
-    def render(self, glances: Sequence[queries.AccountGlance]) -> str:
+    def render(
+        self,
+        glances: Sequence[queries.AccountGlance],
+        system_alarms: Sequence[alarm_ports.SystemAlarm] = (),
+    ) -> str:
         """Return the screen as text."""
         first = self.campus.meter(self.homes[0].number)
         meter_time = first.meter_time().isoformat(sep=" ", timespec="minutes")
@@ -197,6 +210,12 @@ class Screen:
                 f"{home.number:<13} {_pad(home.holder, 6)} {_pad(home.address, 10)} {balance:>9} "
                 f"{Decimal(registers.total_wh // 10).scaleb(-2):>10} {power_kw:>6}  "
                 f"{'closed' if meter.relay_closed else 'OPEN':<7} {alarms}"
+            )
+        if system_alarms:
+            lines.append("")
+            lines.append(f"ALARMS for staff ({len(system_alarms)}):")
+            lines.extend(
+                f"  ! {alarm.kind.value} {alarm.subject}: {alarm.detail}" for alarm in system_alarms
             )
         lines.append("")
         lines.append(f"SMS sent through the simulated GSM modem ({len(self.texts)}):")
@@ -281,6 +300,9 @@ async def run_demo(args: argparse.Namespace) -> int:
     )
     campus = simulator.Campus(spec=spec, time_source=time_source)
     homes = households([m.address for bus in spec.buses for m in bus.meters])
+    for home in homes:
+        if home.heavy_load:
+            campus.meter(home.number).set_extra_load(watts=HEAVY_LOAD_W)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -340,7 +362,8 @@ async def run_demo(args: argparse.Namespace) -> int:
                         (AccountNumber(value=h.number), MeterNumber(value=h.number)) for h in homes
                     ],
                 )
-                print(screen.render(glances), "\n", flush=True)
+                system_alarms, _meter_alarms = await list_alarms(uow=storage.uow_factory())
+                print(screen.render(glances, system_alarms), "\n", flush=True)
                 failed = [t for t in tasks if t.done()]
                 if failed:
                     for task in failed:
