@@ -48,20 +48,24 @@ class TestOneFenTopUps:
         assert len(home.sms()) == 2
 
 
+async def _open_at_zero_without_a_meter(home: Household) -> None:
+    await open_account(
+        uow=home.uow(),
+        clock=home.clock,
+        number=home.number,
+        holder=accounts.Holder(name="张三"),
+        phone=accounts.PhoneNumber(digits="13800138000"),
+        address=accounts.Address(text="丙6-1-801"),
+        opening_balance=Money.zero(),
+    )
+
+
 class TestRulesStartAtInstallation:
     async def test_an_account_opened_at_zero_queues_nothing_before_it_has_a_meter(
         self, engine: Engine
     ) -> None:
         home = Household(engine, FakeClock(local(2025, 6, 10, 9)))
-        await open_account(
-            uow=home.uow(),
-            clock=home.clock,
-            number=home.number,
-            holder=accounts.Holder(name="张三"),
-            phone=accounts.PhoneNumber(digits="13800138000"),
-            address=accounts.Address(text="丙6-1-801"),
-            opening_balance=Money.zero(),
-        )
+        await _open_at_zero_without_a_meter(home)
 
         assert (home.sms(), home.relay()) == ([], [])
 
@@ -69,15 +73,7 @@ class TestRulesStartAtInstallation:
         self, engine: Engine
     ) -> None:
         home = Household(engine, FakeClock(local(2025, 6, 10, 9)))
-        await open_account(
-            uow=home.uow(),
-            clock=home.clock,
-            number=home.number,
-            holder=accounts.Holder(name="张三"),
-            phone=accounts.PhoneNumber(digits="13800138000"),
-            address=accounts.Address(text="丙6-1-801"),
-            opening_balance=Money.zero(),
-        )
+        await _open_at_zero_without_a_meter(home)
         home.clock.advance(timedelta(days=2))
 
         await install_meter(

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from tests.fakes import FakeClock
 from tests.functional.household import Household, local
+from tests.integration.db.test_calendar_use_cases import SCHEDULE_2027
 
 from wattbook.adapters import db
 from wattbook.application.check_holiday_schedule import check_holiday_schedule
@@ -32,20 +33,8 @@ LAST = dt.date(2027, 3, 1)
 # Lunar new year 2027 falls on Saturday 6 February; the fallback holds two days before it
 # through the seventh day, and 1 January.
 SPRING_FESTIVAL_2027 = {dt.date(2027, 2, 4) + dt.timedelta(days=n) for n in range(9)}
-# A schedule of the kind the State Council publishes (the real 2027 one was not out when this
-# was written): 休 days off, 班 adjusted working weekend days.
-OFFICIAL_2027 = """date,type,name
-2027-01-01,休,元旦
-2027-02-05,休,春节
-2027-02-06,休,春节
-2027-02-07,休,春节
-2027-02-08,休,春节
-2027-02-09,休,春节
-2027-02-10,休,春节
-2027-02-11,休,春节
-2027-02-12,休,春节
-2027-02-20,班,春节调休
-"""
+# A schedule of the kind the State Council publishes (the real 2027 one was not out yet).
+OFFICIAL_2027 = SCHEDULE_2027
 
 
 def _search_path(engine: Engine) -> str:
