@@ -93,6 +93,7 @@ PUBLIC_URL_VARIABLE = "WATTBOOK_PUBLIC_URL"
 BANK_URL_VARIABLE = "WATTBOOK_BANK_URL"
 BANK_SECRET_VARIABLE = "WATTBOOK_BANK_SECRET"  # noqa: S105 - the variable's name, not a secret
 RECEIPT_FONT_VARIABLE = "WATTBOOK_RECEIPT_FONT"
+BANK_CALLBACK_WINDOW_VARIABLE = "WATTBOOK_BANK_CALLBACK_WINDOW_HOURS"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +109,16 @@ class WebSettings:
     bank_secret: str | None = None
     # A TrueType font with Chinese glyphs for PDF receipts; found among the usual places if unset.
     receipt_font: str | None = None
+    # How long after the bank dated a callback wattbook still accepts it (issue 16). A
+    # deployment setting, agreed with the bank like the secret, not tariff policy.
+    bank_callback_window_hours: int = 48
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.bank_callback_window_hours <= 24 * 31:
+            raise ValueError(
+                f"{BANK_CALLBACK_WINDOW_VARIABLE} must be 1 to 744 hours,"
+                f" not {self.bank_callback_window_hours}"
+            )
 
     @property
     def callback_url(self) -> str:
@@ -119,7 +130,8 @@ class WebSettings:
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> WebSettings:
         """Return the web settings read from the environment.
 
-        :raises ValueError: if the port is not a number.
+        :raises ValueError: if the port or the callback window is not a number, or the
+            window is out of range.
         """
         env = os.environ if environ is None else environ
 
@@ -133,4 +145,5 @@ class WebSettings:
             bank_url=get(BANK_URL_VARIABLE),
             bank_secret=get(BANK_SECRET_VARIABLE),
             receipt_font=get(RECEIPT_FONT_VARIABLE),
+            bank_callback_window_hours=int(get(BANK_CALLBACK_WINDOW_VARIABLE) or "48"),
         )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from tests.fakes import FakeBankGateway, FakeClock
 from tests.functional.household import Household
 
 from wattbook.application.payments import Receipt, bank, counter, kiosk
+from wattbook.application.payments._credit import TopUp, credit_top_ups
 from wattbook.domain import payments
 from wattbook.domain.values import SHANGHAI, AccountNumber, Money
 
@@ -89,6 +91,39 @@ class Payer(Household):
         return await bank.settle_bank_callbacks(
             uow=self.uow(), clock=self.clock, callbacks=callbacks
         )
+
+    async def at_bank_by_hand(self, debit: payments.DebitRequest, serial: str) -> None:
+        """Credit a debit again under another serial, bypassing its state machine (as the
+        issue 16 defect did), and journal it as a credit found in the payments."""
+        async with self.uow() as uow:
+            await credit_top_ups(
+                uow,
+                top_ups=[
+                    TopUp(
+                        account_number=debit.account_number,
+                        amount=debit.amount,
+                        channel=payments.Channel.BANK_AUTO,
+                        channel_reference=serial,
+                        note=f"debit {debit.debit_id}",
+                    )
+                ],
+                now=self.clock.now(),
+            )
+            await uow.commit()
+        with self.engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO bank_callbacks (serial, status, debit_id, amount_fen,"
+                    " callback_at, received_at, settlement) VALUES (:serial, 'SUCCEEDED',"
+                    " :debit, :fen, :at, :at, 'UNTRACKED')"
+                ),
+                {
+                    "serial": serial,
+                    "debit": debit.debit_id,
+                    "fen": debit.amount.fen,
+                    "at": self.clock.now(),
+                },
+            )
 
     def success(self, debit: payments.DebitRequest, serial: str) -> payments.BankCallback:
         return payments.BankCallback(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -11,6 +12,7 @@ from tests.fakes import FakeClock
 from tests.functional.household import local
 from tests.functional.payments import Payer
 
+from wattbook.application import reconcile
 from wattbook.application.payments import bank
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money
@@ -156,8 +158,95 @@ class TestP3AutoTopUp:
         assert failed.settlement is payments.Settlement.RECORD_FAILURE
         assert late.settlement is payments.Settlement.LATE_SUCCESS
         assert home.balance_fen() == 6500
-        with pytest.raises(payments.CallbackMismatch):
+        with pytest.raises(payments.CallbackConflict):
             await home.callback(home.success(debit, "S-3"))
+        assert home.balance_fen() == 6500
+
+    @pytest.mark.parametrize("batched", [False, True])
+    async def test_one_serial_failing_then_succeeding_and_another_success_credit_once(
+        self, engine: Engine, batched: bool
+    ) -> None:
+        # Issue 16, defect 1: this sequence used to credit 100.00 for one 50.00 debit.
+        home = await tripped_home(engine)
+        await home.sign(home.agreement())
+        (debit,) = (await home.run_auto_top_up()).requested
+        sequence = (
+            home.failure(debit, "SAME-1", payments.DebitStatus.INSUFFICIENT_FUNDS),
+            home.success(debit, "SAME-1"),
+            home.success(debit, "SAME-2"),
+        )
+
+        if batched:
+            with pytest.raises(payments.CallbackConflict):
+                await home.callback(*sequence)
+            outcomes = [(await home.callback(c))[0].settlement for c in sequence[:2]]
+        else:
+            outcomes = [(await home.callback(c))[0].settlement for c in sequence[:2]]
+            with pytest.raises(payments.CallbackConflict):
+                await home.callback(sequence[2])
+        replays = [o.settlement for c in sequence[:2] for o in await home.callback(c)]
+
+        assert outcomes == [payments.Settlement.RECORD_FAILURE, payments.Settlement.LATE_SUCCESS]
+        assert replays == [payments.Settlement.REPLAY] * 2
+        assert home.balance_fen() == 1500 + 5000
+        assert home.rows("SELECT status, bank_serial FROM bank_debits") == [("SUCCEEDED", "SAME-1")]
+        assert (await reconcile.reconcile_ledger(uow=home.uow())).debits == ()
+
+    async def test_both_reconciliations_report_a_debit_credited_twice(self, engine: Engine) -> None:
+        home = await tripped_home(engine)
+        await home.sign(home.agreement())
+        (debit,) = (await home.run_auto_top_up()).requested
+        await home.callback(home.failure(debit, "F-1", payments.DebitStatus.INSUFFICIENT_FUNDS))
+        await home.callback(home.success(debit, "S-1"))
+        # A second credit as the defect made it (before the state machine, or by hand).
+        await home.at_bank_by_hand(debit, "S-2")
+        statement = (
+            payments.StatementLine(
+                serial="F-1",
+                debit_id=debit.debit_id,
+                account_number=debit.account_number,
+                amount=debit.amount,
+                status=payments.DebitStatus.INSUFFICIENT_FUNDS,
+            ),
+        )
+
+        ledger = await reconcile.reconcile_ledger(uow=home.uow())
+        mismatches = await bank.reconcile_bank_statement(
+            uow=home.uow(), day=debit.day, statement=statement
+        )
+
+        assert [(m.kind, m.serial) for m in ledger.debits] == [
+            (payments.MismatchKind.CREDITED_TWICE, "S-1,S-2")
+        ]
+        assert {m.kind for m in mismatches} >= {
+            payments.MismatchKind.CREDITED_TWICE,
+            payments.MismatchKind.CREDITED_WHILE_FAILED,
+        }
+
+    @pytest.mark.parametrize(
+        ("dated", "received"),
+        [
+            (local(1999, 6, 10, 8), local(2025, 6, 10, 8)),
+            (local(2999, 6, 10, 8), local(2025, 6, 10, 8)),
+            (local(2025, 6, 10, 8), local(2025, 6, 12, 8, 1)),  # 48 h and a minute late
+            (local(2025, 6, 10, 8, 11), local(2025, 6, 10, 8)),  # 11 minutes ahead
+            (local(2025, 6, 9, 23, 59), local(2025, 6, 10, 8)),  # before the debit's day
+        ],
+    )
+    async def test_refuses_callbacks_dated_outside_the_window(
+        self, engine: Engine, dated: datetime, received: datetime
+    ) -> None:
+        home = await tripped_home(engine)
+        await home.sign(home.agreement())
+        (debit,) = (await home.run_auto_top_up()).requested
+        home.clock.set(received)
+        stale = replace(home.success(debit, "OLD-1"), at=dated)
+
+        with pytest.raises(payments.CallbackOutsideWindow):
+            await home.callback(stale)
+
+        assert home.balance_fen() == 1500
+        assert home.rows("SELECT status FROM bank_debits") == [("REQUESTED",)]
 
     async def test_a_closed_card_credits_nothing(self, engine: Engine) -> None:
         home = await tripped_home(engine)
@@ -269,3 +358,16 @@ class TestP3Reconciliation:
             (payments.MismatchKind.NOT_DEBITED, "S2"),
         ]
         assert AccountNumber(value="051600003001") == debits[0].account_number
+
+    async def test_a_late_success_within_the_window_credits(self, engine: Engine) -> None:
+        home = await tripped_home(engine)
+        await home.sign(home.agreement())
+        (debit,) = (await home.run_auto_top_up()).requested
+        await home.callback(home.failure(debit, "F-1", payments.DebitStatus.INSUFFICIENT_FUNDS))
+        late = replace(home.success(debit, "S-1"), at=local(2025, 6, 10, 8))
+        home.clock.set(local(2025, 6, 12, 7, 59))
+
+        (outcome,) = await home.callback(late)
+
+        assert outcome.settlement is payments.Settlement.LATE_SUCCESS
+        assert home.balance_fen() == 6500

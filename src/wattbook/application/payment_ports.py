@@ -75,6 +75,18 @@ class DebitState:
     status: payments.DebitStatus
     bank_serial: str | None
     sent: bool
+    # Every (serial, status) the debit accepted (the callback journal).
+    seen: frozenset[tuple[str, payments.DebitStatus]] = frozenset()
+
+    @property
+    def history(self) -> payments.DebitHistory:
+        """Return the debit's state for the callback state machine."""
+        succeeded = self.status is payments.DebitStatus.SUCCEEDED
+        return payments.DebitHistory(
+            status=self.status,
+            credited_serial=self.bank_serial if succeeded else None,
+            seen=self.seen,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,6 +98,19 @@ class DebitSettlement:
     bank_serial: str
     at: datetime
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackRecord:
+    """A callback a debit accepted, and the transition it made."""
+
+    serial: str
+    status: payments.DebitStatus
+    debit_id: str
+    amount: Money
+    callback_at: datetime
+    received_at: datetime
+    settlement: payments.Settlement
 
 
 class PaymentRepository(Protocol):
@@ -205,6 +230,15 @@ class PaymentRepository(Protocol):
 
     async def bank_credits(self, *, day: date) -> tuple[payments.JournalCredit, ...]:
         """Return the journal's bank top-ups of debits of a local day."""
+        ...
+
+    async def record_callbacks(self, records: Sequence[CallbackRecord]) -> None:
+        """Journal callbacks a debit accepted (replays are not recorded again)."""
+        ...
+
+    async def debit_credits(self, *, day: date | None) -> tuple[payments.DebitCredits, ...]:
+        """Return each debit (of a local day, or all) that was credited or has failed, with
+        the serials of the bank top-ups paid for it."""
         ...
 
 

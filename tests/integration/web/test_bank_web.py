@@ -76,3 +76,29 @@ class TestBankEndpoint:
         ]
         assert home.rows("SELECT COUNT(*), SUM(amount_fen) FROM payments") == [(10, 50000)]
         assert refused.status_code == 404
+
+    async def test_one_debit_is_credited_once_over_http_whatever_the_serials(
+        self, client: httpx.AsyncClient, engine: Engine, clock: FakeClock
+    ) -> None:
+        # Issue 16, defect 1: SAME-1 failed, SAME-1 succeeded, SAME-2 succeeded: 100.00.
+        home = Payer(engine, clock)
+        await home.open()
+        await home.sign(home.agreement())
+        (debit,) = (await home.run_auto_top_up()).requested
+        before = home.balance_fen()
+        bodies = [
+            bank.encode_callback(c)
+            for c in (
+                home.failure(debit, "SAME-1", payments.DebitStatus.INSUFFICIENT_FUNDS),
+                home.success(debit, "SAME-1"),
+                home.success(debit, "SAME-2"),
+            )
+        ]
+
+        answers = [
+            await client.post("/bank/callbacks", content=b, headers=signed(b)) for b in bodies
+        ]
+
+        assert [a.status_code for a in answers] == [200, 200, 409]
+        assert answers[2].json()["error"] == "CALLBACK_CONFLICT"
+        assert home.balance_fen() - before == debit.amount.fen

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -34,12 +35,13 @@ class _Spy:
         uow: ports.UnitOfWork,
         clock: ports.Clock,
         callbacks: Sequence[payments.BankCallback],
+        window: timedelta,
     ) -> tuple[bank.CallbackOutcome, ...]:
         if self._fail:
             self._fail = False
             raise RuntimeError("database went away")
         self.settled.extend(c.serial for c in callbacks)
-        return await _settle(uow=uow, clock=clock, callbacks=callbacks)
+        return await _settle(uow=uow, clock=clock, callbacks=callbacks, window=window)
 
 
 async def _debit(engine: Engine, clock: FakeClock) -> tuple[Payer, payments.DebitRequest]:

@@ -295,6 +295,14 @@ POOR = payments.DebitStatus.INSUFFICIENT_FUNDS
 REQUESTED = payments.DebitStatus.REQUESTED
 
 
+def history(status: payments.DebitStatus, serial: str | None) -> payments.DebitHistory:
+    return payments.DebitHistory(
+        status=status,
+        credited_serial=serial if status is OK else None,
+        seen=frozenset() if serial is None else frozenset({(serial, status)}),
+    )
+
+
 class TestSettle:
     @pytest.mark.parametrize(
         ("status", "settled", "incoming", "expected"),
@@ -304,7 +312,8 @@ class TestSettle:
             (OK, "S1", callback("S1", OK), payments.Settlement.REPLAY),
             (POOR, "F1", callback("F1", POOR), payments.Settlement.REPLAY),
             (POOR, "F1", callback("S2", OK), payments.Settlement.LATE_SUCCESS),
-            (POOR, "F1", callback("F2", POOR), payments.Settlement.REPLAY),
+            (POOR, "F1", callback("F1", OK), payments.Settlement.LATE_SUCCESS),
+            (POOR, "F1", callback("F2", POOR), payments.Settlement.REPEATED_FAILURE),
         ],
     )
     def test_decides_by_serial_and_state(
@@ -314,22 +323,23 @@ class TestSettle:
         incoming: payments.BankCallback,
         expected: payments.Settlement,
     ) -> None:
-        assert (
-            payments.settle(debit=debit(), status=status, settled_serial=settled, callback=incoming)
-            is expected
+        transition = payments.settle(
+            debit=debit(), history=history(status, settled), callback=incoming, now=AT
         )
+
+        assert transition.settlement is expected
 
     def test_refuses_contradictions(self) -> None:
         with pytest.raises(payments.CallbackMismatch, match="yuan"):
             payments.settle(
                 debit=debit(),
-                status=REQUESTED,
-                settled_serial=None,
+                history=history(REQUESTED, None),
                 callback=callback("S1", OK, fen=1),
+                now=AT,
             )
-        with pytest.raises(payments.CallbackMismatch, match="credited"):
+        with pytest.raises(payments.CallbackConflict, match="credited"):
             payments.settle(
-                debit=debit(), status=OK, settled_serial="S1", callback=callback("S2", OK)
+                debit=debit(), history=history(OK, "S1"), callback=callback("S2", OK), now=AT
             )
 
     def test_a_callback_settles(self) -> None:

@@ -708,13 +708,21 @@ class SqlPaymentRepository:
         connection = self._worker.conn()
         found: dict[str, payment_ports.DebitState] = {}
         query = _DEBITS_BY_ID[connection.dialect.name == "postgresql"]
+        seen: defaultdict[str, set[tuple[str, payments.DebitStatus]]] = defaultdict(set)
+        c = p.bank_callbacks
         for chunk in _chunks(sorted(set(debit_ids))):
-            for row in connection.execute(query, {"debit_ids": chunk}):
+            rows = list(connection.execute(query, {"debit_ids": chunk}))
+            for known in connection.execute(
+                sa.select(c.c.debit_id, c.c.serial, c.c.status).where(c.c.debit_id.in_(chunk))
+            ):
+                seen[known.debit_id].add((known.serial, payments.DebitStatus(known.status)))
+            for row in rows:
                 found[row.debit_id] = payment_ports.DebitState(
                     request=self._request(row),
                     status=payments.DebitStatus(row.status),
                     bank_serial=row.bank_serial,
                     sent=row.sent_at is not None,
+                    seen=frozenset(seen[row.debit_id]),
                 )
         return found
 
@@ -777,16 +785,25 @@ class SqlPaymentRepository:
         await self._worker.run(self._settle_debits, settlements)
 
     def _bank_credits(self, day: date) -> tuple[payments.JournalCredit, ...]:
-        d = p.bank_debits
+        # Every bank top-up of the day's debits, found through the callback journal (the
+        # serial that credited names its debit), not through the debit's last word alone.
+        d, c = p.bank_debits, p.bank_callbacks
         rows = self._worker.conn().execute(
             sa.select(
                 p.payments.c.channel_reference,
                 p.payments.c.amount_fen,
                 t.accounts.c.account_number,
-                d.c.debit_id,
+                c.c.debit_id,
             )
             .join(t.accounts, t.accounts.c.id == p.payments.c.account_id)
-            .join(d, d.c.bank_serial == p.payments.c.channel_reference)
+            .join(
+                c,
+                sa.and_(
+                    c.c.serial == p.payments.c.channel_reference,
+                    c.c.status == payments.DebitStatus.SUCCEEDED.value,
+                ),
+            )
+            .join(d, d.c.debit_id == c.c.debit_id)
             .where(
                 p.payments.c.channel == "BANK_AUTO",
                 p.payments.c.kind == "TOP_UP",
@@ -806,6 +823,78 @@ class SqlPaymentRepository:
     async def bank_credits(self, *, day: date) -> tuple[payments.JournalCredit, ...]:
         """Return the journal's bank top-ups of debits of a local day."""
         return await self._worker.run(self._bank_credits, day)
+
+    def _record_callbacks(self, records: Sequence[payment_ports.CallbackRecord]) -> None:
+        if not records:
+            return
+        connection = self._worker.conn()
+        connection.execute(
+            _insert(connection, p.bank_callbacks).on_conflict_do_nothing(
+                index_elements=["serial", "status"]
+            ),
+            [
+                {
+                    "serial": r.serial,
+                    "status": r.status.value,
+                    "debit_id": r.debit_id,
+                    "amount_fen": r.amount.fen,
+                    "callback_at": r.callback_at,
+                    "received_at": r.received_at,
+                    "settlement": r.settlement.value,
+                }
+                for r in records
+            ],
+        )
+
+    async def record_callbacks(self, records: Sequence[payment_ports.CallbackRecord]) -> None:
+        """Journal callbacks a debit accepted (replays are not recorded again)."""
+        await self._worker.run(self._record_callbacks, records)
+
+    def _debit_credits(self, day: date | None) -> tuple[payments.DebitCredits, ...]:
+        d, c = p.bank_debits, p.bank_callbacks
+        query = (
+            _debit_select()
+            .add_columns(p.payments.c.channel_reference)
+            .outerjoin(
+                c,
+                sa.and_(
+                    c.c.debit_id == d.c.debit_id,
+                    c.c.status == payments.DebitStatus.SUCCEEDED.value,
+                ),
+            )
+            .outerjoin(
+                p.payments,
+                sa.and_(
+                    p.payments.c.channel == "BANK_AUTO",
+                    p.payments.c.kind == "TOP_UP",
+                    p.payments.c.channel_reference == c.c.serial,
+                ),
+            )
+            .where(d.c.status != payments.DebitStatus.REQUESTED.value)
+            .order_by(d.c.debit_id, p.payments.c.channel_reference)
+        )
+        if day is not None:
+            query = query.where(d.c.day == day)
+        found: dict[str, tuple[Any, list[str]]] = {}
+        for row in self._worker.conn().execute(query):
+            entry = found.setdefault(row.debit_id, (row, []))
+            if row.channel_reference is not None:
+                entry[1].append(row.channel_reference)
+        return tuple(
+            payments.DebitCredits(
+                debit_id=debit,
+                account_number=AccountNumber(value=row.account_number),
+                status=payments.DebitStatus(row.status),
+                amount=Money(fen=row.amount_fen),
+                credited_serials=tuple(serials),
+            )
+            for debit, (row, serials) in found.items()
+        )
+
+    async def debit_credits(self, *, day: date | None) -> tuple[payments.DebitCredits, ...]:
+        """Return each debit (of a local day, or all) that was credited or has failed, with
+        the serials of the bank top-ups paid for it."""
+        return await self._worker.run(self._debit_credits, day)
 
 
 def _debits_by_id(*, lock: bool) -> Any:

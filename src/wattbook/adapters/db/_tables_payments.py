@@ -185,6 +185,46 @@ bank_debits = sa.Table(
     ),
 )
 
+# Every word the bank accepted on a debit (issue 16, migration r0012): the debit's state
+# machine's journal. A replay is recognised by (serial, status) whatever came after it, each
+# credit's serial names its debit (so reconciliation checks debit by debit), and a debit is
+# credited at most once by its own callbacks (the partial unique index). UNTRACKED marks a
+# credit from before 0012 found in the payments, kept so a double credit then stays visible.
+CALLBACK_SETTLEMENTS = (
+    "CREDIT",
+    "RECORD_FAILURE",
+    "LATE_SUCCESS",
+    "REPEATED_FAILURE",
+    "UNTRACKED",
+)
+bank_callbacks = sa.Table(
+    "bank_callbacks",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("serial", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("debit_id", sa.String(32), sa.ForeignKey("bank_debits.debit_id"), nullable=False),
+    sa.Column("amount_fen", sa.BigInteger, nullable=False),
+    sa.Column("callback_at", UtcDateTime, nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("settlement", sa.String(20), nullable=False),
+    sa.UniqueConstraint("serial", "status"),
+    sa.Index("ix_bank_callbacks_debit_id", "debit_id"),
+    sa.Index(
+        "uq_bank_callbacks_one_credit",
+        "debit_id",
+        unique=True,
+        sqlite_where=sa.text("settlement IN ('CREDIT', 'LATE_SUCCESS')"),
+        postgresql_where=sa.text("settlement IN ('CREDIT', 'LATE_SUCCESS')"),
+    ),
+    sa.CheckConstraint(_in("status", DEBIT_STATUSES[1:]), name="status"),
+    sa.CheckConstraint(_in("settlement", CALLBACK_SETTLEMENTS), name="settlement"),
+    sa.CheckConstraint(
+        "(status = 'SUCCEEDED') = (settlement IN ('CREDIT', 'LATE_SUCCESS', 'UNTRACKED'))",
+        name="settlement_follows_status",
+    ),
+)
+
 # Who did what to a payment (P4, A4): moves, refunds, reprints, counter openings.
 payment_audit = sa.Table(
     "payment_audit",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from wattbook.application import payment_ports, ports, sms_ports
 from wattbook.application.payments._credit import Credited, TopUp, credit_top_ups
@@ -167,39 +167,66 @@ class CallbackOutcome:
 
 
 async def settle_bank_callbacks(
-    *, uow: ports.UnitOfWork, clock: ports.Clock, callbacks: Sequence[payments.BankCallback]
+    *,
+    uow: ports.UnitOfWork,
+    clock: ports.Clock,
+    callbacks: Sequence[payments.BankCallback],
+    window: timedelta = payments.CALLBACK_WINDOW,
 ) -> tuple[CallbackOutcome, ...]:
     """Apply a batch of verified bank callbacks in one transaction; replays credit nothing.
 
-    Callbacks may arrive late, twice, or out of order: the bank serial decides replays (the
-    ledger reference is the serial, so the database refuses a second credit even under a
-    race), and a success after a recorded failure still credits, because the card was
-    debited. A batch is how the web endpoint keeps up: concurrent callbacks share one commit.
+    Each debit is a state machine (``payments.settle``): callbacks may arrive late, twice,
+    or out of order, and a debit is credited at most once whatever the serials. Only a
+    transition that credits adds a top-up (the ledger reference is its serial, so the
+    database refuses a second credit under a race), and every accepted word is journalled,
+    so a replay is known as one whatever came after it. A batch is how the web endpoint
+    keeps up: concurrent callbacks share one commit.
 
     :raises payments.UnknownDebit: if a callback names a debit never requested.
-    :raises payments.CallbackMismatch: if a callback contradicts its debit.
+    :raises payments.CallbackMismatch: if a callback's amount differs from its debit's.
+    :raises payments.CallbackConflict: if a callback contradicts a debit already credited.
+    :raises payments.CallbackOutsideWindow: if a callback is dated outside ``window``.
     """
     now = clock.now()
     async with uow:
         debits = await uow.payments.debits({c.debit_id for c in callbacks})
-        state = {debit_id: (d.status, d.bank_serial) for debit_id, d in debits.items()}
+        state = {debit_id: d.history for debit_id, d in debits.items()}
         decided: list[tuple[payments.BankCallback, payments.Settlement]] = []
         top_ups: list[TopUp] = []
         settlements: list[payment_ports.DebitSettlement] = []
+        records: list[payment_ports.CallbackRecord] = []
         failures: list[payments.BankCallback] = []
         for callback in callbacks:
             debit = debits.get(callback.debit_id)
             if debit is None:
                 raise payments.UnknownDebit(callback.debit_id)
-            status, serial = state[callback.debit_id]
-            settlement = payments.settle(
-                debit=debit.request, status=status, settled_serial=serial, callback=callback
+            try:
+                transition = payments.settle(
+                    debit=debit.request,
+                    history=state[callback.debit_id],
+                    callback=callback,
+                    now=now,
+                    window=window,
+                )
+            except (payments.CallbackConflict, payments.CallbackOutsideWindow) as error:
+                logger.warning("Refused bank callback %s: %s", callback.serial, error)
+                raise
+            decided.append((callback, transition.settlement))
+            if transition.settlement is payments.Settlement.REPLAY:
+                continue
+            state[callback.debit_id] = transition.history
+            records.append(
+                payment_ports.CallbackRecord(
+                    serial=callback.serial,
+                    status=callback.status,
+                    debit_id=callback.debit_id,
+                    amount=callback.amount,
+                    callback_at=callback.at,
+                    received_at=now,
+                    settlement=transition.settlement,
+                )
             )
-            decided.append((callback, settlement))
-            succeeded = callback.status is payments.DebitStatus.SUCCEEDED
-            if succeeded:
-                # A replay is credited again only on paper: the ledger reference (the serial)
-                # makes credit_top_ups return the first payment.
+            if transition.credits:
                 top_ups.append(
                     TopUp(
                         account_number=debit.request.account_number,
@@ -209,11 +236,10 @@ async def settle_bank_callbacks(
                         note=f"debit {callback.debit_id}",
                     )
                 )
-            if settlement is payments.Settlement.REPLAY:
-                continue
-            if not succeeded:
+            elif transition.settlement is payments.Settlement.RECORD_FAILURE:
                 failures.append(callback)
-            state[callback.debit_id] = (callback.status, callback.serial)
+            if transition.settlement is payments.Settlement.REPEATED_FAILURE:
+                continue  # the first failure stays the debit's word
             settlements.append(
                 payment_ports.DebitSettlement(
                     debit_id=callback.debit_id,
@@ -221,7 +247,7 @@ async def settle_bank_callbacks(
                     bank_serial=callback.serial,
                     at=now,
                     detail="success after a failure notice"
-                    if settlement is payments.Settlement.LATE_SUCCESS
+                    if transition.settlement is payments.Settlement.LATE_SUCCESS
                     else "",
                 )
             )
@@ -229,16 +255,34 @@ async def settle_bank_callbacks(
         tariffs = await uow.tariffs.history() if settlements else None
         credited = await credit_top_ups(uow, top_ups=top_ups, now=now, tariffs=tariffs)
         await uow.payments.settle_debits(settlements)
+        await uow.payments.record_callbacks(records)
         await _notify(
             uow, credited=credited, failures=failures, debits=debits, tariffs=tariffs, now=now
         )
+        # A replay of a credit answers with the first receipt.
+        replayed = [
+            c.serial
+            for c, settlement in decided
+            if settlement is payments.Settlement.REPLAY
+            and c.status is payments.DebitStatus.SUCCEEDED
+        ]
+        receipts = {
+            serial: str(payment.receipt_number)
+            for serial, payment in (
+                await uow.payments.by_channel_reference(payments.Channel.BANK_AUTO, replayed)
+                if replayed
+                else {}
+            ).items()
+        }
+        receipts.update({p.channel_reference: str(p.receipt_number) for p in credited.payments})
         await uow.commit()
-    receipts = {p.channel_reference: str(p.receipt_number) for p in credited.payments}
     return tuple(
         CallbackOutcome(
             serial=callback.serial,
             settlement=settlement,
-            receipt_number=receipts.get(callback.serial),
+            receipt_number=receipts.get(callback.serial)
+            if callback.status is payments.DebitStatus.SUCCEEDED
+            else None,
         )
         for callback, settlement in decided
     )
@@ -292,7 +336,11 @@ async def _notify(
 async def reconcile_bank_statement(
     *, uow: ports.UnitOfWork, day: date, statement: Sequence[payments.StatementLine]
 ) -> tuple[payments.Mismatch, ...]:
-    """Compare the bank's statement of a local day with the journal; return every mismatch."""
+    """Compare the bank's statement of a local day with the journal; return every mismatch,
+    and every debit of that day credited twice or credited while it failed."""
     async with uow:
         journal = await uow.payments.bank_credits(day=day)
-    return payments.reconcile_statement(statement=statement, journal=journal)
+        debits = await uow.payments.debit_credits(day=day)
+    return payments.reconcile_statement(
+        statement=statement, journal=journal
+    ) + payments.check_debits(debits=debits, statement=statement)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from wattbook.domain.payments._errors import CallbackMismatch, InvalidAgreement
+from wattbook.domain.payments._errors import (
+    CallbackConflict,
+    CallbackMismatch,
+    CallbackOutsideWindow,
+    InvalidAgreement,
+)
 from wattbook.domain.values import AccountNumber, Money, local_date
 
 # The application form's choices (manual 3.1), in fen.
@@ -143,49 +148,113 @@ class BankCallback:
 
 
 class Settlement(StrEnum):
-    """What a callback does to its debit."""
+    """What a callback does to its debit: the transitions of the debit's state machine."""
 
-    CREDIT = "CREDIT"  # first success: credit the account
-    RECORD_FAILURE = "RECORD_FAILURE"  # first failure: the cardholder's risk, nothing credited
-    REPLAY = "REPLAY"  # this serial was settled before: answer as the first time
+    CREDIT = "CREDIT"  # first word, a success: credit the account
+    RECORD_FAILURE = "RECORD_FAILURE"  # first word, a failure: the cardholder's risk
     LATE_SUCCESS = "LATE_SUCCESS"  # success after a failure was recorded: the card was debited
+    REPEATED_FAILURE = "REPEATED_FAILURE"  # another failure notice for a failed debit: no change
+    REPLAY = "REPLAY"  # this serial said this before: answer as the first time, change nothing
+
+
+# How long after the bank's own time a callback is still accepted (deployment setting
+# ``WATTBOOK_BANK_CALLBACK_WINDOW_HOURS`` overrides it), and how far ahead of wattbook's clock
+# the bank's clock may run.
+CALLBACK_WINDOW = timedelta(hours=48)
+CALLBACK_CLOCK_SKEW = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DebitHistory:
+    """What the bank has said about one debit so far: its state in the state machine.
+
+    ``seen`` holds every (serial, status) the debit accepted, so a replay is recognised
+    whatever came after it; ``credited_serial`` is the one serial that credited, if any.
+    """
+
+    status: DebitStatus
+    credited_serial: str | None = None
+    seen: frozenset[tuple[str, DebitStatus]] = frozenset()
+
+    def __post_init__(self) -> None:
+        if (self.status is DebitStatus.SUCCEEDED) != (self.credited_serial is not None):
+            raise ValueError("a debit is credited exactly when it succeeded")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transition:
+    """A callback's settlement and the debit's history after it."""
+
+    settlement: Settlement
+    history: DebitHistory
+
+    @property
+    def credits(self) -> bool:
+        """Test whether this transition credits the account."""
+        return self.settlement in (Settlement.CREDIT, Settlement.LATE_SUCCESS)
 
 
 def settle(
     *,
     debit: DebitRequest,
-    status: DebitStatus,
-    settled_serial: str | None,
+    history: DebitHistory,
     callback: BankCallback,
-) -> Settlement:
-    """Return what to do with ``callback`` given the debit's state.
+    now: datetime,
+    window: timedelta = CALLBACK_WINDOW,
+) -> Transition:
+    """Return what ``callback`` does to its debit, given what the bank said before.
 
-    Callbacks may come late, twice, or out of order. The serial decides replays; a success
-    always means the card was debited, so it credits exactly once even after a failure was
-    recorded for the same debit (reported by reconciliation all the same).
+    The state machine: REQUESTED -> SUCCEEDED (CREDIT) or failed (RECORD_FAILURE); failed ->
+    SUCCEEDED (LATE_SUCCESS: a success means the card was debited) or failed again
+    (REPEATED_FAILURE); a (serial, status) already accepted is a REPLAY in any state. A
+    SUCCEEDED debit is final: it was credited once, and any other word on it is a conflict.
+    So a debit is credited at most once, whatever the serials and their order.
 
-    :raises CallbackMismatch: if the amount differs from the debit's, or a second serial
-        claims success for a debit already credited.
+    :raises CallbackMismatch: if the amount differs from the debit's.
+    :raises CallbackOutsideWindow: if the bank dated the callback more than ``window`` ago,
+        before the debit's day, or ahead of ``now`` by more than the clocks may drift.
+    :raises CallbackConflict: if the callback contradicts a debit already credited (another
+        serial's success, or a failure notice).
     """
     if callback.amount != debit.amount:
         raise CallbackMismatch(
             f"{callback.serial}: {callback.amount.yuan()} yuan for debit {debit.debit_id} of"
             f" {debit.amount.yuan()}"
         )
-    if settled_serial == callback.serial:
-        return Settlement.REPLAY
-    if status is DebitStatus.REQUESTED:
-        if callback.status is DebitStatus.SUCCEEDED:
-            return Settlement.CREDIT
-        return Settlement.RECORD_FAILURE
-    if status is DebitStatus.SUCCEEDED:
-        raise CallbackMismatch(
-            f"debit {debit.debit_id} was credited under serial {settled_serial}, not"
-            f" {callback.serial}"
+    key = (callback.serial, callback.status)
+    if key in history.seen:
+        return Transition(settlement=Settlement.REPLAY, history=history)
+    if (
+        callback.at < now - window
+        or callback.at > now + CALLBACK_CLOCK_SKEW
+        or local_date(callback.at) < debit.day
+    ):
+        raise CallbackOutsideWindow(
+            f"{callback.serial}: dated {callback.at.isoformat()}, outside the window of"
+            f" {window} before {now.isoformat()} for debit {debit.debit_id} of {debit.day}"
         )
-    if callback.status is DebitStatus.SUCCEEDED:
-        return Settlement.LATE_SUCCESS
-    return Settlement.REPLAY  # a second failure notice changes nothing
+    seen = history.seen | {key}
+    if history.status is DebitStatus.SUCCEEDED:
+        raise CallbackConflict(
+            f"debit {debit.debit_id} was credited under serial {history.credited_serial};"
+            f" {callback.serial} says {callback.status}"
+        )
+    succeeded = callback.status is DebitStatus.SUCCEEDED
+    if history.status is DebitStatus.REQUESTED:
+        settlement = Settlement.CREDIT if succeeded else Settlement.RECORD_FAILURE
+    else:
+        settlement = Settlement.LATE_SUCCESS if succeeded else Settlement.REPEATED_FAILURE
+    if settlement is Settlement.REPEATED_FAILURE:
+        # The first failure stands: what the debit records does not flip between reasons.
+        return Transition(settlement=settlement, history=replace(history, seen=seen))
+    return Transition(
+        settlement=settlement,
+        history=DebitHistory(
+            status=callback.status,
+            credited_serial=callback.serial if succeeded else None,
+            seen=seen,
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -216,6 +285,8 @@ class MismatchKind(StrEnum):
     NOT_DEBITED = "NOT_DEBITED"  # the journal credited; the bank has no successful debit
     AMOUNT_DIFFERS = "AMOUNT_DIFFERS"
     ACCOUNT_DIFFERS = "ACCOUNT_DIFFERS"
+    CREDITED_TWICE = "CREDITED_TWICE"  # one debit, more than one bank top-up
+    CREDITED_WHILE_FAILED = "CREDITED_WHILE_FAILED"  # a top-up for a debit that failed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -299,6 +370,65 @@ def reconcile_statement(
                     bank_amount=None,
                     journal_amount=credit_.amount,
                     detail="credited, but not on the bank's statement",
+                )
+            )
+    return tuple(mismatches)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DebitCredits:
+    """A debit as wattbook recorded it, with the serials of the top-ups paid for it."""
+
+    debit_id: str
+    account_number: AccountNumber
+    status: DebitStatus
+    amount: Money
+    credited_serials: tuple[str, ...]
+
+
+def check_debits(
+    *, debits: Iterable[DebitCredits], statement: Iterable[StatementLine] = ()
+) -> tuple[Mismatch, ...]:
+    """Return every debit credited more than once, or credited while it failed.
+
+    A debit failed if wattbook recorded a failure as its last word, or if the bank's
+    statement lists it only as failed.
+    """
+    bank_failed: set[str] = set()
+    bank_succeeded: set[str] = set()
+    for line in statement:
+        (bank_succeeded if line.status is DebitStatus.SUCCEEDED else bank_failed).add(line.debit_id)
+    mismatches: list[Mismatch] = []
+    for debit in sorted(debits, key=lambda d: d.debit_id):
+        count = len(debit.credited_serials)
+        if not count:
+            continue
+        serials = ",".join(debit.credited_serials)
+        credited = Money(fen=debit.amount.fen * count)
+        if count > 1:
+            mismatches.append(
+                Mismatch(
+                    kind=MismatchKind.CREDITED_TWICE,
+                    serial=serials,
+                    debit_id=debit.debit_id,
+                    bank_amount=debit.amount,
+                    journal_amount=credited,
+                    detail=f"{debit.account_number} credited {count} times for one debit",
+                )
+            )
+        failed_here = debit.status is not DebitStatus.SUCCEEDED
+        failed_at_bank = debit.debit_id in bank_failed and debit.debit_id not in bank_succeeded
+        if failed_here or failed_at_bank:
+            mismatches.append(
+                Mismatch(
+                    kind=MismatchKind.CREDITED_WHILE_FAILED,
+                    serial=serials,
+                    debit_id=debit.debit_id,
+                    bank_amount=None,
+                    journal_amount=credited,
+                    detail=f"{debit.account_number} credited, but the "
+                    + ("bank's statement" if failed_at_bank else "debit")
+                    + " says it failed",
                 )
             )
     return tuple(mismatches)

@@ -43,6 +43,14 @@ class CallbackMismatch(PaymentError):
     """A bank callback contradicts its debit (amount, or a second serial for a settled debit)."""
 
 
+class CallbackConflict(CallbackMismatch):
+    """A bank callback contradicts a debit already credited: it is refused, never credited."""
+
+
+class CallbackOutsideWindow(PaymentError):
+    """A bank callback is dated outside the accepted window (too old, or in the future)."""
+
+
 class UnknownReceipt(PaymentError):
     """No payment has this receipt number."""
 

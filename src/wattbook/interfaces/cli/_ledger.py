@@ -35,19 +35,28 @@ def _reconcile(args: argparse.Namespace) -> int:
         settings = Settings(database_url=args.database_url)
     storage = bootstrap.build_storage(settings)
     try:
-        differences = asyncio.run(reconcile_ledger(uow=storage.uow_factory()))
+        report = asyncio.run(reconcile_ledger(uow=storage.uow_factory()))
     except Exception:
         logger.exception("Unable to reconcile the ledger")
         return 1
     finally:
         storage.close()
-    for difference in differences:
+    for difference in report.balances:
         print(
             f"{difference.account_number}: cached {difference.cached.yuan()} "
             f"journal {difference.journal.yuan()}"
         )
-    if differences:
-        print(f"{len(differences)} balance(s) differ from the journal")
+    for mismatch in report.debits:
+        journal_amount = "-" if mismatch.journal_amount is None else mismatch.journal_amount.yuan()
+        print(
+            f"{mismatch.kind}\t{mismatch.debit_id}\t{mismatch.serial}\t"
+            f"journal {journal_amount}\t{mismatch.detail}"
+        )
+    if report:
+        print(
+            f"{len(report.balances)} balance(s) differ from the journal, "
+            f"{len(report.debits)} bank debit problem(s)"
+        )
         return EXIT_DIFFERENCES
-    print("every balance equals the sum of its journal")
+    print("every balance equals the sum of its journal; every bank debit credited at most once")
     return 0

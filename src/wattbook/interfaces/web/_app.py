@@ -62,7 +62,11 @@ def create_app(
         title="wattbook", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
     )
     app.state.runtime = runtime
-    app.state.batcher = CallbackBatcher(uow_factory=runtime.uow_factory, clock=runtime.clock)
+    app.state.batcher = CallbackBatcher(
+        uow_factory=runtime.uow_factory,
+        clock=runtime.clock,
+        window=timedelta(hours=runtime.web.bank_callback_window_hours),
+    )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # The bank's router first: its callbacks are the busiest route, and routes match in order.
     app.include_router(_bank.router)

@@ -19,6 +19,7 @@ import contextlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import timedelta
 
 from wattbook.application import ports
 from wattbook.application.payments import bank
@@ -41,8 +42,10 @@ class CallbackBatcher:
         max_batch: int = 256,
         remembered: int = 100_000,
         gather_s: float = 0.002,
+        window: timedelta = payments.CALLBACK_WINDOW,
     ) -> None:
         self._uow_factory = uow_factory
+        self._window = window
         self._clock = clock
         self._max_batch = max_batch
         self._gather_s = gather_s
@@ -114,7 +117,10 @@ class CallbackBatcher:
     async def _settle_batch(self, batch: list[_Item]) -> None:
         try:
             outcomes = await bank.settle_bank_callbacks(
-                uow=self._uow_factory(), clock=self._clock, callbacks=[c for c, _f in batch]
+                uow=self._uow_factory(),
+                clock=self._clock,
+                callbacks=[c for c, _f in batch],
+                window=self._window,
             )
         except payments.PaymentError as error:
             if len(batch) == 1:
