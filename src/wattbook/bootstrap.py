@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -287,6 +287,7 @@ def build_bank_simulator(
     delay_s: float,
     duplicate_rate: float,
     seed: int | None = None,
+    now: Callable[[], datetime] | None = None,
 ) -> bank.SimulatedBank:
     """Return a simulated bank (``wattbook bank-sim``) with cards (balance, closed) by token."""
     return bank.SimulatedBank(
@@ -299,6 +300,7 @@ def build_bank_simulator(
         delay_s=delay_s,
         duplicate_rate=duplicate_rate,
         seed=seed,
+        now=now,
     )
 
 

@@ -80,6 +80,7 @@ class TestAutoTopUpAgainstTheSimulatedBank:
             delay_s=0.2,
             duplicate_rate=1.0,
             seed=1,
+            now=clock.now,
         )
         stop = asyncio.Event()
         wattbook_task = asyncio.create_task(

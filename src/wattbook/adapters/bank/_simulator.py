@@ -11,6 +11,7 @@ import contextlib
 import logging
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -57,8 +58,11 @@ class SimulatedBank:
         delay_s: float = 0.2,
         duplicate_rate: float = 0.0,
         seed: int | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.secret = secret
+        # The bank's own clock dates its callbacks; tests and the demo pass the world's time.
+        self._now = now if now is not None else (lambda: datetime.now(UTC))
         self.cards = cards
         self.agreements = agreements  # agreement number -> card token
         self.delay_s = delay_s
@@ -96,7 +100,7 @@ class SimulatedBank:
             debit_id=debit.debit_id,
             status=status,
             amount=debit.amount,
-            at=datetime.now(UTC),
+            at=self._now(),
         )
         self._seen[debit.debit_id] = callback
         self.statements[debit.day].append(
