@@ -119,7 +119,7 @@ class WebSettings:
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> WebSettings:
         """Return the web settings read from the environment.
 
-        :raises ValueError: if the port is not a number.
+        :raises InvalidSetting: if the port is not a whole number from 0 to 65535.
         """
         env = os.environ if environ is None else environ
 
@@ -128,9 +128,23 @@ class WebSettings:
 
         return cls(
             host=get(WEB_HOST_VARIABLE) or "127.0.0.1",
-            port=int(get(WEB_PORT_VARIABLE) or "8700"),
+            port=_port(get(WEB_PORT_VARIABLE), default=cls().port),
             public_url=get(PUBLIC_URL_VARIABLE),
             bank_url=get(BANK_URL_VARIABLE),
             bank_secret=get(BANK_SECRET_VARIABLE),
             receipt_font=get(RECEIPT_FONT_VARIABLE),
         )
+
+
+def _port(text: str | None, *, default: int) -> int:
+    """Return the TCP port ``text`` names (0: any free port), or ``default`` if unset.
+
+    :raises InvalidSetting: if ``text`` is not a whole number from 0 to 65535.
+    """
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
+        raise InvalidSetting(
+            f"{WEB_PORT_VARIABLE} must be a port number from 0 to 65535, not {text!r}"
+        )
+    return int(text)
