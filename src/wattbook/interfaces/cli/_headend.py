@@ -39,9 +39,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    run = actions.add_parser(
-        "run", help="poll until interrupted", epilog=_args.EXIT_CODES_EPILOG
-    )
+    run = actions.add_parser("run", help="poll until interrupted", epilog=_args.EXIT_CODES_EPILOG)
     run.add_argument("--bus", action="append", help="only this bus (repeatable)")
     run.add_argument(
         "--duration",

@@ -480,9 +480,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     tools = meter.add_subparsers(dest="meter_command", metavar="TOOL", required=True)
 
-    read = tools.add_parser(
-        "read", help="read values from one meter", epilog=EXIT_CODES_EPILOG
-    )
+    read = tools.add_parser("read", help="read values from one meter", epilog=EXIT_CODES_EPILOG)
     _bus_options(read)
     read.add_argument(
         "items",
