@@ -26,8 +26,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="serve the web app: kiosk, bank endpoint",
         description="Serve the kiosk at /kiosk and the bank's callback endpoint at /bank. "
         "Settings come from WATTBOOK_* variables (see README).",
-        epilog="exit codes: 0 stopped; 1 failed unexpectedly (see the log); 2 bad option or "
-        "WATTBOOK_* setting (e.g. a port outside 0-65535); 3 cannot listen on the address",
+        epilog="exit codes: 0 stopped; 1 failed unexpectedly (see the log); 2 bad input: an "
+        "option or WATTBOOK_* setting such as a port outside 0-65535; 3 cannot listen on the "
+        "address",
     )
     parser.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
     parser.add_argument("--host", help="overrides WATTBOOK_WEB_HOST (default 127.0.0.1)")
