@@ -115,7 +115,7 @@ class WebSettings:
 
     def __post_init__(self) -> None:
         if not 1 <= self.bank_callback_window_hours <= 24 * 31:
-            raise ValueError(
+            raise InvalidSetting(
                 f"{BANK_CALLBACK_WINDOW_VARIABLE} must be 1 to 744 hours,"
                 f" not {self.bank_callback_window_hours}"
             )
@@ -130,8 +130,8 @@ class WebSettings:
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> WebSettings:
         """Return the web settings read from the environment.
 
-        :raises ValueError: if the port or the callback window is not a number, or the
-            window is out of range.
+        :raises InvalidSetting: if the port is not a whole number from 0 to 65535, or the
+            callback window not a whole number of hours from 1 to 744.
         """
         env = os.environ if environ is None else environ
 
@@ -140,10 +140,38 @@ class WebSettings:
 
         return cls(
             host=get(WEB_HOST_VARIABLE) or "127.0.0.1",
-            port=int(get(WEB_PORT_VARIABLE) or "8700"),
+            port=_port(get(WEB_PORT_VARIABLE), default=cls().port),
             public_url=get(PUBLIC_URL_VARIABLE),
             bank_url=get(BANK_URL_VARIABLE),
             bank_secret=get(BANK_SECRET_VARIABLE),
             receipt_font=get(RECEIPT_FONT_VARIABLE),
-            bank_callback_window_hours=int(get(BANK_CALLBACK_WINDOW_VARIABLE) or "48"),
+            bank_callback_window_hours=_hours(get(BANK_CALLBACK_WINDOW_VARIABLE), default=48),
         )
+
+
+def _hours(text: str | None, *, default: int) -> int:
+    """Return the whole hours ``text`` names, or ``default`` if unset.
+
+    :raises InvalidSetting: if ``text`` is not a whole number.
+    """
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidSetting(
+            f"{BANK_CALLBACK_WINDOW_VARIABLE} must be a whole number of hours, not {text!r}"
+        )
+    return int(text)
+
+
+def _port(text: str | None, *, default: int) -> int:
+    """Return the TCP port ``text`` names (0: any free port), or ``default`` if unset.
+
+    :raises InvalidSetting: if ``text`` is not a whole number from 0 to 65535.
+    """
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
+        raise InvalidSetting(
+            f"{WEB_PORT_VARIABLE} must be a port number from 0 to 65535, not {text!r}"
+        )
+    return int(text)

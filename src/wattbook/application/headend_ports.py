@@ -7,6 +7,7 @@ core's ports.
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -298,8 +299,7 @@ class BusConfig:
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise ValueError("a bus needs a name")
-        if not self.url.startswith(("tcp://", "serial://")):
-            raise ValueError(f"a bus URL is tcp://HOST:PORT or serial:///dev/PORT, not {self.url}")
+        check_bus_url(self.url)
         if self.baud not in (1200, 2400, 4800, 9600, 19200):
             raise ValueError(f"{self.baud} is not a DL/T 645 baud rate")
         if self.response_timeout <= timedelta(0):
@@ -307,6 +307,33 @@ class BusConfig:
         numbers = [meter.meter_number for meter in self.meters]
         if len(set(numbers)) != len(numbers):
             raise ValueError(f"a meter appears twice on bus {self.name}")
+
+
+def check_bus_url(url: str) -> None:
+    """Check that ``url`` is ``tcp://HOST:PORT`` (port 1-65535) or ``serial://DEVICE``.
+
+    Settings such as ``?baud=2400`` may follow; the transport checks them when it opens the bus.
+
+    :raises ValueError: if it is neither.
+    """
+    expected = f"a bus URL is tcp://HOST:PORT or serial:///dev/PORT, not {url!r}"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{expected}: the port must be a number from 1 to 65535") from None
+    if parts.fragment:
+        raise ValueError(expected)
+    if parts.scheme == "tcp":
+        if not parts.hostname or parts.username is not None or parts.path not in ("", "/"):
+            raise ValueError(expected)
+        if port is None or not 1 <= port <= 65535:
+            raise ValueError(f"{expected}: the port must be a number from 1 to 65535")
+    elif parts.scheme == "serial":
+        if not (parts.netloc + parts.path).strip("/ "):
+            raise ValueError(f"{expected}: name the serial device")
+    else:
+        raise ValueError(expected)
 
 
 class MeterGatewayFactory(Protocol):

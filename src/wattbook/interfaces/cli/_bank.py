@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -14,10 +15,13 @@ from wattbook import bootstrap
 from wattbook.application.payments import bank
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money, local_date
+from wattbook.interfaces.cli import _args
 from wattbook.settings import DATABASE_URL_VARIABLE, Settings
 
 logger = logging.getLogger(__name__)
 
+EXIT_OK = 0
+EXIT_BAD_INPUT = _args.EXIT_USAGE
 EXIT_MISMATCHES = 3
 
 
@@ -56,7 +60,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tools = sub.add_parser("bank", help="bank auto top-up tools")
     commands = tools.add_subparsers(dest="bank_command", metavar="COMMAND", required=True)
     reconcile = commands.add_parser(
-        "reconcile", help="check the bank's daily statement file against the journal"
+        "reconcile",
+        help="check the bank's daily statement file against the journal",
+        epilog="exit codes: 0 statement and journal agree; 1 failed unexpectedly (see the log); "
+        "2 bad input (an unreadable, binary or malformed statement file; nothing was changed); "
+        "3 mismatches found (listed on stdout)",
     )
     reconcile.add_argument("statement", type=Path, help="the statement file (CSV)")
     reconcile.add_argument("--day", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
@@ -115,15 +123,38 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+class NotAStatement(Exception):
+    """The statement file is not text: a binary file given by mistake."""
+
+
+def _statement_text(path: Path) -> str:
+    """Return the text of the statement file at ``path``.
+
+    :raises OSError: if it cannot be read.
+    :raises NotAStatement: if it is not UTF-8 text (a binary file, say).
+    """
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise NotAStatement(
+            f"not a UTF-8 text file (byte {error.start} is {data[error.start]:#04x})"
+        ) from None
+    nul = text.find("\0")
+    if nul >= 0:
+        raise NotAStatement(f"not a text file (a NUL byte at {nul})")
+    return text
+
+
 def _reconcile(args: argparse.Namespace) -> int:
     settings = Settings.from_environment()
     if args.database_url:
         settings = Settings(database_url=args.database_url)
     try:
-        statement = bootstrap.read_bank_statement(args.statement.read_text(encoding="utf-8"))
-    except (OSError, *bootstrap.BankMessageRejected) as error:
-        print(f"cannot read {args.statement}: {error}")
-        return 2
+        statement = bootstrap.read_bank_statement(_statement_text(args.statement))
+    except (OSError, NotAStatement, *bootstrap.BankMessageRejected) as error:
+        print(f"wattbook bank reconcile: cannot read {args.statement}: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     storage = bootstrap.build_storage(settings)
     try:
         mismatches = asyncio.run(
@@ -138,4 +169,4 @@ def _reconcile(args: argparse.Namespace) -> int:
         journal_amount = "-" if m.journal_amount is None else m.journal_amount.yuan()
         print(f"{m.kind}\t{m.serial}\t{m.debit_id}\tbank {bank_amount}\tjournal {journal_amount}")
     print(f"{len(statement)} statement lines, {len(mismatches)} mismatches")
-    return EXIT_MISMATCHES if mismatches else 0
+    return EXIT_MISMATCHES if mismatches else EXIT_OK

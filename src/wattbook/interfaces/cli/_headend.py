@@ -12,18 +12,21 @@ import contextlib
 import datetime as dt
 import logging
 import signal
+import sys
 
 from wattbook import bootstrap
 from wattbook.application.headend_ports import BusConfig, BusMeter
 from wattbook.domain.values import InvalidMeterNumber, MeterNumber
+from wattbook.interfaces.cli import _args
 from wattbook.settings import DATABASE_URL_VARIABLE
 
 logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
+EXIT_BAD_INPUT = _args.EXIT_USAGE
 MAX_RANGE = 10_000
+MAX_TIMEOUT_MS = 60_000
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,12 +35,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "headend",
         help="poll the meter buses, carry out relay commands, raise alarms",
         description="The head-end: one task per bus stored in the database.",
+        epilog=_args.EXIT_CODES_EPILOG,
     )
     parser.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    run = actions.add_parser("run", help="poll until interrupted")
+    run = actions.add_parser("run", help="poll until interrupted", epilog=_args.EXIT_CODES_EPILOG)
     run.add_argument("--bus", action="append", help="only this bus (repeatable)")
-    run.add_argument("--duration", type=float, help="stop after this many seconds")
+    run.add_argument(
+        "--duration",
+        type=_args.positive_float(maximum=366 * 24 * 3600),
+        help="stop after this many seconds",
+    )
     run.add_argument(
         "--no-jobs",
         action="store_true",
@@ -45,11 +53,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "check, SMS worker) here: another process (wattbook serve) runs them",
     )
     run.set_defaults(handler=_run)
-    add = actions.add_parser("add-bus", help="store a bus and its meters")
+    add = actions.add_parser(
+        "add-bus", help="store a bus and its meters", epilog=_args.EXIT_CODES_EPILOG
+    )
     add.add_argument("name")
-    add.add_argument("url", help="tcp://HOST:PORT or serial:///dev/ttyX")
-    add.add_argument("--baud", type=int, default=2400)
-    add.add_argument("--timeout-ms", type=int, default=1000, help="reply timeout (1000)")
+    add.add_argument("url", help="tcp://HOST:PORT (port 1-65535) or serial:///dev/ttyX")
+    add.add_argument("--baud", type=int, default=2400, help="1200, 2400, 4800, 9600 or 19200")
+    add.add_argument(
+        "--timeout-ms",
+        type=_args.bounded_int(minimum=1, maximum=MAX_TIMEOUT_MS),
+        default=1000,
+        help=f"reply timeout, 1 to {MAX_TIMEOUT_MS} (1000)",
+    )
     add.add_argument(
         "--meters", required=True, help="meter numbers and ranges: 051600000001-051600000032,..."
     )
@@ -86,7 +101,7 @@ def _add_bus(args: argparse.Namespace) -> int:
             meters=tuple(BusMeter(meter_number=n) for n in parse_meter_numbers(args.meters)),
         )
     except (ValueError, InvalidMeterNumber) as exc:
-        print(f"wattbook headend add-bus: {exc}")
+        print(f"wattbook headend add-bus: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         asyncio.run(bootstrap.add_bus(bus=bus, database_url=args.database_url))

@@ -21,11 +21,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from wattbook import dlt645
+from wattbook.interfaces.cli import _args
 
 logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
-EXIT_USAGE = 2
+EXIT_FAILED = 1
+EXIT_USAGE = _args.EXIT_USAGE
 EXIT_NO_RESPONSE = 3
 EXIT_REFUSED = 4
 EXIT_GARBLED = 5
@@ -50,6 +52,17 @@ ITEMS: dict[str, tuple[str, tuple[int, ...]]] = {
 }
 DEFAULT_ITEMS = ("energy", "tou", "status")
 RELAY_STATUS_DI = 0x04000503
+# Bounds of the options: a wait per attempt a person can sit through, a few retries, an order
+# that expires within a week.
+MAX_TIMEOUT_S = 60.0
+MAX_RETRIES = 10
+MAX_VALID_MINUTES = 7 * 24 * 60
+
+EXIT_CODES_EPILOG = (
+    "exit codes: 0 done; 1 failed unexpectedly (see the log); 2 bad input (option, --bus, "
+    "--password, ...); 3 no answer from the meter; 4 refused by the meter; 5 garbled reply; "
+    "6 cannot use the bus; 7 sent but not confirmed by the meter's status word"
+)
 
 
 def _wall_clock(zone: ZoneInfo) -> dt.datetime:
@@ -399,7 +412,7 @@ def _run(
             return 130
         except Exception:
             logger.exception("Unable to run the meter tool")
-            return 1
+            return EXIT_FAILED
 
     return run
 
@@ -423,8 +436,18 @@ def _bus_options(parser: argparse.ArgumentParser, *, address_required: bool = Tr
         type=_address,
         help="the 12 digits on the meter label, e.g. 051600001234",
     )
-    parser.add_argument("--timeout", type=float, default=1.0, help="seconds per attempt (1.0)")
-    parser.add_argument("--retries", type=int, default=1, help="retries after a timeout (1)")
+    parser.add_argument(
+        "--timeout",
+        type=_args.positive_float(maximum=MAX_TIMEOUT_S),
+        default=1.0,
+        help=f"seconds per attempt, more than 0 and at most {MAX_TIMEOUT_S:g} (1.0)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=_args.non_negative_int(maximum=MAX_RETRIES),
+        default=1,
+        help=f"retries after a timeout, 0 to {MAX_RETRIES} (1)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
@@ -440,15 +463,24 @@ def _auth_options(parser: argparse.ArgumentParser) -> None:
         help="hex master key: use the simulated secure (98H) form instead",
     )
     parser.add_argument("--operator", default="00000000", help="operator code, 8 hex digits")
-    parser.add_argument("--zone", default="Asia/Shanghai", help="the meters' local time zone")
+    parser.add_argument(
+        "--zone",
+        type=_args.time_zone,
+        default="Asia/Shanghai",
+        help="the meters' local time zone, an IANA name (Asia/Shanghai)",
+    )
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `meter` sub-command and its tools to the parser."""
-    meter = sub.add_parser("meter", help="field tools: read, trip, close, sync-time, scan")
+    meter = sub.add_parser(
+        "meter",
+        help="field tools: read, trip, close, sync-time, scan",
+        epilog=EXIT_CODES_EPILOG,
+    )
     tools = meter.add_subparsers(dest="meter_command", metavar="TOOL", required=True)
 
-    read = tools.add_parser("read", help="read values from one meter")
+    read = tools.add_parser("read", help="read values from one meter", epilog=EXIT_CODES_EPILOG)
     _bus_options(read)
     read.add_argument(
         "items",
@@ -464,20 +496,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ("close-allowed", "allow the resident to close the relay with the meter's button"),
         ("keep-power", "put the meter under keep-power (or --release it)"),
     ):
-        tool = tools.add_parser(name, help=text)
+        tool = tools.add_parser(name, help=text, epilog=EXIT_CODES_EPILOG)
         _bus_options(tool)
         _auth_options(tool)
         tool.add_argument(
             "--valid-minutes",
-            type=int,
+            type=_args.bounded_int(minimum=1, maximum=MAX_VALID_MINUTES),
             default=10,
-            help="the command expires this many minutes from now (10)",
+            help=f"the command expires this many minutes from now, 1 to {MAX_VALID_MINUTES} (10)",
         )
         if name == "keep-power":
             tool.add_argument("--release", action="store_true", help="release keep-power")
         tool.set_defaults(handler=_run(_relay), command_name=name)
 
-    sync = tools.add_parser("sync-time", help="set a meter's clock to this computer's time")
+    sync = tools.add_parser(
+        "sync-time",
+        help="set a meter's clock to this computer's time",
+        epilog=EXIT_CODES_EPILOG,
+    )
     _bus_options(sync, address_required=False)
     _auth_options(sync)
     sync.add_argument(
@@ -487,7 +523,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     sync.set_defaults(handler=_run(_sync_time))
 
-    scan = tools.add_parser("scan", help="find the meter addresses on a bus")
+    scan = tools.add_parser(
+        "scan", help="find the meter addresses on a bus", epilog=EXIT_CODES_EPILOG
+    )
     _bus_options(scan, address_required=False)
     scan.add_argument(
         "--range",

@@ -9,10 +9,13 @@ import sys
 
 from wattbook import bootstrap
 from wattbook.interfaces import web
-from wattbook.settings import DATABASE_URL_VARIABLE, Settings, WebSettings
+from wattbook.interfaces.cli import _args
+from wattbook.settings import DATABASE_URL_VARIABLE, InvalidSetting, Settings, WebSettings
 
 logger = logging.getLogger(__name__)
 
+EXIT_OK = 0
+EXIT_BAD_INPUT = _args.EXIT_USAGE  # a bad option or WATTBOOK_* setting
 EXIT_CANNOT_LISTEN = 3  # as `wattbook demo`
 
 
@@ -23,12 +26,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="serve the web app: kiosk, bank endpoint",
         description="Serve the kiosk at /kiosk and the bank's callback endpoint at /bank. "
         "Settings come from WATTBOOK_* variables (see README).",
+        epilog="exit codes: 0 stopped; 1 failed unexpectedly (see the log); 2 bad input: an "
+        "option or WATTBOOK_* setting such as a port outside 0-65535; 3 cannot listen on the "
+        "address",
     )
     parser.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
     parser.add_argument("--host", help="overrides WATTBOOK_WEB_HOST (default 127.0.0.1)")
     parser.add_argument(
         "--port",
-        type=int,
+        type=_args.port(allow_zero=True),
         help="overrides WATTBOOK_WEB_PORT (default 8700); 0 picks a free port",
     )
     parser.add_argument(
@@ -46,10 +52,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = Settings.from_environment()
+    try:
+        settings = Settings.from_environment()
+        web_settings = WebSettings.from_environment()
+    except InvalidSetting as error:
+        print(f"wattbook serve: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if args.database_url:
         settings = Settings(database_url=args.database_url)
-    web_settings = WebSettings.from_environment()
     if args.migrate:
         bootstrap.migrate(settings)
     runtime = bootstrap.build_web(settings, web_settings)
@@ -71,10 +81,10 @@ def _run(args: argparse.Namespace) -> int:
             )
         )
     except KeyboardInterrupt:
-        return 0
+        return EXIT_OK
     except web.CannotListen as error:
         print(f"wattbook serve: {error}", file=sys.stderr)
         return EXIT_CANNOT_LISTEN
     finally:
         runtime.close()
-    return 0
+    return EXIT_OK
