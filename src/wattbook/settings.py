@@ -7,8 +7,10 @@ database (CONVENTIONS §1).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 DATABASE_URL_VARIABLE = "WATTBOOK_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///var/wattbook.sqlite3"
@@ -93,6 +95,14 @@ PUBLIC_URL_VARIABLE = "WATTBOOK_PUBLIC_URL"
 BANK_URL_VARIABLE = "WATTBOOK_BANK_URL"
 BANK_SECRET_VARIABLE = "WATTBOOK_BANK_SECRET"  # noqa: S105 - the variable's name, not a secret
 RECEIPT_FONT_VARIABLE = "WATTBOOK_RECEIPT_FONT"
+# Comma-separated Host names the web app answers besides the local ones (DNS rebinding, issue 16).
+ALLOWED_HOSTS_VARIABLE = "WATTBOOK_ALLOWED_HOSTS"
+# The largest request body the web app reads, in bytes (issue 16).
+MAX_BODY_BYTES_VARIABLE = "WATTBOOK_MAX_BODY_BYTES"
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+# A Host name: letters, digits, dots and dashes, or an IPv6 address in brackets.
+_HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Fa-f:.]{2,45}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +118,24 @@ class WebSettings:
     bank_secret: str | None = None
     # A TrueType font with Chinese glyphs for PDF receipts; found among the usual places if unset.
     receipt_font: str | None = None
+    # Host names answered besides the local ones, the listening host and the public URL's host.
+    allowed_hosts: tuple[str, ...] = ()
+    # Bodies above this many bytes are refused with a 413 before they are read.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    @property
+    def trusted_hosts(self) -> frozenset[str]:
+        """Return the Host names (lower case, no port, no brackets) the web app answers.
+
+        Any other Host header is refused, so that a hostile page's DNS name cannot be
+        rebound to this server (DNS rebinding).
+        """
+        names = [*LOCAL_HOSTS, self.host, *self.allowed_hosts]
+        if self.public_url:
+            public_host = urlsplit(self.public_url).hostname
+            if public_host:
+                names.append(public_host)
+        return frozenset(name.strip().strip("[]").lower() for name in names if name.strip())
 
     @property
     def callback_url(self) -> str:
@@ -120,6 +148,7 @@ class WebSettings:
         """Return the web settings read from the environment.
 
         :raises ValueError: if the port is not a number.
+        :raises InvalidSetting: if the allowed hosts or the body limit cannot be used.
         """
         env = os.environ if environ is None else environ
 
@@ -133,4 +162,30 @@ class WebSettings:
             bank_url=get(BANK_URL_VARIABLE),
             bank_secret=get(BANK_SECRET_VARIABLE),
             receipt_font=get(RECEIPT_FONT_VARIABLE),
+            allowed_hosts=_allowed_hosts(get(ALLOWED_HOSTS_VARIABLE)),
+            max_body_bytes=_max_body_bytes(get(MAX_BODY_BYTES_VARIABLE)),
         )
+
+
+def _allowed_hosts(text: str | None) -> tuple[str, ...]:
+    """Return the host names listed in ``text`` (comma-separated).
+
+    :raises InvalidSetting: if one is not a host name.
+    """
+    names = tuple(name.strip() for name in (text or "").split(",") if name.strip())
+    for name in names:
+        if not _HOST_NAME.fullmatch(name):
+            raise InvalidSetting(f"{ALLOWED_HOSTS_VARIABLE} lists a bad host name: {name!r}")
+    return names
+
+
+def _max_body_bytes(text: str | None) -> int:
+    """Return the body limit ``text`` gives, or the default.
+
+    :raises InvalidSetting: if it is not a positive whole number of bytes.
+    """
+    if text is None:
+        return DEFAULT_MAX_BODY_BYTES
+    if not text.isascii() or not text.isdigit() or int(text) <= 0:
+        raise InvalidSetting(f"{MAX_BODY_BYTES_VARIABLE} must be a positive integer: {text!r}")
+    return int(text)
