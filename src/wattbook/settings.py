@@ -7,8 +7,10 @@ database (CONVENTIONS §1).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 DATABASE_URL_VARIABLE = "WATTBOOK_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///var/wattbook.sqlite3"
@@ -94,6 +96,14 @@ BANK_URL_VARIABLE = "WATTBOOK_BANK_URL"
 BANK_SECRET_VARIABLE = "WATTBOOK_BANK_SECRET"  # noqa: S105 - the variable's name, not a secret
 RECEIPT_FONT_VARIABLE = "WATTBOOK_RECEIPT_FONT"
 BANK_CALLBACK_WINDOW_VARIABLE = "WATTBOOK_BANK_CALLBACK_WINDOW_HOURS"
+# Comma-separated Host names the web app answers besides the local ones (DNS rebinding, issue 16).
+ALLOWED_HOSTS_VARIABLE = "WATTBOOK_ALLOWED_HOSTS"
+# The largest request body the web app reads, in bytes (issue 16).
+MAX_BODY_BYTES_VARIABLE = "WATTBOOK_MAX_BODY_BYTES"
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+# A Host name: letters, digits, dots and dashes, or an IPv6 address in brackets.
+_HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Fa-f:.]{2,45}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,6 +122,10 @@ class WebSettings:
     # How long after the bank dated a callback wattbook still accepts it (issue 16). A
     # deployment setting, agreed with the bank like the secret, not tariff policy.
     bank_callback_window_hours: int = 48
+    # Host names answered besides the local ones, the listening host and the public URL's host.
+    allowed_hosts: tuple[str, ...] = ()
+    # Bodies above this many bytes are refused with a 413 before they are read.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     def __post_init__(self) -> None:
         if not 1 <= self.bank_callback_window_hours <= 24 * 31:
@@ -119,6 +133,20 @@ class WebSettings:
                 f"{BANK_CALLBACK_WINDOW_VARIABLE} must be 1 to 744 hours,"
                 f" not {self.bank_callback_window_hours}"
             )
+
+    @property
+    def trusted_hosts(self) -> frozenset[str]:
+        """Return the Host names (lower case, no port, no brackets) the web app answers.
+
+        Any other Host header is refused, so that a hostile page's DNS name cannot be
+        rebound to this server (DNS rebinding).
+        """
+        names = [*LOCAL_HOSTS, self.host, *self.allowed_hosts]
+        if self.public_url:
+            public_host = urlsplit(self.public_url).hostname
+            if public_host:
+                names.append(public_host)
+        return frozenset(name.strip().strip("[]").lower() for name in names if name.strip())
 
     @property
     def callback_url(self) -> str:
@@ -130,8 +158,9 @@ class WebSettings:
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> WebSettings:
         """Return the web settings read from the environment.
 
-        :raises InvalidSetting: if the port is not a whole number from 0 to 65535, or the
-            callback window not a whole number of hours from 1 to 744.
+        :raises InvalidSetting: if the port is not a whole number from 0 to 65535, the
+            callback window not a whole number of hours from 1 to 744, or the allowed hosts
+            or the body limit cannot be used.
         """
         env = os.environ if environ is None else environ
 
@@ -146,6 +175,8 @@ class WebSettings:
             bank_secret=get(BANK_SECRET_VARIABLE),
             receipt_font=get(RECEIPT_FONT_VARIABLE),
             bank_callback_window_hours=_hours(get(BANK_CALLBACK_WINDOW_VARIABLE), default=48),
+            allowed_hosts=_allowed_hosts(get(ALLOWED_HOSTS_VARIABLE)),
+            max_body_bytes=_max_body_bytes(get(MAX_BODY_BYTES_VARIABLE)),
         )
 
 
@@ -174,4 +205,28 @@ def _port(text: str | None, *, default: int) -> int:
         raise InvalidSetting(
             f"{WEB_PORT_VARIABLE} must be a port number from 0 to 65535, not {text!r}"
         )
+    return int(text)
+
+
+def _allowed_hosts(text: str | None) -> tuple[str, ...]:
+    """Return the host names listed in ``text`` (comma-separated).
+
+    :raises InvalidSetting: if one is not a host name.
+    """
+    names = tuple(name.strip() for name in (text or "").split(",") if name.strip())
+    for name in names:
+        if not _HOST_NAME.fullmatch(name):
+            raise InvalidSetting(f"{ALLOWED_HOSTS_VARIABLE} lists a bad host name: {name!r}")
+    return names
+
+
+def _max_body_bytes(text: str | None) -> int:
+    """Return the body limit ``text`` gives, or the default.
+
+    :raises InvalidSetting: if it is not a positive whole number of bytes.
+    """
+    if text is None:
+        return DEFAULT_MAX_BODY_BYTES
+    if not text.isascii() or not text.isdigit() or int(text) <= 0:
+        raise InvalidSetting(f"{MAX_BODY_BYTES_VARIABLE} must be a positive integer: {text!r}")
     return int(text)

@@ -1,4 +1,4 @@
-"""Where `wattbook serve` listens comes from the environment (issues 5 and 16)."""
+"""The web settings from the environment: the port, the callback window, hosts, body limit."""
 
 from __future__ import annotations
 
@@ -25,3 +25,35 @@ class TestWebPort:
 def test_a_bad_callback_window_is_refused_with_its_name(hours: str) -> None:
     with pytest.raises(InvalidSetting, match="WATTBOOK_BANK_CALLBACK_WINDOW"):
         WebSettings.from_environment({"WATTBOOK_BANK_CALLBACK_WINDOW_HOURS": hours})
+
+
+class TestWebSettings:
+    def test_trust_local_names_the_listening_host_and_the_public_url_by_default(self) -> None:
+        web = WebSettings.from_environment(
+            {"WATTBOOK_WEB_HOST": "10.0.0.5", "WATTBOOK_PUBLIC_URL": "https://Power.Example:8443/"}
+        )
+
+        assert web.trusted_hosts == {"localhost", "127.0.0.1", "::1", "10.0.0.5", "power.example"}
+        assert web.max_body_bytes == 64 * 1024
+
+    def test_read_extra_hosts_and_the_body_limit(self) -> None:
+        web = WebSettings.from_environment(
+            {"WATTBOOK_ALLOWED_HOSTS": "kiosk.lan, [fe80::1]", "WATTBOOK_MAX_BODY_BYTES": "1024"}
+        )
+
+        assert {"kiosk.lan", "fe80::1"} <= web.trusted_hosts
+        assert web.max_body_bytes == 1024
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            ("WATTBOOK_MAX_BODY_BYTES", "0"),
+            ("WATTBOOK_MAX_BODY_BYTES", "64k"),
+            ("WATTBOOK_MAX_BODY_BYTES", "-1"),
+            ("WATTBOOK_ALLOWED_HOSTS", "evil.example/path"),
+            ("WATTBOOK_ALLOWED_HOSTS", "a b"),
+        ],
+    )
+    def test_refuse_values_they_cannot_use(self, name: str, value: str) -> None:
+        with pytest.raises(InvalidSetting, match=name):
+            WebSettings.from_environment({name: value})

@@ -27,7 +27,7 @@ def web_runtime(engine: Engine, clock: FakeClock) -> bootstrap.WebRuntime:
         storage=bootstrap.Storage(
             engine=engine, uow_factory=db.unit_of_work_factory(engine), clock=clock
         ),
-        web=WebSettings(bank_secret=SECRET),
+        web=WebSettings(bank_secret=SECRET, allowed_hosts=("kiosk.test",)),
         bank=bootstrap.BankLink(gateway=FakeBankGateway(), secret=SECRET.encode()),
         receipt_font=bootstrap.find_receipt_font(None),
     )

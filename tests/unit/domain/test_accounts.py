@@ -72,6 +72,24 @@ class TestCustomerValues:
         with pytest.raises(accounts.InvalidAddress):
             accounts.Address(text=" ")
 
+    @pytest.mark.parametrize("text", ["号" * 201, "丙6-1-801\u0000", "丙6\n1-801"])
+    def test_refuses_an_address_wider_than_its_column_or_with_control_characters(
+        self, text: str
+    ) -> None:
+        with pytest.raises(accounts.InvalidAddress):
+            accounts.Address(text=text)
+
+    @pytest.mark.parametrize("name", ["张" * 101, "张\u0000三", "张\t三"])
+    def test_refuses_a_holder_wider_than_its_column_or_with_control_characters(
+        self, name: str
+    ) -> None:
+        with pytest.raises(accounts.InvalidHolder):
+            accounts.Holder(name=name)
+
+    def test_takes_text_exactly_as_wide_as_the_columns(self) -> None:
+        assert len(accounts.Holder(name="张" * 100).name) == 100
+        assert len(accounts.Address(text="号" * 200).text) == 200
+
 
 class TestChangeHolder:
     def test_keeps_the_old_holder_and_the_documents_in_history(self) -> None:

@@ -181,6 +181,22 @@ class TestKioskSession:
         with pytest.raises(ValueError, match="letters"):
             payments.start_session(transaction_id="x", kiosk_id="K01", at=AT)
 
+    @pytest.mark.parametrize(
+        ("transaction_id", "kiosk_id"),
+        [
+            ("K01-abcdef\n", "K01"),
+            ("K01-abcdef", "K01\n"),
+            ("K01-abcdef", "K" * 33),
+            ("K01-abcdef", "-K01"),
+            ("K01-abcdef", ""),
+        ],
+    )
+    def test_refuses_ids_wider_than_their_columns_or_with_a_trailing_newline(
+        self, transaction_id: str, kiosk_id: str
+    ) -> None:
+        with pytest.raises(payments.InvalidKioskId):
+            payments.start_session(transaction_id=transaction_id, kiosk_id=kiosk_id, at=AT)
+
 
 def agreement(**changes: object) -> payments.Agreement:
     values: dict[str, object] = {

@@ -55,10 +55,47 @@ def verify(secret: bytes, body: bytes, signature: str | None) -> None:
         raise InvalidSignature("bad or missing bank signature")
 
 
+# The bank's messages nest a list in an object at most; deeper JSON is refused before parsing,
+# since the parser recurses once per level and would run out of stack (issue 16).
+MAX_JSON_DEPTH = 8
+_OPENERS = frozenset(b"[{")
+_CLOSERS = frozenset(b"]}")
+_QUOTE = ord('"')
+_BACKSLASH = ord("\\")
+
+
+def json_depth(body: bytes) -> int:
+    """Return how deeply the arrays and objects in ``body`` nest (brackets in strings aside).
+
+    It only counts brackets: on text that is not JSON the answer means nothing, and the
+    parser is left to refuse it.
+    """
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == _BACKSLASH:
+                escaped = True
+            elif byte == _QUOTE:
+                in_string = False
+        elif byte == _QUOTE:
+            in_string = True
+        elif byte in _OPENERS:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in _CLOSERS:
+            depth -= 1
+    return deepest
+
+
 def _load(body: bytes) -> dict[str, Any]:
+    if json_depth(body) > MAX_JSON_DEPTH:
+        raise MalformedMessage(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise MalformedMessage("not JSON") from error
     if not isinstance(data, dict):
         raise MalformedMessage("not a JSON object")

@@ -90,7 +90,7 @@ async def enter_kiosk_account(
 
     :raises UnknownAccount: if no account has this number.
     :raises payments.KioskStepRefused: once notes are going in.
-    :raises ValueError: if the transaction or kiosk id is malformed.
+    :raises payments.InvalidKioskId: if the transaction or kiosk id is malformed.
     """
     now = clock.now()
     async with uow:

@@ -12,7 +12,13 @@ from wattbook.domain.accounts._account import (
     close_account,
     open_account,
 )
-from wattbook.domain.accounts._customer import Address, Holder, PhoneNumber
+from wattbook.domain.accounts._customer import (
+    ADDRESS_MAX_LENGTH,
+    HOLDER_MAX_LENGTH,
+    Address,
+    Holder,
+    PhoneNumber,
+)
 from wattbook.domain.accounts._errors import (
     AccountClosed,
     AccountError,
@@ -36,6 +42,8 @@ from wattbook.domain.accounts._meters import (
 )
 
 __all__ = [
+    "ADDRESS_MAX_LENGTH",
+    "HOLDER_MAX_LENGTH",
     "Account",
     "AccountChange",
     "AccountClosed",

@@ -7,6 +7,22 @@ from dataclasses import dataclass
 
 from wattbook.domain.accounts._errors import InvalidAddress, InvalidHolder, InvalidPhoneNumber
 
+# As wide as the columns that store them (accounts.holder, accounts.address): a longer value is
+# refused here, on both database engines alike, not by PostgreSQL alone (issue 16).
+HOLDER_MAX_LENGTH = 100
+ADDRESS_MAX_LENGTH = 200
+
+
+def _text_problem(text: str, *, max_length: int) -> str | None:
+    """Return what is wrong with ``text`` as a stored name or address, or None."""
+    if len(text) > max_length:
+        return f"is longer than {max_length} characters"
+    # NUL and other control characters: PostgreSQL refuses NUL, and none belongs in a name.
+    if not text.isprintable():
+        return "has control characters"
+    return None
+
+
 # Mainland mobile numbers: 11 digits starting with 1 (the SMS modem only reaches these, N2).
 _MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 
@@ -22,6 +38,9 @@ class Holder:
             raise InvalidHolder("the holder's name must not be blank")
         if self.name != self.name.strip():
             raise InvalidHolder(f"the holder's name has surrounding blanks: {self.name!r}")
+        problem = _text_problem(self.name, max_length=HOLDER_MAX_LENGTH)
+        if problem is not None:
+            raise InvalidHolder(f"the holder's name {problem}")
 
     def __str__(self) -> str:
         return self.name
@@ -52,6 +71,9 @@ class Address:
             raise InvalidAddress("the address must not be blank")
         if self.text != self.text.strip():
             raise InvalidAddress(f"the address has surrounding blanks: {self.text!r}")
+        problem = _text_problem(self.text, max_length=ADDRESS_MAX_LENGTH)
+        if problem is not None:
+            raise InvalidAddress(f"the address {problem}")
 
     def __str__(self) -> str:
         return self.text

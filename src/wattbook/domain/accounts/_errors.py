@@ -24,7 +24,7 @@ class BalanceNotSettled(AccountError):
 
 
 class InvalidHolder(AccountError, ValueError):
-    """Raise when a holder name is blank."""
+    """Raise when a holder name is blank, too long or has control characters."""
 
 
 class InvalidPhoneNumber(AccountError, ValueError):
@@ -32,7 +32,7 @@ class InvalidPhoneNumber(AccountError, ValueError):
 
 
 class InvalidAddress(AccountError, ValueError):
-    """Raise when an address is blank."""
+    """Raise when an address is blank, too long or has control characters."""
 
 
 class MeterNotOnAccount(AccountError):

@@ -15,6 +15,10 @@ class InvalidNote(PaymentError):
     """The note is not one the kiosk takes (1, 5, 10, 20, 50 or 100 yuan)."""
 
 
+class InvalidKioskId(PaymentError, ValueError):
+    """A kiosk transaction id or kiosk id is not of the shape the kiosk makes."""
+
+
 class KioskStepRefused(PaymentError):
     """The kiosk session is not in a state where this step is allowed."""
 

@@ -13,12 +13,19 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from wattbook.domain.payments._errors import InvalidNote, KioskStepRefused, NoteConflict
+from wattbook.domain.payments._errors import (
+    InvalidKioskId,
+    InvalidNote,
+    KioskStepRefused,
+    NoteConflict,
+)
 from wattbook.domain.values import AccountNumber, Money, require_aware
 
 # Notes the acceptor takes, in fen (1, 5, 10, 20, 50 and 100 yuan).
 NOTE_DENOMINATIONS_FEN = (100, 500, 1000, 2000, 5000, 10000)
-_TRANSACTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{5,63}$")
+# As wide as their columns (64 and 32); matched whole, so a trailing newline is refused too.
+_TRANSACTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{5,63}")
+_KIOSK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 
 
 class KioskState(StrEnum):
@@ -77,11 +84,13 @@ def check_note(amount: Money) -> Money:
 def start_session(*, transaction_id: str, kiosk_id: str, at: datetime) -> KioskSession:
     """Return a new session waiting for an account number.
 
-    :raises ValueError: if the transaction id is not 6-64 letters, digits, ``-`` or ``_``.
+    :raises InvalidKioskId: if the transaction id is not 6-64 (the kiosk id 1-32) ASCII
+        letters, digits, ``-`` or ``_``, starting with a letter or digit.
     """
     require_aware(at)
-    if not _TRANSACTION_ID.match(transaction_id) or not _TRANSACTION_ID.match(kiosk_id + "00000"):
-        raise ValueError("transaction and kiosk ids are letters, digits, '-' and '_'")
+    for value, shape in ((transaction_id, _TRANSACTION_ID), (kiosk_id, _KIOSK_ID)):
+        if not isinstance(value, str) or not shape.fullmatch(value):
+            raise InvalidKioskId("transaction and kiosk ids are letters, digits, '-' and '_'")
     return KioskSession(
         transaction_id=transaction_id,
         kiosk_id=kiosk_id,

@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 from wattbook import bootstrap
 from wattbook.application.payments import kiosk
 from wattbook.bootstrap import WebRuntime
-from wattbook.interfaces.web import _bank, _errors, _kiosk
+from wattbook.interfaces.web import _bank, _errors, _guards, _kiosk
 from wattbook.interfaces.web._batcher import CallbackBatcher
 from wattbook.interfaces.web._context import STATIC
 
@@ -83,4 +83,8 @@ def create_app(
         return RedirectResponse("/kiosk")
 
     _errors.install(app)
+    # The last added runs first: headers on every answer, then the Host, then the body size.
+    app.add_middleware(_guards.BodyLimit, max_bytes=runtime.web.max_body_bytes)
+    app.add_middleware(_guards.TrustedHosts, hosts=runtime.web.trusted_hosts)
+    app.add_middleware(_guards.SecurityHeaders)
     return app

@@ -29,6 +29,7 @@ ANTICIPATED: tuple[tuple[type[Exception], int, str], ...] = (
     (InvalidAccountNumber, 422, "INVALID_ACCOUNT_NUMBER"),
     (UnknownSession, 404, "UNKNOWN_SESSION"),
     (payments.KioskStepRefused, 409, "STEP_REFUSED"),
+    (payments.InvalidKioskId, 422, "INVALID_KIOSK_ID"),
     (payments.InvalidNote, 422, "INVALID_NOTE"),
     (payments.NoteConflict, 409, "NOTE_CONFLICT"),
     (payments.UnknownReceipt, 404, "UNKNOWN_RECEIPT"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ def _config(runtime: WebRuntime, *, background: bool, with_sms: bool = False) ->
         log_level="warning",
         access_log=False,
         lifespan="on",
+        # No banner naming the server software (issue 16).
+        server_header=False,
     )
 
 
@@ -107,16 +110,7 @@ async def start_web_server(
     bound_port = int(listener.getsockname()[1])
     configured = WebSettings.from_environment()
     runtime = bootstrap.build_web(
-        settings,
-        WebSettings(
-            host=host,
-            port=bound_port,
-            public_url=configured.public_url,
-            bank_url=configured.bank_url,
-            bank_secret=configured.bank_secret,
-            receipt_font=configured.receipt_font,
-        ),
-        clock=clock,
+        settings, dataclasses.replace(configured, host=host, port=bound_port), clock=clock
     )
     server = uvicorn.Server(_config(runtime, background=background))
     task = asyncio.create_task(server.serve(sockets=[listener]))
