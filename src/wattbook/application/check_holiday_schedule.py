@@ -41,8 +41,9 @@ async def check_holiday_schedule(*, uow: ports.UnitOfWork, clock: ports.Clock) -
             await uow.alarms.raise_alarm(
                 kind=_KIND, subject=str(year), detail=alarm_detail(year), at=now
             )
+        still_due = {str(year) for year in missing}
         for alarm in await uow.alarms.alarms(open_only=True):
-            if alarm.kind is _KIND and alarm.subject not in {str(y) for y in missing}:
+            if alarm.kind is _KIND and alarm.subject not in still_due:
                 # Confirmed meanwhile, or a year gone by: nobody needs to enter it any more.
                 await uow.alarms.end_alarm(kind=_KIND, subject=alarm.subject, at=now)
         await uow.commit()

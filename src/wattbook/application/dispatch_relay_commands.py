@@ -10,6 +10,7 @@ finds the work.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -111,23 +112,12 @@ async def recheck_relay_command(
         if check.wanted:
             # Held, not forgotten: the rules cut again when it is allowed (a held warning cut
             # is re-armed, a held arrears trip no longer counts as made).
-            state = snapshot.state
-            await uow.prepaid.save_states(
-                {
-                    account: (
-                        prepaid.RuleState(
-                            low_balance_notified=state.low_balance_notified,
-                            warning_cut_done=state.warning_cut_done
-                            and reason is not prepaid.TripReason.WARNING_CUT,
-                            warning_close_due_at=None
-                            if reason is prepaid.TripReason.WARNING_CUT
-                            else state.warning_close_due_at,
-                            tripped_for_arrears=False,
-                        ),
-                        check.look_again_at,
-                    )
-                }
-            )
+            state = dataclasses.replace(snapshot.state, tripped_for_arrears=False)
+            if reason is prepaid.TripReason.WARNING_CUT:
+                state = dataclasses.replace(
+                    state, warning_cut_done=False, warning_close_due_at=None
+                )
+            await uow.prepaid.save_states({account: (state, check.look_again_at)})
         await uow.commit()
     logger.info("relay command %d for meter %s cancelled", command.id, command.meter_number)
     return False

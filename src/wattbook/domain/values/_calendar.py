@@ -75,11 +75,20 @@ def package_covers(year: int) -> bool:
 
 
 @functools.lru_cache(maxsize=64)
+def _statutory_days(year: int) -> tuple[tuple[date, str], ...]:
+    """Return the CN statutory days ``holidays`` lists for ``year``, by date, with their names.
+
+    English names: stable keys, whatever the package's default language.
+    """
+    listed = holidays.country_holidays("CN", years=year, language="en_US")
+    return tuple(sorted((day, str(names)) for day, names in listed.items()))
+
+
+@functools.lru_cache(maxsize=64)
 def _festival_anchors(year: int) -> tuple[tuple[str, date], ...]:
     """Return the first date of each lunar festival of ``year`` (names as in _LUNAR_WINDOWS)."""
     found: dict[str, date] = {}
-    # English names: stable keys, whatever the package's default language.
-    for day, names in sorted(holidays.country_holidays("CN", years=year, language="en_US").items()):
+    for day, names in _statutory_days(year):
         for name in str(names).split("; "):
             if name in _LUNAR_WINDOWS and name not in found:
                 found[name] = day
@@ -111,8 +120,8 @@ def fallback_days_off(year: int) -> Mapping[date, str]:
         for festival, anchor in _festival_anchors(near):
             name, first, last = _LUNAR_WINDOWS[festival]
             add(anchor, name, first, last)
-    for day, name in holidays.country_holidays("CN", years=year, language="en_US").items():
-        days.setdefault(day, str(name))
+    for day, name in _statutory_days(year):
+        days.setdefault(day, name)
     return dict(sorted(days.items()))
 
 
