@@ -19,7 +19,7 @@ from wattbook.application import headend_ports as hp
 from wattbook.application import ports, sms_ports
 from wattbook.application._rules import CALENDAR_HORIZON
 from wattbook.domain import prepaid
-from wattbook.domain.values import MeterNumber, local_date
+from wattbook.domain.values import OPERATOR_NAME_MAX, MeterNumber, local_date
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +28,6 @@ ARREARS = prepaid.TripReason.ARREARS.value
 WARNING_CUT = prepaid.TripReason.WARNING_CUT.value
 # The reason of an operator's command (A1); who gave it and why are columns of their own.
 OPERATOR = "OPERATOR"
-# relay_commands.ordered_by holds this many characters (as keep_power_orders.ordered_by).
-ORDERED_BY_MAX = 100
 # Closes that may end an arrears cut; the resident is told only if one really did.
 _RESTORING = (prepaid.CloseReason.ARREARS_CLEARED.value, prepaid.CloseReason.KEEP_POWER.value)
 
@@ -265,15 +263,15 @@ async def order_relay(
 
     :raises NoMeterInstalled: if the meter is on no account.
     :raises InvalidOperatorOrder: if ``ordered_by`` or ``reason`` is blank, or ``ordered_by``
-        is longer than :data:`ORDERED_BY_MAX` (A4: everything an operator does is recorded
+        is longer than ``OPERATOR_NAME_MAX`` (A4: everything an operator does is recorded
         with who did it and why).
     """
     who, why = ordered_by.strip(), reason.strip()
     if not who or not why:
         raise InvalidOperatorOrder("an operator's relay command records who ordered it and why")
-    if len(who) > ORDERED_BY_MAX:
+    if len(who) > OPERATOR_NAME_MAX:
         raise InvalidOperatorOrder(
-            f"an operator's name has at most {ORDERED_BY_MAX} characters, not {len(who)}"
+            f"an operator's name has at most {OPERATOR_NAME_MAX} characters, not {len(who)}"
         )
     async with uow:
         command_id = await uow.headend.add_relay_command(

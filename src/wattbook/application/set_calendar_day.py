@@ -6,6 +6,7 @@ from datetime import date
 
 from wattbook.application import calendar_ports as cp
 from wattbook.application import ports
+from wattbook.domain.values import OPERATOR_NAME_MAX
 
 MAX_NOTE_LENGTH = 200
 
@@ -18,8 +19,10 @@ def check_author(by: str) -> str:
     name = by.strip()
     if not name:
         raise cp.InvalidCalendarChange("a calendar change records who made it (--by)")
-    if len(name) > 100:
-        raise cp.InvalidCalendarChange("the name of who made the change is over 100 characters")
+    if len(name) > OPERATOR_NAME_MAX:
+        raise cp.InvalidCalendarChange(
+            f"the name of who made the change is over {OPERATOR_NAME_MAX} characters"
+        )
     return name
 
 

@@ -14,7 +14,7 @@ from wattbook.adapters import db
 from wattbook.adapters.db import _tables
 from wattbook.application.open_account import open_account
 from wattbook.domain import accounts
-from wattbook.domain.values import AccountNumber
+from wattbook.domain.values import OPERATOR_NAME_MAX, AccountNumber
 
 __all__ = ["lenient_client"]
 
@@ -144,6 +144,16 @@ class TestStoredTextWidths:
     def test_holder_and_address_limits_are_the_column_widths(self) -> None:
         assert _tables.accounts.c.holder.type.length == accounts.HOLDER_MAX_LENGTH  # type: ignore[attr-defined]
         assert _tables.accounts.c.address.type.length == accounts.ADDRESS_MAX_LENGTH  # type: ignore[attr-defined]
+
+    def test_operator_names_fit_every_column_that_records_them(self) -> None:
+        columns = (
+            _tables.account_changes.c.changed_by,
+            _tables.relay_commands.c.ordered_by,
+            _tables.calendar_overrides.c.changed_by,
+            _tables.calendar_changes.c.changed_by,
+        )
+
+        assert {column.type.length for column in columns} == {OPERATOR_NAME_MAX}  # type: ignore[attr-defined]
 
 
 class TestLongAddress:

@@ -13,7 +13,7 @@ from wattbook.domain.accounts._errors import (
     DocumentsRequired,
     OperatorRequired,
 )
-from wattbook.domain.values import AccountNumber, Money, require_aware
+from wattbook.domain.values import OPERATOR_NAME_MAX, AccountNumber, Money, require_aware
 
 
 class AccountStatus(StrEnum):
@@ -109,10 +109,6 @@ def open_account(
 def _require_open(account: Account) -> None:
     if not account.is_open:
         raise AccountClosed(str(account.number))
-
-
-# The longest operator name the history keeps (the column's width); never cut, refused.
-OPERATOR_NAME_MAX = 100
 
 
 def _operator(changed_by: str) -> str:

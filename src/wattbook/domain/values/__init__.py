@@ -10,6 +10,7 @@ from wattbook.domain.values._calendar import (
 )
 from wattbook.domain.values._energy import Energy, InvalidEnergy
 from wattbook.domain.values._identifiers import (
+    OPERATOR_NAME_MAX,
     AccountNumber,
     InvalidAccountNumber,
     InvalidMeterNumber,
@@ -48,6 +49,7 @@ __all__ = [
     "CHARGE_ROUNDING",
     "DEFAULT_PRICE",
     "DEFAULT_TOU_SCHEDULE",
+    "OPERATOR_NAME_MAX",
     "PRICE_SCALE",
     "SHANGHAI",
     "AccountNumber",

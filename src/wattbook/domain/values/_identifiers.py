@@ -44,3 +44,8 @@ class MeterNumber:
 
     def __str__(self) -> str:
         return self.value
+
+
+# The longest operator name the records keep (who changed an account, ordered a relay, set a
+# calendar day): the width of their columns. Longer names are refused, never cut.
+OPERATOR_NAME_MAX = 100
