@@ -21,6 +21,10 @@ class SystemAlarmKind(StrEnum):
     HOLIDAY_SCHEDULE_UNCONFIRMED = "HOLIDAY_SCHEDULE_UNCONFIRMED"
     # A bus whose serial-to-TCP server (or serial port) cannot be reached (subject: bus name).
     BUS_UNREACHABLE = "BUS_UNREACHABLE"
+    # A signed bank callback was refused: it contradicts its debit, is dated outside the window,
+    # names an unknown debit or another amount (subject: the bank's serial). Money may be owed
+    # either way, so staff must look, and the bank is told 4xx.
+    BANK_CALLBACK_REFUSED = "BANK_CALLBACK_REFUSED"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

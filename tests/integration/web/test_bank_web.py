@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import replace
 from datetime import date
 
 import httpx
 from sqlalchemy.engine import Engine
 from tests.fakes import FakeClock
+from tests.functional.household import local
 from tests.functional.payments import Payer
 from tests.integration.web.conftest import SECRET
 
-from wattbook.adapters import bank
+from wattbook.adapters import bank, db
+from wattbook.application import alarm_ports
+from wattbook.application.list_alarms import list_alarms
 from wattbook.domain import payments
 
 HEADER = bank.SIGNATURE_HEADER
@@ -102,3 +106,53 @@ class TestBankEndpoint:
         assert [a.status_code for a in answers] == [200, 200, 409]
         assert answers[2].json()["error"] == "CALLBACK_CONFLICT"
         assert home.balance_fen() - before == debit.amount.fen
+
+
+class TestRefusedCallbacksRaiseAnAlarm:
+    async def test_a_refused_signed_callback_is_on_the_staff_screen_once(
+        self, client: httpx.AsyncClient, engine: Engine, clock: FakeClock
+    ) -> None:
+        # Issue 16: callbacks outside the window are refused *and reported*; a log line alone
+        # is not a report. Conflicts and stale dates both reach the staff's alarm list.
+        home = Payer(engine, clock)
+        await home.open()
+        await home.sign(home.agreement())
+        (debit,) = (await home.run_auto_top_up()).requested
+        stale = replace(home.success(debit, "OLD-1"), at=local(1999, 6, 10, 8))
+        first = home.success(debit, "SAME-1")
+        conflict = home.success(debit, "SAME-2")
+        bodies = [bank.encode_callback(c) for c in (stale, first, conflict)]
+
+        answers = [
+            await client.post("/bank/callbacks", content=b, headers=signed(b)) for b in bodies
+        ]
+        again = await client.post("/bank/callbacks", content=bodies[0], headers=signed(bodies[0]))
+        _system, _meters = await list_alarms(uow=db.unit_of_work_factory(engine)())
+
+        assert [a.status_code for a in answers] == [409, 200, 409]
+        assert again.status_code == 409
+        refused = {
+            alarm.subject: alarm.detail
+            for alarm in _system
+            if alarm.kind is alarm_ports.SystemAlarmKind.BANK_CALLBACK_REFUSED
+        }
+        assert set(refused) == {"OLD-1", "SAME-2"}
+        assert "CallbackOutsideWindow" in refused["OLD-1"]
+        assert "CallbackConflict" in refused["SAME-2"]
+        assert home.rows(
+            "SELECT COUNT(*) FROM system_alarms WHERE kind = 'BANK_CALLBACK_REFUSED'"
+        ) == [(2,)]
+
+    async def test_an_unsigned_callback_raises_nothing(
+        self, client: httpx.AsyncClient, engine: Engine, clock: FakeClock
+    ) -> None:
+        home = Payer(engine, clock)
+        await home.open()
+        await home.sign(home.agreement())
+        (debit,) = (await home.run_auto_top_up()).requested
+        body = bank.encode_callback(replace(home.success(debit, "X"), at=local(1999, 1, 1, 8)))
+
+        answer = await client.post("/bank/callbacks", content=body, headers={HEADER: "sha256=0"})
+
+        assert answer.status_code == 401
+        assert home.rows("SELECT COUNT(*) FROM system_alarms") == [(0,)]

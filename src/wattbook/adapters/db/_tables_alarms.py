@@ -1,6 +1,6 @@
 """System alarms: what a rule could not decide about the whole system (a year, a bus).
 
-Declared on the shared ``metadata``; created by migration 0008.
+Declared on the shared ``metadata``; created by migration 0008; the refused-callback kind by 0014.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from wattbook.adapters.db._tables import BigId, _in, metadata
 from wattbook.adapters.db._types import UtcDateTime
 
-SYSTEM_ALARM_KINDS = ("HOLIDAY_SCHEDULE_UNCONFIRMED", "BUS_UNREACHABLE")
+SYSTEM_ALARM_KINDS = ("HOLIDAY_SCHEDULE_UNCONFIRMED", "BUS_UNREACHABLE", "BANK_CALLBACK_REFUSED")
 
 system_alarms = sa.Table(
     "system_alarms",

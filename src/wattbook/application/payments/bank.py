@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from wattbook.application import payment_ports, ports, sms_ports
+from wattbook.application import alarm_ports, payment_ports, ports, sms_ports
 from wattbook.application.payments._credit import Credited, TopUp, credit_top_ups
 from wattbook.domain import billing, payments
 from wattbook.domain.values import local_date
@@ -286,6 +286,36 @@ async def settle_bank_callbacks(
         )
         for callback, settlement in decided
     )
+
+
+async def report_refused_callback(
+    *,
+    uow: ports.UnitOfWork,
+    clock: ports.Clock,
+    callback: payments.BankCallback,
+    error: payments.PaymentError,
+) -> bool:
+    """Raise a staff alarm for a signed callback that was refused; return whether it opened.
+
+    A refusal changes no money, but the bank said something about a cardholder's money that
+    we did not accept (a contradiction, an old or future date, an unknown debit, another
+    amount): someone must look, so it is an alarm on the staff's screen, not only a log line.
+    The same refused callback sent again keeps its one open alarm.
+    """
+    now = clock.now()
+    detail = (
+        f"debit {callback.debit_id}: {callback.status.value} {callback.amount.yuan()} yuan"
+        f" dated {callback.at.isoformat()} refused ({type(error).__name__}: {error})"
+    )
+    async with uow:
+        opened = await uow.alarms.raise_alarm(
+            kind=alarm_ports.SystemAlarmKind.BANK_CALLBACK_REFUSED,
+            subject=callback.serial,
+            detail=detail,
+            at=now,
+        )
+        await uow.commit()
+    return opened
 
 
 async def _notify(

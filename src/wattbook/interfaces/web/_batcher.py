@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,6 +25,8 @@ from datetime import timedelta
 from wattbook.application import ports
 from wattbook.application.payments import bank
 from wattbook.domain import payments
+
+logger = logging.getLogger(__name__)
 
 # A batch this big means callbacks are streaming in: the next batch may wait a moment.
 _BUSY_BATCH = 16
@@ -124,6 +127,7 @@ class CallbackBatcher:
             )
         except payments.PaymentError as error:
             if len(batch) == 1:
+                await self._report(batch[0][0], error)
                 _fail(batch[0][1], error)
                 return
             for item in batch:
@@ -142,6 +146,14 @@ class CallbackBatcher:
                 self._settled.popitem(last=False)
             if not future.done():
                 future.set_result(outcome)
+
+    async def _report(self, callback: payments.BankCallback, error: payments.PaymentError) -> None:
+        try:
+            await bank.report_refused_callback(
+                uow=self._uow_factory(), clock=self._clock, callback=callback, error=error
+            )
+        except Exception:  # the refusal is still answered; the log keeps what the alarm lost
+            logger.exception("Could not raise the alarm for refused callback %s", callback.serial)
 
 
 def _fail(future: asyncio.Future[bank.CallbackOutcome], error: Exception) -> None:
