@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from tests.fakes import FakeBankGateway, FakeClock
 from tests.functional.household import Household
 
+from wattbook.application import alarm_ports
 from wattbook.application.payments import Receipt, bank, counter, kiosk
 from wattbook.application.payments._credit import TopUp, credit_top_ups
 from wattbook.domain import payments
@@ -56,6 +57,10 @@ class Payer(Household):
         return await kiosk.confirm_kiosk_total(
             uow=self.uow(), clock=self.clock, transaction_id=transaction_id
         )
+
+    async def open_system_alarms(self) -> tuple[alarm_ports.SystemAlarm, ...]:
+        async with self.uow() as uow:
+            return await uow.alarms.alarms()
 
     def agreement(
         self,

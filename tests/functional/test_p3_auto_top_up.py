@@ -12,7 +12,7 @@ from tests.fakes import FakeClock
 from tests.functional.household import local
 from tests.functional.payments import Payer
 
-from wattbook.application import reconcile
+from wattbook.application import alarm_ports, reconcile
 from wattbook.application.payments import bank
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money
@@ -58,6 +58,32 @@ class TestP3AutoTopUp:
         assert late.settlement is payments.Settlement.CREDIT
         assert after.requested == after.held == ()
         assert [d.debit_id for d in home.bank.requests] == ["D20250610051600001234"]
+        assert home.balance_fen() == home.journal_fen() == 1500 + 5000
+
+    async def test_a_debit_the_bank_never_answers_raises_an_alarm_until_it_does(
+        self, engine: Engine
+    ) -> None:
+        # The hold above would otherwise stop this account's auto top-up silently for good.
+        home = await tripped_home(engine)
+        await home.sign(home.agreement(threshold_fen=2000, amount_fen=5000))
+        (pending,) = (await home.run_auto_top_up()).requested
+        home.clock.advance(payments.DEBIT_ANSWER_DUE - timedelta(minutes=1))
+        in_time = await home.run_auto_top_up()
+        home.clock.advance(timedelta(minutes=2))
+        overdue = await home.run_auto_top_up()
+        again = await home.run_auto_top_up()
+        alarms_while_overdue = await home.open_system_alarms()
+        await home.callback(replace(home.success(pending, "BANK-LATE"), at=home.clock.now()))
+        answered = await home.run_auto_top_up()
+
+        assert in_time.unanswered == ()
+        assert [d.debit_id for d in overdue.unanswered] == [pending.debit_id]
+        assert [d.debit_id for d in again.unanswered] == [pending.debit_id]
+        assert [(a.kind, a.subject) for a in alarms_while_overdue] == [
+            (alarm_ports.SystemAlarmKind.BANK_DEBIT_UNANSWERED, pending.debit_id)
+        ]
+        assert answered.unanswered == ()
+        assert await home.open_system_alarms() == ()
         assert home.balance_fen() == home.journal_fen() == 1500 + 5000
 
     async def test_debits_again_once_the_pending_debit_failed(self, engine: Engine) -> None:

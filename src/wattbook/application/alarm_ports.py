@@ -25,6 +25,9 @@ class SystemAlarmKind(StrEnum):
     # names an unknown debit or another amount (subject: the bank's serial). Money may be owed
     # either way, so staff must look, and the bank is told 4xx.
     BANK_CALLBACK_REFUSED = "BANK_CALLBACK_REFUSED"
+    # A debit the bank has not answered within payments.DEBIT_ANSWER_DUE (subject: the debit
+    # id). Its account gets no new debit meanwhile, so auto top-up is stopped for it: say so.
+    BANK_DEBIT_UNANSWERED = "BANK_DEBIT_UNANSWERED"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -203,6 +203,13 @@ class PaymentRepository(Protocol):
         that have no debit on that day and no debit awaiting the bank's word."""
         ...
 
+    async def unanswered_debits(
+        self, *, requested_before: datetime, limit: int
+    ) -> tuple[payments.DebitRequest, ...]:
+        """Return debits still awaiting the bank's word that were requested before an instant,
+        oldest first."""
+        ...
+
     async def held_by_pending(self, *, on: date, limit: int) -> tuple[payments.DebitRequest, ...]:
         """Return the debits awaiting the bank's word (status REQUESTED) whose account would
         otherwise be due a debit on that day: below its threshold, no debit that day yet."""

@@ -653,6 +653,27 @@ class SqlPaymentRepository:
         )
         return tuple(self._request(row) for row in rows)
 
+    def _unanswered_debits(
+        self, requested_before: datetime, limit: int
+    ) -> tuple[payments.DebitRequest, ...]:
+        d = p.bank_debits
+        rows = self._worker.conn().execute(
+            self._debit_query()
+            .where(
+                d.c.status == payments.DebitStatus.REQUESTED.value,
+                d.c.requested_at < requested_before,
+            )
+            .order_by(d.c.requested_at, d.c.id)
+            .limit(limit)
+        )
+        return tuple(self._request(row) for row in rows)
+
+    async def unanswered_debits(
+        self, *, requested_before: datetime, limit: int
+    ) -> tuple[payments.DebitRequest, ...]:
+        """Return debits still awaiting the bank's word requested before an instant."""
+        return await self._worker.run(self._unanswered_debits, requested_before, limit)
+
     async def held_by_pending(self, *, on: date, limit: int) -> tuple[payments.DebitRequest, ...]:
         """Return the debits awaiting the bank's word whose account would otherwise be due a
         debit on that day."""

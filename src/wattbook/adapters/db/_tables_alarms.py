@@ -10,7 +10,12 @@ import sqlalchemy as sa
 from wattbook.adapters.db._tables import BigId, _in, metadata
 from wattbook.adapters.db._types import UtcDateTime
 
-SYSTEM_ALARM_KINDS = ("HOLIDAY_SCHEDULE_UNCONFIRMED", "BUS_UNREACHABLE", "BANK_CALLBACK_REFUSED")
+SYSTEM_ALARM_KINDS = (
+    "HOLIDAY_SCHEDULE_UNCONFIRMED",
+    "BUS_UNREACHABLE",
+    "BANK_CALLBACK_REFUSED",
+    "BANK_DEBIT_UNANSWERED",
+)
 
 system_alarms = sa.Table(
     "system_alarms",

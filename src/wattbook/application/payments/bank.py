@@ -82,6 +82,8 @@ class DebitRun:
     refused: tuple[str, ...]
     unsent: tuple[str, ...]
     held: tuple[payments.DebitRequest, ...]
+    # Debits the bank has not answered within payments.DEBIT_ANSWER_DUE: each has an alarm.
+    unanswered: tuple[payments.DebitRequest, ...] = ()
 
 
 async def run_auto_top_up(
@@ -115,6 +117,7 @@ async def run_auto_top_up(
             )
             await uow.payments.add_debits(requested, at=now)
         unsent = await uow.payments.unsent_debits(limit=limit)
+        unanswered = await _alarm_unanswered(uow, now=now, limit=limit)
         await uow.commit()
     sent: list[str] = []
     refused: list[str] = []
@@ -154,7 +157,35 @@ async def run_auto_top_up(
         refused=tuple(refused),
         unsent=remaining,
         held=held,
+        unanswered=unanswered,
     )
+
+
+async def _alarm_unanswered(
+    uow: ports.UnitOfWork, *, now: datetime, limit: int
+) -> tuple[payments.DebitRequest, ...]:
+    """Keep one open alarm per debit the bank left unanswered too long, and end the alarms of
+    debits it has answered since. Without this, an account whose debit the bank never answers
+    would silently get no auto top-up again."""
+    kind = alarm_ports.SystemAlarmKind.BANK_DEBIT_UNANSWERED
+    unanswered = await uow.payments.unanswered_debits(
+        requested_before=payments.answer_overdue_before(now), limit=limit
+    )
+    for debit in unanswered:
+        await uow.alarms.raise_alarm(
+            kind=kind,
+            subject=debit.debit_id,
+            detail=f"{debit.amount.yuan()} yuan for account {debit.account_number} of"
+            f" {debit.day}: no word from the bank after {payments.DEBIT_ANSWER_DUE}; its auto"
+            " top-up is held until the bank answers (check its statement)",
+            at=now,
+        )
+    overdue = {debit.debit_id for debit in unanswered}
+    if len(unanswered) < limit:  # a full page may leave older alarms unseen: keep them
+        for alarm in await uow.alarms.alarms():
+            if alarm.kind is kind and alarm.subject not in overdue:
+                await uow.alarms.end_alarm(kind=kind, subject=alarm.subject, at=now)
+    return unanswered
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -161,6 +161,16 @@ class Settlement(StrEnum):
 # ``WATTBOOK_BANK_CALLBACK_WINDOW_HOURS`` overrides it), and how far ahead of wattbook's clock
 # the bank's clock may run.
 CALLBACK_WINDOW = timedelta(hours=48)
+# A debit the bank has not answered for this long is overdue: its account gets no new debit
+# (that could debit the card twice), so staff must chase the bank for its word.
+DEBIT_ANSWER_DUE = timedelta(hours=48)
+
+
+def answer_overdue_before(now: datetime) -> datetime:
+    """Return the instant before which a debit still awaiting the bank's word is overdue."""
+    return now - DEBIT_ANSWER_DUE
+
+
 CALLBACK_CLOCK_SKEW = timedelta(minutes=10)
 
 

@@ -1,6 +1,7 @@
-"""A system alarm for a signed bank callback that was refused (issue 16).
+"""System alarms for the bank: a refused signed callback, a debit left unanswered (issue 16).
 
-Widens the ``kind`` check of ``system_alarms`` with BANK_CALLBACK_REFUSED. On SQLite the table is
+Widens the ``kind`` check of ``system_alarms`` with BANK_CALLBACK_REFUSED and
+BANK_DEBIT_UNANSWERED. On SQLite the table is
 copied (a check constraint cannot be altered in place); ``copy_from`` names every constraint so
 the copy keeps them.
 
@@ -25,7 +26,10 @@ depends_on: str | Sequence[str] | None = None
 _UTC = wattbook.adapters.db._types.UtcDateTime(timezone=True)
 _BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _OLD = "kind IN ('HOLIDAY_SCHEDULE_UNCONFIRMED', 'BUS_UNREACHABLE')"
-_NEW = "kind IN ('HOLIDAY_SCHEDULE_UNCONFIRMED', 'BUS_UNREACHABLE', 'BANK_CALLBACK_REFUSED')"
+_NEW = (
+    "kind IN ('HOLIDAY_SCHEDULE_UNCONFIRMED', 'BUS_UNREACHABLE', 'BANK_CALLBACK_REFUSED',"
+    " 'BANK_DEBIT_UNANSWERED')"
+)
 
 
 def _system_alarms(kind_check: str) -> sa.Table:
@@ -65,8 +69,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop the refused-callback alarms and the kind."""
-    op.execute("DELETE FROM system_alarms WHERE kind = 'BANK_CALLBACK_REFUSED'")
+    """Drop the bank alarms and their kinds."""
+    op.execute(
+        "DELETE FROM system_alarms WHERE kind IN ('BANK_CALLBACK_REFUSED', 'BANK_DEBIT_UNANSWERED')"
+    )
     with op.batch_alter_table("system_alarms", copy_from=_system_alarms(_NEW)) as batch:
         batch.drop_constraint(op.f("ck_system_alarms_kind"), type_="check")
         batch.create_check_constraint(op.f("ck_system_alarms_kind"), _OLD)
