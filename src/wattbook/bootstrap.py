@@ -193,12 +193,25 @@ class BankLink:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WebRuntime:
-    """Everything `wattbook serve` (and later `wattbook demo`) hands to the web app."""
+    """Everything `wattbook serve` (and later `wattbook demo`) hands to the web app.
+
+    ``wall_clock`` is the real time, for request freshness and rate limits: in the demo the
+    business clock runs fast, but a kiosk signs its requests with the time of day.
+    """
 
     storage: Storage
     web: WebSettings
     bank: BankLink
     receipt_font: Path | None
+    wall_clock: ports.Clock = dataclasses.field(default_factory=SystemClock)
+
+    @property
+    def kiosk_caps(self) -> payments.KioskCaps:
+        """Return the most one kiosk session takes, as the web settings say."""
+        return payments.KioskCaps(
+            max_total=Money(fen=self.web.kiosk_session_max_yuan * 100),
+            max_notes=self.web.kiosk_session_max_notes,
+        )
 
     @property
     def uow_factory(self) -> Callable[[], ports.UnitOfWork]:
