@@ -11,9 +11,9 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from wattbook.adapters import bank, db, meters, sms
+from wattbook.adapters import acceptors, bank, db, meters, sms
 from wattbook.adapters.clock import SystemClock
-from wattbook.application import payment_ports, ports, queries
+from wattbook.application import acceptor_ports, payment_ports, ports, queries
 from wattbook.application.alarm_ports import SystemAlarm
 from wattbook.application.calendar_ports import CalendarChange
 from wattbook.application.configure_bus import configure_bus, load_buses
@@ -448,6 +448,27 @@ async def start_modem_simulator(
 def system_clock() -> ports.Clock:
     """Return the system clock (for interfaces that need today's date)."""
     return SystemClock()
+
+
+# ------------------------------------------------------------ kiosk agent (issue 16)
+
+
+class InvalidAcceptor(ValueError):
+    """The acceptor named is not one wattbook drives (``simulated``, ``cctalk:DEVICE``)."""
+
+
+def build_note_acceptor(spec: str) -> acceptor_ports.NoteAcceptor:
+    """Return the note acceptor ``spec`` names: ``simulated`` or ``cctalk:/dev/ttyUSB0``.
+
+    :raises InvalidAcceptor: if the spec names none of those.
+    """
+    if spec == "simulated":
+        return acceptors.SimulatedAcceptor()
+    raise InvalidAcceptor(f"unknown acceptor {spec!r}: use 'simulated' or 'cctalk:DEVICE'")
+
+
+SimulatedAcceptor = acceptors.SimulatedAcceptor
+SimulatedNote = acceptors.SimulatedNote
 
 
 # ------------------------------------------------------------------- scheduled jobs

@@ -61,9 +61,7 @@ def new_transaction_id() -> str:
     return "KS" + secrets.token_urlsafe(24)
 
 
-async def _load(
-    uow: ports.UnitOfWork, transaction_id: str, kiosk_id: str
-) -> payments.KioskSession:
+async def _load(uow: ports.UnitOfWork, transaction_id: str, kiosk_id: str) -> payments.KioskSession:
     session = await uow.payments.kiosk_session(transaction_id)
     # Another kiosk's session is as unknown as no session at all.
     if session is None or session.kiosk_id != kiosk_id:

@@ -1,8 +1,8 @@
 """Signed kiosk requests (issue 16): the one home of the kiosk HMAC.
 
 A kiosk's acceptor agent signs every request to the server with its kiosk's secret:
-HMAC-SHA256 over the method, the path with its query as sent on the wire, the Unix time in
-seconds and the SHA-256 of the body, one per line. The server recomputes it with the secret it
+HMAC-SHA256 over the kiosk id, the method, the path with its query as sent on the wire, the
+Unix time in seconds and the SHA-256 of the body, one per line. The server recomputes it with the secret it
 keeps (the database is the trust root: HMAC needs the raw secret on both sides) and refuses a
 request dated outside a few minutes of its own time, so that a captured request cannot be
 replayed later. Pure functions of ``hmac`` and ``hashlib``; the caller passes the time.
@@ -45,16 +45,18 @@ class SignedRequest:
     body: bytes
 
 
-def _message(*, method: str, target: str, timestamp: int, body: bytes) -> bytes:
+def _message(*, kiosk_id: str, method: str, target: str, timestamp: int, body: bytes) -> bytes:
     digest = hashlib.sha256(body).hexdigest()
-    return f"{method.upper()}\n{target}\n{timestamp}\n{digest}".encode()
+    return f"{kiosk_id}\n{method.upper()}\n{target}\n{timestamp}\n{digest}".encode()
 
 
 def sign_kiosk_request(
-    *, secret: str, method: str, target: str, timestamp: int, body: bytes
+    *, kiosk_id: str, secret: str, method: str, target: str, timestamp: int, body: bytes
 ) -> str:
     """Return the hex HMAC-SHA256 signature of a kiosk request."""
-    message = _message(method=method, target=target, timestamp=timestamp, body=body)
+    message = _message(
+        kiosk_id=kiosk_id, method=method, target=target, timestamp=timestamp, body=body
+    )
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
@@ -68,7 +70,12 @@ def kiosk_headers(
         KIOSK_HEADER: kiosk_id,
         TIMESTAMP_HEADER: str(timestamp),
         SIGNATURE_HEADER: sign_kiosk_request(
-            secret=secret, method=method, target=target, timestamp=timestamp, body=body
+            kiosk_id=kiosk_id,
+            secret=secret,
+            method=method,
+            target=target,
+            timestamp=timestamp,
+            body=body,
         ),
     }
 
@@ -125,6 +132,7 @@ def verify_kiosk_request(
             f" {int(now.timestamp())}"
         )
     expected = sign_kiosk_request(
+        kiosk_id=request.kiosk_id,
         secret=secret,
         method=request.method,
         target=request.target,

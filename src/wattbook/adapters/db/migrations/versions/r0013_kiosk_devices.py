@@ -39,9 +39,7 @@ def upgrade() -> None:
         sa.Column(
             "revoked_at", wattbook.adapters.db._types.UtcDateTime(timezone=True), nullable=True
         ),
-        sa.Column(
-            "last_acceptor_sequence", sa.BigInteger(), server_default="0", nullable=False
-        ),
+        sa.Column("last_acceptor_sequence", sa.BigInteger(), server_default="0", nullable=False),
         sa.CheckConstraint(
             "last_acceptor_sequence >= 0", name=op.f("ck_kiosks_sequence_not_negative")
         ),
