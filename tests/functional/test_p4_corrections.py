@@ -57,7 +57,8 @@ class TestP4Corrections:
             ("TOP_UP", 5000),
         ]
         (audit,) = wrong.rows(
-            "SELECT action, actor, receipt_number, detail FROM payment_audit WHERE receipt_number IS NOT NULL"
+            "SELECT action, actor, receipt_number, detail FROM payment_audit"
+            " WHERE receipt_number IS NOT NULL"
         )
         assert audit[:3] == ("payments.top-up.moved", "窗口 王丽", number)
         assert "320311********1234" in audit[3]
@@ -96,7 +97,8 @@ class TestP4Corrections:
         assert [
             r[0]
             for r in wrong.rows(
-                "SELECT action FROM payment_audit WHERE action NOT LIKE 'payments.kiosk.%' ORDER BY id"
+                "SELECT action FROM payment_audit"
+                " WHERE action NOT LIKE 'payments.kiosk.%' ORDER BY id"
             )
         ] == [
             "payments.top-up.refunded",
@@ -233,7 +235,8 @@ class TestP4CorrectionsKeepCounterHours:
         home.clock.advance(timedelta(hours=2))
 
         opened, corrected = home.rows(
-            "SELECT action, actor, detail FROM payment_audit WHERE action NOT LIKE 'payments.kiosk.%' ORDER BY id"
+            "SELECT action, actor, detail FROM payment_audit"
+            " WHERE action NOT LIKE 'payments.kiosk.%' ORDER BY id"
         )
         assert opened[:2] == ("payments.counter.opened", "admin 李")
         assert corrected[1] == "窗口 王丽"

@@ -466,7 +466,7 @@ class TestKioskCaps:
             session=inserting(), sequence=1, amount=Money(fen=10000), at=AT, caps=caps
         )
 
-        with pytest.raises(payments.KioskCapReached, match="150.00 yuan"):
+        with pytest.raises(payments.KioskCapReached, match=r"150\.00 yuan"):
             payments.accept_note(
                 session=session, sequence=2, amount=Money(fen=10000), at=AT, caps=caps
             )
@@ -484,8 +484,9 @@ class TestKioskCaps:
         assert (again.total, added) == (Money(fen=15000), False)
 
     def test_defaults_to_2000_yuan_and_50_notes(self) -> None:
-        assert payments.DEFAULT_KIOSK_CAPS == payments.KioskCaps(
-            max_total=Money(fen=200000), max_notes=50
+        assert (
+            payments.KioskCaps(max_total=Money(fen=200000), max_notes=50)
+            == payments.DEFAULT_KIOSK_CAPS
         )
         with pytest.raises(ValueError, match="at least one 100 yuan note"):
             payments.KioskCaps(max_total=Money(fen=5000), max_notes=50)
@@ -532,13 +533,16 @@ class TestAcceptorSequence:
         assert "s3cret" not in repr(kiosk())
 
 
+KEY = "s3cret"
+
+
 class TestKioskSignature:
     BODY = b'{"acceptor_sequence": 1, "amount_fen": 10000}'
 
     def signed(self, **changes: object) -> payments.SignedRequest:
         headers = payments.kiosk_headers(
             kiosk_id="K01",
-            secret="s3cret",
+            secret=KEY,
             method="POST",
             target="/kiosk/api/acceptor/notes?lang=en",
             at=AT,
@@ -556,7 +560,7 @@ class TestKioskSignature:
         return payments.read_signed_request(**values)  # type: ignore[arg-type]
 
     def test_accepts_a_request_signed_with_the_secret_within_the_window(self) -> None:
-        payments.verify_kiosk_request(self.signed(), secret="s3cret", now=AT + timedelta(minutes=4))
+        payments.verify_kiosk_request(self.signed(), secret=KEY, now=AT + timedelta(minutes=4))
 
     @pytest.mark.parametrize(
         "changes",
@@ -569,17 +573,21 @@ class TestKioskSignature:
     )
     def test_refuses_anything_changed_after_signing(self, changes: dict[str, object]) -> None:
         with pytest.raises(payments.KioskSignatureInvalid):
-            payments.verify_kiosk_request(self.signed(**changes), secret="s3cret", now=AT)
+            payments.verify_kiosk_request(self.signed(**changes), secret=KEY, now=AT)
 
     def test_refuses_another_secret(self) -> None:
         with pytest.raises(payments.KioskSignatureInvalid):
-            payments.verify_kiosk_request(self.signed(), secret="other", now=AT)
+            payments.verify_kiosk_request(
+                self.signed(),
+                secret="other",  # noqa: S106 - a test key
+                now=AT,
+            )
 
     @pytest.mark.parametrize("minutes", [-6, 6])
     def test_refuses_a_timestamp_outside_the_window(self, minutes: int) -> None:
         with pytest.raises(payments.KioskTimestampOutsideWindow):
             payments.verify_kiosk_request(
-                self.signed(), secret="s3cret", now=AT + timedelta(minutes=minutes)
+                self.signed(), secret=KEY, now=AT + timedelta(minutes=minutes)
             )
 
     @pytest.mark.parametrize(

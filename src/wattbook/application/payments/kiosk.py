@@ -207,10 +207,10 @@ async def accept_acceptor_note(
         )
         if not new:
             assert last is not None  # noqa: S101 - a repeat has its note
-            session = await _load(uow, last[0], kiosk_id)
-            return await _view(uow, session, await _receipt(uow, session))
+            repeated = await _load(uow, last[0], kiosk_id)
+            return await _view(uow, repeated, await _receipt(uow, repeated))
         payments.check_note(amount)
-        session = None
+        session: payments.KioskSession | None = None
         for transaction_id in await uow.payments.open_kiosk_sessions(kiosk_id):
             candidate = await _load(uow, transaction_id, kiosk_id)
             if candidate.state is payments.KioskState.INSERTING_NOTES:

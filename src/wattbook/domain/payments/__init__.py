@@ -60,9 +60,9 @@ from wattbook.domain.payments._errors import (
     KioskTimestampOutsideWindow,
     NoteConflict,
     PaymentError,
-    UnknownKiosk,
     UnknownAgreement,
     UnknownDebit,
+    UnknownKiosk,
     UnknownReceipt,
 )
 from wattbook.domain.payments._kiosk import (

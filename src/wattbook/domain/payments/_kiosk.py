@@ -32,11 +32,14 @@ _TRANSACTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{5,63}")
 _KIOSK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 
 
+_DEFAULT_MAX_TOTAL = Money(fen=2000_00)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KioskCaps:
     """The most one kiosk session takes: an amount and a number of notes (issue 16)."""
 
-    max_total: Money = Money(fen=2000_00)
+    max_total: Money = _DEFAULT_MAX_TOTAL
     max_notes: int = 50
 
     def __post_init__(self) -> None:

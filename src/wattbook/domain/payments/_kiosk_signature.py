@@ -1,11 +1,12 @@
 """Signed kiosk requests (issue 16): the one home of the kiosk HMAC.
 
 A kiosk's acceptor agent signs every request to the server with its kiosk's secret:
-HMAC-SHA256 over the kiosk id, the method, the path with its query as sent on the wire, the
-Unix time in seconds and the SHA-256 of the body, one per line. The server recomputes it with the secret it
-keeps (the database is the trust root: HMAC needs the raw secret on both sides) and refuses a
-request dated outside a few minutes of its own time, so that a captured request cannot be
-replayed later. Pure functions of ``hmac`` and ``hashlib``; the caller passes the time.
+HMAC-SHA256 over the kiosk id, the method, the path with its query as sent on the wire,
+the Unix time in seconds and the SHA-256 of the body, one per line. The server recomputes it
+with the secret it keeps (the database is the trust root: HMAC needs the raw secret on both
+sides) and refuses a request dated outside a few minutes of its own time, so that a captured
+request cannot be replayed later. Pure functions of ``hmac`` and ``hashlib``; the caller
+passes the time.
 """
 
 from __future__ import annotations
