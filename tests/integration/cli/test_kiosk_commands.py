@@ -44,13 +44,17 @@ class TestKioskCommands:
         listed = main(["kiosk", "list", "--database-url", database])
         listing = capsys.readouterr().out
 
-        (k01, k01_secret, _), (k02, k02_secret, _) = secrets_of(database)
+        (_, k01_secret, _), (_, k02_secret, _) = secrets_of(database)
         assert (printed, filed, listed) == (0, 0, 0)
-        assert k01_secret is not None and k01_secret in shown
+        assert k01_secret is not None
+        assert k02_secret is not None
+        assert k01_secret in shown
         assert written.read_text().strip() == k02_secret
         assert written.stat().st_mode & 0o777 == 0o600
-        assert k02_secret not in listing and k01_secret not in listing
-        assert "K01\t" in listing and "张工" in listing and "active" in listing
+        assert k01_secret not in listing
+        assert k02_secret not in listing
+        assert "K01\t" in listing
+        assert "张工\tactive" in listing
 
     def test_rotate_replaces_and_revoke_refuses_the_secret(
         self, database: str, capsys: pytest.CaptureFixture[str]
@@ -85,7 +89,8 @@ class TestKioskCommands:
 
         error = capsys.readouterr().err
         assert code == 2
-        assert error.startswith("wattbook kiosk") and error.count("\n") == 1
+        assert error.startswith("wattbook kiosk")
+        assert error.count("\n") == 1
         assert secrets_of(database) == []
 
     def test_add_refuses_a_taken_id_and_an_existing_secret_file(
