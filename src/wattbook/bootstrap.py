@@ -11,9 +11,9 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from wattbook.adapters import bank, db, meters, sms
+from wattbook.adapters import acceptors, bank, db, meters, sms
 from wattbook.adapters.clock import SystemClock
-from wattbook.application import payment_ports, ports, queries
+from wattbook.application import acceptor_ports, payment_ports, ports, queries
 from wattbook.application.alarm_ports import SystemAlarm
 from wattbook.application.calendar_ports import CalendarChange
 from wattbook.application.configure_bus import configure_bus, load_buses
@@ -193,12 +193,25 @@ class BankLink:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WebRuntime:
-    """Everything `wattbook serve` (and later `wattbook demo`) hands to the web app."""
+    """Everything `wattbook serve` (and later `wattbook demo`) hands to the web app.
+
+    ``wall_clock`` is the real time, for request freshness and rate limits: in the demo the
+    business clock runs fast, but a kiosk signs its requests with the time of day.
+    """
 
     storage: Storage
     web: WebSettings
     bank: BankLink
     receipt_font: Path | None
+    wall_clock: ports.Clock = dataclasses.field(default_factory=SystemClock)
+
+    @property
+    def kiosk_caps(self) -> payments.KioskCaps:
+        """Return the most one kiosk session takes, as the web settings say."""
+        return payments.KioskCaps(
+            max_total=Money(fen=self.web.kiosk_session_max_yuan * 100),
+            max_notes=self.web.kiosk_session_max_notes,
+        )
 
     @property
     def uow_factory(self) -> Callable[[], ports.UnitOfWork]:
@@ -435,6 +448,27 @@ async def start_modem_simulator(
 def system_clock() -> ports.Clock:
     """Return the system clock (for interfaces that need today's date)."""
     return SystemClock()
+
+
+# ------------------------------------------------------------ kiosk agent (issue 16)
+
+
+class InvalidAcceptor(ValueError):
+    """The acceptor named is not one wattbook drives (``simulated``, ``cctalk:DEVICE``)."""
+
+
+def build_note_acceptor(spec: str) -> acceptor_ports.NoteAcceptor:
+    """Return the note acceptor ``spec`` names: ``simulated`` or ``cctalk:/dev/ttyUSB0``.
+
+    :raises InvalidAcceptor: if the spec names none of those.
+    """
+    if spec == "simulated":
+        return acceptors.SimulatedAcceptor()
+    raise InvalidAcceptor(f"unknown acceptor {spec!r}: use 'simulated' or 'cctalk:DEVICE'")
+
+
+SimulatedAcceptor = acceptors.SimulatedAcceptor
+SimulatedNote = acceptors.SimulatedNote
 
 
 # ------------------------------------------------------------------- scheduled jobs

@@ -101,6 +101,11 @@ ALLOWED_HOSTS_VARIABLE = "WATTBOOK_ALLOWED_HOSTS"
 # The largest request body the web app reads, in bytes (issue 16).
 MAX_BODY_BYTES_VARIABLE = "WATTBOOK_MAX_BODY_BYTES"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+# Kiosk caps and look-up rate (issue 16): the most one kiosk session takes, and how many
+# account look-ups one kiosk may make a minute.
+KIOSK_SESSION_MAX_YUAN_VARIABLE = "WATTBOOK_KIOSK_SESSION_MAX_YUAN"
+KIOSK_SESSION_MAX_NOTES_VARIABLE = "WATTBOOK_KIOSK_SESSION_MAX_NOTES"
+KIOSK_LOOKUPS_PER_MINUTE_VARIABLE = "WATTBOOK_KIOSK_LOOKUPS_PER_MINUTE"
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 # A Host name: letters, digits, dots and dashes, or an IPv6 address in brackets.
 _HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Fa-f:.]{2,45}")
@@ -126,12 +131,32 @@ class WebSettings:
     allowed_hosts: tuple[str, ...] = ()
     # Bodies above this many bytes are refused with a 413 before they are read.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # The most one kiosk session takes (whole yuan, notes), and account look-ups per kiosk
+    # and minute (issue 16).
+    kiosk_session_max_yuan: int = 2000
+    kiosk_session_max_notes: int = 50
+    kiosk_lookups_per_minute: int = 10
 
     def __post_init__(self) -> None:
         if not 1 <= self.bank_callback_window_hours <= 24 * 31:
             raise InvalidSetting(
                 f"{BANK_CALLBACK_WINDOW_VARIABLE} must be 1 to 744 hours,"
                 f" not {self.bank_callback_window_hours}"
+            )
+        if not 100 <= self.kiosk_session_max_yuan <= 1_000_000:
+            raise InvalidSetting(
+                f"{KIOSK_SESSION_MAX_YUAN_VARIABLE} must be 100 to 1000000 yuan,"
+                f" not {self.kiosk_session_max_yuan}"
+            )
+        if not 1 <= self.kiosk_session_max_notes <= 1000:
+            raise InvalidSetting(
+                f"{KIOSK_SESSION_MAX_NOTES_VARIABLE} must be 1 to 1000 notes,"
+                f" not {self.kiosk_session_max_notes}"
+            )
+        if not 1 <= self.kiosk_lookups_per_minute <= 6000:
+            raise InvalidSetting(
+                f"{KIOSK_LOOKUPS_PER_MINUTE_VARIABLE} must be 1 to 6000,"
+                f" not {self.kiosk_lookups_per_minute}"
             )
 
     @property
@@ -159,8 +184,8 @@ class WebSettings:
         """Return the web settings read from the environment.
 
         :raises InvalidSetting: if the port is not a whole number from 0 to 65535, the
-            callback window not a whole number of hours from 1 to 744, or the allowed hosts
-            or the body limit cannot be used.
+            callback window not a whole number of hours from 1 to 744, or the allowed hosts,
+            the body limit or a kiosk cap or rate cannot be used.
         """
         env = os.environ if environ is None else environ
 
@@ -177,6 +202,15 @@ class WebSettings:
             bank_callback_window_hours=_hours(get(BANK_CALLBACK_WINDOW_VARIABLE), default=48),
             allowed_hosts=_allowed_hosts(get(ALLOWED_HOSTS_VARIABLE)),
             max_body_bytes=_max_body_bytes(get(MAX_BODY_BYTES_VARIABLE)),
+            kiosk_session_max_yuan=_whole(
+                KIOSK_SESSION_MAX_YUAN_VARIABLE, get(KIOSK_SESSION_MAX_YUAN_VARIABLE), 2000
+            ),
+            kiosk_session_max_notes=_whole(
+                KIOSK_SESSION_MAX_NOTES_VARIABLE, get(KIOSK_SESSION_MAX_NOTES_VARIABLE), 50
+            ),
+            kiosk_lookups_per_minute=_whole(
+                KIOSK_LOOKUPS_PER_MINUTE_VARIABLE, get(KIOSK_LOOKUPS_PER_MINUTE_VARIABLE), 10
+            ),
         )
 
 
@@ -191,6 +225,18 @@ def _hours(text: str | None, *, default: int) -> int:
         raise InvalidSetting(
             f"{BANK_CALLBACK_WINDOW_VARIABLE} must be a whole number of hours, not {text!r}"
         )
+    return int(text)
+
+
+def _whole(name: str, text: str | None, default: int) -> int:
+    """Return the whole number ``text`` gives, or ``default`` if unset.
+
+    :raises InvalidSetting: if it is not a whole number.
+    """
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        raise InvalidSetting(f"{name} must be a whole number, not {text!r}")
     return int(text)
 
 

@@ -10,7 +10,7 @@ from tests.fakes import FakeBankGateway, FakeClock
 from tests.functional.household import Household
 
 from wattbook.application import alarm_ports
-from wattbook.application.payments import Receipt, bank, counter, kiosk
+from wattbook.application.payments import Receipt, bank, counter, kiosk, kiosk_devices
 from wattbook.application.payments._credit import TopUp, credit_top_ups
 from wattbook.domain import payments
 from wattbook.domain.values import SHANGHAI, AccountNumber, Money
@@ -35,27 +35,61 @@ class Payer(Household):
             reference=reference or f"FORM-{self.number}-{self._forms}",
         )
 
-    async def at_kiosk(self, *notes_fen: int, transaction_id: str) -> kiosk.KioskView:
+    async def kiosk(self, kiosk_id: str = "K01") -> payments.Kiosk:
+        """Return the registered kiosk, registering it first if needed."""
+        async with self.uow() as uow:
+            found = await uow.payments.kiosk(kiosk_id)
+        if found is None:
+            found, _secret = await kiosk_devices.register_kiosk(
+                uow=self.uow(), clock=self.clock, kiosk_id=kiosk_id, by="test"
+            )
+        return found
+
+    async def kiosk_ready(self, transaction_id: str, kiosk_id: str = "K01") -> None:
+        """Open session ``transaction_id`` on the kiosk, enter the account, confirm it."""
+        await self.kiosk(kiosk_id)
+        await kiosk.open_kiosk_session(
+            uow=self.uow(), clock=self.clock, kiosk_id=kiosk_id, make_id=lambda: transaction_id
+        )
         await kiosk.enter_kiosk_account(
             uow=self.uow(),
             clock=self.clock,
+            kiosk_id=kiosk_id,
             transaction_id=transaction_id,
-            kiosk_id="K01",
             number=self.number,
         )
         await kiosk.confirm_kiosk_details(
-            uow=self.uow(), clock=self.clock, transaction_id=transaction_id
+            uow=self.uow(), clock=self.clock, kiosk_id=kiosk_id, transaction_id=transaction_id
         )
-        for sequence, fen in enumerate(notes_fen, start=1):
-            await kiosk.insert_kiosk_note(
-                uow=self.uow(),
-                clock=self.clock,
-                transaction_id=transaction_id,
-                sequence=sequence,
-                amount=Money(fen=fen),
-            )
+
+    async def note(
+        self,
+        fen: int,
+        *,
+        sequence: int | None = None,
+        kiosk_id: str = "K01",
+        caps: payments.KioskCaps = payments.DEFAULT_KIOSK_CAPS,
+    ) -> kiosk.KioskView:
+        """Put a note through the kiosk's acceptor (the next sequence unless given)."""
+        if sequence is None:
+            sequence = (await self.kiosk(kiosk_id)).last_acceptor_sequence + 1
+        return await kiosk.accept_acceptor_note(
+            uow=self.uow(),
+            clock=self.clock,
+            kiosk_id=kiosk_id,
+            acceptor_sequence=sequence,
+            amount=Money(fen=fen),
+            caps=caps,
+        )
+
+    async def at_kiosk(
+        self, *notes_fen: int, transaction_id: str, kiosk_id: str = "K01"
+    ) -> kiosk.KioskView:
+        await self.kiosk_ready(transaction_id, kiosk_id)
+        for fen in notes_fen:
+            await self.note(fen, kiosk_id=kiosk_id)
         return await kiosk.confirm_kiosk_total(
-            uow=self.uow(), clock=self.clock, transaction_id=transaction_id
+            uow=self.uow(), clock=self.clock, kiosk_id=kiosk_id, transaction_id=transaction_id
         )
 
     async def open_system_alarms(self) -> tuple[alarm_ports.SystemAlarm, ...]:

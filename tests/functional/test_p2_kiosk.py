@@ -32,12 +32,16 @@ class TestP2Kiosk:
     async def test_shows_the_details_before_notes_go_in(self, engine: Engine) -> None:
         home = Payer(engine, FakeClock(local(2025, 6, 10, 9)))
         await home.open(opening=Money(fen=1234))
+        await home.kiosk()
+        await kiosk.open_kiosk_session(
+            uow=home.uow(), clock=home.clock, kiosk_id="K01", make_id=lambda: "K01-bbbb0001"
+        )
 
         view = await kiosk.enter_kiosk_account(
             uow=home.uow(),
             clock=home.clock,
-            transaction_id="K01-bbbb0001",
             kiosk_id="K01",
+            transaction_id="K01-bbbb0001",
             number=home.number,
         )
 
@@ -51,30 +55,15 @@ class TestP2Kiosk:
     async def test_a_note_sent_twice_is_journalled_once(self, engine: Engine) -> None:
         home = Payer(engine, FakeClock(local(2025, 6, 10, 9)))
         await home.open()
-        await kiosk.enter_kiosk_account(
-            uow=home.uow(),
-            clock=home.clock,
-            transaction_id="K01-cccc0001",
-            kiosk_id="K01",
-            number=home.number,
-        )
-        await kiosk.confirm_kiosk_details(
-            uow=home.uow(), clock=home.clock, transaction_id="K01-cccc0001"
-        )
+        await home.kiosk_ready("K01-cccc0001")
         for _ in range(3):
-            await kiosk.insert_kiosk_note(
-                uow=home.uow(),
-                clock=home.clock,
-                transaction_id="K01-cccc0001",
-                sequence=1,
-                amount=Money(fen=5000),
-            )
+            await home.note(5000, sequence=1)
 
         view = await kiosk.confirm_kiosk_total(
-            uow=home.uow(), clock=home.clock, transaction_id="K01-cccc0001"
+            uow=home.uow(), clock=home.clock, kiosk_id="K01", transaction_id="K01-cccc0001"
         )
         again = await kiosk.confirm_kiosk_total(
-            uow=home.uow(), clock=home.clock, transaction_id="K01-cccc0001"
+            uow=home.uow(), clock=home.clock, kiosk_id="K01", transaction_id="K01-cccc0001"
         )
 
         assert view.session.total == Money(fen=5000)
@@ -83,21 +72,9 @@ class TestP2Kiosk:
         assert again.receipt.payment.receipt_number == view.receipt.payment.receipt_number
         assert home.balance_fen() == 5000
         with pytest.raises(payments.NoteConflict):
-            await kiosk.insert_kiosk_note(
-                uow=home.uow(),
-                clock=home.clock,
-                transaction_id="K01-cccc0001",
-                sequence=1,
-                amount=Money(fen=100),
-            )
+            await home.note(100, sequence=1)
         with pytest.raises(payments.KioskStepRefused):
-            await kiosk.insert_kiosk_note(
-                uow=home.uow(),
-                clock=home.clock,
-                transaction_id="K01-cccc0001",
-                sequence=2,
-                amount=Money(fen=100),
-            )
+            await home.note(100, sequence=2)
 
     async def test_refuses_a_counterfeit_denomination(self, engine: Engine) -> None:
         home = Payer(engine, FakeClock(local(2025, 6, 10, 9)))
@@ -109,29 +86,11 @@ class TestP2Kiosk:
     async def test_recovery_credits_an_interrupted_session_once(self, engine: Engine) -> None:
         home = Payer(engine, FakeClock(local(2025, 6, 10, 9)))
         await home.open()
-        await kiosk.enter_kiosk_account(
-            uow=home.uow(),
-            clock=home.clock,
-            transaction_id="K01-eeee0001",
-            kiosk_id="K01",
-            number=home.number,
-        )
-        await kiosk.confirm_kiosk_details(
-            uow=home.uow(), clock=home.clock, transaction_id="K01-eeee0001"
-        )
-        await kiosk.insert_kiosk_note(
-            uow=home.uow(),
-            clock=home.clock,
-            transaction_id="K01-eeee0001",
-            sequence=1,
-            amount=Money(fen=2000),
-        )
-        await kiosk.enter_kiosk_account(
-            uow=home.uow(),
-            clock=home.clock,
-            transaction_id="K01-eeee0002",
-            kiosk_id="K01",
-            number=home.number,
+        await home.kiosk_ready("K01-eeee0001")
+        await home.note(2000)
+        await home.kiosk("K02")
+        await kiosk.open_kiosk_session(
+            uow=home.uow(), clock=home.clock, kiosk_id="K02", make_id=lambda: "K02-eeee0002"
         )
         early = await kiosk.recover_kiosk_sessions(uow_factory=home.uow, clock=home.clock)
         home.clock.advance(timedelta(minutes=6))
@@ -141,43 +100,123 @@ class TestP2Kiosk:
 
         assert early.credited == ()
         assert [r.payment.amount for r in recovery.credited] == [Money(fen=2000)]
-        assert recovery.abandoned == ("K01-eeee0002",)
+        assert recovery.abandoned == ("K02-eeee0002",)
         assert again.credited == again.abandoned == ()
         assert home.balance_fen() == home.journal_fen() == 2000
         with pytest.raises(payments.KioskStepRefused):
-            await kiosk.insert_kiosk_note(
-                uow=home.uow(),
-                clock=home.clock,
-                transaction_id="K01-eeee0001",
-                sequence=2,
-                amount=Money(fen=100),
-            )
+            await home.note(100)
 
     async def test_notes_cannot_be_abandoned(self, engine: Engine) -> None:
         home = Payer(engine, FakeClock(local(2025, 6, 10, 9)))
         await home.open()
-        await kiosk.enter_kiosk_account(
-            uow=home.uow(),
-            clock=home.clock,
-            transaction_id="K01-ffff0001",
-            kiosk_id="K01",
-            number=home.number,
-        )
-        await kiosk.confirm_kiosk_details(
-            uow=home.uow(), clock=home.clock, transaction_id="K01-ffff0001"
-        )
-        await kiosk.insert_kiosk_note(
-            uow=home.uow(),
-            clock=home.clock,
-            transaction_id="K01-ffff0001",
-            sequence=1,
-            amount=Money(fen=100),
-        )
+        await home.kiosk_ready("K01-ffff0001")
+        await home.note(100)
 
         with pytest.raises(payments.KioskStepRefused):
             await kiosk.abandon_kiosk_session(
-                uow=home.uow(), clock=home.clock, transaction_id="K01-ffff0001"
+                uow=home.uow(), clock=home.clock, kiosk_id="K01", transaction_id="K01-ffff0001"
             )
+
+
+class TestIssue16KioskDevices:
+    """Kiosks are devices with credentials: server-made ids, acceptor sequences, caps."""
+
+    async def test_the_server_makes_unguessable_session_ids(self, engine: Engine) -> None:
+        home = Payer(engine, FakeClock(local(2025, 6, 10, 9)))
+        await home.open()
+        await home.kiosk()
+
+        ids = [
+            (
+                await kiosk.open_kiosk_session(uow=home.uow(), clock=home.clock, kiosk_id="K01")
+            ).session.transaction_id
+            for _ in range(3)
+        ]
+
+        assert len(set(ids)) == 3
+        for made in ids:
+            assert made.startswith("KS")
+            assert len(made) == 34  # "KS" + 24 random bytes: 192 bits
+            assert "K01" not in made
+        # At most one session per kiosk is open: each new one ended the one before.
+        assert home.rows("SELECT count(*) FROM kiosk_sessions WHERE state <> 'ABANDONED'") == [(1,)]
+
+    async def test_a_session_is_invisible_to_other_kiosks(self, engine: Engine) -> None:
+        home = Payer(engine, FakeClock(local(2025, 6, 10, 9)))
+        await home.open()
+        await home.kiosk_ready("K01-hhhh0001")
+        await home.kiosk("K02")
+
+        with pytest.raises(kiosk.UnknownSession):
+            await kiosk.kiosk_session(uow=home.uow(), kiosk_id="K02", transaction_id="K01-hhhh0001")
+        with pytest.raises(kiosk.UnknownSession):
+            await kiosk.confirm_kiosk_total(
+                uow=home.uow(), clock=home.clock, kiosk_id="K02", transaction_id="K01-hhhh0001"
+            )
+        with pytest.raises(payments.KioskStepRefused):
+            await home.note(10000, kiosk_id="K02")
+
+    async def test_a_lower_or_conflicting_acceptor_sequence_is_refused(
+        self, engine: Engine
+    ) -> None:
+        home = Payer(engine, FakeClock(local(2025, 6, 10, 9)))
+        await home.open()
+        await home.kiosk_ready("K01-iiii0001")
+        await home.note(1000, sequence=7)
+
+        repeated = await home.note(1000, sequence=7)
+        with pytest.raises(payments.NoteConflict):
+            await home.note(500, sequence=7)
+        with pytest.raises(payments.NoteConflict):
+            await home.note(1000, sequence=6)
+
+        assert repeated.session.total == Money(fen=1000)
+        assert (await home.kiosk()).last_acceptor_sequence == 7
+
+    async def test_a_session_takes_at_most_its_caps(self, engine: Engine) -> None:
+        home = Payer(engine, FakeClock(local(2025, 6, 10, 9)))
+        await home.open()
+        await home.kiosk_ready("K01-jjjj0001")
+        caps = payments.KioskCaps(max_total=Money(fen=20000), max_notes=3)
+
+        await home.note(10000, caps=caps)
+        await home.note(5000, caps=caps)
+        with pytest.raises(payments.KioskCapReached):
+            await home.note(10000, caps=caps)  # 250 yuan > 200
+        await home.note(100, caps=caps)
+        with pytest.raises(payments.KioskCapReached):
+            await home.note(100, caps=caps)  # a fourth note
+
+        view = await kiosk.confirm_kiosk_total(
+            uow=home.uow(), clock=home.clock, kiosk_id="K01", transaction_id="K01-jjjj0001"
+        )
+        assert view.session.total == Money(fen=15100)
+        assert home.balance_fen() == 15100
+
+    async def test_the_default_cap_is_2000_yuan(self, engine: Engine) -> None:
+        home = Payer(engine, FakeClock(local(2025, 6, 10, 9)))
+        await home.open()
+        await home.kiosk_ready("K01-kkkk0001")
+        for _ in range(20):
+            await home.note(10000)
+
+        with pytest.raises(payments.KioskCapReached):
+            await home.note(100)
+
+        assert home.rows("SELECT count(*) FROM kiosk_notes") == [(20,)]
+
+    async def test_a_new_session_credits_notes_left_in_the_last_one(self, engine: Engine) -> None:
+        home = Payer(engine, FakeClock(local(2025, 6, 10, 9)))
+        await home.open()
+        await home.kiosk_ready("K01-llll0001")
+        await home.note(2000)
+
+        await kiosk.open_kiosk_session(uow=home.uow(), clock=home.clock, kiosk_id="K01")
+
+        assert home.balance_fen() == home.journal_fen() == 2000
+        assert home.rows(
+            "SELECT state, recovered FROM kiosk_sessions WHERE transaction_id = 'K01-llll0001'"
+        ) == [("CREDITED", True)]
 
 
 class TestB6CloseAfterTopUp:

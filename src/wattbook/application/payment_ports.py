@@ -178,6 +178,30 @@ class PaymentRepository(Protocol):
         """Return open sessions with notes whose last activity was before ``before``."""
         ...
 
+    async def kiosk(self, kiosk_id: str, *, lock: bool = False) -> payments.Kiosk | None:
+        """Return the registered kiosk (locked for this unit of work if asked), or None."""
+        ...
+
+    async def kiosks(self) -> tuple[payments.Kiosk, ...]:
+        """Return every registered kiosk, by id."""
+        ...
+
+    async def add_kiosk(self, kiosk: payments.Kiosk) -> None:
+        """Store a newly registered kiosk."""
+        ...
+
+    async def save_kiosk(self, kiosk: payments.Kiosk) -> None:
+        """Store a kiosk's new secret, revocation or last acceptor sequence."""
+        ...
+
+    async def open_kiosk_sessions(self, kiosk_id: str) -> tuple[str, ...]:
+        """Return the transaction ids of the kiosk's open sessions, newest first."""
+        ...
+
+    async def kiosk_note(self, kiosk_id: str, sequence: int) -> tuple[str, Money] | None:
+        """Return the session and amount of the kiosk's newest note with this sequence."""
+        ...
+
     async def add_agreement(self, agreement: payments.Agreement, *, at: datetime) -> None:
         """Store a new agreement.
 

@@ -140,3 +140,54 @@ class TestDataCarriedAcross:
                 sa.text("SELECT new_value, changed_by FROM account_changes")
             ).all()
         assert [tuple(row) for row in rows] == [("13900000000", "before-0011 (not recorded)")]
+
+
+class TestKioskRegister:
+    """Revision 0013: kiosks seen in sessions are registered without a usable secret."""
+
+    def test_registers_each_kiosk_seen_above_its_highest_note(self, empty_engine: Engine) -> None:
+        db.upgrade(empty_engine, revision="0012")
+        with empty_engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO accounts (account_number, holder, phone, address, status, "
+                    "opened_at) VALUES ('051600000001', '住户', NULL, '丙6-1-801', 'OPEN', :at)"
+                ),
+                {"at": AT},
+            )
+            for txn, kiosk_id, notes in (
+                ("K01-a1", "K01", 3),
+                ("K01-b2", "K01", 5),
+                ("K02-c3", "K02", 0),
+            ):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO kiosk_sessions (transaction_id, kiosk_id, account_id, state,"
+                        " opened_at, updated_at, recovered) SELECT :txn, :kiosk, id, "
+                        "'INSERTING_NOTES', :at, :at, false FROM accounts"
+                    ),
+                    {"txn": txn, "kiosk": kiosk_id, "at": AT},
+                )
+                for sequence in range(1, notes + 1):
+                    connection.execute(
+                        sa.text(
+                            "INSERT INTO kiosk_notes (session_id, sequence, amount_fen,"
+                            " accepted_at) SELECT id, :sequence, 100, :at FROM kiosk_sessions"
+                            " WHERE transaction_id = :txn"
+                        ),
+                        {"sequence": sequence, "txn": txn, "at": AT},
+                    )
+
+        db.upgrade(empty_engine, revision="0013")
+
+        with empty_engine.connect() as connection:
+            rows = connection.execute(
+                sa.text(
+                    "SELECT kiosk_id, secret, registered_by, last_acceptor_sequence, revoked_at"
+                    " FROM kiosks ORDER BY kiosk_id"
+                )
+            ).all()
+        assert [tuple(row) for row in rows] == [
+            ("K01", None, "migration 0013", 5, None),
+            ("K02", None, "migration 0013", 0, None),
+        ]

@@ -21,15 +21,23 @@ __all__ = ["empty_engine", "engine"]
 SECRET = "test-bank-secret"  # noqa: S105 - a test key
 
 
-def web_runtime(engine: Engine, clock: FakeClock) -> bootstrap.WebRuntime:
-    """Return a runtime on ``engine`` with a fake clock and a fake bank."""
+def web_runtime(
+    engine: Engine,
+    clock: FakeClock,
+    *,
+    wall_clock: FakeClock | None = None,
+    web: WebSettings | None = None,
+) -> bootstrap.WebRuntime:
+    """Return a runtime on ``engine`` with a fake clock and a fake bank (and, if given, a
+    fake wall clock for kiosk signatures and rate limits, and other web settings)."""
     return bootstrap.WebRuntime(
         storage=bootstrap.Storage(
             engine=engine, uow_factory=db.unit_of_work_factory(engine), clock=clock
         ),
-        web=WebSettings(bank_secret=SECRET, allowed_hosts=("kiosk.test",)),
+        web=web or WebSettings(bank_secret=SECRET, allowed_hosts=("kiosk.test",)),
         bank=bootstrap.BankLink(gateway=FakeBankGateway(), secret=SECRET.encode()),
         receipt_font=bootstrap.find_receipt_font(None),
+        wall_clock=wall_clock if wall_clock is not None else bootstrap.system_clock(),
     )
 
 

@@ -55,8 +55,11 @@ def seed(url: str, numbers: list[str], *, opening_fen: int = 0) -> None:
 class Server:
     """A `wattbook serve` process; ``kill()`` is kill -9."""
 
-    def __init__(self, url: str, port: int, log: Path) -> None:
+    def __init__(
+        self, url: str, port: int, log: Path, *, env: dict[str, str] | None = None
+    ) -> None:
         self.url = url
+        self._env = env or {}
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self._log = log
@@ -68,6 +71,7 @@ class Server:
             "WATTBOOK_DATABASE_URL": self.url,
             "WATTBOOK_BANK_SECRET": SECRET,
             "WATTBOOK_WEB_PORT": str(self.port),
+            **self._env,
         }
         with self._log.open("ab") as log:
             self.process = subprocess.Popen(

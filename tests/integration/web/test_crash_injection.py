@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from tests.integration.web.kiosk_client import KioskAuth, register_kiosk
 from tests.integration.web.server import SECRET, Server, free_port, seed
 
 from wattbook import bootstrap
@@ -36,8 +37,9 @@ class AcceptingBank:
         return None
 
 
-def prepare(url: str) -> list[payments.DebitRequest]:
-    """Seed accounts, one agreement for the bank accounts, and today's debits."""
+def prepare(url: str) -> tuple[list[payments.DebitRequest], str]:
+    """Seed accounts, one agreement for the bank accounts, today's debits, and kiosk K01;
+    return the debits and the kiosk's secret."""
     seed(url, KIOSK_ACCOUNTS + BANK_ACCOUNTS)
     storage = bootstrap.build_storage(Settings(database_url=url))
     today = storage.clock.now().astimezone(SHANGHAI).date()
@@ -54,14 +56,15 @@ def prepare(url: str) -> list[payments.DebitRequest]:
         signed_on=today,
     )
 
-    async def run() -> list[payments.DebitRequest]:
+    async def run() -> tuple[list[payments.DebitRequest], str]:
+        secret = await register_kiosk(storage.uow_factory, storage.clock, "K01")
         await bank_cases.register_agreement(
             uow=storage.uow_factory(), clock=storage.clock, agreement=agreement
         )
         done = await bank_cases.run_auto_top_up(
             uow_factory=storage.uow_factory, clock=storage.clock, bank=AcceptingBank()
         )
-        return list(done.requested)
+        return list(done.requested), secret
 
     try:
         return asyncio.run(run())
@@ -94,19 +97,22 @@ async def until_acknowledged(
 async def kiosk_stream(
     client: httpx.AsyncClient, rng: random.Random, acknowledged: dict[str, list[int]]
 ) -> None:
+    sequence = 0
     for index in range(40):
         number = KIOSK_ACCOUNTS[index % len(KIOSK_ACCOUNTS)]
-        txn = f"K01-crash{index:04d}x"
+        started = await until_acknowledged(client, "/kiosk/api/sessions")
+        txn = started.json()["transaction_id"]
         base = f"/kiosk/api/sessions/{txn}"
-        await until_acknowledged(
-            client, f"{base}/account", json={"account_number": number, "kiosk_id": "K01"}
-        )
+        await until_acknowledged(client, f"{base}/account", json={"account_number": number})
         await until_acknowledged(client, f"{base}/details-confirmed")
         acknowledged[txn] = []
-        for sequence in range(1, rng.randint(1, 6) + 1):
+        for _ in range(rng.randint(1, 6)):
             fen = rng.choice(NOTES)
+            sequence += 1  # the acceptor's own numbering, across sessions
             await until_acknowledged(
-                client, f"{base}/notes", json={"sequence": sequence, "amount_fen": fen}
+                client,
+                "/kiosk/api/acceptor/notes",
+                json={"acceptor_sequence": sequence, "amount_fen": fen},
             )
             acknowledged[txn].append(fen)  # the acceptor stacks it only now
         if index % 3:  # the others walk away: recovery credits them
@@ -154,8 +160,14 @@ class TestCrashInjection:
         self, tmp_path: Path
     ) -> None:
         url = f"sqlite:///{tmp_path / 'crash.sqlite3'}"
-        debits = await asyncio.to_thread(prepare, url)
-        server = Server(url, free_port(), tmp_path / "server.log")
+        debits, secret = await asyncio.to_thread(prepare, url)
+        # One kiosk looks up 40 accounts in seconds here: lift its look-up rate.
+        server = Server(
+            url,
+            free_port(),
+            tmp_path / "server.log",
+            env={"WATTBOOK_KIOSK_LOOKUPS_PER_MINUTE": "6000"},
+        )
         server.start()
         rng = random.Random(20250610)
         notes: dict[str, list[int]] = {}
@@ -163,13 +175,19 @@ class TestCrashInjection:
         done = asyncio.Event()
         try:
             async with httpx.AsyncClient(base_url=server.base, timeout=5) as client:
+                kiosk_client = httpx.AsyncClient(
+                    base_url=server.base,
+                    timeout=5,
+                    auth=KioskAuth("K01", secret, bootstrap.system_clock().now),
+                )
                 kill_task = asyncio.create_task(killer(server, rng, done))
                 await asyncio.gather(
-                    kiosk_stream(client, random.Random(1), notes),
+                    kiosk_stream(kiosk_client, random.Random(1), notes),
                     bank_stream(client, random.Random(2), debits, serials),
                 )
                 done.set()
                 kills = await kill_task
+                await kiosk_client.aclose()
         finally:
             server.stop()
         storage = bootstrap.build_storage(Settings(database_url=url))

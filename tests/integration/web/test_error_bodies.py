@@ -12,8 +12,10 @@ from sqlalchemy.engine import Engine
 from tests.fakes import FakeClock
 from tests.functional.payments import Payer
 from tests.integration.web.conftest import SECRET, web_runtime
+from tests.integration.web.kiosk_client import NOTES, KioskAuth, register_kiosk
 
-from wattbook.adapters import bank
+from wattbook import bootstrap
+from wattbook.adapters import bank, db
 from wattbook.interfaces.web import create_app
 
 TXN = "K01-0123456789abcdef"
@@ -68,9 +70,10 @@ RAW_BODIES: tuple[bytes, ...] = (
     b'{"account_number": "/tmp/x.py"}',
 )
 KIOSK_JSON_STEPS = {
-    "account": {"account_number": "051600001234", "kiosk_id": "K01"},
-    "notes": {"sequence": 1, "amount_fen": 10000},
+    "account": {"account_number": "051600001234"},
 }
+# Notes come from the acceptor agent, not a session's route (issue 16).
+NOTE_STEP = {"acceptor_sequence": 1, "amount_fen": 10000}
 KIOSK_BARE_STEPS = ("details-confirmed", "confirm", "abandon")
 ODD_TRANSACTIONS = (
     "x",
@@ -103,10 +106,11 @@ def without_field(valid: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def kiosk_requests() -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """Yield (method, path, httpx keywords) for malformed kiosk requests."""
+    """Yield (method, path, httpx keywords) for malformed kiosk requests (to be signed)."""
     base = f"/kiosk/api/sessions/{TXN}"
-    for step, valid in KIOSK_JSON_STEPS.items():
-        path = f"{base}/{step}"
+    json_steps = {f"{base}/{step}": valid for step, valid in KIOSK_JSON_STEPS.items()}
+    json_steps[NOTES] = NOTE_STEP
+    for path, valid in json_steps.items():
         for raw in RAW_BODIES:
             yield "POST", path, {"content": raw, "headers": {"Content-Type": "application/json"}}
         yield "POST", path, {"content": b"a=1&b=2", "headers": {"Content-Type": "text/plain"}}
@@ -127,7 +131,8 @@ def kiosk_requests() -> Iterator[tuple[str, str, dict[str, Any]]]:
         for suffix in ("receipt", "receipt.txt"):
             yield "GET", f"/kiosk/sessions/{TXN}/{suffix}?paper={paper}", {}
     yield "DELETE", base, {}
-    yield "PUT", f"{base}/notes", {"json": KIOSK_JSON_STEPS["notes"]}
+    yield "PUT", NOTES, {"json": NOTE_STEP}
+    yield "POST", f"{base}/notes", {"json": {"sequence": 1, "amount_fen": 10000}}
     yield "GET", "/kiosk/api/no-such-route", {}
 
 
@@ -218,13 +223,28 @@ async def lenient_client(engine: Engine, clock: FakeClock) -> AsyncIterator[http
     await app.state.batcher.close()
 
 
+@pytest.fixture
+async def kiosk_secret(engine: Engine, clock: FakeClock) -> str:
+    """Register kiosk K01 and return its secret."""
+    return await register_kiosk(db.unit_of_work_factory(engine), clock, "K01")
+
+
+def as_kiosk(secret: str) -> KioskAuth:
+    """Return the signature of kiosk K01, dated by the system clock (the server's)."""
+    return KioskAuth("K01", secret, bootstrap.system_clock().now)
+
+
 def leaks(response: httpx.Response) -> list[str]:
     return [leak for leak in LEAKS if leak in response.text]
 
 
 class TestMalformedRequests:
     async def test_kiosk_routes_answer_4xx_without_paths_or_traces(
-        self, lenient_client: httpx.AsyncClient, engine: Engine, clock: FakeClock
+        self,
+        lenient_client: httpx.AsyncClient,
+        engine: Engine,
+        clock: FakeClock,
+        kiosk_secret: str,
     ) -> None:
         home = Payer(engine, clock)
         await home.open()
@@ -232,7 +252,9 @@ class TestMalformedRequests:
 
         bad = []
         for method, path, keywords in kiosk_requests():
-            response = await lenient_client.request(method, path, **keywords)
+            response = await lenient_client.request(
+                method, path, auth=as_kiosk(kiosk_secret), **keywords
+            )
             if not 400 <= response.status_code < 500 or leaks(response):
                 bad.append((method, path, keywords, response.status_code, response.text[:300]))
 
@@ -258,27 +280,28 @@ class TestMalformedRequests:
         assert home.rows("SELECT agreement_number FROM bank_agreements") == [("AG0001",)]
 
     async def test_names_the_wrong_field_in_chinese_or_english(
-        self, client: httpx.AsyncClient
+        self, client: httpx.AsyncClient, kiosk_secret: str
     ) -> None:
-        path = f"/kiosk/api/sessions/{TXN}/notes"
+        path = NOTES
+        auth = as_kiosk(kiosk_secret)
 
-        chinese = await client.post(path, json={"sequence": "one"})
-        english = await client.post(f"{path}?lang=en", json={"sequence": "one"})
+        chinese = await client.post(path, json={"acceptor_sequence": "one"}, auth=auth)
+        english = await client.post(f"{path}?lang=en", json={"acceptor_sequence": "one"}, auth=auth)
         junk = await client.post(
-            path, content=b"{junk", headers={"Content-Type": "application/json"}
+            path, content=b"{junk", headers={"Content-Type": "application/json"}, auth=auth
         )
 
         assert chinese.status_code == english.status_code == junk.status_code == 422
         assert chinese.json() == {
             "error": "INVALID_REQUEST",
-            "message": "请求格式错误：sequence 须为整数；缺少 amount_fen",
+            "message": "请求格式错误：acceptor_sequence 须为整数；缺少 amount_fen",
             "fields": [
-                {"field": "sequence", "problem": "NOT_INTEGER"},
+                {"field": "acceptor_sequence", "problem": "NOT_INTEGER"},
                 {"field": "amount_fen", "problem": "MISSING"},
             ],
         }
         assert english.json()["message"] == (
-            "Malformed request: sequence must be a whole number; amount_fen is missing"
+            "Malformed request: acceptor_sequence must be a whole number; amount_fen is missing"
         )
         assert junk.json()["fields"] == [{"field": "body", "problem": "NOT_JSON"}]
         assert "junk" not in junk.text
@@ -312,7 +335,11 @@ class TestUnhandledErrors:
     ) -> None:
         app = create_app(web_runtime(empty_engine, clock), background=False)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://kiosk.test") as client:
+        # Signed (the guard refuses the unsigned before storage): storage itself then fails.
+        auth = as_kiosk("any-secret")
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://kiosk.test", auth=auth
+        ) as client:
             api = await client.get(f"/kiosk/api/sessions/{TXN}")
             english = await client.get(f"/kiosk/api/sessions/{TXN}?lang=en")
             page = await client.get(

@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from tests.fakes import FakeClock
 from tests.functional.payments import Payer
-from tests.integration.web.test_error_bodies import TXN, lenient_client, signed
+from tests.integration.web.kiosk_client import register_kiosk
+from tests.integration.web.test_error_bodies import TXN, as_kiosk, lenient_client, signed
 
 from wattbook import bootstrap
 from wattbook.adapters import db
@@ -65,18 +66,20 @@ class TestBodyLimit:
 
 
 class TestKioskIds:
-    async def test_a_kiosk_id_the_domain_refuses_is_a_422(
-        self, client: httpx.AsyncClient, engine: Engine, clock: FakeClock
+    @pytest.mark.parametrize("kiosk_id", ["K" * 33, "K01\n", "-K01", "K01 x", "'; --"])
+    async def test_a_kiosk_id_the_domain_refuses_is_refused_unread(
+        self, client: httpx.AsyncClient, engine: Engine, clock: FakeClock, kiosk_id: str
     ) -> None:
         home = Payer(engine, clock)
         await home.open()
+        secret = await register_kiosk(db.unit_of_work_factory(engine), clock, "K01")
+        headers = as_kiosk(secret)
+        headers.kiosk_id = kiosk_id
 
-        answer = await client.post(
-            f"/kiosk/api/sessions/{TXN}/account?lang=en",
-            json={"account_number": "051600001234", "kiosk_id": "K" * 33},
-        )
+        answer = await client.post("/kiosk/api/sessions?lang=en", auth=headers)
 
-        assert answer.status_code == 422
+        assert answer.status_code == 401
+        assert answer.json()["error"] == "KIOSK_NOT_SIGNED"
         assert home.rows("SELECT count(*) FROM kiosk_sessions") == [(0,)]
 
 
@@ -99,12 +102,13 @@ class TestSecurityHeaders:
     ) -> None:
         home = Payer(engine, clock)
         await home.open()
+        auth = as_kiosk(await register_kiosk(db.unit_of_work_factory(engine), clock, "K01"))
         await home.at_kiosk(10000, transaction_id=TXN)
 
         personal = [
-            await client.get(f"/kiosk/api/sessions/{TXN}"),
-            await client.get(f"/kiosk/sessions/{TXN}/receipt"),
-            await client.get(f"/kiosk/sessions/{TXN}/receipt.txt"),
+            await client.get(f"/kiosk/api/sessions/{TXN}", auth=auth),
+            await client.get(f"/kiosk/sessions/{TXN}/receipt", auth=auth),
+            await client.get(f"/kiosk/sessions/{TXN}/receipt.txt", auth=auth),
         ]
         static = await client.get("/static/kiosk.js")
 
@@ -117,9 +121,10 @@ class TestSecurityHeaders:
     ) -> None:
         home = Payer(engine, clock)
         await home.open()
+        auth = as_kiosk(await register_kiosk(db.unit_of_work_factory(engine), clock, "K01"))
         await home.at_kiosk(10000, transaction_id=TXN)
 
-        page = await client.get(f"/kiosk/sessions/{TXN}/receipt")
+        page = await client.get(f"/kiosk/sessions/{TXN}/receipt", auth=auth)
 
         assert "onclick" not in page.text
         assert '<script src="/static/receipt.js"></script>' in page.text

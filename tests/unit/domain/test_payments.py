@@ -109,6 +109,9 @@ class TestCounterOpen:
             payments.CounterShift(weekday=7, opens_at=time(9), closes_at=time(10))
 
 
+CAPS = payments.DEFAULT_KIOSK_CAPS
+
+
 def inserting() -> payments.KioskSession:
     session = payments.start_session(transaction_id="K01-abcdef", kiosk_id="K01", at=AT)
     session = payments.enter_account(session=session, number=NUMBER, at=AT)
@@ -119,10 +122,10 @@ class TestKioskSession:
     def test_walks_the_manuals_steps(self) -> None:
         session = inserting()
         session, added = payments.accept_note(
-            session=session, sequence=1, amount=Money(fen=10000), at=AT
+            session=session, sequence=1, amount=Money(fen=10000), at=AT, caps=CAPS
         )
         session, again = payments.accept_note(
-            session=session, sequence=1, amount=Money(fen=10000), at=AT
+            session=session, sequence=1, amount=Money(fen=10000), at=AT, caps=CAPS
         )
 
         credited = payments.credit(session=session, at=AT)
@@ -148,25 +151,31 @@ class TestKioskSession:
         with pytest.raises(payments.KioskStepRefused):
             payments.confirm_details(session=fresh, at=AT)
         with pytest.raises(payments.KioskStepRefused):
-            payments.accept_note(session=fresh, sequence=1, amount=Money(fen=100), at=AT)
+            payments.accept_note(session=fresh, sequence=1, amount=Money(fen=100), at=AT, caps=CAPS)
         with pytest.raises(payments.KioskStepRefused, match="at least one note"):
             payments.credit(session=inserting(), at=AT)
         with pytest.raises(payments.KioskStepRefused, match="start at 1"):
-            payments.accept_note(session=inserting(), sequence=0, amount=Money(fen=100), at=AT)
+            payments.accept_note(
+                session=inserting(), sequence=0, amount=Money(fen=100), at=AT, caps=CAPS
+            )
 
     def test_refuses_other_notes_and_conflicting_sequences(self) -> None:
         session, _ = payments.accept_note(
-            session=inserting(), sequence=1, amount=Money(fen=500), at=AT
+            session=inserting(), sequence=1, amount=Money(fen=500), at=AT, caps=CAPS
         )
 
         with pytest.raises(payments.InvalidNote):
-            payments.accept_note(session=session, sequence=2, amount=Money(fen=200), at=AT)
+            payments.accept_note(
+                session=session, sequence=2, amount=Money(fen=200), at=AT, caps=CAPS
+            )
         with pytest.raises(payments.NoteConflict):
-            payments.accept_note(session=session, sequence=1, amount=Money(fen=100), at=AT)
+            payments.accept_note(
+                session=session, sequence=1, amount=Money(fen=100), at=AT, caps=CAPS
+            )
 
     def test_abandons_only_without_money(self) -> None:
         with_note, _ = payments.accept_note(
-            session=inserting(), sequence=1, amount=Money(fen=100), at=AT
+            session=inserting(), sequence=1, amount=Money(fen=100), at=AT, caps=CAPS
         )
 
         abandoned = payments.abandon(session=inserting(), at=AT)
@@ -448,3 +457,151 @@ class TestCorrections:
         assert (
             payments.refund_top_up(original=top_up(), reference="R", at=AT, note="").credit is None
         )
+
+
+class TestKioskCaps:
+    def test_refuses_a_note_past_the_amount_or_the_count(self) -> None:
+        caps = payments.KioskCaps(max_total=Money(fen=15000), max_notes=2)
+        session, _ = payments.accept_note(
+            session=inserting(), sequence=1, amount=Money(fen=10000), at=AT, caps=caps
+        )
+
+        with pytest.raises(payments.KioskCapReached, match=r"150\.00 yuan"):
+            payments.accept_note(
+                session=session, sequence=2, amount=Money(fen=10000), at=AT, caps=caps
+            )
+        session, _ = payments.accept_note(
+            session=session, sequence=2, amount=Money(fen=5000), at=AT, caps=caps
+        )
+        with pytest.raises(payments.KioskCapReached, match="2 notes"):
+            payments.accept_note(
+                session=session, sequence=3, amount=Money(fen=100), at=AT, caps=caps
+            )
+        # The note that reached the cap, sent again, is still the same note.
+        again, added = payments.accept_note(
+            session=session, sequence=2, amount=Money(fen=5000), at=AT, caps=caps
+        )
+        assert (again.total, added) == (Money(fen=15000), False)
+
+    def test_defaults_to_2000_yuan_and_50_notes(self) -> None:
+        assert (
+            payments.KioskCaps(max_total=Money(fen=200000), max_notes=50)
+            == payments.DEFAULT_KIOSK_CAPS
+        )
+        with pytest.raises(ValueError, match="at least one 100 yuan note"):
+            payments.KioskCaps(max_total=Money(fen=5000), max_notes=50)
+
+
+def kiosk(last: int = 0, **changes: object) -> payments.Kiosk:
+    values: dict[str, object] = {
+        "kiosk_id": "K01",
+        "secret": "s3cret",
+        "registered_at": AT,
+        "registered_by": "test",
+        "last_acceptor_sequence": last,
+    }
+    values.update(changes)
+    return payments.Kiosk(**values)  # type: ignore[arg-type]
+
+
+class TestAcceptorSequence:
+    def test_a_higher_sequence_is_new_and_the_last_again_a_repeat(self) -> None:
+        assert payments.order_acceptor_note(
+            kiosk=kiosk(4), sequence=9, amount=Money(fen=100), last_note=None
+        )
+        assert not payments.order_acceptor_note(
+            kiosk=kiosk(4), sequence=4, amount=Money(fen=100), last_note=Money(fen=100)
+        )
+
+    @pytest.mark.parametrize(("sequence", "last_note"), [(3, 100), (4, 500), (4, None)])
+    def test_a_lower_one_or_the_last_with_other_content_conflicts(
+        self, sequence: int, last_note: int | None
+    ) -> None:
+        with pytest.raises(payments.NoteConflict):
+            payments.order_acceptor_note(
+                kiosk=kiosk(4),
+                sequence=sequence,
+                amount=Money(fen=100),
+                last_note=None if last_note is None else Money(fen=last_note),
+            )
+
+    def test_a_revoked_kiosk_or_one_without_a_secret_has_no_usable_secret(self) -> None:
+        with pytest.raises(payments.KioskRevoked):
+            kiosk(revoked_at=AT).usable_secret()
+        with pytest.raises(payments.UnknownKiosk, match="rotate"):
+            kiosk(secret=None).usable_secret()
+        assert "s3cret" not in repr(kiosk())
+
+
+KEY = "s3cret"
+
+
+class TestKioskSignature:
+    BODY = b'{"acceptor_sequence": 1, "amount_fen": 10000}'
+
+    def signed(self, **changes: object) -> payments.SignedRequest:
+        headers = payments.kiosk_headers(
+            kiosk_id="K01",
+            secret=KEY,
+            method="POST",
+            target="/kiosk/api/acceptor/notes?lang=en",
+            at=AT,
+            body=self.BODY,
+        )
+        values: dict[str, object] = {
+            "kiosk_id": headers[payments.KIOSK_HEADER],
+            "timestamp": headers[payments.TIMESTAMP_HEADER],
+            "signature": headers[payments.SIGNATURE_HEADER],
+            "method": "POST",
+            "target": "/kiosk/api/acceptor/notes?lang=en",
+            "body": self.BODY,
+        }
+        values.update(changes)
+        return payments.read_signed_request(**values)  # type: ignore[arg-type]
+
+    def test_accepts_a_request_signed_with_the_secret_within_the_window(self) -> None:
+        payments.verify_kiosk_request(self.signed(), secret=KEY, now=AT + timedelta(minutes=4))
+
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            {"body": b'{"acceptor_sequence": 1, "amount_fen": 99999}'},
+            {"target": "/kiosk/api/acceptor/notes?lang=zh-CN"},
+            {"method": "GET"},
+            {"kiosk_id": "K02"},
+        ],
+    )
+    def test_refuses_anything_changed_after_signing(self, changes: dict[str, object]) -> None:
+        with pytest.raises(payments.KioskSignatureInvalid):
+            payments.verify_kiosk_request(self.signed(**changes), secret=KEY, now=AT)
+
+    def test_refuses_another_secret(self) -> None:
+        with pytest.raises(payments.KioskSignatureInvalid):
+            payments.verify_kiosk_request(
+                self.signed(),
+                secret="other",  # noqa: S106 - a test key
+                now=AT,
+            )
+
+    @pytest.mark.parametrize("minutes", [-6, 6])
+    def test_refuses_a_timestamp_outside_the_window(self, minutes: int) -> None:
+        with pytest.raises(payments.KioskTimestampOutsideWindow):
+            payments.verify_kiosk_request(
+                self.signed(), secret=KEY, now=AT + timedelta(minutes=minutes)
+            )
+
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            {"signature": None},
+            {"timestamp": None},
+            {"kiosk_id": None},
+            {"signature": "zz"},
+            {"timestamp": "-5"},
+            {"timestamp": "1e9"},
+            {"kiosk_id": "K01\n"},
+        ],
+    )
+    def test_refuses_missing_or_malformed_headers(self, changes: dict[str, object]) -> None:
+        with pytest.raises(payments.KioskSignatureMissing):
+            self.signed(**changes)

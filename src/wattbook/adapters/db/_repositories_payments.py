@@ -100,6 +100,31 @@ def _debit_select() -> Any:
     )
 
 
+_OPEN_KIOSK_STATES = ("ENTERING_ACCOUNT", "CONFIRMING_DETAILS", "INSERTING_NOTES")
+
+
+def _kiosk(row: Any) -> payments.Kiosk:
+    return payments.Kiosk(
+        kiosk_id=row.kiosk_id,
+        secret=row.secret,
+        registered_at=row.registered_at,
+        registered_by=row.registered_by,
+        revoked_at=row.revoked_at,
+        last_acceptor_sequence=row.last_acceptor_sequence,
+    )
+
+
+def _kiosk_values(kiosk: payments.Kiosk) -> dict[str, Any]:
+    return {
+        "kiosk_id": kiosk.kiosk_id,
+        "secret": kiosk.secret,
+        "registered_at": kiosk.registered_at,
+        "registered_by": kiosk.registered_by,
+        "revoked_at": kiosk.revoked_at,
+        "last_acceptor_sequence": kiosk.last_acceptor_sequence,
+    }
+
+
 def _payment(row: Any) -> payment_ports.Payment:
     return payment_ports.Payment(
         receipt_number=payments.ReceiptNumber.parse(row.receipt_number),
@@ -484,7 +509,7 @@ class SqlPaymentRepository:
         rows = self._worker.conn().execute(
             sa.select(s.c.transaction_id)
             .where(
-                s.c.state.in_(("ENTERING_ACCOUNT", "CONFIRMING_DETAILS", "INSERTING_NOTES")),
+                s.c.state.in_(_OPEN_KIOSK_STATES),
                 s.c.updated_at < before,
             )
             .order_by(s.c.updated_at)
@@ -495,6 +520,75 @@ class SqlPaymentRepository:
     async def idle_kiosk_sessions(self, *, before: datetime, limit: int) -> tuple[str, ...]:
         """Return open sessions whose last activity was before ``before``."""
         return await self._worker.run(self._idle_kiosk_sessions, before, limit)
+
+    def _kiosk_row(self, kiosk_id: str, lock: bool) -> payments.Kiosk | None:
+        connection = self._worker.conn()
+        k = p.kiosks
+        query = sa.select(k).where(k.c.kiosk_id == kiosk_id)
+        row = connection.execute(_lock(connection, query, k) if lock else query).one_or_none()
+        return None if row is None else _kiosk(row)
+
+    async def kiosk(self, kiosk_id: str, *, lock: bool = False) -> payments.Kiosk | None:
+        """Return the registered kiosk (locked for this unit of work if asked), or None."""
+        return await self._worker.run(self._kiosk_row, kiosk_id, lock)
+
+    def _kiosks(self) -> tuple[payments.Kiosk, ...]:
+        k = p.kiosks
+        rows = self._worker.conn().execute(sa.select(k).order_by(k.c.kiosk_id))
+        return tuple(_kiosk(row) for row in rows)
+
+    async def kiosks(self) -> tuple[payments.Kiosk, ...]:
+        """Return every registered kiosk, by id."""
+        return await self._worker.run(self._kiosks)
+
+    def _add_kiosk(self, kiosk: payments.Kiosk) -> None:
+        self._worker.conn().execute(p.kiosks.insert().values(**_kiosk_values(kiosk)))
+
+    async def add_kiosk(self, kiosk: payments.Kiosk) -> None:
+        """Store a newly registered kiosk."""
+        await self._worker.run(self._add_kiosk, kiosk)
+
+    def _save_kiosk(self, kiosk: payments.Kiosk) -> None:
+        k = p.kiosks
+        values = _kiosk_values(kiosk)
+        del values["kiosk_id"]
+        self._worker.conn().execute(k.update().where(k.c.kiosk_id == kiosk.kiosk_id).values(values))
+
+    async def save_kiosk(self, kiosk: payments.Kiosk) -> None:
+        """Store a kiosk's new secret, revocation or last acceptor sequence."""
+        await self._worker.run(self._save_kiosk, kiosk)
+
+    def _open_kiosk_sessions(self, kiosk_id: str) -> tuple[str, ...]:
+        s = p.kiosk_sessions
+        rows = self._worker.conn().execute(
+            sa.select(s.c.transaction_id)
+            .where(s.c.kiosk_id == kiosk_id, s.c.state.in_(_OPEN_KIOSK_STATES))
+            .order_by(s.c.id.desc())
+        )
+        return tuple(row[0] for row in rows)
+
+    async def open_kiosk_sessions(self, kiosk_id: str) -> tuple[str, ...]:
+        """Return the transaction ids of the kiosk's open sessions, newest first."""
+        return await self._worker.run(self._open_kiosk_sessions, kiosk_id)
+
+    def _kiosk_note(self, kiosk_id: str, sequence: int) -> tuple[str, Money] | None:
+        s, n = p.kiosk_sessions, p.kiosk_notes
+        row = (
+            self._worker.conn()
+            .execute(
+                sa.select(s.c.transaction_id, n.c.amount_fen)
+                .join(n, n.c.session_id == s.c.id)
+                .where(s.c.kiosk_id == kiosk_id, n.c.sequence == sequence)
+                .order_by(s.c.id.desc())
+                .limit(1)
+            )
+            .one_or_none()
+        )
+        return None if row is None else (row.transaction_id, Money(fen=row.amount_fen))
+
+    async def kiosk_note(self, kiosk_id: str, sequence: int) -> tuple[str, Money] | None:
+        """Return the session and amount of the kiosk's newest note with this sequence."""
+        return await self._worker.run(self._kiosk_note, kiosk_id, sequence)
 
     # ------------------------------------------------------------------ bank
 

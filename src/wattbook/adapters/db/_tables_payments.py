@@ -91,6 +91,21 @@ counter_openings = sa.Table(
     sa.CheckConstraint("end_at > start_at", name="period_not_empty"),
 )
 
+# Registered kiosks (issue 16, migration r0013): each signs its requests with its secret. The
+# raw secret is kept because HMAC needs it on both sides: the database is the trust root. A
+# kiosk registered by the migration has no secret until it is rotated.
+kiosks = sa.Table(
+    "kiosks",
+    metadata,
+    sa.Column("kiosk_id", sa.String(32), primary_key=True),
+    sa.Column("secret", sa.String(64), nullable=True),
+    sa.Column("registered_at", UtcDateTime, nullable=False),
+    sa.Column("registered_by", sa.String(100), nullable=False),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+    sa.Column("last_acceptor_sequence", sa.BigInteger, nullable=False, server_default="0"),
+    sa.CheckConstraint("last_acceptor_sequence >= 0", name="sequence_not_negative"),
+)
+
 kiosk_sessions = sa.Table(
     "kiosk_sessions",
     metadata,

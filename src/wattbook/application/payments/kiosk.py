@@ -1,12 +1,17 @@
 """The kiosk (P2): each step of the session is one unit of work on the server.
 
-Every note is journalled here before the acceptor stacks it; a session with notes ends only
-credited, by the resident's 确定 or by :func:`recover_kiosk_sessions` after a crash.
+Every step names the kiosk that signed it (issue 16); a session is visible only to its own
+kiosk. The server makes session ids, and notes come only from the kiosk's acceptor agent,
+numbered by the acceptor. Every note is journalled here before the acceptor stacks it; a
+session with notes ends only credited, by the resident's 确定 or by
+:func:`recover_kiosk_sessions` after a crash.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from wattbook.application import ports
@@ -51,9 +56,15 @@ async def _view(
     )
 
 
-async def _load(uow: ports.UnitOfWork, transaction_id: str) -> payments.KioskSession:
+def new_transaction_id() -> str:
+    """Return a new, unguessable session id: "KS" and 192 random bits, URL-safe (34 chars)."""
+    return "KS" + secrets.token_urlsafe(24)
+
+
+async def _load(uow: ports.UnitOfWork, transaction_id: str, kiosk_id: str) -> payments.KioskSession:
     session = await uow.payments.kiosk_session(transaction_id)
-    if session is None:
+    # Another kiosk's session is as unknown as no session at all.
+    if session is None or session.kiosk_id != kiosk_id:
         raise UnknownSession(transaction_id)
     return session
 
@@ -68,37 +79,72 @@ async def _receipt(uow: ports.UnitOfWork, session: payments.KioskSession) -> Rec
     return receipt_for(found[session.transaction_id], account)
 
 
-async def kiosk_session(*, uow: ports.UnitOfWork, transaction_id: str) -> KioskView:
+async def _kiosk(uow: ports.UnitOfWork, kiosk_id: str) -> payments.Kiosk:
+    # Locked: one kiosk's steps that start sessions or take notes run one at a time.
+    kiosk = await uow.payments.kiosk(kiosk_id, lock=True)
+    if kiosk is None:
+        raise payments.UnknownKiosk(f"no kiosk {kiosk_id} is registered")
+    return kiosk
+
+
+async def kiosk_session(*, uow: ports.UnitOfWork, kiosk_id: str, transaction_id: str) -> KioskView:
     """Return the session as the screen shows it (after a kiosk restart, say).
 
-    :raises UnknownSession: if there is none.
+    :raises UnknownSession: if the kiosk has none with this id.
     """
     async with uow:
-        session = await _load(uow, transaction_id)
+        session = await _load(uow, transaction_id, kiosk_id)
         return await _view(uow, session, await _receipt(uow, session))
+
+
+async def open_kiosk_session(
+    *,
+    uow: ports.UnitOfWork,
+    clock: ports.Clock,
+    kiosk_id: str,
+    make_id: Callable[[], str] = new_transaction_id,
+) -> KioskView:
+    """Start a session on the kiosk with a server-made id, waiting for an account number.
+
+    At most one session per kiosk is open: one left open is ended first, abandoned if no
+    note went in, else credited as recovered (the money that went in reaches its account).
+
+    :raises payments.UnknownKiosk: if no kiosk has this id.
+    """
+    now = clock.now()
+    async with uow:
+        await _kiosk(uow, kiosk_id)
+        for transaction_id in await uow.payments.open_kiosk_sessions(kiosk_id):
+            left = await _load(uow, transaction_id, kiosk_id)
+            if left.notes:
+                left = payments.confirm_details(session=left, at=now)
+                await _credit(uow, left, now=now, recovered=True)
+            else:
+                await uow.payments.save_kiosk_session(payments.abandon(session=left, at=now))
+        session = payments.start_session(transaction_id=make_id(), kiosk_id=kiosk_id, at=now)
+        await uow.payments.save_kiosk_session(session)
+        view = await _view(uow, session)
+        await uow.commit()
+    return view
 
 
 async def enter_kiosk_account(
     *,
     uow: ports.UnitOfWork,
     clock: ports.Clock,
-    transaction_id: str,
     kiosk_id: str,
+    transaction_id: str,
     number: AccountNumber,
 ) -> KioskView:
-    """Start (or continue) a session with the 12-digit number typed, and show the details.
+    """Show the details of the 12-digit number typed, for the resident to check.
 
+    :raises UnknownSession: if the kiosk has no session with this id.
     :raises UnknownAccount: if no account has this number.
     :raises payments.KioskStepRefused: once notes are going in.
-    :raises payments.InvalidKioskId: if the transaction or kiosk id is malformed.
     """
     now = clock.now()
     async with uow:
-        session = await uow.payments.kiosk_session(transaction_id)
-        if session is None:
-            session = payments.start_session(
-                transaction_id=transaction_id, kiosk_id=kiosk_id, at=now
-            )
+        session = await _load(uow, transaction_id, kiosk_id)
         await uow.accounts.get(number)
         session = payments.enter_account(session=session, number=number, at=now)
         await uow.payments.save_kiosk_session(session)
@@ -108,47 +154,75 @@ async def enter_kiosk_account(
 
 
 async def confirm_kiosk_details(
-    *, uow: ports.UnitOfWork, clock: ports.Clock, transaction_id: str
+    *, uow: ports.UnitOfWork, clock: ports.Clock, kiosk_id: str, transaction_id: str
 ) -> KioskView:
     """Confirm the details shown; the acceptor may now take notes.
 
-    :raises UnknownSession: if there is none.
+    :raises UnknownSession: if the kiosk has no session with this id.
     :raises payments.KioskStepRefused: unless the details are being shown.
     """
     now = clock.now()
     async with uow:
-        session = payments.confirm_details(session=await _load(uow, transaction_id), at=now)
+        session = await _load(uow, transaction_id, kiosk_id)
+        session = payments.confirm_details(session=session, at=now)
         await uow.payments.save_kiosk_session(session)
         view = await _view(uow, session)
         await uow.commit()
     return view
 
 
-async def insert_kiosk_note(
+async def accept_acceptor_note(
     *,
     uow: ports.UnitOfWork,
     clock: ports.Clock,
-    transaction_id: str,
-    sequence: int,
+    kiosk_id: str,
+    acceptor_sequence: int,
     amount: Money,
+    caps: payments.KioskCaps,
 ) -> KioskView:
-    """Journal note ``sequence`` before the acceptor stacks it; a repeat is acknowledged again.
+    """Journal a note in the acceptor's escrow into the kiosk's session taking notes.
 
     Only after this returns may the acceptor stack the note; if it raises, the note is
-    returned to the resident.
+    returned to the resident. The acceptor's last sequence again with the same amount is
+    answered as before (nothing changes); the kiosk keeps its last accepted sequence.
 
-    :raises UnknownSession: if there is none.
+    :raises payments.UnknownKiosk: if no kiosk has this id.
+    :raises payments.NoteConflict: if the sequence is below the last, or is the last with
+        another amount.
     :raises payments.InvalidNote: if it is not a 1-100 yuan note.
-    :raises payments.NoteConflict: if the sequence was journalled with another amount.
-    :raises payments.KioskStepRefused: unless the session is taking notes.
+    :raises payments.KioskStepRefused: if no session of the kiosk is taking notes.
+    :raises payments.KioskCapReached: if the note would pass the session's caps.
     """
     now = clock.now()
     async with uow:
-        session, added = payments.accept_note(
-            session=await _load(uow, transaction_id), sequence=sequence, amount=amount, at=now
+        kiosk = await _kiosk(uow, kiosk_id)
+        last = None
+        if acceptor_sequence == kiosk.last_acceptor_sequence:
+            last = await uow.payments.kiosk_note(kiosk_id, acceptor_sequence)
+        new = payments.order_acceptor_note(
+            kiosk=kiosk,
+            sequence=acceptor_sequence,
+            amount=amount,
+            last_note=None if last is None else last[1],
         )
-        if added:
-            await uow.payments.save_kiosk_session(session)
+        if not new:
+            assert last is not None  # noqa: S101 - a repeat has its note
+            repeated = await _load(uow, last[0], kiosk_id)
+            return await _view(uow, repeated, await _receipt(uow, repeated))
+        payments.check_note(amount)
+        session: payments.KioskSession | None = None
+        for transaction_id in await uow.payments.open_kiosk_sessions(kiosk_id):
+            candidate = await _load(uow, transaction_id, kiosk_id)
+            if candidate.state is payments.KioskState.INSERTING_NOTES:
+                session = candidate
+                break
+        if session is None:
+            raise payments.KioskStepRefused(f"no session of kiosk {kiosk_id} is taking notes")
+        session, _added = payments.accept_note(
+            session=session, sequence=acceptor_sequence, amount=amount, at=now, caps=caps
+        )
+        await uow.payments.save_kiosk_session(session)
+        await uow.payments.save_kiosk(replace(kiosk, last_acceptor_sequence=acceptor_sequence))
         view = await _view(uow, session)
         await uow.commit()
     return view
@@ -179,7 +253,7 @@ async def _credit(
 
 
 async def confirm_kiosk_total(
-    *, uow: ports.UnitOfWork, clock: ports.Clock, transaction_id: str
+    *, uow: ports.UnitOfWork, clock: ports.Clock, kiosk_id: str, transaction_id: str
 ) -> KioskView:
     """Credit the notes inserted (the resident pressed 确定) and return the receipt.
 
@@ -190,17 +264,17 @@ async def confirm_kiosk_total(
     """
     now = clock.now()
     async with uow:
-        session = await _load(uow, transaction_id)
+        session = await _load(uow, transaction_id, kiosk_id)
         if session.state is payments.KioskState.CREDITED:
             return await _view(uow, session, await _receipt(uow, session))
         receipt = await _credit(uow, session, now=now, recovered=False)
-        view = await _view(uow, await _load(uow, transaction_id), receipt)
+        view = await _view(uow, await _load(uow, transaction_id, kiosk_id), receipt)
         await uow.commit()
     return view
 
 
 async def abandon_kiosk_session(
-    *, uow: ports.UnitOfWork, clock: ports.Clock, transaction_id: str
+    *, uow: ports.UnitOfWork, clock: ports.Clock, kiosk_id: str, transaction_id: str
 ) -> KioskView:
     """End a session before any note went in (返回 / timeout on the first screens).
 
@@ -209,7 +283,7 @@ async def abandon_kiosk_session(
     """
     now = clock.now()
     async with uow:
-        session = payments.abandon(session=await _load(uow, transaction_id), at=now)
+        session = payments.abandon(session=await _load(uow, transaction_id, kiosk_id), at=now)
         await uow.payments.save_kiosk_session(session)
         view = await _view(uow, session)
         await uow.commit()

@@ -24,7 +24,36 @@ class KioskStepRefused(PaymentError):
 
 
 class NoteConflict(PaymentError):
-    """A note sequence number was journalled before with another denomination."""
+    """A note sequence number was journalled before with another denomination, or is below
+    the acceptor's last sequence."""
+
+
+class KioskCapReached(PaymentError):
+    """The note would take the session past its cap (total amount or number of notes)."""
+
+
+class KioskNotAuthenticated(PaymentError):
+    """A kiosk request is not signed by a registered kiosk: the base of the 401 answers."""
+
+
+class KioskSignatureMissing(KioskNotAuthenticated):
+    """A kiosk request carries no (or an unreadable) kiosk id, timestamp or signature."""
+
+
+class KioskSignatureInvalid(KioskNotAuthenticated):
+    """A kiosk request's signature does not match its kiosk's secret."""
+
+
+class KioskTimestampOutsideWindow(KioskNotAuthenticated):
+    """A kiosk request is dated too far from the server's time (a replay, or a wrong clock)."""
+
+
+class UnknownKiosk(KioskNotAuthenticated):
+    """No kiosk is registered under this id, or it has no usable secret (rotate it)."""
+
+
+class KioskRevoked(KioskNotAuthenticated):
+    """The kiosk was revoked: its secret is no longer accepted."""
 
 
 class DuplicatePayment(PaymentError):

@@ -9,23 +9,105 @@ whether the resident pressed 确定 or the session was recovered after a crash.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
 from wattbook.domain.payments._errors import (
     InvalidKioskId,
     InvalidNote,
+    KioskCapReached,
+    KioskRevoked,
     KioskStepRefused,
     NoteConflict,
+    UnknownKiosk,
 )
 from wattbook.domain.values import AccountNumber, Money, require_aware
 
 # Notes the acceptor takes, in fen (1, 5, 10, 20, 50 and 100 yuan).
 NOTE_DENOMINATIONS_FEN = (100, 500, 1000, 2000, 5000, 10000)
 # As wide as their columns (64 and 32); matched whole, so a trailing newline is refused too.
+# The server makes transaction ids (issue 16); older ones were made by the page.
 _TRANSACTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{5,63}")
 _KIOSK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+
+
+_DEFAULT_MAX_TOTAL = Money(fen=2000_00)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KioskCaps:
+    """The most one kiosk session takes: an amount and a number of notes (issue 16)."""
+
+    max_total: Money = _DEFAULT_MAX_TOTAL
+    max_notes: int = 50
+
+    def __post_init__(self) -> None:
+        if self.max_total.fen < NOTE_DENOMINATIONS_FEN[-1] or not 1 <= self.max_notes <= 1000:
+            raise ValueError(
+                "a kiosk session must take at least one 100 yuan note and at most 1000 notes"
+            )
+
+
+# The defaults of WATTBOOK_KIOSK_SESSION_MAX_YUAN and WATTBOOK_KIOSK_SESSION_MAX_NOTES.
+DEFAULT_KIOSK_CAPS = KioskCaps()
+
+
+def check_kiosk_id(kiosk_id: str) -> str:
+    """Return ``kiosk_id`` if it is 1-32 ASCII letters, digits, ``-`` or ``_``.
+
+    :raises InvalidKioskId: otherwise.
+    """
+    if not isinstance(kiosk_id, str) or not _KIOSK_ID.fullmatch(kiosk_id):
+        raise InvalidKioskId("kiosk ids are 1-32 letters, digits, '-' and '_'")
+    return kiosk_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Kiosk:
+    """A registered kiosk: its secret (None: not usable until rotated) and its acceptor's
+    last accepted sequence number."""
+
+    kiosk_id: str
+    secret: str | None = field(repr=False)
+    registered_at: datetime
+    registered_by: str
+    revoked_at: datetime | None = None
+    last_acceptor_sequence: int = 0
+
+    def usable_secret(self) -> str:
+        """Return the secret requests of this kiosk must be signed with.
+
+        :raises KioskRevoked: if the kiosk was revoked.
+        :raises UnknownKiosk: if it has no usable secret (registered by migration).
+        """
+        if self.revoked_at is not None:
+            raise KioskRevoked(f"kiosk {self.kiosk_id} was revoked")
+        if self.secret is None:
+            raise UnknownKiosk(f"kiosk {self.kiosk_id} has no secret yet: rotate it")
+        return self.secret
+
+
+def order_acceptor_note(
+    *, kiosk: Kiosk, sequence: int, amount: Money, last_note: Money | None
+) -> bool:
+    """Return whether note ``sequence`` is new (True) or the last one sent again (False).
+
+    The acceptor numbers its notes itself, always upwards. The last sequence again with the
+    same amount is a retry after a lost answer; ``last_note`` is the amount journalled under
+    the kiosk's last sequence (None if none was).
+
+    :raises NoteConflict: if the sequence is below the last, or is the last with another
+        amount.
+    """
+    last = kiosk.last_acceptor_sequence
+    if sequence > last:
+        return True
+    if sequence == last and last_note is not None and last_note == amount:
+        return False
+    raise NoteConflict(
+        f"kiosk {kiosk.kiosk_id}: acceptor sequence {sequence} is not above the last, {last}"
+    )
 
 
 class KioskState(StrEnum):
@@ -136,16 +218,18 @@ def confirm_details(*, session: KioskSession, at: datetime) -> KioskSession:
 
 
 def accept_note(
-    *, session: KioskSession, sequence: int, amount: Money, at: datetime
+    *, session: KioskSession, sequence: int, amount: Money, at: datetime, caps: KioskCaps
 ) -> tuple[KioskSession, bool]:
     """Return the session with note ``sequence`` journalled, and whether it is new.
 
-    Sequence numbers come from the kiosk, 1, 2, 3...; a repeated sequence with the same
-    amount is the same note sent again (the acknowledgement was lost) and is not added twice.
+    Sequence numbers come from the kiosk's acceptor, always upwards; a repeated sequence with
+    the same amount is the same note sent again (the acknowledgement was lost) and is not
+    added twice. A note that would take the session past ``caps`` is refused (returned).
 
     :raises InvalidNote: if the amount is not a note the kiosk takes.
     :raises NoteConflict: if the sequence was journalled with another amount.
     :raises KioskStepRefused: unless the session is taking notes.
+    :raises KioskCapReached: if the note would pass the session's amount or note cap.
     """
     check_note(amount)
     for note in session.notes:
@@ -158,6 +242,10 @@ def accept_note(
     _require(session, KioskState.INSERTING_NOTES, step="take a note")
     if sequence < 1:
         raise KioskStepRefused("note sequence numbers start at 1")
+    if len(session.notes) >= caps.max_notes:
+        raise KioskCapReached(f"a session takes at most {caps.max_notes} notes")
+    if session.total.fen + amount.fen > caps.max_total.fen:
+        raise KioskCapReached(f"a session takes at most {caps.max_total.yuan()} yuan")
     note = AcceptedNote(sequence=sequence, amount=amount, accepted_at=at)
     return replace(session, notes=(*session.notes, note), updated_at=at), True
 

@@ -4,8 +4,10 @@ One process runs it all: buses of virtual DDZY102 meters on TCP (like serial-to-
 fresh SQLite database with a household on every meter, the head-end polling every bus over
 DL/T 645-2007, charging each reading against the household's prepaid balance and carrying out
 the prepaid rules' trips and closes, the SMS worker sending through a simulated GSM modem, and
-the web app (kiosk, bank endpoint) on localhost. The simulated world runs faster than real time
-(``--speed``), and the core keeps the same accelerated time, so a day passes in minutes.
+the web app (kiosk, bank endpoint) on localhost. Kiosk K01 is registered and its agent
+runs as its own process, as on a kiosk PC, with a simulated note acceptor (issue 16). The
+simulated world runs faster than real time (``--speed``), and the core keeps the same
+accelerated time, so a day passes in minutes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -27,6 +30,7 @@ from wattbook.application import alarm_ports, headend_ports, queries
 from wattbook.application.install_meter import install_meter
 from wattbook.application.list_alarms import list_alarms
 from wattbook.application.open_account import open_account
+from wattbook.application.payments import kiosk_devices
 from wattbook.dlt645 import simulator
 from wattbook.domain import accounts
 from wattbook.domain.values import SHANGHAI, AccountNumber, MeterNumber, Money, RegisterSet
@@ -334,7 +338,10 @@ async def run_demo(args: argparse.Namespace) -> int:
             settings=dataclasses.replace(settings, sms_sender="modem", modem_device=modem_url),
             bank_gateway=web.runtime.bank.gateway,
         )
-        screen.web_url = web_url = f"{web.url}/kiosk"
+        agent, (web_url, panel_url) = await _start_kiosk_agent(
+            storage=storage, clock=clock, data_dir=data_dir, server=web.url, port=_agent_port(args)
+        )
+        screen.web_url = web_url
         tasks = [
             asyncio.create_task(headend.headend.run(stop)),
             asyncio.create_task(jobs.run(stop, speed=args.speed)),
@@ -344,6 +351,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             f"wattbook demo: {len(homes)} households on {len(endpoints)} simulated RS-485 "
             f"bus(es), time x{args.speed}, database {database}\n"
             f"  kiosk (自助缴费):  {web_url}\n"
+            f"  note acceptor:    {panel_url}   (the kiosk's simulated acceptor)\n"
             f"  read a meter:     wattbook meter read --bus {bus_url} --address {homes[0].number}\n"
             "Ctrl-C stops.\n",
             flush=True,
@@ -375,11 +383,83 @@ async def run_demo(args: argparse.Namespace) -> int:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await _stop_process(agent)
             await web.stop()
             await modem.close()
             headend.close()
             storage.close()
     return EXIT_OK
+
+
+def _agent_port(args: argparse.Namespace) -> int:
+    """Return the kiosk agent's port: as given, else 8400, or any free one beside --web-port 0."""
+    if args.kiosk_port is not None:
+        return int(args.kiosk_port)
+    return 0 if args.web_port == 0 else 8400
+
+
+async def _start_kiosk_agent(
+    *,
+    storage: bootstrap.Storage,
+    clock: SimulatedClock,
+    data_dir: Path,
+    server: str,
+    port: int,
+) -> tuple[asyncio.subprocess.Process, tuple[str, str]]:
+    """Register kiosk K01 and start its agent as its own process (as on a kiosk PC).
+
+    Return the process and the URLs of the kiosk screen and the acceptor panel.
+
+    :raises OSError: if the agent does not start.
+    """
+    secret_file = data_dir / "K01.secret"
+    secret_file.unlink(missing_ok=True)
+    _kiosk, secret = await kiosk_devices.register_kiosk(
+        uow=storage.uow_factory(), clock=clock, kiosk_id="K01", by="wattbook demo"
+    )
+    descriptor = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as file:
+        file.write(secret + "\n")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wattbook",
+        "kiosk",
+        "agent",
+        "--kiosk",
+        "K01",
+        "--secret-file",
+        str(secret_file),
+        "--server",
+        server,
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--acceptor",
+        "simulated",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None  # noqa: S101 - asked for a pipe
+    urls: list[str] = []
+    try:
+        while len(urls) < 2:
+            line = (await asyncio.wait_for(process.stdout.readline(), timeout=30)).decode()
+            if not line:
+                raise OSError("the kiosk agent stopped at start")
+            urls.extend(word for word in line.split() if word.startswith("http://"))
+    except (TimeoutError, OSError) as error:
+        await _stop_process(process)
+        raise OSError(f"the kiosk agent did not start: {error}") from error
+    return process, (urls[0], urls[1])
+
+
+async def _stop_process(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), timeout=10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -424,6 +504,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="first bus's TCP port, the next buses count up; 0 = any free port",
     )
     parser.add_argument("--web-port", type=int, default=8000, help="web app port (8000)")
+    parser.add_argument(
+        "--kiosk-port",
+        type=int,
+        default=None,
+        help="kiosk agent port (8400; any free port when --web-port is 0)",
+    )
     parser.add_argument("--data-dir", default="var/demo", help="where the demo database goes")
     parser.add_argument("--refresh", type=float, default=5.0, help="screen refresh, seconds (5)")
     parser.add_argument(

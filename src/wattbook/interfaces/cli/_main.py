@@ -19,6 +19,7 @@ def _registrars() -> list[Registrar]:
         _calendar,
         _demo,
         _headend,
+        _kiosk,
         _ledger,
         _meter,
         _migrate,
@@ -38,6 +39,7 @@ def _registrars() -> list[Registrar]:
         _serve.register,
         _bank.register,
         _calendar.register,
+        _kiosk.register,
     ]
 
 

@@ -15,9 +15,10 @@ from starlette.staticfiles import StaticFiles
 from wattbook import bootstrap
 from wattbook.application.payments import kiosk
 from wattbook.bootstrap import WebRuntime
-from wattbook.interfaces.web import _bank, _errors, _guards, _kiosk
+from wattbook.interfaces.web import _bank, _errors, _guards, _kiosk, _kiosk_auth
 from wattbook.interfaces.web._batcher import CallbackBatcher
 from wattbook.interfaces.web._context import STATIC
+from wattbook.interfaces.web._ratelimit import LookupLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ def create_app(
         clock=runtime.clock,
         window=timedelta(hours=runtime.web.bank_callback_window_hours),
     )
+    app.state.kiosk_lookups = LookupLimiter(per_minute=runtime.web.kiosk_lookups_per_minute)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # The bank's router first: its callbacks are the busiest route, and routes match in order.
     app.include_router(_bank.router)
@@ -83,7 +85,9 @@ def create_app(
         return RedirectResponse("/kiosk")
 
     _errors.install(app)
-    # The last added runs first: headers on every answer, then the Host, then the body size.
+    # The last added runs first: headers on every answer, then the Host, then the body size,
+    # then the kiosk signature (over a body the limit has bounded).
+    app.add_middleware(_kiosk_auth.KioskSignatures)
     app.add_middleware(_guards.BodyLimit, max_bytes=runtime.web.max_body_bytes)
     app.add_middleware(_guards.TrustedHosts, hosts=runtime.web.trusted_hosts)
     app.add_middleware(_guards.SecurityHeaders)

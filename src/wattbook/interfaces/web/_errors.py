@@ -20,6 +20,7 @@ from wattbook.application.payments.kiosk import UnknownSession
 from wattbook.domain import payments
 from wattbook.domain.values import InvalidAccountNumber
 from wattbook.interfaces.web._i18n import language_of, translate
+from wattbook.interfaces.web._ratelimit import LookupRateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,9 @@ ANTICIPATED: tuple[tuple[type[Exception], int, str], ...] = (
     (payments.InvalidKioskId, 422, "INVALID_KIOSK_ID"),
     (payments.InvalidNote, 422, "INVALID_NOTE"),
     (payments.NoteConflict, 409, "NOTE_CONFLICT"),
+    (payments.KioskCapReached, 409, "SESSION_CAP"),
+    (payments.KioskNotAuthenticated, 401, "KIOSK_NOT_SIGNED"),
+    (LookupRateLimited, 429, "TOO_MANY_LOOKUPS"),
     (payments.UnknownReceipt, 404, "UNKNOWN_RECEIPT"),
     (payments.DuplicatePayment, 409, "DUPLICATE_PAYMENT"),
     (payments.CounterClosed, 403, "COUNTER_CLOSED"),
@@ -173,7 +177,10 @@ def install(app: FastAPI) -> None:
         logger.info("%s %s: %s %s", request.method, request.url.path, code, error)
         field = getattr(error, "field", None)
         problems = ((field, "INVALID"),) if isinstance(field, str) else ()
-        return error_response(request, status=status, code=code, problems=problems)
+        response = error_response(request, status=status, code=code, problems=problems)
+        if isinstance(error, LookupRateLimited):
+            response.headers["Retry-After"] = str(error.retry_after_s)
+        return response
 
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)  # noqa: S101 - registered for it

@@ -1,7 +1,9 @@
 """The kiosk (P2): the touch-screen page at /kiosk, its JSON steps, and its receipts.
 
-Each endpoint is one step of the session and one use case call. The page's transaction id
-(made by the kiosk) and note sequence numbers make every step safe to retry.
+Each endpoint is one step of the session and one use case call. Every API call and receipt is
+signed by a registered kiosk (issue 16, ``_kiosk_auth``); the screen reaches them through its
+kiosk's agent, which signs them. The server makes session ids; notes come only from the
+agent's acceptor side, numbered by the acceptor, which makes every step safe to retry.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-from wattbook.application.payments import kiosk
+from wattbook.application.payments import kiosk, kiosk_devices
 from wattbook.domain.values import AccountNumber, Money
 from wattbook.interfaces.web._context import TEMPLATES, runtime
 from wattbook.interfaces.web._i18n import CATALOGUE, language_of, translate
+from wattbook.interfaces.web._kiosk_auth import authenticated_kiosk
+from wattbook.interfaces.web._ratelimit import LookupLimiter
 from wattbook.interfaces.web._receipts import (
     receipt_fields,
     receipt_notes,
@@ -28,32 +32,39 @@ from wattbook.interfaces.web._receipts import (
 
 router = APIRouter(prefix="/kiosk")
 
+# Session ids are made by the server ("KS" + 32 URL-safe characters); older ones by the page.
+# Anything else is refused as a 422 before it reaches storage.
 TRANSACTION = r"^[A-Za-z0-9][A-Za-z0-9_-]{5,63}$"
 KIOSK_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
-# The page makes the id (kiosk id + "-" + 16 hex digits); anything else is refused as a 422.
 TransactionId = Annotated[str, PathParameter(pattern=TRANSACTION)]
 # Thermal paper is 58 or 80 mm wide; any other width is a mistake worth a 422.
 PaperWidth = Annotated[str, Query(pattern=r"^(58|80)$")]
 
 
 class AccountStep(BaseModel):
-    """The number the resident typed, and which kiosk this is."""
+    """The number the resident typed (the kiosk is the one that signed the request)."""
 
     # The page sends JSON of the right types; true is not 1 and "1" is not a number here.
     model_config = ConfigDict(strict=True)
 
     account_number: str = Field(pattern=r"^\d{12}$")
-    kiosk_id: str = Field(pattern=KIOSK_ID)
 
 
-class NoteStep(BaseModel):
-    """A note in the acceptor's escrow, with the kiosk's sequence number."""
+class AcceptorNote(BaseModel):
+    """A note in the acceptor's escrow, numbered by the acceptor (from its agent only)."""
 
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, extra="forbid")
 
-    sequence: int = Field(ge=1, le=10_000)
+    acceptor_sequence: int = Field(ge=1, le=2**62)
     # Bounded so a huge number is a 422 here; which notes are taken is the domain's rule.
     amount_fen: int = Field(ge=-1_000_000, le=1_000_000)
+
+
+def limiter(request: Request) -> LookupLimiter:
+    """Return the app's per-kiosk account look-up limiter."""
+    found = request.app.state.kiosk_lookups
+    assert isinstance(found, LookupLimiter)  # noqa: S101 - set by create_app
+    return found
 
 
 def _json(view: kiosk.KioskView) -> dict[str, Any]:
@@ -96,11 +107,27 @@ async def page(request: Request, kiosk_id: str = "K01") -> Response:
     )
 
 
+def _kiosk_id(request: Request) -> str:
+    return authenticated_kiosk(request).kiosk_id
+
+
+@router.post("/api/sessions")
+async def start(request: Request) -> JSONResponse:
+    """Start a session on the signing kiosk; the server makes its id."""
+    context = runtime(request)
+    view = await kiosk.open_kiosk_session(
+        uow=context.uow_factory(), clock=context.clock, kiosk_id=_kiosk_id(request)
+    )
+    return JSONResponse(_json(view), status_code=201)
+
+
 @router.get("/api/sessions/{transaction_id}")
 async def show(request: Request, transaction_id: TransactionId) -> JSONResponse:
-    """Return the session (a restarted kiosk picks up where it was)."""
+    """Return the session (the screen follows the notes; a restarted kiosk picks up)."""
     context = runtime(request)
-    view = await kiosk.kiosk_session(uow=context.uow_factory(), transaction_id=transaction_id)
+    view = await kiosk.kiosk_session(
+        uow=context.uow_factory(), kiosk_id=_kiosk_id(request), transaction_id=transaction_id
+    )
     return JSONResponse(_json(view))
 
 
@@ -108,13 +135,15 @@ async def show(request: Request, transaction_id: TransactionId) -> JSONResponse:
 async def account(
     request: Request, transaction_id: TransactionId, step: AccountStep
 ) -> JSONResponse:
-    """Show the details of the account typed in."""
+    """Show the details of the account typed in (rate-limited per kiosk)."""
     context = runtime(request)
+    kiosk_id = _kiosk_id(request)
+    limiter(request).take(kiosk_id, now=context.wall_clock.now())
     view = await kiosk.enter_kiosk_account(
         uow=context.uow_factory(),
         clock=context.clock,
+        kiosk_id=kiosk_id,
         transaction_id=transaction_id,
-        kiosk_id=step.kiosk_id,
         number=AccountNumber(value=step.account_number),
     )
     return JSONResponse(_json(view))
@@ -122,24 +151,43 @@ async def account(
 
 @router.post("/api/sessions/{transaction_id}/details-confirmed")
 async def details_confirmed(request: Request, transaction_id: TransactionId) -> JSONResponse:
-    """The resident checked the details: open the acceptor."""
+    """The resident checked the details: the acceptor may take notes."""
     context = runtime(request)
     view = await kiosk.confirm_kiosk_details(
-        uow=context.uow_factory(), clock=context.clock, transaction_id=transaction_id
+        uow=context.uow_factory(),
+        clock=context.clock,
+        kiosk_id=_kiosk_id(request),
+        transaction_id=transaction_id,
     )
     return JSONResponse(_json(view))
 
 
-@router.post("/api/sessions/{transaction_id}/notes")
-async def note(request: Request, transaction_id: TransactionId, step: NoteStep) -> JSONResponse:
+@router.get("/api/acceptor")
+async def acceptor(request: Request) -> JSONResponse:
+    """Tell the kiosk's agent its acceptor's last accepted sequence (it continues above)."""
+    context = runtime(request)
+    position = await kiosk_devices.acceptor_position(
+        uow=context.uow_factory(), kiosk_id=_kiosk_id(request)
+    )
+    return JSONResponse(
+        {
+            "last_acceptor_sequence": position.last_acceptor_sequence,
+            "taking_notes": position.taking_notes,
+        }
+    )
+
+
+@router.post("/api/acceptor/notes")
+async def note(request: Request, step: AcceptorNote) -> JSONResponse:
     """Journal a note in escrow; only a 200 lets the acceptor stack it."""
     context = runtime(request)
-    view = await kiosk.insert_kiosk_note(
+    view = await kiosk.accept_acceptor_note(
         uow=context.uow_factory(),
         clock=context.clock,
-        transaction_id=transaction_id,
-        sequence=step.sequence,
+        kiosk_id=_kiosk_id(request),
+        acceptor_sequence=step.acceptor_sequence,
         amount=Money(fen=step.amount_fen),
+        caps=context.kiosk_caps,
     )
     return JSONResponse(_json(view))
 
@@ -149,7 +197,10 @@ async def confirm(request: Request, transaction_id: TransactionId) -> JSONRespon
     """Credit the notes (the resident pressed 确定) and return the receipt number."""
     context = runtime(request)
     view = await kiosk.confirm_kiosk_total(
-        uow=context.uow_factory(), clock=context.clock, transaction_id=transaction_id
+        uow=context.uow_factory(),
+        clock=context.clock,
+        kiosk_id=_kiosk_id(request),
+        transaction_id=transaction_id,
     )
     return JSONResponse(_json(view))
 
@@ -159,14 +210,19 @@ async def abandon(request: Request, transaction_id: TransactionId) -> JSONRespon
     """End a session before any note went in."""
     context = runtime(request)
     view = await kiosk.abandon_kiosk_session(
-        uow=context.uow_factory(), clock=context.clock, transaction_id=transaction_id
+        uow=context.uow_factory(),
+        clock=context.clock,
+        kiosk_id=_kiosk_id(request),
+        transaction_id=transaction_id,
     )
     return JSONResponse(_json(view))
 
 
 async def _receipt(request: Request, transaction_id: str) -> Any:
     context = runtime(request)
-    view = await kiosk.kiosk_session(uow=context.uow_factory(), transaction_id=transaction_id)
+    view = await kiosk.kiosk_session(
+        uow=context.uow_factory(), kiosk_id=_kiosk_id(request), transaction_id=transaction_id
+    )
     if view.receipt is None:
         raise kiosk.UnknownSession(f"{transaction_id} has no receipt yet")
     return view.receipt

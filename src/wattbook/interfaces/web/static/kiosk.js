@@ -1,80 +1,30 @@
-/* The kiosk page: the session's screens, and the bill-acceptor port.
+/* The kiosk page: the session's screens. It holds no secret and creates no note.
  *
- * A note acceptor holds each note in escrow, then stacks it (keeps it) or returns it. The page
- * journals every note on the server BEFORE telling the acceptor to stack it: a note is kept
- * only once the server has acknowledged it. Any acceptor implements the same port:
- *   enable(onEscrow), disable(), stack(), returnNote(reason)
- * where onEscrow(amountFen) is called for each genuine note; counterfeits never reach it
- * (the acceptor returns them itself). SimulatedAcceptor drives it from on-screen buttons; a
- * real device driver (e.g. an ID-003 or ccTalk bridge on the kiosk PC) plugs in through
- * window.WattbookAcceptors.register(name, factory) and ?acceptor=name. Plain ES2017, no
- * libraries: it runs in every current browser.
+ * The page is served by the kiosk's agent (`wattbook kiosk agent`), which signs every API
+ * call to the server with the kiosk's secret. The server makes the session id. Notes come
+ * only from the note acceptor: the agent journals each one on the server BEFORE the acceptor
+ * stacks it, and the page just follows the session (its total) and the acceptor's events
+ * (accepted, returned) that the agent reports at /acceptor/state. Plain ES2017, no libraries.
  */
 (function () {
   "use strict";
 
   var messages = JSON.parse(document.getElementById("messages").textContent);
-  var kioskId = document.body.getAttribute("data-kiosk-id") || "K01";
   var lang = document.documentElement.lang;
   var $ = function (id) { return document.getElementById(id); };
   var t = function (key) { return messages[key] || key; };
 
-  // ---------------------------------------------------------------- the bill-acceptor port
-
-  function SimulatedAcceptor(root) {
-    var self = this;
-    var enabled = false;
-    var busy = false;
-    var onEscrow = null;
-    self.enable = function (callback) { onEscrow = callback; enabled = true; };
-    self.disable = function () { enabled = false; };
-    self.stack = function () { busy = false; };
-    self.returnNote = function (reason) { busy = false; status(reason || t("kiosk.note_returned")); };
-    Array.prototype.forEach.call(root.querySelectorAll(".note[data-yuan]"), function (button) {
-      button.addEventListener("click", function () {
-        if (!enabled || busy) { return; }
-        busy = true;
-        onEscrow(parseInt(button.getAttribute("data-yuan"), 10) * 100);
-      });
-    });
-    $("note-fake").addEventListener("click", function () {
-      if (!enabled || busy) { return; }
-      // The acceptor's own validator rejects it: it never reaches the server.
-      status(t("kiosk.counterfeit_returned"));
-    });
-  }
-
-  var registry = { simulated: function () { return new SimulatedAcceptor(document); } };
-  window.WattbookAcceptors = {
-    register: function (name, factory) { registry[name] = factory; }
-  };
-  function makeAcceptor() {
-    var wanted = new URLSearchParams(location.search).get("acceptor") || "simulated";
-    return (registry[wanted] || registry.simulated)();
-  }
-
-  // ---------------------------------------------------------------- talking to the server
-
-  function newTransactionId() {
-    var bytes = new Uint8Array(8);
-    (window.crypto || window.msCrypto).getRandomValues(bytes);
-    var hex = Array.prototype.map.call(bytes, function (b) {
-      return ("0" + b.toString(16)).slice(-2);
-    }).join("");
-    return kioskId + "-" + hex;
-  }
-
   function sleep(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
 
-  // POST a step; every step is idempotent, so a network failure is retried as is. An HTTP
+  // Send a step; every step is idempotent, so a network failure is retried as is. An HTTP
   // error is the server's answer and is not retried.
-  async function post(path, body, attempts) {
+  async function call(method, url, body, attempts) {
     var tries = attempts || 8;
     for (var i = 0; i < tries; i++) {
       var response;
       try {
-        response = await fetch("/kiosk/api/sessions/" + session.id + path + "?lang=" + lang, {
-          method: "POST",
+        response = await fetch(url + "?lang=" + lang, method === "GET" ? { method: "GET" } : {
+          method: method,
           headers: { "Content-Type": "application/json" },
           body: JSON.stringify(body || {})
         });
@@ -89,11 +39,66 @@
     }
     throw { error: "NETWORK", message: t("kiosk.retrying") };
   }
+  function post(path, body, attempts) {
+    return call("POST", "/kiosk/api/sessions/" + session.id + path, body, attempts);
+  }
+
+  // ---------------------------------------------------------------- following the acceptor
+
+  var follow = null;
+  var lastEvent = null;
+
+  function yuanOf(fen) { return (fen / 100).toString(); }
+
+  function describe(event) {
+    if (event.kind === "stacked") { return t("kiosk.note_accepted") + " ¥" + yuanOf(event.amount_fen); }
+    if (event.kind === "counterfeit") { return t("kiosk.counterfeit_returned"); }
+    if (event.kind === "returned") {
+      var reason = event.error ? t("error." + event.error) : "";
+      return t("kiosk.note_returned") + (reason && reason !== "error." + event.error ? "：" + reason : "");
+    }
+    if (event.kind === "escrow") { return t("kiosk.working"); }
+    return "";
+  }
+
+  async function poll() {
+    try {
+      var view = await call("GET", "/kiosk/api/sessions/" + session.id, null, 1);
+      session.view = view;
+      $("total").textContent = view.total;
+      $("notes-ok").disabled = view.notes.length === 0;
+    } catch (error) { /* the next poll tries again */ }
+    try {
+      var response = await fetch("/acceptor/state");
+      if (response.ok) {
+        var state = await response.json();
+        state.events.forEach(function (event) {
+          if (lastEvent === null || event.id > lastEvent) {
+            lastEvent = event.id;
+            status(describe(event));
+          }
+        });
+      }
+    } catch (error) { /* no agent: the bare server page shows no acceptor events */ }
+  }
+
+  async function startFollowing() {
+    stopFollowing();
+    lastEvent = null;
+    try {
+      var response = await fetch("/acceptor/state");
+      if (response.ok) {
+        var state = await response.json();
+        state.events.forEach(function (event) { lastEvent = event.id; });
+      }
+    } catch (error) { /* no agent */ }
+    follow = setInterval(poll, 400);
+  }
+  function stopFollowing() { if (follow !== null) { clearInterval(follow); follow = null; } }
 
   // ---------------------------------------------------------------- screens
 
-  var session = { id: null, digits: "", sequence: 0, view: null };
-  var acceptor = makeAcceptor();
+  var session = { id: null, digits: "", view: null };
   var idleTimer = null;
 
   function show(name) {
@@ -115,8 +120,8 @@
   }
 
   function reset() {
-    acceptor.disable();
-    session = { id: null, digits: "", sequence: 0, view: null };
+    stopFollowing();
+    session = { id: null, digits: "", view: null };
     renderDigits();
     show("home");
   }
@@ -131,10 +136,14 @@
   }
   document.addEventListener("click", touch);
 
-  $("start").addEventListener("click", function () {
-    session.id = newTransactionId();
-    show("account");
-    renderDigits();
+  $("start").addEventListener("click", async function () {
+    try {
+      var view = await call("POST", "/kiosk/api/sessions", {});
+      session.id = view.transaction_id;
+      session.view = view;
+      show("account");
+      renderDigits();
+    } catch (error) { fail(error); }
   });
   Array.prototype.forEach.call(document.querySelectorAll(".key[data-digit]"), function (key) {
     key.addEventListener("click", function () {
@@ -151,7 +160,7 @@
 
   $("account-ok").addEventListener("click", async function () {
     try {
-      var view = await post("/account", { account_number: session.digits, kiosk_id: kioskId });
+      var view = await post("/account", { account_number: session.digits });
       session.view = view;
       $("d-holder").textContent = view.holder;
       $("d-account").textContent = view.account_number;
@@ -167,29 +176,13 @@
       session.view = await post("/details-confirmed");
       show("notes");
       $("total").textContent = session.view.total;
-      acceptor.enable(onEscrow);
+      $("notes-ok").disabled = true;
+      await startFollowing();
     } catch (error) { fail(error); }
   });
 
-  async function onEscrow(amountFen) {
-    session.sequence += 1;
-    status(t("kiosk.working"));
-    try {
-      // Journalled first; only then is the note stacked.
-      var view = await post("/notes", { sequence: session.sequence, amount_fen: amountFen }, 30);
-      session.view = view;
-      acceptor.stack();
-      $("total").textContent = view.total;
-      $("notes-ok").disabled = false;
-      status(t("kiosk.note_accepted") + " ¥" + amountFen / 100);
-    } catch (error) {
-      // Not journalled (or unknown): give the note back, and never reuse the sequence.
-      acceptor.returnNote(error && error.message);
-    }
-  }
-
   $("notes-ok").addEventListener("click", async function () {
-    acceptor.disable();
+    stopFollowing();
     $("notes-ok").disabled = true;
     try {
       var view = await post("/confirm", {}, 60);
@@ -204,7 +197,7 @@
     } catch (error) {
       fail(error);
       $("notes-ok").disabled = false;
-      acceptor.enable(onEscrow);
+      await startFollowing();
     }
   });
   $("done-ok").addEventListener("click", reset);

@@ -1,0 +1,275 @@
+"""`wattbook kiosk add|list|rotate|revoke|agent`: kiosks as registered devices (issue 16).
+
+``add`` and ``rotate`` print the new secret once (or write it, mode 0600, to
+``--secret-file``); the server keeps it to check the kiosk's signatures. ``agent`` is the
+daemon on the kiosk PC: it serves the screen to the local browser, signs its calls to the
+server, and relays the note acceptor's notes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import os
+import signal
+import sys
+from pathlib import Path
+
+from wattbook import bootstrap
+from wattbook.application.payments import kiosk_devices
+from wattbook.domain import payments
+from wattbook.interfaces.cli import _args
+from wattbook.settings import DATABASE_URL_VARIABLE, Settings
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = _args.EXIT_USAGE
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `kiosk` sub-command and its commands to the parser."""
+    tools = sub.add_parser(
+        "kiosk",
+        help="register kiosks and run the kiosk agent",
+        epilog=_args.EXIT_CODES_EPILOG,
+    )
+    commands = tools.add_subparsers(dest="kiosk_command", metavar="COMMAND", required=True)
+    for name, helptext, handler in (
+        ("add", "register a kiosk and print its secret once", _add),
+        ("rotate", "give a kiosk a new secret (the old one stops working)", _rotate),
+        ("revoke", "refuse a kiosk's requests from now on", _revoke),
+    ):
+        command = commands.add_parser(name, help=helptext, epilog=_args.EXIT_CODES_EPILOG)
+        command.add_argument("kiosk_id", metavar="KIOSK", help="the kiosk's id, e.g. K01")
+        if name != "revoke":
+            command.add_argument(
+                "--secret-file",
+                type=Path,
+                help="write the secret to this new file (mode 0600) instead of printing it",
+            )
+        command.add_argument("--by", default=None, help="who does it (default: the login name)")
+        command.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
+        command.set_defaults(handler=handler)
+    listing = commands.add_parser("list", help="list the registered kiosks")
+    listing.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
+    listing.set_defaults(handler=_list)
+
+    agent = commands.add_parser(
+        "agent",
+        help="run the kiosk PC's agent: the screen's proxy and the note acceptor's relay",
+        epilog=_args.EXIT_CODES_EPILOG,
+    )
+    agent.add_argument("--kiosk", required=True, help="this kiosk's id, e.g. K01")
+    agent.add_argument("--secret-file", required=True, type=Path, help="the kiosk's secret")
+    agent.add_argument("--server", required=True, help="the wattbook server, e.g. http://host:8700")
+    agent.add_argument(
+        "--listen", default="127.0.0.1:8400", help="where the screen connects (127.0.0.1:8400)"
+    )
+    agent.add_argument(
+        "--acceptor",
+        default="simulated",
+        help="'simulated' (a panel at /acceptor) or 'cctalk:/dev/ttyUSB0'",
+    )
+    agent.set_defaults(handler=_agent)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    if getattr(args, "database_url", None):
+        return Settings(database_url=args.database_url)
+    return Settings.from_environment()
+
+
+def _by(args: argparse.Namespace) -> str:
+    if args.by:
+        return str(args.by)
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _write_secret(path: Path, secret: str) -> None:
+    """Write the secret to a new file readable by its owner only.
+
+    :raises FileExistsError: if the file exists (a secret is never overwritten silently).
+    """
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as file:
+        file.write(secret + "\n")
+
+
+def _hand_over(args: argparse.Namespace, kiosk_id: str, secret: str, verb: str) -> int:
+    if args.secret_file is None:
+        print(f"kiosk {kiosk_id} {verb}; its secret (shown once, keep it on the kiosk PC):")
+        print(secret)
+        return EXIT_OK
+    try:
+        _write_secret(args.secret_file, secret)
+    except OSError as error:
+        # The kiosk is registered (or rotated) but the secret is lost: rotate again.
+        print(
+            f"wattbook kiosk: cannot write {args.secret_file}: {error.strerror or error}; "
+            f"run `wattbook kiosk rotate {kiosk_id} --secret-file NEW_FILE`",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    print(f"kiosk {kiosk_id} {verb}; secret written to {args.secret_file} (mode 0600)")
+    return EXIT_OK
+
+
+def _check_secret_file(args: argparse.Namespace) -> str | None:
+    path = args.secret_file
+    if path is not None and (path.exists() or not path.parent.is_dir()):
+        return f"{path} exists or its folder does not: give a new file"
+    return None
+
+
+def _add(args: argparse.Namespace) -> int:
+    problem = _check_secret_file(args)
+    if problem is not None:
+        print(f"wattbook kiosk add: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    storage = bootstrap.build_storage(_settings(args))
+    try:
+        kiosk, secret = asyncio.run(
+            kiosk_devices.register_kiosk(
+                uow=storage.uow_factory(), clock=storage.clock, kiosk_id=args.kiosk_id, by=_by(args)
+            )
+        )
+    except (payments.InvalidKioskId, kiosk_devices.KioskAlreadyRegistered) as error:
+        print(f"wattbook kiosk add: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    finally:
+        storage.close()
+    return _hand_over(args, kiosk.kiosk_id, secret, "registered")
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    problem = _check_secret_file(args)
+    if problem is not None:
+        print(f"wattbook kiosk rotate: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    storage = bootstrap.build_storage(_settings(args))
+    try:
+        kiosk, secret = asyncio.run(
+            kiosk_devices.rotate_kiosk(
+                uow=storage.uow_factory(), clock=storage.clock, kiosk_id=args.kiosk_id, by=_by(args)
+            )
+        )
+    except payments.UnknownKiosk as error:
+        print(f"wattbook kiosk rotate: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    finally:
+        storage.close()
+    return _hand_over(args, kiosk.kiosk_id, secret, "rotated")
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    storage = bootstrap.build_storage(_settings(args))
+    try:
+        kiosk = asyncio.run(
+            kiosk_devices.revoke_kiosk(
+                uow=storage.uow_factory(), clock=storage.clock, kiosk_id=args.kiosk_id, by=_by(args)
+            )
+        )
+    except payments.UnknownKiosk as error:
+        print(f"wattbook kiosk revoke: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    finally:
+        storage.close()
+    assert kiosk.revoked_at is not None  # noqa: S101 - revoked above
+    print(f"kiosk {kiosk.kiosk_id} revoked at {kiosk.revoked_at.isoformat()}")
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace) -> int:
+    storage = bootstrap.build_storage(_settings(args))
+    try:
+        kiosks = asyncio.run(kiosk_devices.list_kiosks(uow=storage.uow_factory()))
+    finally:
+        storage.close()
+    print("kiosk\tregistered\tby\tstate\tlast acceptor sequence")
+    for kiosk in kiosks:
+        if kiosk.revoked_at is not None:
+            state = f"revoked {kiosk.revoked_at.isoformat()}"
+        elif kiosk.secret is None:
+            state = "no secret (rotate it)"
+        else:
+            state = "active"
+        print(
+            f"{kiosk.kiosk_id}\t{kiosk.registered_at.isoformat()}\t{kiosk.registered_by}\t"
+            f"{state}\t{kiosk.last_acceptor_sequence}"
+        )
+    return EXIT_OK
+
+
+def _listen(text: str) -> tuple[str, int] | None:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        return None
+    return host.strip("[]"), int(port)
+
+
+def _agent(args: argparse.Namespace) -> int:
+    from wattbook.interfaces import kiosk as kiosk_agent
+
+    listen = _listen(args.listen)
+    if listen is None:
+        print(
+            f"wattbook kiosk agent: --listen must be HOST:PORT, not {args.listen!r}",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    try:
+        secret = args.secret_file.read_text(encoding="ascii").strip()
+        payments.check_kiosk_id(args.kiosk)
+    except (OSError, UnicodeDecodeError, payments.InvalidKioskId) as error:
+        print(f"wattbook kiosk agent: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not secret or not args.server.startswith(("http://", "https://")):
+        print(
+            "wattbook kiosk agent: an empty secret file, or --server is not a URL", file=sys.stderr
+        )
+        return EXIT_BAD_INPUT
+
+    def listening(urls: str) -> None:
+        kiosk_url, _, panel_url = urls.partition(" ")
+        print(f"wattbook kiosk agent {args.kiosk}: screen {kiosk_url}", flush=True)
+        if panel_url:
+            print(f"wattbook kiosk agent {args.kiosk}: acceptor panel {panel_url}", flush=True)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        await kiosk_agent.run_agent(
+            kiosk_id=args.kiosk,
+            secret=secret,
+            server_url=args.server,
+            host=listen[0],
+            port=listen[1],
+            acceptor=args.acceptor,
+            stop=stop,
+            on_listening=listening,
+        )
+
+    try:
+        asyncio.run(main())
+    except bootstrap.InvalidAcceptor as error:
+        print(f"wattbook kiosk agent: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except kiosk_agent.ServerRefusedAgent as error:
+        print(
+            f"wattbook kiosk agent: the server refused kiosk {args.kiosk}: {error}", file=sys.stderr
+        )
+        return EXIT_FAILED
+    except OSError as error:
+        print(f"wattbook kiosk agent: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_OK
