@@ -187,7 +187,7 @@ def agreement(account: AccountNumber, *, signed_on: object) -> payments.Agreemen
         agreement_number="AG0001",
         holder="张三",
         id_number_masked=payments.mask_id_number("320311199001011234"),
-        card_token="TOKEN-AG0001",
+        card_token="TOKEN-AG0001",  # noqa: S106 - a test token
         card_masked=payments.mask_card("6217000011112222333"),
         phone="13800138000",
         account_numbers=(account,),
