@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import sys
 from pathlib import Path
 
@@ -35,11 +34,6 @@ LAST = dt.date(2027, 3, 1)
 SPRING_FESTIVAL_2027 = {dt.date(2027, 2, 4) + dt.timedelta(days=n) for n in range(9)}
 # A schedule of the kind the State Council publishes (the real 2027 one was not out yet).
 OFFICIAL_2027 = SCHEDULE_2027
-
-
-def _search_path(engine: Engine) -> str:
-    with engine.connect() as connection:
-        return str(connection.exec_driver_sql("SHOW search_path").scalar_one())
 
 
 def _days() -> list[dt.date]:
@@ -119,10 +113,7 @@ class TestWinterWithoutASchedule:
             )
         schedule = tmp_path / "holidays-2027.csv"
         schedule.write_text(OFFICIAL_2027, encoding="utf-8")
-        environment = dict(os.environ)
-        if engine.dialect.name == "postgresql":
-            # The test's own schema, as a deployment would name its database.
-            environment["PGOPTIONS"] = f"-c search_path={_search_path(engine)}"
+        # The URL names the test's own database, as a deployment would name its database.
         imported = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -134,7 +125,6 @@ class TestWinterWithoutASchedule:
             "管理员 李",
             "--database-url",
             engine.url.render_as_string(hide_password=False),
-            env=environment,
         )
 
         assert await imported.wait() == 0

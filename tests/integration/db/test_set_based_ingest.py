@@ -11,7 +11,6 @@ order, so auto-numbered ids may differ; every other column, foreign keys include
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,7 +24,7 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from tests.fakes import FakeClock
 from tests.functional.household import local
-from tests.integration.db.databases import BACKENDS, postgres_url
+from tests.integration.db.databases import BACKENDS, Templates
 
 from wattbook.adapters import db
 from wattbook.adapters.db import _repositories_ingest
@@ -54,29 +53,6 @@ from wattbook.domain.values import (
 )
 
 REGISTERS = ("total_wh", "sharp_wh", "peak_wh", "flat_wh", "valley_wh")
-
-
-def _connect(backend: str, tmp_path: Path, name: str) -> tuple[Engine, str | None]:
-    if backend == "sqlite":
-        return db.create_engine(f"sqlite:///{tmp_path / (name + '.sqlite3')}"), None
-    url = postgres_url()
-    if url is None:
-        pytest.skip("PostgreSQL not configured")
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = db.create_engine(url)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    admin.dispose()
-    return db.create_engine(url, connect_args={"options": f"-c search_path={schema}"}), schema
-
-
-def _drop(schema: str) -> None:
-    url = postgres_url()
-    assert url is not None
-    admin = db.create_engine(url)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    admin.dispose()
 
 
 @dataclass
@@ -125,22 +101,18 @@ class Database:
 
 
 @pytest.fixture(params=BACKENDS)
-def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Database, Database]]:
+def pair(
+    request: pytest.FixtureRequest, tmp_path: Path, database_templates: Templates
+) -> Iterator[tuple[Database, Database]]:
     """Yield two migrated databases of each backend."""
-    made = [_connect(request.param, tmp_path, name) for name in ("reference", "candidate")]
-    try:
-        databases = []
-        for engine, _schema in made:
-            db.upgrade(engine)
-            database = Database(engine)
+    with (
+        database_templates.migrated(request.param, tmp_path, "reference") as reference,
+        database_templates.migrated(request.param, tmp_path, "candidate") as candidate,
+    ):
+        databases = [Database(reference), Database(candidate)]
+        for database in databases:
             database.remember_seeds()
-            databases.append(database)
         yield databases[0], databases[1]
-    finally:
-        for engine, schema in made:
-            engine.dispose()
-            if schema is not None:
-                _drop(schema)
 
 
 @dataclass

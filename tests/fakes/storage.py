@@ -1,0 +1,2138 @@
+"""An in-memory database behind every repository port, and a unit of work over it.
+
+``FakeDatabase`` holds the rows; ``FakeUnitOfWork`` is ``ports.UnitOfWork`` over it. A unit of
+work works on its own copy of the rows from ``async with`` on: ``commit`` publishes the copy,
+leaving without a commit drops it, so nothing is visible after a rollback (as in SQL). Units of
+work that overlap do not see each other's uncommitted rows; the last to commit wins (the real
+storage serialises writers instead: tests that need that use SQLite).
+
+The repositories keep the rules the use cases rely on, as the SQL ones do: the seeded policy
+(tariff, prepaid policy, counter hours, SMS policy, DEFAULT poll plan, as the migrations seed
+them), unique references and channel references, duplicate readings, events and alarms ignored,
+receipt numbers per channel and local day, orderings. ``tests/unit/fakes/test_storage_contract``
+runs the same assertions against this and the SQLite unit of work so the two cannot drift.
+
+The set-based ingest (``IngestRepository.record_plain``) is the SQL's classification written
+again in Python from ``ingest_ports`` (same guards, same integer arithmetic).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
+from decimal import Decimal
+from types import TracebackType
+from typing import Self
+
+from wattbook.application import alarm_ports as ap
+from wattbook.application import calendar_ports as cp
+from wattbook.application import headend_ports as hp
+from wattbook.application import ingest_ports, payment_ports, ports, sms_ports
+from wattbook.domain import accounts, billing, ledger, metering, payments, prepaid
+from wattbook.domain.values import (
+    AccountNumber,
+    BillingMonth,
+    CalendarOverride,
+    Energy,
+    MeterNumber,
+    Money,
+    Price,
+    RegisterSet,
+    WorkingCalendar,
+    local_date,
+    start_of_local_day,
+)
+
+SEED_FROM = dt.date(2000, 1, 1)
+SEED_TARIFF = billing.Tariff(
+    item="RESIDENTIAL_LIGHTING",
+    effective_from=SEED_FROM,
+    effective_to=None,
+    components=(billing.PriceComponent(price=Price(yuan_per_kwh=Decimal("0.5283"))),),
+)
+SEED_SMS_POLICY = sms_ports.SmsPolicy(
+    daily_cap_per_phone=10,
+    max_attempts=5,
+    first_retry=dt.timedelta(seconds=60),
+    max_retry=dt.timedelta(seconds=1800),
+    in_doubt=sms_ports.InDoubtRule.RESEND,
+    locale=sms_ports.SmsLocale.ZH_CN,
+)
+SEED_COUNTER_HOURS = payments.CounterHours(
+    shifts=tuple(
+        payments.CounterShift(weekday=day, opens_at=opens, closes_at=closes)
+        for day in range(5)
+        for opens, closes in ((dt.time(8, 0), dt.time(12, 0)), (dt.time(14, 30), dt.time(17, 30)))
+    )
+)
+_OPEN_KIOSK_STATES = ("ENTERING_ACCOUNT", "CONFIRMING_DETAILS", "INSERTING_NOTES")
+
+
+class MessageNotClaimed(RuntimeError):
+    """The SMS is not claimed (or no longer pending), as the SQL outbox says."""
+
+
+class UniqueViolation(RuntimeError):
+    """A row broke a unique constraint the SQL schema has (the SQL would raise IntegrityError)."""
+
+
+class UnitOfWorkNotEntered(RuntimeError):
+    """A repository was used outside ``async with``."""
+
+
+# ---------------------------------------------------------------------------- the rows
+
+
+@dataclasses.dataclass
+class _AccountRow:
+    id: int
+    account: accounts.Account
+    balance_fen: int = 0
+    entry_count: int = 0
+    state: prepaid.RuleState = dataclasses.field(default_factory=prepaid.RuleState)
+    re_evaluate_at: dt.datetime | None = None
+    relay: prepaid.RelayState = prepaid.RelayState.UNKNOWN
+
+
+@dataclasses.dataclass
+class _InstallationRow:
+    id: int
+    installation: accounts.MeterInstallation
+    baseline: metering.RegisterBaseline
+    removed_at: dt.datetime | None = None
+    final: RegisterSet | None = None
+
+
+@dataclasses.dataclass
+class _EntryRow:
+    id: int
+    entry: ledger.Entry
+    balance_after_fen: int
+
+
+@dataclasses.dataclass
+class _RelayRow:
+    id: int
+    account_number: AccountNumber
+    meter_number: MeterNumber | None
+    action: hp.RelayOperation
+    reason: str
+    not_before_at: dt.datetime
+    created_at: dt.datetime
+    status: hp.RelayCommandStatus = hp.RelayCommandStatus.PENDING
+    attempts: int = 0
+    last_error: str | None = None
+    done_at: dt.datetime | None = None
+    ordered_by: str | None = None
+    note: str | None = None
+
+
+@dataclasses.dataclass
+class _SmsRow:
+    id: int
+    account_number: AccountNumber
+    kind: sms_ports.NotificationKind
+    phone: str | None
+    balance_fen: int
+    price: Price
+    amount_fen: int | None
+    created_at: dt.datetime
+    dedup_key: str | None = None
+    status: sms_ports.SmsStatus = sms_ports.SmsStatus.PENDING
+    attempts: int = 0
+    parts_sent: int = 0
+    message_refs: tuple[str, ...] = ()
+    body: str | None = None
+    claimed_at: dt.datetime | None = None
+    next_attempt_at: dt.datetime | None = None
+    done_at: dt.datetime | None = None
+    last_error: str | None = None
+    stored_index: int | None = None
+    stores_parts: bool = False
+
+
+@dataclasses.dataclass
+class _DeliveryRow:
+    attempt: int
+    sender: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    outcome: sms_ports.DeliveryOutcome | None = None
+    message_refs: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclasses.dataclass
+class _PaymentRow:
+    id: int
+    payment: payment_ports.Payment
+    entry_id: int
+
+
+@dataclasses.dataclass
+class _KioskRow:
+    id: int
+    session: payments.KioskSession
+    notes: dict[int, payments.AcceptedNote]
+
+
+@dataclasses.dataclass
+class _AgreementRow:
+    id: int
+    agreement: payments.Agreement
+    created_at: dt.datetime
+
+
+@dataclasses.dataclass
+class _DebitRow:
+    id: int
+    request: payments.DebitRequest
+    requested_at: dt.datetime
+    status: payments.DebitStatus = payments.DebitStatus.REQUESTED
+    sent_at: dt.datetime | None = None
+    settled_at: dt.datetime | None = None
+    bank_serial: str | None = None
+    detail: str = ""
+
+
+@dataclasses.dataclass
+class _SystemAlarmRow:
+    alarm: ap.SystemAlarm
+
+
+@dataclasses.dataclass
+class _BusRow:
+    id: int
+    config: hp.BusConfig  # meters kept in bus_meters
+
+
+@dataclasses.dataclass
+class Tables:
+    """Every table of the fake database. Tests may read these to assert on outcomes."""
+
+    next_id: dict[str, int] = dataclasses.field(default_factory=dict)
+    accounts: dict[AccountNumber, _AccountRow] = dataclasses.field(default_factory=dict)
+    account_changes: list[accounts.AccountChange] = dataclasses.field(default_factory=list)
+    installations: list[_InstallationRow] = dataclasses.field(default_factory=list)
+    # (installation id, meter time) -> (reading, outcome)
+    readings: dict[tuple[int, dt.datetime], tuple[metering.Reading, metering.ReadingOutcome]] = (
+        dataclasses.field(default_factory=dict)
+    )
+    # (installation id, kind, at) -> alarm
+    metering_alarms: dict[tuple[int, str, dt.datetime], metering.MeteringAlarm] = dataclasses.field(
+        default_factory=dict
+    )
+    entries: list[_EntryRow] = dataclasses.field(default_factory=list)
+    migration_credits: list[tuple[str, accounts.MigrationCredit]] = dataclasses.field(
+        default_factory=list
+    )
+    tariffs: list[billing.Tariff] = dataclasses.field(default_factory=lambda: [SEED_TARIFF])
+    # (account, month, tariff key) -> (charged fen, {component: wh})
+    charges: dict[tuple[AccountNumber, str, str], tuple[int, dict[str, int]]] = dataclasses.field(
+        default_factory=dict
+    )
+    usage_daily: dict[tuple[AccountNumber, dt.date], list[int]] = dataclasses.field(
+        default_factory=dict
+    )
+    usage_monthly: dict[tuple[AccountNumber, str], list[int]] = dataclasses.field(
+        default_factory=dict
+    )
+    usage_yearly: dict[tuple[AccountNumber, int], list[int]] = dataclasses.field(
+        default_factory=dict
+    )
+    prepaid_policies: dict[dt.date, prepaid.PrepaidSettings] = dataclasses.field(
+        default_factory=lambda: {SEED_FROM: prepaid.PrepaidSettings()}
+    )
+    keep_power: list[ports.KeepPowerOrder] = dataclasses.field(default_factory=list)
+    relay_commands: list[_RelayRow] = dataclasses.field(default_factory=list)
+    sms: list[_SmsRow] = dataclasses.field(default_factory=list)
+    deliveries: dict[int, list[_DeliveryRow]] = dataclasses.field(default_factory=dict)
+    sms_policies: dict[dt.date, sms_ports.SmsPolicy] = dataclasses.field(
+        default_factory=lambda: {SEED_FROM: SEED_SMS_POLICY}
+    )
+    poll_plans: dict[str, hp.PollPlan] = dataclasses.field(
+        default_factory=lambda: {"DEFAULT": hp.PollPlan()}
+    )
+    buses: dict[str, _BusRow] = dataclasses.field(default_factory=dict)
+    # meter -> (bus id, plan name, position)
+    bus_meters: dict[MeterNumber, tuple[int, str, int]] = dataclasses.field(default_factory=dict)
+    event_counts: dict[tuple[MeterNumber, hp.MeterEventKind], int] = dataclasses.field(
+        default_factory=dict
+    )
+    events: dict[tuple[MeterNumber, hp.MeterEventKind, dt.datetime], hp.MeterEvent] = (
+        dataclasses.field(default_factory=dict)
+    )
+    meter_alarms: list[hp.MeterAlarm] = dataclasses.field(default_factory=list)
+    latest: dict[MeterNumber, hp.LatestValues] = dataclasses.field(default_factory=dict)
+    settlements: dict[tuple[MeterNumber, str], hp.Settlement] = dataclasses.field(
+        default_factory=dict
+    )
+    clock_checks: list[hp.ClockCheck] = dataclasses.field(default_factory=list)
+    communication: dict[MeterNumber, tuple[hp.CommunicationState, str]] = dataclasses.field(
+        default_factory=dict
+    )
+    communication_days: dict[tuple[str, str, dt.date], list[int]] = dataclasses.field(
+        default_factory=dict
+    )
+    payments: list[_PaymentRow] = dataclasses.field(default_factory=list)
+    receipt_sequences: dict[tuple[str, dt.date], int] = dataclasses.field(default_factory=dict)
+    audit: list[payment_ports.AuditEntry] = dataclasses.field(default_factory=list)
+    counter_hours: dict[dt.date, payments.CounterHours] = dataclasses.field(
+        default_factory=lambda: {SEED_FROM: SEED_COUNTER_HOURS}
+    )
+    counter_openings: list[payment_ports.CounterOpening] = dataclasses.field(default_factory=list)
+    kiosk_sessions: dict[str, _KioskRow] = dataclasses.field(default_factory=dict)
+    kiosks: dict[str, payments.Kiosk] = dataclasses.field(default_factory=dict)
+    agreements: list[_AgreementRow] = dataclasses.field(default_factory=list)
+    debits: list[_DebitRow] = dataclasses.field(default_factory=list)
+    callbacks: dict[tuple[str, payments.DebitStatus], payment_ports.CallbackRecord] = (
+        dataclasses.field(default_factory=dict)
+    )
+    system_alarms: list[ap.SystemAlarm] = dataclasses.field(default_factory=list)
+    calendar_overrides: dict[
+        dt.date, tuple[bool, str, cp.CalendarChangeSource, str, dt.datetime]
+    ] = dataclasses.field(default_factory=dict)
+    calendar_changes: list[cp.CalendarChange] = dataclasses.field(default_factory=list)
+    confirmed_years: dict[int, cp.ConfirmedYear] = dataclasses.field(default_factory=dict)
+
+    def new_id(self, table: str) -> int:
+        """Return the next surrogate id of ``table`` (1, 2, ...)."""
+        self.next_id[table] = self.next_id.get(table, 0) + 1
+        return self.next_id[table]
+
+    # helpers the repositories share ------------------------------------------------------
+
+    def account(self, number: AccountNumber) -> _AccountRow:
+        found = self.accounts.get(number)
+        if found is None:
+            raise ports.UnknownAccount(str(number))
+        return found
+
+    def current_installation(self, *, meter: MeterNumber) -> _InstallationRow | None:
+        for row in self.installations:
+            if row.removed_at is None and row.installation.meter_number == meter:
+                return row
+        return None
+
+    def current_installation_of(self, number: AccountNumber) -> _InstallationRow | None:
+        for row in self.installations:
+            if row.removed_at is None and row.installation.account_number == number:
+                return row
+        return None
+
+    def entry(self, reference: str) -> _EntryRow | None:
+        for row in self.entries:
+            if row.entry.reference == reference:
+                return row
+        return None
+
+
+class FakeDatabase:
+    """The committed rows, shared by every unit of work made from it."""
+
+    def __init__(self) -> None:
+        self.tables = Tables()
+        self.commits = 0
+
+    def unit_of_work(self) -> FakeUnitOfWork:
+        """Return a new, not yet entered, unit of work (a ``ports.UnitOfWorkFactory``)."""
+        return FakeUnitOfWork(self)
+
+    __call__ = unit_of_work
+
+    def statement_reader(self) -> FakeStatementReader:
+        """Return a ``ports.StatementReader`` over the committed rows."""
+        return FakeStatementReader(self)
+
+    # conveniences for assertions ------------------------------------------------------------
+
+    def balance(self, number: AccountNumber) -> Money:
+        """Return the committed cached balance of an account."""
+        return Money(fen=self.tables.account(number).balance_fen)
+
+    def journal(self, number: AccountNumber | None = None) -> tuple[ledger.Entry, ...]:
+        """Return the committed journal entries (of one account), in posting order."""
+        return tuple(
+            row.entry
+            for row in self.tables.entries
+            if number is None or row.entry.account_number == number
+        )
+
+    def relay_commands(self) -> tuple[_RelayRow, ...]:
+        """Return the committed relay-command outbox rows, oldest first."""
+        return tuple(self.tables.relay_commands)
+
+    def sms(self) -> tuple[_SmsRow, ...]:
+        """Return the committed SMS outbox rows, oldest first."""
+        return tuple(self.tables.sms)
+
+
+class FakeUnitOfWork:
+    """``ports.UnitOfWork`` over a :class:`FakeDatabase`: a private copy until commit."""
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._database = database
+        self._tables: Tables | None = None
+        self.committed = False
+        self.accounts = FakeAccountRepository(self)
+        self.meters = FakeMeterRepository(self)
+        self.ledger = FakeLedgerRepository(self)
+        self.tariffs = FakeTariffRepository(self)
+        self.charges = FakeChargeRepository(self)
+        self.usage = FakeUsageRepository(self)
+        self.prepaid = FakePrepaidRepository(self)
+        self.outbox = FakeOutbox(self)
+        self.sms = FakeSmsOutbox(self)
+        self.headend = FakeHeadendRepository(self)
+        self.payments = FakePaymentRepository(self)
+        self.ingest = FakeIngestRepository(self)
+        self.alarms = FakeSystemAlarmRepository(self)
+        self.calendar = FakeCalendarRepository(self)
+
+    @property
+    def tables(self) -> Tables:
+        """Return this unit of work's copy of the rows."""
+        if self._tables is None:
+            raise UnitOfWorkNotEntered("use the unit of work inside 'async with'")
+        return self._tables
+
+    async def __aenter__(self) -> Self:
+        """Begin: take a private copy of the committed rows."""
+        self._tables = copy.deepcopy(self._database.tables)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Drop whatever was not committed."""
+        self._tables = None
+
+    async def commit(self) -> None:
+        """Publish this unit of work's rows; carry on with a fresh copy of them."""
+        tables = self.tables
+        self._database.tables = tables
+        self._database.commits += 1
+        self.committed = True
+        self._tables = copy.deepcopy(tables)
+
+
+class _Repository:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    @property
+    def t(self) -> Tables:
+        return self._uow.tables
+
+
+# ---------------------------------------------------------------------------- accounts
+
+
+class FakeAccountRepository(_Repository):
+    """``ports.AccountRepository`` in memory."""
+
+    async def add(self, account: accounts.Account) -> None:
+        if account.number in self.t.accounts:
+            raise ports.DuplicateAccount(str(account.number))
+        self.t.accounts[account.number] = _AccountRow(id=self.t.new_id("accounts"), account=account)
+
+    async def get(self, number: AccountNumber) -> accounts.Account:
+        return self.t.account(number).account
+
+    async def save(self, update: accounts.AccountUpdate) -> None:
+        self.t.account(update.account.number).account = update.account
+        self.t.account_changes.append(update.change)
+
+    async def close(self, account: accounts.Account) -> None:
+        self.t.account(account.number).account = account
+
+    async def history(self, number: AccountNumber) -> tuple[accounts.AccountChange, ...]:
+        self.t.account(number)
+        found = [change for change in self.t.account_changes if change.account_number == number]
+        return tuple(sorted(found, key=lambda change: change.at))
+
+
+# ---------------------------------------------------------------------------- meters
+
+
+class FakeMeterRepository(_Repository):
+    """``ports.MeterRepository`` in memory."""
+
+    async def install(
+        self, installation: accounts.MeterInstallation, baseline: metering.RegisterBaseline
+    ) -> None:
+        self.t.account(installation.account_number)
+        if self.t.current_installation_of(
+            installation.account_number
+        ) or self.t.current_installation(meter=installation.meter_number):
+            raise ports.MeterAlreadyInstalled(
+                f"meter {installation.meter_number} or account {installation.account_number}"
+                " already has an installation"
+            )
+        self.t.installations.append(
+            _InstallationRow(
+                id=self.t.new_id("installations"), installation=installation, baseline=baseline
+            )
+        )
+
+    async def current(self, number: AccountNumber) -> accounts.MeterInstallation:
+        row = self.t.current_installation_of(number)
+        if row is None:
+            raise ports.NoMeterInstalled(str(number))
+        return row.installation
+
+    async def replace(
+        self, replacement: accounts.MeterReplacement, baseline: metering.RegisterBaseline
+    ) -> None:
+        row = self.t.current_installation_of(replacement.account_number)
+        if row is None:
+            raise ports.NoMeterInstalled(str(replacement.account_number))
+        row.removed_at = replacement.final_reading_at
+        row.final = replacement.final
+        await self.install(replacement.installation, baseline)
+
+    async def positions(
+        self, meters: Collection[MeterNumber]
+    ) -> dict[MeterNumber, ports.MeterPosition]:
+        found: dict[MeterNumber, ports.MeterPosition] = {}
+        for meter in meters:
+            row = self.t.current_installation(meter=meter)
+            if row is None:
+                continue
+            found[meter] = ports.MeterPosition(
+                installation=row.installation,
+                baseline=row.baseline,
+                account_opened_at=self.t.account(row.installation.account_number).account.opened_at,
+            )
+        return found
+
+    async def record(
+        self,
+        assessments: Sequence[metering.ReadingAssessment],
+        baselines: Sequence[metering.RegisterBaseline],
+        *,
+        raised_at: dt.datetime,
+    ) -> None:
+        for assessment in assessments:
+            if assessment.outcome is metering.ReadingOutcome.DUPLICATE:
+                continue
+            reading = assessment.reading
+            row = self.t.current_installation(meter=reading.meter_number)
+            if row is None:
+                raise KeyError(str(reading.meter_number))
+            self.t.readings.setdefault(
+                (row.id, reading.meter_time_at), (reading, assessment.outcome)
+            )
+            for alarm in assessment.alarms:
+                self.t.metering_alarms.setdefault((row.id, alarm.kind.value, alarm.at), alarm)
+        for baseline in baselines:
+            row = self.t.current_installation(meter=baseline.meter_number)
+            if row is None:
+                raise KeyError(str(baseline.meter_number))
+            row.baseline = baseline
+
+
+# ---------------------------------------------------------------------------- ledger
+
+
+class FakeLedgerRepository(_Repository):
+    """``ports.LedgerRepository`` in memory: append-only entries and cached balances."""
+
+    async def balances(self, numbers: Collection[AccountNumber]) -> dict[AccountNumber, Money]:
+        return {
+            number: Money(fen=self.t.accounts[number].balance_fen)
+            for number in numbers
+            if number in self.t.accounts
+        }
+
+    async def post(self, entries: Sequence[ledger.Entry]) -> dict[AccountNumber, Money]:
+        if not entries:
+            return {}
+        references = [entry.reference for entry in entries]
+        if len(set(references)) != len(references):
+            raise ledger.DuplicateReference(next(r for r in references if references.count(r) > 1))
+        for reference in references:
+            if self.t.entry(reference) is not None:
+                raise ledger.DuplicateReference(reference)
+        missing = {
+            str(e.account_number) for e in entries if e.account_number not in self.t.accounts
+        }
+        if missing:
+            raise ports.UnknownAccount(min(missing))
+        reversed_ids: dict[str, int] = {}
+        for entry in entries:
+            if entry.reverses is None:
+                continue
+            target = self.t.entry(entry.reverses)
+            if target is None:
+                raise ledger.UnknownEntry(entry.reverses)
+            reversed_ids[entry.reverses] = target.id
+        taken = {row.entry.reverses for row in self.t.entries if row.entry.reverses is not None}
+        if len(reversed_ids) != sum(1 for e in entries if e.reverses is not None) or (
+            taken & reversed_ids.keys()
+        ):
+            # uq_ledger_entries_reverses_id: an entry is reversed at most once.
+            raise ledger.DuplicateReference(references[0])
+        changed: dict[AccountNumber, Money] = {}
+        for entry in entries:
+            account = self.t.accounts[entry.account_number]
+            account.balance_fen += entry.amount.fen
+            account.entry_count += 1
+            self.t.entries.append(
+                _EntryRow(
+                    id=self.t.new_id("entries"),
+                    entry=entry,
+                    balance_after_fen=account.balance_fen,
+                )
+            )
+        for entry in entries:
+            changed[entry.account_number] = Money(
+                fen=self.t.accounts[entry.account_number].balance_fen
+            )
+        return changed
+
+    async def get(self, reference: str) -> ledger.Entry | None:
+        row = self.t.entry(reference)
+        return None if row is None else row.entry
+
+    async def record_migration_credit(
+        self, credit: accounts.MigrationCredit, *, reference: str
+    ) -> None:
+        row = self.t.entry(reference)
+        if row is None:
+            raise LookupError(f"no entry {reference}")
+        self.t.migration_credits.append((reference, credit))
+
+    async def migration_credits(
+        self, number: AccountNumber
+    ) -> tuple[accounts.MigrationCredit, ...]:
+        found = []
+        for reference, credit in self.t.migration_credits:
+            row = self.t.entry(reference)
+            assert row is not None
+            if row.entry.account_number != number:
+                continue
+            found.append(dataclasses.replace(credit, amount=row.entry.amount, note=row.entry.note))
+        return tuple(sorted(found, key=lambda credit: credit.at))
+
+    async def reconcile(self) -> tuple[ports.BalanceDifference, ...]:
+        journal: dict[AccountNumber, int] = defaultdict(int)
+        for row in self.t.entries:
+            journal[row.entry.account_number] += row.entry.amount.fen
+        return tuple(
+            ports.BalanceDifference(
+                account_number=number,
+                cached=Money(fen=account.balance_fen),
+                journal=Money(fen=journal[number]),
+            )
+            for number, account in sorted(self.t.accounts.items(), key=lambda item: str(item[0]))
+            if account.balance_fen != journal[number]
+        )
+
+
+# ---------------------------------------------------------------------------- tariffs, charges
+
+
+class FakeTariffRepository(_Repository):
+    """``ports.TariffRepository`` in memory, seeded with the migrations' tariff."""
+
+    async def history(self) -> billing.TariffHistory:
+        ordered = sorted(self.t.tariffs, key=lambda tariff: tariff.effective_from)
+        return billing.TariffHistory(tariffs=tuple(ordered))
+
+    async def replace_from(self, tariff: billing.Tariff) -> None:
+        if any(known.key == tariff.key for known in self.t.tariffs):
+            raise UniqueViolation(f"tariff {tariff.key} exists")
+        starts = tariff.effective_from
+        self.t.tariffs = [
+            dataclasses.replace(known, effective_to=starts)
+            if known.item == tariff.item
+            and known.effective_from < starts
+            and (known.effective_to is None or known.effective_to > starts)
+            else known
+            for known in self.t.tariffs
+        ]
+        self.t.tariffs.append(tariff)
+
+
+def _charge_total(
+    key: tuple[str, str], charged_fen: int, energy: Mapping[str, int]
+) -> billing.ChargeTotal:
+    month, tariff_key = key
+    return billing.ChargeTotal(
+        key=billing.ChargeKey(tariff_key=tariff_key, month=BillingMonth.parse(month)),
+        energy_wh=tuple(sorted(energy.items())),
+        charged=Money(fen=charged_fen),
+    )
+
+
+class FakeChargeRepository(_Repository):
+    """``ports.ChargeRepository`` in memory."""
+
+    async def totals(
+        self, numbers: Collection[AccountNumber], *, years: Collection[int] | None
+    ) -> dict[AccountNumber, tuple[billing.ChargeTotal, ...]]:
+        wanted = set(numbers)
+        found: dict[AccountNumber, list[billing.ChargeTotal]] = defaultdict(list)
+        for (number, month, tariff_key), (fen, energy) in sorted(
+            self.t.charges.items(), key=lambda item: (str(item[0][0]), item[0][1], item[0][2])
+        ):
+            if number not in wanted:
+                continue
+            if years is not None and int(month[:4]) not in years:
+                continue
+            found[number].append(_charge_total((month, tariff_key), fen, energy))
+        return {number: tuple(totals) for number, totals in found.items()}
+
+    async def save(self, totals: Mapping[AccountNumber, Sequence[billing.ChargeTotal]]) -> None:
+        for number, account_totals in totals.items():
+            self.t.account(number)
+            for total in account_totals:
+                key = (number, str(total.key.month), total.key.tariff_key)
+                _fen, energy = self.t.charges.get(key, (0, {}))
+                self.t.charges[key] = (total.charged.fen, {**energy, **dict(total.energy_wh)})
+
+
+class FakeUsageRepository(_Repository):
+    """``ports.UsageRepository`` in memory: by local day, month and year."""
+
+    async def add(self, usage: Mapping[AccountNumber, Sequence[metering.Consumption]]) -> None:
+        for number, consumptions in usage.items():
+            self.t.account(number)
+            for consumption in consumptions:
+                for part in metering.by_month(consumption):
+                    _add_usage(self.t, number, part.day, part.delta.as_tuple())
+
+
+def _add_usage(tables: Tables, number: AccountNumber, day: dt.date, delta: Sequence[int]) -> None:
+    for bucket, key in (
+        (tables.usage_daily, (number, day)),
+        (tables.usage_monthly, (number, f"{day.year:04d}-{day.month:02d}")),
+        (tables.usage_yearly, (number, day.year)),
+    ):
+        sums = bucket.setdefault(key, [0] * 5)  # type: ignore[attr-defined]
+        for index, value in enumerate(delta):
+            sums[index] += value
+
+
+# ---------------------------------------------------------------------------- prepaid, outbox
+
+
+def _calendar(tables: Tables, first_date: dt.date, last_date: dt.date) -> WorkingCalendar:
+    overrides = tuple(
+        CalendarOverride(
+            day=day, working=working, note=note, imported=origin is cp.CalendarChangeSource.IMPORT
+        )
+        for day, (working, note, origin, _by, _at) in sorted(tables.calendar_overrides.items())
+        if first_date <= day <= last_date
+    )
+    return WorkingCalendar.from_chinese_calendar(
+        first_date=first_date,
+        last_date=last_date,
+        overrides=overrides,
+        confirmed_years=(
+            y for y in tables.confirmed_years if first_date.year <= y <= last_date.year
+        ),
+    )
+
+
+class FakePrepaidRepository(_Repository):
+    """``ports.PrepaidRepository`` in memory, seeded with the manual's policy."""
+
+    async def settings(self, *, on: dt.date) -> prepaid.PrepaidSettings:
+        since = [day for day in self.t.prepaid_policies if day <= on]
+        return self.t.prepaid_policies[max(since)] if since else prepaid.PrepaidSettings()
+
+    async def calendar(self, *, first_date: dt.date, last_date: dt.date) -> WorkingCalendar:
+        return _calendar(self.t, first_date, last_date)
+
+    async def snapshots(
+        self, numbers: Collection[AccountNumber], *, at: dt.datetime
+    ) -> dict[AccountNumber, ports.PrepaidSnapshot]:
+        found: dict[AccountNumber, ports.PrepaidSnapshot] = {}
+        for number in numbers:
+            row = self.t.accounts.get(number)
+            if row is None:
+                continue
+            keep = sorted(
+                (
+                    order.period
+                    for order in self.t.keep_power
+                    if order.account_number == number
+                    and (order.period.end_at is None or order.period.end_at > at)
+                ),
+                key=lambda period: period.start_at,
+            )
+            installed = self.t.current_installation_of(number)
+            found[number] = ports.PrepaidSnapshot(
+                state=row.state,
+                relay=row.relay,
+                keep_power=tuple(keep),
+                phone=row.account.phone,
+                meter_number=None if installed is None else installed.installation.meter_number,
+            )
+        return found
+
+    async def save_states(
+        self, states: Mapping[AccountNumber, tuple[prepaid.RuleState, dt.datetime | None]]
+    ) -> None:
+        for number, (state, re_evaluate_at) in states.items():
+            row = self.t.account(number)
+            row.state = state
+            row.re_evaluate_at = re_evaluate_at
+
+    async def due(self, *, at: dt.datetime, limit: int) -> tuple[AccountNumber, ...]:
+        due = [
+            row
+            for row in self.t.accounts.values()
+            if (row.re_evaluate_at is not None and row.re_evaluate_at <= at)
+            or (row.state.warning_close_due_at is not None and row.state.warning_close_due_at <= at)
+        ]
+        far = dt.datetime.max.replace(tzinfo=dt.UTC)
+        due.sort(key=lambda row: (row.re_evaluate_at or far, row.id))
+        return tuple(row.account.number for row in due[:limit])
+
+    async def add_keep_power(self, order: ports.KeepPowerOrder) -> None:
+        self.t.account(order.account_number)
+        self.t.keep_power.append(order)
+
+    async def set_relay(self, number: AccountNumber, relay: prepaid.RelayState) -> None:
+        self.t.account(number).relay = relay
+
+
+class FakeOutbox(_Repository):
+    """``ports.Outbox`` in memory: SMS and relay rows in command order."""
+
+    async def add(
+        self,
+        commands: Sequence[prepaid.Command],
+        *,
+        at: dt.datetime,
+        phones: Mapping[AccountNumber, accounts.PhoneNumber | None],
+        meters: Mapping[AccountNumber, MeterNumber],
+    ) -> None:
+        for command in commands:
+            self.t.account(command.account_number)
+            if isinstance(command, prepaid.SendSms):
+                phone = phones.get(command.account_number)
+                self.t.sms.append(
+                    _SmsRow(
+                        id=self.t.new_id("sms"),
+                        account_number=command.account_number,
+                        kind=sms_ports.NotificationKind(command.kind.value),
+                        phone=None if phone is None else str(phone),
+                        balance_fen=command.balance.fen,
+                        price=command.price,
+                        amount_fen=None,
+                        created_at=at,
+                    )
+                )
+            elif isinstance(command, prepaid.TripRelay | prepaid.CloseRelay):
+                trip = isinstance(command, prepaid.TripRelay)
+                self.t.relay_commands.append(
+                    _RelayRow(
+                        id=self.t.new_id("relay_commands"),
+                        account_number=command.account_number,
+                        meter_number=meters.get(command.account_number),
+                        action=hp.RelayOperation.TRIP if trip else hp.RelayOperation.CLOSE,
+                        reason=command.reason.value,
+                        not_before_at=at if trip else command.not_before_at,  # type: ignore[union-attr]
+                        created_at=at,
+                    )
+                )
+            else:
+                for row in self.t.relay_commands:
+                    if (
+                        row.account_number == command.account_number
+                        and row.action is hp.RelayOperation.CLOSE
+                        and row.reason == command.reason.value
+                        and row.status is hp.RelayCommandStatus.PENDING
+                    ):
+                        row.status = hp.RelayCommandStatus.CANCELLED
+                        row.done_at = at
+
+
+class FakeStatementReader:
+    """``ports.StatementReader`` over a fake database's committed rows."""
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._database = database
+
+    async def page(
+        self, *, month: BillingMonth, after: AccountNumber | None, limit: int
+    ) -> tuple[ports.AccountMonths, ...]:
+        tables = self._database.tables
+        first = str(month)
+        charged = sorted(
+            {
+                number
+                for (number, key_month, _key) in tables.charges
+                if key_month == first and (after is None or str(number) > str(after))
+            },
+            key=str,
+        )[:limit]
+        found = []
+        for number in charged:
+            totals = [
+                _charge_total((key_month, key), fen, energy)
+                for (owner, key_month, key), (fen, energy) in sorted(
+                    tables.charges.items(), key=lambda item: (item[0][1], item[0][2])
+                )
+                # A key with no energy row has no line (the SQL joins the energy rows).
+                if owner == number and key_month >= first and energy
+            ]
+            found.append(
+                ports.AccountMonths(
+                    account_number=number,
+                    balance=Money(fen=tables.accounts[number].balance_fen),
+                    totals=tuple(totals),
+                )
+            )
+        return tuple(found)
+
+
+# ---------------------------------------------------------------------------- SMS
+
+
+def _queued(tables: Tables, row: _SmsRow) -> sms_ports.QueuedSms:
+    phone: accounts.PhoneNumber | None = None
+    if row.phone is not None:
+        try:
+            phone = accounts.PhoneNumber(digits=row.phone)
+        except accounts.InvalidPhoneNumber:
+            phone = None
+    return sms_ports.QueuedSms(
+        id=row.id,
+        account_number=row.account_number,
+        kind=row.kind,
+        phone=phone,
+        balance=Money(fen=row.balance_fen),
+        price=row.price,
+        amount=None if row.amount_fen is None else Money(fen=row.amount_fen),
+        created_at=row.created_at,
+        attempts=row.attempts,
+        parts_sent=row.parts_sent,
+        message_refs=row.message_refs,
+        body=row.body,
+        claimed_at=row.claimed_at,
+        stored_index=row.stored_index,
+        stores_parts=row.stores_parts,
+    )
+
+
+class FakeSmsOutbox(_Repository):
+    """``sms_ports.SmsOutbox`` in memory, seeded with the migrations' SMS policy."""
+
+    def _row(self, message_id: int) -> _SmsRow:
+        for row in self.t.sms:
+            if row.id == message_id:
+                return row
+        raise MessageNotClaimed(f"SMS {message_id} does not exist")
+
+    def _claimed_row(self, message_id: int) -> _SmsRow:
+        row = self._row(message_id)
+        if row.claimed_at is None:
+            raise MessageNotClaimed(f"SMS {message_id} is not claimed")
+        return row
+
+    async def enqueue(self, requests: Sequence[sms_ports.SmsRequest], *, at: dt.datetime) -> int:
+        for request in requests:
+            self.t.account(request.account_number)
+        keys = {row.dedup_key for row in self.t.sms if row.dedup_key is not None}
+        queued = 0
+        for request in requests:
+            if request.dedup_key is not None:
+                if request.dedup_key in keys:
+                    continue
+                keys.add(request.dedup_key)
+            phone = self.t.accounts[request.account_number].account.phone
+            self.t.sms.append(
+                _SmsRow(
+                    id=self.t.new_id("sms"),
+                    account_number=request.account_number,
+                    kind=request.kind,
+                    phone=None if phone is None else str(phone),
+                    balance_fen=request.balance.fen,
+                    price=request.price,
+                    amount_fen=None if request.amount is None else request.amount.fen,
+                    created_at=at,
+                    dedup_key=request.dedup_key,
+                )
+            )
+            queued += 1
+        return queued
+
+    async def policy(self, *, on: dt.date) -> sms_ports.SmsPolicy:
+        since = [day for day in self.t.sms_policies if day <= on]
+        if not since:
+            raise LookupError(f"no SMS policy in force on {on.isoformat()}")
+        return self.t.sms_policies[max(since)]
+
+    async def next_due(self, *, at: dt.datetime) -> sms_ports.QueuedSms | None:
+        for row in self.t.sms:
+            if (
+                row.status is sms_ports.SmsStatus.PENDING
+                and row.claimed_at is None
+                and (row.next_attempt_at is None or row.next_attempt_at <= at)
+            ):
+                return _queued(self.t, row)
+        return None
+
+    async def newer_pending(self, message: sms_ports.QueuedSms) -> int | None:
+        newer = [
+            row.id
+            for row in self.t.sms
+            if row.account_number == message.account_number
+            and row.kind is message.kind
+            and row.status is sms_ports.SmsStatus.PENDING
+            and row.id > message.id
+        ]
+        return max(newer) if newer else None
+
+    async def sent_count(self, phone: accounts.PhoneNumber, *, since: dt.datetime) -> int:
+        return sum(
+            1
+            for row in self.t.sms
+            if row.phone == str(phone)
+            and row.status in (sms_ports.SmsStatus.SENT, sms_ports.SmsStatus.CONFIRMED)
+            and row.done_at is not None
+            and row.done_at >= since
+        )
+
+    async def claim(
+        self,
+        message_id: int,
+        *,
+        at: dt.datetime,
+        sender: str,
+        body: str,
+        stores_parts: bool = False,
+    ) -> int:
+        row = self._row(message_id)
+        if row.status is not sms_ports.SmsStatus.PENDING or row.claimed_at is not None:
+            raise MessageNotClaimed(f"SMS {message_id} is not pending and unclaimed")
+        row.attempts += 1
+        row.claimed_at = at
+        row.body = body
+        row.last_error = None
+        row.stores_parts = stores_parts
+        self.t.deliveries.setdefault(message_id, []).append(
+            _DeliveryRow(attempt=row.attempts, sender=sender, started_at=at)
+        )
+        return row.attempts
+
+    async def record_stored(self, message_id: int, *, index: int | None) -> None:
+        self._claimed_row(message_id).stored_index = index
+
+    async def record_part(
+        self, message_id: int, *, reference: str, at: dt.datetime, last: bool
+    ) -> None:
+        row = self._claimed_row(message_id)
+        if "," in reference:
+            raise ValueError("a message reference must not contain ','")
+        row.parts_sent += 1
+        row.message_refs = (*row.message_refs, reference)
+        row.stored_index = None
+        delivery = self.t.deliveries[message_id][-1]
+        delivery.message_refs = (*delivery.message_refs, reference)
+        if last:
+            row.status = sms_ports.SmsStatus.SENT
+            row.done_at = at
+            row.claimed_at = None
+            delivery.outcome = sms_ports.DeliveryOutcome.SENT
+            delivery.finished_at = at
+
+    async def release(
+        self,
+        message_id: int,
+        *,
+        at: dt.datetime,
+        outcome: sms_ports.DeliveryOutcome,
+        error: str,
+        retry_at: dt.datetime | None,
+        keep_stored: bool = False,
+    ) -> None:
+        row = self._claimed_row(message_id)
+        row.claimed_at = None
+        row.last_error = error[:200]
+        if not keep_stored:
+            row.stored_index = None
+        if retry_at is None:
+            row.status = sms_ports.SmsStatus.FAILED
+            row.done_at = at
+        else:
+            row.next_attempt_at = retry_at
+        delivery = self.t.deliveries[message_id][-1]
+        delivery.outcome = outcome
+        delivery.finished_at = at
+        delivery.error = error[:200]
+
+    async def stored_indexes(self) -> frozenset[int]:
+        return frozenset(row.stored_index for row in self.t.sms if row.stored_index is not None)
+
+    async def defer(self, message_id: int, *, until: dt.datetime, reason: str) -> None:
+        row = self._row(message_id)
+        row.next_attempt_at = until
+        row.last_error = reason[:200]
+
+    async def close(
+        self,
+        message_id: int,
+        *,
+        status: sms_ports.SmsStatus,
+        at: dt.datetime,
+        reason: str,
+    ) -> None:
+        if status not in (sms_ports.SmsStatus.FAILED, sms_ports.SmsStatus.CANCELLED):
+            raise ValueError(f"a message is closed as FAILED or CANCELLED, not {status}")
+        row = self._row(message_id)
+        row.status = status
+        row.done_at = at
+        row.last_error = reason[:200]
+
+    async def claimed(self) -> tuple[sms_ports.QueuedSms, ...]:
+        return tuple(_queued(self.t, row) for row in self.t.sms if row.claimed_at is not None)
+
+    async def deliveries(self, message_id: int) -> tuple[sms_ports.SmsDelivery, ...]:
+        return tuple(
+            sms_ports.SmsDelivery(
+                attempt=row.attempt,
+                sender=row.sender,
+                started_at=row.started_at,
+                finished_at=row.finished_at,
+                outcome=row.outcome,
+                message_refs=row.message_refs,
+                error=row.error,
+            )
+            for row in self.t.deliveries.get(message_id, [])
+        )
+
+    async def failed(self, *, since: dt.datetime, limit: int) -> tuple[sms_ports.FailedSms, ...]:
+        rows = [
+            row
+            for row in self.t.sms
+            if row.status is sms_ports.SmsStatus.FAILED
+            and row.done_at is not None
+            and row.done_at >= since
+        ]
+        rows.sort(key=lambda row: (row.done_at, row.id), reverse=True)
+        return tuple(
+            sms_ports.FailedSms(
+                id=row.id,
+                account_number=row.account_number,
+                kind=row.kind,
+                phone=row.phone,
+                created_at=row.created_at,
+                failed_at=row.done_at,  # type: ignore[arg-type]
+                attempts=row.attempts,
+                error=row.last_error or "",
+            )
+            for row in rows[:limit]
+        )
+
+    async def without_phone(
+        self, *, after: AccountNumber | None, limit: int
+    ) -> tuple[sms_ports.AccountWithoutPhone, ...]:
+        rows = sorted(self.t.accounts.values(), key=lambda row: str(row.account.number))
+        found = []
+        for row in rows:
+            account = row.account
+            if account.status is not accounts.AccountStatus.OPEN or account.phone is not None:
+                continue
+            if after is not None and str(account.number) <= str(after):
+                continue
+            found.append(
+                sms_ports.AccountWithoutPhone(
+                    account_number=account.number,
+                    holder=str(account.holder),
+                    address=str(account.address),
+                    balance=Money(fen=row.balance_fen),
+                    unsent=sum(
+                        1
+                        for sms in self.t.sms
+                        if sms.account_number == account.number
+                        and sms.status is sms_ports.SmsStatus.FAILED
+                        and sms.last_error == "NO_PHONE"
+                    ),
+                )
+            )
+        return tuple(found[:limit])
+
+
+# ---------------------------------------------------------------------------- head-end
+
+
+class FakeHeadendRepository(_Repository):
+    """``headend_ports.HeadendRepository`` in memory, seeded with the DEFAULT poll plan."""
+
+    async def save_bus(self, bus: hp.BusConfig) -> None:
+        for meter in bus.meters:
+            self.t.poll_plans[meter.plan.name] = meter.plan
+        known = self.t.buses.get(bus.name)
+        bus_id = self.t.new_id("buses") if known is None else known.id
+        self.t.buses[bus.name] = _BusRow(id=bus_id, config=dataclasses.replace(bus, meters=()))
+        self.t.bus_meters = {m: v for m, v in self.t.bus_meters.items() if v[0] != bus_id}
+        for position, meter in enumerate(bus.meters):
+            self.t.bus_meters[meter.meter_number] = (bus_id, meter.plan.name, position)
+
+    async def buses(self, names: Collection[str] | None = None) -> tuple[hp.BusConfig, ...]:
+        found = []
+        for name in sorted(self.t.buses):
+            if names is not None and name not in names:
+                continue
+            row = self.t.buses[name]
+            on_bus = sorted(
+                (position, meter, plan)
+                for meter, (bus_id, plan, position) in self.t.bus_meters.items()
+                if bus_id == row.id
+            )
+            found.append(
+                dataclasses.replace(
+                    row.config,
+                    meters=tuple(
+                        hp.BusMeter(
+                            meter_number=meter,
+                            plan=self.t.poll_plans[plan],
+                            event_counts=tuple(
+                                sorted(
+                                    (kind, count)
+                                    for (counted, kind), count in self.t.event_counts.items()
+                                    if counted == meter
+                                )
+                            ),
+                        )
+                        for _position, meter, plan in on_bus
+                    ),
+                )
+            )
+        return tuple(found)
+
+    async def bus_of(self, meters: Collection[MeterNumber]) -> dict[MeterNumber, str]:
+        names = {row.id: name for name, row in self.t.buses.items()}
+        return {
+            meter: names[self.t.bus_meters[meter][0]]
+            for meter in meters
+            if meter in self.t.bus_meters
+        }
+
+    async def save_event_counts(
+        self, meter: MeterNumber, counts: Mapping[hp.MeterEventKind, int], *, at: dt.datetime
+    ) -> None:
+        for kind, count in counts.items():
+            self.t.event_counts[(meter, kind)] = count
+
+    async def add_events(self, events: Sequence[hp.MeterEvent], *, recorded_at: dt.datetime) -> int:
+        new = 0
+        for event in events:
+            key = (event.meter_number, event.kind, event.occurred_at)
+            known = self.t.events.get(key)
+            if known is None:
+                self.t.events[key] = event
+                new += 1
+            elif known.ended_at is None and event.ended_at is not None:
+                self.t.events[key] = dataclasses.replace(known, ended_at=event.ended_at)
+        return new
+
+    async def open_alarms(self, meter: MeterNumber) -> tuple[hp.MeterAlarm, ...]:
+        return await self.alarms(meter=meter, open_only=True)
+
+    async def raise_alarms(
+        self, alarms: Sequence[hp.MeterAlarm], *, raised_at: dt.datetime
+    ) -> None:
+        for alarm in alarms:
+            for index, known in enumerate(self.t.meter_alarms):
+                if (known.meter_number, known.kind, known.started_at) == (
+                    alarm.meter_number,
+                    alarm.kind,
+                    alarm.started_at,
+                ):
+                    if known.ended_at is None and alarm.ended_at is not None:
+                        self.t.meter_alarms[index] = dataclasses.replace(
+                            known, ended_at=alarm.ended_at
+                        )
+                    break
+            else:
+                self.t.meter_alarms.append(
+                    dataclasses.replace(
+                        alarm,
+                        id=self.t.new_id("meter_alarms"),
+                        acknowledged_at=None,
+                        acknowledged_by=None,
+                    )
+                )
+
+    async def end_alarms(
+        self, meter: MeterNumber, kinds: Collection[hp.MeterAlarmKind], *, at: dt.datetime
+    ) -> None:
+        for index, known in enumerate(self.t.meter_alarms):
+            if known.meter_number == meter and known.kind in kinds and known.ended_at is None:
+                self.t.meter_alarms[index] = dataclasses.replace(
+                    known, ended_at=max(known.started_at, at)
+                )
+
+    async def alarms(
+        self, *, meter: MeterNumber | None = None, open_only: bool = False
+    ) -> tuple[hp.MeterAlarm, ...]:
+        found = [
+            alarm
+            for alarm in self.t.meter_alarms
+            if (meter is None or alarm.meter_number == meter)
+            and (not open_only or alarm.ended_at is None)
+        ]
+        return tuple(sorted(found, key=lambda alarm: (alarm.started_at, alarm.id or 0)))
+
+    async def acknowledge_alarm(self, alarm_id: int, *, by: str, at: dt.datetime) -> hp.MeterAlarm:
+        for index, known in enumerate(self.t.meter_alarms):
+            if known.id == alarm_id:
+                if known.acknowledged_at is None:
+                    known = dataclasses.replace(known, acknowledged_at=at, acknowledged_by=by)
+                    self.t.meter_alarms[index] = known
+                return known
+        raise hp.UnknownAlarm(str(alarm_id))
+
+    async def save_latest(self, latest: hp.LatestValues) -> None:
+        self.t.latest[latest.meter_number] = latest
+
+    async def save_settlement(self, settlement: hp.Settlement) -> None:
+        self.t.settlements.setdefault((settlement.meter_number, settlement.month), settlement)
+
+    async def add_clock_check(self, check: hp.ClockCheck) -> None:
+        self.t.clock_checks.append(check)
+
+    async def communication(
+        self, meters: Collection[MeterNumber]
+    ) -> dict[MeterNumber, hp.CommunicationState]:
+        return {
+            meter: self.t.communication[meter][0]
+            for meter in meters
+            if meter in self.t.communication
+        }
+
+    async def save_communication(
+        self,
+        bus: str,
+        outcomes: Sequence[hp.CommunicationOutcome],
+        states: Mapping[MeterNumber, hp.CommunicationState],
+    ) -> None:
+        errors = {outcome.meter_number: outcome.error for outcome in outcomes}
+        for meter, state in states.items():
+            self.t.communication[meter] = (state, errors.get(meter, ""))
+        for outcome in outcomes:
+            day = local_date(outcome.at)
+            for meter in (str(outcome.meter_number), ""):
+                counts = self.t.communication_days.setdefault((bus, meter, day), [0, 0])
+                counts[0] += 1
+                counts[1] += int(outcome.succeeded)
+
+    async def communication_days(self, *, bus: str) -> tuple[hp.CommunicationDay, ...]:
+        rows = sorted(
+            (day, meter, counts)
+            for (on_bus, meter, day), counts in self.t.communication_days.items()
+            if on_bus == bus
+        )
+        return tuple(
+            hp.CommunicationDay(
+                bus=bus,
+                meter_number=MeterNumber(value=meter) if meter else None,
+                day=day,
+                attempts=attempts,
+                successes=successes,
+            )
+            for day, meter, (attempts, successes) in rows
+        )
+
+    async def due_relay_commands(
+        self, *, at: dt.datetime, limit: int
+    ) -> tuple[hp.RelayCommand, ...]:
+        due = []
+        for row in self.t.relay_commands:
+            if row.status is not hp.RelayCommandStatus.PENDING or row.not_before_at > at:
+                continue
+            # The command goes to the meter installed on the account now (the stored number
+            # is only the fallback), as the SQL does.
+            installed = self.t.current_installation_of(row.account_number)
+            target = installed.installation.meter_number if installed else row.meter_number
+            if target is None:
+                continue
+            due.append((row, target))
+        due.sort(key=lambda pair: (pair[0].not_before_at, pair[0].id))
+        return tuple(
+            hp.RelayCommand(
+                id=row.id,
+                account_number=row.account_number,
+                meter_number=target,
+                operation=row.action,
+                reason=row.reason,
+                not_before_at=row.not_before_at,
+                attempts=row.attempts,
+                ordered_by=row.ordered_by,
+                note=row.note,
+            )
+            for row, target in due[:limit]
+        )
+
+    async def add_relay_command(
+        self,
+        meter: MeterNumber,
+        operation: hp.RelayOperation,
+        *,
+        reason: str,
+        at: dt.datetime,
+        ordered_by: str | None = None,
+        note: str | None = None,
+    ) -> int:
+        installed = self.t.current_installation(meter=meter)
+        if installed is None:
+            raise ports.NoMeterInstalled(str(meter))
+        row = _RelayRow(
+            id=self.t.new_id("relay_commands"),
+            account_number=installed.installation.account_number,
+            meter_number=meter,
+            action=operation,
+            reason=reason,
+            not_before_at=at,
+            created_at=at,
+            ordered_by=ordered_by,
+            note=note,
+        )
+        self.t.relay_commands.append(row)
+        return row.id
+
+    async def update_relay_command(
+        self,
+        command_id: int,
+        *,
+        status: hp.RelayCommandStatus,
+        at: dt.datetime,
+        attempts: int | None = None,
+        not_before_at: dt.datetime | None = None,
+        error: str | None = None,
+    ) -> None:
+        for row in self.t.relay_commands:
+            if row.id != command_id:
+                continue
+            row.status = status
+            if status is not hp.RelayCommandStatus.PENDING:
+                row.done_at = at
+            if attempts is not None:
+                row.attempts = attempts
+            if not_before_at is not None:
+                row.not_before_at = not_before_at
+            if error is not None:
+                row.last_error = error
+
+    async def cancel_pending_closes(self, command: hp.RelayCommand, *, at: dt.datetime) -> None:
+        for row in self.t.relay_commands:
+            if (
+                row.meter_number == command.meter_number
+                and row.action is hp.RelayOperation.CLOSE
+                and row.reason == "WARNING_CUT_ENDED"
+                and row.status is hp.RelayCommandStatus.PENDING
+                and row.id > command.id
+            ):
+                row.status = hp.RelayCommandStatus.CANCELLED
+                row.done_at = at
+
+    async def last_relay_switch(
+        self, account: AccountNumber, *, other_than: int
+    ) -> tuple[hp.RelayOperation, str] | None:
+        done = [
+            row
+            for row in self.t.relay_commands
+            if row.account_number == account
+            and row.action in (hp.RelayOperation.TRIP, hp.RelayOperation.CLOSE)
+            and row.status is hp.RelayCommandStatus.CONFIRMED
+            and row.id != other_than
+        ]
+        if not done:
+            return None
+        last = max(done, key=lambda row: (row.done_at or row.created_at, row.id))
+        return last.action, last.reason
+
+
+# ---------------------------------------------------------------------------- payments
+
+
+class FakePaymentRepository(_Repository):
+    """``payment_ports.PaymentRepository`` in memory, seeded with the counter's hours."""
+
+    async def record(
+        self, new: Sequence[payment_ports.NewPayment]
+    ) -> tuple[payment_ports.Payment, ...]:
+        if not new:
+            return ()
+        found = {}
+        for item in new:
+            row = self.t.entry(item.entry_reference)
+            if row is None:
+                raise KeyError(item.entry_reference)
+            found[item.entry_reference] = row
+        by_day: dict[tuple[str, dt.date], list[int]] = defaultdict(list)
+        for index, item in enumerate(new):
+            by_day[(item.channel.value, local_date(found[item.entry_reference].entry.at))].append(
+                index
+            )
+        numbers: dict[int, payments.ReceiptNumber] = {}
+        for (channel, day), indexes in sorted(by_day.items()):
+            first = self.t.receipt_sequences.get((channel, day), 0) + 1
+            self.t.receipt_sequences[(channel, day)] = first + len(indexes) - 1
+            for offset, index in enumerate(indexes):
+                numbers[index] = payments.ReceiptNumber(
+                    channel=payments.Channel(channel), day=day, sequence=first + offset
+                )
+        made: list[_PaymentRow] = []
+        for index, item in enumerate(new):
+            row = found[item.entry_reference]
+            entry = row.entry
+            made.append(
+                _PaymentRow(
+                    id=0,
+                    entry_id=row.id,
+                    payment=payment_ports.Payment(
+                        receipt_number=numbers[index],
+                        channel=item.channel,
+                        channel_reference=item.channel_reference,
+                        kind=item.kind,
+                        account_number=entry.account_number,
+                        amount=entry.amount,
+                        balance_before=Money(fen=row.balance_after_fen - entry.amount.fen),
+                        balance_after=Money(fen=row.balance_after_fen),
+                        at=entry.at,
+                        operator=item.operator,
+                        corrects_receipt=item.corrects_receipt,
+                        entry_reference=item.entry_reference,
+                        note=item.note,
+                    ),
+                )
+            )
+        keys = [(p.payment.channel, p.payment.channel_reference, p.payment.kind) for p in made]
+        keys += [
+            (p.payment.channel, p.payment.channel_reference, p.payment.kind)
+            for p in self.t.payments
+        ]
+        receipts = [str(p.payment.receipt_number) for p in [*made, *self.t.payments]]
+        entry_ids = [p.entry_id for p in [*made, *self.t.payments]]
+        # The SQL's CHECK constraints, which it reports as DuplicatePayment too (any
+        # IntegrityError of the insert becomes one there).
+        broken = any(
+            p.payment.amount.fen == 0
+            or (p.payment.kind.value in ("TOP_UP", "MOVE_IN")) != (p.payment.amount.fen > 0)
+            or (p.payment.channel is payments.Channel.COUNTER and p.payment.operator is None)
+            for p in made
+        )
+        if broken or any(len(set(v)) != len(v) for v in (keys, receipts, entry_ids)):
+            raise payments.DuplicatePayment("a channel reference was recorded before")
+        for row in made:
+            row.id = self.t.new_id("payments")
+            self.t.payments.append(row)
+        return tuple(row.payment for row in made)
+
+    async def by_channel_reference(
+        self, channel: payments.Channel, references: Collection[str]
+    ) -> dict[str, payment_ports.Payment]:
+        wanted = set(references)
+        return {
+            row.payment.channel_reference: row.payment
+            for row in self.t.payments
+            if row.payment.channel is channel
+            and row.payment.kind is payments.PaymentKind.TOP_UP
+            and row.payment.channel_reference in wanted
+        }
+
+    async def by_receipt(self, receipt_number: str) -> payment_ports.Payment:
+        for row in self.t.payments:
+            if str(row.payment.receipt_number) == receipt_number:
+                return row.payment
+        raise payments.UnknownReceipt(receipt_number)
+
+    async def corrections_of(self, receipt_number: str) -> tuple[payment_ports.Payment, ...]:
+        return tuple(
+            row.payment for row in self.t.payments if row.payment.corrects_receipt == receipt_number
+        )
+
+    async def history(
+        self, number: AccountNumber, *, first_date: dt.date | None, last_date: dt.date | None
+    ) -> tuple[payment_ports.Payment, ...]:
+        self.t.account(number)
+        start = None if first_date is None else start_of_local_day(first_date)
+        end = None if last_date is None else start_of_local_day(last_date + dt.timedelta(days=1))
+        found = [
+            row
+            for row in self.t.payments
+            if row.payment.account_number == number
+            and (start is None or row.payment.at >= start)
+            and (end is None or row.payment.at < end)
+        ]
+        found.sort(key=lambda row: (row.payment.at, row.id))
+        return tuple(row.payment for row in found)
+
+    async def paid_before(self, number: AccountNumber, *, before: dt.datetime) -> Money:
+        self.t.account(number)
+        return Money(
+            fen=sum(
+                row.payment.amount.fen
+                for row in self.t.payments
+                if row.payment.account_number == number and row.payment.at < before
+            )
+        )
+
+    async def audit(self, entries: Sequence[payment_ports.AuditEntry]) -> None:
+        self.t.audit.extend(entries)
+
+    async def counter_hours(self, *, on: dt.date) -> payments.CounterHours:
+        since = [day for day in self.t.counter_hours if day <= on]
+        return self.t.counter_hours[max(since)] if since else payments.DEFAULT_COUNTER_HOURS
+
+    async def counter_openings(
+        self, *, at: dt.datetime
+    ) -> tuple[payment_ports.CounterOpening, ...]:
+        found = [
+            (index, opening)
+            for index, opening in enumerate(self.t.counter_openings)
+            if opening.period.start_at <= at
+            and (opening.period.end_at is None or opening.period.end_at > at)
+        ]
+        found.sort(key=lambda pair: (pair[1].created_at, pair[0]))
+        return tuple(opening for _index, opening in found)
+
+    async def add_counter_opening(self, opening: payment_ports.CounterOpening) -> None:
+        self.t.counter_openings.append(opening)
+
+    async def kiosk_session(self, transaction_id: str) -> payments.KioskSession | None:
+        row = self.t.kiosk_sessions.get(transaction_id)
+        if row is None:
+            return None
+        return dataclasses.replace(
+            row.session, notes=tuple(row.notes[sequence] for sequence in sorted(row.notes))
+        )
+
+    async def save_kiosk_session(self, session: payments.KioskSession) -> None:
+        if session.account_number is not None:
+            self.t.account(session.account_number)
+        row = self.t.kiosk_sessions.get(session.transaction_id)
+        if row is None:
+            row = self.t.kiosk_sessions[session.transaction_id] = _KioskRow(
+                id=self.t.new_id("kiosk_sessions"), session=session, notes={}
+            )
+        else:
+            row.session = dataclasses.replace(session, opened_at=row.session.opened_at)
+        for note in session.notes:
+            row.notes.setdefault(note.sequence, note)
+
+    async def idle_kiosk_sessions(self, *, before: dt.datetime, limit: int) -> tuple[str, ...]:
+        idle = [
+            row.session
+            for row in self.t.kiosk_sessions.values()
+            if row.session.state.value in _OPEN_KIOSK_STATES and row.session.updated_at < before
+        ]
+        idle.sort(key=lambda session: session.updated_at)
+        return tuple(session.transaction_id for session in idle[:limit])
+
+    async def kiosk(self, kiosk_id: str, *, lock: bool = False) -> payments.Kiosk | None:
+        return self.t.kiosks.get(kiosk_id)  # one writer at a time here: no lock needed
+
+    async def kiosks(self) -> tuple[payments.Kiosk, ...]:
+        return tuple(self.t.kiosks[k] for k in sorted(self.t.kiosks))
+
+    async def add_kiosk(self, kiosk: payments.Kiosk) -> None:
+        if kiosk.kiosk_id in self.t.kiosks:
+            raise UniqueViolation(f"kiosks.kiosk_id {kiosk.kiosk_id}")
+        self.t.kiosks[kiosk.kiosk_id] = kiosk
+
+    async def save_kiosk(self, kiosk: payments.Kiosk) -> None:
+        if kiosk.kiosk_id in self.t.kiosks:  # an UPDATE of a missing row changes nothing
+            self.t.kiosks[kiosk.kiosk_id] = kiosk
+
+    async def open_kiosk_sessions(self, kiosk_id: str) -> tuple[str, ...]:
+        rows = [
+            row
+            for row in self.t.kiosk_sessions.values()
+            if row.session.kiosk_id == kiosk_id and row.session.state.value in _OPEN_KIOSK_STATES
+        ]
+        rows.sort(key=lambda row: row.id, reverse=True)
+        return tuple(row.session.transaction_id for row in rows)
+
+    async def kiosk_note(self, kiosk_id: str, sequence: int) -> tuple[str, Money] | None:
+        rows = sorted(
+            (
+                row
+                for row in self.t.kiosk_sessions.values()
+                if row.session.kiosk_id == kiosk_id and sequence in row.notes
+            ),
+            key=lambda row: row.id,
+            reverse=True,
+        )
+        if not rows:
+            return None
+        return rows[0].session.transaction_id, rows[0].notes[sequence].amount
+
+    async def add_agreement(self, agreement: payments.Agreement, *, at: dt.datetime) -> None:
+        missing = {str(n) for n in agreement.account_numbers if n not in self.t.accounts}
+        if missing:
+            raise ports.UnknownAccount(min(missing))
+        if any(
+            row.agreement.agreement_number == agreement.agreement_number
+            for row in self.t.agreements
+        ):
+            raise payments.InvalidAgreement(f"agreement {agreement.agreement_number} exists")
+        self.t.agreements.append(
+            _AgreementRow(
+                id=self.t.new_id("agreements"),
+                agreement=dataclasses.replace(
+                    agreement,
+                    account_numbers=tuple(sorted(set(agreement.account_numbers), key=str)),
+                ),
+                created_at=at,
+            )
+        )
+
+    async def cancel_agreement(self, agreement_number: str, *, on: dt.date) -> payments.Agreement:
+        for row in self.t.agreements:
+            if row.agreement.agreement_number == agreement_number:
+                if row.agreement.cancelled_on is None:
+                    row.agreement = dataclasses.replace(
+                        row.agreement, cancelled_on=max(on, row.agreement.signed_on)
+                    )
+                return row.agreement
+        raise payments.UnknownAgreement(agreement_number)
+
+    def _in_force(self, on: dt.date) -> list[_AgreementRow]:
+        return [
+            row
+            for row in self.t.agreements
+            if row.agreement.signed_on <= on
+            and (row.agreement.cancelled_on is None or row.agreement.cancelled_on > on)
+        ]
+
+    async def agreements(
+        self, *, on: dt.date, numbers: Collection[AccountNumber] | None = None
+    ) -> tuple[payments.Agreement, ...]:
+        wanted = None if numbers is None else set(numbers)
+        return tuple(
+            row.agreement
+            for row in self._in_force(on)
+            if wanted is None or wanted & set(row.agreement.account_numbers)
+        )
+
+    def _due_on(self, on: dt.date) -> set[AccountNumber]:
+        debited = {d.request.account_number for d in self.t.debits if d.request.day == on}
+        return {
+            number
+            for row in self._in_force(on)
+            for number in row.agreement.account_numbers
+            if self.t.accounts[number].balance_fen < row.agreement.threshold.fen
+            and number not in debited
+        }
+
+    async def below_threshold(self, *, on: dt.date, limit: int) -> tuple[AccountNumber, ...]:
+        waiting = {
+            d.request.account_number
+            for d in self.t.debits
+            if d.status is payments.DebitStatus.REQUESTED
+        }
+        return tuple(sorted(self._due_on(on) - waiting, key=str)[:limit])
+
+    async def unanswered_debits(
+        self, *, requested_before: dt.datetime, limit: int
+    ) -> tuple[payments.DebitRequest, ...]:
+        waiting = [
+            d
+            for d in self.t.debits
+            if d.status is payments.DebitStatus.REQUESTED and d.requested_at < requested_before
+        ]
+        waiting.sort(key=lambda d: (d.requested_at, d.id))
+        return tuple(d.request for d in waiting[:limit])
+
+    async def held_by_pending(
+        self, *, on: dt.date, limit: int
+    ) -> tuple[payments.DebitRequest, ...]:
+        due = self._due_on(on)
+        held = [
+            d
+            for d in self.t.debits
+            if d.status is payments.DebitStatus.REQUESTED and d.request.account_number in due
+        ]
+        held.sort(key=lambda d: (d.requested_at, d.id))
+        return tuple(d.request for d in held[:limit])
+
+    async def add_debits(self, debits: Sequence[payments.DebitRequest], *, at: dt.datetime) -> None:
+        for debit in debits:
+            self.t.account(debit.account_number)
+            if not any(
+                row.agreement.agreement_number == debit.agreement_number
+                for row in self.t.agreements
+            ):
+                raise KeyError(debit.agreement_number)
+            if any(
+                d.request.debit_id == debit.debit_id
+                or (d.request.account_number, d.request.day) == (debit.account_number, debit.day)
+                for d in self.t.debits
+            ):
+                continue
+            self.t.debits.append(
+                _DebitRow(id=self.t.new_id("debits"), request=debit, requested_at=at)
+            )
+
+    async def debits(self, debit_ids: Collection[str]) -> dict[str, payment_ports.DebitState]:
+        wanted = set(debit_ids)
+        return {
+            d.request.debit_id: payment_ports.DebitState(
+                request=d.request,
+                status=d.status,
+                bank_serial=d.bank_serial,
+                sent=d.sent_at is not None,
+                seen=frozenset(
+                    (serial, status)
+                    for (serial, status), record in self.t.callbacks.items()
+                    if record.debit_id == d.request.debit_id
+                ),
+            )
+            for d in self.t.debits
+            if d.request.debit_id in wanted
+        }
+
+    async def unsent_debits(self, *, limit: int) -> tuple[payments.DebitRequest, ...]:
+        unsent = [
+            d
+            for d in self.t.debits
+            if d.status is payments.DebitStatus.REQUESTED and d.sent_at is None
+        ]
+        unsent.sort(key=lambda d: (d.requested_at, d.id))
+        return tuple(d.request for d in unsent[:limit])
+
+    async def mark_sent(self, debit_ids: Collection[str], *, at: dt.datetime) -> None:
+        for d in self.t.debits:
+            if d.request.debit_id in debit_ids and d.sent_at is None:
+                d.sent_at = at
+
+    async def settle_debits(self, settlements: Sequence[payment_ports.DebitSettlement]) -> None:
+        for settlement in settlements:
+            for d in self.t.debits:
+                if d.request.debit_id == settlement.debit_id:
+                    if any(
+                        other is not d and other.bank_serial == settlement.bank_serial
+                        for other in self.t.debits
+                    ):
+                        raise UniqueViolation(f"bank serial {settlement.bank_serial} is taken")
+                    d.status = settlement.status
+                    d.bank_serial = settlement.bank_serial
+                    d.settled_at = settlement.at
+                    d.detail = settlement.detail
+
+    def _credited(self) -> dict[str, list[_PaymentRow]]:
+        # Serials of SUCCEEDED callbacks, with the bank top-ups recorded under them.
+        found: dict[str, list[_PaymentRow]] = defaultdict(list)
+        for row in self.t.payments:
+            p = row.payment
+            if p.channel is payments.Channel.BANK_AUTO and p.kind is payments.PaymentKind.TOP_UP:
+                found[p.channel_reference].append(row)
+        return found
+
+    async def bank_credits(self, *, day: dt.date) -> tuple[payments.JournalCredit, ...]:
+        days = {d.request.debit_id: d.request.day for d in self.t.debits}
+        credited = self._credited()
+        return tuple(
+            payments.JournalCredit(
+                serial=serial,
+                debit_id=record.debit_id,
+                account_number=row.payment.account_number,
+                amount=row.payment.amount,
+            )
+            for (serial, status), record in self.t.callbacks.items()
+            if status is payments.DebitStatus.SUCCEEDED and days.get(record.debit_id) == day
+            for row in credited.get(serial, [])
+        )
+
+    async def record_callbacks(self, records: Sequence[payment_ports.CallbackRecord]) -> None:
+        crediting = (payments.Settlement.CREDIT, payments.Settlement.LATE_SUCCESS)
+        for record in records:
+            key = (record.serial, record.status)
+            if key in self.t.callbacks:
+                continue
+            if record.settlement in crediting and any(
+                known.debit_id == record.debit_id and known.settlement in crediting
+                for known in self.t.callbacks.values()
+            ):
+                raise UniqueViolation(f"debit {record.debit_id} was credited before")
+            self.t.callbacks[key] = record
+
+    async def debit_credits(self, *, day: dt.date | None) -> tuple[payments.DebitCredits, ...]:
+        credited = self._credited()
+        found = []
+        for d in sorted(self.t.debits, key=lambda d: d.request.debit_id):
+            if d.status is payments.DebitStatus.REQUESTED:
+                continue
+            if day is not None and d.request.day != day:
+                continue
+            serials = sorted(
+                serial
+                for (serial, status), record in self.t.callbacks.items()
+                if record.debit_id == d.request.debit_id
+                and status is payments.DebitStatus.SUCCEEDED
+                for _row in credited.get(serial, [])
+            )
+            found.append(
+                payments.DebitCredits(
+                    debit_id=d.request.debit_id,
+                    account_number=d.request.account_number,
+                    status=d.status,
+                    amount=d.request.amount,
+                    credited_serials=tuple(serials),
+                )
+            )
+        return tuple(found)
+
+
+# ---------------------------------------------------------------------------- system alarms
+
+
+class FakeSystemAlarmRepository(_Repository):
+    """``alarm_ports.SystemAlarmRepository`` in memory: one open alarm per kind and subject."""
+
+    def _open(self, kind: ap.SystemAlarmKind, subject: str) -> int | None:
+        for index, alarm in enumerate(self.t.system_alarms):
+            if alarm.kind is kind and alarm.subject == subject and alarm.ended_at is None:
+                return index
+        return None
+
+    async def raise_alarm(
+        self, *, kind: ap.SystemAlarmKind, subject: str, detail: str, at: dt.datetime
+    ) -> bool:
+        index = self._open(kind, subject)
+        if index is not None:
+            self.t.system_alarms[index] = dataclasses.replace(
+                self.t.system_alarms[index], detail=detail
+            )
+            return False
+        self.t.system_alarms.append(
+            ap.SystemAlarm(
+                kind=kind,
+                subject=subject,
+                started_at=at,
+                detail=detail,
+                id=self.t.new_id("system_alarms"),
+            )
+        )
+        return True
+
+    async def end_alarm(self, *, kind: ap.SystemAlarmKind, subject: str, at: dt.datetime) -> bool:
+        index = self._open(kind, subject)
+        if index is None:
+            return False
+        alarm = self.t.system_alarms[index]
+        self.t.system_alarms[index] = dataclasses.replace(alarm, ended_at=max(alarm.started_at, at))
+        return True
+
+    async def alarms(self, *, open_only: bool = True) -> tuple[ap.SystemAlarm, ...]:
+        found = [a for a in self.t.system_alarms if not open_only or a.ended_at is None]
+        return tuple(sorted(found, key=lambda a: (a.started_at, a.id or 0), reverse=True))
+
+    async def acknowledge(self, alarm_id: int, *, by: str, at: dt.datetime) -> ap.SystemAlarm:
+        for index, alarm in enumerate(self.t.system_alarms):
+            if alarm.id == alarm_id:
+                if alarm.acknowledged_at is None:
+                    alarm = dataclasses.replace(alarm, acknowledged_at=at, acknowledged_by=by)
+                    self.t.system_alarms[index] = alarm
+                return alarm
+        raise ap.UnknownSystemAlarm(f"no system alarm {alarm_id}")
+
+
+# ---------------------------------------------------------------------------- calendar
+
+
+class FakeCalendarRepository(_Repository):
+    """``calendar_ports.CalendarRepository`` in memory."""
+
+    async def set_day(
+        self, *, day: dt.date, working: bool, note: str, by: str, at: dt.datetime
+    ) -> cp.CalendarChange | None:
+        before = self.t.calendar_overrides.get(day)
+        if before is not None and (before[0], before[1]) == (working, note):
+            return None
+        self.t.calendar_overrides[day] = (working, note, cp.CalendarChangeSource.SET, by, at)
+        change = cp.CalendarChange(
+            day=day,
+            working_before=None if before is None else before[0],
+            working_after=working,
+            note=note,
+            changed_by=by,
+            changed_at=at,
+            source=cp.CalendarChangeSource.SET,
+        )
+        self.t.calendar_changes.append(change)
+        return change
+
+    async def import_year(
+        self,
+        *,
+        year: int,
+        days: Sequence[CalendarOverride],
+        note: str,
+        by: str,
+        at: dt.datetime,
+    ) -> tuple[cp.CalendarChange, ...]:
+        before = {
+            day: (values[0], values[1])
+            for day, values in self.t.calendar_overrides.items()
+            if day.year == year
+        }
+        after = {override.day: (override.working, override.note) for override in days}
+        source = cp.CalendarChangeSource.IMPORT
+        changes = tuple(
+            cp.CalendarChange(
+                day=day,
+                working_before=None if day not in before else before[day][0],
+                working_after=None if day not in after else after[day][0],
+                note=after[day][1] if day in after else before[day][1],
+                changed_by=by,
+                changed_at=at,
+                source=source,
+            )
+            for day in sorted(before.keys() | after.keys())
+            if before.get(day) != after.get(day)
+        )
+        for day in before:
+            del self.t.calendar_overrides[day]
+        for day, (working, day_note) in sorted(after.items()):
+            self.t.calendar_overrides[day] = (working, day_note, source, by, at)
+        self.t.calendar_changes.extend(changes)
+        self.t.confirmed_years[year] = cp.ConfirmedYear(
+            year=year, confirmed_by=by, confirmed_at=at, note=note
+        )
+        return changes
+
+    async def year(self, year: int) -> WorkingCalendar:
+        return _calendar(self.t, dt.date(year, 1, 1), dt.date(year, 12, 31))
+
+    async def confirmed_years(self) -> tuple[cp.ConfirmedYear, ...]:
+        return tuple(self.t.confirmed_years[year] for year in sorted(self.t.confirmed_years))
+
+    async def changes(self, *, year: int | None = None) -> tuple[cp.CalendarChange, ...]:
+        return tuple(c for c in self.t.calendar_changes if year is None or c.day.year == year)
+
+
+# ---------------------------------------------------------------------------- set-based ingest
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _epoch_us(at: dt.datetime) -> int:
+    return (at - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+class FakeIngestRepository(_Repository):
+    """``ingest_ports.IngestRepository`` in memory: the SQL's classification, in Python."""
+
+    async def record_plain(
+        self, batch: ingest_ports.PlainBatch
+    ) -> tuple[ingest_ports.PlainCharge, ...]:
+        t = self.t
+        bound = batch.bound
+        charged: list[ingest_ports.PlainCharge] = []
+        for index, reading in enumerate(batch.readings):
+            slot = batch.slots[batch.slot_of[index]]
+            installed = t.current_installation(meter=reading.meter_number)
+            if installed is None:
+                continue
+            baseline = installed.baseline
+            number = installed.installation.account_number
+            account = t.accounts[number]
+            delta = [
+                new - old
+                for new, old in zip(
+                    reading.registers.as_tuple(), baseline.registers.as_tuple(), strict=True
+                )
+            ]
+            if reading.meter_time_at <= baseline.at or baseline.at < slot.window_start_at:
+                continue
+            if any(value < 0 for value in delta):
+                continue
+            if abs(delta[0] - sum(delta[1:])) > bound.tou_tolerance_wh:
+                continue
+            jump = delta[0]
+            elapsed_us = slot.meter_time_us - _epoch_us(baseline.at)
+            if jump > bound.slack_wh and not (
+                jump <= bound.max_jump_wh
+                and elapsed_us <= bound.max_elapsed_us
+                and (jump - bound.slack_wh - 1) * bound.rate_denominator
+                < elapsed_us * bound.rate_numerator
+            ):
+                continue
+            key = (number, slot.month, slot.tariff_key)
+            charged_before, energy = t.charges.get(key, (0, {}))
+            energy_before = energy.get("ALL", 0)
+            if energy_before > slot.energy_cap_wh - jump:
+                continue
+            energy_after = energy_before + jump
+            charged_after = batch.rounding.charge_fen(
+                energy_wh=energy_after, price_scaled=slot.price_scaled
+            )
+            if charged_after < charged_before:
+                continue
+            posting = charged_after - charged_before
+            balance_after = account.balance_fen - posting
+            at_rest = (
+                batch.low_balance_below_fen is not None
+                and balance_after >= batch.low_balance_below_fen
+                and account.state == prepaid.RuleState()
+                and account.re_evaluate_at is None
+                and account.relay is not prepaid.RelayState.OPEN
+            )
+            # Write as the SQL statements do.
+            t.readings.setdefault(
+                (installed.id, reading.meter_time_at), (reading, metering.ReadingOutcome.ACCEPTED)
+            )
+            installed.baseline = metering.RegisterBaseline(
+                meter_number=reading.meter_number,
+                registers=reading.registers,
+                at=reading.meter_time_at,
+                source=metering.BaselineSource.READING,
+            )
+            new_energy = {**energy, "ALL": energy_after} if jump > 0 else energy
+            t.charges[key] = (charged_after, new_energy)
+            if posting > 0:
+                entry = billing.ChargePosting(
+                    account_number=number,
+                    key=billing.ChargeKey(
+                        tariff_key=slot.tariff_key, month=BillingMonth.parse(slot.month)
+                    ),
+                    amount=Money(fen=-posting),
+                    charged_total=Money(fen=charged_after),
+                    energy_total=Energy(wh=energy_after),
+                ).entry(at=batch.posted_at)
+                if t.entry(entry.reference) is not None:
+                    raise ledger.DuplicateReference(entry.reference)
+                account.balance_fen = balance_after
+                account.entry_count += 1
+                t.entries.append(
+                    _EntryRow(id=t.new_id("entries"), entry=entry, balance_after_fen=balance_after)
+                )
+            _add_usage(t, number, slot.usage_day, delta)
+            charged.append(
+                ingest_ports.PlainCharge(
+                    index=index,
+                    account_number=number,
+                    posting_fen=posting,
+                    charged_fen=charged_after,
+                    energy_wh=energy_after,
+                    balance_fen=account.balance_fen,
+                    needs_rules=not at_rest,
+                )
+            )
+        return tuple(charged)
+
+
+__all__ = [
+    "FakeDatabase",
+    "FakeStatementReader",
+    "FakeUnitOfWork",
+    "MessageNotClaimed",
+    "Tables",
+    "UniqueViolation",
+]

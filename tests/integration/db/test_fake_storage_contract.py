@@ -1,0 +1,367 @@
+"""The fake unit of work and the SQL one agree on what the use cases rely on.
+
+Every test here runs against ``tests.fakes.FakeDatabase`` and against the real storage
+(SQLite, and PostgreSQL when configured) with the same assertions: commit and rollback,
+unique keys and idempotency, orderings, the seeded policy, and a whole reading batch charged
+through ``record_readings``. If the fake drifts from the SQL, one leg fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from tests.fakes import FakeClock, FakeDatabase
+from tests.functional.household import local
+from tests.integration.db.databases import BACKENDS, Templates
+
+from wattbook.adapters import db
+from wattbook.application import alarm_ports as ap
+from wattbook.application import headend_ports as hp
+from wattbook.application import payment_ports, ports, sms_ports
+from wattbook.application.install_meter import install_meter
+from wattbook.application.open_account import open_account
+from wattbook.application.record_readings import record_readings
+from wattbook.domain import accounts, ledger, metering, payments, prepaid
+from wattbook.domain.values import AccountNumber, MeterNumber, Money, Price, RegisterSet
+
+Factory = Callable[[], ports.UnitOfWork]
+AT = local(2025, 6, 10, 9)
+NUMBER = AccountNumber(value="051600000001")
+OTHER = AccountNumber(value="051600000002")
+PRICE = Price(yuan_per_kwh=Decimal("0.5283"))
+
+
+@pytest.fixture(params=[pytest.param("fake", id="fake"), *BACKENDS])
+def storage(
+    request: pytest.FixtureRequest, tmp_path: Path, database_templates: Templates
+) -> Iterator[Factory]:
+    """Yield a unit-of-work factory over the fake, then over each real backend."""
+    if request.param == "fake":
+        yield FakeDatabase()
+        return
+    with database_templates.migrated(request.param, tmp_path) as engine:
+        yield db.unit_of_work_factory(engine)
+
+
+def _account(
+    number: AccountNumber = NUMBER, *, phone: str | None = "13800138000"
+) -> accounts.Account:
+    return accounts.open_account(
+        number=number,
+        holder=accounts.Holder(name="张三"),
+        phone=None if phone is None else accounts.PhoneNumber(digits=phone),
+        address=accounts.Address(text="丙6-1-801"),
+        at=AT,
+    )
+
+
+def _top_up(reference: str, fen: int, number: AccountNumber = NUMBER) -> ledger.Entry:
+    return ledger.Entry(
+        account_number=number,
+        reference=reference,
+        kind=ledger.EntryKind.TOP_UP,
+        amount=Money(fen=fen),
+        at=AT,
+    )
+
+
+async def _open(storage: Factory, *numbers: AccountNumber) -> None:
+    async with storage() as uow:
+        for number in numbers or (NUMBER,):
+            await uow.accounts.add(_account(number))
+        await uow.commit()
+
+
+class TestTransactions:
+    async def test_nothing_is_visible_after_a_rollback(self, storage: Factory) -> None:
+        async with storage() as uow:
+            await uow.accounts.add(_account())
+            await uow.ledger.post([_top_up("T1", 500)])
+
+        async with storage() as uow:
+            with pytest.raises(ports.UnknownAccount):
+                await uow.accounts.get(NUMBER)
+            assert await uow.ledger.get("T1") is None
+
+    async def test_a_commit_is_visible_to_the_next_unit_of_work(self, storage: Factory) -> None:
+        await _open(storage)
+
+        async with storage() as uow:
+            await uow.ledger.post([_top_up("T1", 500)])
+            await uow.commit()
+            await uow.ledger.post([_top_up("T2", 700)])
+        async with storage() as uow:
+            balances = await uow.ledger.balances([NUMBER, OTHER])
+
+        assert balances == {NUMBER: Money(fen=500)}
+
+    async def test_an_error_inside_rolls_everything_back(self, storage: Factory) -> None:
+        await _open(storage)
+
+        async def post_twice() -> None:
+            async with storage() as uow:
+                await uow.ledger.post([_top_up("T1", 500)])
+                await uow.ledger.post([_top_up("T1", 500)])
+
+        with pytest.raises(ledger.DuplicateReference):
+            await post_twice()
+        async with storage() as uow:
+            assert await uow.ledger.balances([NUMBER]) == {NUMBER: Money(fen=0)}
+
+
+class TestUniqueness:
+    async def test_an_account_number_is_taken_once(self, storage: Factory) -> None:
+        await _open(storage)
+
+        async with storage() as uow:
+            with pytest.raises(ports.DuplicateAccount):
+                await uow.accounts.add(_account())
+
+    async def test_a_reference_is_posted_once(self, storage: Factory) -> None:
+        await _open(storage)
+        async with storage() as uow:
+            await uow.ledger.post([_top_up("T1", 500)])
+            await uow.commit()
+
+        async with storage() as uow:
+            with pytest.raises(ledger.DuplicateReference):
+                await uow.ledger.post([_top_up("T1", 500)])
+
+    async def test_posting_to_an_unknown_account_fails(self, storage: Factory) -> None:
+        async with storage() as uow:
+            with pytest.raises(ports.UnknownAccount):
+                await uow.ledger.post([_top_up("T1", 500)])
+
+    async def test_a_channel_reference_is_paid_once_and_receipts_count_per_channel_and_day(
+        self, storage: Factory
+    ) -> None:
+        await _open(storage)
+
+        async with storage() as uow:
+            await uow.ledger.post([_top_up("E1", 500), _top_up("E2", 300)])
+            paid = await uow.payments.record(
+                [
+                    payment_ports.NewPayment(
+                        entry_reference=reference,
+                        channel=payments.Channel.COUNTER,
+                        channel_reference=reference,
+                        kind=payments.PaymentKind.TOP_UP,
+                        operator="王五",
+                    )
+                    for reference in ("E1", "E2")
+                ]
+            )
+            await uow.commit()
+        async with storage() as uow:
+            await uow.ledger.post([_top_up("E3", 100)])
+            with pytest.raises(payments.DuplicatePayment):
+                await uow.payments.record(
+                    [
+                        payment_ports.NewPayment(
+                            entry_reference="E3",
+                            channel=payments.Channel.COUNTER,
+                            channel_reference="E1",
+                            kind=payments.PaymentKind.TOP_UP,
+                            operator="王五",
+                        )
+                    ]
+                )
+        async with storage() as uow:
+            found = await uow.payments.by_channel_reference(payments.Channel.COUNTER, ["E2", "X"])
+
+        assert [p.receipt_number.sequence for p in paid] == [1, 2]
+        assert [(p.balance_before, p.balance_after) for p in paid] == [
+            (Money(fen=0), Money(fen=500)),
+            (Money(fen=500), Money(fen=800)),
+        ]
+        assert list(found) == ["E2"]
+        assert found["E2"] == paid[1]
+
+    async def test_an_sms_dedup_key_is_queued_once(self, storage: Factory) -> None:
+        await _open(storage)
+        request = sms_ports.SmsRequest(
+            account_number=NUMBER,
+            kind=sms_ports.NotificationKind.AUTO_TOP_UP_SUCCEEDED,
+            balance=Money(fen=100),
+            price=PRICE,
+            dedup_key="SERIAL-1",
+        )
+
+        async with storage() as uow:
+            first = await uow.sms.enqueue([request, request], at=AT)
+            again = await uow.sms.enqueue([request], at=AT)
+            due = await uow.sms.next_due(at=AT)
+
+        assert (first, again) == (1, 0)
+        assert due is not None
+        assert (due.kind, str(due.phone), due.attempts) == (
+            sms_ports.NotificationKind.AUTO_TOP_UP_SUCCEEDED,
+            "13800138000",
+            0,
+        )
+
+    async def test_a_system_alarm_is_open_once_per_kind_and_subject(self, storage: Factory) -> None:
+        kind = ap.SystemAlarmKind.BUS_UNREACHABLE
+
+        async with storage() as uow:
+            opened = [
+                await uow.alarms.raise_alarm(kind=kind, subject="b1", detail="d1", at=AT),
+                await uow.alarms.raise_alarm(kind=kind, subject="b1", detail="d2", at=AT),
+                await uow.alarms.raise_alarm(
+                    kind=kind, subject="b2", detail="", at=AT + timedelta(minutes=1)
+                ),
+            ]
+            ended = await uow.alarms.end_alarm(kind=kind, subject="b2", at=AT)
+            alarms = await uow.alarms.alarms(open_only=False)
+
+        assert opened == [True, False, True]
+        assert ended
+        # Newest first; an alarm never ends before it started.
+        assert [(a.subject, a.detail, a.ended_at) for a in alarms] == [
+            ("b2", "", AT + timedelta(minutes=1)),
+            ("b1", "d2", None),
+        ]
+
+
+class TestSeeds:
+    async def test_the_policy_is_seeded_as_the_migrations_seed_it(self, storage: Factory) -> None:
+        async with storage() as uow:
+            seen = (
+                await uow.tariffs.history(),
+                await uow.prepaid.settings(on=AT.date()),
+                await uow.sms.policy(on=AT.date()),
+                await uow.payments.counter_hours(on=AT.date()),
+                await uow.headend.buses(),
+            )
+
+        async with FakeDatabase()() as fake:
+            expected = (
+                await fake.tariffs.history(),
+                prepaid.PrepaidSettings(),
+                await fake.sms.policy(on=AT.date()),
+                await fake.payments.counter_hours(on=AT.date()),
+                (),
+            )
+        assert seen == expected
+
+
+class TestOrderings:
+    async def test_relay_commands_are_due_oldest_first_and_a_cancel_cancels_the_close(
+        self, storage: Factory
+    ) -> None:
+        await _open(storage, NUMBER, OTHER)
+        meters = {NUMBER: MeterNumber(value=str(NUMBER)), OTHER: MeterNumber(value=str(OTHER))}
+        later = AT + timedelta(minutes=2)
+
+        async with storage() as uow:
+            await uow.outbox.add(
+                [
+                    prepaid.TripRelay(account_number=OTHER, reason=prepaid.TripReason.WARNING_CUT),
+                    prepaid.CloseRelay(
+                        account_number=OTHER,
+                        reason=prepaid.CloseReason.WARNING_CUT_ENDED,
+                        not_before_at=later,
+                    ),
+                    prepaid.TripRelay(account_number=NUMBER, reason=prepaid.TripReason.ARREARS),
+                ],
+                at=AT,
+                phones={},
+                meters=meters,
+            )
+            now_due = await uow.headend.due_relay_commands(at=AT, limit=10)
+            await uow.outbox.add(
+                [
+                    prepaid.CancelScheduledClose(
+                        account_number=OTHER, reason=prepaid.CloseReason.WARNING_CUT_ENDED
+                    )
+                ],
+                at=AT,
+                phones={},
+                meters=meters,
+            )
+            after_cancel = await uow.headend.due_relay_commands(at=later, limit=10)
+
+        assert [(c.account_number, c.operation) for c in now_due] == [
+            (OTHER, hp.RelayOperation.TRIP),
+            (NUMBER, hp.RelayOperation.TRIP),
+        ]
+        assert [c.operation for c in after_cancel] == [hp.RelayOperation.TRIP] * 2
+
+    async def test_re_delivered_readings_and_events_are_stored_once(self, storage: Factory) -> None:
+        meter = MeterNumber(value=str(NUMBER))
+        event = hp.MeterEvent(meter_number=meter, kind=hp.MeterEventKind.POWER_DOWN, occurred_at=AT)
+        ended = hp.MeterEvent(
+            meter_number=meter,
+            kind=hp.MeterEventKind.POWER_DOWN,
+            occurred_at=AT,
+            ended_at=AT + timedelta(hours=1),
+        )
+
+        async with storage() as uow:
+            counts = [
+                await uow.headend.add_events([event], recorded_at=AT),
+                await uow.headend.add_events([ended, event], recorded_at=AT),
+            ]
+
+        assert counts == [1, 0]
+
+
+class TestRecordReadings:
+    async def test_a_batch_charges_the_same_on_the_fake_and_on_sql(self, storage: Factory) -> None:
+        clock = FakeClock(AT)
+        numbers = [AccountNumber(value=f"05160000000{n}") for n in range(1, 4)]
+        for number in numbers:
+            await open_account(
+                uow=storage(),
+                clock=clock,
+                number=number,
+                holder=accounts.Holder(name="张三"),
+                phone=accounts.PhoneNumber(digits="13800138000"),
+                address=accounts.Address(text="丙6-1-801"),
+                opening_balance=Money(fen=2_000),
+            )
+            await install_meter(
+                uow=storage(),
+                clock=clock,
+                number=number,
+                meter_number=MeterNumber(value=str(number)),
+                bus="fake-bus",
+                initial=RegisterSet.zero(),
+            )
+        clock.advance(timedelta(hours=1))
+
+        def reading(number: AccountNumber, wh: int) -> metering.Reading:
+            return metering.Reading(
+                meter_number=MeterNumber(value=str(number)),
+                registers=RegisterSet(total_wh=wh, sharp_wh=0, peak_wh=0, flat_wh=wh, valley_wh=0),
+                meter_time_at=clock.now(),
+                received_at=clock.now(),
+            )
+
+        # One plain reading, one that empties the account past the warning line, one
+        # implausible jump, and a meter that is on no account.
+        report = await record_readings(
+            uow=storage(),
+            clock=clock,
+            readings=[
+                reading(numbers[0], 1_000),
+                reading(numbers[1], 3_000),
+                reading(numbers[2], 900_000),
+                reading(AccountNumber(value="051699999999"), 5),
+            ],
+        )
+        async with storage() as uow:
+            balances = await uow.ledger.balances(numbers)
+            differences = await uow.ledger.reconcile()
+            commands = await uow.headend.due_relay_commands(at=clock.now(), limit=10)
+
+        assert [(o.value, n) for o, n in report.outcomes] == [("ACCEPTED", 2), ("IMPLAUSIBLE", 1)]
+        assert [str(m) for m in report.unknown_meters] == ["051699999999"]
+        assert [e.amount.fen for e in report.entries] == [-53, -158]
+        assert [balances[n].fen for n in numbers] == [1_947, 1_842, 2_000]
+        assert differences == ()
+        assert commands == ()
