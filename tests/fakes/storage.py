@@ -794,8 +794,12 @@ class FakePrepaidRepository(_Repository):
             if (row.re_evaluate_at is not None and row.re_evaluate_at <= at)
             or (row.state.warning_close_due_at is not None and row.state.warning_close_due_at <= at)
         ]
-        far = dt.datetime.max.replace(tzinfo=dt.UTC)
-        due.sort(key=lambda row: (row.re_evaluate_at or far, row.id))
+
+        def earliest(row: _AccountRow) -> dt.datetime:
+            instants = [row.re_evaluate_at, row.state.warning_close_due_at]
+            return min(i for i in instants if i is not None)
+
+        due.sort(key=lambda row: (earliest(row), row.id))
         return tuple(row.account.number for row in due[:limit])
 
     async def add_keep_power(self, order: ports.KeepPowerOrder) -> None:

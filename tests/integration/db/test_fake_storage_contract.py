@@ -365,3 +365,37 @@ class TestRecordReadings:
         assert [balances[n].fen for n in numbers] == [1_947, 1_842, 2_000]
         assert differences == ()
         assert commands == ()
+
+
+class TestPrepaidDue:
+    async def test_earliest_due_first_whichever_instant_it_is(self, storage: Factory) -> None:
+        # A warning close with no re-evaluation (NULL) sorted last on PostgreSQL and first on
+        # SQLite; with a page limit it could wait behind many re-evaluations.
+        third = AccountNumber(value="051600000003")
+        await _open(storage, NUMBER, OTHER, third)
+        async with storage() as uow:
+            await uow.prepaid.save_states(
+                {
+                    NUMBER: (prepaid.RuleState(), AT - timedelta(minutes=5)),
+                    OTHER: (
+                        prepaid.RuleState(
+                            warning_cut_done=True, warning_close_due_at=AT - timedelta(minutes=9)
+                        ),
+                        None,
+                    ),
+                    third: (
+                        prepaid.RuleState(
+                            warning_cut_done=True, warning_close_due_at=AT - timedelta(minutes=1)
+                        ),
+                        AT - timedelta(minutes=7),
+                    ),
+                }
+            )
+            await uow.commit()
+
+        async with storage() as uow:
+            first_two = await uow.prepaid.due(at=AT, limit=2)
+            every = await uow.prepaid.due(at=AT, limit=10)
+
+        assert first_two == (OTHER, third)
+        assert every == (OTHER, third, NUMBER)

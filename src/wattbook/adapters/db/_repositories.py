@@ -1285,7 +1285,18 @@ class SqlPrepaidRepository:
                     s.c.warning_close_due_at <= at,
                 )
             )
-            .order_by(s.c.re_evaluate_at)
+            # Earliest due first, whichever of the two instants it is, alike on both engines
+            # (a NULL sorts first on SQLite and last on PostgreSQL): a warning close must not
+            # wait behind a page of re-evaluations.
+            .order_by(
+                sa.case(
+                    (s.c.re_evaluate_at.is_(None), s.c.warning_close_due_at),
+                    (s.c.warning_close_due_at.is_(None), s.c.re_evaluate_at),
+                    (s.c.warning_close_due_at < s.c.re_evaluate_at, s.c.warning_close_due_at),
+                    else_=s.c.re_evaluate_at,
+                ),
+                t.accounts.c.id,
+            )
             .limit(limit)
         )
         return tuple(AccountNumber(value=number) for (number,) in rows)
