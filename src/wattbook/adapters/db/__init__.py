@@ -6,12 +6,15 @@ from wattbook.adapters.db._engine import (
     UnsupportedDatabase,
     create_engine,
     normalise_url,
+    sqlite_path,
 )
 from wattbook.adapters.db._migrate import (
+    UnknownRevision,
     alembic_config,
     current_revision,
     downgrade,
     head_revision,
+    is_shipped_revision,
     upgrade,
 )
 from wattbook.adapters.db._statements import SqlStatementReader
@@ -39,6 +42,7 @@ __all__ = [
     "SqlStatementReader",
     "SqlUnitOfWork",
     "UnitOfWorkNotEntered",
+    "UnknownRevision",
     "UnsupportedDatabase",
     "UtcDateTime",
     "alembic_config",
@@ -46,10 +50,12 @@ __all__ = [
     "current_revision",
     "downgrade",
     "head_revision",
+    "is_shipped_revision",
     "metadata",
     "normalise_url",
     "price_from_column",
     "price_to_column",
+    "sqlite_path",
     "unit_of_work_factory",
     "upgrade",
 ]

@@ -41,21 +41,33 @@ def normalise_url(url: str | URL) -> URL:
     raise UnsupportedDatabase(f"unsupported database backend {backend!r}")
 
 
+def sqlite_path(url: str | URL) -> Path | None:
+    """Return the file of a SQLite database URL, or None (PostgreSQL, or SQLite in memory).
+
+    :raises UnsupportedDatabase: if the backend is neither SQLite nor PostgreSQL.
+    """
+    parsed = normalise_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:") or parsed.query.get("uri"):
+        return None  # an SQLite URI: its path is the driver's to read
+    return Path(database)
+
+
 def create_engine(url: str | URL, *, echo: bool = False, **options: Any) -> Engine:
     """Return an engine for ``url`` configured as wattbook needs it.
 
     SQLite gets WAL journaling, foreign keys on, a busy timeout and transactions that really
     begin where SQLAlchemy begins them (the driver's own implicit BEGIN is switched off).
-    A file database's directory is created if it is missing.
+    A file database's folder is never created here: a missing folder is a mistyped path as
+    often as a new install, so ``wattbook migrate`` asks first (see :func:`sqlite_path`).
 
     :raises UnsupportedDatabase: if the backend is neither SQLite nor PostgreSQL.
     """
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "postgresql":
         return sa.create_engine(parsed, echo=echo, pool_pre_ping=True, **options)
-    database = parsed.database or ""
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
     connect_args = dict(options.pop("connect_args", {}))
     # The async unit of work hops between worker threads, one call at a time.
     connect_args.setdefault("check_same_thread", False)
