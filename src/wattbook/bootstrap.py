@@ -86,7 +86,7 @@ def _shown(url: str) -> str:
     """Return ``url`` as it may be shown: without its password."""
     try:
         return sa_url.make_url(url).render_as_string(hide_password=True)
-    except sa_exc.ArgumentError:
+    except (sa_exc.ArgumentError, ValueError):
         return repr(url)
 
 
@@ -105,6 +105,8 @@ def database_problem(error: BaseException, *, url: str | None = None) -> Databas
     where = f" {_shown(url)}" if url else ""
     if isinstance(error, DatabaseProblem):
         return error
+    if isinstance(error, db.InvalidDatabaseUrl):
+        return BadDatabaseSetting(str(error))
     if isinstance(error, db.UnsupportedDatabase | sa_exc.NoSuchModuleError):
         return BadDatabaseSetting(f"cannot use the database URL{where}: {error}")
     if isinstance(error, sa_exc.ArgumentError):
@@ -141,7 +143,7 @@ def check_database(settings: Settings | None = None) -> str:
                 f"there is no database at {path}: run `wattbook migrate` first (or check "
                 "WATTBOOK_DATABASE_URL / --database-url)"
             )
-        engine = db.create_engine(url, **_connect_timeout(url))
+        engine = db.create_engine(url, read_only=True, **_connect_timeout(url))
         try:
             current = db.current_revision(engine)
         finally:

@@ -3,6 +3,7 @@
 from wattbook.adapters.db._engine import (
     SQLITE_BEGIN_OPTION,
     SQLITE_BUSY_TIMEOUT_MS,
+    InvalidDatabaseUrl,
     UnsupportedDatabase,
     create_engine,
     normalise_url,
@@ -37,6 +38,7 @@ __all__ = [
     "SQLITE_BEGIN_OPTION",
     "SQLITE_BUSY_TIMEOUT_MS",
     "InexactPrice",
+    "InvalidDatabaseUrl",
     "NaiveDatetime",
     "PriceColumn",
     "SqlStatementReader",

@@ -24,15 +24,24 @@ class UnsupportedDatabase(ValueError):
     """The database URL names a backend wattbook does not support."""
 
 
+class InvalidDatabaseUrl(ValueError):
+    """The database URL cannot be parsed (a bad port, no scheme...)."""
+
+
 def normalise_url(url: str | URL) -> URL:
     """Return the URL with the driver wattbook uses for its backend.
 
     ``postgresql://`` and ``postgres://`` become ``postgresql+psycopg://`` (psycopg 3);
     ``sqlite://`` stays on the standard library driver.
 
+    :raises InvalidDatabaseUrl: if the URL cannot be parsed.
     :raises UnsupportedDatabase: if the backend is neither SQLite nor PostgreSQL.
     """
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except (sa.exc.ArgumentError, ValueError) as error:
+        # The URL itself is not repeated: it may hold a password.
+        raise InvalidDatabaseUrl(f"malformed database URL: {error}") from error
     backend = parsed.get_backend_name()
     if backend in ("postgresql", "postgres"):
         return parsed.set(drivername="postgresql+psycopg")
@@ -55,7 +64,9 @@ def sqlite_path(url: str | URL) -> Path | None:
     return Path(database)
 
 
-def create_engine(url: str | URL, *, echo: bool = False, **options: Any) -> Engine:
+def create_engine(
+    url: str | URL, *, echo: bool = False, read_only: bool = False, **options: Any
+) -> Engine:
     """Return an engine for ``url`` configured as wattbook needs it.
 
     SQLite gets WAL journaling, foreign keys on, a busy timeout and transactions that really
@@ -63,11 +74,23 @@ def create_engine(url: str | URL, *, echo: bool = False, **options: Any) -> Engi
     A file database's folder is never created here: a missing folder is a mistyped path as
     often as a new install, so ``wattbook migrate`` asks first (see :func:`sqlite_path`).
 
+    With ``read_only`` a SQLite file is opened read-only and left exactly as it is (no WAL
+    switch, no file created): for checking a database before anything may change it.
+
     :raises UnsupportedDatabase: if the backend is neither SQLite nor PostgreSQL.
     """
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "postgresql":
         return sa.create_engine(parsed, echo=echo, pool_pre_ping=True, **options)
+    path = sqlite_path(parsed)
+    if read_only and path is not None:
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        return sa.create_engine(
+            "sqlite://",
+            echo=echo,
+            creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+            **options,
+        )
     connect_args = dict(options.pop("connect_args", {}))
     # The async unit of work hops between worker threads, one call at a time.
     connect_args.setdefault("check_same_thread", False)
