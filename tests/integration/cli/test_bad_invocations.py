@@ -207,7 +207,9 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("bad-invocations")
     bootstrap.migrate(Settings(database_url=_database_url(folder)))
     # One revision behind: this version's commands must refuse it until it is migrated.
-    bootstrap.migrate(Settings(database_url=f"sqlite:///{folder / 'old.sqlite3'}"), revision="head-1")
+    bootstrap.migrate(
+        Settings(database_url=f"sqlite:///{folder / 'old.sqlite3'}"), revision="head-1"
+    )
     (folder / "empty.sqlite3").write_bytes(b"")
     (folder / "statement.bin").write_bytes(bytes(range(256)) * 4)
     (folder / "statement-nul.csv").write_bytes(b"serial,debit\x00,account\n")

@@ -157,7 +157,9 @@ class BusPoller:
         times = [schedule.due_at(now) for schedule in self.schedules.values()]
         if self.broadcast_due_at is not None:
             times.append(self.broadcast_due_at)
-        else:
+        elif self.line_up is not False:
+            # The first broadcast is due now, but only on a line that may be up: a bus down
+            # since start-up waits for its redial instead of spinning the event loop.
             times.append(now)
         if self.line_up is False and self.redial_at is not None:
             times.append(self.redial_at)
