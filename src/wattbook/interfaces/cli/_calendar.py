@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,7 +69,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     set_ = _args.add_command(
         actions, "set", help="make one day a day off or a working day", database=True
     )
-    set_.add_argument("day", metavar="DAY", type=_args.iso_date, help="the date, YYYY-MM-DD")
+    set_.add_argument("day", metavar="DAY", help="the date, YYYY-MM-DD")
     kind = set_.add_mutually_exclusive_group(required=True)
     kind.add_argument("--day-off", action="store_true", help="a day off (no cut)")
     kind.add_argument("--working", action="store_true", help="a working day")
@@ -163,7 +163,10 @@ def _set(args: argparse.Namespace) -> int:
     from wattbook import bootstrap
     from wattbook.application.calendar_ports import InvalidCalendarChange
 
-    day = args.day
+    try:
+        day = date.fromisoformat(args.day)
+    except ValueError as error:
+        raise CommandFailed(f"{args.day!r} is not a date (YYYY-MM-DD)", Exit.BAD_INPUT) from error
     try:
         change = asyncio.run(
             bootstrap.set_day(
