@@ -71,8 +71,8 @@ def create_engine(
 
     SQLite gets WAL journaling, foreign keys on, a busy timeout and transactions that really
     begin where SQLAlchemy begins them (the driver's own implicit BEGIN is switched off).
-    A file database's folder is never created here: a missing folder is a mistyped path as
-    often as a new install, so ``wattbook migrate`` asks first (see :func:`sqlite_path`).
+    A file database's folder is created if it is missing; the command line asks first
+    (``wattbook migrate --create-folder``, and every other command checks the file exists).
 
     With ``read_only`` a SQLite file is opened read-only and left exactly as it is (no WAL
     switch, no file created): for checking a database before anything may change it.
@@ -91,6 +91,8 @@ def create_engine(
             creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
             **options,
         )
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     connect_args = dict(options.pop("connect_args", {}))
     # The async unit of work hops between worker threads, one call at a time.
     connect_args.setdefault("check_same_thread", False)
