@@ -8,8 +8,11 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any, Protocol
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine import url as sa_url
 
 from wattbook.adapters import acceptors, bank, db, meters, sms
 from wattbook.adapters.clock import SystemClock
@@ -60,18 +63,173 @@ def build_storage(settings: Settings | None = None) -> Storage:
     return Storage(engine=engine, uow_factory=db.unit_of_work_factory(engine), clock=SystemClock())
 
 
-def migrate(settings: Settings | None = None, *, revision: str = "head") -> tuple[str, str | None]:
-    """Migrate the configured database to ``revision``; return its URL (no password) and revision.
+# ---------------------------------------------------------------- the database, checked first
 
-    :raises db.UnsupportedDatabase: if the URL names an unsupported backend.
+
+class DatabaseProblem(Exception):
+    """The configured database cannot be used; the message says why in one sentence."""
+
+
+class BadDatabaseSetting(DatabaseProblem):
+    """The database URL (or a migration target) is malformed, unsupported or names no folder."""
+
+
+class DatabaseUnreachable(DatabaseProblem):
+    """The database server or file cannot be reached or opened."""
+
+
+class DatabaseNotMigrated(DatabaseProblem):
+    """The database was never migrated, or is at another schema than this version's."""
+
+
+def _shown(url: str) -> str:
+    """Return ``url`` as it may be shown: without its password."""
+    try:
+        return sa_url.make_url(url).render_as_string(hide_password=True)
+    except (sa_exc.ArgumentError, ValueError):
+        return repr(url)
+
+
+def _first_line(error: BaseException) -> str:
+    cause = getattr(error, "orig", None) or error
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    return lines[0] if lines else type(cause).__name__
+
+
+def database_problem(error: BaseException, *, url: str | None = None) -> DatabaseProblem | None:
+    """Return what ``error`` means for the person who configured the database, or None.
+
+    None means the error is not about the database setting, its reachability or its schema
+    (a bug, say), and must be treated as unexpected.
+    """
+    where = f" {_shown(url)}" if url else ""
+    if isinstance(error, DatabaseProblem):
+        return error
+    if isinstance(error, db.InvalidDatabaseUrl):
+        return BadDatabaseSetting(str(error))
+    if isinstance(error, db.UnsupportedDatabase | sa_exc.NoSuchModuleError):
+        return BadDatabaseSetting(f"cannot use the database URL{where}: {error}")
+    if isinstance(error, sa_exc.ArgumentError):
+        return BadDatabaseSetting(f"malformed database URL{where}: {_first_line(error)}")
+    if isinstance(error, db.UnknownRevision):
+        return BadDatabaseSetting(str(error))
+    if isinstance(error, sa_exc.DBAPIError):
+        text = _first_line(error)
+        if "no such table" in text or ("relation" in text and "does not exist" in text):
+            return DatabaseNotMigrated(
+                f"the database{where} lacks a table ({text}): run `wattbook migrate` first"
+            )
+        if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError):
+            return DatabaseUnreachable(f"cannot reach the database{where}: {text}")
+    return None
+
+
+def check_database(settings: Settings | None = None) -> str:
+    """Return the schema revision of the configured database once it proves usable.
+
+    Nothing is created or changed: a SQLite file that does not exist is reported, not made.
+
+    :raises BadDatabaseSetting: if the URL is malformed or names an unsupported backend.
+    :raises DatabaseUnreachable: if the server or the file cannot be reached or opened.
+    :raises DatabaseNotMigrated: if the database was never migrated or is not at this
+        version's newest revision.
     """
     resolved = settings if settings is not None else Settings.from_environment()
-    engine = db.create_engine(resolved.database_url)
+    url = resolved.database_url
     try:
-        db.upgrade(engine, revision=revision)
-        return engine.url.render_as_string(hide_password=True), db.current_revision(engine)
-    finally:
-        engine.dispose()
+        path = db.sqlite_path(url)
+        if path is not None and not path.is_file():
+            raise DatabaseNotMigrated(
+                f"there is no database at {path}: run `wattbook migrate` first (or check "
+                "WATTBOOK_DATABASE_URL / --database-url)"
+            )
+        engine = db.create_engine(url, read_only=True, **_connect_timeout(url))
+        try:
+            current = db.current_revision(engine)
+        finally:
+            engine.dispose()
+    except Exception as error:
+        problem = database_problem(error, url=url)
+        if problem is None:
+            raise
+        raise problem from error
+    head = db.head_revision()
+    if current is None:
+        raise DatabaseNotMigrated(
+            f"the database {_shown(url)} was never migrated: run `wattbook migrate` first"
+        )
+    if current != head:
+        if db.is_shipped_revision(current):
+            raise DatabaseNotMigrated(
+                f"the database {_shown(url)} is at revision {current}, this version needs "
+                f"{head}: run `wattbook migrate` first"
+            )
+        raise DatabaseNotMigrated(
+            f"the database {_shown(url)} is at revision {current}, which this version of "
+            "wattbook does not know: a newer wattbook migrated it"
+        )
+    return current
+
+
+def _connect_timeout(url: str) -> dict[str, Any]:
+    # A server that does not answer must not hang a command: psycopg waits forever by default.
+    if db.normalise_url(url).get_backend_name() == "postgresql":
+        return {"connect_args": {"connect_timeout": DATABASE_CONNECT_TIMEOUT_S}}
+    return {}
+
+
+DATABASE_CONNECT_TIMEOUT_S = 10
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Migration:
+    """What ``migrate`` did: the database (no password), its revision, a folder it made."""
+
+    url: str
+    revision: str | None
+    created_folder: Path | None = None
+
+
+def migrate(
+    settings: Settings | None = None, *, revision: str = "head", create_folder: bool = False
+) -> Migration:
+    """Migrate the configured database to ``revision``.
+
+    A SQLite file is created if missing, but its folder only with ``create_folder``: a
+    missing folder is as often a mistyped path as a new install.
+
+    :raises BadDatabaseSetting: if the URL is malformed or unsupported, the SQLite file's
+        folder is missing (without ``create_folder``), or ``revision`` is unknown.
+    :raises DatabaseUnreachable: if the server or the file cannot be reached or opened.
+    """
+    resolved = settings if settings is not None else Settings.from_environment()
+    url = resolved.database_url
+    created: Path | None = None
+    try:
+        path = db.sqlite_path(url)
+        if path is not None and not path.parent.is_dir():
+            if not create_folder:
+                raise BadDatabaseSetting(
+                    f"the folder {path.parent} for the SQLite database does not exist: create "
+                    "it, or pass --create-folder"
+                )
+            path.parent.mkdir(parents=True)
+            created = path.parent
+        engine = db.create_engine(url, **_connect_timeout(url))
+        try:
+            db.upgrade(engine, revision=revision)
+            return Migration(
+                url=engine.url.render_as_string(hide_password=True),
+                revision=db.current_revision(engine),
+                created_folder=created,
+            )
+        finally:
+            engine.dispose()
+    except Exception as error:
+        problem = database_problem(error, url=url)
+        if problem is None:
+            raise
+        raise problem from error
 
 
 # ---------------------------------------------------------------- head-end (issue 4)
@@ -282,6 +440,74 @@ def bound_to(runtime: WebRuntime, *, host: str, port: int) -> WebRuntime:
     return dataclasses.replace(
         runtime, web=web, bank=BankLink(gateway=gateway, secret=runtime.bank.secret)
     )
+
+
+class RunningWeb(Protocol):
+    """A web app serving in this event loop (what ``WebInterface.start_web_server`` returns)."""
+
+    @property
+    def url(self) -> str:
+        """Return the address it serves on, e.g. ``http://127.0.0.1:8000``."""
+        ...
+
+    @property
+    def runtime(self) -> WebRuntime:
+        """Return what it was built with."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop serving and release the database engine."""
+        ...
+
+
+class WebInterface(Protocol):
+    """What the web interface offers the processes that serve it (``serve``, the demo).
+
+    The command line does not import the web interface, and this layer may not (it sits
+    below the interfaces): the process's entry point, ``wattbook.__main__``, which sits
+    outside the layers, hands the command line a loader of it. So FastAPI, Jinja2 and the
+    PDF library load only in the commands that serve.
+    """
+
+    @property
+    def CannotListen(self) -> type[OSError]:  # noqa: N802 - the exception class it raises
+        """Return the error raised when the host and port cannot be listened on."""
+        ...
+
+    async def serve(
+        self,
+        runtime: WebRuntime,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        stop: asyncio.Event | None = None,
+        background: bool = True,
+        with_sms: bool = False,
+        on_listening: Callable[[str], None] | None = None,
+    ) -> None:
+        """Serve the app until ``stop`` is set (or forever); port 0 picks a free port.
+
+        :raises CannotListen: if it cannot listen on the host and port.
+        """
+        ...
+
+    async def start_web_server(
+        self,
+        *,
+        settings: Settings | None = None,
+        clock: ports.Clock | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        background: bool = True,
+    ) -> RunningWeb:
+        """Start the app in this event loop and return it once it serves.
+
+        :raises CannotListen: if it cannot listen on the host and port.
+        """
+        ...
+
+
+WebLoader = Callable[[], WebInterface]
 
 
 def read_bank_statement(text: str) -> tuple[payments.StatementLine, ...]:

@@ -18,7 +18,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from wattbook.dlt645 import dataids, messages
 from wattbook.dlt645.bcd import address_from_wire
@@ -128,6 +128,8 @@ class Client:
         self._requests = 0
         self._retries = 0
         self._timeouts = 0
+        # Set only while ``scan`` runs: hears each probe.
+        self._on_probe: Callable[[str, str | None], None] | None = None
         self._garbled = 0
 
     @property
@@ -421,7 +423,12 @@ class Client:
 
     # ------------------------------------------------------------------ discovery
 
-    async def scan(self, *, candidates: Iterable[str] | None = None) -> list[str]:
+    async def scan(
+        self,
+        *,
+        candidates: Iterable[str] | None = None,
+        on_probe: Callable[[str, str | None], None] | None = None,
+    ) -> list[str]:
         """Return the addresses of the meters that answer on this bus.
 
         With ``candidates``, probe each (a read of 04000401) and keep those that answer, even
@@ -433,24 +440,41 @@ class Client:
         one is split on the next byte (``AAAAAAAA00xx`` ..) down to full addresses. Silence
         costs a full timeout per probe, so a tree search takes minutes on a real bus.
 
+        ``on_probe`` hears each probe as it ends: the address probed and the meter address
+        that answered (None for silence or a collision), so a caller can show progress and
+        each meter as it is found.
+
         :raises TransportError: if the bus itself fails.
         """
-        if candidates is not None:
-            found: list[str] = []
-            for candidate in candidates:
-                address = await self._probe(candidate)
-                if address is not None:
-                    found.append(address)
-            return found
+        self._on_probe = on_probe
         try:
-            address = await self._probe(WILDCARD_ADDRESS)
-        except GarbledResponse:
-            logger.debug("collision on %s, searching the bus", WILDCARD_ADDRESS)
-            return await self._search(known_digits="")
-        return [] if address is None else [address]
+            if candidates is not None:
+                found: list[str] = []
+                for candidate in candidates:
+                    address = await self._probe(candidate)
+                    if address is not None:
+                        found.append(address)
+                return found
+            try:
+                address = await self._probe(WILDCARD_ADDRESS)
+            except GarbledResponse:
+                logger.debug("collision on %s, searching the bus", WILDCARD_ADDRESS)
+                return await self._search(known_digits="")
+            return [] if address is None else [address]
+        finally:
+            self._on_probe = None
 
     async def _probe(self, address: str) -> str | None:
         """Return the address that answered a probe, or None for silence; raise on collision."""
+        answered: str | None = None
+        try:
+            answered = await self._probe_once(address)
+        finally:
+            if self._on_probe is not None:
+                self._on_probe(address, answered)
+        return answered
+
+    async def _probe_once(self, address: str) -> str | None:
         try:
             frames = await self.exchange(
                 messages.read_request(address=address, di=DI_COMMUNICATION_ADDRESS)

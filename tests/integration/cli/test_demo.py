@@ -8,6 +8,8 @@ import subprocess
 import sys
 import urllib.request
 
+from wattbook.interfaces.cli._exits import Exit
+
 
 def test_demo_runs_the_whole_system_on_a_simulated_campus(tmp_path) -> None:  # type: ignore[no-untyped-def]
     process = subprocess.Popen(
@@ -50,7 +52,7 @@ def test_demo_runs_the_whole_system_on_a_simulated_campus(tmp_path) -> None:  # 
     assert "自助缴费" in page
     last_screen = out.rsplit("wattbook demo - simulated campus", 1)[-1]
     rows = re.findall(
-        r"^(05160000000\d) .*? (-?\d+\.\d\d) +(\d+\.\d\d) +\d+\.\d+ +(closed|OPEN)",
+        r"^(05160000000\d) .*? (-?\d+\.\d\d) +(\d+\.\d\d) +\d+\.\d+ +(通电 on|断电 OFF)",
         last_screen,
         flags=re.MULTILINE,
     )
@@ -105,7 +107,7 @@ def test_demo_refuses_a_port_in_use(tmp_path) -> None:  # type: ignore[no-untype
         first.wait(timeout=10)
         first.stdout.close()
 
-    assert result.returncode == 3
+    assert result.returncode == Exit.CANNOT_LISTEN
     assert "--port-base" in result.stderr
 
 

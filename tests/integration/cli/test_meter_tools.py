@@ -208,3 +208,49 @@ def test_bad_address_is_refused_before_touching_the_bus(capsys: pytest.CaptureFi
 
     assert exit_info.value.code == 2
     assert "not a meter address" in capsys.readouterr().err
+
+
+class TestReadableOutput:
+    def test_read_names_the_four_time_of_use_registers_and_units(
+        self, bus_url: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code, out, _ = run(
+            capsys, "read", "--bus", bus_url, "--address", "051600000001", "tou", "voltage"
+        )
+
+        assert code == 0
+        tou = next(line for line in out.splitlines() if "sharp" in line)
+        assert re.search(
+            r"total [\d.]+ kWh; sharp 尖 [\d.]+, peak 峰 [\d.]+, flat 平 [\d.]+, "
+            r"valley 谷 [\d.]+ kWh$",
+            tou,
+        ), tou
+        assert re.search(r"voltage +[\d.]+ V$", out, flags=re.MULTILINE | re.IGNORECASE), out
+
+    def test_relay_state_reads_as_power_on_or_off(
+        self, bus_url: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        _, tripped, _ = run(capsys, "trip", "--bus", bus_url, "--address", "051600000002")
+        _, status, _ = run(capsys, "read", "--bus", bus_url, "--address", "051600000002", "status")
+        _, closed, _ = run(capsys, "close", "--bus", bus_url, "--address", "051600000002")
+
+        assert "power off 断电" in tripped
+        assert "power off 断电" in status
+        assert "power on 通电" in closed
+        assert "CLOSED" not in tripped + closed
+
+    def test_scan_prints_each_meter_as_plain_lines_when_piped(self, bus_url: str) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "wattbook", "meter", "scan", "--bus", bus_url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[1:] == [f"  05160000000{n}" for n in range(1, 5)] + [
+            f"4 meter(s) on {bus_url}"
+        ]
+        assert "\r" not in result.stdout + result.stderr

@@ -25,6 +25,7 @@ from wattbook import bootstrap
 from wattbook.application.payments import bank as bank_cases
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money
+from wattbook.interfaces.cli._exits import Exit
 from wattbook.settings import Settings
 
 NUMBER = "051600008001"
@@ -190,6 +191,6 @@ class TestServeCallbackUrl:
             with serving(url, "--port", str(port), bank_port=1, public_url=None, log=log) as p:
                 code = await asyncio.to_thread(p.wait, 30)
 
-        assert code == 3
+        assert code == Exit.CANNOT_LISTEN  # the one table's code (ADR 10)
         assert "cannot listen on 127.0.0.1:" in log.read_text()
         assert "Traceback" not in log.read_text()

@@ -3,15 +3,19 @@
 from wattbook.adapters.db._engine import (
     SQLITE_BEGIN_OPTION,
     SQLITE_BUSY_TIMEOUT_MS,
+    InvalidDatabaseUrl,
     UnsupportedDatabase,
     create_engine,
     normalise_url,
+    sqlite_path,
 )
 from wattbook.adapters.db._migrate import (
+    UnknownRevision,
     alembic_config,
     current_revision,
     downgrade,
     head_revision,
+    is_shipped_revision,
     upgrade,
 )
 from wattbook.adapters.db._statements import SqlStatementReader
@@ -34,11 +38,13 @@ __all__ = [
     "SQLITE_BEGIN_OPTION",
     "SQLITE_BUSY_TIMEOUT_MS",
     "InexactPrice",
+    "InvalidDatabaseUrl",
     "NaiveDatetime",
     "PriceColumn",
     "SqlStatementReader",
     "SqlUnitOfWork",
     "UnitOfWorkNotEntered",
+    "UnknownRevision",
     "UnsupportedDatabase",
     "UtcDateTime",
     "alembic_config",
@@ -46,10 +52,12 @@ __all__ = [
     "current_revision",
     "downgrade",
     "head_revision",
+    "is_shipped_revision",
     "metadata",
     "normalise_url",
     "price_from_column",
     "price_to_column",
+    "sqlite_path",
     "unit_of_work_factory",
     "upgrade",
 ]

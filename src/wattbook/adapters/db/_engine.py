@@ -24,15 +24,24 @@ class UnsupportedDatabase(ValueError):
     """The database URL names a backend wattbook does not support."""
 
 
+class InvalidDatabaseUrl(ValueError):
+    """The database URL cannot be parsed (a bad port, no scheme...)."""
+
+
 def normalise_url(url: str | URL) -> URL:
     """Return the URL with the driver wattbook uses for its backend.
 
     ``postgresql://`` and ``postgres://`` become ``postgresql+psycopg://`` (psycopg 3);
     ``sqlite://`` stays on the standard library driver.
 
+    :raises InvalidDatabaseUrl: if the URL cannot be parsed.
     :raises UnsupportedDatabase: if the backend is neither SQLite nor PostgreSQL.
     """
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except (sa.exc.ArgumentError, ValueError) as error:
+        # The URL itself is not repeated: it may hold a password.
+        raise InvalidDatabaseUrl(f"malformed database URL: {error}") from error
     backend = parsed.get_backend_name()
     if backend in ("postgresql", "postgres"):
         return parsed.set(drivername="postgresql+psycopg")
@@ -41,21 +50,49 @@ def normalise_url(url: str | URL) -> URL:
     raise UnsupportedDatabase(f"unsupported database backend {backend!r}")
 
 
-def create_engine(url: str | URL, *, echo: bool = False, **options: Any) -> Engine:
+def sqlite_path(url: str | URL) -> Path | None:
+    """Return the file of a SQLite database URL, or None (PostgreSQL, or SQLite in memory).
+
+    :raises UnsupportedDatabase: if the backend is neither SQLite nor PostgreSQL.
+    """
+    parsed = normalise_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:") or parsed.query.get("uri"):
+        return None  # an SQLite URI: its path is the driver's to read
+    return Path(database)
+
+
+def create_engine(
+    url: str | URL, *, echo: bool = False, read_only: bool = False, **options: Any
+) -> Engine:
     """Return an engine for ``url`` configured as wattbook needs it.
 
     SQLite gets WAL journaling, foreign keys on, a busy timeout and transactions that really
     begin where SQLAlchemy begins them (the driver's own implicit BEGIN is switched off).
-    A file database's directory is created if it is missing.
+    A file database's folder is created if it is missing; the command line asks first
+    (``wattbook migrate --create-folder``, and every other command checks the file exists).
+
+    With ``read_only`` a SQLite file is opened read-only and left exactly as it is (no WAL
+    switch, no file created): for checking a database before anything may change it.
 
     :raises UnsupportedDatabase: if the backend is neither SQLite nor PostgreSQL.
     """
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "postgresql":
         return sa.create_engine(parsed, echo=echo, pool_pre_ping=True, **options)
-    database = parsed.database or ""
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(parsed)
+    if read_only and path is not None:
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        return sa.create_engine(
+            "sqlite://",
+            echo=echo,
+            creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+            **options,
+        )
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     connect_args = dict(options.pop("connect_args", {}))
     # The async unit of work hops between worker threads, one call at a time.
     connect_args.setdefault("check_same_thread", False)

@@ -6,6 +6,6 @@ package only schedules them, one request in flight per bus.
 """
 
 from wattbook.application.headend._headend import Headend, InProcessCore
-from wattbook.application.headend._poller import BusPoller
+from wattbook.application.headend._poller import BusActivity, BusPoller
 
-__all__ = ["BusPoller", "Headend", "InProcessCore"]
+__all__ = ["BusActivity", "BusPoller", "Headend", "InProcessCore"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timedelta
@@ -11,7 +12,7 @@ from datetime import timedelta
 from wattbook.application import headend_ports as hp
 from wattbook.application import ports
 from wattbook.application.dispatch_relay_commands import due_relay_commands
-from wattbook.application.headend._poller import REDIAL_EVERY, BusPoller
+from wattbook.application.headend._poller import REDIAL_EVERY, BusActivity, BusPoller
 from wattbook.application.record_bus_reachability import record_bus_unreachable
 from wattbook.application.record_communication import record_communication
 from wattbook.application.record_meter_events import record_meter_events
@@ -78,6 +79,7 @@ class Headend:
         self.command_poll_s = command_poll_s
         self.redial_every = redial_every
         self.pollers: dict[str, BusPoller] = {}
+        self.activity: dict[str, BusActivity] = {bus.name: BusActivity() for bus in self.buses}
 
     @contextlib.asynccontextmanager
     async def opened(self) -> AsyncIterator[dict[str, BusPoller]]:
@@ -104,6 +106,13 @@ class Headend:
             clock=self.clock,
             uow_factory=self.uow_factory,
             redial_every=self.redial_every,
+            activity=self.activity.setdefault(bus.name, BusActivity()),
+        )
+
+    def bus_activity(self) -> tuple[tuple[str, BusActivity], ...]:
+        """Return a copy of what each bus has done so far, in bus order."""
+        return tuple(
+            (name, dataclasses.replace(activity)) for name, activity in self.activity.items()
         )
 
     async def dispatch_commands(self) -> int:
@@ -158,6 +167,9 @@ class Headend:
         # A bus whose URL names no line that could be opened (a line that is merely down gives
         # a gateway, and its poller raises the alarms): every meter on it is unheard (C2).
         now = self.clock.now()
+        activity = self.activity.setdefault(bus.name, BusActivity())
+        activity.reachable, activity.error = False, error
+        activity.reads_failed += len(bus.meters)
         outcomes = [
             hp.CommunicationOutcome(
                 meter_number=meter.meter_number,

@@ -40,6 +40,21 @@ MAX_IDLE_S = 5.0
 REDIAL_EVERY = timedelta(seconds=10)
 
 
+@dataclasses.dataclass(slots=True)
+class BusActivity:
+    """What one bus has done since the head-end started, for the operator's status line.
+
+    It outlives the bus's pollers (a bus that is opened again keeps counting).
+    """
+
+    reads_ok: int = 0
+    reads_failed: int = 0
+    last_reading_at: datetime | None = None
+    # None until the line is first dialled; then whether it could be.
+    reachable: bool | None = None
+    error: str = ""
+
+
 class BusPoller:
     """Poll one bus: one request in flight, relay commands before polls (C1, C4).
 
@@ -67,8 +82,10 @@ class BusPoller:
         reading_batch: int = READING_BATCH,
         reading_wait: timedelta = READING_WAIT,
         redial_every: timedelta = REDIAL_EVERY,
+        activity: BusActivity | None = None,
     ) -> None:
         self.bus = bus
+        self.activity = activity if activity is not None else BusActivity()
         self.gateway = gateway
         self.sink = sink
         self.clock = clock
@@ -140,7 +157,9 @@ class BusPoller:
         times = [schedule.due_at(now) for schedule in self.schedules.values()]
         if self.broadcast_due_at is not None:
             times.append(self.broadcast_due_at)
-        else:
+        elif self.line_up is not False:
+            # The first broadcast is due now, but only on a line that may be up: a bus down
+            # since start-up waits for its redial instead of spinning the event loop.
             times.append(now)
         if self.line_up is False and self.redial_at is not None:
             times.append(self.redial_at)
@@ -207,6 +226,7 @@ class BusPoller:
             logger.info("bus %s can be reached again", self.bus.name)
         self.line_up = True
         self.line_down_at = None
+        self.activity.reachable, self.activity.error = True, ""
 
     def _line_down(self, error: str, at: datetime) -> None:
         if self.line_up is not False:
@@ -215,6 +235,7 @@ class BusPoller:
         self.line_up = False
         self.line_error = error
         self.redial_at = at + self.redial_every
+        self.activity.reachable, self.activity.error = False, error
 
     async def _record_line(self) -> None:
         # The stored alarm follows the line; a write that fails is tried again next sweep.
@@ -248,6 +269,12 @@ class BusPoller:
         self._count(schedule, collection)
 
     def _count(self, schedule: MeterSchedule, collection: hp.MeterCollection) -> None:
+        if collection.succeeded:
+            self.activity.reads_ok += 1
+        else:
+            self.activity.reads_failed += 1
+        if collection.reading is not None:
+            self.activity.last_reading_at = collection.visited_at
         self._outcomes.append(
             hp.CommunicationOutcome(
                 meter_number=schedule.meter_number,

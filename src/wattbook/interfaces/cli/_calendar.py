@@ -8,32 +8,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
-import logging
 import sys
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wattbook import bootstrap
-from wattbook.application.calendar_ports import InvalidCalendarChange, InvalidHolidaySchedule
-from wattbook.application.read_calendar import CalendarYear
-from wattbook.domain.values import CalendarSource, local_date
-from wattbook.settings import DATABASE_URL_VARIABLE, InvalidSetting, Settings
+from wattbook.interfaces.cli import _args
+from wattbook.interfaces.cli._errors import CommandFailed
+from wattbook.interfaces.cli._exits import Exit
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from wattbook.application.read_calendar import CalendarYear
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-
+# Keyed by the stored source code (CalendarSource's values).
 _SOURCE_LABELS = {
-    CalendarSource.PACKAGE: "package 软件包",
-    CalendarSource.OFFICIAL: "official import 官方导入",
-    CalendarSource.OVERRIDE: "centre override 中心设定",
-    CalendarSource.PROVISIONAL: "provisional fallback 临时推算",
+    "PACKAGE": "package 软件包",
+    "OFFICIAL": "official import 官方导入",
+    "OVERRIDE": "centre override 中心设定",
+    "PROVISIONAL": "provisional fallback 临时推算",
 }
 
 _IMPORT_HELP = """\
@@ -53,65 +47,59 @@ hand), marks the year confirmed and ends its alarm. A sample: docs/samples/holid
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `calendar` and `alarms` sub-commands to the parser."""
-    parser = sub.add_parser(
-        "calendar", help="show, set and import the holiday calendar (节假日安排)"
+    parser = _args.add_command(
+        sub, "calendar", help="show, set and import the holiday calendar (节假日安排)"
     )
     actions = parser.add_subparsers(dest="calendar_action", metavar="ACTION", required=True)
 
-    show = actions.add_parser(
+    show = _args.add_command(
+        actions,
         "show",
         help="list a year's days off and adjusted working days, with their source",
-        description="Weekends not listed are days off; weekdays not listed are working days.",
+        description="List a year's days off and adjusted working days, with their source. "
+        "Weekends not listed are days off; weekdays not listed are working days.",
+        database=True,
     )
-    show.add_argument("--year", type=int, help="the year (default: this year)")
+    show.add_argument(
+        "--year", type=_args.bounded_int(minimum=1, maximum=9999), help="(default: this year)"
+    )
     show.add_argument("--json", action="store_true", help="print JSON")
-    show.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
     show.set_defaults(handler=_show)
 
-    set_ = actions.add_parser("set", help="make one day a day off or a working day")
+    set_ = _args.add_command(
+        actions, "set", help="make one day a day off or a working day", database=True
+    )
     set_.add_argument("day", metavar="DAY", help="the date, YYYY-MM-DD")
     kind = set_.add_mutually_exclusive_group(required=True)
     kind.add_argument("--day-off", action="store_true", help="a day off (no cut)")
     kind.add_argument("--working", action="store_true", help="a working day")
     set_.add_argument("--by", required=True, metavar="NAME", help="who makes the change")
     set_.add_argument("--note", default="", help="why (shown as the day's name)")
-    set_.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
     set_.set_defaults(handler=_set)
 
-    import_ = actions.add_parser(
+    import_ = _args.add_command(
+        actions,
         "import",
         help="import a year's official holiday schedule from CSV",
         description=_IMPORT_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        database=True,
     )
     import_.add_argument("file", metavar="FILE.csv", type=Path)
     import_.add_argument("--by", required=True, metavar="NAME", help="who imports it")
     import_.add_argument("--note", default="", help="e.g. the notice's number")
-    import_.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
     import_.set_defaults(handler=_import)
 
-    alarms = sub.add_parser(
+    alarms = _args.add_command(
+        sub,
         "alarms",
         help="list the open system and meter alarms",
         description="System alarms (a year's holiday schedule to enter, a bus) and meter "
         "alarms, until the staff console shows them.",
+        database=True,
     )
     alarms.add_argument("--all", action="store_true", help="ended alarms too")
     alarms.add_argument("--json", action="store_true", help="print JSON")
-    alarms.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
     alarms.set_defaults(handler=_alarms)
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings.from_environment()
-    if args.database_url:
-        return dataclasses.replace(settings, database_url=args.database_url)
-    return settings
-
-
-def _fail(command: str, error: Exception | str) -> int:
-    print(f"wattbook {command}: {error}", file=sys.stderr)
-    return EXIT_BAD_INPUT
 
 
 def _year_header(found: CalendarYear) -> str:
@@ -129,16 +117,15 @@ def _year_header(found: CalendarYear) -> str:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from wattbook import bootstrap
+    from wattbook.application.calendar_ports import InvalidCalendarChange
+    from wattbook.domain.values import local_date
+
+    year = args.year if args.year is not None else local_date(bootstrap.system_clock().now()).year
     try:
-        year = (
-            args.year if args.year is not None else local_date(bootstrap.system_clock().now()).year
-        )
-        found = asyncio.run(bootstrap.calendar_year(settings=_settings(args), year=year))
-    except (InvalidSetting, InvalidCalendarChange) as error:
-        return _fail("calendar show", error)
-    except Exception:
-        logger.exception("Unable to read the holiday calendar")
-        return EXIT_FAILED
+        found = asyncio.run(bootstrap.calendar_year(settings=_args.settings(args), year=year))
+    except InvalidCalendarChange as error:
+        raise CommandFailed(str(error), Exit.BAD_INPUT) from error
     if args.json:
         print(
             json.dumps(
@@ -162,72 +149,72 @@ def _show(args: argparse.Namespace) -> int:
                 indent=2,
             )
         )
-        return EXIT_OK
+        return Exit.OK
     print(_year_header(found))
     for d in found.days:
         kind = "班 working" if d.working else "休 off"
         print(
-            f"{d.day.isoformat()}\t{d.day.strftime('%a')}\t{kind}\t{d.name}\t{_SOURCE_LABELS[d.source]}"
+            f"{d.day.isoformat()}\t{d.day.strftime('%a')}\t{kind}\t{d.name}\t{_SOURCE_LABELS[d.source.value]}"
         )
-    return EXIT_OK
+    return Exit.OK
 
 
 def _set(args: argparse.Namespace) -> int:
+    from wattbook import bootstrap
+    from wattbook.application.calendar_ports import InvalidCalendarChange
+
     try:
         day = date.fromisoformat(args.day)
-    except ValueError:
-        return _fail("calendar set", f"{args.day!r} is not a date (YYYY-MM-DD)")
+    except ValueError as error:
+        raise CommandFailed(f"{args.day!r} is not a date (YYYY-MM-DD)", Exit.BAD_INPUT) from error
     try:
         change = asyncio.run(
             bootstrap.set_day(
-                settings=_settings(args),
+                settings=_args.settings(args),
                 day=day,
                 working=bool(args.working),
                 by=args.by,
                 note=args.note,
             )
         )
-    except (InvalidSetting, InvalidCalendarChange) as error:
-        return _fail("calendar set", error)
-    except Exception:
-        logger.exception("Unable to set a calendar day")
-        return EXIT_FAILED
+    except InvalidCalendarChange as error:
+        raise CommandFailed(str(error), Exit.BAD_INPUT) from error
     what = "a working day 工作日" if args.working else "a day off 休息日"
     if change is None:
         print(f"{day} was already {what}; nothing changed")
     else:
         print(f"{day} is now {what} (set by {change.changed_by})")
-    return EXIT_OK
+    return Exit.OK
 
 
 def _import(args: argparse.Namespace) -> int:
+    from wattbook import bootstrap
+    from wattbook.application.calendar_ports import InvalidCalendarChange, InvalidHolidaySchedule
+
     try:
         text = args.file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        return _fail("calendar import", f"cannot read {args.file}: {error}")
+        raise CommandFailed(f"cannot read {args.file}: {error}", Exit.BAD_INPUT) from error
     try:
         year, changes = asyncio.run(
             bootstrap.import_schedule(
-                settings=_settings(args), text=text, by=args.by, note=args.note
+                settings=_args.settings(args), text=text, by=args.by, note=args.note
             )
         )
     except InvalidHolidaySchedule as error:
+        # One line per bad row (each names its line), then the verdict.
         for line, message in error.problems:
             where = f"{args.file}:{line}: " if line else f"{args.file}: "
             print(f"wattbook calendar import: {where}{message}", file=sys.stderr)
-        print("wattbook calendar import: nothing imported", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (InvalidSetting, InvalidCalendarChange) as error:
-        return _fail("calendar import", error)
-    except Exception:
-        logger.exception("Unable to import the holiday schedule")
-        return EXIT_FAILED
+        raise CommandFailed("nothing imported", Exit.BAD_INPUT) from error
+    except InvalidCalendarChange as error:
+        raise CommandFailed(str(error), Exit.BAD_INPUT) from error
     print(f"{year}: imported and confirmed, {len(changes)} day(s) changed")
     for change in changes:
         after = {None: "-", True: "班 working", False: "休 off"}[change.working_after]
         before = {None: "-", True: "班 working", False: "休 off"}[change.working_before]
         print(f"{change.day.isoformat()}\t{before} -> {after}\t{change.note}")
-    return EXIT_OK
+    return Exit.OK
 
 
 def _alarm_json(alarm: Any) -> dict[str, Any]:
@@ -242,15 +229,11 @@ def _alarm_json(alarm: Any) -> dict[str, Any]:
 
 
 def _alarms(args: argparse.Namespace) -> int:
-    try:
-        system, meter = asyncio.run(
-            bootstrap.alarms(settings=_settings(args), open_only=not args.all)
-        )
-    except InvalidSetting as error:
-        return _fail("alarms", error)
-    except Exception:
-        logger.exception("Unable to list the alarms")
-        return EXIT_FAILED
+    from wattbook import bootstrap
+
+    system, meter = asyncio.run(
+        bootstrap.alarms(settings=_args.settings(args), open_only=not args.all)
+    )
     if args.json:
         print(
             json.dumps(
@@ -262,7 +245,7 @@ def _alarms(args: argparse.Namespace) -> int:
                 indent=2,
             )
         )
-        return EXIT_OK
+        return Exit.OK
     for s in system:
         ended = f"ended {s.ended_at.isoformat()}" if s.ended_at else "open"
         print(
@@ -274,4 +257,4 @@ def _alarms(args: argparse.Namespace) -> int:
             f"meter\t{m.id}\t{m.kind.value}\t{m.meter_number}\t{m.started_at.isoformat()}\t{ended}\t{m.detail}"
         )
     print(f"{len(system)} system alarm(s), {len(meter)} meter alarm(s)", file=sys.stderr)
-    return EXIT_OK
+    return Exit.OK

@@ -25,7 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from wattbook import bootstrap, dlt645
+from wattbook import bootstrap
 from wattbook.application import alarm_ports, headend_ports, queries
 from wattbook.application.install_meter import install_meter
 from wattbook.application.list_alarms import list_alarms
@@ -34,12 +34,7 @@ from wattbook.application.payments import kiosk_devices
 from wattbook.dlt645 import simulator
 from wattbook.domain import accounts
 from wattbook.domain.values import SHANGHAI, AccountNumber, MeterNumber, Money, RegisterSet
-from wattbook.interfaces import web as web_interface
 from wattbook.settings import Settings
-
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
-EXIT_CANNOT_LISTEN = 3
 
 FIRST_ADDRESS = 51600000001  # 051600000001, the campus's first meter number
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
@@ -199,7 +194,7 @@ class Screen:
             f"wattbook demo - simulated campus, meter time {meter_time}  |  web: {self.web_url}",
             "",
             f"{'account':<13} {'holder':<6} {'address':<10} {'balance':>9} {'total kWh':>10} "
-            f"{'kW':>6}  relay   alarms",
+            f"{'kW':>6}  {_pad('power', 9)} alarms",
         ]
         by_number = {str(g.number): g for g in glances}
         for home in self.homes:
@@ -213,7 +208,7 @@ class Screen:
             lines.append(
                 f"{home.number:<13} {_pad(home.holder, 6)} {_pad(home.address, 10)} {balance:>9} "
                 f"{Decimal(registers.total_wh // 10).scaleb(-2):>10} {power_kw:>6}  "
-                f"{'closed' if meter.relay_closed else 'OPEN':<7} {alarms}"
+                f"{_pad('通电 on' if meter.relay_closed else '断电 OFF', 9)} {alarms}"
             )
         if system_alarms:
             lines.append("")
@@ -328,7 +323,8 @@ async def run_demo(args: argparse.Namespace) -> int:
         )
         modem, modem_url = await bootstrap.start_modem_simulator(listener=screen.on_sms)
         headend = await bootstrap.build_headend(database_url=database_url, clock=clock)
-        web = await web_interface.start_web_server(
+        # The web app comes through the loader the entry point gave (ADR 10), not an import.
+        web = await args.load_web().start_web_server(
             settings=settings, clock=clock, host="127.0.0.1", port=args.web_port, background=False
         )
         # The same scheduled jobs as `headend run` and `serve`, on the demo's fast clock.
@@ -388,7 +384,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             await modem.close()
             headend.close()
             storage.close()
-    return EXIT_OK
+    return 0
 
 
 def _agent_port(args: argparse.Namespace) -> int:
@@ -460,63 +456,3 @@ async def _stop_process(process: asyncio.subprocess.Process) -> None:
         except TimeoutError:
             process.kill()
             await process.wait()
-
-
-def _run(args: argparse.Namespace) -> int:
-    if args.buses < 1 or args.meters < 1 or args.speed < 1:
-        print("wattbook demo: --buses, --meters and --speed must be positive", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    try:
-        demo_start(args.start)
-    except ValueError:
-        print(
-            f"wattbook demo: --start must be auto, now or an ISO time, not {args.start!r}",
-            file=sys.stderr,
-        )
-        return EXIT_BAD_INPUT
-    try:
-        return asyncio.run(run_demo(args))
-    except (OSError, dlt645.TransportError) as exc:  # web_interface.CannotListen is an OSError
-        print(
-            f"wattbook demo: {exc}\nAnother program may use a port; try --port-base 0 "
-            "(any free port) or --web-port.",
-            file=sys.stderr,
-        )
-        return EXIT_CANNOT_LISTEN
-    except KeyboardInterrupt:
-        return EXIT_OK
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the `demo` sub-command to the parser."""
-    parser = sub.add_parser("demo", help="run the whole system on a simulated campus")
-    parser.add_argument("--buses", type=int, default=2, help="simulated RS-485 buses (2)")
-    parser.add_argument("--meters", type=int, default=8, help="meters per bus (8)")
-    parser.add_argument("--baud", type=int, default=9600, help="bus baud rate (9600)")
-    parser.add_argument("--speed", type=int, default=60, help="simulated seconds per second (60)")
-    parser.add_argument(
-        "--start", default="auto", help="when the simulated world starts: auto, now, or an ISO time"
-    )
-    parser.add_argument(
-        "--port-base",
-        type=int,
-        default=7001,
-        help="first bus's TCP port, the next buses count up; 0 = any free port",
-    )
-    parser.add_argument("--web-port", type=int, default=8000, help="web app port (8000)")
-    parser.add_argument(
-        "--kiosk-port",
-        type=int,
-        default=None,
-        help="kiosk agent port (8400; any free port when --web-port is 0)",
-    )
-    parser.add_argument("--data-dir", default="var/demo", help="where the demo database goes")
-    parser.add_argument("--refresh", type=float, default=5.0, help="screen refresh, seconds (5)")
-    parser.add_argument(
-        "--duration",
-        type=float,
-        default=0.0,
-        help="stop after this many seconds (0 = run until Ctrl-C)",
-    )
-    parser.add_argument("--seed", type=int, default=2026, help="seed of the simulated campus")
-    parser.set_defaults(handler=_run)

@@ -1,7 +1,8 @@
 """`wattbook headend`: collect from every configured bus and control every relay (issue 4).
 
-``wattbook headend run`` polls the buses stored in the database until interrupted;
-``wattbook headend add-bus`` stores a bus (URL, baud rate, meters) for it to poll.
+``wattbook headend run`` polls the buses stored in the database until interrupted, printing a
+status line per bus every minute; ``wattbook headend add-bus`` stores a bus (URL, baud rate,
+meters) for it to poll.
 """
 
 from __future__ import annotations
@@ -10,41 +11,47 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import logging
 import signal
-import sys
+from typing import TYPE_CHECKING
 
-from wattbook import bootstrap
-from wattbook.application.headend_ports import BusConfig, BusMeter
-from wattbook.domain.values import InvalidMeterNumber, MeterNumber
-from wattbook.interfaces.cli import _args
-from wattbook.settings import DATABASE_URL_VARIABLE
+from wattbook.interfaces.cli import _args, _exits
+from wattbook.interfaces.cli._errors import CommandFailed
+from wattbook.interfaces.cli._exits import Exit
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from wattbook.application.headend import BusActivity
+    from wattbook.domain.values import MeterNumber
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = _args.EXIT_USAGE
 MAX_RANGE = 10_000
 MAX_TIMEOUT_MS = 60_000
+BAUD_RATES = (1200, 2400, 4800, 9600, 19200)
+STATUS_EVERY_S = 60.0
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `headend` sub-command to the parser."""
-    parser = sub.add_parser(
+    # --database-url is the parent's option; the actions list its exit codes too.
+    parser = _args.add_command(
+        sub,
         "headend",
         help="poll the meter buses, carry out relay commands, raise alarms",
         description="The head-end: one task per bus stored in the database.",
-        epilog=_args.EXIT_CODES_EPILOG,
+        database=True,
     )
-    parser.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    run = actions.add_parser("run", help="poll until interrupted", epilog=_args.EXIT_CODES_EPILOG)
+    run = _args.add_command(actions, "run", help="poll until interrupted", exits=_exits.DATABASE)
     run.add_argument("--bus", action="append", help="only this bus (repeatable)")
     run.add_argument(
         "--duration",
         type=_args.positive_float(maximum=366 * 24 * 3600),
         help="stop after this many seconds",
+    )
+    run.add_argument(
+        "--status-every",
+        type=_args.positive_float(maximum=24 * 3600),
+        default=STATUS_EVERY_S,
+        metavar="S",
+        help=f"print a status line per bus every S seconds ({STATUS_EVERY_S:g})",
     )
     run.add_argument(
         "--no-jobs",
@@ -53,12 +60,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "check, SMS worker) here: another process (wattbook serve) runs them",
     )
     run.set_defaults(handler=_run)
-    add = actions.add_parser(
-        "add-bus", help="store a bus and its meters", epilog=_args.EXIT_CODES_EPILOG
+    add = _args.add_command(
+        actions, "add-bus", help="store a bus and its meters", exits=_exits.DATABASE
     )
     add.add_argument("name")
     add.add_argument("url", help="tcp://HOST:PORT (port 1-65535) or serial:///dev/ttyX")
-    add.add_argument("--baud", type=int, default=2400, help="1200, 2400, 4800, 9600 or 19200")
+    add.add_argument(
+        "--baud",
+        type=int,
+        choices=BAUD_RATES,
+        default=2400,
+        help=f"the bus's baud rate, one of {', '.join(map(str, BAUD_RATES))} (2400)",
+    )
     add.add_argument(
         "--timeout-ms",
         type=_args.bounded_int(minimum=1, maximum=MAX_TIMEOUT_MS),
@@ -76,6 +89,8 @@ def parse_meter_numbers(text: str) -> tuple[MeterNumber, ...]:
 
     :raises ValueError: if a number is not 12 digits or a range is backwards or too large.
     """
+    from wattbook.domain.values import MeterNumber
+
     numbers: list[MeterNumber] = []
     for part in (item.strip() for item in text.split(",") if item.strip()):
         first, dash, last = part.partition("-")
@@ -92,6 +107,9 @@ def parse_meter_numbers(text: str) -> tuple[MeterNumber, ...]:
 
 
 def _add_bus(args: argparse.Namespace) -> int:
+    from wattbook import bootstrap
+    from wattbook.application.headend_ports import BusConfig, BusMeter
+
     try:
         bus = BusConfig(
             name=args.name,
@@ -100,28 +118,49 @@ def _add_bus(args: argparse.Namespace) -> int:
             response_timeout=dt.timedelta(milliseconds=args.timeout_ms),
             meters=tuple(BusMeter(meter_number=n) for n in parse_meter_numbers(args.meters)),
         )
-    except (ValueError, InvalidMeterNumber) as exc:
-        print(f"wattbook headend add-bus: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    try:
-        asyncio.run(bootstrap.add_bus(bus=bus, database_url=args.database_url))
-    except Exception:
-        logger.exception("Unable to store bus %s", args.name)
-        return EXIT_FAILED
+    except ValueError as exc:  # InvalidMeterNumber is one
+        raise CommandFailed(str(exc), Exit.BAD_INPUT) from exc
+    asyncio.run(bootstrap.add_bus(bus=bus, database_url=_args.settings(args).database_url))
     print(f"bus {bus.name}: {bus.url} at {bus.baud} baud, {len(bus.meters)} meters")
-    return EXIT_OK
+    return Exit.OK
 
 
 def _run(args: argparse.Namespace) -> int:
-    try:
-        return asyncio.run(_serve(args))
-    except Exception:
-        logger.exception("Unable to run the head-end")
-        return EXIT_FAILED
+    return asyncio.run(_serve(args))
+
+
+def status_line(name: str, now: BusActivity, before: BusActivity, *, at: dt.datetime) -> str:
+    """Return one bus's status line: reachability, reads since ``before``, last reading's age."""
+    if now.reachable is None:
+        line = "not dialled yet"
+    elif now.reachable:
+        line = "reachable"
+    else:
+        line = f"UNREACHABLE ({now.error})" if now.error else "UNREACHABLE"
+    ok = now.reads_ok - before.reads_ok
+    failed = now.reads_failed - before.reads_failed
+    if now.last_reading_at is None:
+        age = "no reading yet"
+    else:
+        age = f"last reading {_age(at - now.last_reading_at)} ago"
+    return f"bus {name}: {line}; reads ok {ok}, failed {failed} since the last line; {age}"
+
+
+def _age(elapsed: dt.timedelta) -> str:
+    seconds = max(0, int(elapsed.total_seconds()))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 2 * 3600:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    runtime = await bootstrap.build_headend(database_url=args.database_url, buses=args.bus)
+    from wattbook import bootstrap
+    from wattbook.application.headend import BusActivity
+
+    settings = _args.settings(args)
+    runtime = await bootstrap.build_headend(database_url=settings.database_url, buses=args.bus)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -129,9 +168,29 @@ async def _serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(signum, stop.set)
     if args.duration is not None:
         loop.call_later(args.duration, stop.set)
-    buses = runtime.headend.buses
-    print(f"head-end: {len(buses)} bus(es), {sum(len(b.meters) for b in buses)} meters")
-    tasks = [asyncio.create_task(runtime.headend.run(stop))]
+    headend = runtime.headend
+    clock = runtime.storage.clock
+    print(
+        f"head-end: {len(headend.buses)} bus(es), "
+        f"{sum(len(b.meters) for b in headend.buses)} meters; a status line per bus every "
+        f"{args.status_every:g} s",
+        flush=True,
+    )
+
+    async def report() -> None:
+        before = {name: BusActivity() for name, _ in headend.bus_activity()}
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=args.status_every)
+            now = clock.now()
+            for name, activity in headend.bus_activity():
+                print(
+                    status_line(name, activity, before.get(name, BusActivity()), at=now),
+                    flush=True,
+                )
+                before[name] = activity
+
+    tasks = [asyncio.create_task(headend.run(stop)), asyncio.create_task(report())]
     if not args.no_jobs:
         jobs = bootstrap.build_scheduled_jobs(storage=runtime.storage)
         tasks.append(asyncio.create_task(jobs.run(stop)))
@@ -140,4 +199,4 @@ async def _serve(args: argparse.Namespace) -> int:
     finally:
         stop.set()
         runtime.close()
-    return EXIT_OK
+    return Exit.OK

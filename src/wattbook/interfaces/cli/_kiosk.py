@@ -17,31 +17,20 @@ import signal
 import sys
 from pathlib import Path
 
-from wattbook import bootstrap
-from wattbook.application.payments import kiosk_devices
-from wattbook.domain import payments
 from wattbook.interfaces.cli import _args
-from wattbook.settings import DATABASE_URL_VARIABLE, Settings
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = _args.EXIT_USAGE
+from wattbook.interfaces.cli._exits import Exit
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `kiosk` sub-command and its commands to the parser."""
-    tools = sub.add_parser(
-        "kiosk",
-        help="register kiosks and run the kiosk agent",
-        epilog=_args.EXIT_CODES_EPILOG,
-    )
+    tools = _args.add_command(sub, "kiosk", help="register kiosks and run the kiosk agent")
     commands = tools.add_subparsers(dest="kiosk_command", metavar="COMMAND", required=True)
     for name, helptext, handler in (
         ("add", "register a kiosk and print its secret once", _add),
         ("rotate", "give a kiosk a new secret (the old one stops working)", _rotate),
         ("revoke", "refuse a kiosk's requests from now on", _revoke),
     ):
-        command = commands.add_parser(name, help=helptext, epilog=_args.EXIT_CODES_EPILOG)
+        command = _args.add_command(commands, name, help=helptext, database=True)
         command.add_argument("kiosk_id", metavar="KIOSK", help="the kiosk's id, e.g. K01")
         if name != "revoke":
             command.add_argument(
@@ -50,16 +39,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                 help="write the secret to this new file (mode 0600) instead of printing it",
             )
         command.add_argument("--by", default=None, help="who does it (default: the login name)")
-        command.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
         command.set_defaults(handler=handler)
-    listing = commands.add_parser("list", help="list the registered kiosks")
-    listing.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
+    listing = _args.add_command(commands, "list", help="list the registered kiosks", database=True)
     listing.set_defaults(handler=_list)
 
-    agent = commands.add_parser(
+    agent = _args.add_command(
+        commands,
         "agent",
         help="run the kiosk PC's agent: the screen's proxy and the note acceptor's relay",
-        epilog=_args.EXIT_CODES_EPILOG,
+        exits=(Exit.CANNOT_LISTEN,),
     )
     agent.add_argument("--kiosk", required=True, help="this kiosk's id, e.g. K01")
     agent.add_argument("--secret-file", required=True, type=Path, help="the kiosk's secret")
@@ -73,12 +61,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="'simulated' (a panel at /acceptor) or 'cctalk:/dev/ttyUSB0'",
     )
     agent.set_defaults(handler=_agent)
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    if getattr(args, "database_url", None):
-        return Settings(database_url=args.database_url)
-    return Settings.from_environment()
 
 
 def _by(args: argparse.Namespace) -> str:
@@ -104,7 +86,7 @@ def _hand_over(args: argparse.Namespace, kiosk_id: str, secret: str, verb: str) 
     if args.secret_file is None:
         print(f"kiosk {kiosk_id} {verb}; its secret (shown once, keep it on the kiosk PC):")
         print(secret)
-        return EXIT_OK
+        return Exit.OK
     try:
         _write_secret(args.secret_file, secret)
     except OSError as error:
@@ -114,9 +96,9 @@ def _hand_over(args: argparse.Namespace, kiosk_id: str, secret: str, verb: str) 
             f"run `wattbook kiosk rotate {kiosk_id} --secret-file NEW_FILE`",
             file=sys.stderr,
         )
-        return EXIT_FAILED
+        return Exit.FAILED
     print(f"kiosk {kiosk_id} {verb}; secret written to {args.secret_file} (mode 0600)")
-    return EXIT_OK
+    return Exit.OK
 
 
 def _check_secret_file(args: argparse.Namespace) -> str | None:
@@ -127,11 +109,15 @@ def _check_secret_file(args: argparse.Namespace) -> str | None:
 
 
 def _add(args: argparse.Namespace) -> int:
+    from wattbook import bootstrap
+    from wattbook.application.payments import kiosk_devices
+    from wattbook.domain import payments
+
     problem = _check_secret_file(args)
     if problem is not None:
         print(f"wattbook kiosk add: {problem}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    storage = bootstrap.build_storage(_settings(args))
+        return Exit.BAD_INPUT
+    storage = bootstrap.build_storage(_args.settings(args))
     try:
         kiosk, secret = asyncio.run(
             kiosk_devices.register_kiosk(
@@ -140,18 +126,22 @@ def _add(args: argparse.Namespace) -> int:
         )
     except (payments.InvalidKioskId, kiosk_devices.KioskAlreadyRegistered) as error:
         print(f"wattbook kiosk add: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return Exit.BAD_INPUT
     finally:
         storage.close()
     return _hand_over(args, kiosk.kiosk_id, secret, "registered")
 
 
 def _rotate(args: argparse.Namespace) -> int:
+    from wattbook import bootstrap
+    from wattbook.application.payments import kiosk_devices
+    from wattbook.domain import payments
+
     problem = _check_secret_file(args)
     if problem is not None:
         print(f"wattbook kiosk rotate: {problem}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    storage = bootstrap.build_storage(_settings(args))
+        return Exit.BAD_INPUT
+    storage = bootstrap.build_storage(_args.settings(args))
     try:
         kiosk, secret = asyncio.run(
             kiosk_devices.rotate_kiosk(
@@ -160,14 +150,18 @@ def _rotate(args: argparse.Namespace) -> int:
         )
     except payments.UnknownKiosk as error:
         print(f"wattbook kiosk rotate: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return Exit.BAD_INPUT
     finally:
         storage.close()
     return _hand_over(args, kiosk.kiosk_id, secret, "rotated")
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    storage = bootstrap.build_storage(_settings(args))
+    from wattbook import bootstrap
+    from wattbook.application.payments import kiosk_devices
+    from wattbook.domain import payments
+
+    storage = bootstrap.build_storage(_args.settings(args))
     try:
         kiosk = asyncio.run(
             kiosk_devices.revoke_kiosk(
@@ -176,16 +170,19 @@ def _revoke(args: argparse.Namespace) -> int:
         )
     except payments.UnknownKiosk as error:
         print(f"wattbook kiosk revoke: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return Exit.BAD_INPUT
     finally:
         storage.close()
     assert kiosk.revoked_at is not None  # noqa: S101 - revoked above
     print(f"kiosk {kiosk.kiosk_id} revoked at {kiosk.revoked_at.isoformat()}")
-    return EXIT_OK
+    return Exit.OK
 
 
 def _list(args: argparse.Namespace) -> int:
-    storage = bootstrap.build_storage(_settings(args))
+    from wattbook import bootstrap
+    from wattbook.application.payments import kiosk_devices
+
+    storage = bootstrap.build_storage(_args.settings(args))
     try:
         kiosks = asyncio.run(kiosk_devices.list_kiosks(uow=storage.uow_factory()))
     finally:
@@ -202,7 +199,7 @@ def _list(args: argparse.Namespace) -> int:
             f"{kiosk.kiosk_id}\t{kiosk.registered_at.isoformat()}\t{kiosk.registered_by}\t"
             f"{state}\t{kiosk.last_acceptor_sequence}"
         )
-    return EXIT_OK
+    return Exit.OK
 
 
 def _listen(text: str) -> tuple[str, int] | None:
@@ -213,6 +210,8 @@ def _listen(text: str) -> tuple[str, int] | None:
 
 
 def _agent(args: argparse.Namespace) -> int:
+    from wattbook import bootstrap
+    from wattbook.domain import payments
     from wattbook.interfaces import kiosk as kiosk_agent
 
     listen = _listen(args.listen)
@@ -221,18 +220,18 @@ def _agent(args: argparse.Namespace) -> int:
             f"wattbook kiosk agent: --listen must be HOST:PORT, not {args.listen!r}",
             file=sys.stderr,
         )
-        return EXIT_BAD_INPUT
+        return Exit.BAD_INPUT
     try:
         secret = args.secret_file.read_text(encoding="ascii").strip()
         payments.check_kiosk_id(args.kiosk)
     except (OSError, UnicodeDecodeError, payments.InvalidKioskId) as error:
         print(f"wattbook kiosk agent: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return Exit.BAD_INPUT
     if not secret or not args.server.startswith(("http://", "https://")):
         print(
             "wattbook kiosk agent: an empty secret file, or --server is not a URL", file=sys.stderr
         )
-        return EXIT_BAD_INPUT
+        return Exit.BAD_INPUT
 
     def listening(urls: str) -> None:
         kiosk_url, _, panel_url = urls.partition(" ")
@@ -261,15 +260,16 @@ def _agent(args: argparse.Namespace) -> int:
         asyncio.run(main())
     except bootstrap.InvalidAcceptor as error:
         print(f"wattbook kiosk agent: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return Exit.BAD_INPUT
     except kiosk_agent.ServerRefusedAgent as error:
+        # A wrong or revoked secret, or an unknown kiosk: what the operator gave is wrong.
         print(
             f"wattbook kiosk agent: the server refused kiosk {args.kiosk}: {error}", file=sys.stderr
         )
-        return EXIT_FAILED
+        return Exit.BAD_INPUT
     except OSError as error:
-        print(f"wattbook kiosk agent: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        print(f"wattbook kiosk agent: cannot listen on {args.listen}: {error}", file=sys.stderr)
+        return Exit.CANNOT_LISTEN
     except KeyboardInterrupt:
-        return EXIT_OK
-    return EXIT_OK
+        return Exit.OK
+    return Exit.OK

@@ -1,12 +1,22 @@
-"""Parse the command line and hand over to the sub-command's module."""
+"""Parse the command line and hand over to the sub-command's module.
+
+Building the parser imports only the sub-commands' light parser modules: each handler imports
+what it needs (SQLAlchemy, FastAPI, the protocol library) when it runs, so ``wattbook --help``
+and the meter field tools start fast (a test holds this; ``bench/cli_start.py`` measures it).
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import wattbook
+from wattbook.interfaces.cli import _args, _errors
+from wattbook.interfaces.cli._exits import Exit
+
+if TYPE_CHECKING:
+    from wattbook.bootstrap import WebLoader
 
 # Each sub-command module exposes ``register(subparsers) -> None``; registration sets
 # ``handler`` (args -> exit code) on its parser.
@@ -17,11 +27,11 @@ def _registrars() -> list[Registrar]:
     from wattbook.interfaces.cli import (
         _bank,
         _calendar,
-        _demo,
+        _demo_args,
         _headend,
         _kiosk,
         _ledger,
-        _meter,
+        _meter_args,
         _migrate,
         _serve,
         _simulate,
@@ -29,10 +39,10 @@ def _registrars() -> list[Registrar]:
     )
 
     return [
-        _demo.register,
+        _demo_args.register,
         _headend.register,
         _simulate.register,
-        _meter.register,
+        _meter_args.register,
         _migrate.register,
         _ledger.register,
         _sms.register,
@@ -48,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wattbook",
         description="Prepaid electricity metering and billing for DL/T 645-2007 meters.",
+        epilog="Each command's --help lists the exit codes it can return; README.md has the "
+        "whole table.",
     )
     parser.add_argument("--version", action="version", version=f"wattbook {wattbook.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -56,17 +68,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the `wattbook` command and return its exit code."""
+def _checked(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Return ``handler`` preceded by the database check its command asked for."""
+
+    def run(args: argparse.Namespace) -> int:
+        if getattr(args, "database_check", False):
+            from wattbook import bootstrap
+
+            bootstrap.check_database(_args.settings(args))
+        return handler(args)
+
+    return run
+
+
+def main(argv: Sequence[str] | None = None, *, web: WebLoader | None = None) -> int:
+    """Run the `wattbook` command and return its exit code.
+
+    ``web`` loads the web interface for `serve` and `demo`; the process's entry point
+    (``wattbook.__main__``) provides it, so this package never imports the web interface.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
-        return 2
-    code: int = handler(args)
-    return code
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+        return Exit.BAD_INPUT
+    args.load_web = web
+    return _errors.run(args, _checked(handler))

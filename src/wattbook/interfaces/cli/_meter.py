@@ -1,8 +1,8 @@
-"""`wattbook meter ...`: field tools for one meter or one bus.
+"""`wattbook meter ...`: field tools for one meter or one bus (their options: ``_meter_args``).
 
 read, trip, close, keep-power, sync-time and scan, over TCP (serial-to-TCP servers, the simulator)
 or serial ports. Every failure ends with a sentence a field engineer can act on and a distinct
-exit code; ``--json`` prints machine-readable output instead of the table.
+exit code; ``--json`` prints machine-readable output instead of the text.
 """
 
 from __future__ import annotations
@@ -14,55 +14,19 @@ import datetime as dt
 import decimal
 import enum
 import json
-import logging
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from wattbook import dlt645
-from wattbook.interfaces.cli import _args
+from wattbook.interfaces.cli._errors import CommandFailed
+from wattbook.interfaces.cli._exits import Exit
+from wattbook.interfaces.cli._meter_args import DEFAULT_ITEMS, ITEMS
 
-logger = logging.getLogger(__name__)
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = _args.EXIT_USAGE
-EXIT_NO_RESPONSE = 3
-EXIT_REFUSED = 4
-EXIT_GARBLED = 5
-EXIT_BUS = 6
-EXIT_NOT_CONFIRMED = 7
-
-# What each item name reads: (label, data identifiers).
-ITEMS: dict[str, tuple[str, tuple[int, ...]]] = {
-    "energy": ("forward active energy, total (kWh)", (0x00010000,)),
-    "tou": ("forward active energy, total and sharp/peak/flat/valley (kWh)", (0x0001FF00,)),
-    "frozen": ("settlement-day freeze: last month, two months ago (kWh)", (0x0001FF01, 0x0001FF02)),
-    "voltage": ("voltage (V)", (0x02010100,)),
-    "current": ("current (A)", (0x02020100,)),
-    "power": ("active power (kW)", (0x02030000,)),
-    "time": ("meter date and time", (0x04000101, 0x04000102)),
-    "identity": ("address, meter number, account number", (0x04000401, 0x04000402, 0x0400040E)),
-    "status": ("run status words 1 and 3", (0x04000501, 0x04000503)),
-    "events": (
-        "event counts: cover, terminal cover, power down, clock change, programming, trip, close",
-        (0x03300D00, 0x03300E00, 0x03110000, 0x03300400, 0x03300000, 0x1D000001, 0x1E000001),
-    ),
-}
-DEFAULT_ITEMS = ("energy", "tou", "status")
 RELAY_STATUS_DI = 0x04000503
-# Bounds of the options: a wait per attempt a person can sit through, a few retries, an order
-# that expires within a week.
-MAX_TIMEOUT_S = 60.0
-MAX_RETRIES = 10
-MAX_VALID_MINUTES = 7 * 24 * 60
-
-EXIT_CODES_EPILOG = (
-    "exit codes: 0 done; 1 failed unexpectedly (see the log); 2 bad input (option, --bus, "
-    "--password, ...); 3 no answer from the meter; 4 refused by the meter; 5 garbled reply; "
-    "6 cannot use the bus; 7 sent but not confirmed by the meter's status word"
-)
+# The four time-of-use registers of an energy block, in the DDZY102's order (tariffs 1-4).
+TOU_NAMES = ("sharp 尖", "peak 峰", "flat 平", "valley 谷")
 
 
 def _wall_clock(zone: ZoneInfo) -> dt.datetime:
@@ -70,12 +34,9 @@ def _wall_clock(zone: ZoneInfo) -> dt.datetime:
     return dt.datetime.now(zone)  # noqa: TID251 - field tool at the operator's terminal
 
 
-class CommandFailed(Exception):
-    """Raise to end a sub-command with a message and an exit code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
+def power_text(*, relay_open: bool) -> str:
+    """Return the relay state as the power it leaves: on 通电 (closed) or off 断电 (open)."""
+    return "power off 断电 (relay open)" if relay_open else "power on 通电 (relay closed)"
 
 
 def _jsonable(value: Any) -> Any:
@@ -94,6 +55,47 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     return value
+
+
+def _energy_text(block: dlt645.EnergyBlock, unit: str) -> str:
+    named = [
+        f"{TOU_NAMES[index] if index < len(TOU_NAMES) else f'tariff {index + 1}'} {value}"
+        for index, value in enumerate(block.tariffs)
+    ]
+    return f"total {block.total} {unit}; " + ", ".join(named) + f" {unit}"
+
+
+def _status3_text(status: dlt645.RunStatus3) -> str:
+    shown = [
+        power_text(relay_open=bool(status.relay_open)),
+        f"keep-power {'on 保电' if status.keep_power else 'off'}",
+    ]
+    if status.relay_command_open != status.relay_open:
+        shown.append(f"last command: {'trip' if status.relay_command_open else 'close'}")
+    rest = []
+    for field in dataclasses.fields(status):
+        if field.name in ("relay_open", "relay_command_open", "keep_power"):
+            continue
+        item = getattr(status, field.name)
+        if not isinstance(item, bool):
+            rest.append(f"{field.name}={_text(item)}")
+        elif item:
+            rest.append(field.name)
+    return "; ".join([*shown, ", ".join(rest)] if rest else shown)
+
+
+def _value_text(di: int, value: Any) -> str:
+    """Return a value read from data item ``di`` with its unit and named registers."""
+    try:
+        unit = str(dlt645.lookup(di).unit)
+    except dlt645.UnknownDataIdentifier:
+        unit = ""
+    if isinstance(value, dlt645.EnergyBlock):
+        return _energy_text(value, unit or "kWh")
+    if isinstance(value, dlt645.RunStatus3):
+        return _status3_text(value)
+    text = _text(value)
+    return f"{text} {unit}" if unit and isinstance(value, decimal.Decimal | int) else text
 
 
 def _text(value: Any) -> str:
@@ -130,39 +132,39 @@ def _explain(exc: dlt645.DLT645Error, bus: str) -> CommandFailed:
             f"No answer from meter {exc.address} on {bus}. Check the address on the meter label, "
             "the A/B wiring and the baud rate/parity (usually 2400 8E1), and that the meter has "
             "power.",
-            EXIT_NO_RESPONSE,
+            Exit.NO_RESPONSE,
         )
     if isinstance(exc, dlt645.Unauthorised):
         return CommandFailed(
             f"Meter {exc.address} refused the command: password or authentication rejected "
             f"(error word {exc.error_word:02X}H). Check --password (level:digits) or the security "
             "key.",
-            EXIT_REFUSED,
+            Exit.REFUSED,
         )
     if isinstance(exc, dlt645.NoSuchData):
         return CommandFailed(
             f"Meter {exc.address} has no such data item (error word {exc.error_word:02X}H); this "
             "model may not support it.",
-            EXIT_REFUSED,
+            Exit.REFUSED,
         )
     if isinstance(exc, dlt645.AbnormalResponse):
         return CommandFailed(
             f"{exc}. A meter under keep-power refuses trips; an expired order (check the "
             "meter's clock with `meter read ... time`) is refused too.",
-            EXIT_REFUSED,
+            Exit.REFUSED,
         )
     if isinstance(exc, dlt645.GarbledResponse):
         return CommandFailed(
             f"{exc} Two meters may share the address, or the line is noisy (check termination "
             "and the shield).",
-            EXIT_GARBLED,
+            Exit.GARBLED,
         )
     if isinstance(exc, dlt645.TransportError):
         return CommandFailed(
             f"Cannot use the bus {bus}: {exc}. Check the serial-to-TCP server or the port name.",
-            EXIT_BUS,
+            Exit.BUS,
         )
-    return CommandFailed(f"{type(exc).__name__}: {exc}", EXIT_REFUSED)
+    return CommandFailed(f"{type(exc).__name__}: {exc}", Exit.REFUSED)
 
 
 async def _with_client(
@@ -171,7 +173,7 @@ async def _with_client(
     try:
         transport = dlt645.transport_from_url(args.bus)
     except dlt645.DLT645Error as exc:
-        raise CommandFailed(f"Bad --bus {args.bus!r}: {exc}", EXIT_USAGE) from exc
+        raise CommandFailed(f"Bad --bus {args.bus!r}: {exc}", Exit.BAD_INPUT) from exc
     client = dlt645.Client(transport, timeout=args.timeout, retries=args.retries)
     try:
         async with transport:
@@ -193,8 +195,10 @@ async def _read(args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in ITEMS]
     if unknown:
         raise CommandFailed(
-            f"Unknown item(s) {', '.join(unknown)}; choose from {', '.join(ITEMS)}.", EXIT_USAGE
+            f"Unknown item(s) {', '.join(unknown)}; choose from {', '.join(ITEMS)}.", Exit.BAD_INPUT
         )
+
+    width = max(len(_item_label(di)) for name in names for di in ITEMS[name][1])
 
     async def work(client: dlt645.Client) -> int:
         values: dict[str, Any] = {}
@@ -208,12 +212,12 @@ async def _read(args: argparse.Namespace) -> int:
                 except dlt645.NoSuchData as exc:
                     failures += 1
                     values[key] = {"error": "no such data", "error_word": exc.error_word}
-                    lines.append(f"  {_item_label(di):<44} (not supported by this meter)")
+                    lines.append(f"  {_item_label(di):<{width}} (not supported by this meter)")
                     continue
                 values[key] = value
-                lines.append(f"  {_item_label(di):<44} {_text(value)}")
+                lines.append(f"  {_item_label(di):<{width}} {_value_text(di, value)}")
         _emit(args, {"address": args.address, "values": values}, lines)
-        return EXIT_REFUSED if failures and failures == sum(len(ITEMS[n][1]) for n in names) else 0
+        return Exit.REFUSED if failures and failures == sum(len(ITEMS[n][1]) for n in names) else 0
 
     return await _with_client(args, work)
 
@@ -225,7 +229,7 @@ def _password(text: str) -> dlt645.Password:
     except (ValueError, dlt645.DataError) as exc:
         raise CommandFailed(
             f"--password must look like 02:123456 (level in hex, then the digits), not {text!r}",
-            EXIT_USAGE,
+            Exit.BAD_INPUT,
         ) from exc
 
 
@@ -235,7 +239,7 @@ def _operator(text: str) -> int:
     except ValueError:
         value = -1
     if not 0 <= value <= 0xFFFFFFFF or len(text) > 8:
-        raise CommandFailed(f"--operator must be up to 8 hex digits, not {text!r}", EXIT_USAGE)
+        raise CommandFailed(f"--operator must be up to 8 hex digits, not {text!r}", Exit.BAD_INPUT)
     return value
 
 
@@ -244,11 +248,11 @@ def _authoriser(args: argparse.Namespace) -> dlt645.RelayAuthoriser:
         try:
             key = bytes.fromhex(args.secure_key)
         except ValueError as exc:
-            raise CommandFailed("--secure-key must be hexadecimal", EXIT_USAGE) from exc
+            raise CommandFailed("--secure-key must be hexadecimal", Exit.BAD_INPUT) from exc
         try:
             return dlt645.SimulatedSecureAuthoriser(master_key=key)
         except dlt645.DataError as exc:
-            raise CommandFailed(f"Bad --secure-key: {exc}", EXIT_USAGE) from exc
+            raise CommandFailed(f"Bad --secure-key: {exc}", Exit.BAD_INPUT) from exc
     return dlt645.PlainPasswordAuthoriser(password=_password(args.password))
 
 
@@ -277,14 +281,14 @@ async def _relay(args: argparse.Namespace) -> int:
             valid_until=valid_until.replace(tzinfo=None, microsecond=0),
         )
     except dlt645.DataError as exc:
-        raise CommandFailed(f"Cannot build the order: {exc}", EXIT_USAGE) from exc
+        raise CommandFailed(f"Cannot build the order: {exc}", Exit.BAD_INPUT) from exc
     authoriser = _authoriser(args)
 
     async def work(client: dlt645.Client) -> int:
         await client.control_relay(address=args.address, order=order, authoriser=authoriser)
         status = await client.read(address=args.address, di=RELAY_STATUS_DI)
         if not isinstance(status, dlt645.RunStatus3):
-            raise CommandFailed(f"status word 3 decoded as {status!r}", EXIT_REFUSED)
+            raise CommandFailed(f"status word 3 decoded as {status!r}", Exit.GARBLED)
         relay_open = bool(status.relay_open)
         keep_power = bool(status.keep_power)
         if args.command_name == "keep-power":
@@ -296,8 +300,8 @@ async def _relay(args: argparse.Namespace) -> int:
         else:
             confirmed = relay_open == expect_open
         lines = [
-            f"meter {args.address}: {action.name} sent; status word 3 reads relay "
-            f"{'OPEN' if relay_open else 'CLOSED'}, keep-power {'ON' if keep_power else 'OFF'}",
+            f"meter {args.address}: {action.name} sent; status word 3 reads "
+            f"{power_text(relay_open=relay_open)}, keep-power {'on' if keep_power else 'off'}",
         ]
         if not confirmed:
             lines.append(
@@ -314,7 +318,7 @@ async def _relay(args: argparse.Namespace) -> int:
             },
             lines,
         )
-        return EXIT_OK if confirmed else EXIT_NOT_CONFIRMED
+        return Exit.OK if confirmed else Exit.NOT_CONFIRMED
 
     return await _with_client(args, work)
 
@@ -331,15 +335,15 @@ async def _sync_time(args: argparse.Namespace) -> int:
                 {"broadcast": True, "meter_time": now},
                 [f"broadcast time {now.isoformat()} sent (meters do not answer broadcasts)"],
             )
-            return EXIT_OK
+            return Exit.OK
         if not args.address:
-            raise CommandFailed("give --address, or --broadcast", EXIT_USAGE)
+            raise CommandFailed("give --address, or --broadcast", Exit.BAD_INPUT)
         password = _password(args.password)
         operator = _operator(args.operator)
         before_date = await client.read(address=args.address, di=0x04000101)
         before_time = await client.read(address=args.address, di=0x04000102)
         if not isinstance(before_date, dt.date) or not isinstance(before_time, dt.time):
-            raise CommandFailed("the meter's date or time did not decode", EXIT_REFUSED)
+            raise CommandFailed("the meter's date or time did not decode", Exit.GARBLED)
         before = dt.datetime.combine(before_date, before_time)
         await client.write(
             address=args.address,
@@ -369,7 +373,7 @@ async def _sync_time(args: argparse.Namespace) -> int:
                 f"set to {now.isoformat()}"
             ],
         )
-        return EXIT_OK
+        return Exit.OK
 
     return await _with_client(args, work)
 
@@ -378,159 +382,97 @@ def _expand_range(text: str) -> list[str]:
     first, _, last = text.partition("-")
     last = last or first
     if not (first.isdigit() and last.isdigit() and len(first) == len(last) == 12):
-        raise CommandFailed(f"--range needs 12-digit addresses like A-B, not {text!r}", EXIT_USAGE)
+        raise CommandFailed(
+            f"--range needs 12-digit addresses like A-B, not {text!r}", Exit.BAD_INPUT
+        )
     if int(last) < int(first) or int(last) - int(first) > 9999:
-        raise CommandFailed("--range must go upwards and cover at most 10000 addresses", EXIT_USAGE)
+        raise CommandFailed(
+            "--range must go upwards and cover at most 10000 addresses", Exit.BAD_INPUT
+        )
     return [f"{n:012d}" for n in range(int(first), int(last) + 1)]
+
+
+class ScanProgress:
+    """Tell the engineer what a scan is doing: each meter as it is found, and how far it got.
+
+    Found meters go to ``out`` as plain lines at once. On a terminal, ``progress`` (stderr)
+    carries one line rewritten in place with the probe count; elsewhere nothing but the
+    meters is printed, so the output can be piped.
+    """
+
+    def __init__(
+        self, *, out: TextIO, progress: TextIO, total: int | None, show_progress: bool
+    ) -> None:
+        self.out = out
+        self.progress = progress
+        self.total = total
+        self.show_progress = show_progress
+        self.probes = 0
+        self.found: list[str] = []
+
+    def __call__(self, probed: str, found: str | None) -> None:
+        """Note one probe of ``probed`` and the address that answered, if any."""
+        self.probes += 1
+        if found is not None and found not in self.found:
+            self.found.append(found)
+            self._clear()
+            print(f"  {found}", file=self.out, flush=True)
+        if self.show_progress:
+            of = f"/{self.total}" if self.total is not None else ""
+            self.progress.write(
+                f"\rprobing {probed}: {self.probes}{of} probe(s), {len(self.found)} found "
+            )
+            self.progress.flush()
+
+    def _clear(self) -> None:
+        if self.show_progress:
+            self.progress.write("\r\033[K")
+            self.progress.flush()
+
+    def done(self) -> None:
+        """End the progress line."""
+        self._clear()
 
 
 async def _scan(args: argparse.Namespace) -> int:
     candidates = _expand_range(args.range) if args.range else None
 
     async def work(client: dlt645.Client) -> int:
-        found = await client.scan(candidates=candidates)
-        _emit(
-            args,
-            {"bus": args.bus, "addresses": list(found)},
-            [f"{len(found)} meter(s) on {args.bus}", *(f"  {a}" for a in found)],
+        progress = ScanProgress(
+            out=sys.stdout,
+            progress=sys.stderr,
+            total=None if candidates is None else len(candidates),
+            show_progress=not args.json and sys.stderr.isatty(),
         )
-        return EXIT_OK
+        if not args.json:
+            what = "wildcard search" if candidates is None else f"{len(candidates)} addresses"
+            print(f"scanning {args.bus} ({what}); meters as found:", flush=True)
+        try:
+            found = await client.scan(
+                candidates=candidates, on_probe=None if args.json else progress
+            )
+        finally:
+            progress.done()
+        if args.json:
+            print(json.dumps({"bus": args.bus, "addresses": list(found)}, ensure_ascii=False))
+        else:
+            print(f"{len(found)} meter(s) on {args.bus}", flush=True)
+        return Exit.OK
 
     return await _with_client(args, work)
 
 
-def _run(
-    handler: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
-) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return asyncio.run(handler(args))
-        except CommandFailed as exc:
-            print(f"wattbook meter: {exc}", file=sys.stderr)
-            return exc.code
-        except KeyboardInterrupt:
-            return 130
-        except Exception:
-            logger.exception("Unable to run the meter tool")
-            return EXIT_FAILED
-
-    return run
+_TOOLS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "read": _read,
+    "relay": _relay,
+    "sync-time": _sync_time,
+    "scan": _scan,
+}
 
 
-def _address(text: str) -> str:
-    if len(text) != 12 or not all(c.isdigit() or c in "Aa" for c in text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a meter address: give the 12 digits on the meter label, "
-            "e.g. 051600001234"
-        )
-    return text.upper()
+def run(tool: str, args: argparse.Namespace) -> int:
+    """Run the field tool ``tool`` (read, relay, sync-time or scan) and return its exit code.
 
-
-def _bus_options(parser: argparse.ArgumentParser, *, address_required: bool = True) -> None:
-    parser.add_argument(
-        "--bus", required=True, help="tcp://HOST:PORT or serial:///dev/ttyUSB0?baud=2400&parity=E"
-    )
-    parser.add_argument(
-        "--address",
-        required=address_required,
-        type=_address,
-        help="the 12 digits on the meter label, e.g. 051600001234",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=_args.positive_float(maximum=MAX_TIMEOUT_S),
-        default=1.0,
-        help=f"seconds per attempt, more than 0 and at most {MAX_TIMEOUT_S:g} (1.0)",
-    )
-    parser.add_argument(
-        "--retries",
-        type=_args.non_negative_int(maximum=MAX_RETRIES),
-        default=1,
-        help=f"retries after a timeout, 0 to {MAX_RETRIES} (1)",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-
-
-def _auth_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--password",
-        default="02:123456",
-        help="password level and digits, e.g. 02:123456 (plain 1CH form)",
-    )
-    parser.add_argument(
-        "--secure-key",
-        default="",
-        help="hex master key: use the simulated secure (98H) form instead",
-    )
-    parser.add_argument("--operator", default="00000000", help="operator code, 8 hex digits")
-    parser.add_argument(
-        "--zone",
-        type=_args.time_zone,
-        default="Asia/Shanghai",
-        help="the meters' local time zone, an IANA name (Asia/Shanghai)",
-    )
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the `meter` sub-command and its tools to the parser."""
-    meter = sub.add_parser(
-        "meter",
-        help="field tools: read, trip, close, sync-time, scan",
-        epilog=EXIT_CODES_EPILOG,
-    )
-    tools = meter.add_subparsers(dest="meter_command", metavar="TOOL", required=True)
-
-    read = tools.add_parser("read", help="read values from one meter", epilog=EXIT_CODES_EPILOG)
-    _bus_options(read)
-    read.add_argument(
-        "items",
-        nargs="*",
-        metavar="ITEM",
-        help=f"any of: {', '.join(ITEMS)} (default: {' '.join(DEFAULT_ITEMS)})",
-    )
-    read.set_defaults(handler=_run(_read))
-
-    for name, text in (
-        ("trip", "trip the relay (cut power) and confirm by reading status word 3"),
-        ("close", "close the relay directly (restore power) and confirm"),
-        ("close-allowed", "allow the resident to close the relay with the meter's button"),
-        ("keep-power", "put the meter under keep-power (or --release it)"),
-    ):
-        tool = tools.add_parser(name, help=text, epilog=EXIT_CODES_EPILOG)
-        _bus_options(tool)
-        _auth_options(tool)
-        tool.add_argument(
-            "--valid-minutes",
-            type=_args.bounded_int(minimum=1, maximum=MAX_VALID_MINUTES),
-            default=10,
-            help=f"the command expires this many minutes from now, 1 to {MAX_VALID_MINUTES} (10)",
-        )
-        if name == "keep-power":
-            tool.add_argument("--release", action="store_true", help="release keep-power")
-        tool.set_defaults(handler=_run(_relay), command_name=name)
-
-    sync = tools.add_parser(
-        "sync-time",
-        help="set a meter's clock to this computer's time",
-        epilog=EXIT_CODES_EPILOG,
-    )
-    _bus_options(sync, address_required=False)
-    _auth_options(sync)
-    sync.add_argument(
-        "--broadcast",
-        action="store_true",
-        help="send a broadcast time (08H) to every meter on the bus instead",
-    )
-    sync.set_defaults(handler=_run(_sync_time))
-
-    scan = tools.add_parser(
-        "scan", help="find the meter addresses on a bus", epilog=EXIT_CODES_EPILOG
-    )
-    _bus_options(scan, address_required=False)
-    scan.add_argument(
-        "--range",
-        default="",
-        help="probe these addresses, e.g. 051600000001-051600000064 (default: wildcard search)",
-    )
-    # Silence costs a whole timeout per probe in a wildcard search: probe briskly, no retries.
-    scan.set_defaults(handler=_run(_scan), timeout=0.3, retries=0)
+    :raises CommandFailed: with the field engineer's reading of what went wrong.
+    """
+    return asyncio.run(_TOOLS[tool](args))

@@ -3,35 +3,43 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
-from wattbook import bootstrap
-from wattbook.settings import DATABASE_URL_VARIABLE, Settings
-
-logger = logging.getLogger(__name__)
+from wattbook.interfaces.cli import _args
+from wattbook.interfaces.cli._exits import Exit
+from wattbook.settings import DATABASE_URL_VARIABLE
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `migrate` sub-command to the parser."""
-    parser = sub.add_parser(
+    parser = _args.add_command(
+        sub,
         "migrate",
         help="create or upgrade the database schema",
-        description=f"Migrate the database named by {DATABASE_URL_VARIABLE} "
-        "(default: a SQLite file under ./var/).",
+        description=f"Migrate the database named by {DATABASE_URL_VARIABLE} (default: the "
+        "SQLite file var/wattbook.sqlite3). A SQLite file is created if missing, its folder "
+        "only with --create-folder.",
+        database=True,
+        check_database=False,
     )
-    parser.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
-    parser.add_argument("--revision", default="head", help="target revision (default: head)")
+    parser.add_argument(
+        "--revision", default="head", help="target revision, e.g. 0012 (default: head)"
+    )
+    parser.add_argument(
+        "--create-folder",
+        action="store_true",
+        help="create the SQLite file's folder if it does not exist (refused otherwise, as a "
+        "missing folder is often a mistyped path)",
+    )
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = Settings.from_environment()
-    if args.database_url:
-        settings = Settings(database_url=args.database_url)
-    try:
-        url, revision = bootstrap.migrate(settings, revision=args.revision)
-    except Exception:
-        logger.exception("Unable to migrate the database")
-        return 1
-    print(f"{url}: at revision {revision}")
-    return 0
+    from wattbook import bootstrap
+
+    done = bootstrap.migrate(
+        _args.settings(args), revision=args.revision, create_folder=args.create_folder
+    )
+    if done.created_folder is not None:
+        print(f"created the folder {done.created_folder}")
+    print(f"{done.url}: at revision {done.revision}")
+    return Exit.OK

@@ -5,32 +5,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sys
 
-from wattbook import bootstrap
-from wattbook.interfaces import web
 from wattbook.interfaces.cli import _args
-from wattbook.settings import DATABASE_URL_VARIABLE, InvalidSetting, Settings, WebSettings
-
-logger = logging.getLogger(__name__)
-
-EXIT_OK = 0
-EXIT_BAD_INPUT = _args.EXIT_USAGE  # a bad option or WATTBOOK_* setting
-EXIT_CANNOT_LISTEN = 3  # as `wattbook demo`
+from wattbook.interfaces.cli._errors import CommandFailed
+from wattbook.interfaces.cli._exits import Exit
+from wattbook.settings import WebSettings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `serve` sub-command to the parser."""
-    parser = sub.add_parser(
+    parser = _args.add_command(
+        sub,
         "serve",
         help="serve the web app: kiosk, bank endpoint",
         description="Serve the kiosk at /kiosk and the bank's callback endpoint at /bank. "
-        "Settings come from WATTBOOK_* variables (see README).",
-        epilog="exit codes: 0 stopped; 1 failed unexpectedly (see the log); 2 bad input: an "
-        "option or WATTBOOK_* setting such as a port outside 0-65535; 3 cannot listen on the "
-        "address",
+        "Settings come from WATTBOOK_* variables (see README). The database must be reachable "
+        "and migrated (or give --migrate): serve refuses to start otherwise.",
+        exits=(Exit.CANNOT_LISTEN,),
+        database=True,
+        check_database=False,  # after --migrate: see _run
     )
-    parser.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
     parser.add_argument("--host", help="overrides WATTBOOK_WEB_HOST (default 127.0.0.1)")
     parser.add_argument(
         "--port",
@@ -52,16 +46,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    try:
-        settings = Settings.from_environment()
-        web_settings = WebSettings.from_environment()
-    except InvalidSetting as error:
-        print(f"wattbook serve: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if args.database_url:
-        settings = Settings(database_url=args.database_url)
+    settings = _args.settings(args)
+    web_settings = WebSettings.from_environment()
+    if args.load_web is None:
+        raise CommandFailed(
+            "this entry point has no web interface: run `wattbook serve`", Exit.FAILED
+        )
+    from wattbook import bootstrap
+
     if args.migrate:
         bootstrap.migrate(settings)
+    # Refuse before saying "serving": a server on a database it cannot use answers 500s.
+    bootstrap.check_database(settings)
+    web = args.load_web()
     runtime = bootstrap.build_web(settings, web_settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
@@ -81,10 +78,9 @@ def _run(args: argparse.Namespace) -> int:
             )
         )
     except KeyboardInterrupt:
-        return EXIT_OK
+        return Exit.OK
     except web.CannotListen as error:
-        print(f"wattbook serve: {error}", file=sys.stderr)
-        return EXIT_CANNOT_LISTEN
+        raise CommandFailed(str(error), Exit.CANNOT_LISTEN) from error
     finally:
         runtime.close()
-    return EXIT_OK
+    return Exit.OK

@@ -12,27 +12,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from wattbook.dlt645 import simulator
-from wattbook.dlt645.errors import TransportError
+from wattbook.interfaces.cli import _args
+from wattbook.interfaces.cli._errors import CommandFailed
+from wattbook.interfaces.cli._exits import Exit
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from wattbook.dlt645 import simulator
 
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
-EXIT_CANNOT_LISTEN = 3
+MAX_SPEED = 100_000
+MAX_BAUD = 115_200
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `simulate` sub-command to the parser."""
-    parser = sub.add_parser(
+    parser = _args.add_command(
+        sub,
         "simulate",
         help="serve virtual DDZY102 meters on TCP (one port per RS-485 bus)",
         description="Serve buses of virtual DDZY102 meters speaking DL/T 645-2007 over TCP.",
+        exits=(Exit.CANNOT_LISTEN,),
     )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument(
@@ -44,14 +47,31 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="RANGES",
         help="meters of the --listen bus: 051600000001-051600000032,051600000100",
     )
-    parser.add_argument("--baud", type=int, default=2400, help="baud of the --listen bus")
     parser.add_argument(
-        "--speed", type=int, default=1, help="simulated seconds per real second (e.g. 60)"
+        "--baud",
+        type=_args.non_negative_int(maximum=MAX_BAUD),
+        default=2400,
+        help="baud of the --listen bus; 0 answers at once, unpaced (2400)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=_args.positive_int(maximum=MAX_SPEED),
+        default=1,
+        help=f"simulated seconds per real second, 1 to {MAX_SPEED} (1)",
     )
     parser.add_argument("--state", type=Path, metavar="FILE", help="JSON state file to resume")
-    parser.add_argument("--seed", type=int, default=None, help="seed of loads, drift, faults")
     parser.add_argument(
-        "--save-every", type=float, default=30.0, metavar="S", help="state file interval"
+        "--seed",
+        type=_args.non_negative_int(maximum=2**63 - 1),
+        default=None,
+        help="seed of loads, drift, faults",
+    )
+    parser.add_argument(
+        "--save-every",
+        type=_args.positive_float(maximum=24 * 3600),
+        default=30.0,
+        metavar="S",
+        help="state file interval in seconds (30)",
     )
     parser.set_defaults(handler=run)
 
@@ -62,6 +82,8 @@ def _spec(args: argparse.Namespace) -> simulator.CampusSpec:
     :raises CampusSpecError: if they do not describe a valid campus.
     :raises OSError: if the campus file cannot be read.
     """
+    from wattbook.dlt645 import simulator
+
     if args.campus is not None:
         return simulator.campus_spec_from_toml(
             args.campus.read_text(encoding="utf-8"), seed=args.seed
@@ -79,27 +101,27 @@ def _spec(args: argparse.Namespace) -> simulator.CampusSpec:
 
 def run(args: argparse.Namespace) -> int:
     """Run the simulator until interrupted and return the exit code."""
-    if args.speed < 1:
-        print("wattbook simulate: --speed must be a positive integer", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    from wattbook.dlt645 import simulator
+    from wattbook.dlt645.errors import TransportError
+
     try:
         spec = _spec(args)
         campus = simulator.Campus.from_spec(
             spec, speed=args.speed, state_path=args.state, save_interval_s=args.save_every
         )
     except (simulator.CampusSpecError, simulator.StateFileError, OSError) as exc:
-        print(f"wattbook simulate: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        raise CommandFailed(str(exc), Exit.BAD_INPUT) from exc
     try:
         asyncio.run(_serve(campus, speed=args.speed, campus_file=args.campus, seed=args.seed))
     except TransportError as exc:
-        print(f"wattbook simulate: {exc}", file=sys.stderr)
-        return EXIT_CANNOT_LISTEN
-    return EXIT_OK
+        raise CommandFailed(str(exc), Exit.CANNOT_LISTEN) from exc
+    return Exit.OK
 
 
 def _reload_faults(campus: simulator.Campus, campus_file: Path, seed: int | None) -> None:
     """Apply the faults the campus file now lists to the running meters (SIGHUP)."""
+    from wattbook.dlt645 import simulator
+
     try:
         spec = simulator.campus_spec_from_toml(campus_file.read_text(encoding="utf-8"), seed=seed)
     except (simulator.CampusSpecError, OSError) as exc:

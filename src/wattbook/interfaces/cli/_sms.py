@@ -5,102 +5,119 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
+from typing import TYPE_CHECKING
 
-from wattbook import bootstrap
-from wattbook.application.send_pending_sms import SmsRunReport
+from wattbook.interfaces.cli import _args
+from wattbook.interfaces.cli._errors import CommandFailed
+from wattbook.interfaces.cli._exits import Exit
 from wattbook.settings import (
     DATABASE_URL_VARIABLE,
     MODEM_BAUD_VARIABLE,
     MODEM_MODE_VARIABLE,
     MODEM_VARIABLE,
     SMS_SENDER_VARIABLE,
-    InvalidSetting,
-    Settings,
 )
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from wattbook.application.send_pending_sms import SmsRunReport
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_CANNOT_LISTEN = 3
+MAX_LIMIT = 100_000
+MAX_DAYS = 3660
+MAX_IDLE_S = 3600.0
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `sms` and `modem-sim` sub-commands to the parser."""
-    parser = sub.add_parser("sms", help="send the SMS outbox; list residents SMS cannot reach")
+    parser = _args.add_command(
+        sub, "sms", help="send the SMS outbox; list residents SMS cannot reach"
+    )
     actions = parser.add_subparsers(dest="sms_action", metavar="ACTION", required=True)
-    worker = actions.add_parser(
+    worker = _args.add_command(
+        actions,
         "worker",
         help="send pending SMS until stopped (Ctrl-C)",
-        description=f"The sender is {SMS_SENDER_VARIABLE} (modem or log, default log); the "
-        f"modem is {MODEM_VARIABLE} (a serial device or tcp://host:port) at "
-        f"{MODEM_BAUD_VARIABLE} baud in {MODEM_MODE_VARIABLE} (pdu or text) mode. The "
-        f"database comes from {DATABASE_URL_VARIABLE}.",
+        description=f"Send pending SMS until stopped (Ctrl-C). The sender is "
+        f"{SMS_SENDER_VARIABLE} (modem or log, default log); the modem is {MODEM_VARIABLE} (a "
+        f"serial device or tcp://host:port) at {MODEM_BAUD_VARIABLE} baud in "
+        f"{MODEM_MODE_VARIABLE} (pdu or text) mode. The database comes from "
+        f"{DATABASE_URL_VARIABLE}.",
+        database=True,
     )
-    worker.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
-    worker.add_argument("--idle", type=float, default=5.0, help="seconds between empty polls")
+    worker.add_argument(
+        "--idle",
+        type=_args.positive_float(maximum=MAX_IDLE_S),
+        default=5.0,
+        help=f"seconds between empty polls, more than 0 and at most {MAX_IDLE_S:g} (5)",
+    )
     worker.set_defaults(handler=_worker)
-    no_phone = actions.add_parser(
+    no_phone = _args.add_command(
+        actions,
         "no-phone",
         help="list open accounts with no mobile number on file (N2)",
         description="One line per account: number, holder, address, balance and how many "
         "notifications failed for want of a number.",
+        database=True,
     )
-    no_phone.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
     no_phone.add_argument("--after", help="start after this account number")
-    no_phone.add_argument("--limit", type=int, default=1000)
+    no_phone.add_argument(
+        "--limit",
+        type=_args.positive_int(maximum=MAX_LIMIT),
+        default=1000,
+        help=f"at most this many, 1 to {MAX_LIMIT} (1000)",
+    )
     no_phone.set_defaults(handler=_no_phone)
 
-    failed = actions.add_parser(
+    failed = _args.add_command(
+        actions,
         "failed",
         help="list SMS that failed for good, newest first, with why",
         description="One line per message: id, account, kind, phone, failed at (UTC), "
         "attempts, error.",
+        database=True,
     )
-    failed.add_argument("--database-url", help=f"overrides {DATABASE_URL_VARIABLE}")
-    failed.add_argument("--days", type=int, default=7, help="look back this many days")
-    failed.add_argument("--limit", type=int, default=1000)
+    failed.add_argument(
+        "--days",
+        type=_args.positive_int(maximum=MAX_DAYS),
+        default=7,
+        help=f"look back this many days, 1 to {MAX_DAYS} (7)",
+    )
+    failed.add_argument(
+        "--limit",
+        type=_args.positive_int(maximum=MAX_LIMIT),
+        default=1000,
+        help=f"at most this many, 1 to {MAX_LIMIT} (1000)",
+    )
     failed.set_defaults(handler=_failed)
 
-    sim = sub.add_parser(
+    sim = _args.add_command(
+        sub,
         "modem-sim",
         help="run a simulated GSM SMS modem (AT commands) on TCP or a pseudo-terminal",
-        description="Prints every message it accepts, as the handset would show it.",
+        description="Run a simulated GSM SMS modem. It prints every message it accepts, as "
+        "the handset would show it.",
+        exits=(Exit.CANNOT_LISTEN,),
     )
     sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=7100)
+    sim.add_argument("--port", type=_args.port(allow_zero=True), default=7100, help="(7100)")
     sim.add_argument("--pty", action="store_true", help="serve a pseudo-terminal, not TCP")
     sim.add_argument("--no-sim", action="store_true", help="answer +CME ERROR: 10 (no SIM)")
     sim.add_argument(
-        "--registration", type=int, default=1, help="+CREG status (1 home, 0/2 no network)"
+        "--registration",
+        type=_args.bounded_int(minimum=0, maximum=5),
+        default=1,
+        help="+CREG status, 0 to 5 (1 home, 0/2 no network)",
     )
     sim.add_argument(
         "--fail",
-        type=int,
+        type=_args.bounded_int(minimum=0, maximum=999),
         action="append",
         default=[],
         metavar="CODE",
-        help="answer the next send with +CMS ERROR: CODE (repeatable)",
+        help="answer the next send with +CMS ERROR: CODE, 0 to 999 (repeatable)",
     )
     sim.set_defaults(handler=_modem_sim)
-
-
-def _settings(args: argparse.Namespace) -> Settings | None:
-    settings = Settings.from_environment()
-    if args.database_url:
-        return Settings(
-            database_url=args.database_url,
-            sms_sender=settings.sms_sender,
-            modem_device=settings.modem_device,
-            modem_baud=settings.modem_baud,
-            modem_pdu_mode=settings.modem_pdu_mode,
-            modem_storage=settings.modem_storage,
-        )
-    return settings
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -111,12 +128,9 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    try:
-        settings = _settings(args)
-    except InvalidSetting as error:
-        print(f"wattbook sms worker: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    worker = bootstrap.build_sms_worker(settings)
+    from wattbook import bootstrap
+
+    worker = bootstrap.build_sms_worker(_args.settings(args))
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -126,13 +140,10 @@ def _worker(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(run())
-    except Exception:
-        logger.exception("Unable to run the SMS worker")
-        return EXIT_FAILED
     finally:
         worker.storage.close()
     print("stopped", flush=True)
-    return EXIT_OK
+    return Exit.OK
 
 
 def _print_run(report: SmsRunReport) -> None:
@@ -151,48 +162,43 @@ def _print_run(report: SmsRunReport) -> None:
 
 
 def _no_phone(args: argparse.Namespace) -> int:
+    from wattbook import bootstrap
+
     try:
-        settings = _settings(args)
         found = asyncio.run(
-            bootstrap.accounts_without_phone(settings=settings, after=args.after, limit=args.limit)
+            bootstrap.accounts_without_phone(
+                settings=_args.settings(args), after=args.after, limit=args.limit
+            )
         )
-    except (InvalidSetting, ValueError) as error:
-        print(f"wattbook sms no-phone: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except Exception:
-        logger.exception("Unable to list accounts without a phone number")
-        return EXIT_FAILED
+    except ValueError as error:  # InvalidAccountNumber of --after
+        raise CommandFailed(str(error), Exit.BAD_INPUT) from error
     for account in found:
         print(
             f"{account.account_number}\t{account.holder}\t{account.address}\t"
             f"{account.balance.yuan()}\t{account.unsent}"
         )
     print(f"{len(found)} account(s) without a mobile number", file=sys.stderr)
-    return EXIT_OK
+    return Exit.OK
 
 
 def _failed(args: argparse.Namespace) -> int:
-    try:
-        settings = _settings(args)
-        found = asyncio.run(
-            bootstrap.failed_sms(settings=settings, days=args.days, limit=args.limit)
-        )
-    except InvalidSetting as error:
-        print(f"wattbook sms failed: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except Exception:
-        logger.exception("Unable to list failed SMS")
-        return EXIT_FAILED
+    from wattbook import bootstrap
+
+    found = asyncio.run(
+        bootstrap.failed_sms(settings=_args.settings(args), days=args.days, limit=args.limit)
+    )
     for message in found:
         print(
             f"{message.id}\t{message.account_number}\t{message.kind}\t{message.phone or '-'}\t"
             f"{message.failed_at.isoformat()}\t{message.attempts}\t{message.error}"
         )
     print(f"{len(found)} failed SMS in the last {args.days} day(s)", file=sys.stderr)
-    return EXIT_OK
+    return Exit.OK
 
 
 def _modem_sim(args: argparse.Namespace) -> int:
+    from wattbook import bootstrap
+
     async def serve() -> None:
         stop = asyncio.Event()
         _stop_on_signals(stop)
@@ -216,7 +222,6 @@ def _modem_sim(args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve())
     except OSError as error:
-        print(f"wattbook modem-sim: {error}", file=sys.stderr)
-        return EXIT_CANNOT_LISTEN
+        raise CommandFailed(str(error), Exit.CANNOT_LISTEN) from error
     print("stopped", flush=True)
-    return EXIT_OK
+    return Exit.OK
