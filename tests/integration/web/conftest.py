@@ -25,7 +25,10 @@ def web_runtime(engine: Engine, clock: FakeClock) -> bootstrap.WebRuntime:
     """Return a runtime on ``engine`` with a fake clock and a fake bank."""
     return bootstrap.WebRuntime(
         storage=bootstrap.Storage(
-            engine=engine, uow_factory=db.unit_of_work_factory(engine), clock=clock
+            engine=engine,
+            uow_factory=db.unit_of_work_factory(engine),
+            reader_factory=db.reader_factory(engine),
+            clock=clock,
         ),
         web=WebSettings(bank_secret=SECRET, allowed_hosts=("kiosk.test",)),
         bank=bootstrap.BankLink(gateway=FakeBankGateway(), secret=SECRET.encode()),

@@ -7,6 +7,14 @@ from wattbook.adapters.db._engine import (
     create_engine,
     normalise_url,
 )
+from wattbook.adapters.db._workers import (
+    DEFAULT_QUEUE_TIMEOUT_S,
+    DEFAULT_WORKERS,
+    MAX_QUEUE_TIMEOUT_S,
+    MAX_WORKERS,
+    DatabaseBusy,
+    WorkerLimits,
+)
 from wattbook.adapters.db._migrate import (
     alembic_config,
     current_revision,
@@ -28,19 +36,39 @@ from wattbook.adapters.db._types import (
     price_from_column,
     price_to_column,
 )
-from wattbook.adapters.db._uow import SqlUnitOfWork, UnitOfWorkNotEntered, unit_of_work_factory
+from wattbook.adapters.db._uow import (
+    PING_TIMEOUT_S,
+    DatabaseUnavailable,
+    SqlReadOnlyUnitOfWork,
+    SqlUnitOfWork,
+    UnitOfWorkNotEntered,
+    WriteRefused,
+    ping,
+    reader_factory,
+    unit_of_work_factory,
+)
 
 __all__ = [
+    "DEFAULT_QUEUE_TIMEOUT_S",
+    "DEFAULT_WORKERS",
+    "MAX_QUEUE_TIMEOUT_S",
+    "MAX_WORKERS",
+    "PING_TIMEOUT_S",
     "SQLITE_BEGIN_OPTION",
     "SQLITE_BUSY_TIMEOUT_MS",
+    "DatabaseBusy",
+    "DatabaseUnavailable",
     "InexactPrice",
     "NaiveDatetime",
     "PriceColumn",
+    "SqlReadOnlyUnitOfWork",
     "SqlStatementReader",
     "SqlUnitOfWork",
     "UnitOfWorkNotEntered",
     "UnsupportedDatabase",
     "UtcDateTime",
+    "WorkerLimits",
+    "WriteRefused",
     "alembic_config",
     "create_engine",
     "current_revision",
@@ -48,8 +76,10 @@ __all__ = [
     "head_revision",
     "metadata",
     "normalise_url",
+    "ping",
     "price_from_column",
     "price_to_column",
+    "reader_factory",
     "unit_of_work_factory",
     "upgrade",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from wattbook.application import ports
+from wattbook.application import ports, read_ports
 from wattbook.application.payments._credit import Receipt, TopUp, credit_top_ups, receipt_for
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money
@@ -34,7 +34,9 @@ class KioskView:
 
 
 async def _view(
-    uow: ports.UnitOfWork, session: payments.KioskSession, receipt: Receipt | None = None
+    uow: read_ports.ReadOnlyUnitOfWork,
+    session: payments.KioskSession,
+    receipt: Receipt | None = None,
 ) -> KioskView:
     if session.account_number is None:
         return KioskView(
@@ -51,14 +53,16 @@ async def _view(
     )
 
 
-async def _load(uow: ports.UnitOfWork, transaction_id: str) -> payments.KioskSession:
+async def _load(uow: read_ports.ReadOnlyUnitOfWork, transaction_id: str) -> payments.KioskSession:
     session = await uow.payments.kiosk_session(transaction_id)
     if session is None:
         raise UnknownSession(transaction_id)
     return session
 
 
-async def _receipt(uow: ports.UnitOfWork, session: payments.KioskSession) -> Receipt | None:
+async def _receipt(
+    uow: read_ports.ReadOnlyUnitOfWork, session: payments.KioskSession
+) -> Receipt | None:
     if session.state is not payments.KioskState.CREDITED or session.account_number is None:
         return None
     found = await uow.payments.by_channel_reference(
@@ -68,7 +72,7 @@ async def _receipt(uow: ports.UnitOfWork, session: payments.KioskSession) -> Rec
     return receipt_for(found[session.transaction_id], account)
 
 
-async def kiosk_session(*, uow: ports.UnitOfWork, transaction_id: str) -> KioskView:
+async def kiosk_session(*, uow: read_ports.ReadOnlyUnitOfWork, transaction_id: str) -> KioskView:
     """Return the session as the screen shows it (after a kiosk restart, say).
 
     :raises UnknownSession: if there is none.
