@@ -36,7 +36,6 @@ from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money
 from wattbook.settings import Settings, WebSettings
 
-
 # The database could not take more work in time (every worker busy): the web answers 503.
 DatabaseBusy = db.DatabaseBusy
 # A health check found the database unreachable, too slow, or too busy (``problem`` says which).

@@ -7,14 +7,6 @@ from wattbook.adapters.db._engine import (
     create_engine,
     normalise_url,
 )
-from wattbook.adapters.db._workers import (
-    DEFAULT_QUEUE_TIMEOUT_S,
-    DEFAULT_WORKERS,
-    MAX_QUEUE_TIMEOUT_S,
-    MAX_WORKERS,
-    DatabaseBusy,
-    WorkerLimits,
-)
 from wattbook.adapters.db._migrate import (
     alembic_config,
     current_revision,
@@ -46,6 +38,14 @@ from wattbook.adapters.db._uow import (
     ping,
     reader_factory,
     unit_of_work_factory,
+)
+from wattbook.adapters.db._workers import (
+    DEFAULT_QUEUE_TIMEOUT_S,
+    DEFAULT_WORKERS,
+    MAX_QUEUE_TIMEOUT_S,
+    MAX_WORKERS,
+    DatabaseBusy,
+    WorkerLimits,
 )
 
 __all__ = [

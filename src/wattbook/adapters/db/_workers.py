@@ -106,7 +106,7 @@ class Admission:
                     await asyncio.shield(future)
                 except asyncio.CancelledError:
                     continue
-                except Exception:  # noqa: S112 - the caller was cancelled; that is what counts
+                except Exception:
                     break
             if not future.cancelled() and future.exception() is not None:
                 # Retrieved, so that asyncio does not log it as never retrieved.
