@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -80,3 +81,18 @@ def engine(empty_engine: Engine) -> Engine:
 def table_names(engine: Engine) -> set[str]:
     """Return the names of the tables in the engine's (search-path) schema."""
     return set(sa.inspect(engine).get_table_names())
+
+
+def same_database(engine: Engine, *, options: str = "", **engine_options: Any) -> Engine:
+    """Return another engine on the database (and, on PostgreSQL, the schema) of ``engine``.
+
+    ``options`` adds PostgreSQL server settings (``-c name=value``); ``engine_options`` go to
+    ``db.create_engine`` (``workers``, ``queue_timeout_s``…).
+    """
+    if engine.dialect.name == "sqlite":
+        return db.create_engine(engine.url, **engine_options)
+    with engine.connect() as connection:
+        schema = connection.exec_driver_sql("SHOW search_path").scalar_one()
+    url = engine.url.render_as_string(hide_password=False)
+    settings = f"-c search_path={schema} {options}".strip()
+    return db.create_engine(url, connect_args={"options": settings}, **engine_options)

@@ -15,10 +15,10 @@ import itertools
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
+from tests.integration.db.databases import same_database
 
 from wattbook.adapters import db
 from wattbook.domain import accounts, ledger
@@ -62,33 +62,26 @@ def _top_up(fen: int) -> ledger.Entry:
     )
 
 
-def _same_database(engine: Engine, tmp_path: Path) -> list[Engine]:
-    """Return engines on the database behind ``engine``, each with its own connections.
+def _same_database(engine: Engine) -> list[Engine]:
+    """Return two more engines on the database behind ``engine``.
 
-    On PostgreSQL the extra engines give up waiting for a row lock after 5 s, and a transaction
-    left idle (its commit never got a thread) is ended after 6 s, so that the old code failed
-    instead of hanging for ever; SQLite's busy timeout does that on its own.
+    On PostgreSQL they give up waiting for a row lock after 5 s, and a transaction left idle
+    (its commit never got a thread) is ended after 6 s, so that the old code failed instead of
+    hanging for ever; SQLite's busy timeout does that on its own.
     """
-    if engine.dialect.name == "sqlite":
-        return [db.create_engine(engine.url) for _ in range(2)]
-    with engine.connect() as connection:
-        schema = connection.exec_driver_sql("SHOW search_path").scalar_one()
-    url = engine.url.render_as_string(hide_password=False)
-    options = (
-        f"-c search_path={schema} -c lock_timeout=5000 -c idle_in_transaction_session_timeout=6000"
-    )
-    return [db.create_engine(url, connect_args={"options": options}) for _ in range(2)]
+    options = "-c lock_timeout=5000 -c idle_in_transaction_session_timeout=6000"
+    return [same_database(engine, options=options) for _ in range(2)]
 
 
 async def test_units_of_work_waiting_on_a_lock_leave_the_holder_a_thread(
-    engine: Engine, tmp_path: Path, small_default_pool: concurrent.futures.ThreadPoolExecutor
+    engine: Engine, small_default_pool: concurrent.futures.ThreadPoolExecutor
 ) -> None:
     # Every unit of work credits the same account, so each waits for the one before it: a
     # row lock on PostgreSQL (balances FOR UPDATE), the write lock on SQLite. Three engines on
     # one database, as when the demo runs the web app and the head-end in one process; on
     # PostgreSQL the lock waits of one engine alone starved the pool.
     await _open_account(engine)
-    extra = _same_database(engine, tmp_path)
+    extra = _same_database(engine)
     engines = [engine, *extra] if engine.dialect.name == "sqlite" else extra
 
     async def credit(on: Engine, fen: int) -> None:
