@@ -38,7 +38,8 @@ from wattbook.settings import Settings
 KIOSK_ACCOUNTS = [f"05160002{i:04d}" for i in range(100)]
 BANK_ACCOUNTS = [f"05160003{i:04d}" for i in range(200)]
 DEBIT_FEN = 5000
-# One more concurrent confirm than the default thread pool of this machine had threads.
+# More confirms at once than the default thread pool of this machine has threads (min(32,
+# cores + 4)), which is what froze PostgreSQL before issue 16.
 CONCURRENT_CONFIRMS = max(8, min(32, (os.cpu_count() or 1) + 4) + 2)
 SLOWEST_S = 5.0
 
