@@ -189,3 +189,39 @@ class TestAdmission:
 
 def _database_threads() -> int:
     return sum(1 for thread in threading.enumerate() if thread.name.startswith("wattbook-db"))
+
+
+async def test_a_unit_of_work_cancelled_while_it_begins_gives_its_connection_back(
+    engine: Engine,
+) -> None:
+    single = same_database(engine, workers=1, queue_timeout_s=2)
+    gate = threading.Event()
+    began = threading.Event()
+
+    class SlowToBegin(db.SqlUnitOfWork):
+        def _begin(self) -> Any:
+            began.set()
+            gate.wait(5)
+            return super()._begin()
+
+    async def enter() -> None:
+        async with SlowToBegin(single):
+            pass
+
+    try:
+        task = asyncio.create_task(enter())
+        await asyncio.to_thread(began.wait, 5)
+        task.cancel()
+        await asyncio.sleep(0.05)
+        gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        checked_out = single.pool.checkedout()  # type: ignore[attr-defined]
+        async with db.SqlUnitOfWork(single) as uow:
+            alarms = await uow.alarms.alarms()
+    finally:
+        gate.set()
+        single.dispose()
+
+    assert checked_out == 0
+    assert alarms == ()

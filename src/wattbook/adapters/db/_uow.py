@@ -119,12 +119,24 @@ class _SqlTransaction:
         if self._worker.admission is not None:
             raise RuntimeError("this unit of work is already in use")
         admission = await _workers.workers_of(self._engine).admit(writer=self._writer)
+        worker = self._worker
+
+        def begin() -> None:
+            # Kept as soon as it exists: if this task is cancelled while the thread begins,
+            # the connection is still ended below rather than lost.
+            worker.connection = self._begin()
+
         try:
-            self._worker.connection = await admission.run(self._begin)
+            await admission.run(begin)
         except BaseException:
-            admission.release()
+            connection, worker.connection = worker.connection, None
+            try:
+                if connection is not None:
+                    await admission.run(self._end, connection)
+            finally:
+                admission.release()
             raise
-        self._worker.admission = admission
+        worker.admission = admission
         return self
 
     async def call(self, function: Callable[[Connection], T]) -> T:
