@@ -4,7 +4,7 @@ One claim: the bank endpoint keeps up with the bank. A SQLite database gets ``--
 accounts under one auto top-up agreement and that many requested debits; then ``wattbook
 serve`` (a separate process, as deployed) receives every debit's signed callback twice, in a
 shuffled order, over ``--connections`` keep-alive connections. The baseline, measured in the
-same run against the same server with the same client, is the trivial ``GET /healthz``.
+same run against the same server with the same client, is the trivial ``GET /livez``.
 ratio = callbacks/s ÷ trivial requests/s (goal >= 0.3), and callbacks/s >= 2,000 (goal).
 Afterwards it checks that nothing was credited twice: one payment per debit, the journal
 equal to the balances. The last line of output is one JSON object.
@@ -154,7 +154,7 @@ def main() -> None:
             callbacks.append(request("POST", "/bank/callbacks", body, headers))
         stream = callbacks * 2  # every callback replayed once: half the stream is replays
         random.Random(7).shuffle(stream)
-        trivial = [request("GET", "/healthz")] * len(stream)
+        trivial = [request("GET", "/livez")] * len(stream)
 
         server = Server(url, free_port(), Path(tmp) / "server.log")
         server.start()

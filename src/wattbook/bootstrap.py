@@ -16,7 +16,7 @@ from sqlalchemy.engine import url as sa_url
 
 from wattbook.adapters import acceptors, bank, db, meters, sms
 from wattbook.adapters.clock import SystemClock
-from wattbook.application import acceptor_ports, payment_ports, ports, queries
+from wattbook.application import acceptor_ports, payment_ports, ports, queries, read_ports
 from wattbook.application.alarm_ports import SystemAlarm
 from wattbook.application.calendar_ports import CalendarChange
 from wattbook.application.configure_bus import configure_bus, load_buses
@@ -39,18 +39,61 @@ from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money
 from wattbook.settings import Settings, WebSettings
 
+# The database could not take more work in time (every worker busy): the web answers 503.
+DatabaseBusy = db.DatabaseBusy
+# A health check found the database unreachable, too slow, or too busy (``problem`` says which).
+DatabaseUnavailable = db.DatabaseUnavailable
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Storage:
-    """The database engine and what the use cases need of it."""
+    """The database engine and what the use cases need of it.
+
+    ``uow_factory`` makes units of work that may write; ``reader_factory`` makes read-only
+    ones for queries, which on SQLite never wait for the writer.
+    """
 
     engine: Engine
     uow_factory: Callable[[], ports.UnitOfWork]
+    reader_factory: Callable[[], read_ports.ReadOnlyUnitOfWork]
     clock: ports.Clock
 
+    @classmethod
+    def on(cls, engine: Engine, *, clock: ports.Clock | None = None) -> Storage:
+        """Return the storage on an engine made by ``db.create_engine``."""
+        return cls(
+            engine=engine,
+            uow_factory=db.unit_of_work_factory(engine),
+            reader_factory=db.reader_factory(engine),
+            clock=clock if clock is not None else SystemClock(),
+        )
+
+    async def check(self, *, timeout_s: float = db.PING_TIMEOUT_S) -> None:
+        """Check that the database answers a query through the same workers as the use cases.
+
+        :raises DatabaseUnavailable: if it does not within ``timeout_s``.
+        """
+        await db.ping(self.engine, timeout_s=timeout_s)
+
     def close(self) -> None:
-        """Release the engine's connections."""
+        """Release the engine's connections and stop its worker threads."""
         self.engine.dispose()
+
+
+def _engine(settings: Settings) -> Engine:
+    return db.create_engine(
+        settings.database_url,
+        workers=settings.db_workers,
+        queue_timeout_s=settings.db_queue_timeout_s,
+    )
+
+
+def _with_url(database_url: str | None) -> Settings:
+    """Return the environment's settings, with ``database_url`` instead if given."""
+    settings = Settings.from_environment()
+    if database_url is None:
+        return settings
+    return dataclasses.replace(settings, database_url=database_url)
 
 
 def build_storage(settings: Settings | None = None) -> Storage:
@@ -59,8 +102,7 @@ def build_storage(settings: Settings | None = None) -> Storage:
     :raises db.UnsupportedDatabase: if the URL names an unsupported backend.
     """
     resolved = settings if settings is not None else Settings.from_environment()
-    engine = db.create_engine(resolved.database_url)
-    return Storage(engine=engine, uow_factory=db.unit_of_work_factory(engine), clock=SystemClock())
+    return Storage.on(_engine(resolved))
 
 
 # ---------------------------------------------------------------- the database, checked first
@@ -266,8 +308,7 @@ async def build_headend(
 
     :raises db.UnsupportedDatabase: if the URL names an unsupported backend.
     """
-    settings = Settings() if database_url is None else Settings(database_url=database_url)
-    storage = build_storage(settings if database_url is not None else None)
+    storage = build_storage(_with_url(database_url))
     used_clock = clock if clock is not None else storage.clock
     configured = await load_buses(uow=storage.uow_factory(), names=buses)
     factory = meters.Dlt645GatewayFactory(
@@ -292,8 +333,7 @@ async def add_bus(*, bus: BusConfig, database_url: str | None = None) -> None:
 
     :raises db.UnsupportedDatabase: if the URL names an unsupported backend.
     """
-    settings = None if database_url is None else Settings(database_url=database_url)
-    storage = build_storage(settings)
+    storage = build_storage(_with_url(database_url))
     try:
         await configure_bus(uow=storage.uow_factory(), bus=bus)
     finally:
@@ -377,6 +417,11 @@ class WebRuntime:
         return self.storage.uow_factory
 
     @property
+    def reader_factory(self) -> Callable[[], read_ports.ReadOnlyUnitOfWork]:
+        """Return the read-only unit-of-work factory (for queries)."""
+        return self.storage.reader_factory
+
+    @property
     def clock(self) -> ports.Clock:
         """Return the clock."""
         return self.storage.clock
@@ -407,7 +452,7 @@ def build_web(
     resolved = web if web is not None else WebSettings.from_environment()
     storage = build_storage(settings)
     if clock is not None:
-        storage = Storage(engine=storage.engine, uow_factory=storage.uow_factory, clock=clock)
+        storage = dataclasses.replace(storage, clock=clock)
     secret = None if resolved.bank_secret is None else resolved.bank_secret.encode()
     return WebRuntime(
         storage=storage,
@@ -630,7 +675,7 @@ async def accounts_without_phone(
     storage = build_storage(settings)
     try:
         return await queries.accounts_without_phone(
-            uow=storage.uow_factory(),
+            uow=storage.reader_factory(),
             after=None if after is None else AccountNumber(value=after),
             limit=limit,
         )
@@ -648,7 +693,7 @@ async def failed_sms(
     storage = build_storage(settings)
     try:
         since = storage.clock.now() - timedelta(days=days)
-        return await queries.failed_sms(uow=storage.uow_factory(), since=since, limit=limit)
+        return await queries.failed_sms(uow=storage.reader_factory(), since=since, limit=limit)
     finally:
         storage.close()
 
@@ -765,7 +810,7 @@ async def calendar_year(*, settings: Settings | None = None, year: int) -> Calen
     """
     storage = build_storage(settings)
     try:
-        return await read_calendar_year(uow=storage.uow_factory(), year=year)
+        return await read_calendar_year(uow=storage.reader_factory(), year=year)
     finally:
         storage.close()
 
@@ -814,6 +859,6 @@ async def alarms(
     """Return the system and meter alarms (``wattbook alarms``)."""
     storage = build_storage(settings)
     try:
-        return await list_alarms(uow=storage.uow_factory(), open_only=open_only)
+        return await list_alarms(uow=storage.reader_factory(), open_only=open_only)
     finally:
         storage.close()

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from wattbook.adapters import db
+
 DATABASE_URL_VARIABLE = "WATTBOOK_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///var/wattbook.sqlite3"
 
@@ -24,6 +26,16 @@ MODEM_MODE_VARIABLE = "WATTBOOK_MODEM_MODE"  # "pdu" (any text) or "text" (plain
 # "off" for a modem without usable storage (ADR 8).
 MODEM_STORAGE_VARIABLE = "WATTBOOK_MODEM_STORAGE"
 SMS_SENDERS = ("log", "modem")
+
+# The database's own worker threads (issue 16): how many units of work run at once, and how
+# long others wait for a turn before giving up (the web answers 503 then).
+DB_WORKERS_VARIABLE = "WATTBOOK_DB_WORKERS"
+DB_QUEUE_TIMEOUT_VARIABLE = "WATTBOOK_DB_QUEUE_TIMEOUT_S"
+# The limits themselves have one home, the database adapter that enforces them.
+DEFAULT_DB_WORKERS = db.DEFAULT_WORKERS
+MAX_DB_WORKERS = db.MAX_WORKERS
+DEFAULT_DB_QUEUE_TIMEOUT_S = db.DEFAULT_QUEUE_TIMEOUT_S
+MAX_DB_QUEUE_TIMEOUT_S = db.MAX_QUEUE_TIMEOUT_S
 
 
 class InvalidSetting(ValueError):
@@ -40,10 +52,25 @@ class Settings:
     modem_baud: int = 115200
     modem_pdu_mode: bool = True
     modem_storage: bool = True
+    # Worker threads (and at least as many pooled connections) per database engine.
+    db_workers: int = DEFAULT_DB_WORKERS
+    # Seconds a unit of work waits for a worker before DatabaseBusy.
+    db_queue_timeout_s: float = DEFAULT_DB_QUEUE_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        try:
+            db.WorkerLimits(workers=self.db_workers, queue_timeout_s=self.db_queue_timeout_s)
+        except ValueError as error:
+            raise InvalidSetting(
+                f"{DB_WORKERS_VARIABLE} / {DB_QUEUE_TIMEOUT_VARIABLE}: {error}"
+            ) from None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Return the settings read from the environment (``os.environ`` by default)."""
+        """Return the settings read from the environment (``os.environ`` by default).
+
+        :raises InvalidSetting: if a value cannot be used.
+        """
         env = os.environ if environ is None else environ
         url = env.get(DATABASE_URL_VARIABLE, "").strip() or DEFAULT_DATABASE_URL
         sender, device, baud, pdu_mode = _modem_settings(env, defaults=cls())
@@ -54,7 +81,42 @@ class Settings:
             modem_baud=baud,
             modem_pdu_mode=pdu_mode,
             modem_storage=_modem_storage(env, default=cls().modem_storage),
+            db_workers=_db_workers(env.get(DB_WORKERS_VARIABLE, "").strip()),
+            db_queue_timeout_s=_db_queue_timeout(env.get(DB_QUEUE_TIMEOUT_VARIABLE, "").strip()),
         )
+
+
+def _db_workers(text: str) -> int:
+    """Return the number of database workers ``text`` gives, or the default if empty.
+
+    :raises InvalidSetting: if it is not a whole number from 1 to MAX_DB_WORKERS.
+    """
+    if not text:
+        return DEFAULT_DB_WORKERS
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_DB_WORKERS:
+        raise InvalidSetting(
+            f"{DB_WORKERS_VARIABLE} must be a whole number from 1 to {MAX_DB_WORKERS}: {text!r}"
+        )
+    return int(text)
+
+
+def _db_queue_timeout(text: str) -> float:
+    """Return the queue timeout in seconds ``text`` gives, or the default if empty.
+
+    :raises InvalidSetting: if it is not a number above 0 and at most MAX_DB_QUEUE_TIMEOUT_S.
+    """
+    if not text:
+        return DEFAULT_DB_QUEUE_TIMEOUT_S
+    try:
+        seconds = float(text) if text.isascii() else -1.0
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= MAX_DB_QUEUE_TIMEOUT_S:  # also refuses nan and inf
+        raise InvalidSetting(
+            f"{DB_QUEUE_TIMEOUT_VARIABLE} must be a number of seconds above 0 and at most"
+            f" {MAX_DB_QUEUE_TIMEOUT_S:g}: {text!r}"
+        )
+    return seconds
 
 
 def _modem_storage(env: Mapping[str, str], *, default: bool) -> bool:

@@ -20,7 +20,10 @@ async def _run_jobs_briefly(engine: Engine, clock: FakeClock) -> None:
     from wattbook.adapters import db
 
     storage = bootstrap.Storage(
-        engine=engine, uow_factory=db.unit_of_work_factory(engine), clock=clock
+        engine=engine,
+        uow_factory=db.unit_of_work_factory(engine),
+        reader_factory=db.reader_factory(engine),
+        clock=clock,
     )
     jobs = bootstrap.build_scheduled_jobs(
         storage=storage, clock=clock, bank_gateway=bank.NoBankGateway(), with_sms=False

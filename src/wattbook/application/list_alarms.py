@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from wattbook.application import alarm_ports, headend_ports, ports
+from wattbook.application import alarm_ports, headend_ports, read_ports
 
 
 async def list_alarms(
-    *, uow: ports.UnitOfWork, open_only: bool = True
+    *, uow: read_ports.ReadOnlyUnitOfWork, open_only: bool = True
 ) -> tuple[tuple[alarm_ports.SystemAlarm, ...], tuple[headend_ports.MeterAlarm, ...]]:
     """Return the system alarms (newest first) and the meter alarms (oldest first)."""
     async with uow:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from wattbook.application import calendar_ports as cp
-from wattbook.application import ports
+from wattbook.application import read_ports
 from wattbook.application.set_calendar_day import check_year
 from wattbook.domain.values import CalendarSource
 
@@ -37,7 +37,7 @@ class CalendarYear:
         return not self.package and self.confirmed is None
 
 
-async def read_calendar_year(*, uow: ports.UnitOfWork, year: int) -> CalendarYear:
+async def read_calendar_year(*, uow: read_ports.ReadOnlyUnitOfWork, year: int) -> CalendarYear:
     """Return the year's days off (festivals, not plain weekends) and adjusted working days.
 
     :raises InvalidCalendarChange: if the year is out of range.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wattbook.application import ports
+from wattbook.application import ports, read_ports
 from wattbook.domain import payments
 
 
@@ -20,7 +20,7 @@ class LedgerReport:
         return bool(self.balances or self.debits)
 
 
-async def reconcile_ledger(*, uow: ports.UnitOfWork) -> LedgerReport:
+async def reconcile_ledger(*, uow: read_ports.ReadOnlyUnitOfWork) -> LedgerReport:
     """Return every account whose cached balance differs from the sum of its entries, and
     every bank debit credited more than once or credited while it failed."""
     async with uow:

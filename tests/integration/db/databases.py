@@ -22,6 +22,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -200,3 +201,19 @@ def engine(
 def table_names(engine: Engine) -> set[str]:
     """Return the names of the tables in the engine's (search-path) schema."""
     return set(sa.inspect(engine).get_table_names())
+
+
+def same_database(engine: Engine, *, options: str = "", **engine_options: Any) -> Engine:
+    """Return another engine on the database (and, on PostgreSQL, the schema) of ``engine``.
+
+    ``options`` adds PostgreSQL server settings (``-c name=value``); ``engine_options`` go to
+    ``db.create_engine`` (``workers``, ``queue_timeout_s``…).
+    """
+    if engine.dialect.name == "sqlite":
+        return db.create_engine(engine.url, **engine_options)
+    with engine.connect() as connection:
+        schema = connection.exec_driver_sql("SHOW search_path").scalar_one()
+    url = engine.url.render_as_string(hide_password=False)
+    # libpq splits options at spaces: the default path '"$user", public' must lose its space.
+    settings = f"-c search_path={schema.replace(' ', '')} {options}".strip()
+    return db.create_engine(url, connect_args={"options": settings}, **engine_options)

@@ -780,7 +780,10 @@ class TestInProcessWorker:
         with pytest.raises(ProcessDied):
             await outbox.run(crashing)
         storage = bootstrap.Storage(
-            engine=engine, uow_factory=outbox.uow_factory, clock=outbox.clock
+            engine=engine,
+            uow_factory=outbox.uow_factory,
+            reader_factory=db.reader_factory(engine),
+            clock=outbox.clock,
         )
         worker = bootstrap.build_sms_worker(storage=storage, sender=log, clock=outbox.clock)
         stop = asyncio.Event()
@@ -806,7 +809,10 @@ class TestInProcessWorker:
         with pytest.raises(ProcessDied):
             await outbox.run(crashing)  # leaves an unrecorded "STO UNSENT" copy at index 1
         storage = bootstrap.Storage(
-            engine=engine, uow_factory=outbox.uow_factory, clock=outbox.clock
+            engine=engine,
+            uow_factory=outbox.uow_factory,
+            reader_factory=db.reader_factory(engine),
+            clock=outbox.clock,
         )
         worker = bootstrap.build_sms_worker(storage=storage, sender=sender, clock=outbox.clock)
         stop = asyncio.Event()

@@ -32,7 +32,10 @@ def web_runtime(
     fake wall clock for kiosk signatures and rate limits, and other web settings)."""
     return bootstrap.WebRuntime(
         storage=bootstrap.Storage(
-            engine=engine, uow_factory=db.unit_of_work_factory(engine), clock=clock
+            engine=engine,
+            uow_factory=db.unit_of_work_factory(engine),
+            reader_factory=db.reader_factory(engine),
+            clock=clock,
         ),
         web=web or WebSettings(bank_secret=SECRET, allowed_hosts=("kiosk.test",)),
         bank=bootstrap.BankLink(gateway=FakeBankGateway(), secret=SECRET.encode()),

@@ -63,7 +63,10 @@ class TestAutoTopUpAgainstTheSimulatedBank:
         )
         runtime = bootstrap.WebRuntime(
             storage=bootstrap.Storage(
-                engine=engine, uow_factory=db.unit_of_work_factory(engine), clock=clock
+                engine=engine,
+                uow_factory=db.unit_of_work_factory(engine),
+                reader_factory=db.reader_factory(engine),
+                clock=clock,
             ),
             web=settings,
             bank=bootstrap.BankLink(gateway=gateway, secret=SECRET.encode()),

@@ -174,7 +174,10 @@ class TestLongAddress:
         self, engine: Engine, clock: FakeClock, holder: str, address: str
     ) -> None:
         storage = bootstrap.Storage(
-            engine=engine, uow_factory=db.unit_of_work_factory(engine), clock=clock
+            engine=engine,
+            uow_factory=db.unit_of_work_factory(engine),
+            reader_factory=db.reader_factory(engine),
+            clock=clock,
         )
 
         with pytest.raises((accounts.InvalidAddress, accounts.InvalidHolder)):

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
+from wattbook.adapters.db import _workers
+
 # Long enough to ride out a writer finishing a large reading batch; short enough that a stuck
 # process shows up as an error rather than a hang.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -18,6 +20,21 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # BEGIN IMMEDIATE so SQLite takes the write lock up front. A deferred transaction that reads,
 # then tries to write, fails with SQLITE_BUSY when another writer got in between.
 SQLITE_BEGIN_OPTION = "wattbook_sqlite_begin"
+
+# Execution option of a read-only unit of work's connection: repositories then read without
+# row locks (PostgreSQL refuses FOR UPDATE in a READ ONLY transaction, and a reader needs none).
+READ_ONLY_OPTION = "wattbook_read_only"
+
+
+def locks_rows(connection: Connection) -> bool:
+    """Test whether reads meant for an update must lock their rows on this connection.
+
+    Only PostgreSQL needs it (SQLite's BEGIN IMMEDIATE serialises writers), and only in a unit
+    of work that may write.
+    """
+    return connection.dialect.name == "postgresql" and not connection.get_execution_options().get(
+        READ_ONLY_OPTION, False
+    )
 
 
 class UnsupportedDatabase(ValueError):
@@ -64,8 +81,20 @@ def sqlite_path(url: str | URL) -> Path | None:
     return Path(database)
 
 
+# Connections beyond the workers' own, for direct users of the engine (the CLI, migrations).
+POOL_OVERFLOW = 4
+# How long connecting to PostgreSQL may take before it counts as unreachable.
+POSTGRES_CONNECT_TIMEOUT_S = 10
+
+
 def create_engine(
-    url: str | URL, *, echo: bool = False, read_only: bool = False, **options: Any
+    url: str | URL,
+    *,
+    echo: bool = False,
+    read_only: bool = False,
+    workers: int = _workers.DEFAULT_WORKERS,
+    queue_timeout_s: float = _workers.DEFAULT_QUEUE_TIMEOUT_S,
+    **options: Any,
 ) -> Engine:
     """Return an engine for ``url`` configured as wattbook needs it.
 
@@ -73,15 +102,28 @@ def create_engine(
     begin where SQLAlchemy begins them (the driver's own implicit BEGIN is switched off).
     A file database's folder is created if it is missing; the command line asks first
     (``wattbook migrate --create-folder``, and every other command checks the file exists).
+    The engine gets ``workers`` threads of its own for the async units of work (at most that
+    many run at once; others wait up to ``queue_timeout_s``) and a connection pool at least
+    that large, so that an admitted unit of work never waits for a connection.
 
     With ``read_only`` a SQLite file is opened read-only and left exactly as it is (no WAL
     switch, no file created): for checking a database before anything may change it.
 
     :raises UnsupportedDatabase: if the backend is neither SQLite nor PostgreSQL.
+    :raises ValueError: if ``workers`` or ``queue_timeout_s`` is out of range.
     """
+    limits = _workers.WorkerLimits(workers=workers, queue_timeout_s=queue_timeout_s)
     parsed = normalise_url(url)
+    connect_args = dict(options.pop("connect_args", {}))
     if parsed.get_backend_name() == "postgresql":
-        return sa.create_engine(parsed, echo=echo, pool_pre_ping=True, **options)
+        connect_args.setdefault("connect_timeout", POSTGRES_CONNECT_TIMEOUT_S)
+        options.setdefault("pool_size", workers)
+        options.setdefault("max_overflow", POOL_OVERFLOW)
+        engine = sa.create_engine(
+            parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args, **options
+        )
+        _workers.configure(engine, limits)
+        return engine
     path = sqlite_path(parsed)
     if read_only and path is not None:
         uri = f"{path.resolve().as_uri()}?mode=ro"
@@ -93,12 +135,15 @@ def create_engine(
         )
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    connect_args = dict(options.pop("connect_args", {}))
+        # A file database gets a queue pool; an in-memory one keeps SQLAlchemy's own.
+        options.setdefault("pool_size", workers)
+        options.setdefault("max_overflow", POOL_OVERFLOW)
     # The async unit of work hops between worker threads, one call at a time.
     connect_args.setdefault("check_same_thread", False)
     connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
     engine = sa.create_engine(parsed, echo=echo, connect_args=connect_args, **options)
     _configure_sqlite(engine)
+    _workers.configure(engine, limits)
     return engine
 
 

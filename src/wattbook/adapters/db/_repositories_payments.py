@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from wattbook.adapters.db import _tables as t
 from wattbook.adapters.db import _tables_payments as p
+from wattbook.adapters.db._engine import locks_rows
 from wattbook.adapters.db._repositories import Worker, _account_id, _account_ids, _chunks
 from wattbook.application import payment_ports, ports
 from wattbook.domain import payments
@@ -30,8 +31,9 @@ def _insert(connection: Connection, table: sa.Table) -> Any:
 
 
 def _lock(connection: Connection, query: Any, table: sa.Table) -> Any:
-    # SQLite's BEGIN IMMEDIATE already serialises writers; PostgreSQL needs the row lock.
-    if connection.dialect.name == "postgresql":
+    # SQLite's BEGIN IMMEDIATE already serialises writers; PostgreSQL needs the row lock,
+    # except in a read-only unit of work.
+    if locks_rows(connection):
         return query.with_for_update(of=table)
     return query
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from wattbook.adapters.db import _tables as t
+from wattbook.adapters.db._uow import SqlReadOnlyUnitOfWork
 from wattbook.application import ports
 from wattbook.domain import billing
 from wattbook.domain.values import AccountNumber, BillingMonth, Money
@@ -21,7 +21,7 @@ class SqlStatementReader:
         self._engine = engine
 
     def _page(
-        self, month: BillingMonth, after: AccountNumber | None, limit: int
+        self, connection: Connection, month: BillingMonth, after: AccountNumber | None, limit: int
     ) -> tuple[ports.AccountMonths, ...]:
         a, b, ct, ce = t.accounts, t.balances, t.charge_totals, t.charge_energy
         first = str(month)
@@ -59,8 +59,7 @@ class SqlStatementReader:
             .order_by(a.c.account_number, ct.c.month, ct.c.tariff_key, ce.c.component)
         )
         found: list[ports.AccountMonths] = []
-        with self._engine.connect() as connection:
-            rows = connection.execute(query).all()
+        rows = connection.execute(query).all()
         current: str | None = None
         balance = 0
         totals: list[billing.ChargeTotal] = []
@@ -106,4 +105,7 @@ class SqlStatementReader:
         self, *, month: BillingMonth, after: AccountNumber | None, limit: int
     ) -> tuple[ports.AccountMonths, ...]:
         """Return up to ``limit`` accounts after ``after`` charged in ``month``, with totals."""
-        return await asyncio.to_thread(self._page, month, after, limit)
+        # A read-only unit of work: admitted through the engine's gate, run on its workers,
+        # never holding the write lock.
+        async with SqlReadOnlyUnitOfWork(self._engine) as uow:
+            return await uow.call(lambda connection: self._page(connection, month, after, limit))

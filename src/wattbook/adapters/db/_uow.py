@@ -1,16 +1,18 @@
-"""The SQL unit of work: one connection, one transaction, run in worker threads."""
+"""The SQL units of work: one connection, one transaction, run on the engine's own workers."""
 
 from __future__ import annotations
 
 import asyncio
-import weakref
+import sqlite3
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from wattbook.adapters.db._engine import SQLITE_BEGIN_OPTION, SQLITE_BUSY_TIMEOUT_MS
+from wattbook.adapters.db import _workers
+from wattbook.adapters.db._engine import READ_ONLY_OPTION, SQLITE_BEGIN_OPTION
 from wattbook.adapters.db._repositories import (
     SqlAccountRepository,
     SqlChargeRepository,
@@ -28,51 +30,36 @@ from wattbook.adapters.db._repositories_headend import SqlHeadendRepository
 from wattbook.adapters.db._repositories_ingest import SqlIngestRepository
 from wattbook.adapters.db._repositories_payments import SqlPaymentRepository
 from wattbook.adapters.db._repositories_sms import SqlSmsOutbox
-from wattbook.application import ports
+from wattbook.application import ports, read_ports
 
 T = TypeVar("T")
+
+# PostgreSQL's SQLSTATE for a write in a READ ONLY transaction; SQLite's primary result code
+# for a write on a connection that may only read (PRAGMA query_only).
+_PG_READ_ONLY_SQL_TRANSACTION = "25006"
+_SQLITE_READONLY = 8
 
 
 class UnitOfWorkNotEntered(RuntimeError):
     """A repository was used outside ``async with``."""
 
 
-class DatabaseBusy(RuntimeError):
-    """Another unit of work in this process held the SQLite database for too long."""
-
-
-# SQLite takes one writer at a time and every unit of work begins IMMEDIATE, so within one
-# process they queue here, on the event loop, before they take a worker thread. Waiting for the
-# file lock inside a thread instead would let waiting units of work fill the thread pool while
-# the one holding the lock cannot get a thread to commit (seen in the demo once it ran the
-# scheduled jobs beside the head-end and the web app). Other processes still meet SQLite's
-# busy timeout.
-_sqlite_gates: weakref.WeakKeyDictionary[
-    Engine, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
-] = weakref.WeakKeyDictionary()
-
-
-def _sqlite_gate(engine: Engine) -> asyncio.Lock | None:
-    if engine.dialect.name != "sqlite":
-        return None
-    loop = asyncio.get_running_loop()
-    per_loop = _sqlite_gates.setdefault(engine, weakref.WeakKeyDictionary())
-    gate = per_loop.get(loop)
-    if gate is None:
-        gate = per_loop[loop] = asyncio.Lock()
-    return gate
+class WriteRefused(RuntimeError):
+    """A read-only unit of work was asked to write; nothing was written."""
 
 
 class _ThreadWorker(Worker):
-    """Run blocking database calls one at a time in a worker thread.
+    """Run blocking database calls one at a time on the engine's workers.
 
     The connection is used by one call at a time (the use case awaits each), so handing it
-    between pool threads is safe; SQLite's same-thread check is off for that reason.
+    between worker threads is safe; SQLite's same-thread check is off for that reason.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, read_only: bool) -> None:
         super().__init__()
         self.connection: Connection | None = None
+        self.admission: _workers.Admission | None = None
+        self._read_only = read_only
 
     def conn(self) -> Connection:
         if self.connection is None:
@@ -80,21 +67,116 @@ class _ThreadWorker(Worker):
         return self.connection
 
     async def run(self, function: Callable[..., T], /, *args: Any) -> T:
-        return await asyncio.to_thread(function, *args)
+        if self.admission is None:
+            raise UnitOfWorkNotEntered("use the unit of work inside 'async with'")
+        if not self._read_only:
+            return await self.admission.run(function, *args)
+        try:
+            return await self.admission.run(function, *args)
+        except sa.exc.DBAPIError as error:
+            if _is_write_refusal(error):
+                raise WriteRefused("a read-only unit of work cannot write") from error
+            raise
 
 
-class SqlUnitOfWork:
-    """One use case's transaction on a SQLAlchemy engine.
+def _is_write_refusal(error: sa.exc.DBAPIError) -> bool:
+    original = error.orig
+    if getattr(original, "sqlstate", None) == _PG_READ_ONLY_SQL_TRANSACTION:
+        return True
+    code = getattr(original, "sqlite_errorcode", None)
+    return (
+        isinstance(original, sqlite3.Error)
+        and code is not None
+        and code & 0xFF == (_SQLITE_READONLY)
+    )
 
-    ``async with uow:`` begins (on SQLite with ``BEGIN IMMEDIATE``, so a read-then-write use
-    case never fails half-way on a lock upgrade); ``await uow.commit()`` commits; leaving the
-    block without committing rolls back.
-    """
+
+class _SqlTransaction:
+    """What both units of work share: admission, begin, and the end that always rolls back
+    what was not committed and gives the connection and the worker slot back."""
+
+    _writer: bool
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._gate: asyncio.Lock | None = None
-        self._worker = _ThreadWorker()
+        self._worker = _ThreadWorker(read_only=not self._writer)
+
+    def _begin(self) -> Connection:
+        raise NotImplementedError
+
+    def _end(self, connection: Connection) -> None:
+        try:
+            if connection.in_transaction():
+                connection.rollback()
+        finally:
+            connection.close()
+
+    async def __aenter__(self) -> Self:
+        """Wait for a worker, then begin the transaction.
+
+        :raises DatabaseBusy: if no worker came free within the queue timeout.
+        """
+        if self._worker.admission is not None:
+            raise RuntimeError("this unit of work is already in use")
+        admission = await _workers.workers_of(self._engine).admit(writer=self._writer)
+        worker = self._worker
+
+        def begin() -> None:
+            # Kept as soon as it exists: if this task is cancelled while the thread begins,
+            # the connection is still ended below rather than lost.
+            worker.connection = self._begin()
+
+        try:
+            await admission.run(begin)
+        except BaseException:
+            connection, worker.connection = worker.connection, None
+            try:
+                if connection is not None:
+                    await admission.run(self._end, connection)
+            finally:
+                admission.release()
+            raise
+        worker.admission = admission
+        return self
+
+    async def call(self, function: Callable[[Connection], T]) -> T:
+        """Return ``function(connection)`` run on this unit of work's worker, for set-based
+        reads that need the connection itself (the month-end statements)."""
+        return await self._worker.run(function, self._worker.conn())
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Roll back what was not committed, release the connection, then the worker."""
+        connection, self._worker.connection = self._worker.connection, None
+        admission, self._worker.admission = self._worker.admission, None
+        self._worker.forget()
+        if admission is None:
+            return
+        try:
+            if connection is not None:
+                # Admission.run lets the call end even if this task is cancelled meanwhile:
+                # the slot is given back only once the connection is back in the pool.
+                await admission.run(self._end, connection)
+        finally:
+            admission.release()
+
+
+class SqlUnitOfWork(_SqlTransaction):
+    """One use case's transaction on a SQLAlchemy engine.
+
+    ``async with uow:`` waits for one of the engine's workers and begins (on SQLite with
+    ``BEGIN IMMEDIATE``, so a read-then-write use case never fails half-way on a lock
+    upgrade); ``await uow.commit()`` commits; leaving the block without committing rolls back.
+    """
+
+    _writer = True
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
         worker = self._worker
         self.accounts: ports.AccountRepository = SqlAccountRepository(worker)
         self.meters: ports.MeterRepository = SqlMeterRepository(worker)
@@ -120,58 +202,113 @@ class SqlUnitOfWork:
             raise
         return connection
 
-    async def __aenter__(self) -> Self:
-        """Begin the transaction."""
-        if self._worker.connection is not None:
-            raise RuntimeError("this unit of work is already in use")
-        gate = _sqlite_gate(self._engine)
-        if gate is not None:
-            try:
-                await asyncio.wait_for(gate.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000)
-            except TimeoutError:
-                raise DatabaseBusy(
-                    "the database stayed busy with other work in this process"
-                ) from None
-        try:
-            self._worker.connection = await asyncio.to_thread(self._begin)
-        except BaseException:
-            if gate is not None:
-                gate.release()
-            raise
-        self._gate = gate
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Roll back what was not committed and release the connection."""
-        connection = self._worker.connection
-        self._worker.connection = None
-        self._worker.forget()
-        gate, self._gate = self._gate, None
-        if connection is None:
-            return
-
-        def finish() -> None:
-            try:
-                if connection.in_transaction():
-                    connection.rollback()
-            finally:
-                connection.close()
-
-        # Shielded: a cancelled use case must still give its connection back to the pool.
-        try:
-            await asyncio.shield(asyncio.to_thread(finish))
-        finally:
-            if gate is not None:
-                gate.release()
-
     async def commit(self) -> None:
         """Commit the transaction."""
         await self._worker.run(self._worker.conn().commit)
+
+
+class SqlReadOnlyUnitOfWork(_SqlTransaction):
+    """A transaction that only reads: a consistent snapshot that never blocks a writer.
+
+    On SQLite it begins DEFERRED with ``PRAGMA query_only`` on, outside the one-writer queue,
+    so it reads beside the writer (WAL). On PostgreSQL it is a REPEATABLE READ, READ ONLY
+    transaction. A write through it fails with :class:`WriteRefused`; there is no commit.
+    """
+
+    _writer = False
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        worker = self._worker
+        self.accounts: read_ports.AccountReader = SqlAccountRepository(worker)
+        self.ledger: read_ports.LedgerReader = SqlLedgerRepository(worker)
+        self.tariffs: read_ports.TariffReader = SqlTariffRepository(worker)
+        self.charges: read_ports.ChargeReader = SqlChargeRepository(worker)
+        self.sms: read_ports.SmsReader = SqlSmsOutbox(worker)
+        self.headend: read_ports.HeadendReader = SqlHeadendRepository(worker)
+        self.payments: read_ports.PaymentReader = SqlPaymentRepository(worker)
+        self.alarms: read_ports.SystemAlarmReader = SqlSystemAlarmRepository(worker)
+        self.calendar: read_ports.CalendarReader = SqlCalendarRepository(worker)
+
+    def _begin(self) -> Connection:
+        connection = self._engine.connect().execution_options(**{READ_ONLY_OPTION: True})
+        try:
+            if connection.dialect.name == "sqlite":
+                _query_only(connection, on=True)
+                connection = connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+            else:
+                connection = connection.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+            connection.begin()
+        except BaseException:
+            self._end(connection)
+            raise
+        return connection
+
+    def _end(self, connection: Connection) -> None:
+        try:
+            if connection.in_transaction():
+                connection.rollback()
+            if connection.dialect.name == "sqlite" and not connection.closed:
+                _query_only(connection, on=False)
+        except BaseException:
+            # A connection that may still refuse writes must not go back to the pool.
+            connection.invalidate()
+            raise
+        finally:
+            connection.close()
+
+
+def _query_only(connection: Connection, *, on: bool) -> None:
+    """Switch SQLite's query_only on the driver connection (it outlives the transaction)."""
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)  # noqa: S101 - SQLite engines only
+    driver.execute(f"PRAGMA query_only={'ON' if on else 'OFF'}")
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database did not answer a ping: unreachable, failing, or too slow."""
+
+    def __init__(self, message: str, *, problem: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
+# How long a health check waits, at the gate and for the answer together.
+PING_TIMEOUT_S = 2.0
+
+
+async def ping(engine: Engine, *, timeout_s: float = PING_TIMEOUT_S) -> None:
+    """Run ``SELECT 1`` through the engine's gate and workers, within ``timeout_s``.
+
+    :raises DatabaseUnavailable: with ``problem`` BUSY (no worker came free), TIMEOUT (no
+        answer in time) or UNREACHABLE (connecting or the query failed).
+    """
+    workers = _workers.workers_of(engine)
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    try:
+        admission = await workers.admit(
+            writer=False, timeout_s=min(timeout_s, workers.limits.queue_timeout_s)
+        )
+    except _workers.DatabaseBusy as error:
+        raise DatabaseUnavailable(str(error), problem="BUSY") from error
+
+    def select_one() -> None:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1").scalar_one()
+
+    try:
+        remaining = max(deadline - asyncio.get_running_loop().time(), 0.001)
+        await admission.run_bounded(select_one, timeout_s=remaining)
+    except TimeoutError as error:
+        raise DatabaseUnavailable(str(error), problem="TIMEOUT") from error
+    except Exception as error:
+        raise DatabaseUnavailable(
+            f"the database failed a ping: {type(error).__name__}", problem="UNREACHABLE"
+        ) from error
+    finally:
+        admission.release()
 
 
 def unit_of_work_factory(engine: Engine) -> Callable[[], SqlUnitOfWork]:
@@ -179,5 +316,14 @@ def unit_of_work_factory(engine: Engine) -> Callable[[], SqlUnitOfWork]:
 
     def make() -> SqlUnitOfWork:
         return SqlUnitOfWork(engine)
+
+    return make
+
+
+def reader_factory(engine: Engine) -> Callable[[], SqlReadOnlyUnitOfWork]:
+    """Return a factory that makes a fresh read-only unit of work per query."""
+
+    def make() -> SqlReadOnlyUnitOfWork:
+        return SqlReadOnlyUnitOfWork(engine)
 
     return make

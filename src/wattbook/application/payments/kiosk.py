@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from wattbook.application import ports
+from wattbook.application import ports, read_ports
 from wattbook.application.payments._credit import Receipt, TopUp, credit_top_ups, receipt_for
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money
@@ -39,7 +39,9 @@ class KioskView:
 
 
 async def _view(
-    uow: ports.UnitOfWork, session: payments.KioskSession, receipt: Receipt | None = None
+    uow: read_ports.ReadOnlyUnitOfWork,
+    session: payments.KioskSession,
+    receipt: Receipt | None = None,
 ) -> KioskView:
     if session.account_number is None:
         return KioskView(
@@ -61,7 +63,9 @@ def new_transaction_id() -> str:
     return "KS" + secrets.token_urlsafe(24)
 
 
-async def _load(uow: ports.UnitOfWork, transaction_id: str, kiosk_id: str) -> payments.KioskSession:
+async def _load(
+    uow: read_ports.ReadOnlyUnitOfWork, transaction_id: str, kiosk_id: str
+) -> payments.KioskSession:
     session = await uow.payments.kiosk_session(transaction_id)
     # Another kiosk's session is as unknown as no session at all.
     if session is None or session.kiosk_id != kiosk_id:
@@ -69,7 +73,9 @@ async def _load(uow: ports.UnitOfWork, transaction_id: str, kiosk_id: str) -> pa
     return session
 
 
-async def _receipt(uow: ports.UnitOfWork, session: payments.KioskSession) -> Receipt | None:
+async def _receipt(
+    uow: read_ports.ReadOnlyUnitOfWork, session: payments.KioskSession
+) -> Receipt | None:
     if session.state is not payments.KioskState.CREDITED or session.account_number is None:
         return None
     found = await uow.payments.by_channel_reference(
@@ -87,7 +93,9 @@ async def _kiosk(uow: ports.UnitOfWork, kiosk_id: str) -> payments.Kiosk:
     return kiosk
 
 
-async def kiosk_session(*, uow: ports.UnitOfWork, kiosk_id: str, transaction_id: str) -> KioskView:
+async def kiosk_session(
+    *, uow: read_ports.ReadOnlyUnitOfWork, kiosk_id: str, transaction_id: str
+) -> KioskView:
     """Return the session as the screen shows it (after a kiosk restart, say).
 
     :raises UnknownSession: if the kiosk has none with this id.

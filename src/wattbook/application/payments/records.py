@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from wattbook.application import payment_ports, ports
+from wattbook.application import payment_ports, read_ports
 from wattbook.application.payments._credit import Receipt, receipt_for
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money, local_date
@@ -28,7 +28,7 @@ class PaymentRecord:
 
 async def payment_records(
     *,
-    uow: ports.UnitOfWork,
+    uow: read_ports.ReadOnlyUnitOfWork,
     number: AccountNumber,
     first_date: date | None = None,
     last_date: date | None = None,
@@ -68,7 +68,7 @@ async def payment_records(
     return tuple(records)
 
 
-async def receipt(*, uow: ports.UnitOfWork, receipt_number: str) -> Receipt:
+async def receipt(*, uow: read_ports.ReadOnlyUnitOfWork, receipt_number: str) -> Receipt:
     """Return a receipt to show (not a reprint: nothing is recorded).
 
     :raises payments.UnknownReceipt: if there is none.

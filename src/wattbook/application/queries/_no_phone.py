@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from wattbook.application import ports
+from wattbook.application import read_ports
 from wattbook.application.sms_ports import AccountWithoutPhone, FailedSms
 from wattbook.domain.values import AccountNumber
 
 
 async def accounts_without_phone(
-    *, uow: ports.UnitOfWork, after: AccountNumber | None = None, limit: int = 1000
+    *, uow: read_ports.ReadOnlyUnitOfWork, after: AccountNumber | None = None, limit: int = 1000
 ) -> tuple[AccountWithoutPhone, ...]:
     """Return up to ``limit`` open accounts without a phone number, by number after ``after``.
 
@@ -22,7 +22,7 @@ async def accounts_without_phone(
 
 
 async def failed_sms(
-    *, uow: ports.UnitOfWork, since: datetime, limit: int = 1000
+    *, uow: read_ports.ReadOnlyUnitOfWork, since: datetime, limit: int = 1000
 ) -> tuple[FailedSms, ...]:
     """Return up to ``limit`` messages that failed from ``since`` on, newest first, with why."""
     async with uow:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from wattbook.application import ports
+from wattbook.application import read_ports
 from wattbook.application.headend_ports import MeterAlarmKind
 from wattbook.domain.values import AccountNumber, MeterNumber, Money
 
@@ -20,7 +20,7 @@ class AccountGlance:
 
 
 async def account_glances(
-    *, uow: ports.UnitOfWork, accounts: Sequence[tuple[AccountNumber, MeterNumber]]
+    *, uow: read_ports.ReadOnlyUnitOfWork, accounts: Sequence[tuple[AccountNumber, MeterNumber]]
 ) -> tuple[AccountGlance, ...]:
     """Return each (account, meter)'s balance and open alarm kinds, in the order given."""
     async with uow:

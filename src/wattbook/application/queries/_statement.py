@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from wattbook.application import ports
+from wattbook.application import read_ports
 from wattbook.domain import billing
 from wattbook.domain.values import AccountNumber
 
 
 async def monthly_statement(
-    *, uow: ports.UnitOfWork, number: AccountNumber
+    *, uow: read_ports.ReadOnlyUnitOfWork, number: AccountNumber
 ) -> tuple[billing.StatementLine, ...]:
     """Return the account's statement lines: month, item, price, kWh, amount, paid or not.
 

@@ -29,7 +29,7 @@ def _reconcile(args: argparse.Namespace) -> int:
 
     storage = bootstrap.build_storage(_args.settings(args))
     try:
-        report = asyncio.run(reconcile_ledger(uow=storage.uow_factory()))
+        report = asyncio.run(reconcile_ledger(uow=storage.reader_factory()))
     finally:
         storage.close()
     for difference in report.balances:

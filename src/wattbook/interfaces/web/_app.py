@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from fastapi import FastAPI
-from starlette.responses import PlainTextResponse, RedirectResponse
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from wattbook import bootstrap
@@ -21,6 +21,9 @@ from wattbook.interfaces.web._context import STATIC
 from wattbook.interfaces.web._ratelimit import LookupLimiter
 
 logger = logging.getLogger(__name__)
+
+# How long /healthz waits for the database (at the gate and for SELECT 1 together).
+HEALTH_TIMEOUT_S = 2.0
 
 
 def create_app(
@@ -74,10 +77,24 @@ def create_app(
     app.include_router(_bank.router)
     app.include_router(_kiosk.router)
 
-    @app.get("/healthz", include_in_schema=False)
-    async def health() -> PlainTextResponse:
-        """Answer that the server is up (also the bench's trivial endpoint)."""
+    @app.get("/livez", include_in_schema=False)
+    async def live() -> PlainTextResponse:
+        """Answer that the process serves requests (no database: the bench's trivial endpoint)."""
         return PlainTextResponse("ok")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def health() -> Response:
+        """Answer whether the database answers a query through the use cases' own workers."""
+        try:
+            await runtime.storage.check(timeout_s=HEALTH_TIMEOUT_S)
+        except bootstrap.DatabaseUnavailable as error:
+            logger.warning("Health check failed: %s (%s)", error.problem, error)
+            return JSONResponse(
+                {"status": "unavailable", "problem": f"DATABASE_{error.problem}"},
+                status_code=503,
+                headers={"Retry-After": str(_errors.RETRY_AFTER_S)},
+            )
+        return JSONResponse({"status": "ok", "database": "ok"})
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

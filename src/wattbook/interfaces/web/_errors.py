@@ -1,4 +1,5 @@
-"""Anticipated errors become 4xx answers; anything else is logged once and becomes a 500."""
+"""Anticipated errors become 4xx answers, a busy database a 503 with Retry-After; anything
+else is logged once and becomes a 500."""
 
 from __future__ import annotations
 
@@ -50,6 +51,10 @@ ANTICIPATED: tuple[tuple[type[Exception], int, str], ...] = (
     (bootstrap.BankMessageRejected[0], 401, "INVALID_SIGNATURE"),
     (bootstrap.BankMessageRejected[1], 400, "MALFORMED"),
 )
+
+
+# Seconds a client is asked to wait before retrying when the database is busy (503).
+RETRY_AFTER_S = 2
 
 
 def classify(error: Exception) -> tuple[int, str] | None:
@@ -182,6 +187,13 @@ def install(app: FastAPI) -> None:
             response.headers["Retry-After"] = str(error.retry_after_s)
         return response
 
+    async def busy(request: Request, error: Exception) -> Response:
+        # Every database worker stayed busy: nothing was done, the client may try again.
+        logger.warning("%s %s: database busy: %s", request.method, request.url.path, error)
+        answer = error_response(request, status=503, code="DATABASE_BUSY")
+        answer.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return answer
+
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)  # noqa: S101 - registered for it
         code = _HTTP_CODES.get(error.status_code, "INVALID_REQUEST")
@@ -197,6 +209,7 @@ def install(app: FastAPI) -> None:
             problems=field_problems(error.errors()),
         )
 
+    app.add_exception_handler(bootstrap.DatabaseBusy, busy)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
     for kind, _status, _code in ANTICIPATED:

@@ -126,7 +126,7 @@ async def show(request: Request, transaction_id: TransactionId) -> JSONResponse:
     """Return the session (the screen follows the notes; a restarted kiosk picks up)."""
     context = runtime(request)
     view = await kiosk.kiosk_session(
-        uow=context.uow_factory(), kiosk_id=_kiosk_id(request), transaction_id=transaction_id
+        uow=context.reader_factory(), kiosk_id=_kiosk_id(request), transaction_id=transaction_id
     )
     return JSONResponse(_json(view))
 
@@ -221,7 +221,7 @@ async def abandon(request: Request, transaction_id: TransactionId) -> JSONRespon
 async def _receipt(request: Request, transaction_id: str) -> Any:
     context = runtime(request)
     view = await kiosk.kiosk_session(
-        uow=context.uow_factory(), kiosk_id=_kiosk_id(request), transaction_id=transaction_id
+        uow=context.reader_factory(), kiosk_id=_kiosk_id(request), transaction_id=transaction_id
     )
     if view.receipt is None:
         raise kiosk.UnknownSession(f"{transaction_id} has no receipt yet")

@@ -1,0 +1,253 @@
+"""The read-only unit of work: the repositories' reading halves, and no commit (issue 16).
+
+Queries that only read (statements, payment records, receipts, the kiosk screen, alarms, the
+calendar, the ledger check) take a :class:`ReadOnlyUnitOfWork`. The database adapter runs it as
+a snapshot that never takes the write lock (SQLite) or a READ ONLY transaction (PostgreSQL),
+so reads never queue behind writers. Each reader below is the read side of the repository of
+the same area (``ports.UnitOfWork`` satisfies this protocol too, so a use case that reads may
+still be handed a full unit of work). The members are properties, so that the full
+repositories, which can do more, still fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import date, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol, Self
+
+from wattbook.application.alarm_ports import SystemAlarm
+from wattbook.application.calendar_ports import CalendarChange, ConfirmedYear
+from wattbook.application.headend_ports import BusConfig, CommunicationDay, MeterAlarm
+from wattbook.application.payment_ports import Payment
+from wattbook.application.sms_ports import AccountWithoutPhone, FailedSms, SmsDelivery
+from wattbook.domain import accounts, billing, ledger, payments
+from wattbook.domain.values import AccountNumber, MeterNumber, Money, WorkingCalendar
+
+if TYPE_CHECKING:
+    from wattbook.application.ports import BalanceDifference
+
+
+class AccountReader(Protocol):
+    """Read accounts and their history (A2)."""
+
+    async def get(self, number: AccountNumber) -> accounts.Account:
+        """Return the account.
+
+        :raises UnknownAccount: if there is none.
+        """
+        ...
+
+    async def history(self, number: AccountNumber) -> tuple[accounts.AccountChange, ...]:
+        """Return the account's changes, oldest first."""
+        ...
+
+
+class LedgerReader(Protocol):
+    """Read the journal and the cached balances."""
+
+    async def balances(self, numbers: Collection[AccountNumber]) -> dict[AccountNumber, Money]:
+        """Return the cached balances of the accounts."""
+        ...
+
+    async def get(self, reference: str) -> ledger.Entry | None:
+        """Return the entry with this reference, if any."""
+        ...
+
+    async def migration_credits(
+        self, number: AccountNumber
+    ) -> tuple[accounts.MigrationCredit, ...]:
+        """Return the account's B8 migration credits."""
+        ...
+
+    async def reconcile(self) -> tuple[BalanceDifference, ...]:
+        """Recompute every balance from the journal and return the ones that differ."""
+        ...
+
+
+class TariffReader(Protocol):
+    """Read the tariffs."""
+
+    async def history(self) -> billing.TariffHistory:
+        """Return every tariff."""
+        ...
+
+
+class ChargeReader(Protocol):
+    """Read the cumulative charges."""
+
+    async def totals(
+        self, numbers: Collection[AccountNumber], *, years: Collection[int] | None
+    ) -> dict[AccountNumber, tuple[billing.ChargeTotal, ...]]:
+        """Return the accounts' charge totals in the calendar years given (None: all)."""
+        ...
+
+
+class SmsReader(Protocol):
+    """Read the SMS outbox."""
+
+    async def deliveries(self, message_id: int) -> tuple[SmsDelivery, ...]:
+        """Return the message's delivery records, oldest first."""
+        ...
+
+    async def failed(self, *, since: datetime, limit: int) -> tuple[FailedSms, ...]:
+        """Return messages that failed from ``since`` on, newest first."""
+        ...
+
+    async def without_phone(
+        self, *, after: AccountNumber | None, limit: int
+    ) -> tuple[AccountWithoutPhone, ...]:
+        """Return open accounts without a phone number, by number, after ``after``."""
+        ...
+
+
+class HeadendReader(Protocol):
+    """Read buses, meter alarms and communication health."""
+
+    async def buses(self, names: Collection[str] | None = None) -> tuple[BusConfig, ...]:
+        """Return the buses (all, or those named) with their meters, plans and event counts."""
+        ...
+
+    async def alarms(
+        self, *, meter: MeterNumber | None = None, open_only: bool = False
+    ) -> tuple[MeterAlarm, ...]:
+        """Return alarms, oldest first."""
+        ...
+
+    async def communication_days(self, *, bus: str) -> tuple[CommunicationDay, ...]:
+        """Return the per-day success counts of the bus and of its meters."""
+        ...
+
+
+class PaymentReader(Protocol):
+    """Read payments, receipts, kiosk sessions and bank debits."""
+
+    async def by_channel_reference(
+        self, channel: payments.Channel, references: Collection[str]
+    ) -> dict[str, Payment]:
+        """Return the top-ups (TOP_UP) recorded under these channel references."""
+        ...
+
+    async def by_receipt(self, receipt_number: str) -> Payment:
+        """Return the payment with this receipt number.
+
+        :raises payments.UnknownReceipt: if there is none.
+        """
+        ...
+
+    async def corrections_of(self, receipt_number: str) -> tuple[Payment, ...]:
+        """Return the payments that correct this receipt."""
+        ...
+
+    async def history(
+        self, number: AccountNumber, *, first_date: date | None, last_date: date | None
+    ) -> tuple[Payment, ...]:
+        """Return the account's payments between two local dates (inclusive), oldest first."""
+        ...
+
+    async def paid_before(self, number: AccountNumber, *, before: datetime) -> Money:
+        """Return the sum of the account's payments before ``before`` (cumulative paid)."""
+        ...
+
+    async def kiosk_session(self, transaction_id: str) -> payments.KioskSession | None:
+        """Return the session (locked only in a unit of work that writes), or None."""
+        ...
+
+    async def debit_credits(self, *, day: date | None) -> tuple[payments.DebitCredits, ...]:
+        """Return each debit (of a local day, or all) that was credited or has failed, with
+        the serials of the bank top-ups paid for it."""
+        ...
+
+
+class SystemAlarmReader(Protocol):
+    """Read the system alarms."""
+
+    async def alarms(self, *, open_only: bool = True) -> tuple[SystemAlarm, ...]:
+        """Return the alarms (the open ones by default), newest first."""
+        ...
+
+
+class CalendarReader(Protocol):
+    """Read the holiday calendar and its history."""
+
+    async def year(self, year: int) -> WorkingCalendar:
+        """Return the whole year's calendar, with where each answer comes from."""
+        ...
+
+    async def confirmed_years(self) -> tuple[ConfirmedYear, ...]:
+        """Return the confirmed years, oldest first."""
+        ...
+
+    async def changes(self, *, year: int | None = None) -> tuple[CalendarChange, ...]:
+        """Return the history of changes (of one year, or all), oldest first."""
+        ...
+
+
+class ReadOnlyUnitOfWork(Protocol):
+    """One read-only transaction: ``async with uow: ...``; there is nothing to commit."""
+
+    @property
+    def accounts(self) -> AccountReader:
+        """Return the accounts."""
+        ...
+
+    @property
+    def ledger(self) -> LedgerReader:
+        """Return the journal and balances."""
+        ...
+
+    @property
+    def tariffs(self) -> TariffReader:
+        """Return the tariffs."""
+        ...
+
+    @property
+    def charges(self) -> ChargeReader:
+        """Return the charge totals."""
+        ...
+
+    @property
+    def sms(self) -> SmsReader:
+        """Return the SMS outbox."""
+        ...
+
+    @property
+    def headend(self) -> HeadendReader:
+        """Return the buses and meter alarms."""
+        ...
+
+    @property
+    def payments(self) -> PaymentReader:
+        """Return the payments."""
+        ...
+
+    @property
+    def alarms(self) -> SystemAlarmReader:
+        """Return the system alarms."""
+        ...
+
+    @property
+    def calendar(self) -> CalendarReader:
+        """Return the holiday calendar."""
+        ...
+
+    async def __aenter__(self) -> Self:
+        """Begin the read-only transaction."""
+        ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """End the transaction and release the connection."""
+        ...
+
+
+class ReadOnlyUnitOfWorkFactory(Protocol):
+    """Make a fresh read-only unit of work per query."""
+
+    def __call__(self) -> ReadOnlyUnitOfWork:
+        """Return a new, not yet entered, read-only unit of work."""
+        ...
