@@ -70,7 +70,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     agent.add_argument(
         "--acceptor",
         default="simulated",
-        help="'simulated' (a panel at /acceptor) or 'cctalk:/dev/ttyUSB0'",
+        help="'simulated' (a panel at /acceptor) or a ccTalk bill validator, "
+        "'cctalk:/dev/ttyUSB0[?address=40&baud=9600]'",
     )
     agent.set_defaults(handler=_agent)
 
@@ -215,6 +216,11 @@ def _listen(text: str) -> tuple[str, int] | None:
 def _agent(args: argparse.Namespace) -> int:
     from wattbook.interfaces import kiosk as kiosk_agent
 
+    try:
+        bootstrap.check_acceptor_spec(args.acceptor)
+    except bootstrap.InvalidAcceptor as error:
+        print(f"wattbook kiosk agent: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     listen = _listen(args.listen)
     if listen is None:
         print(
