@@ -44,12 +44,21 @@ async def driver(peer: CcTalkPeer) -> AsyncIterator[acceptors.CcTalkAcceptor]:
 
 
 async def started(driver: acceptors.CcTalkAcceptor, peer: CcTalkPeer) -> None:
-    """Let the driver set the device up (its first poll) with nothing happening."""
+    """Let the driver set the device up and poll once after, with nothing happening."""
+
+    def polled_after_set_up() -> bool:
+        if 228 not in peer.requests:
+            return False
+        last_set_up = len(peer.requests) - 1 - peer.requests[::-1].index(228)
+        return 159 in peer.requests[last_set_up:]
+
     waiting = asyncio.ensure_future(driver.next_event())
-    for _ in range(200):
-        if peer.master_enabled and 159 in peer.requests:
+    for _ in range(1000):
+        if polled_after_set_up():
             break
         await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the driver did not set the validator up")
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
@@ -294,6 +303,7 @@ class TestEventCounter:
         peer.power_cycle()
         reset = await next_event(driver)
         returned = await next_event(driver)
+        peer.requests.clear()
         await started(driver, peer)
         peer.insert(1)
         after = await next_event(driver)

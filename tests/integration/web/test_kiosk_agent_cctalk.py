@@ -88,7 +88,9 @@ class TestAgentWithCcTalk:
         await until(lambda: kiosk.peer.stacked == [6, 5], "the second note is stacked")
         done = await kiosk.screen.post(f"/kiosk/api/sessions/{txn}/confirm", json={})
         kiosk.peer.insert(3)  # no session is taking notes now: 409
-        await until(lambda: kiosk.peer.returned == [3], "the note is returned")
+        await until(
+            lambda: kiosk.agent.events.events[-1]["kind"] == "returned", "the note is returned"
+        )
 
         assert done.status_code == 200, done.text
         assert done.json()["total"] == "150.00"
@@ -99,6 +101,7 @@ class TestAgentWithCcTalk:
         ]
         events = [(e["kind"], e["error"]) for e in kiosk.agent.events.events]
         assert events[-2:] == [("escrow", None), ("returned", "STEP_REFUSED")]
+        assert kiosk.peer.returned == [3]
         assert kiosk.peer.escrow is None
 
     async def test_lost_events_and_an_unasked_stack_are_alarms_for_staff(
