@@ -728,14 +728,36 @@ class InvalidAcceptor(ValueError):
     """The acceptor named is not one wattbook drives (``simulated``, ``cctalk:DEVICE``)."""
 
 
+def check_acceptor_spec(spec: str) -> str:
+    """Return ``spec`` if it names an acceptor wattbook drives (the one parser of specs).
+
+    ``simulated``, or ``cctalk:DEVICE[?address=N&baud=N]`` (address 2-255, default 40; baud
+    9600 by default).
+
+    :raises InvalidAcceptor: with a one-line reason otherwise.
+    """
+    if spec == "simulated":
+        return spec
+    if spec.startswith("cctalk:"):
+        try:
+            acceptors.parse_spec(spec)
+        except acceptors.InvalidCcTalkSpec as error:
+            raise InvalidAcceptor(f"bad ccTalk acceptor: {error}") from None
+        return spec
+    raise InvalidAcceptor(
+        f"unknown acceptor {spec!r}: use 'simulated' or 'cctalk:DEVICE[?address=40&baud=9600]'"
+    )
+
+
 def build_note_acceptor(spec: str) -> acceptor_ports.NoteAcceptor:
     """Return the note acceptor ``spec`` names: ``simulated`` or ``cctalk:/dev/ttyUSB0``.
 
     :raises InvalidAcceptor: if the spec names none of those.
+    :raises OSError: if the ccTalk serial port cannot be opened.
     """
-    if spec == "simulated":
+    if check_acceptor_spec(spec) == "simulated":
         return acceptors.SimulatedAcceptor()
-    raise InvalidAcceptor(f"unknown acceptor {spec!r}: use 'simulated' or 'cctalk:DEVICE'")
+    return acceptors.CcTalkAcceptor(acceptors.parse_spec(spec))
 
 
 SimulatedAcceptor = acceptors.SimulatedAcceptor

@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from wattbook.adapters import db
-
 DATABASE_URL_VARIABLE = "WATTBOOK_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///var/wattbook.sqlite3"
 
@@ -32,10 +30,13 @@ SMS_SENDERS = ("log", "modem")
 DB_WORKERS_VARIABLE = "WATTBOOK_DB_WORKERS"
 DB_QUEUE_TIMEOUT_VARIABLE = "WATTBOOK_DB_QUEUE_TIMEOUT_S"
 # The limits themselves have one home, the database adapter that enforces them.
-DEFAULT_DB_WORKERS = db.DEFAULT_WORKERS
-MAX_DB_WORKERS = db.MAX_WORKERS
-DEFAULT_DB_QUEUE_TIMEOUT_S = db.DEFAULT_QUEUE_TIMEOUT_S
-MAX_DB_QUEUE_TIMEOUT_S = db.MAX_QUEUE_TIMEOUT_S
+# The database adapter's own limits (adapters/db/_workers.py), repeated here so that reading
+# the settings loads no database library (the command line starts fast); a test holds the two
+# equal.
+DEFAULT_DB_WORKERS = 8
+MAX_DB_WORKERS = 64
+DEFAULT_DB_QUEUE_TIMEOUT_S = 10.0
+MAX_DB_QUEUE_TIMEOUT_S = 300.0
 
 
 class InvalidSetting(ValueError):
@@ -58,12 +59,16 @@ class Settings:
     db_queue_timeout_s: float = DEFAULT_DB_QUEUE_TIMEOUT_S
 
     def __post_init__(self) -> None:
-        try:
-            db.WorkerLimits(workers=self.db_workers, queue_timeout_s=self.db_queue_timeout_s)
-        except ValueError as error:
+        if not 1 <= self.db_workers <= MAX_DB_WORKERS:
             raise InvalidSetting(
-                f"{DB_WORKERS_VARIABLE} / {DB_QUEUE_TIMEOUT_VARIABLE}: {error}"
-            ) from None
+                f"{DB_WORKERS_VARIABLE}: database workers must be 1 to {MAX_DB_WORKERS},"
+                f" not {self.db_workers}"
+            )
+        if not 0 < self.db_queue_timeout_s <= MAX_DB_QUEUE_TIMEOUT_S:
+            raise InvalidSetting(
+                f"{DB_QUEUE_TIMEOUT_VARIABLE}: the database queue timeout must be above 0 and at"
+                f" most {MAX_DB_QUEUE_TIMEOUT_S:g} s, not {self.db_queue_timeout_s:g}"
+            )
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -1676,6 +1676,11 @@ class FakePaymentRepository(_Repository):
             return None
         return rows[0].session.transaction_id, rows[0].notes[sequence].amount
 
+    async def remove_kiosk_note(self, transaction_id: str, sequence: int) -> None:
+        row = self.t.kiosk_sessions.get(transaction_id)
+        if row is not None:
+            row.notes.pop(sequence, None)
+
     async def add_agreement(self, agreement: payments.Agreement, *, at: dt.datetime) -> None:
         missing = {str(n) for n in agreement.account_numbers if n not in self.t.accounts}
         if missing:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from wattbook import settings as wattbook_settings
 from wattbook.settings import InvalidSetting, Settings
 
 
@@ -35,3 +36,21 @@ class TestDatabaseWorkers:
     def test_refuse_bad_values_given_directly(self) -> None:
         with pytest.raises(InvalidSetting, match="WATTBOOK_DB_WORKERS"):
             Settings(db_workers=0)
+
+
+class TestTheAdaptersLimits:
+    def test_are_the_settings_limits(self) -> None:
+        # settings.py repeats them so that reading settings loads no database library.
+        from wattbook.adapters.db import _workers
+
+        assert (
+            wattbook_settings.DEFAULT_DB_WORKERS,
+            wattbook_settings.MAX_DB_WORKERS,
+            wattbook_settings.DEFAULT_DB_QUEUE_TIMEOUT_S,
+            wattbook_settings.MAX_DB_QUEUE_TIMEOUT_S,
+        ) == (
+            _workers.DEFAULT_WORKERS,
+            _workers.MAX_WORKERS,
+            _workers.DEFAULT_QUEUE_TIMEOUT_S,
+            _workers.MAX_QUEUE_TIMEOUT_S,
+        )

@@ -19,18 +19,31 @@ class AcceptorEventKind(StrEnum):
 
     ESCROW = "ESCROW"  # a genuine note waits in escrow: stack it or return it
     REJECTED = "REJECTED"  # the acceptor refused a note itself (counterfeit, unreadable)
+    # The device gave the note in escrow back by itself, unasked: its escrow timer ran out,
+    # the resident pulled it, or it reset. ``amount`` is that note.
+    RETURNED = "RETURNED"
+    # Something staff must look at (``detail`` says what): events missed while nobody was
+    # listening, a note stacked without the host's approval, a device reset, a jam, fraud.
+    FAULT = "FAULT"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AcceptorEvent:
-    """One event of the acceptor; ``amount`` is set for a note in escrow."""
+    """One event of the acceptor; ``amount`` is set for a note in escrow or returned."""
 
     kind: AcceptorEventKind
     amount: Money | None = None
+    # For a fault: a short code (EVENTS_MISSED, UNASKED_STACK, DEVICE_RESET, ...) and words.
+    code: str = ""
+    detail: str = ""
 
 
 class AcceptorUnavailable(Exception):
     """The acceptor does not answer, or answered something wattbook cannot read."""
+
+
+class NoteNotInEscrow(Exception):
+    """The note to stack is no longer in escrow: the device returned it (escrow timeout)."""
 
 
 class NoteAcceptor(Protocol):
@@ -44,11 +57,16 @@ class NoteAcceptor(Protocol):
         ...
 
     async def stack(self) -> None:
-        """Keep the note in escrow (the server journalled it)."""
+        """Keep the note in escrow (the server journalled it).
+
+        :raises NoteNotInEscrow: if the device returned the note meanwhile (it reports
+            RETURNED for it too).
+        :raises AcceptorUnavailable: if the device does not answer.
+        """
         ...
 
     async def return_note(self) -> None:
-        """Give the note in escrow back to the resident."""
+        """Give the note in escrow back to the resident (nothing if it is already back)."""
         ...
 
     async def set_enabled(self, enabled: bool) -> None:

@@ -28,6 +28,12 @@ class SystemAlarmKind(StrEnum):
     # A debit the bank has not answered within payments.DEBIT_ANSWER_DUE (subject: the debit
     # id). Its account gets no new debit meanwhile, so auto top-up is stopped for it: say so.
     BANK_DEBIT_UNANSWERED = "BANK_DEBIT_UNANSWERED"
+    # A kiosk's acceptor gave a note back after its session was credited (subject: kiosk id
+    # and acceptor sequence): the account got money the campus did not keep. Staff settle it.
+    KIOSK_NOTE_RETURNED_CREDITED = "KIOSK_NOTE_RETURNED_CREDITED"
+    # A kiosk's acceptor reported what staff must see (subject: kiosk id and fault code):
+    # events lost unread, a note stacked without approval, a reset, a jam, fraud.
+    KIOSK_ACCEPTOR_FAULT = "KIOSK_ACCEPTOR_FAULT"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

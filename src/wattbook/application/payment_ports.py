@@ -202,6 +202,10 @@ class PaymentRepository(Protocol):
         """Return the session and amount of the kiosk's newest note with this sequence."""
         ...
 
+    async def remove_kiosk_note(self, transaction_id: str, sequence: int) -> None:
+        """Delete note ``sequence`` of the session: the acceptor gave it back (audit it)."""
+        ...
+
     async def add_agreement(self, agreement: payments.Agreement, *, at: datetime) -> None:
         """Store a new agreement.
 

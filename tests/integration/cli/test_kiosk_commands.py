@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from wattbook import bootstrap
 from wattbook.interfaces.cli import main
+from wattbook.interfaces.cli._exits import Exit
 from wattbook.settings import Settings
 
 
@@ -117,6 +118,13 @@ class TestKioskCommands:
 
         unknown = main([*common, "--secret-file", str(secret), "--acceptor", "id003:/dev/x"])
         missing = main([*common, "--secret-file", str(tmp_path / "none")])
+        bad_address = main(
+            [*common, "--secret-file", str(secret), "--acceptor", "cctalk:/dev/x?address=1"]
+        )
+        absent = main([*common, "--secret-file", str(secret), "--acceptor", "cctalk:/dev/none"])
 
-        assert (unknown, missing) == (2, 2)
-        assert "unknown acceptor" in capsys.readouterr().err
+        assert (unknown, missing, bad_address, absent) == (2, 2, 2, Exit.DEVICE)
+        err = capsys.readouterr().err
+        assert "unknown acceptor" in err
+        assert "address=1: give 2-255" in err
+        assert "/dev/none" in err

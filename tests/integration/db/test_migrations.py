@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -191,3 +192,29 @@ class TestKioskRegister:
             ("K01", None, "migration 0013", 5, None),
             ("K02", None, "migration 0013", 0, None),
         ]
+
+
+class TestKioskAlarmKinds:
+    """Revision 0015: the kiosk alarm kinds, allowed on the way up, removed on the way down."""
+
+    INSERT = sa.text(
+        "INSERT INTO system_alarms (kind, subject, started_at, detail)"
+        " VALUES (:kind, 'K01', :at, 'test')"
+    )
+
+    def test_allows_the_kiosk_kinds_and_takes_them_away_again(self, empty_engine: Engine) -> None:
+        db.upgrade(empty_engine, revision="0014")
+        with empty_engine.connect() as connection, pytest.raises(sa.exc.IntegrityError):
+            connection.execute(self.INSERT, {"kind": "KIOSK_ACCEPTOR_FAULT", "at": AT})
+
+        db.upgrade(empty_engine, revision="0015")
+        with empty_engine.begin() as connection:
+            for kind in ("KIOSK_ACCEPTOR_FAULT", "KIOSK_NOTE_RETURNED_CREDITED", "BUS_UNREACHABLE"):
+                connection.execute(self.INSERT, {"kind": kind, "at": AT})
+        db.downgrade(empty_engine, revision="0014")
+
+        with empty_engine.connect() as connection:
+            kinds = connection.execute(sa.text("SELECT kind FROM system_alarms")).scalars().all()
+            with pytest.raises(sa.exc.IntegrityError):
+                connection.execute(self.INSERT, {"kind": "KIOSK_NOTE_RETURNED_CREDITED", "at": AT})
+        assert kinds == ["BUS_UNREACHABLE"]

@@ -180,6 +180,8 @@ class TestKioskAgent:
         secret = kiosk.agent._secret  # the same kiosk PC, restarted
 
         restarted = await start_agent(app_transport, secret)
+        restarted.acceptor.insert(bootstrap.SimulatedNote(amount=Money(fen=500)))
+        await restarted.acceptor.next_event()  # the note goes into escrow
         stacked = await restarted.agent.relay_note(Money(fen=500))
         await restarted.agent.client.aclose()
         await restarted.screen.aclose()

@@ -459,6 +459,45 @@ class TestCorrections:
         )
 
 
+class TestReturnedNote:
+    def test_a_returned_note_leaves_an_open_session(self) -> None:
+        session, _ = payments.accept_note(
+            session=inserting(), sequence=1, amount=Money(fen=10000), at=AT, caps=CAPS
+        )
+        session, _ = payments.accept_note(
+            session=session, sequence=2, amount=Money(fen=500), at=AT, caps=CAPS
+        )
+
+        left = payments.remove_returned_note(
+            session=session, sequence=1, amount=Money(fen=10000), at=AT + timedelta(minutes=1)
+        )
+
+        assert [note.sequence for note in left.notes] == [2]
+        assert left.total == Money(fen=500)
+        assert left.updated_at == AT + timedelta(minutes=1)
+
+    def test_an_unknown_note_or_another_amount_is_a_conflict(self) -> None:
+        session, _ = payments.accept_note(
+            session=inserting(), sequence=1, amount=Money(fen=10000), at=AT, caps=CAPS
+        )
+
+        with pytest.raises(payments.NoteConflict):
+            payments.remove_returned_note(session=session, sequence=2, amount=Money(fen=100), at=AT)
+        with pytest.raises(payments.NoteConflict):
+            payments.remove_returned_note(session=session, sequence=1, amount=Money(fen=100), at=AT)
+
+    def test_a_credited_session_keeps_its_notes(self) -> None:
+        session, _ = payments.accept_note(
+            session=inserting(), sequence=1, amount=Money(fen=10000), at=AT, caps=CAPS
+        )
+        credited = payments.credit(session=session, at=AT)
+
+        with pytest.raises(payments.KioskStepRefused):
+            payments.remove_returned_note(
+                session=credited, sequence=1, amount=Money(fen=10000), at=AT
+            )
+
+
 class TestKioskCaps:
     def test_refuses_a_note_past_the_amount_or_the_count(self) -> None:
         caps = payments.KioskCaps(max_total=Money(fen=15000), max_notes=2)

@@ -592,6 +592,19 @@ class SqlPaymentRepository:
         """Return the session and amount of the kiosk's newest note with this sequence."""
         return await self._worker.run(self._kiosk_note, kiosk_id, sequence)
 
+    def _remove_kiosk_note(self, transaction_id: str, sequence: int) -> None:
+        s, n = p.kiosk_sessions, p.kiosk_notes
+        session_id = sa.select(s.c.id).where(s.c.transaction_id == transaction_id)
+        self._worker.conn().execute(
+            n.delete().where(
+                n.c.session_id == session_id.scalar_subquery(), n.c.sequence == sequence
+            )
+        )
+
+    async def remove_kiosk_note(self, transaction_id: str, sequence: int) -> None:
+        """Delete note ``sequence`` of the session: the acceptor gave it back (audit it)."""
+        await self._worker.run(self._remove_kiosk_note, transaction_id, sequence)
+
     # ------------------------------------------------------------------ bank
 
     def _add_agreement(self, agreement: payments.Agreement, at: datetime) -> None:

@@ -1,6 +1,7 @@
 """System alarms: what a rule could not decide about the whole system (a year, a bus).
 
-Declared on the shared ``metadata``; created by migration 0008; the refused-callback kind by 0014.
+Declared on the shared ``metadata``; created by migration 0008; the bank kinds by 0014, the
+kiosk kinds by 0015.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ SYSTEM_ALARM_KINDS = (
     "BUS_UNREACHABLE",
     "BANK_CALLBACK_REFUSED",
     "BANK_DEBIT_UNANSWERED",
+    "KIOSK_NOTE_RETURNED_CREDITED",
+    "KIOSK_ACCEPTOR_FAULT",
 )
 
 system_alarms = sa.Table(

@@ -13,8 +13,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from wattbook.application import ports, read_ports
+from wattbook.application import alarm_ports, payment_ports, ports, read_ports
 from wattbook.application.payments._credit import Receipt, TopUp, credit_top_ups, receipt_for
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money
@@ -234,6 +235,136 @@ async def accept_acceptor_note(
         view = await _view(uow, session)
         await uow.commit()
     return view
+
+
+class NoteReturnOutcome(StrEnum):
+    """What the server did about a note the acceptor gave back."""
+
+    REMOVED = "REMOVED"  # the open session no longer counts it
+    NOT_JOURNALLED = "NOT_JOURNALLED"  # the server never took it (or already removed it)
+    ALARMED = "ALARMED"  # its session was credited already: a system alarm for staff
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NoteReturn:
+    """The outcome, and the note's session as the screen shows it (if it was journalled)."""
+
+    outcome: NoteReturnOutcome
+    view: KioskView | None
+
+
+async def return_acceptor_note(
+    *,
+    uow: ports.UnitOfWork,
+    clock: ports.Clock,
+    kiosk_id: str,
+    acceptor_sequence: int,
+    amount: Money,
+) -> NoteReturn:
+    """Take back note ``acceptor_sequence``: the acceptor gave it to the resident after all.
+
+    The agent sends this when the device returned a note by itself (its escrow timer ran out
+    while the server's answer was in doubt). If the note's session is open, the note leaves
+    it (audited); if the session was credited already, the account has money the campus did
+    not keep, so a system alarm asks staff to settle it. A note never journalled must not be
+    journalled later: the kiosk's last sequence moves up to it, so a late copy is refused.
+    Sending it again changes nothing more.
+
+    :raises payments.UnknownKiosk: if no kiosk has this id.
+    :raises payments.NoteConflict: if the note was journalled with another amount.
+    """
+    now = clock.now()
+    async with uow:
+        kiosk = await _kiosk(uow, kiosk_id)
+        found = await uow.payments.kiosk_note(kiosk_id, acceptor_sequence)
+        if found is None:
+            if acceptor_sequence > kiosk.last_acceptor_sequence:
+                await uow.payments.save_kiosk(
+                    replace(kiosk, last_acceptor_sequence=acceptor_sequence)
+                )
+                await uow.commit()
+            return NoteReturn(outcome=NoteReturnOutcome.NOT_JOURNALLED, view=None)
+        transaction_id, journalled = found
+        if journalled != amount:
+            raise payments.NoteConflict(
+                f"kiosk {kiosk_id}: note {acceptor_sequence} was {journalled.yuan()} yuan"
+            )
+        session = await _load(uow, transaction_id, kiosk_id)
+        what = (
+            f"acceptor note {acceptor_sequence} ({amount.yuan()} yuan) of session {transaction_id}"
+        )
+        if session.state is payments.KioskState.CREDITED:
+            receipt = await _receipt(uow, session)
+            number = None if receipt is None else str(receipt.payment.receipt_number)
+            opened = await uow.alarms.raise_alarm(
+                kind=alarm_ports.SystemAlarmKind.KIOSK_NOTE_RETURNED_CREDITED,
+                subject=f"{kiosk_id}/{acceptor_sequence}",
+                detail=f"kiosk {kiosk_id} gave back {what} after receipt {number} credited "
+                f"account {session.account_number}: settle it (P4 correction or the cash)",
+                at=now,
+            )
+            if opened:
+                await _audit(
+                    uow, now, kiosk_id, "payments.kiosk.note-returned-credited", what, number
+                )
+            view = await _view(uow, session, receipt)
+            await uow.commit()
+            return NoteReturn(outcome=NoteReturnOutcome.ALARMED, view=view)
+        session = payments.remove_returned_note(
+            session=session, sequence=acceptor_sequence, amount=amount, at=now
+        )
+        await uow.payments.remove_kiosk_note(transaction_id, acceptor_sequence)
+        await uow.payments.save_kiosk_session(session)
+        await _audit(uow, now, kiosk_id, "payments.kiosk.note-returned", what, None)
+        view = await _view(uow, session)
+        await uow.commit()
+    return NoteReturn(outcome=NoteReturnOutcome.REMOVED, view=view)
+
+
+async def _audit(
+    uow: ports.UnitOfWork,
+    now: datetime,
+    kiosk_id: str,
+    action: str,
+    detail: str,
+    receipt_number: str | None,
+) -> None:
+    await uow.payments.audit(
+        (
+            payment_ports.AuditEntry(
+                at=now,
+                actor=f"kiosk {kiosk_id}",
+                action=action,
+                receipt_number=receipt_number,
+                detail=detail,
+            ),
+        )
+    )
+
+
+async def report_acceptor_fault(
+    *, uow: ports.UnitOfWork, clock: ports.Clock, kiosk_id: str, code: str, detail: str
+) -> bool:
+    """Raise a system alarm for what the kiosk's acceptor reported; return whether it opened.
+
+    Staff see it on the console: events lost unread (notes may have been taken), a note
+    stacked without approval, a reset, a jam. The same fault again while its alarm is open
+    only brings the detail up to date.
+
+    :raises payments.UnknownKiosk: if no kiosk has this id.
+    """
+    now = clock.now()
+    async with uow:
+        if await uow.payments.kiosk(kiosk_id) is None:
+            raise payments.UnknownKiosk(f"no kiosk {kiosk_id} is registered")
+        opened = await uow.alarms.raise_alarm(
+            kind=alarm_ports.SystemAlarmKind.KIOSK_ACCEPTOR_FAULT,
+            subject=f"{kiosk_id}/{code}"[:64],
+            detail=f"kiosk {kiosk_id}: {code}: {detail}",
+            at=now,
+        )
+        await uow.commit()
+    return opened
 
 
 async def _credit(

@@ -83,6 +83,7 @@ from wattbook.domain.payments._kiosk import (
     credit,
     enter_account,
     order_acceptor_note,
+    remove_returned_note,
     start_session,
 )
 from wattbook.domain.payments._kiosk_signature import (
@@ -191,6 +192,7 @@ __all__ = [
     "read_signed_request",
     "reconcile_statement",
     "refund_top_up",
+    "remove_returned_note",
     "require_counter_open",
     "settle",
     "sign_kiosk_request",

@@ -250,6 +250,27 @@ def accept_note(
     return replace(session, notes=(*session.notes, note), updated_at=at), True
 
 
+def remove_returned_note(
+    *, session: KioskSession, sequence: int, amount: Money, at: datetime
+) -> KioskSession:
+    """Return the session without note ``sequence``: the acceptor gave it back after all.
+
+    A note is journalled before it is stacked; if the device then returns it (its escrow
+    timer ran out while the server's answer was in doubt), the session must not count it.
+
+    :raises NoteConflict: if the session has no such note, or has it with another amount.
+    :raises KioskStepRefused: if the session has ended (credited: staff must settle it).
+    """
+    kept = tuple(note for note in session.notes if note.sequence != sequence)
+    removed = [note for note in session.notes if note.sequence == sequence]
+    if not removed or removed[0].amount != amount:
+        raise NoteConflict(
+            f"session {session.transaction_id} has no note {sequence} of {amount.yuan()} yuan"
+        )
+    _require(session, KioskState.INSERTING_NOTES, step="give a note back")
+    return replace(session, notes=kept, updated_at=at)
+
+
 def credit(*, session: KioskSession, at: datetime, recovered: bool = False) -> KioskSession:
     """Return the session credited: the resident confirmed the total, or recovery did.
 

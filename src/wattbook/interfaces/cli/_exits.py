@@ -25,6 +25,7 @@ class Exit(enum.IntEnum):
     DIFFERENCES = 9
     DATABASE_UNREACHABLE = 10
     DATABASE_NOT_MIGRATED = 11
+    DEVICE = 12
     INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
@@ -43,6 +44,7 @@ MEANING: dict[Exit, str] = {
     Exit.DATABASE_UNREACHABLE: "cannot reach or open the database",
     Exit.DATABASE_NOT_MIGRATED: "the database is not at this version's schema: run `wattbook "
     "migrate`",
+    Exit.DEVICE: "cannot use a kiosk's device (the note acceptor's serial port)",
     Exit.INTERRUPTED: "interrupted (Ctrl-C) before it finished",
 }
 

@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         commands,
         "agent",
         help="run the kiosk PC's agent: the screen's proxy and the note acceptor's relay",
-        exits=(Exit.CANNOT_LISTEN,),
+        exits=(Exit.CANNOT_LISTEN, Exit.DEVICE),
     )
     agent.add_argument("--kiosk", required=True, help="this kiosk's id, e.g. K01")
     agent.add_argument("--secret-file", required=True, type=Path, help="the kiosk's secret")
@@ -58,7 +58,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     agent.add_argument(
         "--acceptor",
         default="simulated",
-        help="'simulated' (a panel at /acceptor) or 'cctalk:/dev/ttyUSB0'",
+        help="'simulated' (a panel at /acceptor) or a ccTalk bill validator, "
+        "'cctalk:/dev/ttyUSB0[?address=40&baud=9600]'",
     )
     agent.set_defaults(handler=_agent)
 
@@ -214,6 +215,11 @@ def _agent(args: argparse.Namespace) -> int:
     from wattbook.domain import payments
     from wattbook.interfaces import kiosk as kiosk_agent
 
+    try:
+        bootstrap.check_acceptor_spec(args.acceptor)
+    except bootstrap.InvalidAcceptor as error:
+        print(f"wattbook kiosk agent: {error}", file=sys.stderr)
+        return Exit.BAD_INPUT
     listen = _listen(args.listen)
     if listen is None:
         print(
@@ -267,6 +273,9 @@ def _agent(args: argparse.Namespace) -> int:
             f"wattbook kiosk agent: the server refused kiosk {args.kiosk}: {error}", file=sys.stderr
         )
         return Exit.BAD_INPUT
+    except kiosk_agent.AcceptorDeviceUnavailable as error:
+        print(f"wattbook kiosk agent: {error}", file=sys.stderr)
+        return Exit.DEVICE
     except OSError as error:
         print(f"wattbook kiosk agent: cannot listen on {args.listen}: {error}", file=sys.stderr)
         return Exit.CANNOT_LISTEN

@@ -2,6 +2,7 @@
 
 It stands in for the physical note acceptor: each button puts a note into the slot, and the
 panel shows the note in escrow and what became of each note (stacked, returned, rejected).
+Its escrow-timeout button gives the note in escrow back unasked, as a real device does.
 A real kiosk has no such panel: its acceptor sits on a serial port.
 """
 
@@ -18,6 +19,9 @@ _TEXT = {
         "stacked": "已收入",
         "returned": "已退回",
         "counterfeit_event": "假币已退回",
+        "time_out": "暂存超时退回",
+        "checking": "正在确认纸币",
+        "fault": "故障",
         "none": "无",
     },
     "en": {
@@ -27,6 +31,9 @@ _TEXT = {
         "stacked": "Stacked",
         "returned": "Returned",
         "counterfeit_event": "Counterfeit rejected",
+        "time_out": "Escrow timeout (give back)",
+        "checking": "Checking the note",
+        "fault": "Fault",
         "none": "none",
     },
 }
@@ -48,6 +55,9 @@ _SCRIPT = """
   });
   document.getElementById("note-fake").addEventListener("click", function () {
     insert({yuan: 100, counterfeit: true});
+  });
+  document.getElementById("time-out").addEventListener("click", function () {
+    fetch("/acceptor/time-out", {method: "POST"});
   });
   function line(event) {
     var yuan = event.amount_fen === null ? "" : " ¥" + event.amount_fen / 100;
@@ -92,7 +102,9 @@ def panel_page(language: str) -> str:
         f'<body class="kiosk acceptor-panel"><main><h1>{html.escape(text["title"])}</h1>'
         f'<div class="acceptor">{buttons}'
         f'<button type="button" class="note fake" id="note-fake">'
-        f"{html.escape(text['counterfeit'])}</button></div>"
+        f"{html.escape(text['counterfeit'])}</button>"
+        f'<button type="button" class="note" id="time-out">{html.escape(text["time_out"])}'
+        "</button></div>"
         f'<p>{html.escape(text["escrow"])}: <strong id="escrow">{html.escape(text["none"])}'
         '</strong></p><ol id="events" aria-live="polite"></ol></main>'
         f'<script id="text" type="application/json">{json.dumps(text)}</script>'

@@ -17,6 +17,10 @@ from wattbook.interfaces.kiosk._agent import KioskAgent
 logger = logging.getLogger(__name__)
 
 
+class AcceptorDeviceUnavailable(OSError):
+    """The note acceptor's device (its serial port) cannot be opened."""
+
+
 async def _first_sync(agent: KioskAgent, stop: asyncio.Event) -> None:
     # The server may start after the agent (a kiosk PC boots faster): keep asking.
     delay = 0.2
@@ -46,9 +50,15 @@ async def run_agent(
 
     :raises bootstrap.InvalidAcceptor: if ``acceptor`` names no acceptor wattbook drives.
     :raises ServerRefusedAgent: if the server refuses the kiosk's credential.
-    :raises OSError: if the port cannot be listened on, or the acceptor device opened.
+    :raises AcceptorDeviceUnavailable: if the acceptor's device cannot be opened.
+    :raises OSError: if the port cannot be listened on.
     """
-    device = bootstrap.build_note_acceptor(acceptor)
+    try:
+        device = bootstrap.build_note_acceptor(acceptor)
+    except OSError as error:
+        raise AcceptorDeviceUnavailable(
+            f"cannot open the note acceptor {acceptor}: {error}"
+        ) from error
     agent = KioskAgent(
         kiosk_id=kiosk_id,
         secret=secret,

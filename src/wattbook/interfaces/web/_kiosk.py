@@ -60,6 +60,15 @@ class AcceptorNote(BaseModel):
     amount_fen: int = Field(ge=-1_000_000, le=1_000_000)
 
 
+class AcceptorFault(BaseModel):
+    """Something the acceptor reported that staff must see (from its agent only)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    code: str = Field(pattern=r"^[A-Z0-9_]{1,31}$")
+    detail: str = Field(max_length=500)
+
+
 def limiter(request: Request) -> LookupLimiter:
     """Return the app's per-kiosk account look-up limiter."""
     found = request.app.state.kiosk_lookups
@@ -190,6 +199,39 @@ async def note(request: Request, step: AcceptorNote) -> JSONResponse:
         caps=context.kiosk_caps,
     )
     return JSONResponse(_json(view))
+
+
+@router.post("/api/acceptor/returns")
+async def note_returned(request: Request, step: AcceptorNote) -> JSONResponse:
+    """Take back a journalled note the acceptor gave back by itself (escrow timeout)."""
+    context = runtime(request)
+    done = await kiosk.return_acceptor_note(
+        uow=context.uow_factory(),
+        clock=context.clock,
+        kiosk_id=_kiosk_id(request),
+        acceptor_sequence=step.acceptor_sequence,
+        amount=Money(fen=step.amount_fen),
+    )
+    return JSONResponse(
+        {
+            "outcome": done.outcome.value,
+            "session": None if done.view is None else _json(done.view),
+        }
+    )
+
+
+@router.post("/api/acceptor/faults")
+async def acceptor_fault(request: Request, fault: AcceptorFault) -> JSONResponse:
+    """Raise a system alarm for a fault the kiosk's acceptor reported."""
+    context = runtime(request)
+    opened = await kiosk.report_acceptor_fault(
+        uow=context.uow_factory(),
+        clock=context.clock,
+        kiosk_id=_kiosk_id(request),
+        code=fault.code,
+        detail=fault.detail,
+    )
+    return JSONResponse({"alarm": "KIOSK_ACCEPTOR_FAULT", "opened": opened})
 
 
 @router.post("/api/sessions/{transaction_id}/confirm")

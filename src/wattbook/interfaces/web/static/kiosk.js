@@ -34,6 +34,14 @@
         continue;
       }
       var data = await response.json();
+      if (response.status === 503 && data.error === "NOTES_IN_DOUBT") {
+        // The agent does not yet know what became of a note: wait, do not count the try.
+        status(data.message || t("kiosk.checking_note"));
+        var after = parseInt(response.headers.get("Retry-After") || "2", 10);
+        await sleep(Math.min(Math.max(after, 1), 10) * 1000);
+        i--;
+        continue;
+      }
       if (!response.ok) { throw data; }
       return data;
     }
@@ -58,6 +66,7 @@
       return t("kiosk.note_returned") + (reason && reason !== "error." + event.error ? "：" + reason : "");
     }
     if (event.kind === "escrow") { return t("kiosk.working"); }
+    if (event.kind === "checking") { return t("kiosk.checking_note"); }
     return "";
   }
 
@@ -78,6 +87,7 @@
             status(describe(event));
           }
         });
+        if (state.checking) { status(t("kiosk.checking_note")); }
       }
     } catch (error) { /* no agent: the bare server page shows no acceptor events */ }
   }
