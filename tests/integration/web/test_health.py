@@ -14,12 +14,12 @@ from sqlalchemy.engine import Engine
 from tests.fakes import FakeClock
 from tests.integration.db.databases import same_database
 from tests.integration.web.conftest import web_runtime
+from tests.integration.web.kiosk_client import SESSIONS, KioskAuth, register_kiosk
 from tests.integration.web.server import free_port
 
+from wattbook import bootstrap
 from wattbook.adapters import db
 from wattbook.interfaces.web import create_app
-
-TXN = "/kiosk/api/sessions/K01-0123456789abcdef"
 
 
 @pytest.fixture
@@ -92,14 +92,14 @@ class TestBusyDatabase:
     async def test_a_kiosk_step_is_503_with_retry_after_and_changes_nothing(
         self, engine: Engine, clock: FakeClock, serve_on: object
     ) -> None:
+        secret = await register_kiosk(db.unit_of_work_factory(engine), clock, "K01")
         small = same_database(engine, workers=1, queue_timeout_s=0.3)
         client = await serve_on(small, clock)  # type: ignore[operator]
+        client.auth = KioskAuth("K01", secret, bootstrap.system_clock().now)
         try:
             async with db.SqlReadOnlyUnitOfWork(small):
-                refused = await client.post(
-                    f"{TXN}/account", json={"account_number": "051600001234", "kiosk_id": "K01"}
-                )
-            shown = await client.get(TXN)
+                refused = await client.post(SESSIONS)
+            health = await client.get("/healthz")
         finally:
             small.dispose()
 
@@ -107,7 +107,9 @@ class TestBusyDatabase:
         assert refused.headers["retry-after"] == "2"
         assert refused.json()["error"] == "DATABASE_BUSY"
         assert refused.json()["message"] == "系统繁忙，请稍后再试"
-        assert shown.status_code == 404  # no session was started
+        assert health.status_code == 200
+        with engine.connect() as connection:  # no session was started
+            assert connection.exec_driver_sql("SELECT count(*) FROM kiosk_sessions").scalar() == 0
 
 
 class TestUnreachableDatabase:

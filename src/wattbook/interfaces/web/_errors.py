@@ -169,6 +169,15 @@ def error_response(
     return JSONResponse(content, status_code=status)
 
 
+def busy_response(request: Request, error: Exception) -> Response:
+    """Return the 503 for a database whose every worker stayed busy: nothing was done, and the
+    client may try again after ``RETRY_AFTER_S``."""
+    logger.warning("%s %s: database busy: %s", request.method, request.url.path, error)
+    answer = error_response(request, status=503, code="DATABASE_BUSY")
+    answer.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return answer
+
+
 def install(app: FastAPI) -> None:
     """Map anticipated errors to 4xx, log and hide the rest."""
 
@@ -188,11 +197,7 @@ def install(app: FastAPI) -> None:
         return response
 
     async def busy(request: Request, error: Exception) -> Response:
-        # Every database worker stayed busy: nothing was done, the client may try again.
-        logger.warning("%s %s: database busy: %s", request.method, request.url.path, error)
-        answer = error_response(request, status=503, code="DATABASE_BUSY")
-        answer.headers["Retry-After"] = str(RETRY_AFTER_S)
-        return answer
+        return busy_response(request, error)
 
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)  # noqa: S101 - registered for it

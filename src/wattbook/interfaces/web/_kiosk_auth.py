@@ -15,10 +15,11 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from wattbook import bootstrap
 from wattbook.application.payments import kiosk_devices
 from wattbook.domain import payments
 from wattbook.interfaces.web._context import runtime
-from wattbook.interfaces.web._errors import error_response
+from wattbook.interfaces.web._errors import busy_response, error_response
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,10 @@ class KioskSignatures:
             logger.info("%s %s: kiosk request refused: %s", scope["method"], path, error)
             response = error_response(request, status=401, code=refusal_code(error))
             await response(scope, receive, send)
+            return
+        except bootstrap.DatabaseBusy as error:
+            # Checking the signature needs the database too: busy is a 503 here as in a route.
+            await busy_response(request, error)(scope, receive, send)
             return
         scope.setdefault("state", {})["kiosk"] = kiosk
         replayed = False
