@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from wattbook.interfaces.cli import _args
+from wattbook.interfaces.cli._errors import CommandFailed
 from wattbook.interfaces.cli._exits import Exit
 
 
@@ -110,51 +111,39 @@ def _check_secret_file(args: argparse.Namespace) -> str | None:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from wattbook import bootstrap
-    from wattbook.application.payments import kiosk_devices
-    from wattbook.domain import payments
-
-    problem = _check_secret_file(args)
-    if problem is not None:
-        print(f"wattbook kiosk add: {problem}", file=sys.stderr)
-        return Exit.BAD_INPUT
-    storage = bootstrap.build_storage(_args.settings(args))
-    try:
-        kiosk, secret = asyncio.run(
-            kiosk_devices.register_kiosk(
-                uow=storage.uow_factory(), clock=storage.clock, kiosk_id=args.kiosk_id, by=_by(args)
-            )
-        )
-    except (payments.InvalidKioskId, kiosk_devices.KioskAlreadyRegistered) as error:
-        print(f"wattbook kiosk add: {error}", file=sys.stderr)
-        return Exit.BAD_INPUT
-    finally:
-        storage.close()
-    return _hand_over(args, kiosk.kiosk_id, secret, "registered")
+    return _new_secret(args, rotate=False)
 
 
 def _rotate(args: argparse.Namespace) -> int:
+    return _new_secret(args, rotate=True)
+
+
+def _new_secret(args: argparse.Namespace, *, rotate: bool) -> int:
+    """Register the kiosk (or give it a new secret) and hand the secret over once."""
     from wattbook import bootstrap
     from wattbook.application.payments import kiosk_devices
     from wattbook.domain import payments
 
     problem = _check_secret_file(args)
     if problem is not None:
-        print(f"wattbook kiosk rotate: {problem}", file=sys.stderr)
-        return Exit.BAD_INPUT
+        raise CommandFailed(problem, Exit.BAD_INPUT)
+    use_case = kiosk_devices.rotate_kiosk if rotate else kiosk_devices.register_kiosk
     storage = bootstrap.build_storage(_args.settings(args))
     try:
         kiosk, secret = asyncio.run(
-            kiosk_devices.rotate_kiosk(
+            use_case(
                 uow=storage.uow_factory(), clock=storage.clock, kiosk_id=args.kiosk_id, by=_by(args)
             )
         )
-    except payments.UnknownKiosk as error:
-        print(f"wattbook kiosk rotate: {error}", file=sys.stderr)
-        return Exit.BAD_INPUT
+    except (
+        payments.InvalidKioskId,
+        payments.UnknownKiosk,
+        kiosk_devices.KioskAlreadyRegistered,
+    ) as error:
+        raise CommandFailed(str(error), Exit.BAD_INPUT) from error
     finally:
         storage.close()
-    return _hand_over(args, kiosk.kiosk_id, secret, "rotated")
+    return _hand_over(args, kiosk.kiosk_id, secret, "rotated" if rotate else "registered")
 
 
 def _revoke(args: argparse.Namespace) -> int:
