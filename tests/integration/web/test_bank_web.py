@@ -26,6 +26,15 @@ def signed(body: bytes) -> dict[str, str]:
     return {HEADER: bank.sign(SECRET.encode(), body), "Content-Type": "application/json"}
 
 
+async def one_debit(engine: Engine, clock: FakeClock) -> tuple[Payer, payments.DebitRequest]:
+    """Return a household with an agreement, and the debit today's auto top-up requested."""
+    home = Payer(engine, clock)
+    await home.open()
+    await home.sign(home.agreement())
+    (debit,) = (await home.run_auto_top_up()).requested
+    return home, debit
+
+
 class TestBankEndpoint:
     async def test_takes_signed_agreements_and_refuses_forgeries(
         self, client: httpx.AsyncClient, engine: Engine, clock: FakeClock
@@ -85,10 +94,7 @@ class TestBankEndpoint:
         self, client: httpx.AsyncClient, engine: Engine, clock: FakeClock
     ) -> None:
         # Issue 16, defect 1: SAME-1 failed, SAME-1 succeeded, SAME-2 succeeded: 100.00.
-        home = Payer(engine, clock)
-        await home.open()
-        await home.sign(home.agreement())
-        (debit,) = (await home.run_auto_top_up()).requested
+        home, debit = await one_debit(engine, clock)
         before = home.balance_fen()
         bodies = [
             bank.encode_callback(c)
@@ -114,10 +120,7 @@ class TestRefusedCallbacksRaiseAnAlarm:
     ) -> None:
         # Issue 16: callbacks outside the window are refused *and reported*; a log line alone
         # is not a report. Conflicts and stale dates both reach the staff's alarm list.
-        home = Payer(engine, clock)
-        await home.open()
-        await home.sign(home.agreement())
-        (debit,) = (await home.run_auto_top_up()).requested
+        home, debit = await one_debit(engine, clock)
         stale = replace(home.success(debit, "OLD-1"), at=local(1999, 6, 10, 8))
         first = home.success(debit, "SAME-1")
         conflict = home.success(debit, "SAME-2")
@@ -146,10 +149,7 @@ class TestRefusedCallbacksRaiseAnAlarm:
     async def test_an_unsigned_callback_raises_nothing(
         self, client: httpx.AsyncClient, engine: Engine, clock: FakeClock
     ) -> None:
-        home = Payer(engine, clock)
-        await home.open()
-        await home.sign(home.agreement())
-        (debit,) = (await home.run_auto_top_up()).requested
+        home, debit = await one_debit(engine, clock)
         body = bank.encode_callback(replace(home.success(debit, "X"), at=local(1999, 1, 1, 8)))
 
         answer = await client.post("/bank/callbacks", content=body, headers={HEADER: "sha256=0"})
