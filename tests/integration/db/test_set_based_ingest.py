@@ -23,18 +23,18 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from tests.fakes import FakeClock
+from tests.fakes.top_up import top_up
 from tests.functional.household import local
 from tests.integration.db.databases import BACKENDS, Templates
 
 from wattbook.adapters import db
 from wattbook.adapters.db import _repositories_ingest
 from wattbook.application import queries
-from wattbook.application.install_meter import install_meter
-from wattbook.application.keep_power import order_keep_power
-from wattbook.application.open_account import open_account
-from wattbook.application.record_readings import ReadingReport, record_readings
-from wattbook.application.set_tariff import set_tariff
-from wattbook.application.top_up import top_up
+from wattbook.application.accounts.install_meter import install_meter
+from wattbook.application.accounts.open_account import open_account
+from wattbook.application.billing.set_tariff import set_tariff
+from wattbook.application.metering.record_readings import ReadingReport, record_readings
+from wattbook.application.prepaid.keep_power import order_keep_power
 from wattbook.domain import accounts, billing, metering, prepaid
 from wattbook.domain.values import (
     CHARGE_ROUNDING,

@@ -13,7 +13,7 @@ from tests.integration.web.test_error_bodies import TXN, as_kiosk, lenient_clien
 from wattbook import bootstrap
 from wattbook.adapters import db
 from wattbook.adapters.db import _tables
-from wattbook.application.open_account import open_account
+from wattbook.application.accounts.open_account import open_account
 from wattbook.domain import accounts
 from wattbook.domain.values import OPERATOR_NAME_MAX, AccountNumber
 

@@ -18,7 +18,9 @@ from sqlalchemy.engine import Connection
 
 from wattbook.adapters.db import _tables as t
 from wattbook.adapters.db._types import UtcDateTime
-from wattbook.application import ports
+from wattbook.application.accounts import ports as account_ports
+from wattbook.application.billing import ports as billing_ports
+from wattbook.application.prepaid import ports as prepaid_ports
 from wattbook.domain import accounts, billing, ledger, metering, prepaid
 from wattbook.domain.values import (
     AccountNumber,
@@ -151,7 +153,7 @@ def _account_ids(connection: Connection, numbers: Collection[AccountNumber]) -> 
 def _account_id(connection: Connection, number: AccountNumber) -> int:
     found = _account_ids(connection, (number,))
     if str(number) not in found:
-        raise ports.UnknownAccount(str(number))
+        raise account_ports.UnknownAccount(str(number))
     return found[str(number)]
 
 
@@ -179,7 +181,7 @@ class SqlAccountRepository:
     def _add(self, account: accounts.Account) -> None:
         connection = self._worker.conn()
         if _account_ids(connection, (account.number,)):
-            raise ports.DuplicateAccount(str(account.number))
+            raise account_ports.DuplicateAccount(str(account.number))
         account_id = connection.execute(
             t.accounts.insert()
             .values(
@@ -225,7 +227,7 @@ class SqlAccountRepository:
             .one_or_none()
         )
         if row is None:
-            raise ports.UnknownAccount(str(number))
+            raise account_ports.UnknownAccount(str(number))
         return _account_from_row(row)
 
     async def get(self, number: AccountNumber) -> accounts.Account:
@@ -330,7 +332,7 @@ class SqlMeterRepository:
             )
         ).scalar_one()
         if taken:
-            raise ports.MeterAlreadyInstalled(
+            raise account_ports.MeterAlreadyInstalled(
                 f"meter {installation.meter_number} or account {installation.account_number}"
                 " already has an installation"
             )
@@ -375,7 +377,7 @@ class SqlMeterRepository:
         )
         row = connection.execute(query).mappings().one_or_none()
         if row is None:
-            raise ports.NoMeterInstalled(str(number))
+            raise account_ports.NoMeterInstalled(str(number))
         return row
 
     @staticmethod
@@ -416,10 +418,12 @@ class SqlMeterRepository:
         """Remove the old meter with its final reading and install the new one."""
         await self._worker.run(self._replace, replacement, baseline)
 
-    def _positions(self, meters: Collection[MeterNumber]) -> dict[MeterNumber, ports.MeterPosition]:
+    def _positions(
+        self, meters: Collection[MeterNumber]
+    ) -> dict[MeterNumber, account_ports.MeterPosition]:
         connection = self._worker.conn()
         given = {str(meter): meter for meter in meters}
-        found: dict[MeterNumber, ports.MeterPosition] = {}
+        found: dict[MeterNumber, account_ports.MeterPosition] = {}
         i, b = t.meter_installations, t.register_baselines
         columns = (
             i.c.id,
@@ -460,7 +464,7 @@ class SqlMeterRepository:
                         valley_wh=row[9],
                     ),
                 )
-                found[meter] = ports.MeterPosition(
+                found[meter] = account_ports.MeterPosition(
                     installation=installation,
                     baseline=metering.RegisterBaseline(
                         meter_number=meter,
@@ -480,7 +484,7 @@ class SqlMeterRepository:
 
     async def positions(
         self, meters: Collection[MeterNumber]
-    ) -> dict[MeterNumber, ports.MeterPosition]:
+    ) -> dict[MeterNumber, account_ports.MeterPosition]:
         """Return the installed meters among ``meters``, with their baselines."""
         return await self._worker.run(self._positions, meters)
 
@@ -618,7 +622,7 @@ class SqlLedgerRepository:
         ids = self._worker.account_ids({entry.account_number for entry in entries})
         missing = {str(e.account_number) for e in entries} - ids.keys()
         if missing:
-            raise ports.UnknownAccount(min(missing))
+            raise account_ports.UnknownAccount(min(missing))
         # One query reads and (on PostgreSQL) locks the balances: concurrent writers to the
         # same account's money queue here, in id order (no deadlock). SQLite's BEGIN
         # IMMEDIATE already serialises writers.
@@ -782,7 +786,7 @@ class SqlLedgerRepository:
         """Return the account's B8 migration credits."""
         return await self._worker.run(self._migration_credits, number)
 
-    def _reconcile(self) -> tuple[ports.BalanceDifference, ...]:
+    def _reconcile(self) -> tuple[billing_ports.BalanceDifference, ...]:
         journal = (
             sa.select(
                 t.ledger_entries.c.account_id,
@@ -800,7 +804,7 @@ class SqlLedgerRepository:
             .order_by(t.accounts.c.account_number)
         )
         return tuple(
-            ports.BalanceDifference(
+            billing_ports.BalanceDifference(
                 account_number=AccountNumber(value=number),
                 cached=Money(fen=int(cached)),
                 journal=Money(fen=int(summed)),
@@ -808,7 +812,7 @@ class SqlLedgerRepository:
             for number, cached, summed in self._worker.conn().execute(query)
         )
 
-    async def reconcile(self) -> tuple[ports.BalanceDifference, ...]:
+    async def reconcile(self) -> tuple[billing_ports.BalanceDifference, ...]:
         """Recompute every balance from the journal and return the ones that differ."""
         return await self._worker.run(self._reconcile)
 
@@ -1140,13 +1144,13 @@ class SqlPrepaidRepository:
 
     def _snapshots(
         self, numbers: Collection[AccountNumber], at: datetime
-    ) -> dict[AccountNumber, ports.PrepaidSnapshot]:
+    ) -> dict[AccountNumber, prepaid_ports.PrepaidSnapshot]:
         connection = self._worker.conn()
         s, k = t.prepaid_states, t.keep_power_orders
         given = {str(number): number for number in numbers}
         ids = self._worker.account_ids(numbers)
         by_id = {id_: given[number] for number, id_ in ids.items()}
-        found: dict[AccountNumber, ports.PrepaidSnapshot] = {}
+        found: dict[AccountNumber, prepaid_ports.PrepaidSnapshot] = {}
         for chunk in _chunks(sorted(by_id)):
             keep: dict[int, list[Period]] = defaultdict(list)
             rows = connection.execute(
@@ -1200,7 +1204,7 @@ class SqlPrepaidRepository:
                     tripped,
                     re_evaluate_at,
                 )
-                found[by_id[account_id]] = ports.PrepaidSnapshot(
+                found[by_id[account_id]] = prepaid_ports.PrepaidSnapshot(
                     state=prepaid.RuleState(
                         low_balance_notified=low,
                         warning_cut_done=warning,
@@ -1216,7 +1220,7 @@ class SqlPrepaidRepository:
 
     async def snapshots(
         self, numbers: Collection[AccountNumber], *, at: datetime
-    ) -> dict[AccountNumber, ports.PrepaidSnapshot]:
+    ) -> dict[AccountNumber, prepaid_ports.PrepaidSnapshot]:
         """Return the rule inputs of the accounts, with keep-power orders not over at ``at``."""
         return await self._worker.run(self._snapshots, numbers, at)
 
@@ -1305,7 +1309,7 @@ class SqlPrepaidRepository:
         """Return accounts whose rules asked to be evaluated again by ``at``."""
         return await self._worker.run(self._due, at, limit)
 
-    def _add_keep_power(self, order: ports.KeepPowerOrder) -> None:
+    def _add_keep_power(self, order: prepaid_ports.KeepPowerOrder) -> None:
         connection = self._worker.conn()
         connection.execute(
             t.keep_power_orders.insert().values(
@@ -1318,7 +1322,7 @@ class SqlPrepaidRepository:
             )
         )
 
-    async def add_keep_power(self, order: ports.KeepPowerOrder) -> None:
+    async def add_keep_power(self, order: prepaid_ports.KeepPowerOrder) -> None:
         """Store a keep-power order."""
         await self._worker.run(self._add_keep_power, order)
 

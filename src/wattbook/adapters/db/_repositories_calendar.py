@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from wattbook.adapters.db import _tables as t
 from wattbook.adapters.db._repositories import Worker, load_calendar
-from wattbook.application import calendar_ports as cp
+from wattbook.application.prepaid import calendar_ports as cp
 from wattbook.domain.values import CalendarOverride, WorkingCalendar
 
 

@@ -14,8 +14,8 @@ from sqlalchemy.engine import Connection
 from wattbook.adapters.db import _tables as t
 from wattbook.adapters.db import _tables_headend as h
 from wattbook.adapters.db._repositories import Worker, upsert
-from wattbook.application import headend_ports as hp
-from wattbook.application import ports
+from wattbook.application.accounts import ports as account_ports
+from wattbook.application.headend import ports as hp
 from wattbook.domain.values import AccountNumber, MeterNumber, RegisterSet, local_date
 
 _CHUNK = 900
@@ -566,7 +566,7 @@ class SqlHeadendRepository:
             )
         ).scalar_one_or_none()
         if account_id is None:
-            raise ports.NoMeterInstalled(str(meter))
+            raise account_ports.NoMeterInstalled(str(meter))
         return int(
             connection.execute(
                 t.relay_commands.insert()

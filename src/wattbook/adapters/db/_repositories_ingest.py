@@ -28,7 +28,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from wattbook.adapters.db import _tables as t
 from wattbook.adapters.db._repositories import Worker
 from wattbook.adapters.db._types import NaiveDatetime, UtcDateTime
-from wattbook.application import ingest_ports
+from wattbook.application.metering import ports as metering_ports
 from wattbook.domain import ledger
 from wattbook.domain.values import AccountNumber, ChargeRounding
 
@@ -437,8 +437,8 @@ class SqlIngestRepository:
         self._worker = worker
 
     async def record_plain(
-        self, batch: ingest_ports.PlainBatch
-    ) -> tuple[ingest_ports.PlainCharge, ...]:
+        self, batch: metering_ports.PlainBatch
+    ) -> tuple[metering_ports.PlainCharge, ...]:
         """Store, charge and aggregate the plain readings of ``batch`` (see the port).
 
         :raises ledger.DuplicateReference: if a posting's reference is already in the journal.
@@ -451,7 +451,7 @@ class SqlIngestRepository:
         for statement in _preparation(connection.dialect):
             connection.exec_driver_sql(statement)
 
-    def _stage(self, connection: Connection, batch: ingest_ports.PlainBatch) -> None:
+    def _stage(self, connection: Connection, batch: metering_ports.PlainBatch) -> None:
         connection.execute(
             slots.insert(),
             [
@@ -500,7 +500,9 @@ class SqlIngestRepository:
             rows,
         )
 
-    def _record_plain(self, batch: ingest_ports.PlainBatch) -> tuple[ingest_ports.PlainCharge, ...]:
+    def _record_plain(
+        self, batch: metering_ports.PlainBatch
+    ) -> tuple[metering_ports.PlainCharge, ...]:
         connection = self._worker.conn()
         dialect = connection.dialect.name
         statements = _statements(
@@ -535,7 +537,7 @@ class SqlIngestRepository:
                 # (on PostgreSQL the transaction is aborted now, so it cannot be looked up).
                 raise ledger.DuplicateReference("a CHARGE reference of this batch") from error
         return tuple(
-            ingest_ports.PlainCharge(
+            metering_ports.PlainCharge(
                 index=seq,
                 account_number=AccountNumber(value=number),
                 posting_fen=posting,

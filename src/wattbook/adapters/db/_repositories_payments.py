@@ -15,7 +15,8 @@ from wattbook.adapters.db import _tables as t
 from wattbook.adapters.db import _tables_payments as p
 from wattbook.adapters.db._engine import locks_rows
 from wattbook.adapters.db._repositories import Worker, _account_id, _account_ids, _chunks
-from wattbook.application import payment_ports, ports
+from wattbook.application.accounts import ports as account_ports
+from wattbook.application.payments import ports as payment_ports
 from wattbook.domain import payments
 from wattbook.domain.values import (
     AccountNumber,
@@ -612,7 +613,7 @@ class SqlPaymentRepository:
         ids = _account_ids(connection, agreement.account_numbers)
         missing = {str(n) for n in agreement.account_numbers} - ids.keys()
         if missing:
-            raise ports.UnknownAccount(min(missing))
+            raise account_ports.UnknownAccount(min(missing))
         a = p.bank_agreements
         taken = connection.execute(
             sa.select(a.c.id).where(a.c.agreement_number == agreement.agreement_number)

@@ -13,7 +13,8 @@ from sqlalchemy.engine import Connection
 from wattbook.adapters.db import _tables as t
 from wattbook.adapters.db import _tables_sms as ts
 from wattbook.adapters.db._repositories import Worker, _account_ids, _chunks
-from wattbook.application import ports, sms_ports
+from wattbook.application.accounts import ports as account_ports
+from wattbook.application.notifications import ports as sms_ports
 from wattbook.domain import accounts
 from wattbook.domain.values import AccountNumber, Money, Price
 
@@ -108,7 +109,7 @@ class SqlSmsOutbox:
         for request in requests:
             found = accounts_of.get(str(request.account_number))
             if found is None:
-                raise ports.UnknownAccount(str(request.account_number))
+                raise account_ports.UnknownAccount(str(request.account_number))
             rows_in.append(
                 {
                     "account_id": found[0],

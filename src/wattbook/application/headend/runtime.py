@@ -9,14 +9,14 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timedelta
 
-from wattbook.application import headend_ports as hp
 from wattbook.application import ports
-from wattbook.application.dispatch_relay_commands import due_relay_commands
-from wattbook.application.headend._poller import REDIAL_EVERY, BusActivity, BusPoller
-from wattbook.application.record_bus_reachability import record_bus_unreachable
-from wattbook.application.record_communication import record_communication
-from wattbook.application.record_meter_events import record_meter_events
-from wattbook.application.record_readings import record_readings
+from wattbook.application.headend import ports as hp
+from wattbook.application.headend.dispatch_relay_commands import due_relay_commands
+from wattbook.application.headend.poller import REDIAL_EVERY, BusActivity, BusPoller
+from wattbook.application.headend.record_bus_reachability import record_bus_unreachable
+from wattbook.application.headend.record_communication import record_communication
+from wattbook.application.headend.record_meter_events import record_meter_events
+from wattbook.application.metering.record_readings import record_readings
 from wattbook.domain import metering
 
 logger = logging.getLogger(__name__)

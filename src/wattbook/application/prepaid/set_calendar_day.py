@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from wattbook.application import calendar_ports as cp
 from wattbook.application import ports
+from wattbook.application.prepaid import calendar_ports as cp
 from wattbook.domain.values import OPERATOR_NAME_MAX
 
 MAX_NOTE_LENGTH = 200

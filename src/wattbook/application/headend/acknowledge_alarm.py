@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from wattbook.application import headend_ports as hp
 from wattbook.application import ports
+from wattbook.application.headend import ports as hp
 
 
 async def acknowledge_alarm(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from wattbook.application import ports
-from wattbook.application._rules import apply_prepaid_rules
+from wattbook.application.prepaid.rules import apply_prepaid_rules
 from wattbook.domain import accounts, ledger
 from wattbook.domain.values import AccountNumber, Energy, Money
 

@@ -22,11 +22,11 @@ and only a copy the storage lost (wiped, replaced) falls back to the in-doubt ru
 Sending directly (a modem without storage, the log), a crash between an accepted part and
 its record is the one moment nobody can know the truth. :func:`recover_sms_claims`, run at
 every worker start, settles each such row by the policy's
-:class:`~wattbook.application.sms_ports.InDoubtRule`: ``RESEND`` (the default) sends that part
-again, so nothing is lost and at most that one part arrives twice; ``FAIL`` marks the message
-failed for a person to look at, so nothing arrives twice. Parts recorded before the crash are
-never sent again, and a resumed long message keeps its concatenation reference, so the handset
-still joins it.
+:class:`~wattbook.application.notifications.ports.InDoubtRule`: ``RESEND`` (the default)
+sends that part again, so nothing is lost and at most that one part arrives twice; ``FAIL``
+marks the message failed for a person to look at, so nothing arrives twice. Parts recorded
+before the crash are never sent again, and a resumed long message keeps its concatenation
+reference, so the handset still joins it.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from wattbook.application import ports
-from wattbook.application.sms_ports import (
+from wattbook.application.notifications.ports import (
     DeliveryOutcome,
     InDoubtRule,
     NotificationKind,
@@ -54,7 +54,7 @@ from wattbook.application.sms_ports import (
     SmsStorage,
     StoredPartState,
 )
-from wattbook.application.sms_templates import render_notification
+from wattbook.application.notifications.templates import render_notification
 from wattbook.domain import accounts
 from wattbook.domain.values import local_date, start_of_local_day
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wattbook.application import ports, read_ports
+from wattbook.application import read_ports
+from wattbook.application.billing import ports as billing_ports
 from wattbook.domain import payments
 
 
@@ -13,7 +14,7 @@ class LedgerReport:
     """What reconciling the ledger found: balances off their journal, and bank debits
     credited twice or credited while they failed."""
 
-    balances: tuple[ports.BalanceDifference, ...]
+    balances: tuple[billing_ports.BalanceDifference, ...]
     debits: tuple[payments.Mismatch, ...]
 
     def __bool__(self) -> bool:

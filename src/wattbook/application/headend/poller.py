@@ -9,15 +9,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from wattbook.application import headend_ports as hp
 from wattbook.application import ports
-from wattbook.application.collect_meter import MeterSchedule, collect_meter, missed_visit
-from wattbook.application.dispatch_relay_commands import (
+from wattbook.application.headend import ports as hp
+from wattbook.application.headend.collect_meter import MeterSchedule, collect_meter, missed_visit
+from wattbook.application.headend.dispatch_relay_commands import (
     carry_out_relay_command,
     recheck_relay_command,
     record_relay_outcome,
 )
-from wattbook.application.record_bus_reachability import (
+from wattbook.application.headend.record_bus_reachability import (
     record_bus_reachable,
     record_bus_unreachable,
 )

@@ -18,10 +18,10 @@ import csv
 from collections.abc import Sequence
 from datetime import date
 
-from wattbook.application import calendar_ports as cp
 from wattbook.application import ports
 from wattbook.application.alarm_ports import SystemAlarmKind
-from wattbook.application.set_calendar_day import MAX_NOTE_LENGTH, check_author, check_year
+from wattbook.application.prepaid import calendar_ports as cp
+from wattbook.application.prepaid.set_calendar_day import MAX_NOTE_LENGTH, check_author, check_year
 from wattbook.domain.values import CalendarOverride
 
 _HEADER = ("date", "type", "name")

@@ -1,7 +1,7 @@
 """Visit one meter on its bus and read what its poll plan says is due (C1, C3, C5, M2, M6).
 
 No database here: the visit talks to the meter gateway only and returns a
-:class:`~wattbook.application.headend_ports.MeterCollection` for the core to store, plus the
+:class:`~wattbook.application.headend.ports.MeterCollection` for the core to store, plus the
 meter's schedule for the next visit. One request is in flight at a time (the gateway's bus).
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import TypeVar
 
-from wattbook.application import headend_ports as hp
 from wattbook.application import ports
+from wattbook.application.headend import ports as hp
 from wattbook.domain import metering
 from wattbook.domain.values import BillingMonth, MeterNumber, local_datetime, to_local
 

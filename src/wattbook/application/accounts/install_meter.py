@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from wattbook.application import ports
-from wattbook.application._rules import apply_prepaid_rules
-from wattbook.application.record_readings import record_readings
+from wattbook.application.metering.record_readings import record_readings
+from wattbook.application.prepaid.rules import apply_prepaid_rules
 from wattbook.domain import accounts, metering
 from wattbook.domain.values import AccountNumber, MeterNumber, RegisterSet
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from wattbook.application import alarm_ports, headend_ports, read_ports
+from wattbook.application import alarm_ports, read_ports
+from wattbook.application.headend import ports as headend_ports
 
 
 async def list_alarms(

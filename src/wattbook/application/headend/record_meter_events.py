@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from wattbook.application import headend_ports as hp
 from wattbook.application import ports
+from wattbook.application.headend import ports as hp
 
 # Event kinds that raise an alarm, and which alarm; relay operations are only recorded.
 EVENT_ALARMS = {

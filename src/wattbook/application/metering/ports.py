@@ -9,6 +9,7 @@ batch at once and charges the plain ones exactly as the per-reading domain path 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -109,4 +110,12 @@ class IngestRepository(Protocol):
 
         :raises ledger.DuplicateReference: if a posting's reference is already in the journal.
         """
+        ...
+
+
+class UsageRepository(Protocol):
+    """Usage aggregates by local day, month and year (Q5)."""
+
+    async def add(self, usage: Mapping[AccountNumber, Sequence[metering.Consumption]]) -> None:
+        """Add consumption to the aggregates of the local day each interval ended in."""
         ...

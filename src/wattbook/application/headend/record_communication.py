@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from wattbook.application import headend_ports as hp
 from wattbook.application import ports
+from wattbook.application.headend import ports as hp
 
 
 async def record_communication(

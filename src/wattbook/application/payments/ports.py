@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
-from wattbook.domain import payments
+from wattbook.domain import accounts, payments
 from wattbook.domain.values import AccountNumber, Money, Period
 
 
@@ -295,3 +295,23 @@ class BankGateway(Protocol):
         :raises DebitRefused: if the bank refuses the request outright.
         """
         ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Receipt:
+    """A payment with the personal details the receipt carries (P2: masked where sensible)."""
+
+    payment: Payment
+    holder_masked: str
+    address: str
+    reprint: bool = False
+
+
+def receipt_for(payment: Payment, account: accounts.Account, *, reprint: bool = False) -> Receipt:
+    """Return the receipt of ``payment`` for ``account``."""
+    return Receipt(
+        payment=payment,
+        holder_masked=payments.mask_name(account.holder.name),
+        address=account.address.text,
+        reprint=reprint,
+    )

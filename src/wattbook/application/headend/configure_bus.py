@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from wattbook.application import headend_ports as hp
 from wattbook.application import ports
+from wattbook.application.headend import ports as hp
 
 
 async def configure_bus(*, uow: ports.UnitOfWork, bus: hp.BusConfig) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from math import gcd
 
-from wattbook.application import ingest_ports
+from wattbook.application.metering import ports as metering_ports
 from wattbook.domain import billing, metering, prepaid
 from wattbook.domain.values import CHARGE_ROUNDING, BillingMonth, MeterNumber, local_date
 
@@ -27,7 +27,7 @@ _MAX_REGISTER_WH = 2**50
 _RATE_DENOMINATOR = 1_000_000 * 3600 * 1_000_000 * 100
 
 
-def plausibility_bound(limits: metering.PlausibilityLimits) -> ingest_ports.PlausibilityBound:
+def plausibility_bound(limits: metering.PlausibilityLimits) -> metering_ports.PlausibilityBound:
     """Return ``limits`` as the integers the storage compares with (see PlausibilityBound).
 
     ``limits.max_wh(e)`` is ``ceil(K x e / D) + slack``; a jump ``j`` is at most that iff
@@ -36,7 +36,7 @@ def plausibility_bound(limits: metering.PlausibilityLimits) -> ingest_ports.Plau
     rate = limits.max_current_ma * limits.nominal_voltage_mv * limits.margin_percent
     divisor = gcd(rate, _RATE_DENOMINATOR)
     numerator, denominator = rate // divisor, _RATE_DENOMINATOR // divisor
-    return ingest_ports.PlausibilityBound(
+    return metering_ports.PlausibilityBound(
         slack_wh=limits.slack_wh,
         rate_numerator=numerator,
         rate_denominator=denominator,
@@ -46,7 +46,7 @@ def plausibility_bound(limits: metering.PlausibilityLimits) -> ingest_ports.Plau
     )
 
 
-def _slot(at: datetime, tariffs: billing.TariffHistory) -> ingest_ports.ChargeSlot | None:
+def _slot(at: datetime, tariffs: billing.TariffHistory) -> metering_ports.ChargeSlot | None:
     # The month and version of the last instant before the reading: a baseline in the same
     # month and version means the whole interval is (the reading's own instant may be the end
     # of both, which the unsplit path allows). The usage day is that instant's too, as
@@ -60,7 +60,7 @@ def _slot(at: datetime, tariffs: billing.TariffHistory) -> ingest_ports.ChargeSl
         return None
     month = BillingMonth.of(before)
     price = tariff.bands[0].price.scaled
-    return ingest_ports.ChargeSlot(
+    return metering_ports.ChargeSlot(
         meter_time_at=at,
         meter_time_us=(at - _EPOCH) // _ONE_US,
         window_start_at=max(month.start_at, tariff.start_at),
@@ -76,11 +76,11 @@ def plan(
     *,
     by_meter: Mapping[MeterNumber, Sequence[metering.Reading]],
     tariffs: billing.TariffHistory,
-) -> tuple[tuple[metering.Reading, ...], tuple[int, ...], tuple[ingest_ports.ChargeSlot, ...]]:
+) -> tuple[tuple[metering.Reading, ...], tuple[int, ...], tuple[metering_ports.ChargeSlot, ...]]:
     """Return the readings that may be plain, the slot of each, and the slots."""
     candidates: list[metering.Reading] = []
     slot_of: list[int] = []
-    slots: list[ingest_ports.ChargeSlot] = []
+    slots: list[metering_ports.ChargeSlot] = []
     index_of: dict[datetime, int | None] = {}
     for meter_readings in by_meter.values():
         if len(meter_readings) != 1:

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from wattbook.application import _set_based_ingest, ingest_ports, ports
-from wattbook.application._rules import apply_prepaid_rules
+from wattbook.application import ports
+from wattbook.application.metering import _set_based_ingest
+from wattbook.application.metering import ports as metering_ports
+from wattbook.application.prepaid.rules import apply_prepaid_rules
 from wattbook.domain import billing, ledger, metering, prepaid
 from wattbook.domain.values import (
     CHARGE_ROUNDING,
@@ -68,8 +70,8 @@ async def record_readings(
         by_meter[reading.meter_number].append(reading)
     async with uow:
         tariffs: billing.TariffHistory | None = None
-        plain: tuple[ingest_ports.PlainCharge, ...] = ()
-        batch: ingest_ports.PlainBatch | None = None
+        plain: tuple[metering_ports.PlainCharge, ...] = ()
+        batch: metering_ports.PlainBatch | None = None
         rest: dict[MeterNumber, list[metering.Reading]] = by_meter
         if set_based and by_meter:
             tariffs = await uow.tariffs.history()
@@ -134,7 +136,7 @@ async def record_readings(
 
 
 def _plain_entry(
-    charge: ingest_ports.PlainCharge, *, key: billing.ChargeKey, now: datetime
+    charge: metering_ports.PlainCharge, *, key: billing.ChargeKey, now: datetime
 ) -> ledger.Entry:
     posting = billing.ChargePosting(
         account_number=charge.account_number,
@@ -153,12 +155,12 @@ async def _record_plain(
     tariffs: billing.TariffHistory,
     limits: metering.PlausibilityLimits,
     now: datetime,
-) -> tuple[ingest_ports.PlainBatch | None, tuple[ingest_ports.PlainCharge, ...]]:
+) -> tuple[metering_ports.PlainBatch | None, tuple[metering_ports.PlainCharge, ...]]:
     candidates, slot_of, slots = _set_based_ingest.plan(by_meter=by_meter, tariffs=tariffs)
     if not candidates:
         return None, ()
     settings = await uow.prepaid.settings(on=local_date(now))
-    batch = ingest_ports.PlainBatch(
+    batch = metering_ports.PlainBatch(
         readings=candidates,
         slot_of=slot_of,
         slots=slots,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from wattbook.application import calendar_ports as cp
 from wattbook.application import read_ports
-from wattbook.application.set_calendar_day import check_year
+from wattbook.application.prepaid import calendar_ports as cp
+from wattbook.application.prepaid.set_calendar_day import check_year
 from wattbook.domain.values import CalendarSource
 
 

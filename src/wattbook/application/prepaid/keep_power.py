@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from wattbook.application import ports
-from wattbook.application._rules import apply_prepaid_rules
+from wattbook.application.prepaid import ports as prepaid_ports
+from wattbook.application.prepaid.rules import apply_prepaid_rules
 from wattbook.domain import prepaid
 from wattbook.domain.values import AccountNumber, Period
 
@@ -28,7 +29,7 @@ async def order_keep_power(
     async with uow:
         await uow.accounts.get(number)
         await uow.prepaid.add_keep_power(
-            ports.KeepPowerOrder(
+            prepaid_ports.KeepPowerOrder(
                 account_number=number,
                 period=period,
                 ordered_by=ordered_by,

@@ -15,9 +15,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from wattbook.application import headend_ports as hp
-from wattbook.application import ports, sms_ports
-from wattbook.application._rules import CALENDAR_HORIZON
+from wattbook.application import ports
+from wattbook.application.headend import ports as hp
+from wattbook.application.notifications import ports as sms_ports
+from wattbook.application.prepaid.rules import CALENDAR_HORIZON
 from wattbook.domain import prepaid
 from wattbook.domain.values import OPERATOR_NAME_MAX, MeterNumber, local_date
 

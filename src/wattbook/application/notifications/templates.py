@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from wattbook.application.sms_ports import NotificationKind, SmsLocale
+from wattbook.application.notifications.ports import NotificationKind, SmsLocale
 from wattbook.domain.values import CHARGE_ROUNDING, AccountNumber, Energy, Money, Price
 
 
