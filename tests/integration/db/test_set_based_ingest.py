@@ -28,7 +28,7 @@ from tests.functional.household import local
 from tests.integration.db.databases import BACKENDS, Templates
 
 from wattbook.adapters import db
-from wattbook.adapters.db import _repositories_ingest
+from wattbook.adapters.db.metering import _ingest
 from wattbook.application import queries
 from wattbook.application.accounts.install_meter import install_meter
 from wattbook.application.accounts.open_account import open_account
@@ -437,14 +437,14 @@ class Lockstep:
 def plain_count(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count the readings the set-based path charged."""
     counted = [0]
-    original = _repositories_ingest.SqlIngestRepository._record_plain
+    original = _ingest.SqlIngestRepository._record_plain
 
     def spy(self: Any, batch: Any) -> Any:
         charges = original(self, batch)
         counted[0] += len(charges)
         return charges
 
-    monkeypatch.setattr(_repositories_ingest.SqlIngestRepository, "_record_plain", spy)
+    monkeypatch.setattr(_ingest.SqlIngestRepository, "_record_plain", spy)
     return counted
 
 
@@ -655,7 +655,7 @@ class TestChargedFenInSql:
     ) -> None:
         if energy_wh * price_scaled + CHARGE_ROUNDING.offset >= 2**63:
             return
-        expression = _repositories_ingest.charged_fen(
+        expression = _ingest.charged_fen(
             sa.literal(energy_wh, sa.BigInteger),
             sa.literal(price_scaled, sa.BigInteger),
             rounding=CHARGE_ROUNDING,
@@ -687,7 +687,7 @@ class TestChargeRoundingComesFromTheDomain:
         self, engine: Engine, divisor: int, energy_wh: int, price_scaled: int
     ) -> None:
         rounding = ChargeRounding(divisor=divisor, mode=RoundingMode.HALF_UP)
-        expression = _repositories_ingest.charged_fen(
+        expression = _ingest.charged_fen(
             sa.literal(energy_wh, sa.BigInteger),
             sa.literal(price_scaled, sa.BigInteger),
             rounding=rounding,

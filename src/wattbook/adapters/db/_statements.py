@@ -7,8 +7,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from wattbook.adapters.db import _tables as t
 from wattbook.adapters.db._uow import SqlReadOnlyUnitOfWork
+from wattbook.adapters.db.accounts import _tables as accounts_t
+from wattbook.adapters.db.billing import _tables as billing_t
 from wattbook.application.billing import ports as billing_ports
 from wattbook.domain import billing
 from wattbook.domain.values import AccountNumber, BillingMonth, Money
@@ -23,7 +24,12 @@ class SqlStatementReader:
     def _page(
         self, connection: Connection, month: BillingMonth, after: AccountNumber | None, limit: int
     ) -> tuple[billing_ports.AccountMonths, ...]:
-        a, b, ct, ce = t.accounts, t.balances, t.charge_totals, t.charge_energy
+        a, b, ct, ce = (
+            accounts_t.accounts,
+            billing_t.balances,
+            billing_t.charge_totals,
+            billing_t.charge_energy,
+        )
         first = str(month)
         charged = (
             sa.select(ct.c.account_id)

@@ -13,23 +13,21 @@ from sqlalchemy.engine import Connection, Engine
 
 from wattbook.adapters.db import _workers
 from wattbook.adapters.db._engine import READ_ONLY_OPTION, SQLITE_BEGIN_OPTION
-from wattbook.adapters.db._repositories import (
-    SqlAccountRepository,
+from wattbook.adapters.db._sql import Worker
+from wattbook.adapters.db.accounts._repository import SqlAccountRepository, SqlMeterRepository
+from wattbook.adapters.db.alarms._repository import SqlSystemAlarmRepository
+from wattbook.adapters.db.billing._repository import (
     SqlChargeRepository,
     SqlLedgerRepository,
-    SqlMeterRepository,
-    SqlOutbox,
-    SqlPrepaidRepository,
     SqlTariffRepository,
-    SqlUsageRepository,
-    Worker,
 )
-from wattbook.adapters.db._repositories_alarms import SqlSystemAlarmRepository
-from wattbook.adapters.db._repositories_calendar import SqlCalendarRepository
-from wattbook.adapters.db._repositories_headend import SqlHeadendRepository
-from wattbook.adapters.db._repositories_ingest import SqlIngestRepository
-from wattbook.adapters.db._repositories_payments import SqlPaymentRepository
-from wattbook.adapters.db._repositories_sms import SqlSmsOutbox
+from wattbook.adapters.db.headend._repository import SqlHeadendRepository
+from wattbook.adapters.db.metering._ingest import SqlIngestRepository
+from wattbook.adapters.db.metering._repository import SqlUsageRepository
+from wattbook.adapters.db.notifications._repository import SqlSmsOutbox
+from wattbook.adapters.db.payments._repository import SqlPaymentRepository
+from wattbook.adapters.db.prepaid._calendar import SqlCalendarRepository
+from wattbook.adapters.db.prepaid._repository import SqlOutbox, SqlPrepaidRepository
 from wattbook.application import alarm_ports, read_ports
 from wattbook.application.accounts import ports as account_ports
 from wattbook.application.billing import ports as billing_ports

@@ -11,10 +11,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from wattbook.adapters.db import _tables as t
-from wattbook.adapters.db import _tables_payments as p
 from wattbook.adapters.db._engine import locks_rows
-from wattbook.adapters.db._repositories import Worker, _account_id, _account_ids, _chunks
+from wattbook.adapters.db._sql import Worker, _account_id, _account_ids, _chunks
+from wattbook.adapters.db.accounts import _tables as accounts_t
+from wattbook.adapters.db.billing import _tables as billing_t
+from wattbook.adapters.db.payments import _tables as payments_t
 from wattbook.application.accounts import ports as account_ports
 from wattbook.application.payments import ports as payment_ports
 from wattbook.domain import payments
@@ -40,53 +41,57 @@ def _lock(connection: Connection, query: Any, table: sa.Table) -> Any:
 
 
 _PAYMENT_COLUMNS = (
-    p.payments.c.receipt_number,
-    p.payments.c.channel,
-    p.payments.c.channel_reference,
-    p.payments.c.kind,
-    t.accounts.c.account_number,
-    p.payments.c.amount_fen,
-    p.payments.c.balance_before_fen,
-    p.payments.c.balance_after_fen,
-    p.payments.c.at,
-    p.payments.c.operator,
-    p.payments.c.corrects_receipt,
-    t.ledger_entries.c.reference,
-    p.payments.c.note,
+    payments_t.payments.c.receipt_number,
+    payments_t.payments.c.channel,
+    payments_t.payments.c.channel_reference,
+    payments_t.payments.c.kind,
+    accounts_t.accounts.c.account_number,
+    payments_t.payments.c.amount_fen,
+    payments_t.payments.c.balance_before_fen,
+    payments_t.payments.c.balance_after_fen,
+    payments_t.payments.c.at,
+    payments_t.payments.c.operator,
+    payments_t.payments.c.corrects_receipt,
+    billing_t.ledger_entries.c.reference,
+    payments_t.payments.c.note,
 )
 
 
 def _payment_query() -> Any:
     return (
         sa.select(*_PAYMENT_COLUMNS)
-        .join(t.accounts, t.accounts.c.id == p.payments.c.account_id)
-        .join(t.ledger_entries, t.ledger_entries.c.id == p.payments.c.entry_id)
+        .join(accounts_t.accounts, accounts_t.accounts.c.id == payments_t.payments.c.account_id)
+        .join(
+            billing_t.ledger_entries,
+            billing_t.ledger_entries.c.id == payments_t.payments.c.entry_id,
+        )
     )
 
 
 # Built once: these run for every batch of bank callbacks (expanding IN parameters).
 _TOP_UPS_BY_REFERENCE = _payment_query().where(
-    p.payments.c.channel == sa.bindparam("channel"),
-    p.payments.c.kind == payments.PaymentKind.TOP_UP.value,
-    p.payments.c.channel_reference.in_(sa.bindparam("references", expanding=True)),
+    payments_t.payments.c.channel == sa.bindparam("channel"),
+    payments_t.payments.c.kind == payments.PaymentKind.TOP_UP.value,
+    payments_t.payments.c.channel_reference.in_(sa.bindparam("references", expanding=True)),
 )
+
 _ENTRIES_BY_REFERENCE = (
     sa.select(
-        t.ledger_entries.c.id,
-        t.ledger_entries.c.reference,
-        t.ledger_entries.c.account_id,
-        t.ledger_entries.c.amount_fen,
-        t.ledger_entries.c.at,
-        t.ledger_entries.c.balance_after_fen,
-        t.accounts.c.account_number,
+        billing_t.ledger_entries.c.id,
+        billing_t.ledger_entries.c.reference,
+        billing_t.ledger_entries.c.account_id,
+        billing_t.ledger_entries.c.amount_fen,
+        billing_t.ledger_entries.c.at,
+        billing_t.ledger_entries.c.balance_after_fen,
+        accounts_t.accounts.c.account_number,
     )
-    .join(t.accounts, t.accounts.c.id == t.ledger_entries.c.account_id)
-    .where(t.ledger_entries.c.reference.in_(sa.bindparam("references", expanding=True)))
+    .join(accounts_t.accounts, accounts_t.accounts.c.id == billing_t.ledger_entries.c.account_id)
+    .where(billing_t.ledger_entries.c.reference.in_(sa.bindparam("references", expanding=True)))
 )
 
 
 def _debit_select() -> Any:
-    d, a = p.bank_debits, p.bank_agreements
+    d, a = payments_t.bank_debits, payments_t.bank_agreements
     return (
         sa.select(
             d.c.debit_id,
@@ -96,10 +101,10 @@ def _debit_select() -> Any:
             d.c.bank_serial,
             d.c.sent_at,
             a.c.agreement_number,
-            t.accounts.c.account_number,
+            accounts_t.accounts.c.account_number,
         )
         .join(a, a.c.id == d.c.agreement_id)
-        .join(t.accounts, t.accounts.c.id == d.c.account_id)
+        .join(accounts_t.accounts, accounts_t.accounts.c.id == d.c.account_id)
     )
 
 
@@ -171,13 +176,13 @@ class SqlPaymentRepository:
     # ------------------------------------------------------------------ receipts
 
     def _allocate(self, connection: Connection, channel: str, day: date, count: int) -> int:
-        statement = _insert(connection, p.receipt_sequences).values(
+        statement = _insert(connection, payments_t.receipt_sequences).values(
             channel=channel, day=day, last_sequence=count
         )
         statement = statement.on_conflict_do_update(
             index_elements=["channel", "day"],
-            set_={"last_sequence": p.receipt_sequences.c.last_sequence + count},
-        ).returning(p.receipt_sequences.c.last_sequence)
+            set_={"last_sequence": payments_t.receipt_sequences.c.last_sequence + count},
+        ).returning(payments_t.receipt_sequences.c.last_sequence)
         last: int = connection.execute(statement).scalar_one()
         return last - count + 1
 
@@ -241,7 +246,7 @@ class SqlPaymentRepository:
                 )
             )
         try:
-            connection.execute(p.payments.insert(), rows_out)
+            connection.execute(payments_t.payments.insert(), rows_out)
         except sa.exc.IntegrityError as error:
             raise payments.DuplicatePayment("a channel reference was recorded before") from error
         return tuple(result)
@@ -276,7 +281,7 @@ class SqlPaymentRepository:
     def _by_receipt(self, receipt_number: str) -> payment_ports.Payment:
         row = (
             self._worker.conn()
-            .execute(_payment_query().where(p.payments.c.receipt_number == receipt_number))
+            .execute(_payment_query().where(payments_t.payments.c.receipt_number == receipt_number))
             .one_or_none()
         )
         if row is None:
@@ -293,8 +298,8 @@ class SqlPaymentRepository:
     def _corrections_of(self, receipt_number: str) -> tuple[payment_ports.Payment, ...]:
         rows = self._worker.conn().execute(
             _payment_query()
-            .where(p.payments.c.corrects_receipt == receipt_number)
-            .order_by(p.payments.c.id)
+            .where(payments_t.payments.c.corrects_receipt == receipt_number)
+            .order_by(payments_t.payments.c.id)
         )
         return tuple(_payment(row) for row in rows)
 
@@ -306,12 +311,18 @@ class SqlPaymentRepository:
         self, number: AccountNumber, first_date: date | None, last_date: date | None
     ) -> tuple[payment_ports.Payment, ...]:
         connection = self._worker.conn()
-        query = _payment_query().where(p.payments.c.account_id == _account_id(connection, number))
+        query = _payment_query().where(
+            payments_t.payments.c.account_id == _account_id(connection, number)
+        )
         if first_date is not None:
-            query = query.where(p.payments.c.at >= start_of_local_day(first_date))
+            query = query.where(payments_t.payments.c.at >= start_of_local_day(first_date))
         if last_date is not None:
-            query = query.where(p.payments.c.at < start_of_local_day(last_date + timedelta(days=1)))
-        rows = connection.execute(query.order_by(p.payments.c.at, p.payments.c.id))
+            query = query.where(
+                payments_t.payments.c.at < start_of_local_day(last_date + timedelta(days=1))
+            )
+        rows = connection.execute(
+            query.order_by(payments_t.payments.c.at, payments_t.payments.c.id)
+        )
         return tuple(_payment(row) for row in rows)
 
     async def history(
@@ -323,9 +334,9 @@ class SqlPaymentRepository:
     def _paid_before(self, number: AccountNumber, before: datetime) -> Money:
         connection = self._worker.conn()
         total = connection.execute(
-            sa.select(sa.func.coalesce(sa.func.sum(p.payments.c.amount_fen), 0)).where(
-                p.payments.c.account_id == _account_id(connection, number),
-                p.payments.c.at < before,
+            sa.select(sa.func.coalesce(sa.func.sum(payments_t.payments.c.amount_fen), 0)).where(
+                payments_t.payments.c.account_id == _account_id(connection, number),
+                payments_t.payments.c.at < before,
             )
         ).scalar_one()
         return Money(fen=int(total))
@@ -337,7 +348,7 @@ class SqlPaymentRepository:
     def _audit(self, entries: Sequence[payment_ports.AuditEntry]) -> None:
         if entries:
             self._worker.conn().execute(
-                p.payment_audit.insert(),
+                payments_t.payment_audit.insert(),
                 [
                     {
                         "at": a.at,
@@ -357,7 +368,7 @@ class SqlPaymentRepository:
     # ------------------------------------------------------------------ counter
 
     def _counter_hours(self, on: date) -> payments.CounterHours:
-        h = p.counter_hours
+        h = payments_t.counter_hours
         connection = self._worker.conn()
         since = connection.execute(
             sa.select(sa.func.max(h.c.effective_from)).where(h.c.effective_from <= on)
@@ -381,7 +392,7 @@ class SqlPaymentRepository:
         return await self._worker.run(self._counter_hours, on)
 
     def _counter_openings(self, at: datetime) -> tuple[payment_ports.CounterOpening, ...]:
-        o = p.counter_openings
+        o = payments_t.counter_openings
         rows = self._worker.conn().execute(
             sa.select(o.c.start_at, o.c.end_at, o.c.opened_by, o.c.reason, o.c.created_at)
             .where(o.c.start_at <= at, o.c.end_at > at)
@@ -403,7 +414,7 @@ class SqlPaymentRepository:
 
     def _add_counter_opening(self, opening: payment_ports.CounterOpening) -> None:
         self._worker.conn().execute(
-            p.counter_openings.insert().values(
+            payments_t.counter_openings.insert().values(
                 start_at=opening.period.start_at,
                 end_at=opening.period.end_at,
                 opened_by=opening.opened_by,
@@ -420,19 +431,19 @@ class SqlPaymentRepository:
 
     def _kiosk_session(self, transaction_id: str) -> payments.KioskSession | None:
         connection = self._worker.conn()
-        s = p.kiosk_sessions
+        s = payments_t.kiosk_sessions
         row = connection.execute(
             _lock(
                 connection,
-                sa.select(s, t.accounts.c.account_number)
-                .outerjoin(t.accounts, t.accounts.c.id == s.c.account_id)
+                sa.select(s, accounts_t.accounts.c.account_number)
+                .outerjoin(accounts_t.accounts, accounts_t.accounts.c.id == s.c.account_id)
                 .where(s.c.transaction_id == transaction_id),
                 s,
             )
         ).one_or_none()
         if row is None:
             return None
-        n = p.kiosk_notes
+        n = payments_t.kiosk_notes
         notes = connection.execute(
             sa.select(n.c.sequence, n.c.amount_fen, n.c.accepted_at)
             .where(n.c.session_id == row.id)
@@ -460,7 +471,7 @@ class SqlPaymentRepository:
 
     def _save_kiosk_session(self, session: payments.KioskSession) -> None:
         connection = self._worker.conn()
-        s = p.kiosk_sessions
+        s = payments_t.kiosk_sessions
         account_id = (
             None
             if session.account_number is None
@@ -487,7 +498,7 @@ class SqlPaymentRepository:
         else:
             connection.execute(s.update().where(s.c.id == session_id).values(**values))
         if session.notes:
-            statement = _insert(connection, p.kiosk_notes).on_conflict_do_nothing(
+            statement = _insert(connection, payments_t.kiosk_notes).on_conflict_do_nothing(
                 index_elements=["session_id", "sequence"]
             )
             connection.execute(
@@ -508,7 +519,7 @@ class SqlPaymentRepository:
         await self._worker.run(self._save_kiosk_session, session)
 
     def _idle_kiosk_sessions(self, before: datetime, limit: int) -> tuple[str, ...]:
-        s = p.kiosk_sessions
+        s = payments_t.kiosk_sessions
         rows = self._worker.conn().execute(
             sa.select(s.c.transaction_id)
             .where(
@@ -526,7 +537,7 @@ class SqlPaymentRepository:
 
     def _kiosk_row(self, kiosk_id: str, lock: bool) -> payments.Kiosk | None:
         connection = self._worker.conn()
-        k = p.kiosks
+        k = payments_t.kiosks
         query = sa.select(k).where(k.c.kiosk_id == kiosk_id)
         row = connection.execute(_lock(connection, query, k) if lock else query).one_or_none()
         return None if row is None else _kiosk(row)
@@ -536,7 +547,7 @@ class SqlPaymentRepository:
         return await self._worker.run(self._kiosk_row, kiosk_id, lock)
 
     def _kiosks(self) -> tuple[payments.Kiosk, ...]:
-        k = p.kiosks
+        k = payments_t.kiosks
         rows = self._worker.conn().execute(sa.select(k).order_by(k.c.kiosk_id))
         return tuple(_kiosk(row) for row in rows)
 
@@ -545,14 +556,14 @@ class SqlPaymentRepository:
         return await self._worker.run(self._kiosks)
 
     def _add_kiosk(self, kiosk: payments.Kiosk) -> None:
-        self._worker.conn().execute(p.kiosks.insert().values(**_kiosk_values(kiosk)))
+        self._worker.conn().execute(payments_t.kiosks.insert().values(**_kiosk_values(kiosk)))
 
     async def add_kiosk(self, kiosk: payments.Kiosk) -> None:
         """Store a newly registered kiosk."""
         await self._worker.run(self._add_kiosk, kiosk)
 
     def _save_kiosk(self, kiosk: payments.Kiosk) -> None:
-        k = p.kiosks
+        k = payments_t.kiosks
         values = _kiosk_values(kiosk)
         del values["kiosk_id"]
         self._worker.conn().execute(k.update().where(k.c.kiosk_id == kiosk.kiosk_id).values(values))
@@ -562,7 +573,7 @@ class SqlPaymentRepository:
         await self._worker.run(self._save_kiosk, kiosk)
 
     def _open_kiosk_sessions(self, kiosk_id: str) -> tuple[str, ...]:
-        s = p.kiosk_sessions
+        s = payments_t.kiosk_sessions
         rows = self._worker.conn().execute(
             sa.select(s.c.transaction_id)
             .where(s.c.kiosk_id == kiosk_id, s.c.state.in_(_OPEN_KIOSK_STATES))
@@ -575,7 +586,7 @@ class SqlPaymentRepository:
         return await self._worker.run(self._open_kiosk_sessions, kiosk_id)
 
     def _kiosk_note(self, kiosk_id: str, sequence: int) -> tuple[str, Money] | None:
-        s, n = p.kiosk_sessions, p.kiosk_notes
+        s, n = payments_t.kiosk_sessions, payments_t.kiosk_notes
         row = (
             self._worker.conn()
             .execute(
@@ -594,7 +605,7 @@ class SqlPaymentRepository:
         return await self._worker.run(self._kiosk_note, kiosk_id, sequence)
 
     def _remove_kiosk_note(self, transaction_id: str, sequence: int) -> None:
-        s, n = p.kiosk_sessions, p.kiosk_notes
+        s, n = payments_t.kiosk_sessions, payments_t.kiosk_notes
         session_id = sa.select(s.c.id).where(s.c.transaction_id == transaction_id)
         self._worker.conn().execute(
             n.delete().where(
@@ -614,7 +625,7 @@ class SqlPaymentRepository:
         missing = {str(n) for n in agreement.account_numbers} - ids.keys()
         if missing:
             raise account_ports.UnknownAccount(min(missing))
-        a = p.bank_agreements
+        a = payments_t.bank_agreements
         taken = connection.execute(
             sa.select(a.c.id).where(a.c.agreement_number == agreement.agreement_number)
         ).first()
@@ -638,7 +649,7 @@ class SqlPaymentRepository:
             .returning(a.c.id)
         ).scalar_one()
         connection.execute(
-            p.bank_agreement_accounts.insert(),
+            payments_t.bank_agreement_accounts.insert(),
             [{"agreement_id": agreement_id, "account_id": id_} for id_ in ids.values()],
         )
 
@@ -652,23 +663,23 @@ class SqlPaymentRepository:
 
     def _load_agreements(self, where: Any) -> tuple[payments.Agreement, ...]:
         connection = self._worker.conn()
-        a, aa = p.bank_agreements, p.bank_agreement_accounts
+        a, aa = payments_t.bank_agreements, payments_t.bank_agreement_accounts
         rows = list(connection.execute(sa.select(a).where(where).order_by(a.c.id)))
         if not rows:
             return ()
         numbers: dict[int, list[str]] = defaultdict(list)
         for chunk in _chunks([row.id for row in rows]):
             for agreement_id, number in connection.execute(
-                sa.select(aa.c.agreement_id, t.accounts.c.account_number)
-                .join(t.accounts, t.accounts.c.id == aa.c.account_id)
+                sa.select(aa.c.agreement_id, accounts_t.accounts.c.account_number)
+                .join(accounts_t.accounts, accounts_t.accounts.c.id == aa.c.account_id)
                 .where(aa.c.agreement_id.in_(chunk))
-                .order_by(t.accounts.c.account_number)
+                .order_by(accounts_t.accounts.c.account_number)
             ):
                 numbers[agreement_id].append(number)
         return tuple(_agreement(row, numbers[row.id]) for row in rows)
 
     def _cancel_agreement(self, agreement_number: str, on: date) -> payments.Agreement:
-        a = p.bank_agreements
+        a = payments_t.bank_agreements
         found = self._load_agreements(a.c.agreement_number == agreement_number)
         if not found:
             raise payments.UnknownAgreement(agreement_number)
@@ -690,7 +701,7 @@ class SqlPaymentRepository:
     def _agreements(
         self, on: date, numbers: Collection[AccountNumber] | None
     ) -> tuple[payments.Agreement, ...]:
-        a, aa = p.bank_agreements, p.bank_agreement_accounts
+        a, aa = payments_t.bank_agreements, payments_t.bank_agreement_accounts
         where = sa.and_(
             a.c.signed_on <= on, sa.or_(a.c.cancelled_on.is_(None), a.c.cancelled_on > on)
         )
@@ -714,33 +725,37 @@ class SqlPaymentRepository:
     def _due_on(on: date) -> Any:
         """Return the accounts under an agreement in force on ``on`` that are below its
         threshold and have no debit that day (any debit, settled or not)."""
-        a, aa, d = p.bank_agreements, p.bank_agreement_accounts, p.bank_debits
+        a, aa, d = (
+            payments_t.bank_agreements,
+            payments_t.bank_agreement_accounts,
+            payments_t.bank_debits,
+        )
         return (
             sa.select(aa.c.account_id)
             .join(a, a.c.id == aa.c.agreement_id)
-            .join(t.balances, t.balances.c.account_id == aa.c.account_id)
+            .join(billing_t.balances, billing_t.balances.c.account_id == aa.c.account_id)
             .where(
                 a.c.signed_on <= on,
                 sa.or_(a.c.cancelled_on.is_(None), a.c.cancelled_on > on),
-                t.balances.c.balance_fen < a.c.threshold_fen,
+                billing_t.balances.c.balance_fen < a.c.threshold_fen,
                 ~sa.exists().where(d.c.account_id == aa.c.account_id, d.c.day == on),
             )
         )
 
     def _below_threshold(self, on: date, limit: int) -> tuple[AccountNumber, ...]:
-        d = p.bank_debits
+        d = payments_t.bank_debits
         # An account whose debit still awaits the bank is left out here, not after the
         # limit, so that a crowd of pending debits never starves the accounts behind them.
         rows = self._worker.conn().execute(
-            sa.select(t.accounts.c.account_number)
+            sa.select(accounts_t.accounts.c.account_number)
             .where(
-                t.accounts.c.id.in_(self._due_on(on)),
+                accounts_t.accounts.c.id.in_(self._due_on(on)),
                 ~sa.exists().where(
-                    d.c.account_id == t.accounts.c.id,
+                    d.c.account_id == accounts_t.accounts.c.id,
                     d.c.status == payments.DebitStatus.REQUESTED.value,
                 ),
             )
-            .order_by(t.accounts.c.account_number)
+            .order_by(accounts_t.accounts.c.account_number)
             .limit(limit)
         )
         return tuple(AccountNumber(value=row[0]) for row in rows)
@@ -751,7 +766,7 @@ class SqlPaymentRepository:
         return await self._worker.run(self._below_threshold, on, limit)
 
     def _held_by_pending(self, on: date, limit: int) -> tuple[payments.DebitRequest, ...]:
-        d = p.bank_debits
+        d = payments_t.bank_debits
         rows = self._worker.conn().execute(
             self._debit_query()
             .where(
@@ -766,7 +781,7 @@ class SqlPaymentRepository:
     def _unanswered_debits(
         self, requested_before: datetime, limit: int
     ) -> tuple[payments.DebitRequest, ...]:
-        d = p.bank_debits
+        d = payments_t.bank_debits
         rows = self._worker.conn().execute(
             self._debit_query()
             .where(
@@ -794,14 +809,14 @@ class SqlPaymentRepository:
             return
         connection = self._worker.conn()
         ids = _account_ids(connection, {d.account_number for d in debits})
-        a = p.bank_agreements
+        a = payments_t.bank_agreements
         rows = connection.execute(
             sa.select(a.c.agreement_number, a.c.id).where(
                 a.c.agreement_number.in_(sorted({d.agreement_number for d in debits}))
             )
         )
         agreement_ids: dict[str, int] = {row.agreement_number: row.id for row in rows}
-        statement = _insert(connection, p.bank_debits).on_conflict_do_nothing()
+        statement = _insert(connection, payments_t.bank_debits).on_conflict_do_nothing()
         connection.execute(
             statement,
             [
@@ -840,7 +855,7 @@ class SqlPaymentRepository:
         found: dict[str, payment_ports.DebitState] = {}
         query = _DEBITS_BY_ID[connection.dialect.name == "postgresql"]
         seen: defaultdict[str, set[tuple[str, payments.DebitStatus]]] = defaultdict(set)
-        c = p.bank_callbacks
+        c = payments_t.bank_callbacks
         for chunk in _chunks(sorted(set(debit_ids))):
             rows = list(connection.execute(query, {"debit_ids": chunk}))
             for known in connection.execute(
@@ -862,7 +877,7 @@ class SqlPaymentRepository:
         return await self._worker.run(self._debits, debit_ids)
 
     def _unsent_debits(self, limit: int) -> tuple[payments.DebitRequest, ...]:
-        d = p.bank_debits
+        d = payments_t.bank_debits
         rows = self._worker.conn().execute(
             self._debit_query()
             .where(d.c.status == "REQUESTED", d.c.sent_at.is_(None))
@@ -876,7 +891,7 @@ class SqlPaymentRepository:
         return await self._worker.run(self._unsent_debits, limit)
 
     def _mark_sent(self, debit_ids: Collection[str], at: datetime) -> None:
-        d = p.bank_debits
+        d = payments_t.bank_debits
         for chunk in _chunks(sorted(set(debit_ids))):
             self._worker.conn().execute(
                 d.update().where(d.c.debit_id.in_(chunk), d.c.sent_at.is_(None)).values(sent_at=at)
@@ -889,7 +904,7 @@ class SqlPaymentRepository:
     def _settle_debits(self, settlements: Sequence[payment_ports.DebitSettlement]) -> None:
         if not settlements:
             return
-        d = p.bank_debits
+        d = payments_t.bank_debits
         self._worker.conn().execute(
             d.update()
             .where(d.c.debit_id == sa.bindparam("b_debit_id"))
@@ -918,26 +933,26 @@ class SqlPaymentRepository:
     def _bank_credits(self, day: date) -> tuple[payments.JournalCredit, ...]:
         # Every bank top-up of the day's debits, found through the callback journal (the
         # serial that credited names its debit), not through the debit's last word alone.
-        d, c = p.bank_debits, p.bank_callbacks
+        d, c = payments_t.bank_debits, payments_t.bank_callbacks
         rows = self._worker.conn().execute(
             sa.select(
-                p.payments.c.channel_reference,
-                p.payments.c.amount_fen,
-                t.accounts.c.account_number,
+                payments_t.payments.c.channel_reference,
+                payments_t.payments.c.amount_fen,
+                accounts_t.accounts.c.account_number,
                 c.c.debit_id,
             )
-            .join(t.accounts, t.accounts.c.id == p.payments.c.account_id)
+            .join(accounts_t.accounts, accounts_t.accounts.c.id == payments_t.payments.c.account_id)
             .join(
                 c,
                 sa.and_(
-                    c.c.serial == p.payments.c.channel_reference,
+                    c.c.serial == payments_t.payments.c.channel_reference,
                     c.c.status == payments.DebitStatus.SUCCEEDED.value,
                 ),
             )
             .join(d, d.c.debit_id == c.c.debit_id)
             .where(
-                p.payments.c.channel == "BANK_AUTO",
-                p.payments.c.kind == "TOP_UP",
+                payments_t.payments.c.channel == "BANK_AUTO",
+                payments_t.payments.c.kind == "TOP_UP",
                 d.c.day == day,
             )
         )
@@ -960,7 +975,7 @@ class SqlPaymentRepository:
             return
         connection = self._worker.conn()
         connection.execute(
-            _insert(connection, p.bank_callbacks).on_conflict_do_nothing(
+            _insert(connection, payments_t.bank_callbacks).on_conflict_do_nothing(
                 index_elements=["serial", "status"]
             ),
             [
@@ -982,10 +997,10 @@ class SqlPaymentRepository:
         await self._worker.run(self._record_callbacks, records)
 
     def _debit_credits(self, day: date | None) -> tuple[payments.DebitCredits, ...]:
-        d, c = p.bank_debits, p.bank_callbacks
+        d, c = payments_t.bank_debits, payments_t.bank_callbacks
         query = (
             _debit_select()
-            .add_columns(p.payments.c.channel_reference)
+            .add_columns(payments_t.payments.c.channel_reference)
             .outerjoin(
                 c,
                 sa.and_(
@@ -994,15 +1009,15 @@ class SqlPaymentRepository:
                 ),
             )
             .outerjoin(
-                p.payments,
+                payments_t.payments,
                 sa.and_(
-                    p.payments.c.channel == "BANK_AUTO",
-                    p.payments.c.kind == "TOP_UP",
-                    p.payments.c.channel_reference == c.c.serial,
+                    payments_t.payments.c.channel == "BANK_AUTO",
+                    payments_t.payments.c.kind == "TOP_UP",
+                    payments_t.payments.c.channel_reference == c.c.serial,
                 ),
             )
             .where(d.c.status != payments.DebitStatus.REQUESTED.value)
-            .order_by(d.c.debit_id, p.payments.c.channel_reference)
+            .order_by(d.c.debit_id, payments_t.payments.c.channel_reference)
         )
         if day is not None:
             query = query.where(d.c.day == day)
@@ -1031,9 +1046,9 @@ class SqlPaymentRepository:
 def _debits_by_id(*, lock: bool) -> Any:
     # PostgreSQL locks the debits for this unit of work; SQLite's BEGIN IMMEDIATE serialises.
     query = _debit_select().where(
-        p.bank_debits.c.debit_id.in_(sa.bindparam("debit_ids", expanding=True))
+        payments_t.bank_debits.c.debit_id.in_(sa.bindparam("debit_ids", expanding=True))
     )
-    return query.with_for_update(of=p.bank_debits) if lock else query
+    return query.with_for_update(of=payments_t.bank_debits) if lock else query
 
 
 _DEBITS_BY_ID = {postgres: _debits_by_id(lock=postgres) for postgres in (False, True)}

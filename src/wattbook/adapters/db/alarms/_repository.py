@@ -7,8 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wattbook.adapters.db import _tables_alarms as al
-from wattbook.adapters.db._repositories import Worker
+from wattbook.adapters.db._sql import Worker
+from wattbook.adapters.db.alarms import _tables as alarms_t
 from wattbook.application import alarm_ports as ap
 
 
@@ -32,7 +32,7 @@ class SqlSystemAlarmRepository:
         self._worker = worker
 
     def _open_id(self, kind: ap.SystemAlarmKind, subject: str) -> int | None:
-        a = al.system_alarms
+        a = alarms_t.system_alarms
         found = (
             self._worker.conn()
             .execute(
@@ -45,7 +45,7 @@ class SqlSystemAlarmRepository:
         return None if found is None else int(found)
 
     def _raise(self, kind: ap.SystemAlarmKind, subject: str, detail: str, at: datetime) -> bool:
-        a = al.system_alarms
+        a = alarms_t.system_alarms
         connection = self._worker.conn()
         open_id = self._open_id(kind, subject)
         if open_id is not None:
@@ -63,7 +63,7 @@ class SqlSystemAlarmRepository:
         return await self._worker.run(self._raise, kind, subject, detail, at)
 
     def _end(self, kind: ap.SystemAlarmKind, subject: str, at: datetime) -> bool:
-        a = al.system_alarms
+        a = alarms_t.system_alarms
         ended = self._worker.conn().execute(
             a.update()
             .where(a.c.kind == kind.value, a.c.subject == subject, a.c.ended_at.is_(None))
@@ -76,7 +76,7 @@ class SqlSystemAlarmRepository:
         return await self._worker.run(self._end, kind, subject, at)
 
     def _alarms(self, open_only: bool) -> tuple[ap.SystemAlarm, ...]:
-        a = al.system_alarms
+        a = alarms_t.system_alarms
         query = sa.select(a).order_by(a.c.started_at.desc(), a.c.id.desc())
         if open_only:
             query = query.where(a.c.ended_at.is_(None))
@@ -87,7 +87,7 @@ class SqlSystemAlarmRepository:
         return await self._worker.run(self._alarms, open_only)
 
     def _acknowledge(self, alarm_id: int, by: str, at: datetime) -> ap.SystemAlarm:
-        a = al.system_alarms
+        a = alarms_t.system_alarms
         connection = self._worker.conn()
         connection.execute(
             a.update()

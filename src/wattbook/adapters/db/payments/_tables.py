@@ -1,17 +1,18 @@
 """Payment tables (issue 5): receipts, counter policy, kiosk journal, bank agreements and debits.
 
-Declared on the shared ``metadata``; created by migration r0004_payments.
-"""
+Declared on the shared ``metadata``; created by migration r0004_payments."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from wattbook.adapters.db._tables import BigId, _in, metadata
+from wattbook.adapters.db._metadata import BigId, _in, metadata
 from wattbook.adapters.db._types import UtcDateTime
 
 CHANNELS = ("COUNTER", "KIOSK", "BANK_AUTO")
+
 PAYMENT_KINDS = ("TOP_UP", "MOVE_OUT", "MOVE_IN", "REFUND")
+
 KIOSK_STATES = (
     "ENTERING_ACCOUNT",
     "CONFIRMING_DETAILS",
@@ -19,6 +20,7 @@ KIOSK_STATES = (
     "CREDITED",
     "ABANDONED",
 )
+
 DEBIT_STATUSES = ("REQUESTED", "SUCCEEDED", "INSUFFICIENT_FUNDS", "CARD_CLOSED", "REFUSED")
 
 # The last receipt sequence used per channel and local day: the receipt number's counter.
@@ -212,6 +214,7 @@ CALLBACK_SETTLEMENTS = (
     "REPEATED_FAILURE",
     "UNTRACKED",
 )
+
 bank_callbacks = sa.Table(
     "bank_callbacks",
     metadata,

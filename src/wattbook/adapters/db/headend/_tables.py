@@ -1,16 +1,42 @@
-"""The head-end's tables (issue 4): buses, poll plans, events, alarms, communication health.
+"""The schema: tables, keys and the CHECK constraints that guard the money (CONVENTIONS §4, §8).
 
-Declared on the shared ``metadata``; created by migration 0003. Meters are named by their
-meter number (12 digits, the bus address) rather than by installation, because a meter on a
-bus answers whether or not it is installed on an account yet.
-"""
+Amounts are BIGINT fen (``*_fen``), energies BIGINT Wh (``*_wh``), prices BIGINT yuan/kWh x 10^4
+(:class:`PriceColumn`), instants UTC (:class:`UtcDateTime`), local calendar days ``DATE``.
+Stored enum values are uppercase codes."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from wattbook.adapters.db._tables import REGISTERS, BigId, _in, metadata
+from wattbook.adapters.db._metadata import OUTBOX_STATUSES, REGISTERS, BigId, _in, metadata
 from wattbook.adapters.db._types import UtcDateTime
+
+relay_commands = sa.Table(
+    "relay_commands",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("meter_number", sa.String(12), nullable=True),
+    sa.Column("action", sa.String(16), nullable=False),
+    # A short code: the rules' reason (ARREARS, WARNING_CUT ...) or OPERATOR (issue 9, 0010).
+    sa.Column("reason", sa.String(24), nullable=False),
+    # An operator's order: who gave it and why, whole (A1, A4).
+    sa.Column("ordered_by", sa.String(100), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    # The warning cut's re-close waits here: a row, so it survives a restart.
+    sa.Column("not_before_at", UtcDateTime, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("done_at", UtcDateTime, nullable=True),
+    # The head-end's attempts so far and the last failure (issue 4, migration 0003).
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Index("ix_relay_commands_status_not_before_at", "status", "not_before_at"),
+    sa.CheckConstraint(
+        _in("action", ("TRIP", "CLOSE", "KEEP_POWER_ON", "KEEP_POWER_OFF")), name="action"
+    ),
+    sa.CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
+)
 
 EVENT_KINDS = (
     "METER_COVER_OPENED",
@@ -20,17 +46,6 @@ EVENT_KINDS = (
     "RELAY_TRIPPED",
     "RELAY_CLOSED",
 )
-ALARM_KINDS = (
-    "OVER_CURRENT_TRIP",
-    "METER_COVER_OPENED",
-    "TERMINAL_COVER_OPENED",
-    "POWER_DOWN",
-    "RELAY_STATE_MISMATCH",
-    "RELAY_NOT_CONFIRMED",
-    "NO_COMMUNICATION",
-    "EVENT_RECORDS_LOST",
-)
-
 
 # Policy data: how often each thing is read, and the thresholds that go with it (seeded DEFAULT).
 poll_plans = sa.Table(
@@ -107,28 +122,6 @@ meter_events = sa.Table(
     sa.Column("recorded_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("meter_number", "kind", "occurred_at"),
     sa.CheckConstraint(_in("kind", EVENT_KINDS), name="kind"),
-)
-
-# Alarms for the console: start, end (NULL while it lasts) and acknowledgement.
-meter_alarms = sa.Table(
-    "meter_alarms",
-    metadata,
-    sa.Column("id", BigId, primary_key=True),
-    sa.Column("meter_number", sa.String(12), nullable=False),
-    sa.Column("kind", sa.String(24), nullable=False),
-    sa.Column("started_at", UtcDateTime, nullable=False),
-    sa.Column("ended_at", UtcDateTime, nullable=True),
-    sa.Column("raised_at", UtcDateTime, nullable=False),
-    sa.Column("detail", sa.Text, nullable=False),
-    sa.Column("acknowledged_at", UtcDateTime, nullable=True),
-    sa.Column("acknowledged_by", sa.String(100), nullable=True),
-    sa.UniqueConstraint("meter_number", "kind", "started_at"),
-    sa.Index("ix_meter_alarms_ended_at_meter_number", "ended_at", "meter_number"),
-    sa.CheckConstraint(_in("kind", ALARM_KINDS), name="kind"),
-    sa.CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="ends_after_start"),
-    sa.CheckConstraint(
-        "(acknowledged_at IS NULL) = (acknowledged_by IS NULL)", name="acknowledged_by_whom"
-    ),
 )
 
 # C2: each meter's current run of failures.

@@ -11,9 +11,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from wattbook.adapters.db import _tables as t
-from wattbook.adapters.db import _tables_headend as h
-from wattbook.adapters.db._repositories import Worker, upsert
+from wattbook.adapters.db._metadata import REGISTERS
+from wattbook.adapters.db._sql import Worker, upsert
+from wattbook.adapters.db.accounts import _tables as accounts_t
+from wattbook.adapters.db.alarms import _tables as alarms_t
+from wattbook.adapters.db.headend import _tables as headend_t
 from wattbook.application.accounts import ports as account_ports
 from wattbook.application.headend import ports as hp
 from wattbook.domain.values import AccountNumber, MeterNumber, RegisterSet, local_date
@@ -89,7 +91,7 @@ class SqlHeadendRepository:
         plans = {meter.plan.name: meter.plan for meter in bus.meters}
         upsert(
             connection,
-            h.poll_plans,
+            headend_t.poll_plans,
             [_plan_row(plan) for plan in plans.values()],
             keys=("name",),
             replace=tuple(column for column in _plan_row(hp.PollPlan()) if column != "name"),
@@ -101,15 +103,17 @@ class SqlHeadendRepository:
         }
         upsert(
             connection,
-            h.buses,
+            headend_t.buses,
             [{"name": bus.name, **values}],
             keys=("name",),
             replace=tuple(values),
         )
         bus_id = connection.execute(
-            sa.select(h.buses.c.id).where(h.buses.c.name == bus.name)
+            sa.select(headend_t.buses.c.id).where(headend_t.buses.c.name == bus.name)
         ).scalar_one()
-        connection.execute(h.bus_meters.delete().where(h.bus_meters.c.bus_id == bus_id))
+        connection.execute(
+            headend_t.bus_meters.delete().where(headend_t.bus_meters.c.bus_id == bus_id)
+        )
         rows = [
             {
                 "meter_number": str(meter.meter_number),
@@ -121,7 +125,7 @@ class SqlHeadendRepository:
         ]
         upsert(
             connection,
-            h.bus_meters,
+            headend_t.bus_meters,
             rows,
             keys=("meter_number",),
             replace=("bus_id", "plan", "position"),
@@ -135,19 +139,21 @@ class SqlHeadendRepository:
         connection = self._worker.conn()
         plans = {
             row["name"]: _plan_from_row(row)
-            for row in connection.execute(sa.select(h.poll_plans)).mappings()
+            for row in connection.execute(sa.select(headend_t.poll_plans)).mappings()
         }
-        query = sa.select(h.buses).order_by(h.buses.c.name)
+        query = sa.select(headend_t.buses).order_by(headend_t.buses.c.name)
         if names is not None:
-            query = query.where(h.buses.c.name.in_(sorted(names)))
+            query = query.where(headend_t.buses.c.name.in_(sorted(names)))
         bus_rows = list(connection.execute(query).mappings())
         meters: dict[int, list[Any]] = defaultdict(list)
         for row in connection.execute(
-            sa.select(h.bus_meters).order_by(h.bus_meters.c.bus_id, h.bus_meters.c.position)
+            sa.select(headend_t.bus_meters).order_by(
+                headend_t.bus_meters.c.bus_id, headend_t.bus_meters.c.position
+            )
         ).mappings():
             meters[row["bus_id"]].append(row)
         counts: dict[str, list[tuple[hp.MeterEventKind, int]]] = defaultdict(list)
-        for row in connection.execute(sa.select(h.meter_event_counts)).mappings():
+        for row in connection.execute(sa.select(headend_t.meter_event_counts)).mappings():
             counts[row["meter_number"]].append((hp.MeterEventKind(row["kind"]), int(row["count"])))
         return tuple(
             hp.BusConfig(
@@ -176,9 +182,9 @@ class SqlHeadendRepository:
         found: dict[MeterNumber, str] = {}
         for start in range(0, len(wanted), _CHUNK):
             rows = self._worker.conn().execute(
-                sa.select(h.bus_meters.c.meter_number, h.buses.c.name)
-                .join(h.buses, h.buses.c.id == h.bus_meters.c.bus_id)
-                .where(h.bus_meters.c.meter_number.in_(wanted[start : start + _CHUNK]))
+                sa.select(headend_t.bus_meters.c.meter_number, headend_t.buses.c.name)
+                .join(headend_t.buses, headend_t.buses.c.id == headend_t.bus_meters.c.bus_id)
+                .where(headend_t.bus_meters.c.meter_number.in_(wanted[start : start + _CHUNK]))
             )
             found.update({MeterNumber(value=number): name for number, name in rows})
         return found
@@ -198,7 +204,7 @@ class SqlHeadendRepository:
         ]
         upsert(
             self._worker.conn(),
-            h.meter_event_counts,
+            headend_t.meter_event_counts,
             rows,
             keys=("meter_number", "kind"),
             replace=("count", "updated_at"),
@@ -214,7 +220,7 @@ class SqlHeadendRepository:
         if not events:
             return 0
         connection = self._worker.conn()
-        e = h.meter_events
+        e = headend_t.meter_events
         before = connection.execute(sa.select(sa.func.count()).select_from(e)).scalar_one()
         statement = _insert(connection)(e)
         # A re-upload is harmless; an end seen later (cover closed since) fills in the gap.
@@ -249,7 +255,7 @@ class SqlHeadendRepository:
     # ------------------------------------------------------------------ alarms
 
     def _open_alarms(self, meter: MeterNumber) -> tuple[hp.MeterAlarm, ...]:
-        a = h.meter_alarms
+        a = alarms_t.meter_alarms
         rows = self._worker.conn().execute(
             sa.select(a)
             .where(a.c.meter_number == str(meter), a.c.ended_at.is_(None))
@@ -265,7 +271,7 @@ class SqlHeadendRepository:
         if not alarms:
             return
         connection = self._worker.conn()
-        a = h.meter_alarms
+        a = alarms_t.meter_alarms
         statement = _insert(connection)(a)
         statement = statement.on_conflict_do_update(
             index_elements=["meter_number", "kind", "started_at"],
@@ -297,7 +303,7 @@ class SqlHeadendRepository:
     ) -> None:
         if not kinds:
             return
-        a = h.meter_alarms
+        a = alarms_t.meter_alarms
         self._worker.conn().execute(
             a.update()
             .where(
@@ -316,7 +322,7 @@ class SqlHeadendRepository:
         await self._worker.run(self._end_alarms, meter, kinds, at)
 
     def _alarms(self, meter: MeterNumber | None, open_only: bool) -> tuple[hp.MeterAlarm, ...]:
-        a = h.meter_alarms
+        a = alarms_t.meter_alarms
         query = sa.select(a).order_by(a.c.started_at, a.c.id)
         if meter is not None:
             query = query.where(a.c.meter_number == str(meter))
@@ -332,7 +338,7 @@ class SqlHeadendRepository:
 
     def _acknowledge(self, alarm_id: int, by: str, at: datetime) -> hp.MeterAlarm:
         connection = self._worker.conn()
-        a = h.meter_alarms
+        a = alarms_t.meter_alarms
         connection.execute(
             a.update()
             .where(a.c.id == alarm_id, a.c.acknowledged_at.is_(None))
@@ -365,7 +371,7 @@ class SqlHeadendRepository:
         }
         upsert(
             self._worker.conn(),
-            h.meter_latest,
+            headend_t.meter_latest,
             [{"meter_number": str(latest.meter_number), **row}],
             keys=("meter_number",),
             replace=tuple(row),
@@ -379,12 +385,12 @@ class SqlHeadendRepository:
         registers: RegisterSet = settlement.registers
         upsert(
             self._worker.conn(),
-            h.meter_settlements,
+            headend_t.meter_settlements,
             [
                 {
                     "meter_number": str(settlement.meter_number),
                     "month": settlement.month,
-                    **dict(zip(t.REGISTERS, registers.as_tuple(), strict=True)),
+                    **dict(zip(REGISTERS, registers.as_tuple(), strict=True)),
                     "read_at": settlement.read_at,
                 }
             ],
@@ -398,7 +404,7 @@ class SqlHeadendRepository:
     def _add_clock_check(self, check: hp.ClockCheck) -> None:
         drift = check.drift
         self._worker.conn().execute(
-            h.meter_clock_checks.insert().values(
+            headend_t.meter_clock_checks.insert().values(
                 meter_number=str(check.meter_number),
                 checked_at=check.checked_at,
                 meter_at=check.meter_at,
@@ -416,7 +422,7 @@ class SqlHeadendRepository:
     def _communication(
         self, meters: Collection[MeterNumber]
     ) -> dict[MeterNumber, hp.CommunicationState]:
-        c = h.meter_communication
+        c = headend_t.meter_communication
         wanted = sorted({str(meter) for meter in meters})
         found: dict[MeterNumber, hp.CommunicationState] = {}
         for start in range(0, len(wanted), _CHUNK):
@@ -446,7 +452,7 @@ class SqlHeadendRepository:
         errors = {outcome.meter_number: outcome.error for outcome in outcomes}
         upsert(
             connection,
-            h.meter_communication,
+            headend_t.meter_communication,
             [
                 {
                     "meter_number": str(meter),
@@ -469,7 +475,7 @@ class SqlHeadendRepository:
                 counts[1] += int(outcome.succeeded)
         upsert(
             connection,
-            h.communication_days,
+            headend_t.communication_days,
             [
                 {"bus": bus, "meter_number": meter, "day": day, "attempts": a, "successes": s}
                 for (meter, day), (a, s) in days.items()
@@ -488,7 +494,7 @@ class SqlHeadendRepository:
         await self._worker.run(self._save_communication, bus, outcomes, states)
 
     def _communication_days(self, bus: str) -> tuple[hp.CommunicationDay, ...]:
-        d = h.communication_days
+        d = headend_t.communication_days
         rows = self._worker.conn().execute(
             sa.select(d).where(d.c.bus == bus).order_by(d.c.day, d.c.meter_number)
         )
@@ -512,15 +518,15 @@ class SqlHeadendRepository:
     # ------------------------------------------------------------------ relay commands
 
     def _due(self, at: datetime, limit: int) -> tuple[hp.RelayCommand, ...]:
-        r = t.relay_commands
-        m = t.meter_installations
+        r = headend_t.relay_commands
+        m = accounts_t.meter_installations
         # A command belongs to the account: it goes to the meter installed now. The rules may
         # queue one before any meter is installed (a small opening balance), or the meter may
         # have been replaced since; the stored number is only the fallback.
         target = sa.func.coalesce(m.c.meter_number, r.c.meter_number).label("target_meter")
         rows = self._worker.conn().execute(
-            sa.select(r, t.accounts.c.account_number, target)
-            .join(t.accounts, t.accounts.c.id == r.c.account_id)
+            sa.select(r, accounts_t.accounts.c.account_number, target)
+            .join(accounts_t.accounts, accounts_t.accounts.c.id == r.c.account_id)
             .outerjoin(m, sa.and_(m.c.account_id == r.c.account_id, m.c.removed_at.is_(None)))
             .where(
                 r.c.status == hp.RelayCommandStatus.PENDING.value,
@@ -560,16 +566,16 @@ class SqlHeadendRepository:
     ) -> int:
         connection = self._worker.conn()
         account_id = connection.execute(
-            sa.select(t.meter_installations.c.account_id).where(
-                t.meter_installations.c.meter_number == str(meter),
-                t.meter_installations.c.removed_at.is_(None),
+            sa.select(accounts_t.meter_installations.c.account_id).where(
+                accounts_t.meter_installations.c.meter_number == str(meter),
+                accounts_t.meter_installations.c.removed_at.is_(None),
             )
         ).scalar_one_or_none()
         if account_id is None:
             raise account_ports.NoMeterInstalled(str(meter))
         return int(
             connection.execute(
-                t.relay_commands.insert()
+                headend_t.relay_commands.insert()
                 .values(
                     account_id=account_id,
                     meter_number=str(meter),
@@ -581,7 +587,7 @@ class SqlHeadendRepository:
                     created_at=at,
                     status=hp.RelayCommandStatus.PENDING.value,
                 )
-                .returning(t.relay_commands.c.id)
+                .returning(headend_t.relay_commands.c.id)
             ).scalar_one()
         )
 
@@ -623,7 +629,7 @@ class SqlHeadendRepository:
             values["not_before_at"] = not_before_at
         if error is not None:
             values["last_error"] = error
-        r = t.relay_commands
+        r = headend_t.relay_commands
         self._worker.conn().execute(r.update().where(r.c.id == command_id).values(**values))
 
     async def update_relay_command(
@@ -640,7 +646,7 @@ class SqlHeadendRepository:
         await self._worker.run(self._update, command_id, status, at, attempts, not_before_at, error)
 
     def _cancel_closes(self, command: hp.RelayCommand, at: datetime) -> None:
-        r = t.relay_commands
+        r = headend_t.relay_commands
         self._worker.conn().execute(
             r.update()
             .where(
@@ -660,14 +666,14 @@ class SqlHeadendRepository:
     def _last_switch(
         self, account: AccountNumber, other_than: int
     ) -> tuple[hp.RelayOperation, str] | None:
-        r = t.relay_commands
+        r = headend_t.relay_commands
         row = (
             self._worker.conn()
             .execute(
                 sa.select(r.c.action, r.c.reason)
-                .join(t.accounts, t.accounts.c.id == r.c.account_id)
+                .join(accounts_t.accounts, accounts_t.accounts.c.id == r.c.account_id)
                 .where(
-                    t.accounts.c.account_number == str(account),
+                    accounts_t.accounts.c.account_number == str(account),
                     r.c.action.in_(("TRIP", "CLOSE")),
                     r.c.status == hp.RelayCommandStatus.CONFIRMED.value,
                     r.c.id != other_than,

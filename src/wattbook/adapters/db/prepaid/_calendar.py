@@ -8,8 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wattbook.adapters.db import _tables as t
-from wattbook.adapters.db._repositories import Worker, load_calendar
+from wattbook.adapters.db._sql import Worker
+from wattbook.adapters.db.prepaid import _tables as prepaid_t
+from wattbook.adapters.db.prepaid._repository import load_calendar
 from wattbook.application.prepaid import calendar_ports as cp
 from wattbook.domain.values import CalendarOverride, WorkingCalendar
 
@@ -35,7 +36,7 @@ class SqlCalendarRepository:
     def _record(self, changes: Sequence[cp.CalendarChange]) -> None:
         if changes:
             self._worker.conn().execute(
-                t.calendar_changes.insert(),
+                prepaid_t.calendar_changes.insert(),
                 [
                     {
                         "day": change.day,
@@ -53,7 +54,7 @@ class SqlCalendarRepository:
     def _set_day(
         self, day: date, working: bool, note: str, by: str, at: datetime
     ) -> cp.CalendarChange | None:
-        c = t.calendar_overrides
+        c = prepaid_t.calendar_overrides
         connection = self._worker.conn()
         before = connection.execute(sa.select(c).where(c.c.day == day)).mappings().first()
         if before is not None and (before["working"], before["note"]) == (working, note):
@@ -90,7 +91,7 @@ class SqlCalendarRepository:
     def _import_year(
         self, year: int, days: Sequence[CalendarOverride], note: str, by: str, at: datetime
     ) -> tuple[cp.CalendarChange, ...]:
-        c, y = t.calendar_overrides, t.calendar_years
+        c, y = prepaid_t.calendar_overrides, prepaid_t.calendar_years
         connection = self._worker.conn()
         whole_year = c.c.day.between(date(year, 1, 1), date(year, 12, 31))
         before = {
@@ -155,7 +156,7 @@ class SqlCalendarRepository:
         return await self._worker.run(self._year, year)
 
     def _confirmed_years(self) -> tuple[cp.ConfirmedYear, ...]:
-        y = t.calendar_years
+        y = prepaid_t.calendar_years
         return tuple(
             cp.ConfirmedYear(
                 year=int(row["year"]),
@@ -171,7 +172,7 @@ class SqlCalendarRepository:
         return await self._worker.run(self._confirmed_years)
 
     def _changes(self, year: int | None) -> tuple[cp.CalendarChange, ...]:
-        h = t.calendar_changes
+        h = prepaid_t.calendar_changes
         query = sa.select(h).order_by(h.c.id)
         if year is not None:
             query = query.where(h.c.day.between(date(year, 1, 1), date(year, 12, 31)))

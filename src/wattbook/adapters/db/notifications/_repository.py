@@ -10,22 +10,26 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from wattbook.adapters.db import _tables as t
-from wattbook.adapters.db import _tables_sms as ts
-from wattbook.adapters.db._repositories import Worker, _account_ids, _chunks
+from wattbook.adapters.db._sql import Worker, _account_ids, _chunks
+from wattbook.adapters.db.accounts import _tables as accounts_t
+from wattbook.adapters.db.billing import _tables as billing_t
+from wattbook.adapters.db.notifications import _tables as notifications_t
 from wattbook.application.accounts import ports as account_ports
 from wattbook.application.notifications import ports as sms_ports
 from wattbook.domain import accounts
 from wattbook.domain.values import AccountNumber, Money, Price
 
-_o = t.sms_outbox
-_d = ts.sms_deliveries
+_o = notifications_t.sms_outbox
+
+_d = notifications_t.sms_deliveries
+
 _REF_SEPARATOR = ","
 
 # Built once: the statements of the enqueue path run for every batch of bank callbacks.
-_ACCOUNT_PHONES = sa.select(t.accounts.c.account_number, t.accounts.c.id, t.accounts.c.phone).where(
-    t.accounts.c.account_number.in_(sa.bindparam("numbers", expanding=True))
-)
+_ACCOUNT_PHONES = sa.select(
+    accounts_t.accounts.c.account_number, accounts_t.accounts.c.id, accounts_t.accounts.c.phone
+).where(accounts_t.accounts.c.account_number.in_(sa.bindparam("numbers", expanding=True)))
+
 _INSERT: dict[bool, Any] = {
     postgres: (postgresql.insert(_o) if postgres else sqlite.insert(_o))
     .on_conflict_do_nothing()
@@ -77,8 +81,8 @@ def _queued(row: Any) -> sms_ports.QueuedSms:
 
 
 def _select_queued() -> sa.Select[Any]:
-    return sa.select(_o, t.accounts.c.account_number).join(
-        t.accounts, t.accounts.c.id == _o.c.account_id
+    return sa.select(_o, accounts_t.accounts.c.account_number).join(
+        accounts_t.accounts, accounts_t.accounts.c.id == _o.c.account_id
     )
 
 
@@ -140,7 +144,7 @@ class SqlSmsOutbox:
     # ------------------------------------------------------------------ policy
 
     def _policy(self, on: date) -> sms_ports.SmsPolicy:
-        p = ts.sms_policies
+        p = notifications_t.sms_policies
         row = (
             self._conn()
             .execute(
@@ -478,7 +482,7 @@ class SqlSmsOutbox:
     def _without_phone(
         self, after: AccountNumber | None, limit: int
     ) -> tuple[sms_ports.AccountWithoutPhone, ...]:
-        a = t.accounts
+        a = accounts_t.accounts
         unsent = (
             sa.select(sa.func.count())
             .where(
@@ -493,10 +497,10 @@ class SqlSmsOutbox:
                 a.c.account_number,
                 a.c.holder,
                 a.c.address,
-                sa.func.coalesce(t.balances.c.balance_fen, 0).label("balance_fen"),
+                sa.func.coalesce(billing_t.balances.c.balance_fen, 0).label("balance_fen"),
                 unsent.label("unsent"),
             )
-            .outerjoin(t.balances, t.balances.c.account_id == a.c.id)
+            .outerjoin(billing_t.balances, billing_t.balances.c.account_id == a.c.id)
             .where(a.c.status == "OPEN", sa.or_(a.c.phone.is_(None), a.c.phone == ""))
             .order_by(a.c.account_number)
             .limit(limit)

@@ -9,8 +9,7 @@ empties them at commit, and each batch empties them first.
 
 The arithmetic is exact 64-bit integer SQL on both engines; every product that could leave
 64 bits is guarded (by bounds from the application, or by CASE, whose order of evaluation both
-engines respect), and a reading outside the bounds is simply not plain.
-"""
+engines respect), and a reading outside the bounds is simply not plain."""
 
 from __future__ import annotations
 
@@ -25,9 +24,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from wattbook.adapters.db import _tables as t
-from wattbook.adapters.db._repositories import Worker
+from wattbook.adapters.db._metadata import REGISTERS
+from wattbook.adapters.db._sql import Worker
 from wattbook.adapters.db._types import NaiveDatetime, UtcDateTime
+from wattbook.adapters.db.accounts import _tables as accounts_t
+from wattbook.adapters.db.billing import _tables as billing_t
+from wattbook.adapters.db.metering import _tables as metering_t
+from wattbook.adapters.db.prepaid import _tables as prepaid_t
 from wattbook.application.metering import ports as metering_ports
 from wattbook.domain import ledger
 from wattbook.domain.values import AccountNumber, ChargeRounding
@@ -47,7 +50,7 @@ def _temp(name: str, *columns: sa.Column[Any]) -> sa.Table:
 
 
 def _register_columns(prefix: str = "") -> list[sa.Column[int]]:
-    return [sa.Column(f"{prefix}{name}", sa.BigInteger, nullable=False) for name in t.REGISTERS]
+    return [sa.Column(f"{prefix}{name}", sa.BigInteger, nullable=False) for name in REGISTERS]
 
 
 slots = _temp(
@@ -96,7 +99,9 @@ plain = _temp(
     sa.Column("entry_count", sa.BigInteger, nullable=False),
     sa.Column("needs_rules", sa.Boolean, nullable=False),
 )
+
 _tables = (slots, stage, plain)
+
 # The set-based updates find their row by installation or account.
 _plain_indexes = (
     sa.Index("ix_ingest_plain_installation_id", plain.c.installation_id, unique=True),
@@ -159,24 +164,29 @@ class _Statements:
 def _lock_statement() -> Any:
     # As posting does: the balances of the batch's accounts are locked in id order before
     # they are read, so concurrent writers to the same money queue without deadlock.
-    i = t.meter_installations
+    i = accounts_t.meter_installations
     accounts = (
         sa.select(i.c.account_id)
         .join(stage, stage.c.meter_number == i.c.meter_number)
         .where(i.c.removed_at.is_(None))
     )
     return (
-        sa.select(t.balances.c.account_id)
-        .where(t.balances.c.account_id.in_(accounts))
-        .order_by(t.balances.c.account_id)
+        sa.select(billing_t.balances.c.account_id)
+        .where(billing_t.balances.c.account_id.in_(accounts))
+        .order_by(billing_t.balances.c.account_id)
         .with_for_update()
     )
 
 
 def _classify_statement(dialect: str, *, rules_for_all: bool, rounding: ChargeRounding) -> Any:
-    s, w, i, b = stage, slots, t.meter_installations, t.register_baselines
-    c, e, bal, ps = t.charge_totals, t.charge_energy, t.balances, t.prepaid_states
-    delta = {name: s.c[name] - b.c[name] for name in t.REGISTERS}
+    s, w, i, b = stage, slots, accounts_t.meter_installations, metering_t.register_baselines
+    c, e, bal, ps = (
+        billing_t.charge_totals,
+        billing_t.charge_energy,
+        billing_t.balances,
+        prepaid_t.prepaid_states,
+    )
+    delta = {name: s.c[name] - b.c[name] for name in REGISTERS}
     not_below = sa.and_(*(value >= 0 for value in delta.values()))
     periods = delta["sharp_wh"] + delta["peak_wh"] + delta["flat_wh"] + delta["valley_wh"]
     # Each guard comes first in a CASE, so no product is computed outside 64 bits.
@@ -219,10 +229,10 @@ def _classify_statement(dialect: str, *, rules_for_all: bool, rounding: ChargeRo
             s.c.seq,
             i.c.id,
             i.c.account_id,
-            t.accounts.c.account_number,
+            accounts_t.accounts.c.account_number,
             s.c.meter_time_at,
             s.c.received_at,
-            *(s.c[name] for name in t.REGISTERS),
+            *(s.c[name] for name in REGISTERS),
             *delta.values(),
             w.c.month,
             w.c.tariff_key,
@@ -239,7 +249,7 @@ def _classify_statement(dialect: str, *, rules_for_all: bool, rounding: ChargeRo
         .select_from(s)
         .join(w, w.c.slot == s.c.slot)
         .join(i, sa.and_(i.c.meter_number == s.c.meter_number, i.c.removed_at.is_(None)))
-        .join(t.accounts, t.accounts.c.id == i.c.account_id)
+        .join(accounts_t.accounts, accounts_t.accounts.c.id == i.c.account_id)
         .join(b, b.c.installation_id == i.c.id)
         .join(bal, bal.c.account_id == i.c.account_id)
         .outerjoin(
@@ -276,14 +286,14 @@ def _classify_statement(dialect: str, *, rules_for_all: bool, rounding: ChargeRo
 
 def _write_statements(dialect: str) -> tuple[Any, ...]:
     p = plain
-    registers = {name: p.c[name] for name in t.REGISTERS}
-    deltas = [p.c[f"d_{name}"] for name in t.REGISTERS]
+    registers = {name: p.c[name] for name in REGISTERS}
+    deltas = [p.c[f"d_{name}"] for name in REGISTERS]
     posted_at = sa.bindparam("posted_at", type_=UtcDateTime)
     # A stored reading at the same meter time keeps its row, as record() does.
     readings = (
-        _insert(dialect, t.readings)
+        _insert(dialect, metering_t.readings)
         .from_select(
-            ["installation_id", "meter_time_at", "received_at", *t.REGISTERS, "outcome"],
+            ["installation_id", "meter_time_at", "received_at", *REGISTERS, "outcome"],
             sa.select(
                 p.c.installation_id,
                 p.c.meter_time_at,
@@ -294,14 +304,14 @@ def _write_statements(dialect: str) -> tuple[Any, ...]:
         )
         .on_conflict_do_nothing(index_elements=["installation_id", "meter_time_at"])
     )
-    b = t.register_baselines
+    b = metering_t.register_baselines
     baselines = (
         b.update()
         .where(b.c.installation_id == p.c.installation_id)
         .values(at=p.c.meter_time_at, source="READING", **registers)
     )
     key = ["account_id", "month", "tariff_key"]
-    totals = _insert(dialect, t.charge_totals).from_select(
+    totals = _insert(dialect, billing_t.charge_totals).from_select(
         [*key, "charged_fen"],
         sa.select(p.c.account_id, p.c.month, p.c.tariff_key, p.c.charged_fen).where(sa.true()),
     )
@@ -309,7 +319,7 @@ def _write_statements(dialect: str) -> tuple[Any, ...]:
         index_elements=key, set_={"charged_fen": totals.excluded.charged_fen}
     )
     # A key's energy row appears with its first energy, as in the domain (no zero row).
-    energy = _insert(dialect, t.charge_energy).from_select(
+    energy = _insert(dialect, billing_t.charge_energy).from_select(
         [*key, "component", "energy_wh"],
         sa.select(
             p.c.account_id, p.c.month, p.c.tariff_key, sa.literal("ALL", sa.String), p.c.energy_wh
@@ -328,7 +338,7 @@ def _write_statements(dialect: str) -> tuple[Any, ...]:
         + ":"
         + sa.cast(p.c.charged_fen, sa.String)
     )
-    entries = t.ledger_entries.insert().from_select(
+    entries = billing_t.ledger_entries.insert().from_select(
         ["account_id", "reference", "kind", "amount_fen", "at", "note", "balance_after_fen"],
         sa.select(
             p.c.account_id,
@@ -343,24 +353,24 @@ def _write_statements(dialect: str) -> tuple[Any, ...]:
         .order_by(p.c.seq),
     )
     balances = (
-        t.balances.update()
-        .where(t.balances.c.account_id == p.c.account_id, p.c.posting_fen > 0)
+        billing_t.balances.update()
+        .where(billing_t.balances.c.account_id == p.c.account_id, p.c.posting_fen > 0)
         .values(balance_fen=p.c.balance_fen, entry_count=p.c.entry_count, updated_at=posted_at)
     )
     usage = []
     for table, bucket, column in (
-        (t.usage_daily, "day", p.c.usage_day),
-        (t.usage_monthly, "month", p.c.usage_month),
-        (t.usage_yearly, "year", p.c.usage_year),
+        (metering_t.usage_daily, "day", p.c.usage_day),
+        (metering_t.usage_monthly, "month", p.c.usage_month),
+        (metering_t.usage_yearly, "year", p.c.usage_year),
     ):
         upsert = _insert(dialect, table).from_select(
-            ["account_id", bucket, *t.REGISTERS],
+            ["account_id", bucket, *REGISTERS],
             sa.select(p.c.account_id, column, *deltas).where(sa.true()),
         )
         usage.append(
             upsert.on_conflict_do_update(
                 index_elements=["account_id", bucket],
-                set_={name: table.c[name] + upsert.excluded[name] for name in t.REGISTERS},
+                set_={name: table.c[name] + upsert.excluded[name] for name in REGISTERS},
             )
         )
     # The journal's insert stays fifth: _statements names it.
