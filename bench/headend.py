@@ -46,9 +46,9 @@ from pathlib import Path
 from wattbook import dlt645
 from wattbook.adapters.clock import SystemClock
 from wattbook.adapters.meters import Dlt645GatewayFactory
-from wattbook.application import headend_ports as hp
 from wattbook.application import ports
-from wattbook.application.headend import BusPoller
+from wattbook.application.headend import ports as hp
+from wattbook.application.headend.poller import BusPoller
 from wattbook.domain import metering
 from wattbook.domain.values import MeterNumber
 

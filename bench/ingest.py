@@ -55,7 +55,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from wattbook.adapters import db
-from wattbook.application.record_readings import record_readings
+from wattbook.application.metering.record_readings import record_readings
 from wattbook.domain import metering
 from wattbook.domain.values import MeterNumber, RegisterSet
 

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from wattbook import bootstrap
 from wattbook.adapters import bank
-from wattbook.application.open_account import open_account
+from wattbook.application.accounts.open_account import open_account
 from wattbook.application.payments import bank as bank_cases
 from wattbook.domain import accounts, payments
 from wattbook.domain.values import SHANGHAI, AccountNumber, Money, local_date

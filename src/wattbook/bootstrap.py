@@ -16,25 +16,27 @@ from sqlalchemy.engine import url as sa_url
 
 from wattbook.adapters import acceptors, bank, db, meters, sms
 from wattbook.adapters.clock import SystemClock
-from wattbook.application import acceptor_ports, payment_ports, ports, queries, read_ports
+from wattbook.application import ports, queries, read_ports
 from wattbook.application.alarm_ports import SystemAlarm
-from wattbook.application.calendar_ports import CalendarChange
-from wattbook.application.configure_bus import configure_bus, load_buses
-from wattbook.application.headend import Headend, InProcessCore
-from wattbook.application.headend_ports import BusConfig, MeterAlarm
-from wattbook.application.import_holiday_schedule import import_holiday_schedule
-from wattbook.application.list_alarms import list_alarms
+from wattbook.application.headend.configure_bus import configure_bus, load_buses
+from wattbook.application.headend.list_alarms import list_alarms
+from wattbook.application.headend.ports import BusConfig, MeterAlarm
+from wattbook.application.headend.runtime import Headend, InProcessCore
+from wattbook.application.notifications.ports import AccountWithoutPhone, FailedSms
+from wattbook.application.notifications.send_pending_sms import SmsRunReport, run_sms_worker
+from wattbook.application.payments import acceptor_ports
+from wattbook.application.payments import ports as payment_ports
 from wattbook.application.payments.kiosk import KIOSK_IDLE_LIMIT
-from wattbook.application.read_calendar import CalendarYear, read_calendar_year
+from wattbook.application.prepaid.calendar_ports import CalendarChange
+from wattbook.application.prepaid.import_holiday_schedule import import_holiday_schedule
+from wattbook.application.prepaid.read_calendar import CalendarYear, read_calendar_year
+from wattbook.application.prepaid.set_calendar_day import set_calendar_day
 from wattbook.application.scheduled_jobs import (
     SMS_IDLE,
     ScheduledJob,
     run_scheduled_jobs,
     scheduled_jobs,
 )
-from wattbook.application.send_pending_sms import SmsRunReport, run_sms_worker
-from wattbook.application.set_calendar_day import set_calendar_day
-from wattbook.application.sms_ports import AccountWithoutPhone, FailedSms
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money
 from wattbook.settings import Settings, WebSettings

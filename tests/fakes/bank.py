@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wattbook.application import payment_ports
+from wattbook.application.payments import ports as payment_ports
 from wattbook.domain import payments
 
 

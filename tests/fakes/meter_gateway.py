@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from wattbook.application import headend_ports as hp
+from wattbook.application.headend import ports as hp
 from wattbook.domain import metering
 from wattbook.domain.values import MeterNumber, RegisterSet
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from wattbook.application import sms_ports
+from wattbook.application.notifications import ports as sms_ports
 
 # UCS-2 (any Chinese text): 70 characters in one SMS, 67 per part of a long one.
 _SINGLE = 70

@@ -28,9 +28,14 @@ from types import TracebackType
 from typing import Self
 
 from wattbook.application import alarm_ports as ap
-from wattbook.application import calendar_ports as cp
-from wattbook.application import headend_ports as hp
-from wattbook.application import ingest_ports, payment_ports, ports, sms_ports
+from wattbook.application.accounts import ports as account_ports
+from wattbook.application.billing import ports as billing_ports
+from wattbook.application.headend import ports as hp
+from wattbook.application.metering import ports as metering_ports
+from wattbook.application.notifications import ports as sms_ports
+from wattbook.application.payments import ports as payment_ports
+from wattbook.application.prepaid import calendar_ports as cp
+from wattbook.application.prepaid import ports as prepaid_ports
 from wattbook.domain import accounts, billing, ledger, metering, payments, prepaid
 from wattbook.domain.values import (
     AccountNumber,
@@ -246,7 +251,7 @@ class Tables:
     prepaid_policies: dict[dt.date, prepaid.PrepaidSettings] = dataclasses.field(
         default_factory=lambda: {SEED_FROM: prepaid.PrepaidSettings()}
     )
-    keep_power: list[ports.KeepPowerOrder] = dataclasses.field(default_factory=list)
+    keep_power: list[prepaid_ports.KeepPowerOrder] = dataclasses.field(default_factory=list)
     relay_commands: list[_RelayRow] = dataclasses.field(default_factory=list)
     sms: list[_SmsRow] = dataclasses.field(default_factory=list)
     deliveries: dict[int, list[_DeliveryRow]] = dataclasses.field(default_factory=dict)
@@ -308,7 +313,7 @@ class Tables:
     def account(self, number: AccountNumber) -> _AccountRow:
         found = self.accounts.get(number)
         if found is None:
-            raise ports.UnknownAccount(str(number))
+            raise account_ports.UnknownAccount(str(number))
         return found
 
     def current_installation(self, *, meter: MeterNumber) -> _InstallationRow | None:
@@ -344,7 +349,7 @@ class FakeDatabase:
     __call__ = unit_of_work
 
     def statement_reader(self) -> FakeStatementReader:
-        """Return a ``ports.StatementReader`` over the committed rows."""
+        """Return a ``billing_ports.StatementReader`` over the committed rows."""
         return FakeStatementReader(self)
 
     # conveniences for assertions ------------------------------------------------------------
@@ -435,11 +440,11 @@ class _Repository:
 
 
 class FakeAccountRepository(_Repository):
-    """``ports.AccountRepository`` in memory."""
+    """``account_ports.AccountRepository`` in memory."""
 
     async def add(self, account: accounts.Account) -> None:
         if account.number in self.t.accounts:
-            raise ports.DuplicateAccount(str(account.number))
+            raise account_ports.DuplicateAccount(str(account.number))
         self.t.accounts[account.number] = _AccountRow(id=self.t.new_id("accounts"), account=account)
 
     async def get(self, number: AccountNumber) -> accounts.Account:
@@ -462,7 +467,7 @@ class FakeAccountRepository(_Repository):
 
 
 class FakeMeterRepository(_Repository):
-    """``ports.MeterRepository`` in memory."""
+    """``account_ports.MeterRepository`` in memory."""
 
     async def install(
         self, installation: accounts.MeterInstallation, baseline: metering.RegisterBaseline
@@ -471,7 +476,7 @@ class FakeMeterRepository(_Repository):
         if self.t.current_installation_of(
             installation.account_number
         ) or self.t.current_installation(meter=installation.meter_number):
-            raise ports.MeterAlreadyInstalled(
+            raise account_ports.MeterAlreadyInstalled(
                 f"meter {installation.meter_number} or account {installation.account_number}"
                 " already has an installation"
             )
@@ -484,7 +489,7 @@ class FakeMeterRepository(_Repository):
     async def current(self, number: AccountNumber) -> accounts.MeterInstallation:
         row = self.t.current_installation_of(number)
         if row is None:
-            raise ports.NoMeterInstalled(str(number))
+            raise account_ports.NoMeterInstalled(str(number))
         return row.installation
 
     async def replace(
@@ -492,20 +497,20 @@ class FakeMeterRepository(_Repository):
     ) -> None:
         row = self.t.current_installation_of(replacement.account_number)
         if row is None:
-            raise ports.NoMeterInstalled(str(replacement.account_number))
+            raise account_ports.NoMeterInstalled(str(replacement.account_number))
         row.removed_at = replacement.final_reading_at
         row.final = replacement.final
         await self.install(replacement.installation, baseline)
 
     async def positions(
         self, meters: Collection[MeterNumber]
-    ) -> dict[MeterNumber, ports.MeterPosition]:
-        found: dict[MeterNumber, ports.MeterPosition] = {}
+    ) -> dict[MeterNumber, account_ports.MeterPosition]:
+        found: dict[MeterNumber, account_ports.MeterPosition] = {}
         for meter in meters:
             row = self.t.current_installation(meter=meter)
             if row is None:
                 continue
-            found[meter] = ports.MeterPosition(
+            found[meter] = account_ports.MeterPosition(
                 installation=row.installation,
                 baseline=row.baseline,
                 account_opened_at=self.t.account(row.installation.account_number).account.opened_at,
@@ -542,7 +547,7 @@ class FakeMeterRepository(_Repository):
 
 
 class FakeLedgerRepository(_Repository):
-    """``ports.LedgerRepository`` in memory: append-only entries and cached balances."""
+    """``billing_ports.LedgerRepository`` in memory: append-only entries and cached balances."""
 
     async def balances(self, numbers: Collection[AccountNumber]) -> dict[AccountNumber, Money]:
         return {
@@ -564,7 +569,7 @@ class FakeLedgerRepository(_Repository):
             str(e.account_number) for e in entries if e.account_number not in self.t.accounts
         }
         if missing:
-            raise ports.UnknownAccount(min(missing))
+            raise account_ports.UnknownAccount(min(missing))
         reversed_ids: dict[str, int] = {}
         for entry in entries:
             if entry.reverses is None:
@@ -621,12 +626,12 @@ class FakeLedgerRepository(_Repository):
             found.append(dataclasses.replace(credit, amount=row.entry.amount, note=row.entry.note))
         return tuple(sorted(found, key=lambda credit: credit.at))
 
-    async def reconcile(self) -> tuple[ports.BalanceDifference, ...]:
+    async def reconcile(self) -> tuple[billing_ports.BalanceDifference, ...]:
         journal: dict[AccountNumber, int] = defaultdict(int)
         for row in self.t.entries:
             journal[row.entry.account_number] += row.entry.amount.fen
         return tuple(
-            ports.BalanceDifference(
+            billing_ports.BalanceDifference(
                 account_number=number,
                 cached=Money(fen=account.balance_fen),
                 journal=Money(fen=journal[number]),
@@ -640,7 +645,7 @@ class FakeLedgerRepository(_Repository):
 
 
 class FakeTariffRepository(_Repository):
-    """``ports.TariffRepository`` in memory, seeded with the migrations' tariff."""
+    """``billing_ports.TariffRepository`` in memory, seeded with the migrations' tariff."""
 
     async def history(self) -> billing.TariffHistory:
         ordered = sorted(self.t.tariffs, key=lambda tariff: tariff.effective_from)
@@ -673,7 +678,7 @@ def _charge_total(
 
 
 class FakeChargeRepository(_Repository):
-    """``ports.ChargeRepository`` in memory."""
+    """``billing_ports.ChargeRepository`` in memory."""
 
     async def totals(
         self, numbers: Collection[AccountNumber], *, years: Collection[int] | None
@@ -700,7 +705,7 @@ class FakeChargeRepository(_Repository):
 
 
 class FakeUsageRepository(_Repository):
-    """``ports.UsageRepository`` in memory: by local day, month and year."""
+    """``metering_ports.UsageRepository`` in memory: by local day, month and year."""
 
     async def add(self, usage: Mapping[AccountNumber, Sequence[metering.Consumption]]) -> None:
         for number, consumptions in usage.items():
@@ -743,7 +748,7 @@ def _calendar(tables: Tables, first_date: dt.date, last_date: dt.date) -> Workin
 
 
 class FakePrepaidRepository(_Repository):
-    """``ports.PrepaidRepository`` in memory, seeded with the manual's policy."""
+    """``prepaid_ports.PrepaidRepository`` in memory, seeded with the manual's policy."""
 
     async def settings(self, *, on: dt.date) -> prepaid.PrepaidSettings:
         since = [day for day in self.t.prepaid_policies if day <= on]
@@ -754,8 +759,8 @@ class FakePrepaidRepository(_Repository):
 
     async def snapshots(
         self, numbers: Collection[AccountNumber], *, at: dt.datetime
-    ) -> dict[AccountNumber, ports.PrepaidSnapshot]:
-        found: dict[AccountNumber, ports.PrepaidSnapshot] = {}
+    ) -> dict[AccountNumber, prepaid_ports.PrepaidSnapshot]:
+        found: dict[AccountNumber, prepaid_ports.PrepaidSnapshot] = {}
         for number in numbers:
             row = self.t.accounts.get(number)
             if row is None:
@@ -770,7 +775,7 @@ class FakePrepaidRepository(_Repository):
                 key=lambda period: period.start_at,
             )
             installed = self.t.current_installation_of(number)
-            found[number] = ports.PrepaidSnapshot(
+            found[number] = prepaid_ports.PrepaidSnapshot(
                 state=row.state,
                 relay=row.relay,
                 keep_power=tuple(keep),
@@ -802,7 +807,7 @@ class FakePrepaidRepository(_Repository):
         due.sort(key=lambda row: (earliest(row), row.id))
         return tuple(row.account.number for row in due[:limit])
 
-    async def add_keep_power(self, order: ports.KeepPowerOrder) -> None:
+    async def add_keep_power(self, order: prepaid_ports.KeepPowerOrder) -> None:
         self.t.account(order.account_number)
         self.t.keep_power.append(order)
 
@@ -811,7 +816,7 @@ class FakePrepaidRepository(_Repository):
 
 
 class FakeOutbox(_Repository):
-    """``ports.Outbox`` in memory: SMS and relay rows in command order."""
+    """``prepaid_ports.Outbox`` in memory: SMS and relay rows in command order."""
 
     async def add(
         self,
@@ -863,14 +868,14 @@ class FakeOutbox(_Repository):
 
 
 class FakeStatementReader:
-    """``ports.StatementReader`` over a fake database's committed rows."""
+    """``billing_ports.StatementReader`` over a fake database's committed rows."""
 
     def __init__(self, database: FakeDatabase) -> None:
         self._database = database
 
     async def page(
         self, *, month: BillingMonth, after: AccountNumber | None, limit: int
-    ) -> tuple[ports.AccountMonths, ...]:
+    ) -> tuple[billing_ports.AccountMonths, ...]:
         tables = self._database.tables
         first = str(month)
         charged = sorted(
@@ -892,7 +897,7 @@ class FakeStatementReader:
                 if owner == number and key_month >= first and energy
             ]
             found.append(
-                ports.AccountMonths(
+                billing_ports.AccountMonths(
                     account_number=number,
                     balance=Money(fen=tables.accounts[number].balance_fen),
                     totals=tuple(totals),
@@ -1393,7 +1398,7 @@ class FakeHeadendRepository(_Repository):
     ) -> int:
         installed = self.t.current_installation(meter=meter)
         if installed is None:
-            raise ports.NoMeterInstalled(str(meter))
+            raise account_ports.NoMeterInstalled(str(meter))
         row = _RelayRow(
             id=self.t.new_id("relay_commands"),
             account_number=installed.installation.account_number,
@@ -1684,7 +1689,7 @@ class FakePaymentRepository(_Repository):
     async def add_agreement(self, agreement: payments.Agreement, *, at: dt.datetime) -> None:
         missing = {str(n) for n in agreement.account_numbers if n not in self.t.accounts}
         if missing:
-            raise ports.UnknownAccount(min(missing))
+            raise account_ports.UnknownAccount(min(missing))
         if any(
             row.agreement.agreement_number == agreement.agreement_number
             for row in self.t.agreements
@@ -2036,14 +2041,14 @@ def _epoch_us(at: dt.datetime) -> int:
 
 
 class FakeIngestRepository(_Repository):
-    """``ingest_ports.IngestRepository`` in memory: the SQL's classification, in Python."""
+    """``metering_ports.IngestRepository`` in memory: the SQL's classification, in Python."""
 
     async def record_plain(
-        self, batch: ingest_ports.PlainBatch
-    ) -> tuple[ingest_ports.PlainCharge, ...]:
+        self, batch: metering_ports.PlainBatch
+    ) -> tuple[metering_ports.PlainCharge, ...]:
         t = self.t
         bound = batch.bound
-        charged: list[ingest_ports.PlainCharge] = []
+        charged: list[metering_ports.PlainCharge] = []
         for index, reading in enumerate(batch.readings):
             slot = batch.slots[batch.slot_of[index]]
             installed = t.current_installation(meter=reading.meter_number)
@@ -2124,7 +2129,7 @@ class FakeIngestRepository(_Repository):
                 )
             _add_usage(t, number, slot.usage_day, delta)
             charged.append(
-                ingest_ports.PlainCharge(
+                metering_ports.PlainCharge(
                     index=index,
                     account_number=number,
                     posting_fen=posting,

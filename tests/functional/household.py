@@ -8,15 +8,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from tests.fakes import FakeClock
+from tests.fakes.top_up import top_up
 
 from wattbook.adapters import db
 from wattbook.application import queries
-from wattbook.application.apply_prepaid_policy import apply_prepaid_policy
-from wattbook.application.install_meter import install_meter
-from wattbook.application.keep_power import order_keep_power
-from wattbook.application.open_account import open_account
-from wattbook.application.record_readings import ReadingReport, record_readings
-from wattbook.application.top_up import top_up
+from wattbook.application.accounts.install_meter import install_meter
+from wattbook.application.accounts.open_account import open_account
+from wattbook.application.metering.record_readings import ReadingReport, record_readings
+from wattbook.application.prepaid.apply_prepaid_policy import apply_prepaid_policy
+from wattbook.application.prepaid.keep_power import order_keep_power
 from wattbook.domain import accounts, billing, metering, prepaid
 from wattbook.domain.values import (
     SHANGHAI,

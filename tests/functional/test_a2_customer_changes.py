@@ -9,9 +9,13 @@ from sqlalchemy.engine import Engine
 from tests.fakes import FakeClock
 
 from wattbook.adapters import db
-from wattbook.application import ports
-from wattbook.application.change_customer import change_address, change_holder, change_phone
-from wattbook.application.open_account import open_account
+from wattbook.application.accounts import ports as account_ports
+from wattbook.application.accounts.change_customer import (
+    change_address,
+    change_holder,
+    change_phone,
+)
+from wattbook.application.accounts.open_account import open_account
 from wattbook.domain import accounts
 from wattbook.domain.values import AccountNumber
 
@@ -100,7 +104,7 @@ class TestA2CustomerChanges:
     async def test_an_unknown_account_is_refused(self, engine: Engine) -> None:
         clock = FakeClock(OPENED_AT)
 
-        with pytest.raises(ports.UnknownAccount):
+        with pytest.raises(account_ports.UnknownAccount):
             await change_phone(
                 uow=db.SqlUnitOfWork(engine),
                 clock=clock,

@@ -8,8 +8,8 @@ from sqlalchemy.engine import Engine
 from tests.fakes import FakeClock
 from tests.functional.household import Household, local
 
-from wattbook.application.install_meter import install_meter
-from wattbook.application.open_account import open_account
+from wattbook.application.accounts.install_meter import install_meter
+from wattbook.application.accounts.open_account import open_account
 from wattbook.domain import accounts
 from wattbook.domain.values import Money
 

@@ -22,8 +22,8 @@ from tests.functional.household import Household, local
 from tests.integration.db.test_calendar_use_cases import SCHEDULE_2027
 
 from wattbook.adapters import db
-from wattbook.application.check_holiday_schedule import check_holiday_schedule
 from wattbook.application.payments import counter
+from wattbook.application.prepaid.check_holiday_schedule import check_holiday_schedule
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money
 

@@ -12,7 +12,8 @@ from tests.fakes import FakeClock
 from tests.functional.household import local
 from tests.functional.payments import Payer
 
-from wattbook.application import alarm_ports, reconcile
+from wattbook.application import alarm_ports
+from wattbook.application.billing import reconcile
 from wattbook.application.payments import bank
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money

@@ -14,18 +14,16 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import date, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import Protocol, Self
 
 from wattbook.application.alarm_ports import SystemAlarm
-from wattbook.application.calendar_ports import CalendarChange, ConfirmedYear
-from wattbook.application.headend_ports import BusConfig, CommunicationDay, MeterAlarm
-from wattbook.application.payment_ports import Payment
-from wattbook.application.sms_ports import AccountWithoutPhone, FailedSms, SmsDelivery
+from wattbook.application.billing.ports import BalanceDifference
+from wattbook.application.headend.ports import BusConfig, CommunicationDay, MeterAlarm
+from wattbook.application.notifications.ports import AccountWithoutPhone, FailedSms, SmsDelivery
+from wattbook.application.payments.ports import Payment
+from wattbook.application.prepaid.calendar_ports import CalendarChange, ConfirmedYear
 from wattbook.domain import accounts, billing, ledger, payments
 from wattbook.domain.values import AccountNumber, MeterNumber, Money, WorkingCalendar
-
-if TYPE_CHECKING:
-    from wattbook.application.ports import BalanceDifference
 
 
 class AccountReader(Protocol):

@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from wattbook.application import payment_ports, ports
-from wattbook.application.apply_prepaid_policy import apply_prepaid_policy
-from wattbook.application.check_holiday_schedule import check_holiday_schedule
+from wattbook.application import ports
 from wattbook.application.payments import bank, kiosk
+from wattbook.application.payments import ports as payment_ports
+from wattbook.application.prepaid.apply_prepaid_policy import apply_prepaid_policy
+from wattbook.application.prepaid.check_holiday_schedule import check_holiday_schedule
 
 logger = logging.getLogger(__name__)
 

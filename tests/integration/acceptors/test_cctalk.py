@@ -14,7 +14,7 @@ import pytest
 from tests.integration.acceptors.cctalk_peer import CcTalkPeer
 
 from wattbook.adapters import acceptors
-from wattbook.application.acceptor_ports import (
+from wattbook.application.payments.acceptor_ports import (
     AcceptorEvent,
     AcceptorEventKind,
     AcceptorUnavailable,

@@ -18,9 +18,9 @@ from tests.fakes import FakeClock
 from tests.functional.household import local
 
 from wattbook import bootstrap
-from wattbook.application.open_account import open_account
-from wattbook.application.send_pending_sms import send_pending_sms
-from wattbook.application.sms_ports import NotificationKind, SmsRequest
+from wattbook.application.accounts.open_account import open_account
+from wattbook.application.notifications.ports import NotificationKind, SmsRequest
+from wattbook.application.notifications.send_pending_sms import send_pending_sms
 from wattbook.domain import accounts
 from wattbook.domain.values import AccountNumber, Money, Price
 from wattbook.interfaces.cli import main

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from wattbook.adapters import db
-from wattbook.application.calendar_ports import CalendarChangeSource
+from wattbook.application.prepaid.calendar_ports import CalendarChangeSource
 from wattbook.domain.values import CalendarOverride, CalendarSource
 
 AT = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)

@@ -12,13 +12,16 @@ from tests.fakes import FakeClock
 from tests.functional.household import local
 
 from wattbook.adapters import db
-from wattbook.application.calendar_ports import InvalidCalendarChange, InvalidHolidaySchedule
-from wattbook.application.check_holiday_schedule import check_holiday_schedule
-from wattbook.application.import_holiday_schedule import (
+from wattbook.application.prepaid.calendar_ports import (
+    InvalidCalendarChange,
+    InvalidHolidaySchedule,
+)
+from wattbook.application.prepaid.check_holiday_schedule import check_holiday_schedule
+from wattbook.application.prepaid.import_holiday_schedule import (
     import_holiday_schedule,
     parse_holiday_schedule,
 )
-from wattbook.application.set_calendar_day import set_calendar_day
+from wattbook.application.prepaid.set_calendar_day import set_calendar_day
 
 SAMPLE_2026 = Path(__file__).parents[3] / "docs" / "samples" / "holidays-2026.csv"
 

@@ -20,11 +20,14 @@ from tests.integration.db.databases import BACKENDS, Templates
 
 from wattbook.adapters import db
 from wattbook.application import alarm_ports as ap
-from wattbook.application import headend_ports as hp
-from wattbook.application import payment_ports, ports, sms_ports
-from wattbook.application.install_meter import install_meter
-from wattbook.application.open_account import open_account
-from wattbook.application.record_readings import record_readings
+from wattbook.application import ports
+from wattbook.application.accounts import ports as account_ports
+from wattbook.application.accounts.install_meter import install_meter
+from wattbook.application.accounts.open_account import open_account
+from wattbook.application.headend import ports as hp
+from wattbook.application.metering.record_readings import record_readings
+from wattbook.application.notifications import ports as sms_ports
+from wattbook.application.payments import ports as payment_ports
 from wattbook.domain import accounts, ledger, metering, payments, prepaid
 from wattbook.domain.values import AccountNumber, MeterNumber, Money, Price, RegisterSet
 
@@ -83,7 +86,7 @@ class TestTransactions:
             await uow.ledger.post([_top_up("T1", 500)])
 
         async with storage() as uow:
-            with pytest.raises(ports.UnknownAccount):
+            with pytest.raises(account_ports.UnknownAccount):
                 await uow.accounts.get(NUMBER)
             assert await uow.ledger.get("T1") is None
 
@@ -118,7 +121,7 @@ class TestUniqueness:
         await _open(storage)
 
         async with storage() as uow:
-            with pytest.raises(ports.DuplicateAccount):
+            with pytest.raises(account_ports.DuplicateAccount):
                 await uow.accounts.add(_account())
 
     async def test_a_reference_is_posted_once(self, storage: Factory) -> None:
@@ -133,7 +136,7 @@ class TestUniqueness:
 
     async def test_posting_to_an_unknown_account_fails(self, storage: Factory) -> None:
         async with storage() as uow:
-            with pytest.raises(ports.UnknownAccount):
+            with pytest.raises(account_ports.UnknownAccount):
                 await uow.ledger.post([_top_up("T1", 500)])
 
     async def test_a_channel_reference_is_paid_once_and_receipts_count_per_channel_and_day(

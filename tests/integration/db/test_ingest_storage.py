@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from tests.fakes import FakeClock
 from tests.functional.household import Household, local
 
-from wattbook.application.install_meter import replace_meter
+from wattbook.application.accounts.install_meter import replace_meter
 from wattbook.domain import accounts, billing, metering, prepaid
 from wattbook.domain.values import BillingMonth, MeterNumber, Money, RegisterSet
 

@@ -14,8 +14,8 @@ from tests.integration.db.databases import same_database
 
 from wattbook.adapters import db
 from wattbook.application.alarm_ports import SystemAlarmKind
-from wattbook.application.list_alarms import list_alarms
-from wattbook.application.reconcile import reconcile_ledger
+from wattbook.application.billing.reconcile import reconcile_ledger
+from wattbook.application.headend.list_alarms import list_alarms
 from wattbook.domain import accounts, ledger
 from wattbook.domain.values import AccountNumber, Money
 

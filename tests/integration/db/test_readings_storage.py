@@ -11,7 +11,7 @@ from tests.fakes import FakeClock
 from tests.functional.household import Household, local
 
 from wattbook.adapters import db
-from wattbook.application.install_meter import replace_meter
+from wattbook.application.accounts.install_meter import replace_meter
 from wattbook.domain import metering
 from wattbook.domain.values import MeterNumber, Money, RegisterSet
 

@@ -23,18 +23,18 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from tests.fakes import FakeClock
+from tests.fakes.top_up import top_up
 from tests.functional.household import local
 from tests.integration.db.databases import BACKENDS, Templates
 
 from wattbook.adapters import db
-from wattbook.adapters.db import _repositories_ingest
+from wattbook.adapters.db.metering import _ingest
 from wattbook.application import queries
-from wattbook.application.install_meter import install_meter
-from wattbook.application.keep_power import order_keep_power
-from wattbook.application.open_account import open_account
-from wattbook.application.record_readings import ReadingReport, record_readings
-from wattbook.application.set_tariff import set_tariff
-from wattbook.application.top_up import top_up
+from wattbook.application.accounts.install_meter import install_meter
+from wattbook.application.accounts.open_account import open_account
+from wattbook.application.billing.set_tariff import set_tariff
+from wattbook.application.metering.record_readings import ReadingReport, record_readings
+from wattbook.application.prepaid.keep_power import order_keep_power
 from wattbook.domain import accounts, billing, metering, prepaid
 from wattbook.domain.values import (
     CHARGE_ROUNDING,
@@ -437,14 +437,14 @@ class Lockstep:
 def plain_count(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count the readings the set-based path charged."""
     counted = [0]
-    original = _repositories_ingest.SqlIngestRepository._record_plain
+    original = _ingest.SqlIngestRepository._record_plain
 
     def spy(self: Any, batch: Any) -> Any:
         charges = original(self, batch)
         counted[0] += len(charges)
         return charges
 
-    monkeypatch.setattr(_repositories_ingest.SqlIngestRepository, "_record_plain", spy)
+    monkeypatch.setattr(_ingest.SqlIngestRepository, "_record_plain", spy)
     return counted
 
 
@@ -655,7 +655,7 @@ class TestChargedFenInSql:
     ) -> None:
         if energy_wh * price_scaled + CHARGE_ROUNDING.offset >= 2**63:
             return
-        expression = _repositories_ingest.charged_fen(
+        expression = _ingest.charged_fen(
             sa.literal(energy_wh, sa.BigInteger),
             sa.literal(price_scaled, sa.BigInteger),
             rounding=CHARGE_ROUNDING,
@@ -687,7 +687,7 @@ class TestChargeRoundingComesFromTheDomain:
         self, engine: Engine, divisor: int, energy_wh: int, price_scaled: int
     ) -> None:
         rounding = ChargeRounding(divisor=divisor, mode=RoundingMode.HALF_UP)
-        expression = _repositories_ingest.charged_fen(
+        expression = _ingest.charged_fen(
             sa.literal(energy_wh, sa.BigInteger),
             sa.literal(price_scaled, sa.BigInteger),
             rounding=rounding,

@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from wattbook.adapters import db, meters
-from wattbook.application import headend_ports as hp
-from wattbook.application.configure_bus import configure_bus, load_buses
-from wattbook.application.headend import Headend, InProcessCore
-from wattbook.application.install_meter import install_meter
-from wattbook.application.open_account import open_account
+from wattbook.application.accounts.install_meter import install_meter
+from wattbook.application.accounts.open_account import open_account
+from wattbook.application.headend import ports as hp
+from wattbook.application.headend.configure_bus import configure_bus, load_buses
+from wattbook.application.headend.runtime import Headend, InProcessCore
 from wattbook.dlt645 import simulator
 from wattbook.domain import accounts
 from wattbook.domain.values import AccountNumber, MeterNumber, Money, RegisterSet

@@ -16,9 +16,9 @@ from sqlalchemy.engine import Engine
 from tests.integration.headend.campus import PLAN, START, SharedClock, Site, bus_spec
 
 from wattbook.adapters import meters
-from wattbook.application import headend_ports as hp
-from wattbook.application.configure_bus import configure_bus, load_buses
-from wattbook.application.headend import Headend, InProcessCore
+from wattbook.application.headend import ports as hp
+from wattbook.application.headend.configure_bus import configure_bus, load_buses
+from wattbook.application.headend.runtime import Headend, InProcessCore
 from wattbook.dlt645 import simulator
 from wattbook.domain.values import MeterNumber
 

@@ -7,18 +7,18 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from tests.fakes.top_up import top_up
 from tests.integration.headend.campus import Site, bus_spec, site
 
 from wattbook.adapters import db
-from wattbook.application import headend_ports as hp
-from wattbook.application.dispatch_relay_commands import (
+from wattbook.application.headend import ports as hp
+from wattbook.application.headend.dispatch_relay_commands import (
     InvalidOperatorOrder,
     RelayOutcome,
     due_relay_commands,
     order_relay,
     record_relay_outcome,
 )
-from wattbook.application.top_up import top_up
 from wattbook.dlt645 import simulator
 from wattbook.domain.values import AccountNumber, MeterNumber, Money
 

@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 from tests.fakes import FakeClock, FakeMeter, FakeMeterGateway
 
 from wattbook.adapters import db
-from wattbook.application import headend_ports as hp
-from wattbook.application.headend._poller import READING_WAIT, BusPoller
+from wattbook.application.headend import ports as hp
+from wattbook.application.headend.poller import READING_WAIT, BusPoller
 from wattbook.domain import metering
 from wattbook.domain.values import MeterNumber
 

@@ -23,14 +23,8 @@ from tests.functional.household import Household, local
 from wattbook import bootstrap
 from wattbook.adapters import db
 from wattbook.adapters.sms import LogSender, ModemSender, ModemSimulator
-from wattbook.application.open_account import open_account
-from wattbook.application.send_pending_sms import (
-    SmsRunReport,
-    recover_sms_claims,
-    send_pending_sms,
-    sweep_sms_storage,
-)
-from wattbook.application.sms_ports import (
+from wattbook.application.accounts.open_account import open_account
+from wattbook.application.notifications.ports import (
     DeliveryOutcome,
     NotificationKind,
     OutgoingSms,
@@ -38,6 +32,12 @@ from wattbook.application.sms_ports import (
     SmsSender,
     SmsStorage,
     StoredPartState,
+)
+from wattbook.application.notifications.send_pending_sms import (
+    SmsRunReport,
+    recover_sms_claims,
+    send_pending_sms,
+    sweep_sms_storage,
 )
 from wattbook.domain import accounts
 from wattbook.domain.values import AccountNumber, Money, Price

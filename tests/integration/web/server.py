@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from wattbook import bootstrap
-from wattbook.application.open_account import open_account
+from wattbook.application.accounts.open_account import open_account
 from wattbook.domain import accounts
 from wattbook.domain.values import AccountNumber, Money
 from wattbook.settings import Settings

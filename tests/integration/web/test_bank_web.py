@@ -16,7 +16,7 @@ from tests.integration.web.conftest import SECRET
 
 from wattbook.adapters import bank, db
 from wattbook.application import alarm_ports
-from wattbook.application.list_alarms import list_alarms
+from wattbook.application.headend.list_alarms import list_alarms
 from wattbook.domain import payments
 
 HEADER = bank.SIGNATURE_HEADER

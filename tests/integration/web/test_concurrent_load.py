@@ -30,9 +30,9 @@ from tests.integration.web.server import SECRET, Server, free_port, seed
 
 from wattbook import bootstrap
 from wattbook.adapters import bank, db
+from wattbook.application.billing.reconcile import reconcile_ledger
 from wattbook.application.payments import bank as bank_cases
 from wattbook.application.payments import kiosk_devices
-from wattbook.application.reconcile import reconcile_ledger
 from wattbook.domain import payments
 from wattbook.domain.values import SHANGHAI, AccountNumber, Money
 from wattbook.settings import Settings

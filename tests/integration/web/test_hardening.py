@@ -12,8 +12,10 @@ from tests.integration.web.test_error_bodies import TXN, as_kiosk, lenient_clien
 
 from wattbook import bootstrap
 from wattbook.adapters import db
-from wattbook.adapters.db import _tables
-from wattbook.application.open_account import open_account
+from wattbook.adapters.db.accounts import _tables as accounts_t
+from wattbook.adapters.db.headend import _tables as headend_t
+from wattbook.adapters.db.prepaid import _tables as prepaid_t
+from wattbook.application.accounts.open_account import open_account
 from wattbook.domain import accounts
 from wattbook.domain.values import OPERATOR_NAME_MAX, AccountNumber
 
@@ -147,15 +149,15 @@ class TestHostHeader:
 
 class TestStoredTextWidths:
     def test_holder_and_address_limits_are_the_column_widths(self) -> None:
-        assert _tables.accounts.c.holder.type.length == accounts.HOLDER_MAX_LENGTH  # type: ignore[attr-defined]
-        assert _tables.accounts.c.address.type.length == accounts.ADDRESS_MAX_LENGTH  # type: ignore[attr-defined]
+        assert accounts_t.accounts.c.holder.type.length == accounts.HOLDER_MAX_LENGTH  # type: ignore[attr-defined]
+        assert accounts_t.accounts.c.address.type.length == accounts.ADDRESS_MAX_LENGTH  # type: ignore[attr-defined]
 
     def test_operator_names_fit_every_column_that_records_them(self) -> None:
         columns = (
-            _tables.account_changes.c.changed_by,
-            _tables.relay_commands.c.ordered_by,
-            _tables.calendar_overrides.c.changed_by,
-            _tables.calendar_changes.c.changed_by,
+            accounts_t.account_changes.c.changed_by,
+            headend_t.relay_commands.c.ordered_by,
+            prepaid_t.calendar_overrides.c.changed_by,
+            prepaid_t.calendar_changes.c.changed_by,
         )
 
         assert {column.type.length for column in columns} == {OPERATOR_NAME_MAX}  # type: ignore[attr-defined]

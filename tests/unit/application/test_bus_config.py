@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wattbook.application.headend_ports import BusConfig
+from wattbook.application.headend.ports import BusConfig
 
 
 class TestBusUrl:

@@ -6,8 +6,8 @@ import datetime as dt
 
 from tests.fakes import FakeClock, FakeMeter, FakeMeterGateway
 
-from wattbook.application import headend_ports as hp
-from wattbook.application.collect_meter import MeterSchedule, collect_meter
+from wattbook.application.headend import ports as hp
+from wattbook.application.headend.collect_meter import MeterSchedule, collect_meter
 from wattbook.domain.values import SHANGHAI, MeterNumber
 
 METER = MeterNumber(value="051600000001")

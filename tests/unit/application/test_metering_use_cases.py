@@ -8,15 +8,15 @@ from datetime import timedelta
 
 import pytest
 from tests.fakes import FakeMeter, FakeMeterGateway
+from tests.fakes.top_up import top_up
 from tests.functional.household import local
 from tests.unit.application.world import World, flat, meter_of
 
 from wattbook.application import alarm_ports
-from wattbook.application import headend_ports as hp
-from wattbook.application.acknowledge_alarm import acknowledge_alarm
-from wattbook.application.apply_prepaid_policy import apply_prepaid_policy
-from wattbook.application.configure_bus import configure_bus, load_buses
-from wattbook.application.dispatch_relay_commands import (
+from wattbook.application.headend import ports as hp
+from wattbook.application.headend.acknowledge_alarm import acknowledge_alarm
+from wattbook.application.headend.configure_bus import configure_bus, load_buses
+from wattbook.application.headend.dispatch_relay_commands import (
     InvalidOperatorOrder,
     RelayOutcome,
     carry_out_relay_command,
@@ -25,16 +25,16 @@ from wattbook.application.dispatch_relay_commands import (
     recheck_relay_command,
     record_relay_outcome,
 )
-from wattbook.application.headend import Headend, InProcessCore
-from wattbook.application.list_alarms import list_alarms
-from wattbook.application.record_bus_reachability import (
+from wattbook.application.headend.list_alarms import list_alarms
+from wattbook.application.headend.record_bus_reachability import (
     record_bus_reachable,
     record_bus_unreachable,
 )
-from wattbook.application.record_communication import record_communication
-from wattbook.application.record_meter_events import record_meter_events
-from wattbook.application.record_readings import record_readings
-from wattbook.application.top_up import top_up
+from wattbook.application.headend.record_communication import record_communication
+from wattbook.application.headend.record_meter_events import record_meter_events
+from wattbook.application.headend.runtime import Headend, InProcessCore
+from wattbook.application.metering.record_readings import record_readings
+from wattbook.application.prepaid.apply_prepaid_policy import apply_prepaid_policy
 from wattbook.domain import metering
 from wattbook.domain.values import AccountNumber, MeterNumber, Money
 

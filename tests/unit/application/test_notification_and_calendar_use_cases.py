@@ -12,19 +12,22 @@ from tests.integration.db.test_calendar_use_cases import SCHEDULE_2027
 from tests.unit.application.world import World, meter_of
 
 from wattbook.application import queries
-from wattbook.application import sms_ports as sp
 from wattbook.application.alarm_ports import SystemAlarmKind
-from wattbook.application.calendar_ports import InvalidCalendarChange, InvalidHolidaySchedule
-from wattbook.application.check_holiday_schedule import check_holiday_schedule
-from wattbook.application.import_holiday_schedule import import_holiday_schedule
-from wattbook.application.read_calendar import read_calendar_year
-from wattbook.application.scheduled_jobs import ScheduledJob, run_scheduled_jobs, scheduled_jobs
-from wattbook.application.send_pending_sms import (
+from wattbook.application.notifications import ports as sp
+from wattbook.application.notifications.send_pending_sms import (
     recover_sms_claims,
     send_pending_sms,
     sweep_sms_storage,
 )
-from wattbook.application.set_calendar_day import set_calendar_day
+from wattbook.application.prepaid.calendar_ports import (
+    InvalidCalendarChange,
+    InvalidHolidaySchedule,
+)
+from wattbook.application.prepaid.check_holiday_schedule import check_holiday_schedule
+from wattbook.application.prepaid.import_holiday_schedule import import_holiday_schedule
+from wattbook.application.prepaid.read_calendar import read_calendar_year
+from wattbook.application.prepaid.set_calendar_day import set_calendar_day
+from wattbook.application.scheduled_jobs import ScheduledJob, run_scheduled_jobs, scheduled_jobs
 from wattbook.domain import billing
 from wattbook.domain.values import BillingMonth
 

@@ -9,7 +9,7 @@ from tests.fakes import FakeBankGateway
 from tests.functional.household import local
 from tests.unit.application.world import World
 
-from wattbook.application import ports
+from wattbook.application.accounts import ports as account_ports
 from wattbook.application.payments import Receipt, bank, corrections, counter, records
 from wattbook.domain import payments
 from wattbook.domain.values import SHANGHAI, AccountNumber, Money, Period
@@ -176,7 +176,7 @@ class TestPaymentRecords:
     async def test_an_unknown_account_has_no_records(self) -> None:
         world = World()
 
-        with pytest.raises(ports.UnknownAccount):
+        with pytest.raises(account_ports.UnknownAccount):
             await records.payment_records(
                 uow=world.uow(), number=AccountNumber(value="051600000009")
             )

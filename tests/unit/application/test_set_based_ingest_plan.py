@@ -7,7 +7,7 @@ from datetime import timedelta
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from wattbook.application import _set_based_ingest
+from wattbook.application.metering import _set_based_ingest
 from wattbook.domain import metering
 
 _limits = st.builds(

@@ -6,8 +6,12 @@ from decimal import Decimal
 
 import pytest
 
-from wattbook.application.sms_ports import NotificationKind, SmsLocale
-from wattbook.application.sms_templates import MissingAmount, energy_bought, render_notification
+from wattbook.application.notifications.ports import NotificationKind, SmsLocale
+from wattbook.application.notifications.templates import (
+    MissingAmount,
+    energy_bought,
+    render_notification,
+)
 from wattbook.domain.values import AccountNumber, Energy, Money, Price
 
 NUMBER = AccountNumber(value="051600001234")

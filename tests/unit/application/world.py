@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from tests.fakes import FakeClock, FakeDatabase
 from tests.functional.household import local
 
-from wattbook.application.install_meter import install_meter
-from wattbook.application.open_account import open_account
-from wattbook.application.record_readings import ReadingReport, record_readings
+from wattbook.application.accounts.install_meter import install_meter
+from wattbook.application.accounts.open_account import open_account
+from wattbook.application.metering.record_readings import ReadingReport, record_readings
 from wattbook.domain import accounts, metering, prepaid
 from wattbook.domain.values import AccountNumber, MeterNumber, Money, RegisterSet
 

@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.fakes import FakeClock, FakeDatabase
 
-from wattbook.application.install_meter import install_meter
-from wattbook.application.open_account import open_account
-from wattbook.application.record_readings import record_readings
-from wattbook.application.set_tariff import set_tariff
+from wattbook.application.accounts.install_meter import install_meter
+from wattbook.application.accounts.open_account import open_account
+from wattbook.application.billing.set_tariff import set_tariff
+from wattbook.application.metering.record_readings import record_readings
 from wattbook.domain import accounts, billing, ledger, metering
 from wattbook.domain.values import (
     SHANGHAI,

@@ -46,7 +46,7 @@ from urllib.parse import parse_qsl
 
 import serial
 
-from wattbook.application.acceptor_ports import (
+from wattbook.application.payments.acceptor_ports import (
     AcceptorEvent,
     AcceptorEventKind,
     AcceptorUnavailable,

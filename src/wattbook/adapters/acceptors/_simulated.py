@@ -13,7 +13,7 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass
 
-from wattbook.application.acceptor_ports import (
+from wattbook.application.payments.acceptor_ports import (
     AcceptorEvent,
     AcceptorEventKind,
     NoteNotInEscrow,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from wattbook.adapters.bank._codec import SIGNATURE_HEADER, encode_debit, sign
-from wattbook.application import payment_ports
+from wattbook.application.payments import ports as payment_ports
 from wattbook.domain import payments
 
 

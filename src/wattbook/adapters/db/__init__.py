@@ -1,5 +1,20 @@
-"""Storage: SQLAlchemy Core tables, repositories, the unit of work and the migrations."""
+"""Storage: SQLAlchemy Core tables, repositories, the unit of work and the migrations.
 
+One package per business area (``accounts``, ``metering``, ``billing``, ``prepaid``,
+``payments``, ``headend``, ``notifications``, ``alarms``) holds its tables (``_tables``) and its
+repository; the tables all sit on the one ``metadata`` (``_metadata``).
+"""
+
+from wattbook.adapters.db import (  # noqa: F401  (each area declares its tables on metadata)
+    accounts,
+    alarms,
+    billing,
+    headend,
+    metering,
+    notifications,
+    payments,
+    prepaid,
+)
 from wattbook.adapters.db._engine import (
     SQLITE_BEGIN_OPTION,
     SQLITE_BUSY_TIMEOUT_MS,
@@ -9,6 +24,7 @@ from wattbook.adapters.db._engine import (
     normalise_url,
     sqlite_path,
 )
+from wattbook.adapters.db._metadata import metadata
 from wattbook.adapters.db._migrate import (
     UnknownRevision,
     alembic_config,
@@ -19,11 +35,6 @@ from wattbook.adapters.db._migrate import (
     upgrade,
 )
 from wattbook.adapters.db._statements import SqlStatementReader
-from wattbook.adapters.db._tables import metadata
-from wattbook.adapters.db._tables_alarms import system_alarms as _alarm_tables  # noqa: F401
-from wattbook.adapters.db._tables_headend import buses as _headend_tables  # noqa: F401
-from wattbook.adapters.db._tables_payments import payments as _payments_tables  # noqa: F401
-from wattbook.adapters.db._tables_sms import sms_policies as _sms_tables  # noqa: F401
 from wattbook.adapters.db._types import (
     InexactPrice,
     NaiveDatetime,
@@ -51,6 +62,14 @@ from wattbook.adapters.db._workers import (
     DatabaseBusy,
     WorkerLimits,
 )
+from wattbook.adapters.db.accounts import _tables as _accounts_tables  # noqa: F401
+from wattbook.adapters.db.alarms import _tables as _alarms_tables  # noqa: F401
+from wattbook.adapters.db.billing import _tables as _billing_tables  # noqa: F401
+from wattbook.adapters.db.headend import _tables as _headend_tables  # noqa: F401
+from wattbook.adapters.db.metering import _tables as _metering_tables  # noqa: F401
+from wattbook.adapters.db.notifications import _tables as _notifications_tables  # noqa: F401
+from wattbook.adapters.db.payments import _tables as _payments_tables  # noqa: F401
+from wattbook.adapters.db.prepaid import _tables as _prepaid_tables  # noqa: F401
 
 __all__ = [
     "DEFAULT_QUEUE_TIMEOUT_S",

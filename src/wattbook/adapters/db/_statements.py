@@ -7,9 +7,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from wattbook.adapters.db import _tables as t
 from wattbook.adapters.db._uow import SqlReadOnlyUnitOfWork
-from wattbook.application import ports
+from wattbook.adapters.db.accounts import _tables as accounts_t
+from wattbook.adapters.db.billing import _tables as billing_t
+from wattbook.application.billing import ports as billing_ports
 from wattbook.domain import billing
 from wattbook.domain.values import AccountNumber, BillingMonth, Money
 
@@ -22,8 +23,13 @@ class SqlStatementReader:
 
     def _page(
         self, connection: Connection, month: BillingMonth, after: AccountNumber | None, limit: int
-    ) -> tuple[ports.AccountMonths, ...]:
-        a, b, ct, ce = t.accounts, t.balances, t.charge_totals, t.charge_energy
+    ) -> tuple[billing_ports.AccountMonths, ...]:
+        a, b, ct, ce = (
+            accounts_t.accounts,
+            billing_t.balances,
+            billing_t.charge_totals,
+            billing_t.charge_energy,
+        )
         first = str(month)
         charged = (
             sa.select(ct.c.account_id)
@@ -58,7 +64,7 @@ class SqlStatementReader:
             .where(a.c.id.in_(sa.select(page.c.account_id)), ct.c.month >= first)
             .order_by(a.c.account_number, ct.c.month, ct.c.tariff_key, ce.c.component)
         )
-        found: list[ports.AccountMonths] = []
+        found: list[billing_ports.AccountMonths] = []
         rows = connection.execute(query).all()
         current: str | None = None
         balance = 0
@@ -81,7 +87,7 @@ class SqlStatementReader:
             if current is not None:
                 close_total()
                 found.append(
-                    ports.AccountMonths(
+                    billing_ports.AccountMonths(
                         account_number=AccountNumber(value=current),
                         balance=Money(fen=balance),
                         totals=tuple(totals),
@@ -103,7 +109,7 @@ class SqlStatementReader:
 
     async def page(
         self, *, month: BillingMonth, after: AccountNumber | None, limit: int
-    ) -> tuple[ports.AccountMonths, ...]:
+    ) -> tuple[billing_ports.AccountMonths, ...]:
         """Return up to ``limit`` accounts after ``after`` charged in ``month``, with totals."""
         # A read-only unit of work: admitted through the engine's gate, run on its workers,
         # never holding the write lock.

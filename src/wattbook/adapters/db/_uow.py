@@ -13,24 +13,30 @@ from sqlalchemy.engine import Connection, Engine
 
 from wattbook.adapters.db import _workers
 from wattbook.adapters.db._engine import READ_ONLY_OPTION, SQLITE_BEGIN_OPTION
-from wattbook.adapters.db._repositories import (
-    SqlAccountRepository,
+from wattbook.adapters.db._sql import Worker
+from wattbook.adapters.db.accounts._repository import SqlAccountRepository, SqlMeterRepository
+from wattbook.adapters.db.alarms._repository import SqlSystemAlarmRepository
+from wattbook.adapters.db.billing._repository import (
     SqlChargeRepository,
     SqlLedgerRepository,
-    SqlMeterRepository,
-    SqlOutbox,
-    SqlPrepaidRepository,
     SqlTariffRepository,
-    SqlUsageRepository,
-    Worker,
 )
-from wattbook.adapters.db._repositories_alarms import SqlSystemAlarmRepository
-from wattbook.adapters.db._repositories_calendar import SqlCalendarRepository
-from wattbook.adapters.db._repositories_headend import SqlHeadendRepository
-from wattbook.adapters.db._repositories_ingest import SqlIngestRepository
-from wattbook.adapters.db._repositories_payments import SqlPaymentRepository
-from wattbook.adapters.db._repositories_sms import SqlSmsOutbox
-from wattbook.application import ports, read_ports
+from wattbook.adapters.db.headend._repository import SqlHeadendRepository
+from wattbook.adapters.db.metering._ingest import SqlIngestRepository
+from wattbook.adapters.db.metering._repository import SqlUsageRepository
+from wattbook.adapters.db.notifications._repository import SqlSmsOutbox
+from wattbook.adapters.db.payments._repository import SqlPaymentRepository
+from wattbook.adapters.db.prepaid._calendar import SqlCalendarRepository
+from wattbook.adapters.db.prepaid._repository import SqlOutbox, SqlPrepaidRepository
+from wattbook.application import alarm_ports, read_ports
+from wattbook.application.accounts import ports as account_ports
+from wattbook.application.billing import ports as billing_ports
+from wattbook.application.headend import ports as headend_ports
+from wattbook.application.metering import ports as metering_ports
+from wattbook.application.notifications import ports as sms_ports
+from wattbook.application.payments import ports as payment_ports
+from wattbook.application.prepaid import calendar_ports
+from wattbook.application.prepaid import ports as prepaid_ports
 
 T = TypeVar("T")
 
@@ -178,20 +184,20 @@ class SqlUnitOfWork(_SqlTransaction):
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
         worker = self._worker
-        self.accounts: ports.AccountRepository = SqlAccountRepository(worker)
-        self.meters: ports.MeterRepository = SqlMeterRepository(worker)
-        self.ledger: ports.LedgerRepository = SqlLedgerRepository(worker)
-        self.tariffs: ports.TariffRepository = SqlTariffRepository(worker)
-        self.charges: ports.ChargeRepository = SqlChargeRepository(worker)
-        self.usage: ports.UsageRepository = SqlUsageRepository(worker)
-        self.prepaid: ports.PrepaidRepository = SqlPrepaidRepository(worker)
-        self.outbox: ports.Outbox = SqlOutbox(worker)
-        self.sms: ports.SmsOutbox = SqlSmsOutbox(worker)
-        self.headend: ports.HeadendRepository = SqlHeadendRepository(worker)
-        self.payments: ports.PaymentRepository = SqlPaymentRepository(worker)
-        self.ingest: ports.IngestRepository = SqlIngestRepository(worker)
-        self.alarms: ports.SystemAlarmRepository = SqlSystemAlarmRepository(worker)
-        self.calendar: ports.CalendarRepository = SqlCalendarRepository(worker)
+        self.accounts: account_ports.AccountRepository = SqlAccountRepository(worker)
+        self.meters: account_ports.MeterRepository = SqlMeterRepository(worker)
+        self.ledger: billing_ports.LedgerRepository = SqlLedgerRepository(worker)
+        self.tariffs: billing_ports.TariffRepository = SqlTariffRepository(worker)
+        self.charges: billing_ports.ChargeRepository = SqlChargeRepository(worker)
+        self.usage: metering_ports.UsageRepository = SqlUsageRepository(worker)
+        self.prepaid: prepaid_ports.PrepaidRepository = SqlPrepaidRepository(worker)
+        self.outbox: prepaid_ports.Outbox = SqlOutbox(worker)
+        self.sms: sms_ports.SmsOutbox = SqlSmsOutbox(worker)
+        self.headend: headend_ports.HeadendRepository = SqlHeadendRepository(worker)
+        self.payments: payment_ports.PaymentRepository = SqlPaymentRepository(worker)
+        self.ingest: metering_ports.IngestRepository = SqlIngestRepository(worker)
+        self.alarms: alarm_ports.SystemAlarmRepository = SqlSystemAlarmRepository(worker)
+        self.calendar: calendar_ports.CalendarRepository = SqlCalendarRepository(worker)
 
     def _begin(self) -> Connection:
         connection = self._engine.connect().execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})

@@ -19,8 +19,8 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from wattbook import dlt645
-from wattbook.application import headend_ports as hp
 from wattbook.application import ports
+from wattbook.application.headend import ports as hp
 from wattbook.domain import metering
 from wattbook.domain.values import SHANGHAI, MeterNumber, RegisterSet
 

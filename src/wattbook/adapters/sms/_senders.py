@@ -1,4 +1,4 @@
-"""SMS senders behind ``ports.SmsSender``: the GSM modem and the log (for the demo)."""
+"""SMS senders behind the notifications port ``SmsSender``: the GSM modem and the log (demo)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from wattbook.adapters.sms._pdu import (
     encode_message,
     split_text,
 )
-from wattbook.application.sms_ports import (
+from wattbook.application.notifications.ports import (
     OutgoingSms,
     SmsInDoubt,
     SmsRejected,

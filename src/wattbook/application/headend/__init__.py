@@ -1,11 +1,7 @@
-"""The head-end at run time: a poller per bus, relay commands from the outbox (issue 4).
+"""The head-end area: collection and control of the meters on their buses (C1-C5, M5, M6).
 
-The steps it runs are use cases of their own (``collect_meter``, ``record_meter_events``,
-``record_communication``, ``dispatch_relay_commands``, the core's ``record_readings``); this
-package only schedules them, one request in flight per bus.
+Its ports (``ports``: the meter gateway, the collection sink, head-end storage), the steps a
+visit runs (``collect_meter``, ``record_meter_events``, ``record_communication``,
+``record_bus_reachability``, ``dispatch_relay_commands``), the bus configuration and the alarm
+use cases; ``runtime`` and ``poller`` only schedule those steps, one request in flight per bus.
 """
-
-from wattbook.application.headend._headend import Headend, InProcessCore
-from wattbook.application.headend._poller import BusActivity, BusPoller
-
-__all__ = ["BusActivity", "BusPoller", "Headend", "InProcessCore"]

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from wattbook.application import payment_ports, ports
-from wattbook.application._rules import apply_prepaid_rules
-from wattbook.domain import accounts, billing, ledger, payments, prepaid
+from wattbook.application import ports
+from wattbook.application.payments import ports as payment_ports
+from wattbook.application.prepaid.rules import apply_prepaid_rules
+from wattbook.domain import billing, ledger, payments, prepaid
 from wattbook.domain.values import AccountNumber, Money
 
 
@@ -32,28 +33,6 @@ class Credited:
     payments: tuple[payment_ports.Payment, ...]
     fresh: tuple[payment_ports.Payment, ...]
     commands: tuple[prepaid.Command, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Receipt:
-    """A payment with the personal details the receipt carries (P2: masked where sensible)."""
-
-    payment: payment_ports.Payment
-    holder_masked: str
-    address: str
-    reprint: bool = False
-
-
-def receipt_for(
-    payment: payment_ports.Payment, account: accounts.Account, *, reprint: bool = False
-) -> Receipt:
-    """Return the receipt of ``payment`` for ``account``."""
-    return Receipt(
-        payment=payment,
-        holder_masked=payments.mask_name(account.holder.name),
-        address=account.address.text,
-        reprint=reprint,
-    )
 
 
 def _same(payment: payment_ports.Payment, top_up: TopUp) -> bool:

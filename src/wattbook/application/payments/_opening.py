@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from wattbook.application import payment_ports, ports
+from wattbook.application import ports
+from wattbook.application.payments import ports as payment_ports
 from wattbook.domain import payments
 from wattbook.domain.values import local_date
 

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from wattbook.application import alarm_ports, payment_ports, ports, sms_ports
+from wattbook.application import alarm_ports, ports
+from wattbook.application.notifications import ports as sms_ports
+from wattbook.application.payments import ports as payment_ports
 from wattbook.application.payments._credit import Credited, TopUp, credit_top_ups
 from wattbook.domain import billing, payments
 from wattbook.domain.values import local_date

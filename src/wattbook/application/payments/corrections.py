@@ -8,10 +8,11 @@ administrator's opening order, which the audit line then names.
 
 from __future__ import annotations
 
-from wattbook.application import payment_ports, ports
-from wattbook.application._rules import apply_prepaid_rules
-from wattbook.application.payments._credit import Receipt, receipt_for
+from wattbook.application import ports
+from wattbook.application.payments import ports as payment_ports
 from wattbook.application.payments._opening import opening_note, require_counter_open
+from wattbook.application.payments.ports import Receipt, receipt_for
+from wattbook.application.prepaid.rules import apply_prepaid_rules
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber
 

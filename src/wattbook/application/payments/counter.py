@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from wattbook.application import payment_ports, ports
-from wattbook.application.payments._credit import Receipt, TopUp, credit_top_ups, receipt_for
+from wattbook.application import ports
+from wattbook.application.payments import ports as payment_ports
+from wattbook.application.payments._credit import TopUp, credit_top_ups
 from wattbook.application.payments._opening import require_counter_open
+from wattbook.application.payments.ports import Receipt, receipt_for
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money, Period
 

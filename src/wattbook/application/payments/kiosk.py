@@ -15,8 +15,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from wattbook.application import alarm_ports, payment_ports, ports, read_ports
-from wattbook.application.payments._credit import Receipt, TopUp, credit_top_ups, receipt_for
+from wattbook.application import alarm_ports, ports, read_ports
+from wattbook.application.payments import ports as payment_ports
+from wattbook.application.payments._credit import TopUp, credit_top_ups
+from wattbook.application.payments.ports import Receipt, receipt_for
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money
 

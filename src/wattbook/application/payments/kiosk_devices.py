@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from wattbook.application import payment_ports, ports
+from wattbook.application import ports
+from wattbook.application.payments import ports as payment_ports
 from wattbook.domain import payments
 
 

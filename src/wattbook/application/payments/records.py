@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from wattbook.application import payment_ports, read_ports
-from wattbook.application.payments._credit import Receipt, receipt_for
+from wattbook.application import read_ports
+from wattbook.application.payments import ports as payment_ports
+from wattbook.application.payments.ports import Receipt, receipt_for
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money, local_date
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from wattbook.application import ports
+from wattbook.application.billing import ports as billing_ports
 from wattbook.domain import billing
 from wattbook.domain.values import AccountNumber, BillingMonth
 
 
 async def month_end_statements(
     *,
-    reader: ports.StatementReader,
+    reader: billing_ports.StatementReader,
     tariffs: billing.TariffHistory,
     month: BillingMonth,
     page_size: int = 20_000,

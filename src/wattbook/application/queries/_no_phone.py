@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from wattbook.application import read_ports
-from wattbook.application.sms_ports import AccountWithoutPhone, FailedSms
+from wattbook.application.notifications.ports import AccountWithoutPhone, FailedSms
 from wattbook.domain.values import AccountNumber
 
 

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from wattbook.application import read_ports
-from wattbook.application.headend_ports import MeterAlarmKind
+from wattbook.application.headend.ports import MeterAlarmKind
 from wattbook.domain.values import AccountNumber, MeterNumber, Money
 
 

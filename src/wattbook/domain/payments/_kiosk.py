@@ -29,7 +29,8 @@ NOTE_DENOMINATIONS_FEN = (100, 500, 1000, 2000, 5000, 10000)
 # As wide as their columns (64 and 32); matched whole, so a trailing newline is refused too.
 # The server makes transaction ids (issue 16); older ones were made by the page.
 _TRANSACTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{5,63}")
-_KIOSK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+# The one home of a kiosk id's shape: the session, the signature and the kiosk page use it.
+KIOSK_ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 
 
 _DEFAULT_MAX_TOTAL = Money(fen=2000_00)
@@ -58,7 +59,7 @@ def check_kiosk_id(kiosk_id: str) -> str:
 
     :raises InvalidKioskId: otherwise.
     """
-    if not isinstance(kiosk_id, str) or not _KIOSK_ID.fullmatch(kiosk_id):
+    if not isinstance(kiosk_id, str) or not KIOSK_ID_SHAPE.fullmatch(kiosk_id):
         raise InvalidKioskId("kiosk ids are 1-32 letters, digits, '-' and '_'")
     return kiosk_id
 
@@ -170,7 +171,7 @@ def start_session(*, transaction_id: str, kiosk_id: str, at: datetime) -> KioskS
         letters, digits, ``-`` or ``_``, starting with a letter or digit.
     """
     require_aware(at)
-    for value, shape in ((transaction_id, _TRANSACTION_ID), (kiosk_id, _KIOSK_ID)):
+    for value, shape in ((transaction_id, _TRANSACTION_ID), (kiosk_id, KIOSK_ID_SHAPE)):
         if not isinstance(value, str) or not shape.fullmatch(value):
             raise InvalidKioskId("transaction and kiosk ids are letters, digits, '-' and '_'")
     return KioskSession(

@@ -22,6 +22,7 @@ from wattbook.domain.payments._errors import (
     KioskSignatureMissing,
     KioskTimestampOutsideWindow,
 )
+from wattbook.domain.payments._kiosk import KIOSK_ID_SHAPE
 from wattbook.domain.values import require_aware
 
 KIOSK_HEADER = "X-Wattbook-Kiosk"
@@ -31,7 +32,6 @@ SIGNATURE_HEADER = "X-Wattbook-Signature"
 KIOSK_SIGNATURE_WINDOW = timedelta(minutes=5)
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
-_KIOSK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,7 +99,7 @@ def read_signed_request(
             f"kiosk requests carry {KIOSK_HEADER}, {TIMESTAMP_HEADER} and {SIGNATURE_HEADER}"
         )
     if not (
-        _KIOSK_ID.fullmatch(kiosk_id)
+        KIOSK_ID_SHAPE.fullmatch(kiosk_id)
         and _TIMESTAMP.fullmatch(timestamp)
         and _SIGNATURE.fullmatch(signature)
     ):

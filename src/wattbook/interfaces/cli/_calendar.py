@@ -20,7 +20,7 @@ from wattbook.interfaces.cli._errors import CommandFailed
 from wattbook.interfaces.cli._exits import Exit
 
 if TYPE_CHECKING:
-    from wattbook.application.read_calendar import CalendarYear
+    from wattbook.application.prepaid.read_calendar import CalendarYear
 
 # Keyed by the stored source code (CalendarSource's values).
 _SOURCE_LABELS = {
@@ -118,7 +118,7 @@ def _year_header(found: CalendarYear) -> str:
 
 def _show(args: argparse.Namespace) -> int:
     from wattbook import bootstrap
-    from wattbook.application.calendar_ports import InvalidCalendarChange
+    from wattbook.application.prepaid.calendar_ports import InvalidCalendarChange
     from wattbook.domain.values import local_date
 
     year = args.year if args.year is not None else local_date(bootstrap.system_clock().now()).year
@@ -161,7 +161,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _set(args: argparse.Namespace) -> int:
     from wattbook import bootstrap
-    from wattbook.application.calendar_ports import InvalidCalendarChange
+    from wattbook.application.prepaid.calendar_ports import InvalidCalendarChange
 
     try:
         day = date.fromisoformat(args.day)
@@ -189,7 +189,10 @@ def _set(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from wattbook import bootstrap
-    from wattbook.application.calendar_ports import InvalidCalendarChange, InvalidHolidaySchedule
+    from wattbook.application.prepaid.calendar_ports import (
+        InvalidCalendarChange,
+        InvalidHolidaySchedule,
+    )
 
     try:
         text = args.file.read_text(encoding="utf-8")

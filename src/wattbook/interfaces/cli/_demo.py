@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from wattbook import bootstrap
-from wattbook.application import alarm_ports, headend_ports, queries
-from wattbook.application.install_meter import install_meter
-from wattbook.application.list_alarms import list_alarms
-from wattbook.application.open_account import open_account
+from wattbook.application import alarm_ports, queries
+from wattbook.application.accounts.install_meter import install_meter
+from wattbook.application.accounts.open_account import open_account
+from wattbook.application.headend import ports as headend_ports
+from wattbook.application.headend.list_alarms import list_alarms
 from wattbook.application.payments import kiosk_devices
 from wattbook.dlt645 import simulator
 from wattbook.domain import accounts

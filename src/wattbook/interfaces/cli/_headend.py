@@ -19,7 +19,7 @@ from wattbook.interfaces.cli._errors import CommandFailed
 from wattbook.interfaces.cli._exits import Exit
 
 if TYPE_CHECKING:
-    from wattbook.application.headend import BusActivity
+    from wattbook.application.headend.poller import BusActivity
     from wattbook.domain.values import MeterNumber
 
 MAX_RANGE = 10_000
@@ -108,7 +108,7 @@ def parse_meter_numbers(text: str) -> tuple[MeterNumber, ...]:
 
 def _add_bus(args: argparse.Namespace) -> int:
     from wattbook import bootstrap
-    from wattbook.application.headend_ports import BusConfig, BusMeter
+    from wattbook.application.headend.ports import BusConfig, BusMeter
 
     try:
         bus = BusConfig(
@@ -157,7 +157,7 @@ def _age(elapsed: dt.timedelta) -> str:
 
 async def _serve(args: argparse.Namespace) -> int:
     from wattbook import bootstrap
-    from wattbook.application.headend import BusActivity
+    from wattbook.application.headend.poller import BusActivity
 
     settings = _args.settings(args)
     runtime = await bootstrap.build_headend(database_url=settings.database_url, buses=args.bus)

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _reconcile(args: argparse.Namespace) -> int:
     from wattbook import bootstrap
-    from wattbook.application.reconcile import reconcile_ledger
+    from wattbook.application.billing.reconcile import reconcile_ledger
 
     storage = bootstrap.build_storage(_args.settings(args))
     try:

@@ -21,7 +21,7 @@ from wattbook.settings import (
 )
 
 if TYPE_CHECKING:
-    from wattbook.application.send_pending_sms import SmsRunReport
+    from wattbook.application.notifications.send_pending_sms import SmsRunReport
 
 MAX_LIMIT = 100_000
 MAX_DAYS = 3660

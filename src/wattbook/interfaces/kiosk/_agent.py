@@ -36,7 +36,7 @@ from starlette.routing import Route
 
 from wattbook import bootstrap
 from wattbook.application import ports
-from wattbook.application.acceptor_ports import (
+from wattbook.application.payments.acceptor_ports import (
     AcceptorEvent,
     AcceptorEventKind,
     AcceptorUnavailable,

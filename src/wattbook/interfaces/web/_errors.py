@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from wattbook import bootstrap
-from wattbook.application import ports
+from wattbook.application.accounts import ports as account_ports
 from wattbook.application.payments.kiosk import UnknownSession
 from wattbook.domain import payments
 from wattbook.domain.values import InvalidAccountNumber
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 # (status, stable code) per anticipated error; the most specific class first.
 ANTICIPATED: tuple[tuple[type[Exception], int, str], ...] = (
-    (ports.UnknownAccount, 404, "UNKNOWN_ACCOUNT"),
+    (account_ports.UnknownAccount, 404, "UNKNOWN_ACCOUNT"),
     (InvalidAccountNumber, 422, "INVALID_ACCOUNT_NUMBER"),
     (UnknownSession, 404, "UNKNOWN_SESSION"),
     (payments.KioskStepRefused, 409, "STEP_REFUSED"),

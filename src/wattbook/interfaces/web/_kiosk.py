@@ -8,7 +8,6 @@ agent's acceptor side, numbered by the acceptor, which makes every step safe to 
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -18,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from wattbook.application.payments import kiosk, kiosk_devices
+from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money
 from wattbook.interfaces.web._context import TEMPLATES, runtime
 from wattbook.interfaces.web._i18n import CATALOGUE, language_of, translate
@@ -35,7 +35,6 @@ router = APIRouter(prefix="/kiosk")
 # Session ids are made by the server ("KS" + 32 URL-safe characters); older ones by the page.
 # Anything else is refused as a 422 before it reaches storage.
 TRANSACTION = r"^[A-Za-z0-9][A-Za-z0-9_-]{5,63}$"
-KIOSK_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
 TransactionId = Annotated[str, PathParameter(pattern=TRANSACTION)]
 # Thermal paper is 58 or 80 mm wide; any other width is a mistake worth a 422.
 PaperWidth = Annotated[str, Query(pattern=r"^(58|80)$")]
@@ -110,10 +109,18 @@ async def page(request: Request, kiosk_id: str = "K01") -> Response:
             "lang": language,
             "t": lambda key: translate(language, key),
             "messages": dict(messages),
-            "kiosk_id": kiosk_id if re.fullmatch(KIOSK_ID, kiosk_id) else "K01",
+            "kiosk_id": _shown_kiosk_id(kiosk_id),
             "notes": (1, 5, 10, 20, 50, 100),
         },
     )
+
+
+def _shown_kiosk_id(kiosk_id: str) -> str:
+    """The kiosk id the page shows: the one asked for if well formed (the domain's rule)."""
+    try:
+        return payments.check_kiosk_id(kiosk_id)
+    except payments.InvalidKioskId:
+        return "K01"
 
 
 def _kiosk_id(request: Request) -> str:

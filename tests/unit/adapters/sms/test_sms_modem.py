@@ -18,7 +18,7 @@ from wattbook.adapters.sms import (
     SimNotReady,
     encode_message,
 )
-from wattbook.application.sms_ports import (
+from wattbook.application.notifications.ports import (
     OutgoingSms,
     SmsRejected,
     SmsSenderUnavailable,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 
-from wattbook.application.headend import BusActivity
+from wattbook.application.headend.poller import BusActivity
 from wattbook.interfaces.cli._headend import status_line
 from wattbook.interfaces.cli._meter import ScanProgress, power_text
 

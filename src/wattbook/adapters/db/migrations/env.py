@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection, Engine
 
+from wattbook.adapters.db import metadata
 from wattbook.adapters.db._engine import SQLITE_BEGIN_OPTION, create_engine
-from wattbook.adapters.db._tables import metadata
 
 
 def _run(connection: Connection) -> None:

@@ -1,7 +1,7 @@
 """Ingest: no schema change (issue 3 performance, ADR 9).
 
 The set-based ingest stages each batch in per-connection temporary tables, created by the
-repository (``adapters/db/_repositories_ingest.py``), and finds every row it joins through keys
+repository (``adapters/db/metering/_ingest.py``), and finds every row it joins through keys
 the schema already has (current installation by meter, baselines, balances, charge totals and
 energy, prepaid states by their primary keys; readings by their unique key). The revision stays
 in the chain, empty, so that a later ingest change has its place.

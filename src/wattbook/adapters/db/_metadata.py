@@ -1,0 +1,44 @@
+"""The one ``metadata`` every area's tables are declared on, and the column helpers they share.
+
+Amounts are BIGINT fen (``*_fen``), energies BIGINT Wh (``*_wh``), prices BIGINT yuan/kWh x 10^4
+(:class:`PriceColumn`), instants UTC (:class:`UtcDateTime`), local calendar days ``DATE``.
+Stored enum values are uppercase codes. Each area's tables, keys and CHECK constraints (those
+that guard the money: CONVENTIONS §4, §8) live in ``<area>/_tables.py``."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+# Constraint names are stable so that migrations can refer to them on both backends.
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Tables that grow with every reading get 64-bit keys on PostgreSQL; on SQLite an INTEGER
+# PRIMARY KEY is the 64-bit rowid already, and only that spelling makes it autoincrement.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+REGISTERS = ("total_wh", "sharp_wh", "peak_wh", "flat_wh", "valley_wh")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
+
+
+def _registers(prefix: str, *, nullable: bool) -> list[sa.Column[int]]:
+    return [sa.Column(f"{prefix}{name}", sa.BigInteger, nullable=nullable) for name in REGISTERS]
+
+
+def _registers_not_negative(prefix: str, name: str) -> sa.CheckConstraint:
+    condition = " AND ".join(f"{prefix}{register} >= 0" for register in REGISTERS)
+    return sa.CheckConstraint(condition, name=name)
+
+
+OUTBOX_STATUSES = ("PENDING", "SENT", "CONFIRMED", "FAILED", "CANCELLED")

@@ -1,0 +1,1 @@
+"""Accounts and meter installations in storage: their tables and repositories."""

@@ -1,0 +1,1 @@
+"""Alarms in storage: reading alarms, meter alarms and system alarms."""

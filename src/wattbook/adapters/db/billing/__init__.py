@@ -1,0 +1,1 @@
+"""Tariffs, the journal, balances and charge totals in storage."""

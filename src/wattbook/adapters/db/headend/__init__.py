@@ -1,0 +1,1 @@
+"""Buses, poll plans, meter events, communication and relay commands in storage."""

@@ -1,0 +1,1 @@
+"""Readings, baselines, usage aggregates and the set-based ingest in storage."""

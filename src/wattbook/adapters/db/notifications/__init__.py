@@ -1,0 +1,1 @@
+"""The SMS outbox, its deliveries and policy in storage."""

@@ -1,0 +1,1 @@
+"""Payments, receipts, the counter, kiosks and bank auto top-up in storage."""

@@ -1,0 +1,1 @@
+"""Accounts and meters: open an account, change its holder, install or replace a meter."""

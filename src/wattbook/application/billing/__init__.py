@@ -1,0 +1,1 @@
+"""Billing: tariffs, the ledger's reconciliation, month-end statements' port."""

@@ -1,0 +1,1 @@
+"""Metering: record readings (per reading and set-based), usage aggregates."""

@@ -1,0 +1,1 @@
+"""Notifications: the SMS outbox, its templates and the sender."""

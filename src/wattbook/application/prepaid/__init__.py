@@ -1,0 +1,1 @@
+"""Prepaid rules: apply the policy, keep-power, the holiday calendar."""
