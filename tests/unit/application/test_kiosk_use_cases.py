@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from tests.unit.application.world import World
 
+from wattbook.application import alarm_ports
 from wattbook.application.payments import kiosk, kiosk_devices
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money
@@ -261,3 +262,87 @@ class TestRecoverKioskSessions:
 
         assert (recovered.credited, recovered.abandoned) == ((), ())
         assert world.balance_fen(account) == 0
+
+
+class TestAcceptorReturnsAndFaults:
+    async def test_a_returned_note_leaves_its_open_session(self) -> None:
+        world = World()
+        await registered(world)
+        account = await world.household(1, opening_fen=0)
+        transaction = await start(world, account)
+        await note(world, 1, 10_000)
+        await note(world, 2, 5_000)
+
+        done = await kiosk.return_acceptor_note(
+            uow=world.uow(),
+            clock=world.clock,
+            kiosk_id="K01",
+            acceptor_sequence=2,
+            amount=Money(fen=5_000),
+        )
+        view = await kiosk.confirm_kiosk_total(
+            uow=world.uow(), clock=world.clock, kiosk_id="K01", transaction_id=transaction
+        )
+
+        assert done.outcome is kiosk.NoteReturnOutcome.REMOVED
+        assert view.session.total == Money(fen=10_000)
+        assert world.balance_fen(account) == 10_000
+
+    async def test_a_note_returned_after_the_credit_raises_an_alarm(self) -> None:
+        world = World()
+        await registered(world)
+        account = await world.household(1, opening_fen=0)
+        transaction = await start(world, account)
+        await note(world, 1, 10_000)
+        await kiosk.confirm_kiosk_total(
+            uow=world.uow(), clock=world.clock, kiosk_id="K01", transaction_id=transaction
+        )
+
+        done = await kiosk.return_acceptor_note(
+            uow=world.uow(),
+            clock=world.clock,
+            kiosk_id="K01",
+            acceptor_sequence=1,
+            amount=Money(fen=10_000),
+        )
+
+        async with world.uow() as uow:
+            alarms = await uow.alarms.alarms()
+        assert done.outcome is kiosk.NoteReturnOutcome.ALARMED
+        assert [a.kind for a in alarms] == [
+            alarm_ports.SystemAlarmKind.KIOSK_NOTE_RETURNED_CREDITED
+        ]
+        assert world.balance_fen(account) == 10_000  # staff settle it: no silent reversal
+
+    async def test_a_note_never_journalled_can_never_be_journalled_later(self) -> None:
+        world = World()
+        await registered(world)
+        account = await world.household(1, opening_fen=0)
+        await start(world, account)
+
+        done = await kiosk.return_acceptor_note(
+            uow=world.uow(),
+            clock=world.clock,
+            kiosk_id="K01",
+            acceptor_sequence=1,
+            amount=Money(fen=10_000),
+        )
+
+        assert done.outcome is kiosk.NoteReturnOutcome.NOT_JOURNALLED
+        with pytest.raises(payments.NoteConflict):
+            await note(world, 1, 10_000)
+
+    async def test_an_acceptor_fault_is_an_alarm(self) -> None:
+        world = World()
+        await registered(world)
+
+        opened = await kiosk.report_acceptor_fault(
+            uow=world.uow(), clock=world.clock, kiosk_id="K01", code="EVENTS_MISSED", detail="7"
+        )
+
+        async with world.uow() as uow:
+            alarms = await uow.alarms.alarms()
+        assert opened
+        assert [(a.kind, a.subject) for a in alarms] == [
+            (alarm_ports.SystemAlarmKind.KIOSK_ACCEPTOR_FAULT, "K01/EVENTS_MISSED")
+        ]

@@ -9,6 +9,7 @@ from tests.fakes import FakeBankGateway
 from tests.functional.household import local
 from tests.unit.application.world import World
 
+from wattbook.application import alarm_ports
 from wattbook.application.accounts import ports as account_ports
 from wattbook.application.payments import Receipt, bank, corrections, counter, records
 from wattbook.domain import payments
@@ -319,3 +320,62 @@ class TestAutoTopUp:
 
         assert clean == ()
         assert len(missing) == 1
+
+
+class TestBankAlarms:
+    async def test_a_refused_callback_opens_one_alarm_however_often_it_comes(self) -> None:
+        world = World()
+        callback = payments.BankCallback(
+            serial="S-REFUSED",
+            debit_id="D20250610051600000001",
+            status=payments.DebitStatus.SUCCEEDED,
+            amount=Money(fen=5_000),
+            at=world.clock.now(),
+        )
+        error = payments.UnknownDebit(callback.debit_id)
+
+        first = await bank.report_refused_callback(
+            uow=world.uow(), clock=world.clock, callback=callback, error=error
+        )
+        again = await bank.report_refused_callback(
+            uow=world.uow(), clock=world.clock, callback=callback, error=error
+        )
+
+        async with world.uow() as uow:
+            alarms = await uow.alarms.alarms()
+        assert (first, again) == (True, False)
+        assert [(a.kind, a.subject) for a in alarms] == [
+            (alarm_ports.SystemAlarmKind.BANK_CALLBACK_REFUSED, "S-REFUSED")
+        ]
+
+    async def test_a_debit_left_unanswered_raises_an_alarm_until_the_bank_answers(self) -> None:
+        world = World()
+        account = await TestAutoTopUp()._signed(world, opening_fen=1_000)
+        gateway = FakeBankGateway()
+        (debit,) = (
+            await bank.run_auto_top_up(uow_factory=world.db, clock=world.clock, bank=gateway)
+        ).requested
+        world.clock.advance(payments.DEBIT_ANSWER_DUE + timedelta(minutes=1))
+
+        overdue = await bank.run_auto_top_up(uow_factory=world.db, clock=world.clock, bank=gateway)
+        await bank.settle_bank_callbacks(
+            uow=world.uow(),
+            clock=world.clock,
+            callbacks=[
+                payments.BankCallback(
+                    serial="S-LATE",
+                    debit_id=debit.debit_id,
+                    status=payments.DebitStatus.SUCCEEDED,
+                    amount=debit.amount,
+                    at=world.clock.now(),
+                )
+            ],
+        )
+        answered = await bank.run_auto_top_up(uow_factory=world.db, clock=world.clock, bank=gateway)
+
+        async with world.uow() as uow:
+            still_open = await uow.alarms.alarms()
+        assert [d.debit_id for d in overdue.unanswered] == [debit.debit_id]
+        assert answered.unanswered == ()
+        assert still_open == ()
+        assert world.balance_fen(account) == 6_000
