@@ -276,7 +276,7 @@ def migrate(
         raise problem from error
 
 
-# ---------------------------------------------------------------- head-end (issue 4)
+# ---------------------------------------------------------------- head-end
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -342,7 +342,7 @@ async def add_bus(*, bus: BusConfig, database_url: str | None = None) -> None:
         storage.close()
 
 
-# ---------------------------------------------------------------- payments and the web (issue 5)
+# ---------------------------------------------------------------- payments and the web
 
 # PDF receipts need a font with Chinese glyphs; these are Debian's (.ci/run installs the first).
 RECEIPT_FONTS = (
@@ -599,7 +599,7 @@ async def push_agreement_to(
     )
 
 
-# ---------------------------------------------------------------------------- SMS (issue 6)
+# ---------------------------------------------------------------------------- SMS
 
 
 def build_sms_sender(settings: Settings | None = None) -> sms.ModemSender | sms.LogSender:
@@ -723,7 +723,7 @@ def system_clock() -> ports.Clock:
     return SystemClock()
 
 
-# ------------------------------------------------------------ kiosk agent (issue 16)
+# ------------------------------------------------------------ kiosk agent
 
 
 class InvalidAcceptor(ValueError):
@@ -824,7 +824,7 @@ def build_scheduled_jobs(
     )
 
 
-# ---------------------------------------------------------------- holiday calendar (issue 9)
+# ---------------------------------------------------------------- holiday calendar
 
 
 async def calendar_year(*, settings: Settings | None = None, year: int) -> CalendarYear:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 DATABASE_URL_VARIABLE = "WATTBOOK_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///var/wattbook.sqlite3"
 
-# The SMS modem (issue 6): which sender, and where the modem is plugged in.
+# The SMS modem: which sender, and where the modem is plugged in.
 SMS_SENDER_VARIABLE = "WATTBOOK_SMS_SENDER"  # "modem" or "log"
 MODEM_VARIABLE = "WATTBOOK_MODEM"  # serial device, or tcp://host:port for a serial server
 MODEM_BAUD_VARIABLE = "WATTBOOK_MODEM_BAUD"
@@ -25,7 +25,7 @@ MODEM_MODE_VARIABLE = "WATTBOOK_MODEM_MODE"  # "pdu" (any text) or "text" (plain
 MODEM_STORAGE_VARIABLE = "WATTBOOK_MODEM_STORAGE"
 SMS_SENDERS = ("log", "modem")
 
-# The database's own worker threads (issue 16): how many units of work run at once, and how
+# The database's own worker threads: how many units of work run at once, and how
 # long others wait for a turn before giving up (the web answers 503 then).
 DB_WORKERS_VARIABLE = "WATTBOOK_DB_WORKERS"
 DB_QUEUE_TIMEOUT_VARIABLE = "WATTBOOK_DB_QUEUE_TIMEOUT_S"
@@ -154,7 +154,7 @@ def _modem_settings(env: Mapping[str, str], *, defaults: Settings) -> tuple[str,
     return sender, device, int(baud_text), pdu_mode
 
 
-# ---------------------------------------------------------------- web and bank (issue 5)
+# ---------------------------------------------------------------- web and bank
 
 WEB_HOST_VARIABLE = "WATTBOOK_WEB_HOST"
 WEB_PORT_VARIABLE = "WATTBOOK_WEB_PORT"
@@ -163,12 +163,12 @@ BANK_URL_VARIABLE = "WATTBOOK_BANK_URL"
 BANK_SECRET_VARIABLE = "WATTBOOK_BANK_SECRET"  # noqa: S105 - the variable's name, not a secret
 RECEIPT_FONT_VARIABLE = "WATTBOOK_RECEIPT_FONT"
 BANK_CALLBACK_WINDOW_VARIABLE = "WATTBOOK_BANK_CALLBACK_WINDOW_HOURS"
-# Comma-separated Host names the web app answers besides the local ones (DNS rebinding, issue 16).
+# Comma-separated Host names the web app answers besides the local ones (against DNS rebinding).
 ALLOWED_HOSTS_VARIABLE = "WATTBOOK_ALLOWED_HOSTS"
-# The largest request body the web app reads, in bytes (issue 16).
+# The largest request body the web app reads, in bytes; larger ones are refused unread.
 MAX_BODY_BYTES_VARIABLE = "WATTBOOK_MAX_BODY_BYTES"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
-# Kiosk caps and look-up rate (issue 16): the most one kiosk session takes, and how many
+# Kiosk caps and look-up rate: the most one kiosk session takes, and how many
 # account look-ups one kiosk may make a minute.
 KIOSK_SESSION_MAX_YUAN_VARIABLE = "WATTBOOK_KIOSK_SESSION_MAX_YUAN"
 KIOSK_SESSION_MAX_NOTES_VARIABLE = "WATTBOOK_KIOSK_SESSION_MAX_NOTES"
@@ -180,7 +180,7 @@ _HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Fa-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WebSettings:
-    """Where `wattbook serve` listens, and its link to the bank (issue 5)."""
+    """Where `wattbook serve` listens, and its link to the bank."""
 
     host: str = "127.0.0.1"
     port: int = 8700
@@ -191,15 +191,16 @@ class WebSettings:
     bank_secret: str | None = None
     # A TrueType font with Chinese glyphs for PDF receipts; found among the usual places if unset.
     receipt_font: str | None = None
-    # How long after the bank dated a callback wattbook still accepts it (issue 16). A
-    # deployment setting, agreed with the bank like the secret, not tariff policy.
+    # How long after the bank dated a callback wattbook still accepts it, so an old signed
+    # callback cannot be replayed later. A deployment setting, agreed with the bank like the
+    # secret, not tariff policy.
     bank_callback_window_hours: int = 48
     # Host names answered besides the local ones, the listening host and the public URL's host.
     allowed_hosts: tuple[str, ...] = ()
     # Bodies above this many bytes are refused with a 413 before they are read.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # The most one kiosk session takes (whole yuan, notes), and account look-ups per kiosk
-    # and minute (issue 16).
+    # and minute.
     kiosk_session_max_yuan: int = 2000
     kiosk_session_max_notes: int = 50
     kiosk_lookups_per_minute: int = 10

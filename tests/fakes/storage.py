@@ -13,7 +13,7 @@ receipt numbers per channel and local day, orderings. ``tests/unit/fakes/test_st
 runs the same assertions against this and the SQLite unit of work so the two cannot drift.
 
 The set-based ingest (``IngestRepository.record_plain``) is the SQL's classification written
-again in Python from ``ingest_ports`` (same guards, same integer arithmetic).
+again in Python from ``application/metering/ports.py`` (same guards, same integer arithmetic).
 """
 
 from __future__ import annotations
@@ -1178,7 +1178,7 @@ class FakeSmsOutbox(_Repository):
 
 
 class FakeHeadendRepository(_Repository):
-    """``headend_ports.HeadendRepository`` in memory, seeded with the DEFAULT poll plan."""
+    """``headend.ports.HeadendRepository`` in memory, seeded with the DEFAULT poll plan."""
 
     async def save_bus(self, bus: hp.BusConfig) -> None:
         for meter in bus.meters:

@@ -1,6 +1,6 @@
 """Alarms about the system rather than one meter: the holiday schedule, a whole bus.
 
-Meter alarms live with the head-end (``headend_ports.MeterAlarm``). These are the alarms a rule
+Meter alarms live with the head-end (``headend.ports.MeterAlarm``). These are the alarms a rule
 raises when it cannot decide and takes the safe path: staff must see them on a screen, not only
 in a log. An alarm is open from ``started_at`` until ``ended_at``; raising an alarm that is
 already open changes nothing, so a job that checks every hour raises it once.

@@ -1,4 +1,4 @@
-"""The read-only unit of work: the repositories' reading halves, and no commit (issue 16).
+"""The read-only unit of work: the repositories' reading halves, and no commit.
 
 Queries that only read (statements, payment records, receipts, the kiosk screen, alarms, the
 calendar, the ledger check) take a :class:`ReadOnlyUnitOfWork`. The database adapter runs it as

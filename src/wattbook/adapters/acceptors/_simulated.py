@@ -1,4 +1,4 @@
-"""A simulated note acceptor: notes come from the agent's /acceptor panel (issue 16).
+"""A simulated note acceptor: notes come from the agent's /acceptor panel.
 
 It stands in for the physical device: a note "inserted" on the panel goes to escrow (or is
 rejected, for the counterfeit button), and the panel shows what became of it. One note is in

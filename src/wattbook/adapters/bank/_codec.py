@@ -56,7 +56,7 @@ def verify(secret: bytes, body: bytes, signature: str | None) -> None:
 
 
 # The bank's messages nest a list in an object at most; deeper JSON is refused before parsing,
-# since the parser recurses once per level and would run out of stack (issue 16).
+# since the parser recurses once per level and would run out of stack.
 MAX_JSON_DEPTH = 8
 _OPENERS = frozenset(b"[{")
 _CLOSERS = frozenset(b"]}")

@@ -1,4 +1,4 @@
-"""The database's own worker threads and the admission gate in front of them (issue 16).
+"""The database's own worker threads and the admission gate in front of them.
 
 Every blocking database call of the async side runs on a thread pool owned by its engine (not
 the event loop's default pool, which name lookups and other libraries share). A unit of work
@@ -8,8 +8,8 @@ its connection is back in the pool. At most N units of work are then active, eac
 call at a time, and so each always finds a free thread: one waiting on a row lock can never
 keep the holder of that lock from a thread to commit.
 
-On SQLite a unit of work that writes also takes the engine's one-writer lock first (ADR 5,
-issue 9), since every one of them begins IMMEDIATE. Read-only units of work do not.
+On SQLite a unit of work that writes also takes the engine's one-writer lock first (ADR 5),
+since every one of them begins IMMEDIATE. Read-only units of work do not.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Recompute every balance from the journal and check every bank debit (issues 3 and 16)."""
+"""Recompute every balance from the journal and check every bank debit."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Configure a bus in the database: its URL, baud rate, timeout and meters (issue 4, item 7)."""
+"""Configure a bus in the database: its URL, baud rate, timeout and meters."""
 
 from __future__ import annotations
 

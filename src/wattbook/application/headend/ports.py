@@ -1,4 +1,4 @@
-"""The head-end's ports (issue 4): the meter gateway, the collection sink, head-end storage.
+"""The head-end's ports: the meter gateway, the collection sink, head-end storage.
 
 The companion of :mod:`wattbook.application.ports` (whose unit of work carries the
 :class:`HeadendRepository`); kept apart so the head-end's many value types do not crowd the

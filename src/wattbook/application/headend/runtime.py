@@ -52,7 +52,7 @@ class InProcessCore:
 
 
 class Headend:
-    """Collect from every bus and control every relay (issue 4).
+    """Collect from every bus and control every relay.
 
     ``buses`` come from the database (``load_buses``); each is opened through
     ``gateway_factory`` and polled by its own task. A dispatcher looks in the relay-command

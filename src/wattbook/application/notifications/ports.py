@@ -1,4 +1,4 @@
-"""SMS ports (issue 6, N1, N2): the sender, the outbox repository and their records.
+"""SMS ports (N1, N2): the sender, the outbox repository and their records.
 
 `SmsSender` is re-exported by :mod:`wattbook.application.ports`; `UnitOfWork.sms` is an
 :class:`SmsOutbox`.

@@ -1,4 +1,4 @@
-"""The note acceptor (bill validator) as the kiosk's agent sees it (issue 16).
+"""The note acceptor (bill validator) as the kiosk's agent sees it.
 
 A note acceptor validates each note, holds a genuine one in escrow, and then stacks it (keeps
 it) or returns it, as told. Counterfeits and unreadable notes it rejects itself. The agent

@@ -1,6 +1,6 @@
 """The kiosk (P2): each step of the session is one unit of work on the server.
 
-Every step names the kiosk that signed it (issue 16); a session is visible only to its own
+Every step names the kiosk that signed it; a session is visible only to its own
 kiosk. The server makes session ids, and notes come only from the kiosk's acceptor agent,
 numbered by the acceptor. Every note is journalled here before the acceptor stacks it; a
 session with notes ends only credited, by the resident's 确定 or by

@@ -1,4 +1,4 @@
-"""Kiosks as devices (issue 16): register, rotate, revoke, list, and authenticate requests.
+"""Kiosks as devices: register, rotate, revoke, list, and authenticate requests.
 
 A kiosk's acceptor agent signs every request with the kiosk's secret; the server looks the
 kiosk up here and checks the signature (``payments.verify_kiosk_request``). The secret is

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from wattbook.domain.accounts._errors import InvalidAddress, InvalidHolder, InvalidPhoneNumber
 
 # As wide as the columns that store them (accounts.holder, accounts.address): a longer value is
-# refused here, on both database engines alike, not by PostgreSQL alone (issue 16).
+# refused here, on both database engines alike, not by PostgreSQL alone.
 HOLDER_MAX_LENGTH = 100
 ADDRESS_MAX_LENGTH = 200
 

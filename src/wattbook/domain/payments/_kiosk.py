@@ -27,7 +27,7 @@ from wattbook.domain.values import AccountNumber, Money, require_aware
 # Notes the acceptor takes, in fen (1, 5, 10, 20, 50 and 100 yuan).
 NOTE_DENOMINATIONS_FEN = (100, 500, 1000, 2000, 5000, 10000)
 # As wide as their columns (64 and 32); matched whole, so a trailing newline is refused too.
-# The server makes transaction ids (issue 16); older ones were made by the page.
+# The server makes transaction ids, so a page cannot choose one; older ones were made by a page.
 _TRANSACTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{5,63}")
 # The one home of a kiosk id's shape: the session, the signature and the kiosk page use it.
 KIOSK_ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
@@ -38,7 +38,7 @@ _DEFAULT_MAX_TOTAL = Money(fen=2000_00)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KioskCaps:
-    """The most one kiosk session takes: an amount and a number of notes (issue 16)."""
+    """The most one kiosk session takes: an amount and a number of notes."""
 
     max_total: Money = _DEFAULT_MAX_TOTAL
     max_notes: int = 50

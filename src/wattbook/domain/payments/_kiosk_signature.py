@@ -1,4 +1,4 @@
-"""Signed kiosk requests (issue 16): the one home of the kiosk HMAC.
+"""Signed kiosk requests: the one home of the kiosk HMAC.
 
 A kiosk's acceptor agent signs every request to the server with its kiosk's secret:
 HMAC-SHA256 over the kiosk id, the method, the path with its query as sent on the wire,

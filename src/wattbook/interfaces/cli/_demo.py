@@ -5,7 +5,7 @@ fresh SQLite database with a household on every meter, the head-end polling ever
 DL/T 645-2007, charging each reading against the household's prepaid balance and carrying out
 the prepaid rules' trips and closes, the SMS worker sending through a simulated GSM modem, and
 the web app (kiosk, bank endpoint) on localhost. Kiosk K01 is registered and its agent
-runs as its own process, as on a kiosk PC, with a simulated note acceptor (issue 16). The
+runs as its own process, as on a kiosk PC, with a simulated note acceptor. The
 simulated world runs faster than real time (``--speed``), and the core keeps the same
 accelerated time, so a day passes in minutes.
 """

@@ -1,4 +1,4 @@
-"""`wattbook headend`: collect from every configured bus and control every relay (issue 4).
+"""`wattbook headend`: collect from every configured bus and control every relay.
 
 ``wattbook headend run`` polls the buses stored in the database until interrupted, printing a
 status line per bus every minute; ``wattbook headend add-bus`` stores a bus (URL, baud rate,

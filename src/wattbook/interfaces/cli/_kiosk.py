@@ -1,4 +1,4 @@
-"""`wattbook kiosk add|list|rotate|revoke|agent`: kiosks as registered devices (issue 16).
+"""`wattbook kiosk add|list|rotate|revoke|agent`: kiosks as registered devices.
 
 ``add`` and ``rotate`` print the new secret once (or write it, mode 0600, to
 ``--secret-file``); the server keeps it to check the kiosk's signatures. ``agent`` is the

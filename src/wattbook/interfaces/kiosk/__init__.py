@@ -1,4 +1,4 @@
-"""The kiosk agent (issue 16): the daemon on the kiosk PC, run by `wattbook kiosk agent`."""
+"""The kiosk agent: the daemon on the kiosk PC, run by `wattbook kiosk agent`."""
 
 from wattbook.interfaces.kiosk._agent import KioskAgent, ServerRefusedAgent
 from wattbook.interfaces.kiosk._run import AcceptorDeviceUnavailable, run_agent

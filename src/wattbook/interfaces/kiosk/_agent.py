@@ -1,4 +1,4 @@
-"""The kiosk agent (issue 16): the kiosk PC's daemon between its screen, acceptor and server.
+"""The kiosk agent: the kiosk PC's daemon between its screen, acceptor and server.
 
 Screen side: it serves the kiosk screen to the local browser by reverse-proxying the server's
 /kiosk page, static files, JSON steps and receipts, signing every call with the kiosk's secret

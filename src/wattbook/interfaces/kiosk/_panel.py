@@ -1,4 +1,4 @@
-"""The simulated acceptor's device panel at the agent's /acceptor (issue 16).
+"""The simulated acceptor's device panel at the agent's /acceptor.
 
 It stands in for the physical note acceptor: each button puts a note into the slot, and the
 panel shows the note in escrow and what became of each note (stacked, returned, rejected).

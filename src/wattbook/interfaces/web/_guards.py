@@ -1,4 +1,4 @@
-"""ASGI guards in front of the app (issue 16): the Host header, the body size, the headers.
+"""ASGI guards in front of the app: the Host header, the body size, the headers.
 
 They are plain ASGI middleware, so they act before a route reads anything: a body over the
 limit is refused on its Content-Length, or as soon as the chunks streamed so far pass it,

@@ -1,7 +1,7 @@
 """The kiosk (P2): the touch-screen page at /kiosk, its JSON steps, and its receipts.
 
 Each endpoint is one step of the session and one use case call. Every API call and receipt is
-signed by a registered kiosk (issue 16, ``_kiosk_auth``); the screen reaches them through its
+signed by a registered kiosk (``_kiosk_auth``); the screen reaches them through its
 kiosk's agent, which signs them. The server makes session ids; notes come only from the
 agent's acceptor side, numbered by the acceptor, which makes every step safe to retry.
 """

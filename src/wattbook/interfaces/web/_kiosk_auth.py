@@ -1,4 +1,4 @@
-"""Kiosk requests are signed (issue 16): the ASGI guard in front of the kiosk API and receipts.
+"""Kiosk requests are signed: the ASGI guard in front of the kiosk API and receipts.
 
 Every request under ``/kiosk/api`` and ``/kiosk/sessions`` must be signed by a registered,
 unrevoked kiosk (``payments.verify_kiosk_request``), or it is answered 401 before any route

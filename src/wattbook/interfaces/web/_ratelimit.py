@@ -1,4 +1,4 @@
-"""Account look-ups are rate-limited per kiosk (issue 16): a token bucket per kiosk id.
+"""Account look-ups are rate-limited per kiosk, so none can walk the accounts: a bucket each.
 
 Kept in this process: one web process serves the kiosks (ADR 7). Time comes from the caller
 (the runtime's wall clock), so tests need no sleeps.

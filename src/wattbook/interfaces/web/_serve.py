@@ -28,7 +28,7 @@ def _config(runtime: WebRuntime, *, background: bool, with_sms: bool = False) ->
         log_level="warning",
         access_log=False,
         lifespan="on",
-        # No banner naming the server software (issue 16).
+        # No banner naming the server software: it would tell an attacker what to try.
         server_header=False,
     )
 

@@ -18,7 +18,7 @@ relay_commands = sa.Table(
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
     sa.Column("meter_number", sa.String(12), nullable=True),
     sa.Column("action", sa.String(16), nullable=False),
-    # A short code: the rules' reason (ARREARS, WARNING_CUT ...) or OPERATOR (issue 9, 0010).
+    # A short code: the rules' reason (ARREARS, WARNING_CUT ...) or OPERATOR (migration 0010).
     sa.Column("reason", sa.String(24), nullable=False),
     # An operator's order: who gave it and why, whole (A1, A4).
     sa.Column("ordered_by", sa.String(100), nullable=True),
@@ -28,7 +28,7 @@ relay_commands = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("status", sa.String(12), nullable=False),
     sa.Column("done_at", UtcDateTime, nullable=True),
-    # The head-end's attempts so far and the last failure (issue 4, migration 0003).
+    # The head-end's attempts so far and the last failure (migration 0003).
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Index("ix_relay_commands_status_not_before_at", "status", "not_before_at"),

@@ -1,4 +1,4 @@
-"""The SMS outbox repository (issue 6): queue, claim, record, recover, and the N2 listing."""
+"""The SMS outbox repository: queue, claim, record, recover, and the N2 listing."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ sms_outbox = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("status", sa.String(12), nullable=False),
     sa.Column("done_at", UtcDateTime, nullable=True),
-    # Delivery state (issue 6, migration 0005): the worker's claim, attempts and back-off, the
+    # Delivery state (migration 0005): the worker's claim, attempts and back-off, the
     # parts accepted so far with their references, the frozen text, and the last error.
     sa.Column("amount_fen", sa.BigInteger, nullable=True),
     sa.Column("dedup_key", sa.String(120), nullable=True),

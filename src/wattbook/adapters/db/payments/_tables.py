@@ -1,4 +1,4 @@
-"""Payment tables (issue 5): receipts, counter policy, kiosk journal, bank agreements and debits.
+"""Payment tables: receipts, counter policy, kiosk journal, bank agreements and debits.
 
 Declared on the shared ``metadata``; created by migration r0004_payments."""
 
@@ -93,7 +93,7 @@ counter_openings = sa.Table(
     sa.CheckConstraint("end_at > start_at", name="period_not_empty"),
 )
 
-# Registered kiosks (issue 16, migration r0013): each signs its requests with its secret. The
+# Registered kiosks (migration r0013): each signs its requests with its secret. The
 # raw secret is kept because HMAC needs it on both sides: the database is the trust root. A
 # kiosk registered by the migration has no secret until it is rotated.
 kiosks = sa.Table(
@@ -202,7 +202,7 @@ bank_debits = sa.Table(
     ),
 )
 
-# Every word the bank accepted on a debit (issue 16, migration r0012): the debit's state
+# Every word the bank accepted on a debit (migration r0012): the debit's state
 # machine's journal. A replay is recognised by (serial, status) whatever came after it, each
 # credit's serial names its debit (so reconciliation checks debit by debit), and a debit is
 # credited at most once by its own callbacks (the partial unique index). UNTRACKED marks a

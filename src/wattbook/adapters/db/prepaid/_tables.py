@@ -35,7 +35,7 @@ keep_power_orders = sa.Table(
 )
 
 # Policy data (CONVENTIONS §1): effective-dated, seeded with the manual's values.
-# The centre's own days (issue 9): ``origin`` SET (one day by hand) or IMPORT (a day of the
+# The centre's own days: ``origin`` SET (one day by hand) or IMPORT (a day of the
 # State Council's schedule as imported); who changed it last and when. The whole history is in
 # calendar_changes.
 CALENDAR_ORIGINS = ("SET", "IMPORT")

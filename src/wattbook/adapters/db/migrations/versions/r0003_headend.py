@@ -1,4 +1,4 @@
-"""Head-end: buses, poll plans, events, alarms, communication health (issue 4).
+"""Head-end: buses, poll plans, events, alarms, communication health.
 
 Adds the head-end's tables, seeds the DEFAULT poll plan, and gives ``relay_commands`` the
 head-end's attempt count and last error plus the keep-power actions (3AH/3BH).

@@ -1,5 +1,5 @@
 """Payments: receipts, counter hours and openings, kiosk sessions and notes, bank agreements
-and debits, and the payment audit (issue 5, P1-P5).
+and debits, and the payment audit (P1-P5).
 
 Seeds the counter's hours: Monday to Friday 08:00-12:00 and 14:30-17:30 local time on working
 days (the manual: "school working hours"); statutory holidays and adjusted working days come

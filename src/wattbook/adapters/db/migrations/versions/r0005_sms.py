@@ -1,4 +1,4 @@
-"""SMS: outbox delivery state, delivery records and the SMS policy (issue 6, N1, N2).
+"""SMS: outbox delivery state, delivery records and the SMS policy (N1, N2).
 
 Adds to ``sms_outbox`` (additive, nullable or defaulted columns): the top-up amount, a
 de-duplication key (unique), attempts, next attempt time, the worker's claim, parts sent with

@@ -1,4 +1,4 @@
-"""Ingest: no schema change (issue 3 performance, ADR 9).
+"""Ingest: no schema change; the faster ingest needs none (ADR 9).
 
 The set-based ingest stages each batch in per-connection temporary tables, created by the
 repository (``adapters/db/metering/_ingest.py``), and finds every row it joins through keys

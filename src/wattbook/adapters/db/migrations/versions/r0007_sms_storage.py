@@ -1,4 +1,4 @@
-"""SMS through the modem's storage: each outbox row's stored part (issue 6, ADR 8).
+"""SMS through the modem's storage: each outbox row's stored part (ADR 8).
 
 Adds to ``sms_outbox`` (additive): ``stored_index``, the modem storage index of the next part,
 written with ``AT+CMGW`` and recorded before it is sent with ``AT+CMSS``; and ``stores_parts``,

@@ -1,4 +1,4 @@
-"""System alarms; the holiday calendar's history (issue 9).
+"""System alarms; the holiday calendar's history.
 
 Creates ``system_alarms``: alarms about the system rather than one meter (the holiday schedule
 of a year not confirmed, a bus that cannot be reached), open from ``started_at`` until

@@ -1,4 +1,4 @@
-"""The holiday calendar (issue 9): who changed each day, and which years are confirmed.
+"""The holiday calendar: who changed each day, and which years are confirmed.
 
 ``calendar_overrides`` gains ``origin`` (SET or IMPORT), ``changed_by`` and ``changed_at``
 (existing rows: SET, 'migration', now); ``calendar_changes`` is the append-only history of every

@@ -1,4 +1,4 @@
-"""Head-end fixes (issue 9): relay orders keep the operator's whole name and reason.
+"""Head-end fixes: relay orders keep the operator's whole name and reason.
 
 ``relay_commands.reason`` stays a short code; an operator's order is reason ``OPERATOR`` with
 the operator in ``ordered_by`` and their reason in ``note``. Rows written as

@@ -1,4 +1,4 @@
-"""Who made each account change (issue 9, A2/A4).
+"""Who made each account change (A2/A4).
 
 Adds ``account_changes.changed_by`` (NOT NULL). Rows written before this revision did not
 record it; they get ``before-0011 (not recorded)`` so that nobody is named who did not act.

@@ -1,4 +1,4 @@
-"""Bank debits as one state machine (issue 16): the journal of the bank's callbacks.
+"""Bank debits as one state machine: the journal of the bank's callbacks.
 
 Adds ``bank_callbacks``: every (serial, status) a debit accepted, with the transition it made.
 Existing debits get their recorded word (``bank_serial``) as one row; a bank credit found in

@@ -1,4 +1,4 @@
-"""Kiosks as registered devices (issue 16): the ``kiosks`` table.
+"""Kiosks as registered devices: the ``kiosks`` table.
 
 Every kiosk id already found in ``kiosk_sessions`` is registered, without a usable secret: it
 must be rotated (``wattbook kiosk rotate K01``) before its agent can sign anything. Its last

@@ -1,4 +1,4 @@
-"""System alarms for the bank: a refused signed callback, a debit left unanswered (issue 16).
+"""System alarms for the bank: a refused signed callback, a debit left unanswered.
 
 Widens the ``kind`` check of ``system_alarms`` with BANK_CALLBACK_REFUSED and
 BANK_DEBIT_UNANSWERED. On SQLite the table is
