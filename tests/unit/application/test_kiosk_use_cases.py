@@ -26,6 +26,13 @@ async def registered(world: World, kiosk_id: str = "K01") -> None:
     )
 
 
+async def kiosk_and_household() -> tuple[World, AccountNumber]:
+    """Return a world with kiosk K01 registered and a household with nothing on its account."""
+    world = World()
+    await registered(world)
+    return world, await world.household(1, opening_fen=0)
+
+
 async def start(world: World, account: AccountNumber, kiosk_id: str = "K01") -> str:
     view = await kiosk.open_kiosk_session(uow=world.uow(), clock=world.clock, kiosk_id=kiosk_id)
     transaction = view.session.transaction_id
@@ -117,9 +124,7 @@ class TestKioskDevices:
 
 class TestKioskSession:
     async def test_credits_the_notes_once_on_confirmation(self) -> None:
-        world = World()
-        await registered(world)
-        account = await world.household(1, opening_fen=0)
+        world, account = await kiosk_and_household()
         transaction = await start(world, account)
         await note(world, 1, 10_000)
         await note(world, 2, 500)
@@ -137,9 +142,7 @@ class TestKioskSession:
         assert world.balance_fen(account) == 10_500
 
     async def test_a_note_replayed_with_another_amount_is_refused(self) -> None:
-        world = World()
-        await registered(world)
-        account = await world.household(1, opening_fen=0)
+        world, account = await kiosk_and_household()
         transaction = await start(world, account)
         await note(world, 1, 10_000)
         replay = await note(world, 1, 10_000)
@@ -154,9 +157,7 @@ class TestKioskSession:
         assert [n.amount.fen for n in session.session.notes] == [10_000]
 
     async def test_a_note_past_the_cap_is_refused_and_the_session_keeps_the_rest(self) -> None:
-        world = World()
-        await registered(world)
-        account = await world.household(1, opening_fen=0)
+        world, account = await kiosk_and_household()
         await start(world, account)
         caps = payments.KioskCaps(max_total=Money(fen=15_000), max_notes=50)
         await note(world, 1, 10_000, caps)
@@ -210,9 +211,7 @@ class TestKioskSession:
             await kiosk.kiosk_session(uow=world.uow(), kiosk_id="K02", transaction_id=transaction)
 
     async def test_a_new_session_credits_the_notes_left_in_the_last(self) -> None:
-        world = World()
-        await registered(world)
-        account = await world.household(1, opening_fen=0)
+        world, account = await kiosk_and_household()
         await start(world, account)
         await note(world, 1, 2_000)
 
@@ -221,9 +220,7 @@ class TestKioskSession:
         assert world.balance_fen(account) == 2_000
 
     async def test_abandoning_before_any_note_credits_nothing(self) -> None:
-        world = World()
-        await registered(world)
-        account = await world.household(1, opening_fen=0)
+        world, account = await kiosk_and_household()
         view = await kiosk.open_kiosk_session(uow=world.uow(), clock=world.clock, kiosk_id="K01")
 
         ended = await kiosk.abandon_kiosk_session(
@@ -239,9 +236,7 @@ class TestKioskSession:
 
 class TestRecoverKioskSessions:
     async def test_credits_the_notes_of_a_session_left_open(self) -> None:
-        world = World()
-        await registered(world)
-        account = await world.household(1, opening_fen=0)
+        world, account = await kiosk_and_household()
         await start(world, account)
         await note(world, 1, 2_000)
         world.clock.advance(timedelta(hours=1))
@@ -252,9 +247,7 @@ class TestRecoverKioskSessions:
         assert world.balance_fen(account) == 2_000
 
     async def test_leaves_a_session_still_in_use_alone(self) -> None:
-        world = World()
-        await registered(world)
-        account = await world.household(1, opening_fen=0)
+        world, account = await kiosk_and_household()
         await start(world, account)
         await note(world, 1, 2_000)
 
@@ -266,9 +259,7 @@ class TestRecoverKioskSessions:
 
 class TestAcceptorReturnsAndFaults:
     async def test_a_returned_note_leaves_its_open_session(self) -> None:
-        world = World()
-        await registered(world)
-        account = await world.household(1, opening_fen=0)
+        world, account = await kiosk_and_household()
         transaction = await start(world, account)
         await note(world, 1, 10_000)
         await note(world, 2, 5_000)
@@ -289,9 +280,7 @@ class TestAcceptorReturnsAndFaults:
         assert world.balance_fen(account) == 10_000
 
     async def test_a_note_returned_after_the_credit_raises_an_alarm(self) -> None:
-        world = World()
-        await registered(world)
-        account = await world.household(1, opening_fen=0)
+        world, account = await kiosk_and_household()
         transaction = await start(world, account)
         await note(world, 1, 10_000)
         await kiosk.confirm_kiosk_total(
@@ -315,9 +304,7 @@ class TestAcceptorReturnsAndFaults:
         assert world.balance_fen(account) == 10_000  # staff settle it: no silent reversal
 
     async def test_a_note_never_journalled_can_never_be_journalled_later(self) -> None:
-        world = World()
-        await registered(world)
-        account = await world.household(1, opening_fen=0)
+        world, account = await kiosk_and_household()
         await start(world, account)
 
         done = await kiosk.return_acceptor_note(
