@@ -12,6 +12,7 @@ from tests.unit.application.world import World
 from wattbook.application import alarm_ports
 from wattbook.application.accounts import ports as account_ports
 from wattbook.application.payments import Receipt, bank, corrections, counter, records
+from wattbook.application.payments import ports as payment_ports
 from wattbook.domain import payments
 from wattbook.domain.values import SHANGHAI, AccountNumber, Money, Period
 
@@ -379,3 +380,15 @@ class TestBankAlarms:
         assert answered.unanswered == ()
         assert still_open == ()
         assert world.balance_fen(account) == 6_000
+
+
+class TestNewPayment:
+    def test_a_counter_payment_without_its_operator_is_refused_as_such(self) -> None:
+        # It used to reach the database's CHECK and come back as a "duplicate" payment.
+        with pytest.raises(ValueError, match="operator"):
+            payment_ports.NewPayment(
+                entry_reference="E1",
+                channel=payments.Channel.COUNTER,
+                channel_reference="FORM-1",
+                kind=payments.PaymentKind.TOP_UP,
+            )

@@ -26,6 +26,11 @@ class NewPayment:
     corrects_receipt: str | None = None
     note: str = ""
 
+    def __post_init__(self) -> None:
+        # Storage refuses it too (a CHECK), but would report it as a duplicate: say it here.
+        if self.channel is payments.Channel.COUNTER and not self.operator:
+            raise ValueError("a counter payment names the operator who took it")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Payment:
