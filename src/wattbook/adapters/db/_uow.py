@@ -75,12 +75,10 @@ class _ThreadWorker(Worker):
     async def run(self, function: Callable[..., T], /, *args: Any) -> T:
         if self.admission is None:
             raise UnitOfWorkNotEntered("use the unit of work inside 'async with'")
-        if not self._read_only:
-            return await self.admission.run(function, *args)
         try:
             return await self.admission.run(function, *args)
         except sa.exc.DBAPIError as error:
-            if _is_write_refusal(error):
+            if self._read_only and _is_write_refusal(error):
                 raise WriteRefused("a read-only unit of work cannot write") from error
             raise
 

@@ -18,6 +18,7 @@ from enum import StrEnum
 from wattbook.application import alarm_ports, ports, read_ports
 from wattbook.application.payments import ports as payment_ports
 from wattbook.application.payments._credit import TopUp, credit_top_ups
+from wattbook.application.payments.kiosk_devices import registered_kiosk, session_taking_notes
 from wattbook.application.payments.ports import Receipt, receipt_for
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money
@@ -88,14 +89,6 @@ async def _receipt(
     return receipt_for(found[session.transaction_id], account)
 
 
-async def _kiosk(uow: ports.UnitOfWork, kiosk_id: str) -> payments.Kiosk:
-    # Locked: one kiosk's steps that start sessions or take notes run one at a time.
-    kiosk = await uow.payments.kiosk(kiosk_id, lock=True)
-    if kiosk is None:
-        raise payments.UnknownKiosk(f"no kiosk {kiosk_id} is registered")
-    return kiosk
-
-
 async def kiosk_session(
     *, uow: read_ports.ReadOnlyUnitOfWork, kiosk_id: str, transaction_id: str
 ) -> KioskView:
@@ -124,7 +117,7 @@ async def open_kiosk_session(
     """
     now = clock.now()
     async with uow:
-        await _kiosk(uow, kiosk_id)
+        await registered_kiosk(uow, kiosk_id, lock=True)
         for transaction_id in await uow.payments.open_kiosk_sessions(kiosk_id):
             left = await _load(uow, transaction_id, kiosk_id)
             if left.notes:
@@ -206,7 +199,7 @@ async def accept_acceptor_note(
     """
     now = clock.now()
     async with uow:
-        kiosk = await _kiosk(uow, kiosk_id)
+        kiosk = await registered_kiosk(uow, kiosk_id, lock=True)
         last = None
         if acceptor_sequence == kiosk.last_acceptor_sequence:
             last = await uow.payments.kiosk_note(kiosk_id, acceptor_sequence)
@@ -221,12 +214,7 @@ async def accept_acceptor_note(
             repeated = await _load(uow, last[0], kiosk_id)
             return await _view(uow, repeated, await _receipt(uow, repeated))
         payments.check_note(amount)
-        session: payments.KioskSession | None = None
-        for transaction_id in await uow.payments.open_kiosk_sessions(kiosk_id):
-            candidate = await _load(uow, transaction_id, kiosk_id)
-            if candidate.state is payments.KioskState.INSERTING_NOTES:
-                session = candidate
-                break
+        session = await session_taking_notes(uow, kiosk_id)
         if session is None:
             raise payments.KioskStepRefused(f"no session of kiosk {kiosk_id} is taking notes")
         session, _added = payments.accept_note(
@@ -277,7 +265,7 @@ async def return_acceptor_note(
     """
     now = clock.now()
     async with uow:
-        kiosk = await _kiosk(uow, kiosk_id)
+        kiosk = await registered_kiosk(uow, kiosk_id, lock=True)
         found = await uow.payments.kiosk_note(kiosk_id, acceptor_sequence)
         if found is None:
             if acceptor_sequence > kiosk.last_acceptor_sequence:
@@ -357,8 +345,7 @@ async def report_acceptor_fault(
     """
     now = clock.now()
     async with uow:
-        if await uow.payments.kiosk(kiosk_id) is None:
-            raise payments.UnknownKiosk(f"no kiosk {kiosk_id} is registered")
+        await registered_kiosk(uow, kiosk_id)
         opened = await uow.alarms.raise_alarm(
             kind=alarm_ports.SystemAlarmKind.KIOSK_ACCEPTOR_FAULT,
             subject=f"{kiosk_id}/{code}"[:64],

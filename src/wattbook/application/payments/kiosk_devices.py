@@ -36,11 +36,29 @@ async def _audit(uow: ports.UnitOfWork, *, at: datetime, by: str, action: str, k
     )
 
 
-async def _locked(uow: ports.UnitOfWork, kiosk_id: str) -> payments.Kiosk:
-    kiosk = await uow.payments.kiosk(kiosk_id, lock=True)
+async def registered_kiosk(
+    uow: ports.UnitOfWork, kiosk_id: str, *, lock: bool = False
+) -> payments.Kiosk:
+    """Return the registered kiosk, locked for this unit of work if asked (so that one kiosk's
+    steps that change it run one at a time).
+
+    :raises payments.UnknownKiosk: if no kiosk has this id.
+    """
+    kiosk = await uow.payments.kiosk(kiosk_id, lock=lock)
     if kiosk is None:
         raise payments.UnknownKiosk(f"no kiosk {kiosk_id} is registered")
     return kiosk
+
+
+async def session_taking_notes(
+    uow: ports.UnitOfWork, kiosk_id: str
+) -> payments.KioskSession | None:
+    """Return the kiosk's session whose acceptor is open for notes, if any."""
+    for transaction_id in await uow.payments.open_kiosk_sessions(kiosk_id):
+        session = await uow.payments.kiosk_session(transaction_id)
+        if session is not None and session.state is payments.KioskState.INSERTING_NOTES:
+            return session
+    return None
 
 
 async def register_kiosk(
@@ -88,7 +106,9 @@ async def rotate_kiosk(
     now = clock.now()
     secret = make_secret()
     async with uow:
-        kiosk = replace(await _locked(uow, kiosk_id), secret=secret, revoked_at=None)
+        kiosk = replace(
+            await registered_kiosk(uow, kiosk_id, lock=True), secret=secret, revoked_at=None
+        )
         await uow.payments.save_kiosk(kiosk)
         await _audit(uow, at=now, by=by, action="payments.kiosk.rotated", kiosk=kiosk_id)
         await uow.commit()
@@ -104,7 +124,7 @@ async def revoke_kiosk(
     """
     now = clock.now()
     async with uow:
-        kiosk = await _locked(uow, kiosk_id)
+        kiosk = await registered_kiosk(uow, kiosk_id, lock=True)
         if kiosk.revoked_at is None:
             kiosk = replace(kiosk, revoked_at=now)
             await uow.payments.save_kiosk(kiosk)
@@ -130,9 +150,7 @@ async def authenticate_kiosk(
     :raises payments.KioskSignatureInvalid: if the signature does not match.
     """
     async with uow:
-        kiosk = await uow.payments.kiosk(request.kiosk_id)
-    if kiosk is None:
-        raise payments.UnknownKiosk(f"no kiosk {request.kiosk_id} is registered")
+        kiosk = await registered_kiosk(uow, request.kiosk_id)
     payments.verify_kiosk_request(request, secret=kiosk.usable_secret(), now=now)
     return kiosk
 
@@ -151,15 +169,9 @@ async def acceptor_position(*, uow: ports.UnitOfWork, kiosk_id: str) -> Acceptor
     :raises payments.UnknownKiosk: if no kiosk has this id.
     """
     async with uow:
-        kiosk = await uow.payments.kiosk(kiosk_id)
-        if kiosk is None:
-            raise payments.UnknownKiosk(f"no kiosk {kiosk_id} is registered")
-        taking = None
-        for transaction_id in await uow.payments.open_kiosk_sessions(kiosk_id):
-            session = await uow.payments.kiosk_session(transaction_id)
-            if session is not None and session.state is payments.KioskState.INSERTING_NOTES:
-                taking = transaction_id
-                break
+        kiosk = await registered_kiosk(uow, kiosk_id)
+        taking = await session_taking_notes(uow, kiosk_id)
     return AcceptorPosition(
-        last_acceptor_sequence=kiosk.last_acceptor_sequence, taking_notes=taking
+        last_acceptor_sequence=kiosk.last_acceptor_sequence,
+        taking_notes=None if taking is None else taking.transaction_id,
     )
