@@ -128,3 +128,28 @@ class TestKioskCommands:
         assert "unknown acceptor" in err
         assert "address=1: give 2-255" in err
         assert "/dev/none" in err
+
+    @pytest.mark.parametrize("listen", ["8400", "127.0.0.1:", "127.0.0.1:99999", ":8400", "[]:1"])
+    def test_the_agent_refuses_a_listen_address_that_is_not_host_and_port(
+        self, tmp_path: Path, listen: str
+    ) -> None:
+        secret = tmp_path / "K01.secret"
+        secret.write_text("x" * 43)
+
+        with pytest.raises(SystemExit) as refused:
+            main(
+                [
+                    "kiosk",
+                    "agent",
+                    "--kiosk",
+                    "K01",
+                    "--server",
+                    "http://127.0.0.1:9",
+                    "--secret-file",
+                    str(secret),
+                    "--listen",
+                    listen,
+                ]
+            )
+
+        assert refused.value.code == Exit.BAD_INPUT

@@ -137,6 +137,19 @@ def port(*, allow_zero: bool = False) -> Callable[[str], int]:
     return bounded_int(minimum=0 if allow_zero else 1, maximum=65535)
 
 
+def host_port(*, allow_zero: bool = False) -> Callable[[str], tuple[str, int]]:
+    """Return a type for ``HOST:PORT`` (an IPv6 host in brackets), the port as ``port()``."""
+    parse_port = port(allow_zero=allow_zero)
+
+    def parse(text: str) -> tuple[str, int]:
+        host, colon, number = text.rpartition(":")
+        if not colon or not host.strip("[]"):
+            raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+        return host.strip("[]"), parse_port(number)
+
+    return parse
+
+
 def time_zone(text: str) -> str:
     """Return ``text`` if it names an IANA time zone, e.g. ``Asia/Shanghai``."""
     try:

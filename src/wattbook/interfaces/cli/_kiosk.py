@@ -54,7 +54,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     agent.add_argument("--secret-file", required=True, type=Path, help="the kiosk's secret")
     agent.add_argument("--server", required=True, help="the wattbook server, e.g. http://host:8700")
     agent.add_argument(
-        "--listen", default="127.0.0.1:8400", help="where the screen connects (127.0.0.1:8400)"
+        "--listen",
+        type=_args.host_port(allow_zero=True),
+        default="127.0.0.1:8400",
+        metavar="HOST:PORT",
+        help="where the screen connects (127.0.0.1:8400)",
     )
     agent.add_argument(
         "--acceptor",
@@ -192,13 +196,6 @@ def _list(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def _listen(text: str) -> tuple[str, int] | None:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or int(port) > 65535:
-        return None
-    return host.strip("[]"), int(port)
-
-
 def _agent(args: argparse.Namespace) -> int:
     from wattbook import bootstrap
     from wattbook.domain import payments
@@ -209,13 +206,7 @@ def _agent(args: argparse.Namespace) -> int:
     except bootstrap.InvalidAcceptor as error:
         print(f"wattbook kiosk agent: {error}", file=sys.stderr)
         return Exit.BAD_INPUT
-    listen = _listen(args.listen)
-    if listen is None:
-        print(
-            f"wattbook kiosk agent: --listen must be HOST:PORT, not {args.listen!r}",
-            file=sys.stderr,
-        )
-        return Exit.BAD_INPUT
+    listen: tuple[str, int] = args.listen
     try:
         secret = args.secret_file.read_text(encoding="ascii").strip()
         payments.check_kiosk_id(args.kiosk)
@@ -266,7 +257,10 @@ def _agent(args: argparse.Namespace) -> int:
         print(f"wattbook kiosk agent: {error}", file=sys.stderr)
         return Exit.DEVICE
     except OSError as error:
-        print(f"wattbook kiosk agent: cannot listen on {args.listen}: {error}", file=sys.stderr)
+        print(
+            f"wattbook kiosk agent: cannot listen on {listen[0]}:{listen[1]}: {error}",
+            file=sys.stderr,
+        )
         return Exit.CANNOT_LISTEN
     except KeyboardInterrupt:
         return Exit.OK
