@@ -17,6 +17,7 @@ from sqlalchemy.engine import url as sa_url
 from wattbook.adapters import acceptors, bank, db, meters, sms
 from wattbook.adapters.clock import SystemClock
 from wattbook.application import ports, queries, read_ports
+from wattbook.application.billing import ports as billing_ports
 from wattbook.application.headend.configure_bus import configure_bus, load_buses
 from wattbook.application.headend.list_alarms import list_alarms
 from wattbook.application.headend.ports import BusConfig
@@ -30,6 +31,7 @@ from wattbook.application.prepaid.calendar_ports import CalendarChange
 from wattbook.application.prepaid.import_holiday_schedule import import_holiday_schedule
 from wattbook.application.prepaid.read_calendar import CalendarYear, read_calendar_year
 from wattbook.application.prepaid.set_calendar_day import set_calendar_day
+from wattbook.application.queries import activity_ports
 from wattbook.application.scheduled_jobs import (
     SMS_IDLE,
     ScheduledJob,
@@ -546,8 +548,10 @@ class WebInterface(Protocol):
         host: str = "127.0.0.1",
         port: int = 0,
         background: bool = True,
+        web: WebSettings | None = None,
     ) -> RunningWeb:
-        """Start the app in this event loop and return it once it serves.
+        """Start the app in this event loop and return it once it serves; ``web`` instead of
+        the environment's web settings (the demo's bank).
 
         :raises CannotListen: if it cannot listen on the host and port.
         """
@@ -884,3 +888,60 @@ async def alarms(*, settings: Settings | None = None, open_only: bool = True) ->
         return await list_alarms(uow=storage.reader_factory(), open_only=open_only)
     finally:
         storage.close()
+
+
+# ------------------------------------------------------------------- the campus's activity
+
+
+def activity_reader(storage: Storage) -> activity_ports.ActivityReader:
+    """Return the reader of what just happened on the campus (the demo's feed)."""
+    return db.SqlActivityReader(storage.engine)
+
+
+def statement_reader(storage: Storage) -> billing_ports.StatementReader:
+    """Return the set-based reader of month-end statements."""
+    return db.SqlStatementReader(storage.engine)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunningBank:
+    """A simulated bank serving in this event loop (the demo's)."""
+
+    url: str
+    bank: bank.SimulatedBank
+    _stop: Callable[[], Any]
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        await self._stop()
+
+
+async def start_bank_simulator(
+    *, simulator: bank.SimulatedBank, host: str = "127.0.0.1", port: int = 0
+) -> RunningBank:
+    """Serve a simulated bank (``build_bank_simulator``) in this event loop; port 0: any free.
+
+    :raises OSError: if it cannot listen on the host and port.
+    """
+    import socket
+
+    import uvicorn
+
+    listener = socket.create_server((host, port))
+    bound = int(listener.getsockname()[1])
+    server = uvicorn.Server(
+        uvicorn.Config(simulator.app, log_level="warning", access_log=False, lifespan="off")
+    )
+    task = asyncio.create_task(server.serve(sockets=[listener]))
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    if task.done():
+        listener.close()
+        raise OSError(f"the simulated bank on {host}:{bound} stopped at start")
+
+    async def stop() -> None:
+        server.should_exit = True
+        await task
+        listener.close()
+
+    return RunningBank(url=f"http://{host}:{bound}", bank=simulator, _stop=stop)

@@ -15,6 +15,7 @@ from wattbook.adapters.db import (  # noqa: F401  (each area declares its tables
     payments,
     prepaid,
 )
+from wattbook.adapters.db._activity import SqlActivityReader
 from wattbook.adapters.db._engine import (
     SQLITE_BEGIN_OPTION,
     SQLITE_BUSY_TIMEOUT_MS,
@@ -85,6 +86,7 @@ __all__ = [
     "InvalidDatabaseUrl",
     "NaiveDatetime",
     "PriceColumn",
+    "SqlActivityReader",
     "SqlReadOnlyUnitOfWork",
     "SqlStatementReader",
     "SqlUnitOfWork",

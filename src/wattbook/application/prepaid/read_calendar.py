@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
-from wattbook.application import read_ports
+from wattbook.application import ports, read_ports
 from wattbook.application.prepaid import calendar_ports as cp
 from wattbook.application.prepaid.set_calendar_day import check_year
-from wattbook.domain.values import CalendarSource
+from wattbook.domain import prepaid
+from wattbook.domain.values import CalendarSource, local_datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,3 +67,31 @@ async def read_calendar_year(*, uow: read_ports.ReadOnlyUnitOfWork, year: int) -
         confirmed=confirmed.get(year),
         days=tuple(days),
     )
+
+
+async def next_holiday_eve(
+    *, uow: ports.UnitOfWork, on_or_after: date, within: timedelta = timedelta(days=60)
+) -> date | None:
+    """Return the first day from ``on_or_after`` on which cuts for lack of money are allowed
+    and the next day on which they are not (B7, by the policy's holiday rule), if any within
+    ``within``. The demo starts its campus the evening before, so its first minutes show cuts
+    and then a holiday's hold."""
+    last = on_or_after + within
+    async with uow:
+        settings = await uow.prepaid.settings(on=on_or_after)
+        calendar = await uow.prepaid.calendar(
+            first_date=on_or_after, last_date=last + timedelta(days=1)
+        )
+
+    def cuts_allowed(day: date) -> bool:
+        noon = local_datetime(day, time(12))
+        return (
+            prepaid.cut_hold(now=noon, calendar=calendar, keep_power=(), settings=settings) is None
+        )
+
+    day = on_or_after
+    while day <= last:
+        if cuts_allowed(day) and not cuts_allowed(day + timedelta(days=1)):
+            return day
+        day += timedelta(days=1)
+    return None

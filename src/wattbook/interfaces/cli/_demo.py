@@ -1,13 +1,18 @@
-"""`wattbook demo`: the whole system on this machine, on SQLite, with a simulated campus.
+"""`wattbook demo`: the whole system on this machine, on SQLite, with a campus that lives.
 
 One process runs it all: buses of virtual DDZY102 meters on TCP (like serial-to-TCP servers), a
-fresh SQLite database with a household on every meter, the head-end polling every bus over
+SQLite database with a household on every meter, the head-end polling every bus over
 DL/T 645-2007, charging each reading against the household's prepaid balance and carrying out
-the prepaid rules' trips and closes, the SMS worker sending through a simulated GSM modem, and
-the web app (kiosk, bank endpoint) on localhost. Kiosk K01 is registered and its agent
-runs as its own process, as on a kiosk PC, with a simulated note acceptor. The
-simulated world runs faster than real time (``--speed``), and the core keeps the same
-accelerated time, so a day passes in minutes.
+the prepaid rules' trips and closes, the scheduled jobs (held cuts, bank auto top-up, kiosk
+recovery), the SMS worker sending through a simulated GSM modem, a simulated bank, and the web
+app on localhost. Kiosk K01 is registered and its agent runs as its own process, as on a kiosk
+PC, with a simulated note acceptor. The simulated world runs faster than real time
+(``--speed``), and the core keeps the same accelerated time, so a day passes in minutes.
+
+The campus is scripted (``_demo_campus``) so that every rule fires in the first minutes, and
+the screen (``_demo_screen``) shows a feed of what happened. The folder (``--data-dir``) keeps
+the database, the meters' state and the script's progress: Ctrl-C stops, the next start goes
+on, ``--fresh`` starts over. Only one demo runs in a folder at a time.
 """
 
 from __future__ import annotations
@@ -17,13 +22,17 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import fcntl
+import json
 import os
+import secrets
 import signal
 import sys
-from collections.abc import Sequence
-from decimal import Decimal
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any
+
+import httpx
 
 from wattbook import bootstrap
 from wattbook.application import queries
@@ -32,36 +41,85 @@ from wattbook.application.accounts.open_account import open_account
 from wattbook.application.headend import ports as headend_ports
 from wattbook.application.headend.list_alarms import list_alarms
 from wattbook.application.payments import kiosk_devices
+from wattbook.application.prepaid.read_calendar import next_holiday_eve
 from wattbook.dlt645 import simulator
-from wattbook.domain import accounts
-from wattbook.domain.alarms import Alarm
-from wattbook.domain.values import SHANGHAI, AccountNumber, MeterNumber, Money, RegisterSet
-from wattbook.settings import Settings
-
-FIRST_ADDRESS = 51600000001  # 051600000001, the campus's first meter number
-SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
-GIVEN_NAMES = (
-    "建国",
-    "秀英",
-    "伟",
-    "芳",
-    "敏",
-    "静",
-    "磊",
-    "洋",
-    "艳",
-    "勇",
-    "军",
-    "杰",
-    "娟",
-    "涛",
+from wattbook.domain import accounts, payments
+from wattbook.domain.values import (
+    SHANGHAI,
+    AccountNumber,
+    BillingMonth,
+    MeterNumber,
+    Money,
+    RegisterSet,
+    local_date,
 )
-BUILDINGS = "甲乙丙丁"
-# The households that start under the warning line also run a heater: 80 fen lasts about half
-# an hour of simulated time, so the demo shows an arrears cut early.
-HEAVY_LOAD_W = 3_000
-# How many open alarms the screen lists (newest first); the count says how many there are.
-_ALARMS_SHOWN = 8
+from wattbook.interfaces.cli import _demo_campus as campus_script
+from wattbook.interfaces.cli._demo_args import DAYS_SPEED
+from wattbook.interfaces.cli._demo_campus import Action, Household, Role, Step
+from wattbook.interfaces.cli._demo_screen import Campus, Feed, Screen
+from wattbook.interfaces.cli._exits import Exit
+from wattbook.settings import Settings, WebSettings
+
+DATABASE = "demo.sqlite3"
+STATE = "demo.json"
+CAMPUS_STATE = "campus.json"
+LOCK = "demo.lock"
+KIOSK_SECRET_FILE = "K01.secret"
+# How far back (in real seconds, times the speed) each read of the feed looks again, for
+# records committed a little after the time they carry.
+FEED_OVERLAP_S = 5
+FEED_EVERY_S = 1.0
+
+
+class DemoAlreadyRunning(Exception):
+    """Another demo runs in the folder: nothing was touched."""
+
+
+@dataclasses.dataclass(slots=True, kw_only=True)
+class DemoState:
+    """What the folder remembers: the campus's shape, when its world began, the script's
+    progress. Stored as ``demo.json`` beside the database."""
+
+    started_at: dt.datetime
+    buses: int
+    meters: int
+    seed: int
+    holiday_at: dt.datetime | None
+    done: list[str] = dataclasses.field(default_factory=list)
+
+    def to_json(self) -> str:
+        """Return the state as JSON text."""
+        return json.dumps(
+            {
+                "started_at": self.started_at.isoformat(),
+                "buses": self.buses,
+                "meters": self.meters,
+                "seed": self.seed,
+                "holiday_at": None if self.holiday_at is None else self.holiday_at.isoformat(),
+                "done": self.done,
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> DemoState:
+        """Return the state in JSON text.
+
+        :raises ValueError: if the text is not a demo state.
+        """
+        try:
+            raw = json.loads(text)
+            holiday = raw["holiday_at"]
+            return cls(
+                started_at=dt.datetime.fromisoformat(raw["started_at"]),
+                buses=int(raw["buses"]),
+                meters=int(raw["meters"]),
+                seed=int(raw["seed"]),
+                holiday_at=None if holiday is None else dt.datetime.fromisoformat(holiday),
+                done=[str(name) for name in raw["done"]],
+            )
+        except (KeyError, TypeError, json.JSONDecodeError) as error:
+            raise ValueError(f"not a demo state: {error}") from error
 
 
 class SimulatedClock:
@@ -75,67 +133,18 @@ class SimulatedClock:
         return self._source.now()
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class Household:
-    """A demo household: who lives behind a meter, and what they start with."""
-
-    number: str
-    holder: str
-    phone: str | None
-    address: str
-    opening_fen: int
-    heavy_load: bool = False
-
-
-def households(addresses: Sequence[str]) -> list[Household]:
-    """Return a believable household for each meter, some of them short of money on purpose.
-
-    The first meter's household on each bus has 5 fen left and a heater on
-    (``HEAVY_LOAD_W``): it gets its text and warning cut at installation and is cut for
-    arrears at its first reading, minutes into the demo (B4-B6). The third is just above the
-    low-balance line (B4 soon), the fifth below it and near the warning cut (B5), the seventh
-    starts under the warning line with a heater and runs into arrears (B6); every sixth has no
-    mobile number on file (N2).
-    """
-    result = []
-    for index, address in enumerate(addresses):
-        surname = SURNAMES[index % len(SURNAMES)]
-        given = GIVEN_NAMES[(index * 3 + index // len(GIVEN_NAMES)) % len(GIVEN_NAMES)]
-        building = f"{BUILDINGS[index // 24 % 4]}{index // 6 % 4 + 1}"
-        room = f"{index % 6 // 2 + 1}-{(index % 6 % 2 + 1) + (index // 2 % 6 + 1) * 100}"
-        opening = {0: 5, 2: 1_200, 4: 300, 6: 80}.get(index % 8, 5_000 + (index * 3_731) % 25_000)
-        result.append(
-            Household(
-                number=address,
-                holder=f"{surname}{given}",
-                phone=None if index % 6 == 5 else f"138{(int(address) * 7919) % 10**8:08d}",
-                address=f"{building}-{room}",
-                opening_fen=opening,
-                heavy_load=index % 8 in (0, 6),
-            )
-        )
-    return result
-
-
-def demo_start(text: str) -> dt.datetime:
-    """Return when the simulated world starts: ``now``, an ISO time, or ``auto``.
-
-    ``auto`` is now on a weekday, else 08:00 on the next Monday, so the first minutes of a demo
-    show cuts as well as their B7 hold (the rules still decide every holiday themselves).
+def parse_start(text: str) -> dt.datetime | None:
+    """Return the start ``--start`` names: None for ``auto``, now, or an ISO time (local if
+    it names no zone).
 
     :raises ValueError: if the text is none of those.
     """
-    now = bootstrap.system_clock().now()
+    if text == "auto":
+        return None
     if text == "now":
-        return now
-    if text != "auto":
-        start = dt.datetime.fromisoformat(text)
-        return start if start.tzinfo else start.replace(tzinfo=SHANGHAI)
-    local = now.astimezone(SHANGHAI)
-    if local.weekday() < 5:
-        return now
-    monday = local.date() + dt.timedelta(days=7 - local.weekday())
-    return dt.datetime.combine(monday, dt.time(8), tzinfo=SHANGHAI)
+        return bootstrap.system_clock().now()
+    start = dt.datetime.fromisoformat(text)
+    return start if start.tzinfo else start.replace(tzinfo=SHANGHAI)
 
 
 def campus_spec(
@@ -143,7 +152,7 @@ def campus_spec(
 ) -> simulator.CampusSpec:
     """Return the demo campus: ``buses`` buses of ``meters_per_bus`` meters, numbered on."""
     specs = []
-    number = FIRST_ADDRESS
+    number = campus_script.FIRST_ADDRESS
     for index in range(buses):
         addresses = [f"{number + i:012d}" for i in range(meters_per_bus)]
         number += meters_per_bus
@@ -159,72 +168,65 @@ def campus_spec(
     return simulator.CampusSpec(buses=tuple(specs), seed=seed)
 
 
-def _pad(text: str, width: int) -> str:
-    """Return ``text`` padded to ``width`` terminal columns (a Chinese character takes two)."""
-    columns = sum(2 if ord(char) > 0x2E7F else 1 for char in text)
-    return text + " " * max(0, width - columns)
+@contextlib.contextmanager
+def exclusive(data_dir: Path) -> Iterator[None]:
+    """Hold the folder's lock while the block runs.
+
+    :raises DemoAlreadyRunning: if another demo holds it (nothing is touched then).
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / LOCK
+    with open(path, "a+", encoding="ascii") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            holder = file.read().strip() or "?"
+            raise DemoAlreadyRunning(
+                f"a demo is already running in {data_dir} (process {holder}): stop it "
+                "(Ctrl-C) or give another --data-dir"
+            ) from None
+        file.seek(0)
+        file.truncate()
+        file.write(f"{os.getpid()}\n")
+        file.flush()
+        try:
+            yield
+        finally:
+            file.seek(0)
+            file.truncate()
+            fcntl.flock(file, fcntl.LOCK_UN)
 
 
-class _Accepted(Protocol):
-    @property
-    def number(self) -> str: ...
+def _wipe(data_dir: Path) -> None:
+    for name in (STATE, CAMPUS_STATE, KIOSK_SECRET_FILE):
+        (data_dir / name).unlink(missing_ok=True)
+    for stale in data_dir.glob(f"{DATABASE}*"):
+        stale.unlink()
 
-    @property
-    def text(self) -> str: ...
 
-
-@dataclasses.dataclass(slots=True)
-class Screen:
-    """What the demo shows: the campus, the balances, the texts sent."""
-
-    campus: simulator.Campus
-    homes: list[Household]
-    web_url: str
-    texts: list[str] = dataclasses.field(default_factory=list)
-
-    def on_sms(self, message: _Accepted) -> None:
-        """Remember a text the simulated modem accepted."""
-        self.texts.append(f"{message.number}: {message.text}")
-
-    def render(
-        self,
-        glances: Sequence[queries.AccountGlance],
-        open_alarms: Sequence[Alarm] = (),
-    ) -> str:
-        """Return the screen as text."""
-        first = self.campus.meter(self.homes[0].number)
-        meter_time = first.meter_time().isoformat(sep=" ", timespec="minutes")
-        lines = [
-            f"wattbook demo - simulated campus, meter time {meter_time}  |  web: {self.web_url}",
-            "",
-            f"{'account':<13} {'holder':<6} {'address':<10} {'balance':>9} {'total kWh':>10} "
-            f"{'kW':>6}  {_pad('power', 9)} alarms",
-        ]
-        by_number = {str(g.number): g for g in glances}
-        for home in self.homes:
-            meter = self.campus.meter(home.number)
-            glance = by_number.get(home.number)
-            balance = glance.balance.yuan() if glance else "-"
-            alarms = ",".join(a.value for a in glance.open_alarms) if glance else ""
-            registers = meter.registers()
-            # Whole watts, cut like the meter's own display: no rounding mode to choose.
-            power_kw = Decimal(meter.measurements().active_power_mw // 1000).scaleb(-3)
-            lines.append(
-                f"{home.number:<13} {_pad(home.holder, 6)} {_pad(home.address, 10)} {balance:>9} "
-                f"{Decimal(registers.total_wh // 10).scaleb(-2):>10} {power_kw:>6}  "
-                f"{_pad('通电 on' if meter.relay_closed else '断电 OFF', 9)} {alarms}"
-            )
-        if open_alarms:
-            lines.append("")
-            lines.append(f"ALARMS for staff ({len(open_alarms)} open, newest first):")
-            lines.extend(
-                f"  ! {alarm.kind.value} {alarm.subject}: {alarm.detail}"
-                for alarm in open_alarms[:_ALARMS_SHOWN]
-            )
-        lines.append("")
-        lines.append(f"SMS sent through the simulated GSM modem ({len(self.texts)}):")
-        lines.extend(f"  {text}" for text in self.texts[-5:])
-        return "\n".join(lines)
+async def _first_state(
+    args: argparse.Namespace, storage: bootstrap.Storage, start: dt.datetime | None
+) -> DemoState:
+    """Return the state of a new campus: when its world starts and when its holiday begins."""
+    today = local_date(bootstrap.system_clock().now())
+    eve = await next_holiday_eve(uow=storage.uow_factory(), on_or_after=today)
+    started_at = start if start is not None else campus_script.auto_start(eve, today)
+    holiday_eve = await next_holiday_eve(
+        uow=storage.uow_factory(), on_or_after=local_date(started_at)
+    )
+    holiday_at = None
+    if holiday_eve is not None:
+        holiday_at = dt.datetime.combine(
+            holiday_eve + dt.timedelta(days=1), dt.time(0), tzinfo=SHANGHAI
+        )
+    return DemoState(
+        started_at=started_at,
+        buses=args.buses,
+        meters=args.meters,
+        seed=args.seed,
+        holiday_at=holiday_at,
+    )
 
 
 async def seed(
@@ -233,11 +235,9 @@ async def seed(
     clock: SimulatedClock,
     campus: simulator.Campus,
     spec: simulator.CampusSpec,
-    endpoints: Sequence[simulator.Endpoint],
-    homes: list[Household],
-    database_url: str,
+    homes: Sequence[Household],
 ) -> None:
-    """Open an account for every household, install its meter, and configure the buses."""
+    """Open an account for every household and install its meter."""
     for home in homes:
         number = AccountNumber(value=home.number)
         await open_account(
@@ -250,7 +250,7 @@ async def seed(
             opening_balance=Money(fen=home.opening_fen),
             note="demo household",
         )
-    for bus_spec, endpoint in zip(spec.buses, endpoints, strict=True):
+    for bus_spec in spec.buses:
         for meter_spec in bus_spec.meters:
             shown = campus.meter(meter_spec.address).registers()
             await install_meter(
@@ -268,6 +268,16 @@ async def seed(
                     valley_wh=shown.valley_wh // 10 * 10,
                 ),
             )
+
+
+async def configure_buses(
+    *,
+    spec: simulator.CampusSpec,
+    endpoints: Sequence[simulator.Endpoint],
+    database_url: str,
+) -> None:
+    """Store every bus with where it answers now (a restart may serve it on another port)."""
+    for bus_spec, endpoint in zip(spec.buses, endpoints, strict=True):
         await bootstrap.add_bus(
             database_url=database_url,
             bus=headend_ports.BusConfig(
@@ -282,114 +292,447 @@ async def seed(
         )
 
 
-async def run_demo(args: argparse.Namespace) -> int:
-    """Run the demo until interrupted or ``--duration`` has passed."""
+def _bank_agreement(home: Household, signed_on: dt.date) -> payments.Agreement:
+    return payments.Agreement(
+        agreement_number=campus_script.BANK_AGREEMENT,
+        holder=home.holder,
+        id_number_masked=payments.mask_id_number("110101197001010011"),
+        card_token=campus_script.BANK_CARD,
+        card_masked="6217 **** **** 0001",
+        phone=home.phone or "13800138000",
+        account_numbers=(AccountNumber(value=home.number),),
+        threshold=Money(fen=campus_script.BANK_THRESHOLD_FEN),
+        amount=Money(fen=campus_script.BANK_AMOUNT_FEN),
+        signed_on=signed_on,
+    )
+
+
+@dataclasses.dataclass(slots=True, kw_only=True)
+class Script:
+    """The script's steps, played on the simulated clock; progress saved after each."""
+
+    steps: tuple[Step, ...]
+    state: DemoState
+    state_path: Path
+    clock: SimulatedClock
+    campus: simulator.Campus
+    cast: dict[Role, Household]
+    kiosk_url: str
+    feed: Feed
+    pending_lines: list[str]
+
+    def resume(self) -> None:
+        """Put back what the folder's campus state does not hold: a silent meter's fault."""
+        done = set(self.state.done)
+        offline = self.cast.get(Role.OFFLINE)
+        if offline is not None and "offline-silent" in done and "offline-back" not in done:
+            self.campus.set_faults(offline.number, simulator.Faults(silent=1.0))
+
+    async def play(self, stop: asyncio.Event) -> None:
+        """Play the steps not done yet, each at its time, until the last or ``stop``."""
+        for step in self.steps:
+            if step.name in self.state.done or step.role not in self.cast:
+                continue
+            while not stop.is_set():
+                left_s = (step.at - self.clock.now()).total_seconds()
+                if left_s <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=0.2)
+            if stop.is_set():
+                return
+            home = self.cast[step.role]
+            self.pending_lines.append(self.feed.add_step(step, self.clock.now(), home))
+            await self._perform(step, home)
+            self.state.done.append(step.name)
+            self.state_path.write_text(self.state.to_json(), encoding="utf-8")
+
+    async def _perform(self, step: Step, home: Household) -> None:
+        meter = self.campus.meter(home.number)
+        action = step.action
+        with contextlib.suppress(simulator.MeterStateConflict):
+            if action is Action.GO_SILENT:
+                self.campus.set_faults(home.number, simulator.Faults(silent=1.0))
+            elif action is Action.COME_BACK:
+                self.campus.set_faults(home.number, simulator.NO_FAULTS)
+            elif action is Action.OPEN_COVER:
+                meter.open_cover()
+            elif action is Action.CLOSE_COVER:
+                meter.close_cover()
+            elif action is Action.POWER_DOWN:
+                meter.power_down()
+            elif action is Action.POWER_UP:
+                meter.power_up()
+            elif action is Action.HEATER_ON:
+                meter.set_extra_load(watts=campus_script.HOLIDAY_HEATER_W)
+            elif action is Action.KIOSK_TOP_UP:
+                await kiosk_top_up(self.kiosk_url, home.number, campus_script.KIOSK_NOTES_YUAN)
+
+
+class KioskTopUpFailed(Exception):
+    """The scripted kiosk top-up did not go through."""
+
+
+async def kiosk_top_up(agent_url: str, number: str, notes_yuan: Sequence[int]) -> str:
+    """Pay at the kiosk as a resident does, through its agent: start, type the account
+    number, confirm the details, insert the notes at the (simulated) acceptor, confirm.
+    Return the receipt number.
+
+    :raises KioskTopUpFailed: if a screen refuses or the notes are not taken in time.
+    """
+    async with httpx.AsyncClient(base_url=agent_url, timeout=15) as client:
+        try:
+            view = (await client.post("/kiosk/api/sessions")).raise_for_status().json()
+            base = f"/kiosk/api/sessions/{view['transaction_id']}"
+            (
+                await client.post(f"{base}/account", json={"account_number": number})
+            ).raise_for_status()
+            (await client.post(f"{base}/details-confirmed")).raise_for_status()
+            for index, yuan in enumerate(notes_yuan, start=1):
+                (await client.post("/acceptor/insert", json={"yuan": yuan})).raise_for_status()
+                for _ in range(100):
+                    view = (await client.get(base)).raise_for_status().json()
+                    if len(view["notes"]) >= index:
+                        break
+                    await asyncio.sleep(0.1)
+                else:
+                    raise KioskTopUpFailed(f"the kiosk did not take note {index}")
+            for _ in range(50):
+                done = await client.post(f"{base}/confirm")
+                if done.status_code != 503:  # notes in doubt: the agent asks to wait
+                    break
+                await asyncio.sleep(0.2)
+            receipt = done.raise_for_status().json()["receipt"]
+        except (httpx.HTTPError, KeyError, TypeError) as error:
+            raise KioskTopUpFailed(f"the kiosk top-up failed: {error}") from error
+    if not receipt:
+        raise KioskTopUpFailed("the kiosk confirmed without a receipt")
+    return str(receipt["number"])
+
+
+async def _campus_now(
+    *,
+    storage: bootstrap.Storage,
+    clock: SimulatedClock,
+    campus: simulator.Campus,
+    homes: Sequence[Household],
+    cast: dict[Role, Household],
+) -> Campus:
+    glances = await queries.account_glances(
+        uow=storage.reader_factory(),
+        accounts=[(AccountNumber(value=h.number), MeterNumber(value=h.number)) for h in homes],
+    )
+    by_number = {str(g.number): g for g in glances}
+    open_alarms = await list_alarms(uow=storage.uow_factory())
+    meters = campus.meters
+    return Campus(
+        world_at=clock.now(),
+        households=len(homes),
+        power_off=sum(1 for meter in meters.values() if not meter.relay_closed),
+        in_arrears=sum(1 for g in glances if g.balance.fen < 0),
+        open_alarms=len(open_alarms),
+        cast=tuple(
+            (home, by_number.get(home.number), meters[home.number].relay_closed)
+            for home in cast.values()
+        ),
+    )
+
+
+def _months(first: dt.datetime, last: dt.datetime) -> tuple[BillingMonth, ...]:
+    month = BillingMonth.of(first)
+    end = BillingMonth.of(last)
+    found = []
+    while month <= end:
+        found.append(month)
+        month = month.next()
+    return tuple(found)
+
+
+async def run_demo(args: argparse.Namespace, out: IO[str] | None = None) -> int:
+    """Run the demo until interrupted, ``--duration`` has passed or ``--days`` are lived.
+
+    :raises DemoAlreadyRunning: if another demo runs in the folder.
+    """
     data_dir = Path(args.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    database = data_dir / "demo.sqlite3"
-    for stale in data_dir.glob("demo.sqlite3*"):
-        stale.unlink()
+    with exclusive(data_dir):
+        if args.fresh:
+            _wipe(data_dir)
+        return await _run(args, data_dir, out if out is not None else sys.stdout)
+
+
+async def _run(args: argparse.Namespace, data_dir: Path, out: IO[str]) -> int:
+    database = data_dir / DATABASE
     database_url = f"sqlite:///{database}"
     settings = Settings(database_url=database_url)
+    state_path = data_dir / STATE
+    resumed = state_path.exists() and database.exists()
+    if not resumed:
+        _wipe(data_dir)  # a half-made folder (no state, or no database) starts over
     bootstrap.migrate(settings)
+    storage = bootstrap.build_storage(settings)
+    try:
+        if resumed:
+            state = DemoState.from_json(state_path.read_text(encoding="utf-8"))
+        else:
+            state = await _first_state(args, storage, parse_start(args.start))
+        return await _live(args, data_dir, out, storage, settings, state, resumed=resumed)
+    finally:
+        storage.close()
 
-    time_source = simulator.AcceleratedTimeSource(speed=args.speed, start_at=demo_start(args.start))
-    clock = SimulatedClock(time_source)
+
+async def _live(
+    args: argparse.Namespace,
+    data_dir: Path,
+    out: IO[str],
+    storage: bootstrap.Storage,
+    settings: Settings,
+    state: DemoState,
+    *,
+    resumed: bool,
+) -> int:
+    speed = args.speed or (DAYS_SPEED if args.days else 60)
     spec = campus_spec(
-        buses=args.buses,
-        meters_per_bus=args.meters,
+        buses=state.buses,
+        meters_per_bus=state.meters,
         baud=args.baud,
         port_base=args.port_base,
-        seed=args.seed,
+        seed=state.seed,
     )
-    campus = simulator.Campus(spec=spec, time_source=time_source)
-    homes = households([m.address for bus in spec.buses for m in bus.meters])
-    for home in homes:
-        if home.heavy_load:
-            campus.meter(home.number).set_extra_load(watts=HEAVY_LOAD_W)
+    campus_path = data_dir / CAMPUS_STATE
+    saved: dict[str, simulator.MeterState] = {}
+    world_at = state.started_at
+    if resumed and campus_path.exists():
+        world_at, saved = simulator.load_state(campus_path)
+    time_source = simulator.AcceleratedTimeSource(speed=speed, start_at=world_at)
+    clock = SimulatedClock(time_source)
+    campus = simulator.Campus(
+        spec=spec, time_source=time_source, states=saved, state_path=campus_path
+    )
+    homes = campus_script.households([m.address for bus in spec.buses for m in bus.meters])
+    cast = campus_script.cast(homes)
+    if not resumed:
+        for home in homes:
+            if home.heater_w:
+                campus.meter(home.number).set_extra_load(watts=home.heater_w)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    end_at = world_at + dt.timedelta(days=args.days) if args.days else None
 
-    storage = bootstrap.build_storage(settings)
-    screen = Screen(campus=campus, homes=homes, web_url="")
     tasks: list[asyncio.Task[Any]] = []
     async with campus.serving() as endpoints:
-        await seed(
-            storage=storage,
-            clock=clock,
-            campus=campus,
-            spec=spec,
-            endpoints=endpoints,
-            homes=homes,
-            database_url=database_url,
+        if not resumed:
+            await seed(storage=storage, clock=clock, campus=campus, spec=spec, homes=homes)
+        await configure_buses(spec=spec, endpoints=endpoints, database_url=settings.database_url)
+        state_path = data_dir / STATE
+        state_path.write_text(state.to_json(), encoding="utf-8")
+        screen_lines: list[str] = []
+        feed = Feed(homes={h.number: h for h in homes})
+        modem, modem_url = await bootstrap.start_modem_simulator()
+        bank_secret = secrets.token_hex(16)
+        bank = await bootstrap.start_bank_simulator(
+            simulator=bootstrap.build_bank_simulator(
+                secret=bank_secret,
+                cards={
+                    campus_script.BANK_CARD: (Money(fen=campus_script.BANK_CARD_YUAN * 100), False)
+                },
+                agreements={campus_script.BANK_AGREEMENT: campus_script.BANK_CARD},
+                delay_s=0.5,
+                duplicate_rate=0.0,
+                now=clock.now,
+            )
         )
-        modem, modem_url = await bootstrap.start_modem_simulator(listener=screen.on_sms)
-        headend = await bootstrap.build_headend(database_url=database_url, clock=clock)
-        # The web app comes through the loader the entry point gave (ADR 10), not an import.
-        web = await args.load_web().start_web_server(
-            settings=settings, clock=clock, host="127.0.0.1", port=args.web_port, background=False
+        web_settings = dataclasses.replace(
+            WebSettings.from_environment(), bank_url=bank.url, bank_secret=bank_secret
         )
-        # The same scheduled jobs as `headend run` and `serve`, on the demo's fast clock.
-        jobs = bootstrap.build_scheduled_jobs(
-            storage=storage,
-            clock=clock,
-            settings=dataclasses.replace(settings, sms_sender="modem", modem_device=modem_url),
-            bank_gateway=web.runtime.bank.gateway,
-        )
-        agent, (web_url, panel_url) = await _start_kiosk_agent(
-            storage=storage, clock=clock, data_dir=data_dir, server=web.url, port=_agent_port(args)
-        )
-        screen.web_url = web_url
-        tasks = [
-            asyncio.create_task(headend.headend.run(stop)),
-            asyncio.create_task(jobs.run(stop, speed=args.speed)),
-        ]
-        bus_url = f"tcp://{endpoints[0].host}:{endpoints[0].port}"
-        print(
-            f"wattbook demo: {len(homes)} households on {len(endpoints)} simulated RS-485 "
-            f"bus(es), time x{args.speed}, database {database}\n"
-            f"  kiosk (自助缴费):  {web_url}\n"
-            f"  note acceptor:    {panel_url}   (the kiosk's simulated acceptor)\n"
-            f"  read a meter:     wattbook meter read --bus {bus_url} --address {homes[0].number}\n"
-            "Ctrl-C stops.\n",
-            flush=True,
-        )
+        headend = await bootstrap.build_headend(database_url=settings.database_url, clock=clock)
+        web = None
+        agent = None
         try:
-            deadline = loop.time() + args.duration if args.duration else None
-            while not stop.is_set():
-                timeout = args.refresh
-                if deadline is not None:
-                    timeout = min(timeout, max(0.0, deadline - loop.time()))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=timeout)
-                glances = await queries.account_glances(
-                    uow=storage.uow_factory(),
-                    accounts=[
-                        (AccountNumber(value=h.number), MeterNumber(value=h.number)) for h in homes
-                    ],
+            # The web app comes through the loader the entry point gave (ADR 10), not an import.
+            web = await args.load_web().start_web_server(
+                settings=settings,
+                clock=clock,
+                host="127.0.0.1",
+                port=args.web_port,
+                background=False,
+                web=web_settings,
+            )
+            if not resumed and Role.BANK in cast:
+                await bootstrap.push_agreement_to(
+                    wattbook_url=web.url,
+                    secret=bank_secret,
+                    agreement=_bank_agreement(cast[Role.BANK], local_date(state.started_at)),
                 )
-                open_alarms = await list_alarms(uow=storage.uow_factory())
-                print(screen.render(glances, open_alarms), "\n", flush=True)
-                failed = [t for t in tasks if t.done()]
-                if failed:
-                    for task in failed:
-                        task.result()  # a crashed part must end the demo loudly
-                if deadline is not None and loop.time() >= deadline:
-                    break
+            # The same scheduled jobs as `headend run` and `serve`, on the demo's fast clock.
+            jobs = bootstrap.build_scheduled_jobs(
+                storage=storage,
+                clock=clock,
+                settings=dataclasses.replace(settings, sms_sender="modem", modem_device=modem_url),
+                bank_gateway=web.runtime.bank.gateway,
+            )
+            agent, (kiosk_url, panel_url) = await _start_kiosk_agent(
+                storage=storage,
+                clock=clock,
+                data_dir=data_dir,
+                server=web.url,
+                port=_agent_port(args),
+            )
+            script = Script(
+                steps=campus_script.script(
+                    started_at=state.started_at, holiday_at=state.holiday_at
+                ),
+                state=state,
+                state_path=state_path,
+                clock=clock,
+                campus=campus,
+                cast=cast,
+                kiosk_url=kiosk_url.removesuffix("/kiosk"),
+                feed=feed,
+                pending_lines=screen_lines,
+            )
+            script.resume()
+            bus_url = f"tcp://{endpoints[0].host}:{endpoints[0].port}"
+            first = homes[0]
+            header = [
+                f"wattbook demo: {len(homes)} households on {len(endpoints)} simulated RS-485 "
+                f"bus(es), time x{speed}, "
+                + ("resumed" if resumed else "new campus")
+                + f" in {data_dir} (world time "
+                f"{clock.now().astimezone(SHANGHAI):%Y-%m-%d %H:%M})",
+                f"  kiosk (自助缴费):  {kiosk_url}",
+                f"  note acceptor:    {panel_url}   (the kiosk's simulated acceptor)",
+                f"  read a meter:     wattbook meter read --bus {bus_url} --address {first.number}",
+                f"  bank (simulated): {bank.url}   (auto top-up agreement "
+                f"{campus_script.BANK_AGREEMENT})",
+                "Ctrl-C stops; the next start goes on from here (--fresh starts over).",
+            ]
+            screen = Screen(header=header, feed=feed, speed=speed, out=out)
+            activity = queries.ActivityFeed(
+                reader=bootstrap.activity_reader(storage),
+                since_at=clock.now() - dt.timedelta(minutes=1),
+                overlap=dt.timedelta(seconds=FEED_OVERLAP_S * speed),
+            )
+            tasks = [
+                asyncio.create_task(headend.headend.run(stop), name="head-end"),
+                asyncio.create_task(jobs.run(stop, speed=speed), name="scheduled jobs"),
+                asyncio.create_task(script.play(stop), name="script"),
+            ]
+            screen.start()
+            try:
+                await _follow(
+                    args=args,
+                    stop=stop,
+                    tasks=tasks,
+                    screen=screen,
+                    activity=activity,
+                    pending=screen_lines,
+                    end_at=end_at,
+                    snapshot=lambda: _campus_now(
+                        storage=storage, clock=clock, campus=campus, homes=homes, cast=cast
+                    ),
+                    clock=clock,
+                )
+            finally:
+                stop.set()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                screen.stop()
+            code = int(Exit.OK)
+            if end_at is not None:
+                code = await _report_month_end(
+                    storage=storage, first=state.started_at, last=clock.now(), out=out
+                )
+            print(
+                f"Stopped at world time {clock.now().astimezone(SHANGHAI):%Y-%m-%d %H:%M}. "
+                f"The campus is kept in {data_dir}: `wattbook demo --data-dir {data_dir}` "
+                "goes on from here, --fresh starts over.",
+                file=out,
+                flush=True,
+            )
+            return code
         finally:
             stop.set()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await _stop_process(agent)
-            await web.stop()
+            if agent is not None:
+                await _stop_process(agent)
+            if web is not None:
+                await web.stop()
+            await bank.stop()
             await modem.close()
             headend.close()
-            storage.close()
-    return 0
+
+
+async def _follow(
+    *,
+    args: argparse.Namespace,
+    stop: asyncio.Event,
+    tasks: Sequence[asyncio.Task[Any]],
+    screen: Screen,
+    activity: queries.ActivityFeed,
+    pending: list[str],
+    end_at: dt.datetime | None,
+    snapshot: Any,
+    clock: SimulatedClock,
+) -> None:
+    """Read the feed every second and show it, until stopped, out of time or out of days."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + args.duration if args.duration else None
+    next_status = loop.time()
+    while not stop.is_set():
+        timeout = FEED_EVERY_S
+        if deadline is not None:
+            timeout = min(timeout, max(0.0, deadline - loop.time()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=timeout)
+        lines = [*pending]
+        pending.clear()
+        for item in await activity.poll(now=clock.now()):
+            lines.append(screen.feed.add(item))
+        campus = await snapshot() if screen.in_place or loop.time() >= next_status else None
+        screen.show(lines, campus)
+        if campus is not None and loop.time() >= next_status:
+            screen.status(campus)
+            next_status = loop.time() + args.refresh
+        for task in tasks:
+            if task.done():
+                task.result()  # a crashed part must end the demo loudly
+        if deadline is not None and loop.time() >= deadline:
+            return
+        if end_at is not None and clock.now() >= end_at:
+            return
+
+
+async def _report_month_end(
+    *, storage: bootstrap.Storage, first: dt.datetime, last: dt.datetime, out: IO[str]
+) -> int:
+    """Print the month-end statements' totals against the journal; return the exit code."""
+    check = await queries.check_statements(
+        reader_factory=storage.reader_factory,
+        statements=bootstrap.statement_reader(storage),
+        activity=bootstrap.activity_reader(storage),
+        months=_months(first, last),
+    )
+    months = ", ".join(str(month) for month in check.months)
+    lines = [
+        f"Month-end statements ({months}): {check.accounts} accounts, "
+        f"{check.statements_total.yuan()} yuan charged; the journal's charges: "
+        f"{check.journal_total.yuan()} yuan.",
+        "  statements against the journal: "
+        + ("reconciled" if not check.differences else f"{len(check.differences)} accounts differ"),
+        "  every balance equals its journal: "
+        + ("yes" if not check.ledger.balances else f"no, {len(check.ledger.balances)} differ"),
+        "  bank debits credited once: "
+        + ("yes" if not check.ledger.debits else f"no, {len(check.ledger.debits)} mismatches"),
+    ]
+    lines.extend(
+        f"  ! {d.account_number}: statements {d.statements.yuan()}, journal {d.journal.yuan()}"
+        for d in check.differences[:20]
+    )
+    print("\n".join(lines), file=out, flush=True)
+    return Exit.OK if check else Exit.DIFFERENCES
 
 
 def _agent_port(args: argparse.Namespace) -> int:
@@ -397,6 +740,23 @@ def _agent_port(args: argparse.Namespace) -> int:
     if args.kiosk_port is not None:
         return int(args.kiosk_port)
     return 0 if args.web_port == 0 else 8400
+
+
+async def _kiosk_secret(*, storage: bootstrap.Storage, clock: SimulatedClock, path: Path) -> None:
+    """Make sure kiosk K01 is registered and its secret is in ``path`` (kept across starts)."""
+    if path.exists():
+        return
+    try:
+        _kiosk, secret = await kiosk_devices.register_kiosk(
+            uow=storage.uow_factory(), clock=clock, kiosk_id="K01", by="wattbook demo"
+        )
+    except kiosk_devices.KioskAlreadyRegistered:
+        _kiosk, secret = await kiosk_devices.rotate_kiosk(
+            uow=storage.uow_factory(), clock=clock, kiosk_id="K01", by="wattbook demo"
+        )
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as file:
+        file.write(secret + "\n")
 
 
 async def _start_kiosk_agent(
@@ -407,20 +767,13 @@ async def _start_kiosk_agent(
     server: str,
     port: int,
 ) -> tuple[asyncio.subprocess.Process, tuple[str, str]]:
-    """Register kiosk K01 and start its agent as its own process (as on a kiosk PC).
-
-    Return the process and the URLs of the kiosk screen and the acceptor panel.
+    """Start kiosk K01's agent as its own process (as on a kiosk PC), registering K01 first
+    if needed. Return the process and the URLs of the kiosk screen and the acceptor panel.
 
     :raises OSError: if the agent does not start.
     """
-    secret_file = data_dir / "K01.secret"
-    secret_file.unlink(missing_ok=True)
-    _kiosk, secret = await kiosk_devices.register_kiosk(
-        uow=storage.uow_factory(), clock=clock, kiosk_id="K01", by="wattbook demo"
-    )
-    descriptor = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="ascii") as file:
-        file.write(secret + "\n")
+    secret_file = data_dir / KIOSK_SECRET_FILE
+    await _kiosk_secret(storage=storage, clock=clock, path=secret_file)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

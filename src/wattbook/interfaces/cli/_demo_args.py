@@ -12,6 +12,8 @@ from wattbook.interfaces.cli._exits import Exit
 MAX_BUSES = 64
 MAX_METERS = 1000
 MAX_SPEED = 100_000
+MAX_DAYS = 366
+DAYS_SPEED = 8_640  # a simulated day in 10 seconds
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200)
 
 
@@ -24,13 +26,15 @@ def _run(args: argparse.Namespace) -> int:
     from wattbook.interfaces.cli import _demo
 
     try:
-        _demo.demo_start(args.start)
+        _demo.parse_start(args.start)
     except ValueError as error:
         raise CommandFailed(
             f"--start must be auto, now or an ISO time, not {args.start!r}", Exit.BAD_INPUT
         ) from error
     try:
         return asyncio.run(_demo.run_demo(args))
+    except _demo.DemoAlreadyRunning as error:
+        raise CommandFailed(str(error), Exit.FAILED) from error
     except (OSError, dlt645.TransportError) as error:  # the web's CannotListen is an OSError
         raise CommandFailed(
             f"{error}; another program may use the port: try --port-base 0 (any free port) "
@@ -47,22 +51,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         sub,
         "demo",
         help="run the whole system on a simulated campus",
-        description="Run the whole system in one process on a fresh SQLite database: "
-        "simulated RS-485 buses of meters, the head-end, the prepaid rules, the SMS worker and "
-        "the web app, in accelerated time.",
-        exits=(Exit.CANNOT_LISTEN,),
+        description="Run the whole system in one process on SQLite: simulated RS-485 buses of "
+        "meters, the head-end, the prepaid rules, the scheduled jobs, the SMS worker, a "
+        "simulated bank and the web app, in accelerated time, on a campus scripted so that "
+        "every rule fires in the first minutes. The folder keeps the campus: the next start "
+        "goes on where the last one stopped (--fresh starts over).",
+        exits=(Exit.CANNOT_LISTEN, Exit.DIFFERENCES),
     )
     parser.add_argument(
         "--buses",
         type=_args.positive_int(maximum=MAX_BUSES),
-        default=2,
-        help=f"simulated RS-485 buses, 1 to {MAX_BUSES} (2)",
+        default=8,
+        help=f"simulated RS-485 buses, 1 to {MAX_BUSES} (8; a new campus only)",
     )
     parser.add_argument(
         "--meters",
         type=_args.positive_int(maximum=MAX_METERS),
-        default=8,
-        help=f"meters per bus, 1 to {MAX_METERS} (8)",
+        default=25,
+        help=f"meters per bus, 1 to {MAX_METERS} (25; a new campus only)",
     )
     parser.add_argument(
         "--baud", type=int, choices=BAUD_RATES, default=9600, help="bus baud rate (9600)"
@@ -70,11 +76,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--speed",
         type=_args.positive_int(maximum=MAX_SPEED),
-        default=60,
-        help=f"simulated seconds per second, 1 to {MAX_SPEED} (60)",
+        default=None,
+        help=f"simulated seconds per second, 1 to {MAX_SPEED} (60; {DAYS_SPEED} with --days)",
     )
     parser.add_argument(
-        "--start", default="auto", help="when the simulated world starts: auto, now, or an ISO time"
+        "--start",
+        default="auto",
+        help="when a new campus's world starts: auto (23:00 on the evening before the next "
+        "day without cuts), now, or an ISO time",
     )
     parser.add_argument(
         "--port-base",
@@ -91,12 +100,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="kiosk agent port (8400; any free port when --web-port is 0)",
     )
-    parser.add_argument("--data-dir", default="var/demo", help="where the demo database goes")
+    parser.add_argument(
+        "--data-dir", default="var/demo", help="the demo's folder: database, meters, script"
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="start a new campus (the folder's is deleted)"
+    )
+    parser.add_argument(
+        "--days",
+        type=_args.positive_int(maximum=MAX_DAYS),
+        default=None,
+        help="live this many simulated days, then print the month-end statements against the "
+        f"journal and stop (1 to {MAX_DAYS})",
+    )
     parser.add_argument(
         "--refresh",
         type=_args.positive_float(maximum=3600.0),
         default=5.0,
-        help="screen refresh in seconds (5)",
+        help="seconds between status lines when the output is not a terminal (5)",
     )
     parser.add_argument(
         "--duration",

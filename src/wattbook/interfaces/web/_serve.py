@@ -101,14 +101,17 @@ async def start_web_server(
     host: str = "127.0.0.1",
     port: int = 0,
     background: bool = True,
+    web: WebSettings | None = None,
 ) -> RunningWebServer:
     """Start the web app in this event loop (for ``wattbook demo``); port 0 picks a free one.
+
+    ``web`` replaces the environment's web settings (the demo links its simulated bank so).
 
     :raises CannotListen: if the port is taken or the host is not local.
     """
     listener = _listen(host, port)
     bound_port = int(listener.getsockname()[1])
-    configured = WebSettings.from_environment()
+    configured = web if web is not None else WebSettings.from_environment()
     runtime = bootstrap.build_web(
         settings, dataclasses.replace(configured, host=host, port=bound_port), clock=clock
     )
