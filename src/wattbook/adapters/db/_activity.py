@@ -8,7 +8,7 @@ the journal in one read-only transaction, a few indexed queries, for the demo's 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,9 +26,6 @@ from wattbook.adapters.db.prepaid import _tables as prepaid_t
 from wattbook.application.queries import activity_ports as ap
 from wattbook.domain.values import AccountNumber, Money
 
-# Events a meter stored while the head-end could not reach it are filed later than they
-# happened; one filed this long after it occurred counts as a stored event uploaded (M6, C3).
-STORED_EVENT_DELAY = timedelta(minutes=10)
 _DONE = ("CONFIRMED", "SENT", "FAILED")
 
 
@@ -173,6 +170,8 @@ def _happenings(
                     code=row.kind,
                 )
             )
+    # Events a meter stored while it could not be reached (M6, C3): they happened before its
+    # no-communication alarm ended and were filed after, once it answered again.
     me = headend_t.meter_events
     stored = (
         sa.select(
@@ -182,12 +181,20 @@ def _happenings(
             sa.func.max(me.c.recorded_at).label("filed_at"),
             sa.func.max(me.c.id).label("last_id"),
         )
+        .join(
+            al,
+            sa.and_(
+                al.c.kind == "NO_COMMUNICATION",
+                al.c.meter_number == me.c.meter_number,
+                al.c.ended_at.is_not(None),
+                me.c.occurred_at < al.c.ended_at,
+                me.c.recorded_at >= al.c.ended_at,
+            ),
+        )
         .where(me.c.recorded_at >= since_at)
         .group_by(me.c.meter_number)
     )
     for row in connection.execute(stored):
-        if row.filed_at - row.first_at < STORED_EVENT_DELAY:
-            continue  # seen as it happened, not stored through a silence
         items.append(
             ap.ActivityItem(
                 kind=ap.ActivityKind.STORED_EVENTS_FILED,

@@ -22,12 +22,14 @@ class ActivityFeed:
     Records are read by their own times over a window that overlaps the previous read by
     ``overlap`` (a transaction may commit a little after the time it wrote), and reported once
     by key. Readings and charges are counted by journal and reading position instead, so none
-    is counted twice.
+    is counted twice, and summed over ``readings_every`` at least.
     """
 
     reader: ap.ActivityReader
     since_at: datetime
     overlap: timedelta
+    readings_every: timedelta = timedelta(0)
+    _readings_at: datetime | None = None
     _seen: dict[str, datetime] = field(default_factory=dict)
     _entry_id: int = -1
     _reading_id: int = -1
@@ -47,7 +49,9 @@ class ActivityFeed:
             # The first poll starts the count of readings from here: history is not news.
             first = await self.reader.readings_charged(after_entry_id=0, after_reading_id=0)
             self._entry_id, self._reading_id = first.last_entry_id, first.last_reading_id
-        else:
+            self._readings_at = now
+        elif self._readings_at is None or now - self._readings_at >= self.readings_every:
+            self._readings_at = now
             charged = await self.reader.readings_charged(
                 after_entry_id=self._entry_id, after_reading_id=self._reading_id
             )

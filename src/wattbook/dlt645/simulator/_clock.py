@@ -54,14 +54,23 @@ class AcceleratedTimeSource:
     machine's clock does not make the simulated world jump.
     """
 
-    def __init__(self, *, speed: int, start_at: dt.datetime | None = None) -> None:
+    def __init__(
+        self, *, speed: int, start_at: dt.datetime | None = None, held: bool = False
+    ) -> None:
         if speed < 1:
             raise ValueError(f"speed must be a positive integer, not {speed}")
         if start_at is not None and start_at.tzinfo is None:
             raise ValueError("start_at must be aware")
         self._speed = speed
         self._start_at = start_at or dt.datetime.now(dt.UTC)
-        self._start_ns = time.monotonic_ns()
+        # A held source stays at ``start_at`` until ``release``: the demo sets its campus up
+        # at the world's first instant, however long that takes.
+        self._start_ns: int | None = None if held else time.monotonic_ns()
+
+    def release(self) -> None:
+        """Let a held source's time run from now on (nothing to do if it runs already)."""
+        if self._start_ns is None:
+            self._start_ns = time.monotonic_ns()
 
     @property
     def speed(self) -> int:
@@ -70,6 +79,8 @@ class AcceleratedTimeSource:
 
     def now(self) -> dt.datetime:
         """Return the accelerated current time."""
+        if self._start_ns is None:
+            return self._start_at
         elapsed_us = (time.monotonic_ns() - self._start_ns) // 1000 * self._speed
         return self._start_at + dt.timedelta(microseconds=elapsed_us)
 

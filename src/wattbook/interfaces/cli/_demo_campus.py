@@ -147,9 +147,9 @@ def cast(homes: Sequence[Household]) -> dict[Role, Household]:
 
 
 def auto_start(eve: dt.date | None, today: dt.date) -> dt.datetime:
-    """Return when the scripted world starts: 23:00 on ``eve`` (the evening before a day
+    """Return when the scripted world starts (UTC): 23:00 on ``eve`` (the evening before a day
     without cuts), else 23:00 today."""
-    return dt.datetime.combine(eve or today, START_TIME, tzinfo=SHANGHAI)
+    return dt.datetime.combine(eve or today, START_TIME, tzinfo=SHANGHAI).astimezone(dt.UTC)
 
 
 class Action(enum.StrEnum):
@@ -189,14 +189,14 @@ def script(*, started_at: dt.datetime, holiday_at: dt.datetime | None) -> tuple[
     steps = [
         Step(
             name="offline-silent",
-            at=after(4),
+            at=after(2),
             action=Action.GO_SILENT,
             role=Role.OFFLINE,
             says="its bus link fails: the meter goes silent",
         ),
         Step(
             name="cover-open",
-            at=after(8),
+            at=after(10),
             action=Action.OPEN_COVER,
             role=Role.COVER,
             says="someone opens the meter cover",
@@ -217,21 +217,21 @@ def script(*, started_at: dt.datetime, holiday_at: dt.datetime | None) -> tuple[
         ),
         Step(
             name="cover-closed",
-            at=after(25),
+            at=after(30),
             action=Action.CLOSE_COVER,
             role=Role.COVER,
             says="the meter cover is closed again",
         ),
         Step(
             name="offline-back",
-            at=after(36),
+            at=after(55),
             action=Action.COME_BACK,
             role=Role.OFFLINE,
             says="its bus link is repaired: the meter answers again",
         ),
         Step(
             name="kiosk-top-up",
-            at=after(40),
+            at=after(50),
             action=Action.KIOSK_TOP_UP,
             role=Role.ARREARS,
             says="the household pays "

@@ -101,7 +101,8 @@ class Feed:
                 f"(receipt {item.subject})"
             )
         elif kind is ap.ActivityKind.ALARM_RAISED:
-            tag, text = "ALARM", f"[{item.code}] {self._who(item.subject)}: {item.detail}"
+            detail = f": {item.detail}" if item.detail else ""
+            tag, text = "ALARM", f"[{item.code}] {self._who(item.subject)}{detail}"
         elif kind is ap.ActivityKind.ALARM_ENDED:
             tag, text = "ALARM-END", f"[{item.code}] {self._who(item.subject)}"
         elif kind is ap.ActivityKind.STORED_EVENTS_FILED:

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from wattbook.adapters.db._sql import Worker, upsert
+from wattbook.adapters.db._types import UtcDateTime
 from wattbook.adapters.db.alarms import _tables as alarms_t
 from wattbook.domain.alarms import Alarm, AlarmKind, AlarmScope, UnknownAlarm, kinds_of
 from wattbook.domain.values import MeterNumber
@@ -31,8 +32,10 @@ def alarm_from_row(row: Any) -> Alarm:
 
 
 def _ended_by(table: sa.Table, at: datetime) -> Any:
-    # An alarm never ends before it started, even if a meter's clock says so.
-    return sa.case((table.c.started_at > at, table.c.started_at), else_=at)
+    # An alarm never ends before it started, even if a meter's clock says so. The time is bound
+    # as the column's type, so that it is stored in UTC whatever zone it carries.
+    bound = sa.literal(at, type_=UtcDateTime())
+    return sa.case((table.c.started_at > bound, table.c.started_at), else_=bound)
 
 
 class SqlAlarmRepository:
