@@ -166,16 +166,20 @@ class BusPoller:
             times.append(self.redial_at)
         return min(times)
 
-    async def sweep(self) -> int:
+    async def sweep(self, stop: asyncio.Event | None = None) -> int:
         """Visit every meter whose plan is due once; hand over what was collected.
 
-        Return how many meters were visited.
+        Once ``stop`` is set the sweep visits no more meters (a sweep of a long bus takes
+        seconds; stopping must not wait for it) and hands over what it has. Return how many
+        meters were visited.
         """
         visited = 0
         await self._check_line()
         if self.line_up:
             await self._broadcast_if_due()
         for meter in list(self.schedules):
+            if stop is not None and stop.is_set():
+                break
             await self.carry_out_commands()
             schedule = self.schedules[meter]
             if schedule.due_at(self.clock.now()) > self.clock.now():
@@ -356,7 +360,7 @@ class BusPoller:
         commands = asyncio.create_task(self._command_loop(stop))
         try:
             while not stop.is_set():
-                await self.sweep()
+                await self.sweep(stop)
                 wait_s = (self.next_due_at() - self.clock.now()).total_seconds()
                 if wait_s > 0:
                     with contextlib.suppress(TimeoutError):
