@@ -39,7 +39,9 @@ async def test_low_text_warning_cut_arrears_trip_and_kiosk_close(engine: Engine)
         assert balance_at_trip < 0
         assert receipt["receipt"]["amount"] == "70.00"
         assert meter.relay_closed
-        assert campus.balance_fen(resident.number) == balance_at_trip + 7_000 - campus.charged_since(
+        assert campus.balance_fen(
+            resident.number
+        ) == balance_at_trip + 7_000 - campus.charged_since(
             resident.number, receipt["receipt"]["number"]
         )
         assert campus.relay_commands(resident.number) == [
@@ -48,6 +50,8 @@ async def test_low_text_warning_cut_arrears_trip_and_kiosk_close(engine: Engine)
             ("TRIP", "ARREARS", "CONFIRMED"),
             ("CLOSE", "ARREARS_CLEARED", "CONFIRMED"),
         ]
-        assert [kind for kind, in campus.rows(
-            "SELECT kind FROM sms_outbox ORDER BY id"
-        )] == ["LOW_BALANCE", "CUT_OFF", "POWER_RESTORED"]
+        assert [kind for (kind,) in campus.rows("SELECT kind FROM sms_outbox ORDER BY id")] == [
+            "LOW_BALANCE",
+            "CUT_OFF",
+            "POWER_RESTORED",
+        ]

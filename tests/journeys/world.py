@@ -54,8 +54,9 @@ class Resident:
     heater_w: int = HEATER_W
 
 
-def residents(*openings_fen: int) -> tuple[Resident, ...]:
-    """Return one resident per opening balance, meters numbered from 051600000001."""
+def residents(*openings_fen: int, heater_w: int = HEATER_W) -> tuple[Resident, ...]:
+    """Return one resident per opening balance, meters numbered from 051600000001, each with
+    a heater of ``heater_w``."""
     names = ("王建国", "李秀英", "张伟", "刘芳", "陈敏")
     return tuple(
         Resident(
@@ -63,6 +64,7 @@ def residents(*openings_fen: int) -> tuple[Resident, ...]:
             holder=names[index % len(names)],
             phone=f"1380013{index:04d}",
             opening_fen=fen,
+            heater_w=heater_w,
         )
         for index, fen in enumerate(openings_fen)
     )
@@ -133,8 +135,9 @@ class World:
 
     # ------------------------------------------------------------------ the bank
 
-    async def sign_agreement(self, resident: Resident, *, threshold_fen: int, amount_fen: int,
-                             card_yuan: int) -> None:
+    async def sign_agreement(
+        self, resident: Resident, *, threshold_fen: int, amount_fen: int, card_yuan: int
+    ) -> None:
         """The resident signs an auto top-up agreement at the bank; the bank tells wattbook."""
         token = f"CARD-{resident.number}"
         agreement = payments.Agreement(
@@ -311,9 +314,10 @@ async def world(
     app = create_app(runtime, background=False)
     transport = httpx.ASGITransport(app=app)
     try:
-        async with campus.serving() as endpoints, httpx.AsyncClient(
-            transport=transport, base_url="http://campus.test"
-        ) as web:
+        async with (
+            campus.serving() as endpoints,
+            httpx.AsyncClient(transport=transport, base_url="http://campus.test") as web,
+        ):
             place = World(
                 engine=engine,
                 campus=campus,

@@ -217,6 +217,19 @@ class TestWarningCut:
         assert decision.re_evaluate_at == local("2024-10-08T08:00")
         assert not decision.state.warning_cut_done
 
+    def test_waits_for_the_morning_after_a_holiday(self) -> None:
+        # 8 October 2024 is the first working day after National Day: no cut at midnight.
+        decision = decide(WARNING, at="2024-10-08T00:15", state=NOTIFIED)
+
+        assert kinds(decision) == []
+        assert decision.held is prepaid.CutHold.HOLIDAY
+        assert decision.re_evaluate_at == local("2024-10-08T08:00")
+
+    def test_cuts_from_the_deferred_trip_time_after_a_holiday(self) -> None:
+        decision = decide(WARNING, at="2024-10-08T08:00", state=NOTIFIED)
+
+        assert kinds(decision) == ["trip:WARNING_CUT", "close:WARNING_CUT_ENDED"]
+
     def test_uses_the_configured_delay(self) -> None:
         settings = replace(SETTINGS, reclose_delay=timedelta(minutes=5))
 
@@ -289,7 +302,7 @@ class TestArrearsTrip:
         assert not decision.state.tripped_for_arrears
 
     @pytest.mark.parametrize(
-        "at", [ADJUSTED_WORKING_SATURDAY, "2024-09-30T23:59", "2024-10-08T00:00"]
+        "at", [ADJUSTED_WORKING_SATURDAY, "2024-09-30T23:59", "2024-10-08T08:00"]
     )
     def test_trips_on_working_days_including_an_adjusted_saturday(self, at: str) -> None:
         assert kinds(decide(NEGATIVE, at=at, state=WARNED)) == ["trip:ARREARS"]
@@ -481,6 +494,16 @@ def buys_kwh(balance: Money) -> Decimal:
     return Decimal(balance.fen) / 100 / MANUAL_PRICE
 
 
+def cuts_allowed(at: datetime) -> bool:
+    """Test whether a cut for lack of money may be made at ``at`` (B7; ADR 3): on a working
+    day, and after a day off not before 08:00."""
+    day = at.astimezone(SHANGHAI).date()
+    if not CALENDAR.is_working_day(day):
+        return False
+    after_day_off = not CALENDAR.is_working_day(day - timedelta(days=1))
+    return not (after_day_off and at.astimezone(SHANGHAI).hour < 8)
+
+
 @dataclass(frozen=True)
 class Situation:
     """One evaluation's inputs, drawn at random (the state's pending close a minute ahead)."""
@@ -493,7 +516,7 @@ class Situation:
 
     @property
     def day_off(self) -> bool:
-        return not CALENDAR.is_working_day(self.now.astimezone(SHANGHAI).date())
+        return not cuts_allowed(self.now)
 
     def decide(self) -> prepaid.PrepaidDecision:
         return prepaid.evaluate(
@@ -526,14 +549,7 @@ def situations(
     day_off: bool | None = None,
     states: tuple[prepaid.RuleState, ...] = STATES,
 ) -> Situation:
-    now = draw(
-        times().filter(
-            lambda at: (
-                day_off is None
-                or day_off != CALENDAR.is_working_day(at.astimezone(SHANGHAI).date())
-            )
-        )
-    )
+    now = draw(times().filter(lambda at: day_off is None or day_off != cuts_allowed(at)))
     state = draw(st.sampled_from(states))
     if state.warning_close_due_at is not None:
         state = replace(state, warning_close_due_at=now + timedelta(minutes=1))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from wattbook.application import ports
 from wattbook.application.headend import ports as hp
@@ -91,7 +91,10 @@ async def recheck_relay_command(
         settings = await uow.prepaid.settings(on=local_date(now))
         price = (await uow.tariffs.history()).at(now).reference_price
         today = local_date(now)
-        calendar = await uow.prepaid.calendar(first_date=today, last_date=today + CALENDAR_HORIZON)
+        # From yesterday: the morning after a no-cut day waits for the deferred trip time.
+        calendar = await uow.prepaid.calendar(
+            first_date=today - timedelta(days=1), last_date=today + CALENDAR_HORIZON
+        )
         check = prepaid.recheck_trip(
             reason=reason,
             balance=balance,

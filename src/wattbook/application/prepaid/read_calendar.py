@@ -80,7 +80,7 @@ async def next_holiday_eve(
     async with uow:
         settings = await uow.prepaid.settings(on=on_or_after)
         calendar = await uow.prepaid.calendar(
-            first_date=on_or_after, last_date=last + timedelta(days=1)
+            first_date=on_or_after - timedelta(days=1), last_date=last + timedelta(days=1)
         )
 
     def cuts_allowed(day: date) -> bool:

@@ -50,7 +50,10 @@ async def apply_prepaid_rules(
         return ()
     settings = await uow.prepaid.settings(on=local_date(now))
     today = local_date(now)
-    calendar = await uow.prepaid.calendar(first_date=today, last_date=today + CALENDAR_HORIZON)
+    # From yesterday: the morning after a no-cut day waits for the deferred trip time.
+    calendar = await uow.prepaid.calendar(
+        first_date=today - timedelta(days=1), last_date=today + CALENDAR_HORIZON
+    )
     commands: list[prepaid.Command] = []
     states: dict[AccountNumber, tuple[prepaid.RuleState, datetime | None]] = {}
     for number in sorted(snapshots):

@@ -253,6 +253,25 @@ def _no_cut_day(day: date, *, calendar: WorkingCalendar, settings: PrepaidSettin
     return not calendar.is_working_day(day)
 
 
+def _morning_after_no_cut_day(
+    at: datetime, *, calendar: WorkingCalendar, settings: PrepaidSettings
+) -> datetime | None:
+    """Return when cuts resume if ``at`` is on a cut day before ``deferred_trip_time`` and the
+    day before was a no-cut day (nobody is cut at midnight after a holiday), else None.
+
+    A calendar that does not reach back to the day before gives None: callers that decide
+    cuts load it from yesterday on.
+    """
+    day = local_date(at)
+    before = day - timedelta(days=1)
+    if before < calendar.first_date or not _no_cut_day(
+        before, calendar=calendar, settings=settings
+    ):
+        return None
+    resume_at = local_datetime(day, settings.deferred_trip_time)
+    return resume_at if at < resume_at else None
+
+
 def _keep_power_at(at: datetime, keep_power: tuple[Period, ...]) -> Period | None:
     for order in keep_power:
         if order.contains(at):
@@ -285,6 +304,10 @@ def next_cut_allowed_at(
         day = local_date(at)
         if day > calendar.last_date:
             return at
+        morning = _morning_after_no_cut_day(at, calendar=calendar, settings=settings)
+        if morning is not None and not _no_cut_day(day, calendar=calendar, settings=settings):
+            at = morning
+            continue
         if _no_cut_day(day, calendar=calendar, settings=settings):
             day += timedelta(days=1)
             while day <= calendar.last_date and _no_cut_day(
@@ -312,6 +335,8 @@ def cut_hold(
     if _keep_power_at(require_aware(now), keep_power) is not None:
         return CutHold.KEEP_POWER
     if _no_cut_day(local_date(now), calendar=calendar, settings=settings):
+        return CutHold.HOLIDAY
+    if _morning_after_no_cut_day(now, calendar=calendar, settings=settings) is not None:
         return CutHold.HOLIDAY
     return None
 
