@@ -24,6 +24,7 @@ from wattbook.application.headend.ports import BusConfig, MeterAlarm
 from wattbook.application.headend.runtime import Headend, InProcessCore
 from wattbook.application.notifications.ports import AccountWithoutPhone, FailedSms
 from wattbook.application.notifications.send_pending_sms import SmsRunReport, run_sms_worker
+from wattbook.application.queries.resident_ports import ResidentReader
 from wattbook.application.payments import acceptor_ports
 from wattbook.application.payments import ports as payment_ports
 from wattbook.application.payments.kiosk import KIOSK_IDLE_LIMIT
@@ -69,6 +70,11 @@ class Storage:
             reader_factory=db.reader_factory(engine),
             clock=clock if clock is not None else SystemClock(),
         )
+
+    @property
+    def resident_reader(self) -> ResidentReader:
+        """Return the residents' portal's reader (one household per call, read-only)."""
+        return db.SqlResidentReader(self.engine)
 
     async def check(self, *, timeout_s: float = db.PING_TIMEOUT_S) -> None:
         """Check that the database answers a query through the same workers as the use cases.
