@@ -24,7 +24,6 @@ from wattbook.application.headend.ports import BusConfig, MeterAlarm
 from wattbook.application.headend.runtime import Headend, InProcessCore
 from wattbook.application.notifications.ports import AccountWithoutPhone, FailedSms
 from wattbook.application.notifications.send_pending_sms import SmsRunReport, run_sms_worker
-from wattbook.application.queries.resident_ports import ResidentReader
 from wattbook.application.payments import acceptor_ports
 from wattbook.application.payments import ports as payment_ports
 from wattbook.application.payments.kiosk import KIOSK_IDLE_LIMIT
@@ -32,6 +31,7 @@ from wattbook.application.prepaid.calendar_ports import CalendarChange
 from wattbook.application.prepaid.import_holiday_schedule import import_holiday_schedule
 from wattbook.application.prepaid.read_calendar import CalendarYear, read_calendar_year
 from wattbook.application.prepaid.set_calendar_day import set_calendar_day
+from wattbook.application.queries.resident_ports import ResidentReader
 from wattbook.application.scheduled_jobs import (
     SMS_IDLE,
     ScheduledJob,

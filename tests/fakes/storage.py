@@ -972,6 +972,7 @@ class FakeSmsOutbox(_Repository):
                     amount_fen=None if request.amount is None else request.amount.fen,
                     created_at=at,
                     dedup_key=request.dedup_key,
+                    body=request.body,
                 )
             )
             queued += 1

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from wattbook.application import read_ports
+from wattbook.application.accounts.ports import UnknownAccount
 from wattbook.application.notifications.templates import energy_bought
 from wattbook.application.payments.ports import Payment
 from wattbook.application.queries._statement import monthly_statement
@@ -25,7 +26,7 @@ from wattbook.application.queries.resident_ports import (
     TextPage,
     UsageRow,
 )
-from wattbook.domain import billing, prepaid
+from wattbook.domain import accounts, billing, prepaid
 from wattbook.domain.values import (
     AccountNumber,
     BillingMonth,
@@ -56,6 +57,36 @@ class ResidentHome:
     over_days: int
     energy_left: Energy
     days_left: int | None
+
+
+class LoginRefused(Exception):
+    """No account has this number and holder name (the resident is not told which)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ResidentIdentity:
+    """Who logged in: the account, and the phone a one-time code can go to (if on file)."""
+
+    number: AccountNumber
+    phone: accounts.PhoneNumber | None
+
+
+async def identify_resident(
+    *, uow: read_ports.ReadOnlyUnitOfWork, number: AccountNumber, holder: str
+) -> ResidentIdentity:
+    """Return the resident whose account number and holder name these are (Q1).
+
+    :raises LoginRefused: if there is no such account or the name is not its holder's;
+        the two are one error, so a log-in never confirms that an account exists.
+    """
+    async with uow:
+        try:
+            account = await uow.accounts.get(number)
+        except UnknownAccount:
+            raise LoginRefused(str(number)) from None
+    if not account.holder.matches(holder):
+        raise LoginRefused(str(number))
+    return ResidentIdentity(number=number, phone=account.phone)
 
 
 def _check_paging(page: int, per_page: int) -> None:
