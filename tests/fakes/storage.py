@@ -36,6 +36,7 @@ from wattbook.application.notifications import ports as sms_ports
 from wattbook.application.payments import ports as payment_ports
 from wattbook.application.prepaid import calendar_ports as cp
 from wattbook.application.prepaid import ports as prepaid_ports
+from wattbook.application.queries import resident_ports
 from wattbook.domain import accounts, billing, ledger, metering, payments, prepaid
 from wattbook.domain.values import (
     AccountNumber,
@@ -351,6 +352,10 @@ class FakeDatabase:
     def statement_reader(self) -> FakeStatementReader:
         """Return a ``billing_ports.StatementReader`` over the committed rows."""
         return FakeStatementReader(self)
+
+    def resident_reader(self) -> FakeResidentReader:
+        """Return a ``resident_ports.ResidentReader`` over the committed rows."""
+        return FakeResidentReader(self)
 
     # conveniences for assertions ------------------------------------------------------------
 
@@ -2143,8 +2148,178 @@ class FakeIngestRepository(_Repository):
         return tuple(charged)
 
 
+# ---------------------------------------------------------------------------- residents' portal
+
+
+class FakeResidentReader:
+    """``resident_ports.ResidentReader`` over a fake database's committed rows."""
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._database = database
+
+    def _row(self, number: AccountNumber) -> _AccountRow:
+        return self._database.tables.account(number)
+
+    async def profile(self, number: AccountNumber) -> resident_ports.ResidentProfile:
+        row = self._row(number)
+        paid = sum(
+            p.payment.amount.fen
+            for p in self._database.tables.payments
+            if p.payment.account_number == number
+        )
+        account = row.account
+        return resident_ports.ResidentProfile(
+            account_number=number,
+            holder=account.holder.name,
+            phone=None if account.phone is None else str(account.phone),
+            address=account.address.text,
+            balance=Money(fen=row.balance_fen),
+            paid_total=Money(fen=paid),
+            relay=row.relay.value,
+        )
+
+    @staticmethod
+    def _usage(found: Mapping[object, list[int]], period: object) -> resident_ports.UsageRow:
+        values = found[period]
+        return resident_ports.UsageRow(
+            period=period.isoformat() if isinstance(period, dt.date) else str(period),
+            registers=RegisterSet(
+                total_wh=values[0],
+                sharp_wh=values[1],
+                peak_wh=values[2],
+                flat_wh=values[3],
+                valley_wh=values[4],
+            ),
+        )
+
+    async def usage_days(
+        self, number: AccountNumber, *, first_date: dt.date, last_date: dt.date
+    ) -> tuple[resident_ports.UsageRow, ...]:
+        self._row(number)
+        found = {day: v for (n, day), v in self._database.tables.usage_daily.items() if n == number}
+        return tuple(self._usage(found, d) for d in sorted(found) if first_date <= d <= last_date)
+
+    async def usage_months(
+        self, number: AccountNumber, *, first_month: str, last_month: str
+    ) -> tuple[resident_ports.UsageRow, ...]:
+        self._row(number)
+        found = {m: v for (n, m), v in self._database.tables.usage_monthly.items() if n == number}
+        return tuple(self._usage(found, m) for m in sorted(found) if first_month <= m <= last_month)
+
+    async def usage_years(
+        self, number: AccountNumber, *, first_year: int, last_year: int
+    ) -> tuple[resident_ports.UsageRow, ...]:
+        self._row(number)
+        found = {y: v for (n, y), v in self._database.tables.usage_yearly.items() if n == number}
+        return tuple(self._usage(found, y) for y in sorted(found) if first_year <= y <= last_year)
+
+    async def payments(
+        self,
+        number: AccountNumber,
+        *,
+        first_date: dt.date | None,
+        last_date: dt.date | None,
+        offset: int,
+        limit: int,
+    ) -> resident_ports.PaymentPage:
+        self._row(number)
+        found = [
+            row
+            for row in self._database.tables.payments
+            if row.payment.account_number == number
+            and (first_date is None or local_date(row.payment.at) >= first_date)
+            and (last_date is None or local_date(row.payment.at) <= last_date)
+        ]
+        found.sort(key=lambda row: (row.payment.at, row.id), reverse=True)
+        return resident_ports.PaymentPage(
+            payments=tuple(row.payment for row in found[offset : offset + limit]),
+            total=len(found),
+        )
+
+    async def relay_records(
+        self, number: AccountNumber, *, since: dt.datetime, limit: int
+    ) -> tuple[resident_ports.RelayRecord, ...]:
+        self._row(number)
+        entries = [
+            row for row in self._database.tables.entries if row.entry.account_number == number
+        ]
+        found = sorted(
+            (
+                row
+                for row in self._database.tables.relay_commands
+                if row.account_number == number and row.created_at >= since
+            ),
+            key=lambda row: (row.created_at, row.id),
+            reverse=True,
+        )[:limit]
+
+        def balance_then(at: dt.datetime) -> Money | None:
+            before = [row for row in entries if row.entry.at <= at]
+            if not before:
+                return None
+            last = max(before, key=lambda row: (row.entry.at, row.id))
+            return Money(fen=last.balance_after_fen)
+
+        return tuple(
+            resident_ports.RelayRecord(
+                action=row.action,
+                reason=row.reason,
+                status=row.status,
+                ordered_at=row.created_at,
+                not_before_at=row.not_before_at,
+                done_at=row.done_at,
+                balance_then=balance_then(row.created_at),
+            )
+            for row in found
+        )
+
+    async def keep_power(
+        self, number: AccountNumber, *, since: dt.datetime
+    ) -> tuple[resident_ports.KeepPowerSpell, ...]:
+        self._row(number)
+        found = [
+            order
+            for order in self._database.tables.keep_power
+            if order.account_number == number
+            and (order.period.end_at is None or order.period.end_at >= since)
+        ]
+        found.sort(key=lambda order: order.period.start_at, reverse=True)
+        return tuple(
+            resident_ports.KeepPowerSpell(
+                start_at=order.period.start_at, end_at=order.period.end_at, reason=order.reason
+            )
+            for order in found
+        )
+
+    async def texts(
+        self, number: AccountNumber, *, offset: int, limit: int
+    ) -> resident_ports.TextPage:
+        self._row(number)
+        found = sorted(
+            (row for row in self._database.tables.sms if row.account_number == number),
+            key=lambda row: (row.created_at, row.id),
+            reverse=True,
+        )
+        return resident_ports.TextPage(
+            texts=tuple(
+                resident_ports.SentText(
+                    kind=row.kind.value,
+                    status=row.status.value,
+                    created_at=row.created_at,
+                    done_at=row.done_at,
+                    body=row.body,
+                    balance=Money(fen=row.balance_fen),
+                    amount=None if row.amount_fen is None else Money(fen=row.amount_fen),
+                )
+                for row in found[offset : offset + limit]
+            ),
+            total=len(found),
+        )
+
+
 __all__ = [
     "FakeDatabase",
+    "FakeResidentReader",
     "FakeStatementReader",
     "FakeUnitOfWork",
     "MessageNotClaimed",

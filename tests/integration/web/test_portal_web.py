@@ -141,9 +141,7 @@ class TestLogin:
         await bare.login(NUMBER, HOLDER)
         page = await bare.client.get("/portal")
 
-        answer = await bare.client.post(
-            "/portal/logout", data={"csrf_token": csrf_of(page.text)}
-        )
+        answer = await bare.client.post("/portal/logout", data={"csrf_token": csrf_of(page.text)})
 
         assert answer.status_code == 303
         assert (await bare.client.get("/portal")).status_code == 303

@@ -23,6 +23,7 @@ from wattbook.adapters.db.metering import _tables as metering_t
 from wattbook.adapters.db.notifications import _tables as sms_t
 from wattbook.adapters.db.payments import _tables as payments_t
 from wattbook.adapters.db.prepaid import _tables as prepaid_t
+from wattbook.application.headend.ports import RelayCommandStatus, RelayOperation
 from wattbook.application.payments import ports as payment_ports
 from wattbook.application.queries import resident_ports as ports
 from wattbook.domain import payments
@@ -227,9 +228,9 @@ class SqlResidentReader:
             )
             return tuple(
                 ports.RelayRecord(
-                    action=row.action,
+                    action=RelayOperation(row.action),
                     reason=row.reason,
-                    status=row.status,
+                    status=RelayCommandStatus(row.status),
                     ordered_at=row.created_at,
                     not_before_at=row.not_before_at,
                     done_at=row.done_at,

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from wattbook.application import read_ports
 from wattbook.application.accounts.ports import UnknownAccount
+from wattbook.application.headend.ports import RelayCommandStatus, RelayOperation
 from wattbook.application.notifications.templates import energy_bought
 from wattbook.application.payments.ports import Payment
 from wattbook.application.queries._statement import monthly_statement
@@ -274,13 +275,14 @@ class PowerEvent:
 
     ``done`` says whether the meter confirmed it (``at`` is then when); otherwise ``status``
     says where the command is (PENDING: about to happen; FAILED: staff were alerted).
+    Keep-power orders are not commands: their ``status`` is None.
     ``payment`` is the top-up that lifted the balance, for a restore after payment.
     """
 
     kind: PowerEventKind
     at: datetime
     done: bool
-    status: str
+    status: RelayCommandStatus | None
     balance_then: Money | None
     payment: Payment | None = None
     note: str = ""
@@ -301,9 +303,9 @@ _PAYMENT_SLACK = timedelta(hours=1)
 
 
 def _kind_of(record: RelayRecord) -> PowerEventKind | None:
-    if record.action == "TRIP":
+    if record.action is RelayOperation.TRIP:
         return _TRIPS.get(record.reason, PowerEventKind.OPERATOR_CUT)
-    if record.action == "CLOSE":
+    if record.action is RelayOperation.CLOSE:
         return _CLOSES.get(record.reason, PowerEventKind.OPERATOR_RESTORE)
     return None  # keep-power on/off are shown from the orders themselves
 
@@ -339,9 +341,9 @@ async def power_story(
     events: list[PowerEvent] = []
     for record in records:
         kind = _kind_of(record)
-        if kind is None or record.status == "CANCELLED":
+        if kind is None or record.status is RelayCommandStatus.CANCELLED:
             continue
-        done = record.done_at is not None and record.status in ("SENT", "CONFIRMED")
+        done = record.done_at is not None and record.status is RelayCommandStatus.CONFIRMED
         at = record.done_at if done and record.done_at is not None else record.not_before_at
         payment = (
             _payment_before(paid.payments, record.ordered_at)
@@ -370,7 +372,7 @@ def _spell_events(spells: Sequence[KeepPowerSpell], *, now: datetime) -> list[Po
                 kind=PowerEventKind.KEEP_POWER_STARTED,
                 at=spell.start_at,
                 done=spell.start_at <= now,
-                status="CONFIRMED",
+                status=None,
                 balance_then=None,
                 note=spell.reason,
             )
@@ -381,7 +383,7 @@ def _spell_events(spells: Sequence[KeepPowerSpell], *, now: datetime) -> list[Po
                     kind=PowerEventKind.KEEP_POWER_ENDED,
                     at=spell.end_at,
                     done=spell.end_at <= now,
-                    status="CONFIRMED",
+                    status=None,
                     balance_then=None,
                 )
             )

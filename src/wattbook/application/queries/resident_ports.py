@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
+from wattbook.application.headend.ports import RelayCommandStatus, RelayOperation
 from wattbook.application.payments.ports import Payment
 from wattbook.domain.values import AccountNumber, Money, RegisterSet
 
@@ -53,15 +54,14 @@ class PaymentPage:
 class RelayRecord:
     """One relay command for the household's meter, with the balance when it was ordered.
 
-    ``action`` is TRIP, CLOSE, KEEP_POWER_ON or KEEP_POWER_OFF; ``reason`` the code the rules
-    or an operator gave; ``status`` the outbox's (PENDING, SENT, CONFIRMED, FAILED,
-    CANCELLED). ``balance_then`` is the journal's balance after its last entry at or before
-    ``ordered_at`` (None before the first entry).
+    ``reason`` is the code the rules (``prepaid.TripReason``, ``prepaid.CloseReason``) or an
+    operator (``OPERATOR``) gave. ``balance_then`` is the journal's balance after its last
+    entry at or before ``ordered_at`` (None before the first entry).
     """
 
-    action: str
+    action: RelayOperation
     reason: str
-    status: str
+    status: RelayCommandStatus
     ordered_at: datetime
     not_before_at: datetime
     done_at: datetime | None
