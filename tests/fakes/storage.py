@@ -2253,8 +2253,11 @@ class FakeResidentReader:
             reverse=True,
         )[:limit]
 
-        def balance_then(at: dt.datetime) -> Money | None:
-            before = [row for row in entries if row.entry.at <= at]
+        def balance_then(at: dt.datetime, action: hp.RelayOperation) -> Money | None:
+            trip = action is hp.RelayOperation.TRIP
+            before = [
+                row for row in entries if row.entry.at <= at and (row.entry.amount.fen < 0) == trip
+            ] or [row for row in entries if row.entry.at <= at]
             if not before:
                 return None
             last = max(before, key=lambda row: (row.entry.at, row.id))
@@ -2268,7 +2271,7 @@ class FakeResidentReader:
                 ordered_at=row.created_at,
                 not_before_at=row.not_before_at,
                 done_at=row.done_at,
-                balance_then=balance_then(row.created_at),
+                balance_then=balance_then(row.created_at, row.action),
             )
             for row in found
         )

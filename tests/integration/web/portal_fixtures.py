@@ -23,6 +23,7 @@ from wattbook.interfaces.web import create_app
 from wattbook.settings import WebSettings
 
 HOLDER = "张三"
+NUMBER = "051600001234"
 OTHER = "051600009999"
 START = local(2024, 5, 1, 9)
 OTHER_HOLDER = "李四"
@@ -59,7 +60,7 @@ async def build_households(engine: Engine, clock: FakeClock) -> tuple[Household,
         if day % 60 == 0:
             await other.use(1_000, over=timedelta(hours=1))
     # run the balance down to arrears, then pay it back
-    while house.balance_fen() > -50:
+    while _balance_fen(engine, NUMBER) > -50:
         await house.use(20_000, over=timedelta(hours=2))
     clock.advance(timedelta(minutes=10))
     await house.top_up(5_000)
@@ -74,6 +75,19 @@ async def build_households(engine: Engine, clock: FakeClock) -> tuple[Household,
         )
         connection.execute(sa.text("UPDATE prepaid_states SET relay = 'CLOSED'"))
     return house, other
+
+
+def _balance_fen(engine: Engine, number: str) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                sa.text(
+                    "SELECT balance_fen FROM balances JOIN accounts ON accounts.id = account_id"
+                    " WHERE account_number = :number"
+                ),
+                {"number": number},
+            ).scalar_one()
+        )
 
 
 @dataclass

@@ -13,8 +13,8 @@ from tests.integration.web.portal_fixtures import (
     START,
     Portal,
     build_households,
-    open_households,
     csrf_of,
+    open_households,
     portal_app,
 )
 
@@ -188,7 +188,7 @@ class TestPages:
         page = await logged_in.client.get("/portal/power")
 
         assert "因余额为 -" in page.text
-        assert "充值 50.00 元后恢复供电" in page.text
+        assert "充值 50.00 元后恢复供电" in page.text, page.text.split("power-events")[1][:3000]
 
     async def test_usage_has_a_data_table_beside_each_chart(self, logged_in: Portal) -> None:
         page = await logged_in.client.get("/portal/usage?month=2024-07&year=2024")

@@ -204,14 +204,26 @@ class SqlResidentReader:
         def read(connection: Connection) -> tuple[ports.RelayRecord, ...]:
             r, e = headend_t.relay_commands, billing_t.ledger_entries
             account_id = _account_id(connection, number)
-            balance_then = (
-                sa.select(e.c.balance_after_fen)
-                .where(e.c.account_id == account_id, e.c.at <= r.c.created_at)
-                .order_by(e.c.at.desc(), e.c.id.desc())
-                .limit(1)
-                .correlate(r)
-                .scalar_subquery()
+
+            # What moved the balance to the command: a charge (negative) for a trip, a
+            # credit (positive) for a close; a top-up and the trip it overtook may share an
+            # instant, and the trip's reason is the charge before it, not the top-up.
+            def last_balance(*signed: Any) -> Any:
+                return (
+                    sa.select(e.c.balance_after_fen)
+                    .where(e.c.account_id == account_id, e.c.at <= r.c.created_at, *signed)
+                    .order_by(e.c.at.desc(), e.c.id.desc())
+                    .limit(1)
+                    .correlate(r)
+                    .scalar_subquery()
+                )
+
+            moved = sa.case(
+                (r.c.action == RelayOperation.TRIP.value, e.c.amount_fen < 0),
+                else_=e.c.amount_fen > 0,
             )
+            # (with no such entry, e.g. a warning cut at the opening: the last entry)
+            balance_then = sa.func.coalesce(last_balance(moved), last_balance())
             rows = connection.execute(
                 sa.select(
                     r.c.action,

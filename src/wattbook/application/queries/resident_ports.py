@@ -55,8 +55,9 @@ class RelayRecord:
     """One relay command for the household's meter, with the balance when it was ordered.
 
     ``reason`` is the code the rules (``prepaid.TripReason``, ``prepaid.CloseReason``) or an
-    operator (``OPERATOR``) gave. ``balance_then`` is the journal's balance after its last
-    entry at or before ``ordered_at`` (None before the first entry).
+    operator (``OPERATOR``) gave. ``balance_then`` is the journal's balance after what moved
+    it to the command: for a trip the last debit, for a close the last credit, at or before
+    ``ordered_at`` (None if there is none).
     """
 
     action: RelayOperation
