@@ -204,6 +204,16 @@ def _filled(rows: Sequence[UsageRow], periods: Sequence[str]) -> tuple[UsageRow,
     )
 
 
+def _sum(found: Sequence[RegisterSet]) -> RegisterSet:
+    return RegisterSet(
+        total_wh=sum(r.total_wh for r in found),
+        sharp_wh=sum(r.sharp_wh for r in found),
+        peak_wh=sum(r.peak_wh for r in found),
+        flat_wh=sum(r.flat_wh for r in found),
+        valley_wh=sum(r.valley_wh for r in found),
+    )
+
+
 def _months_of(year: int) -> list[str]:
     return [f"{year:04d}-{month:02d}" for month in range(1, 13)]
 
@@ -226,15 +236,27 @@ async def resident_usage(
     if not today.year - 20 <= year <= today.year or not today.year - 20 <= month.year <= today.year:
         raise InvalidPage(f"usage of {month} / {year}")
     current_month = BillingMonth.of_date(today)
+    # One read per range; today, this month and this year come out of the same rows when the
+    # page shows the current month and year (the usual case), else from their own reads.
     days = await reader.usage_days(number, first_date=month.first_date, last_date=_last_day(month))
     months = await reader.usage_months(
         number, first_month=f"{year - 1:04d}-01", last_month=f"{year:04d}-12"
     )
-    totals = await reader.usage_years(number, first_year=today.year, last_year=today.year)
-    this_month = await reader.usage_months(
-        number, first_month=str(current_month), last_month=str(current_month)
-    )
-    today_rows = await reader.usage_days(number, first_date=today, last_date=today)
+    if month == current_month:
+        today_rows = tuple(row for row in days if row.period == today.isoformat())
+    else:
+        today_rows = await reader.usage_days(number, first_date=today, last_date=today)
+    if year == today.year:
+        this_month = tuple(row for row in months if row.period == str(current_month))
+        year_rows = [row.registers for row in months if row.period.startswith(f"{year:04d}-")]
+        totals: tuple[UsageRow, ...] = (
+            (UsageRow(period=str(year), registers=_sum(year_rows)),) if year_rows else ()
+        )
+    else:
+        this_month = await reader.usage_months(
+            number, first_month=str(current_month), last_month=str(current_month)
+        )
+        totals = await reader.usage_years(number, first_year=today.year, last_year=today.year)
     day_periods = [
         (month.first_date + timedelta(days=offset)).isoformat()
         for offset in range((_last_day(month) - month.first_date).days + 1)
@@ -330,12 +352,20 @@ async def power_story(
     """
     since = now - timedelta(days=POWER_STORY_DAYS)
     records = await reader.relay_records(number, since=since, limit=POWER_STORY_LIMIT)
-    paid = await reader.payments(
-        number,
-        first_date=local_date(since),
-        last_date=local_date(now),
-        offset=0,
-        limit=POWER_STORY_LIMIT * 2,
+    # The top-ups that explain restores: read only around them, if there are any.
+    restores = [
+        r.ordered_at for r in records if _kind_of(r) is PowerEventKind.RESTORED_AFTER_PAYMENT
+    ]
+    paid = (
+        await reader.payments(
+            number,
+            first_date=local_date(min(restores) - _PAYMENT_SLACK),
+            last_date=local_date(max(restores)),
+            offset=0,
+            limit=POWER_STORY_LIMIT * 2,
+        )
+        if restores
+        else PaymentPage(payments=(), total=0)
     )
     spells = await reader.keep_power(number, since=since)
     events: list[PowerEvent] = []
