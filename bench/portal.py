@@ -30,7 +30,6 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -66,16 +65,18 @@ def generate(engine: Engine, accounts: int) -> float:
     """Fill the campus with set-based SQL; return the seconds it took."""
     started = time.perf_counter()
     seq = "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < :count)"
-    days = (
-        "days(d) AS (SELECT 0 UNION ALL SELECT d + 1 FROM days WHERE d < "
-        f"{DAYS - 1})"
-    )
+    days = f"days(d) AS (SELECT 0 UNION ALL SELECT d + 1 FROM days WHERE d < {DAYS - 1})"
     months = "months(m) AS (SELECT 0 UNION ALL SELECT m + 1 FROM months WHERE m < 23)"
     weeks = "weeks(w) AS (SELECT 0 UNION ALL SELECT w + 1 FROM weeks WHERE w < 103)"
     # A household's daily use in Wh: 2-9 kWh, split 10/30/40/20 over sharp/peak/flat/valley.
     day_wh = "(2000 + ((n * 7919 + d * 104729) % 7000))"
-    month = f"strftime('%Y-%m', date('{FIRST_DAY}', '+' || m || ' months'))"
-    month_at = f"strftime('%Y-%m-%d %H:%M:%S.000000', date('{FIRST_DAY}', '+' || m || ' months', '+4 days'), '+2 hours')"
+    month_at = (
+        "strftime('%Y-%m-%d %H:%M:%S.000000', "
+        f"date('{FIRST_DAY}', '+' || m || ' months', '+4 days'), '+2 hours')"
+    )
+    week_at = (
+        f"strftime('%Y-%m-%d %H:%M:%S.000000', date('{FIRST_DAY}', '+' || (w * 7) || ' days'))"
+    )
     statements = [
         f"""{seq} INSERT INTO accounts (id, account_number, holder, phone, address, status,
             opened_at) SELECT n, printf('0516%08d', n), '{HOLDER}',
@@ -96,9 +97,8 @@ def generate(engine: Engine, accounts: int) -> float:
             NULL, 0, 0, 0, 0, 0 FROM seq""",
         f"""{seq}, {weeks} INSERT INTO readings (installation_id, meter_time_at, received_at,
             total_wh, sharp_wh, peak_wh, flat_wh, valley_wh, outcome)
-            SELECT n, strftime('%Y-%m-%d %H:%M:%S.000000', date('{FIRST_DAY}', '+' || (w * 7) || ' days')),
-            strftime('%Y-%m-%d %H:%M:%S.000000', date('{FIRST_DAY}', '+' || (w * 7) || ' days')),
-            w * 35000, w * 3500, w * 10500, w * 14000, w * 7000, 'ACCEPTED' FROM seq, weeks""",
+            SELECT n, {week_at}, {week_at}, w * 35000, w * 3500, w * 10500, w * 14000,
+            w * 7000, 'ACCEPTED' FROM seq, weeks""",
         f"""{seq}, {days} INSERT INTO usage_daily (account_id, day, total_wh, sharp_wh, peak_wh,
             flat_wh, valley_wh)
             SELECT n, date('{FIRST_DAY}', '+' || d || ' days'), {day_wh}, {day_wh} / 10,
@@ -125,12 +125,12 @@ def generate(engine: Engine, accounts: int) -> float:
         f"""{seq}, {months} INSERT INTO ledger_entries (id, account_id, reference, kind,
             amount_fen, at, reverses_id, note, balance_after_fen)
             SELECT (n * 24 + m) * 2, n, printf('CHARGE:B%d-%d', n, m), 'CHARGE', -14000,
-            strftime('%Y-%m-%d %H:%M:%S.000000', date('{FIRST_DAY}', '+' || m || ' months', '+20 days')),
-            NULL, '', 4000 FROM seq, months""",
+            {month_at}, NULL, '', 4000 FROM seq, months""",
         f"""{seq}, {months} INSERT INTO payments (receipt_number, channel, channel_reference,
             kind, account_id, entry_id, amount_fen, balance_before_fen, balance_after_fen, at,
             operator, corrects_receipt, note)
-            SELECT 'KS' || strftime('%Y%m%d', date('{FIRST_DAY}', '+' || m || ' months', '+4 days'))
+            SELECT 'KS'
+            || strftime('%Y%m%d', date('{FIRST_DAY}', '+' || m || ' months', '+4 days'))
             || printf('%06d', n), 'KIOSK', printf('B%d-%d', n, m), 'TOP_UP', n,
             (n * 24 + m) * 2 - 1, 15000, 3000, 18000, {month_at}, NULL, NULL, ''
             FROM seq, months""",
@@ -177,7 +177,8 @@ def _serve(url: str, port: int, ready: threading.Event, holder: dict[str, object
 
     async def main() -> None:
         storage = bootstrap.Storage.on(
-            db.create_engine(url), clock=_FixedClock(datetime(2025, 6, 30, 4, tzinfo=UTC))  # type: ignore[arg-type]
+            db.create_engine(url),
+            clock=_FixedClock(datetime(2025, 6, 30, 4, tzinfo=UTC)),  # type: ignore[arg-type]
         )
         runtime = bootstrap.WebRuntime(
             storage=storage,
@@ -202,7 +203,8 @@ async def _log_in(client: httpx.AsyncClient, app: object, number: str) -> None:
     assert token is not None
     portal = app.state.portal  # type: ignore[attr-defined]
     session = portal.sessions.get(
-        client.cookies.get("wattbook_portal"), now=app.state.runtime.wall_clock.now()  # type: ignore[attr-defined]
+        client.cookies.get("wattbook_portal"),
+        now=app.state.runtime.wall_clock.now(),  # type: ignore[attr-defined]
     )
     answer = await client.post(
         "/portal/login",

@@ -16,14 +16,14 @@ from datetime import date, datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from wattbook.application.alarm_ports import SystemAlarm
+from wattbook.application.alarm_ports import AlarmReader
 from wattbook.application.billing.ports import BalanceDifference
-from wattbook.application.headend.ports import BusConfig, CommunicationDay, MeterAlarm
+from wattbook.application.headend.ports import BusConfig, CommunicationDay
 from wattbook.application.notifications.ports import AccountWithoutPhone, FailedSms, SmsDelivery
 from wattbook.application.payments.ports import Payment
 from wattbook.application.prepaid.calendar_ports import CalendarChange, ConfirmedYear
 from wattbook.domain import accounts, billing, ledger, payments
-from wattbook.domain.values import AccountNumber, MeterNumber, Money, WorkingCalendar
+from wattbook.domain.values import AccountNumber, Money, WorkingCalendar
 
 
 class AccountReader(Protocol):
@@ -100,16 +100,10 @@ class SmsReader(Protocol):
 
 
 class HeadendReader(Protocol):
-    """Read buses, meter alarms and communication health."""
+    """Read buses and communication health."""
 
     async def buses(self, names: Collection[str] | None = None) -> tuple[BusConfig, ...]:
         """Return the buses (all, or those named) with their meters, plans and event counts."""
-        ...
-
-    async def alarms(
-        self, *, meter: MeterNumber | None = None, open_only: bool = False
-    ) -> tuple[MeterAlarm, ...]:
-        """Return alarms, oldest first."""
         ...
 
     async def communication_days(self, *, bus: str) -> tuple[CommunicationDay, ...]:
@@ -154,14 +148,6 @@ class PaymentReader(Protocol):
     async def debit_credits(self, *, day: date | None) -> tuple[payments.DebitCredits, ...]:
         """Return each debit (of a local day, or all) that was credited or has failed, with
         the serials of the bank top-ups paid for it."""
-        ...
-
-
-class SystemAlarmReader(Protocol):
-    """Read the system alarms."""
-
-    async def alarms(self, *, open_only: bool = True) -> tuple[SystemAlarm, ...]:
-        """Return the alarms (the open ones by default), newest first."""
         ...
 
 
@@ -211,7 +197,7 @@ class ReadOnlyUnitOfWork(Protocol):
 
     @property
     def headend(self) -> HeadendReader:
-        """Return the buses and meter alarms."""
+        """Return the buses and their communication health."""
         ...
 
     @property
@@ -220,8 +206,8 @@ class ReadOnlyUnitOfWork(Protocol):
         ...
 
     @property
-    def alarms(self) -> SystemAlarmReader:
-        """Return the system alarms."""
+    def alarms(self) -> AlarmReader:
+        """Return the alarms of every kind."""
         ...
 
     @property

@@ -41,7 +41,7 @@ class ThreadedServer:
 
         try:
             asyncio.run(main())
-        except BaseException as error:  # noqa: BLE001 - reported to the test thread
+        except BaseException as error:
             self._error = error
 
     def start(self, *, timeout_s: float = 120.0) -> None:

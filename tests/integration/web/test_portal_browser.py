@@ -205,4 +205,4 @@ class TestPages:
             widths[name] = phone.evaluate("document.documentElement.scrollWidth")
 
         # nothing wider than the phone: wide tables scroll inside their own box
-        assert widths == {name: 390 for name in widths}
+        assert widths == dict.fromkeys(widths, 390)

@@ -12,11 +12,11 @@ from tests.fakes.top_up import top_up
 from tests.unit.application.world import World, number
 
 from wattbook.application import queries
-from wattbook.application.headend.ports import RelayCommandStatus
 from wattbook.application.notifications import login_code
 from wattbook.application.notifications.ports import NotificationKind
 from wattbook.application.queries import resident_ports
 from wattbook.domain import prepaid
+from wattbook.domain.headend import RelayCommandStatus
 from wattbook.domain.values import Money
 
 

@@ -23,10 +23,10 @@ from wattbook.adapters.db.metering import _tables as metering_t
 from wattbook.adapters.db.notifications import _tables as sms_t
 from wattbook.adapters.db.payments import _tables as payments_t
 from wattbook.adapters.db.prepaid import _tables as prepaid_t
-from wattbook.application.headend.ports import RelayCommandStatus, RelayOperation
 from wattbook.application.payments import ports as payment_ports
 from wattbook.application.queries import resident_ports as ports
 from wattbook.domain import payments
+from wattbook.domain.headend import RelayCommandStatus, RelayOperation, RelayReason
 from wattbook.domain.values import AccountNumber, Money, start_of_local_day
 
 T = TypeVar("T")
@@ -241,7 +241,7 @@ class SqlResidentReader:
             return tuple(
                 ports.RelayRecord(
                     action=RelayOperation(row.action),
-                    reason=row.reason,
+                    reason=RelayReason(row.reason),
                     status=RelayCommandStatus(row.status),
                     ordered_at=row.created_at,
                     not_before_at=row.not_before_at,

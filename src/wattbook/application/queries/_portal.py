@@ -14,7 +14,6 @@ from enum import StrEnum
 
 from wattbook.application import read_ports
 from wattbook.application.accounts.ports import UnknownAccount
-from wattbook.application.headend.ports import RelayCommandStatus, RelayOperation
 from wattbook.application.notifications.templates import energy_bought
 from wattbook.application.payments.ports import Payment
 from wattbook.application.queries._statement import monthly_statement
@@ -28,6 +27,7 @@ from wattbook.application.queries.resident_ports import (
     UsageRow,
 )
 from wattbook.domain import accounts, billing, prepaid
+from wattbook.domain.headend import RelayCommandStatus, RelayOperation, RelayReason
 from wattbook.domain.values import (
     AccountNumber,
     BillingMonth,
@@ -310,14 +310,15 @@ class PowerEvent:
     note: str = ""
 
 
+# A reason the rules did not give (OPERATOR) is staff's cut or restore.
 _TRIPS = {
-    prepaid.TripReason.WARNING_CUT.value: PowerEventKind.WARNING_CUT,
-    prepaid.TripReason.ARREARS.value: PowerEventKind.ARREARS_CUT,
+    RelayReason.WARNING_CUT: PowerEventKind.WARNING_CUT,
+    RelayReason.ARREARS: PowerEventKind.ARREARS_CUT,
 }
 _CLOSES = {
-    prepaid.CloseReason.WARNING_CUT_ENDED.value: PowerEventKind.WARNING_CUT_ENDED,
-    prepaid.CloseReason.ARREARS_CLEARED.value: PowerEventKind.RESTORED_AFTER_PAYMENT,
-    prepaid.CloseReason.KEEP_POWER.value: PowerEventKind.RESTORED_BY_KEEP_POWER,
+    RelayReason.WARNING_CUT_ENDED: PowerEventKind.WARNING_CUT_ENDED,
+    RelayReason.ARREARS_CLEARED: PowerEventKind.RESTORED_AFTER_PAYMENT,
+    RelayReason.KEEP_POWER: PowerEventKind.RESTORED_BY_KEEP_POWER,
 }
 # How long before a restore the top-up that caused it may lie (the close is queued in the
 # top-up's own transaction, so normally at the same instant).

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
-from wattbook.application.headend.ports import RelayCommandStatus, RelayOperation
 from wattbook.application.payments.ports import Payment
+from wattbook.domain.headend import RelayCommandStatus, RelayOperation, RelayReason
 from wattbook.domain.values import AccountNumber, Money, RegisterSet
 
 
@@ -54,14 +54,13 @@ class PaymentPage:
 class RelayRecord:
     """One relay command for the household's meter, with the balance when it was ordered.
 
-    ``reason`` is the code the rules (``prepaid.TripReason``, ``prepaid.CloseReason``) or an
-    operator (``OPERATOR``) gave. ``balance_then`` is the journal's balance after what moved
-    it to the command: for a trip the last debit, for a close the last credit, at or before
-    ``ordered_at`` (None if there is none).
+    ``reason`` is the rules' reason or ``OPERATOR``. ``balance_then`` is the journal's
+    balance after what moved it to the command: for a trip the last debit, for a close the
+    last credit, at or before ``ordered_at`` (None if there is none).
     """
 
     action: RelayOperation
-    reason: str
+    reason: RelayReason
     status: RelayCommandStatus
     ordered_at: datetime
     not_before_at: datetime

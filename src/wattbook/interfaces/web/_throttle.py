@@ -3,7 +3,7 @@
 After ``limit`` failures within ``window`` a key is refused until the oldest of them leaves
 the window, so the real resident is never locked out for longer than ``window`` (a few
 minutes), while a guesser gets ``limit`` tries per window per account and per address.
-Kept in this process, like the sessions (ADR 12); time comes from the caller.
+Kept in this process, like the sessions (ADR 13); time comes from the caller.
 """
 
 from __future__ import annotations
