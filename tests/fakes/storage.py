@@ -2167,22 +2167,22 @@ class FakeResidentReader:
             ),
         )
 
-    async def usage_days(
-        self, number: AccountNumber, *, first_date: dt.date, last_date: dt.date
+    def _days(
+        self, number: AccountNumber, first_date: dt.date, last_date: dt.date
     ) -> tuple[resident_ports.UsageRow, ...]:
         self._row(number)
         found = {day: v for (n, day), v in self._database.tables.usage_daily.items() if n == number}
         return tuple(self._usage(found, d) for d in sorted(found) if first_date <= d <= last_date)
 
-    async def usage_months(
-        self, number: AccountNumber, *, first_month: str, last_month: str
+    def _months(
+        self, number: AccountNumber, first_month: str, last_month: str
     ) -> tuple[resident_ports.UsageRow, ...]:
         self._row(number)
         found = {m: v for (n, m), v in self._database.tables.usage_monthly.items() if n == number}
         return tuple(self._usage(found, m) for m in sorted(found) if first_month <= m <= last_month)
 
-    async def usage_years(
-        self, number: AccountNumber, *, first_year: int, last_year: int
+    def _years(
+        self, number: AccountNumber, first_year: int, last_year: int
     ) -> tuple[resident_ports.UsageRow, ...]:
         self._row(number)
         found = {y: v for (n, y), v in self._database.tables.usage_yearly.items() if n == number}
@@ -2211,8 +2211,8 @@ class FakeResidentReader:
             total=len(found),
         )
 
-    async def relay_records(
-        self, number: AccountNumber, *, since: dt.datetime, limit: int
+    def _relay_records(
+        self, number: AccountNumber, since: dt.datetime, limit: int
     ) -> tuple[resident_ports.RelayRecord, ...]:
         self._row(number)
         entries = [
@@ -2251,8 +2251,8 @@ class FakeResidentReader:
             for row in found
         )
 
-    async def keep_power(
-        self, number: AccountNumber, *, since: dt.datetime
+    def _spells(
+        self, number: AccountNumber, since: dt.datetime
     ) -> tuple[resident_ports.KeepPowerSpell, ...]:
         self._row(number)
         found = [
@@ -2292,6 +2292,56 @@ class FakeResidentReader:
                 for row in found[offset : offset + limit]
             ),
             total=len(found),
+            has_phone=self._row(number).account.phone is not None,
+        )
+
+    async def home(
+        self, number: AccountNumber, *, first_date: dt.date, last_date: dt.date
+    ) -> resident_ports.HomeFacts:
+        return resident_ports.HomeFacts(
+            profile=await self.profile(number),
+            recent_days=self._days(number, first_date, last_date),
+        )
+
+    async def usage(
+        self,
+        number: AccountNumber,
+        *,
+        first_date: dt.date,
+        last_date: dt.date,
+        first_month: str,
+        last_month: str,
+        today: dt.date,
+        this_month: str,
+        this_year: int,
+    ) -> resident_ports.UsageFacts:
+        return resident_ports.UsageFacts(
+            days=self._days(number, first_date, last_date),
+            months=self._months(number, first_month, last_month),
+            today=self._days(number, today, today),
+            this_month=self._months(number, this_month, this_month),
+            this_year=self._years(number, this_year, this_year),
+        )
+
+    async def power(
+        self, number: AccountNumber, *, since: dt.datetime, limit: int
+    ) -> resident_ports.PowerFacts:
+        top_ups = sorted(
+            (
+                row
+                for row in self._database.tables.payments
+                if row.payment.account_number == number
+                and row.payment.at >= since
+                and row.payment.amount.fen > 0
+            ),
+            key=lambda row: (row.payment.at, row.id),
+            reverse=True,
+        )[: 2 * limit]
+        return resident_ports.PowerFacts(
+            relay=self._row(number).relay.value,
+            records=self._relay_records(number, since, limit),
+            spells=self._spells(number, since),
+            top_ups=tuple(row.payment for row in top_ups),
         )
 
 

@@ -236,9 +236,10 @@ class TestPowerStory:
         world.clock.advance(timedelta(minutes=20))
         await _paid(world, account, 5_000, 1)
 
-        events = await queries.power_story(
+        story = await queries.power_story(
             reader=world.db.resident_reader(), number=account, now=world.clock.now()
         )
+        events = story.events
 
         kinds = [event.kind for event in events]
         assert kinds[0] is queries.PowerEventKind.RESTORED_AFTER_PAYMENT
@@ -269,9 +270,10 @@ class TestPowerStory:
             )
             await uow.commit()
 
-        events = await queries.power_story(
+        story = await queries.power_story(
             reader=world.db.resident_reader(), number=account, now=world.clock.now()
         )
+        events = story.events
 
         assert [e.kind for e in events] == [queries.PowerEventKind.KEEP_POWER_STARTED]
         assert events[0].note == "oxygen concentrator"

@@ -109,12 +109,12 @@ async def resident_home(
 
     :raises UnknownAccount: if there is no such account.
     """
-    profile = await reader.profile(number)
     today = local_date(now)
     window = prepaid.AVERAGE_WINDOW_DAYS
-    days = await reader.usage_days(
+    facts = await reader.home(
         number, first_date=today - timedelta(days=window), last_date=today - timedelta(days=1)
     )
+    profile, days = facts.profile, facts.recent_days
     async with uow:
         tariffs = await uow.tariffs.history()
     price = tariffs.at(now).reference_price
@@ -204,16 +204,6 @@ def _filled(rows: Sequence[UsageRow], periods: Sequence[str]) -> tuple[UsageRow,
     )
 
 
-def _sum(found: Sequence[RegisterSet]) -> RegisterSet:
-    return RegisterSet(
-        total_wh=sum(r.total_wh for r in found),
-        sharp_wh=sum(r.sharp_wh for r in found),
-        peak_wh=sum(r.peak_wh for r in found),
-        flat_wh=sum(r.flat_wh for r in found),
-        valley_wh=sum(r.valley_wh for r in found),
-    )
-
-
 def _months_of(year: int) -> list[str]:
     return [f"{year:04d}-{month:02d}" for month in range(1, 13)]
 
@@ -226,7 +216,7 @@ async def resident_usage(
     month: BillingMonth | None = None,
     year: int | None = None,
 ) -> ResidentUsage:
-    """Return the usage page for ``month`` and ``year`` (default: the current ones).
+    """Return the usage page for ``month`` and ``year`` (default: the current ones), in one read.
 
     :raises InvalidPage: for a month or year more than 20 years back or in the future.
     """
@@ -236,27 +226,18 @@ async def resident_usage(
     if not today.year - 20 <= year <= today.year or not today.year - 20 <= month.year <= today.year:
         raise InvalidPage(f"usage of {month} / {year}")
     current_month = BillingMonth.of_date(today)
-    # One read per range; today, this month and this year come out of the same rows when the
-    # page shows the current month and year (the usual case), else from their own reads.
-    days = await reader.usage_days(number, first_date=month.first_date, last_date=_last_day(month))
-    months = await reader.usage_months(
-        number, first_month=f"{year - 1:04d}-01", last_month=f"{year:04d}-12"
+    facts = await reader.usage(
+        number,
+        first_date=month.first_date,
+        last_date=_last_day(month),
+        first_month=f"{year - 1:04d}-01",
+        last_month=f"{year:04d}-12",
+        today=today,
+        this_month=str(current_month),
+        this_year=today.year,
     )
-    if month == current_month:
-        today_rows = tuple(row for row in days if row.period == today.isoformat())
-    else:
-        today_rows = await reader.usage_days(number, first_date=today, last_date=today)
-    if year == today.year:
-        this_month = tuple(row for row in months if row.period == str(current_month))
-        year_rows = [row.registers for row in months if row.period.startswith(f"{year:04d}-")]
-        totals: tuple[UsageRow, ...] = (
-            (UsageRow(period=str(year), registers=_sum(year_rows)),) if year_rows else ()
-        )
-    else:
-        this_month = await reader.usage_months(
-            number, first_month=str(current_month), last_month=str(current_month)
-        )
-        totals = await reader.usage_years(number, first_year=today.year, last_year=today.year)
+    days, months = facts.days, facts.months
+    today_rows, this_month, totals = facts.today, facts.this_month, facts.this_year
     day_periods = [
         (month.first_date + timedelta(days=offset)).isoformat()
         for offset in range((_last_day(month) - month.first_date).days + 1)
@@ -342,33 +323,26 @@ def _payment_before(found: Sequence[Payment], at: datetime) -> Payment | None:
     return max(candidates, key=lambda p: p.at) if candidates else None
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PowerStory:
+    """The relay now (``CLOSED``, ``OPEN``, ``UNKNOWN``) and what happened, newest first."""
+
+    relay: str
+    events: tuple[PowerEvent, ...]
+
+
 async def power_story(
     *, reader: ResidentReader, number: AccountNumber, now: datetime
-) -> tuple[PowerEvent, ...]:
-    """Return every cut and restore of the household's meter in the last year, newest first,
-    each with what explains it, and the keep-power orders beside them.
+) -> PowerStory:
+    """Return the relay now and every cut and restore of the household's meter in the last
+    year, newest first, each with what explains it, and the keep-power orders beside them.
 
     Cancelled commands (a top-up that won the race with a trip) are left out: they never
     reached the meter.
     """
     since = now - timedelta(days=POWER_STORY_DAYS)
-    records = await reader.relay_records(number, since=since, limit=POWER_STORY_LIMIT)
-    # The top-ups that explain restores: read only around them, if there are any.
-    restores = [
-        r.ordered_at for r in records if _kind_of(r) is PowerEventKind.RESTORED_AFTER_PAYMENT
-    ]
-    paid = (
-        await reader.payments(
-            number,
-            first_date=local_date(min(restores) - _PAYMENT_SLACK),
-            last_date=local_date(max(restores)),
-            offset=0,
-            limit=POWER_STORY_LIMIT * 2,
-        )
-        if restores
-        else PaymentPage(payments=(), total=0)
-    )
-    spells = await reader.keep_power(number, since=since)
+    facts = await reader.power(number, since=since, limit=POWER_STORY_LIMIT)
+    records, spells = facts.records, facts.spells
     events: list[PowerEvent] = []
     for record in records:
         kind = _kind_of(record)
@@ -377,7 +351,7 @@ async def power_story(
         done = record.done_at is not None and record.status is RelayCommandStatus.CONFIRMED
         at = record.done_at if done and record.done_at is not None else record.not_before_at
         payment = (
-            _payment_before(paid.payments, record.ordered_at)
+            _payment_before(facts.top_ups, record.ordered_at)
             if kind is PowerEventKind.RESTORED_AFTER_PAYMENT
             else None
         )
@@ -392,7 +366,10 @@ async def power_story(
             )
         )
     events.extend(_spell_events(spells, now=now))
-    return tuple(sorted(events, key=lambda event: event.at, reverse=True))
+    return PowerStory(
+        relay=facts.relay,
+        events=tuple(sorted(events, key=lambda event: event.at, reverse=True)),
+    )
 
 
 def _spell_events(spells: Sequence[KeepPowerSpell], *, now: datetime) -> list[PowerEvent]:

@@ -2,8 +2,9 @@
 
 Every method takes the resident's own account number, which the portal takes from the
 resident's session, never from a URL: a resident can only ever read their own household.
-Each call is one read-only transaction in the adapter, bounded by its own limits, so a
-page's cost does not grow with the campus or the household's history.
+Each call is one read-only transaction in the adapter, shaped after a page (one transaction
+a page: under load a page's cost is mostly its transactions), bounded by its own limits, so
+a page's cost does not grow with the campus or the household's history.
 """
 
 from __future__ import annotations
@@ -92,10 +93,42 @@ class SentText:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TextPage:
-    """One page of SMS, newest first, and how many there are."""
+    """One page of SMS, newest first, how many there are, and whether a phone is on file."""
 
     texts: tuple[SentText, ...]
     total: int
+    has_phone: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HomeFacts:
+    """The home page's reads: the profile and the usage of the recent days asked for."""
+
+    profile: ResidentProfile
+    recent_days: tuple[UsageRow, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UsageFacts:
+    """The usage page's reads: a range of days, a range of months, and today, this month and
+    this year (each empty when nothing was used)."""
+
+    days: tuple[UsageRow, ...]
+    months: tuple[UsageRow, ...]
+    today: tuple[UsageRow, ...]
+    this_month: tuple[UsageRow, ...]
+    this_year: tuple[UsageRow, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PowerFacts:
+    """The power page's reads: the relay now, its commands, keep-power orders, and the
+    top-ups (positive payments) since the same time, newest first."""
+
+    relay: str
+    records: tuple[RelayRecord, ...]
+    spells: tuple[KeepPowerSpell, ...]
+    top_ups: tuple[Payment, ...]
 
 
 class ResidentReader(Protocol):
@@ -108,22 +141,27 @@ class ResidentReader(Protocol):
         """
         ...
 
-    async def usage_days(
-        self, number: AccountNumber, *, first_date: date, last_date: date
-    ) -> tuple[UsageRow, ...]:
-        """Return the days with usage between two local dates (inclusive), oldest first."""
+    async def home(self, number: AccountNumber, *, first_date: date, last_date: date) -> HomeFacts:
+        """Return the profile and the days with usage between two local dates (inclusive).
+
+        :raises UnknownAccount: if there is no such account.
+        """
         ...
 
-    async def usage_months(
-        self, number: AccountNumber, *, first_month: str, last_month: str
-    ) -> tuple[UsageRow, ...]:
-        """Return the months (``YYYY-MM``, inclusive) with usage, oldest first."""
-        ...
-
-    async def usage_years(
-        self, number: AccountNumber, *, first_year: int, last_year: int
-    ) -> tuple[UsageRow, ...]:
-        """Return the years (inclusive) with usage, oldest first."""
+    async def usage(
+        self,
+        number: AccountNumber,
+        *,
+        first_date: date,
+        last_date: date,
+        first_month: str,
+        last_month: str,
+        today: date,
+        this_month: str,
+        this_year: int,
+    ) -> UsageFacts:
+        """Return the days and months (``YYYY-MM``) with usage in the ranges (inclusive,
+        oldest first), and today's, this month's and this year's."""
         ...
 
     async def payments(
@@ -138,16 +176,10 @@ class ResidentReader(Protocol):
         """Return a page of payments between two local dates (inclusive), newest first."""
         ...
 
-    async def relay_records(
-        self, number: AccountNumber, *, since: datetime, limit: int
-    ) -> tuple[RelayRecord, ...]:
-        """Return up to ``limit`` relay commands ordered at or after ``since``, newest first."""
-        ...
-
-    async def keep_power(
-        self, number: AccountNumber, *, since: datetime
-    ) -> tuple[KeepPowerSpell, ...]:
-        """Return the keep-power orders in force at or after ``since``, newest first."""
+    async def power(self, number: AccountNumber, *, since: datetime, limit: int) -> PowerFacts:
+        """Return the relay now, up to ``limit`` relay commands ordered at or after ``since``,
+        the keep-power orders in force then or later, and up to ``2 x limit`` top-ups since
+        then, each newest first."""
         ...
 
     async def texts(self, number: AccountNumber, *, offset: int, limit: int) -> TextPage:

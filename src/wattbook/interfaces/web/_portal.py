@@ -357,11 +357,12 @@ async def power(request: Request) -> Response:
     """Explain every cut and restore of the household's meter in plain words."""
     _session, number = resident(request)
     context = runtime(request)
-    events = await queries.power_story(
+    story = await queries.power_story(
         reader=context.storage.resident_reader, number=number, now=context.clock.now()
     )
-    profile = await context.storage.resident_reader.profile(number)
-    return _render(request, "portal/power.html", "power", {"events": events, "profile": profile})
+    return _render(
+        request, "portal/power.html", "power", {"events": story.events, "relay": story.relay}
+    )
 
 
 @router.get("/texts")
@@ -371,7 +372,6 @@ async def texts(
     """List the SMS sent to the household; without a phone on file, say how to add one."""
     _session, number = resident(request)
     context = runtime(request)
-    profile = await context.storage.resident_reader.profile(number)
     found = await queries.resident_texts(
         reader=context.storage.resident_reader, number=number, page=page_number, per_page=PER_PAGE
     )
@@ -380,7 +380,7 @@ async def texts(
         "portal/texts.html",
         "texts",
         {
-            "profile": profile,
+            "has_phone": found.has_phone,
             "texts": found.texts,
             "total": found.total,
             "page_number": page_number,
