@@ -16,10 +16,10 @@ from markupsafe import Markup
 
 WIDTH = 640
 HEIGHT = 260
-_LEFT = 52
+_LEFT = 64
 _RIGHT = 8
-_TOP = 16
-_BOTTOM = 40
+_TOP = 22
+_BOTTOM = 48
 # Blue and orange stay apart for the common colour-vision differences; both 3:1 on white.
 SERIES_COLOURS = ("#0b5394", "#c2410c", "#1d6b32", "#6b21a8")
 
@@ -80,11 +80,11 @@ def bar_chart(
         parts.append(
             f'<line x1="{_LEFT}" y1="{y:.1f}" x2="{WIDTH - _RIGHT}" y2="{y:.1f}" '
             f'stroke="#c9d1db" stroke-width="1"/>'
-            f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" '
+            f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="15" '
             f'fill="#4a5563">{_kwh(value)}</text>'
         )
     parts.append(
-        f'<text x="4" y="{_TOP - 4}" font-size="11" fill="#4a5563">{html.escape(unit)}</text>'
+        f'<text x="4" y="{_TOP - 6}" font-size="14" fill="#4a5563">{html.escape(unit)}</text>'
     )
     for index, label in enumerate(labels):
         x0 = _LEFT + slot * index + slot * 0.1
@@ -100,16 +100,16 @@ def bar_chart(
             )
         if index % label_every == 0:
             parts.append(
-                f'<text x="{_LEFT + slot * (index + 0.5):.1f}" y="{HEIGHT - _BOTTOM + 16}" '
-                f'text-anchor="middle" font-size="11" fill="#1b2430">{html.escape(label)}</text>'
+                f'<text x="{_LEFT + slot * (index + 0.5):.1f}" y="{HEIGHT - _BOTTOM + 20}" '
+                f'text-anchor="middle" font-size="15" fill="#1b2430">{html.escape(label)}</text>'
             )
     if len(series) > 1:
         for number, one in enumerate(series):
             x = _LEFT + number * 150
             parts.append(
-                f'<rect x="{x}" y="{HEIGHT - 14}" width="12" height="12" '
+                f'<rect x="{x}" y="{HEIGHT - 17}" width="14" height="14" '
                 f'fill="{SERIES_COLOURS[number % len(SERIES_COLOURS)]}"/>'
-                f'<text x="{x + 16}" y="{HEIGHT - 4}" font-size="12" fill="#1b2430">'
+                f'<text x="{x + 19}" y="{HEIGHT - 5}" font-size="15" fill="#1b2430">'
                 f"{html.escape(one.name)}</text>"
             )
     parts.append("</svg>")
