@@ -319,7 +319,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, nargs="+", default=[2_000, 20_000])
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
     runs = [measure(accounts, args.clients, args.rounds) for accounts in args.accounts]
     small, large = runs[0], runs[-1]

@@ -2301,6 +2301,7 @@ class FakeResidentReader:
         return resident_ports.HomeFacts(
             profile=await self.profile(number),
             recent_days=self._days(number, first_date, last_date),
+            tariffs=billing.TariffHistory(tariffs=tuple(self._database.tables.tariffs)),
         )
 
     async def usage(

@@ -105,7 +105,6 @@ class TestResidentHome:
 
         home = await queries.resident_home(
             reader=world.db.resident_reader(),
-            uow=world.uow(),
             number=account,
             now=world.clock.now(),
         )
@@ -124,7 +123,6 @@ class TestResidentHome:
 
         home = await queries.resident_home(
             reader=world.db.resident_reader(),
-            uow=world.uow(),
             number=account,
             now=world.clock.now(),
         )

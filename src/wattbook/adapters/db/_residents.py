@@ -18,6 +18,7 @@ from wattbook.adapters.db._sql import _account_id, _registers
 from wattbook.adapters.db._uow import SqlReadOnlyUnitOfWork
 from wattbook.adapters.db.accounts import _tables as accounts_t
 from wattbook.adapters.db.billing import _tables as billing_t
+from wattbook.adapters.db.billing._repository import tariff_history
 from wattbook.adapters.db.headend import _tables as headend_t
 from wattbook.adapters.db.metering import _tables as metering_t
 from wattbook.adapters.db.notifications import _tables as sms_t
@@ -231,7 +232,9 @@ class SqlResidentReader:
             days = _usage(
                 connection, account_id, metering_t.usage_daily, "day", first_date, last_date
             )
-            return ports.HomeFacts(profile=profile, recent_days=days)
+            return ports.HomeFacts(
+                profile=profile, recent_days=days, tariffs=tariff_history(connection)
+            )
 
         return await self._read(read)
 

@@ -98,7 +98,6 @@ def _check_paging(page: int, per_page: int) -> None:
 async def resident_home(
     *,
     reader: ResidentReader,
-    uow: read_ports.ReadOnlyUnitOfWork,
     number: AccountNumber,
     now: datetime,
 ) -> ResidentHome:
@@ -115,9 +114,7 @@ async def resident_home(
         number, first_date=today - timedelta(days=window), last_date=today - timedelta(days=1)
     )
     profile, days = facts.profile, facts.recent_days
-    async with uow:
-        tariffs = await uow.tariffs.history()
-    price = tariffs.at(now).reference_price
+    price = facts.tariffs.at(now).reference_price
     used_wh = sum(max(0, row.registers.total_wh) for row in days)
     left = energy_bought(balance=profile.balance, price=price)
     return ResidentHome(

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from wattbook.application.payments.ports import Payment
+from wattbook.domain import billing
 from wattbook.domain.headend import RelayCommandStatus, RelayOperation, RelayReason
 from wattbook.domain.values import AccountNumber, Money, RegisterSet
 
@@ -102,10 +103,12 @@ class TextPage:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HomeFacts:
-    """The home page's reads: the profile and the usage of the recent days asked for."""
+    """The home page's reads: the profile, the usage of the recent days asked for, and the
+    tariffs (for the price the balance buys energy at)."""
 
     profile: ResidentProfile
     recent_days: tuple[UsageRow, ...]
+    tariffs: billing.TariffHistory
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,7 +145,8 @@ class ResidentReader(Protocol):
         ...
 
     async def home(self, number: AccountNumber, *, first_date: date, last_date: date) -> HomeFacts:
-        """Return the profile and the days with usage between two local dates (inclusive).
+        """Return the profile, the days with usage between two local dates (inclusive) and
+        the tariffs.
 
         :raises UnknownAccount: if there is no such account.
         """

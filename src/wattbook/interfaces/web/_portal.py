@@ -98,7 +98,6 @@ async def home(request: Request) -> Response:
     context = runtime(request)
     found = await queries.resident_home(
         reader=context.storage.resident_reader,
-        uow=context.reader_factory(),
         number=number,
         now=context.clock.now(),
     )

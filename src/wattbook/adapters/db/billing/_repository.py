@@ -7,6 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from wattbook.adapters.db._sql import Worker, _chunks, upsert
 from wattbook.adapters.db.accounts import _tables as accounts_t
@@ -267,6 +268,32 @@ class SqlLedgerRepository:
         return await self._worker.run(self._reconcile)
 
 
+def tariff_history(connection: Connection) -> billing.TariffHistory:
+    """Return every tariff version, read on ``connection`` (the portal reads it in its own
+    transaction)."""
+    components: dict[int, list[billing.PriceComponent]] = defaultdict(list)
+    for row in connection.execute(sa.select(billing_t.tariff_components)).mappings():
+        components[row["tariff_id"]].append(
+            billing.PriceComponent(
+                price=Price(yuan_per_kwh=row["price"]),
+                period=None if row["period"] is None else TimeOfUse(row["period"]),
+                from_year_wh=row["from_year_wh"],
+            )
+        )
+    versions = tuple(
+        billing.Tariff(
+            item=row["item"],
+            effective_from=row["effective_from"],
+            effective_to=row["effective_to"],
+            components=tuple(components[row["id"]]),
+        )
+        for row in connection.execute(
+            sa.select(billing_t.tariffs).order_by(billing_t.tariffs.c.effective_from)
+        ).mappings()
+    )
+    return billing.TariffHistory(tariffs=versions)
+
+
 class SqlTariffRepository:
     """Tariff versions and their price components in SQL."""
 
@@ -274,28 +301,7 @@ class SqlTariffRepository:
         self._worker = worker
 
     def _history(self) -> billing.TariffHistory:
-        connection = self._worker.conn()
-        components: dict[int, list[billing.PriceComponent]] = defaultdict(list)
-        for row in connection.execute(sa.select(billing_t.tariff_components)).mappings():
-            components[row["tariff_id"]].append(
-                billing.PriceComponent(
-                    price=Price(yuan_per_kwh=row["price"]),
-                    period=None if row["period"] is None else TimeOfUse(row["period"]),
-                    from_year_wh=row["from_year_wh"],
-                )
-            )
-        versions = tuple(
-            billing.Tariff(
-                item=row["item"],
-                effective_from=row["effective_from"],
-                effective_to=row["effective_to"],
-                components=tuple(components[row["id"]]),
-            )
-            for row in connection.execute(
-                sa.select(billing_t.tariffs).order_by(billing_t.tariffs.c.effective_from)
-            ).mappings()
-        )
-        return billing.TariffHistory(tariffs=versions)
+        return tariff_history(self._worker.conn())
 
     async def history(self) -> billing.TariffHistory:
         """Return every tariff."""
