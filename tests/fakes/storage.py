@@ -2324,6 +2324,20 @@ class FakeResidentReader:
             this_year=self._years(number, this_year, this_year),
         )
 
+    async def statement(self, number: AccountNumber) -> resident_ports.StatementFacts:
+        async with self._database.unit_of_work() as uow:
+            await uow.accounts.get(number)
+            totals = await uow.charges.totals((number,), years=None)
+            credits = await uow.ledger.migration_credits(number)
+            balances = await uow.ledger.balances((number,))
+            tariffs = await uow.tariffs.history()
+        return resident_ports.StatementFacts(
+            totals=totals.get(number, ()),
+            migration_credits=credits,
+            balance=balances[number],
+            tariffs=tariffs,
+        )
+
     async def power(
         self, number: AccountNumber, *, since: dt.datetime, limit: int
     ) -> resident_ports.PowerFacts:

@@ -193,7 +193,9 @@ class TestResidentCharges:
         for _ in range(3):
             await world.use(account, 10_000, over=timedelta(days=31))
 
-        found = await queries.resident_charges(uow=world.uow(), number=account, page=1, per_page=2)
+        found = await queries.resident_charges(
+            reader=world.db.resident_reader(), number=account, page=1, per_page=2
+        )
 
         assert found.total == 4
         assert [str(line.month) for line in found.lines] == ["2025-09", "2025-08"]

@@ -18,7 +18,11 @@ from wattbook.adapters.db._sql import _account_id, _registers
 from wattbook.adapters.db._uow import SqlReadOnlyUnitOfWork
 from wattbook.adapters.db.accounts import _tables as accounts_t
 from wattbook.adapters.db.billing import _tables as billing_t
-from wattbook.adapters.db.billing._repository import tariff_history
+from wattbook.adapters.db.billing._repository import (
+    charge_totals,
+    migration_credits,
+    tariff_history,
+)
 from wattbook.adapters.db.headend import _tables as headend_t
 from wattbook.adapters.db.metering import _tables as metering_t
 from wattbook.adapters.db.notifications import _tables as sms_t
@@ -291,6 +295,29 @@ class SqlResidentReader:
             ).scalar_one()
             return ports.PaymentPage(
                 payments=_payments(connection, number, where, offset, limit), total=int(total)
+            )
+
+        return await self._read(read)
+
+    async def statement(self, number: AccountNumber) -> ports.StatementFacts:
+        """Return what the household's monthly statement is made from.
+
+        :raises UnknownAccount: if there is no such account.
+        """
+
+        def read(connection: Connection) -> ports.StatementFacts:
+            account_id = _account_id(connection, number)
+            balance = connection.execute(
+                sa.select(billing_t.balances.c.balance_fen).where(
+                    billing_t.balances.c.account_id == account_id
+                )
+            ).scalar_one_or_none()
+            totals = charge_totals(connection, {account_id: number}, None)
+            return ports.StatementFacts(
+                totals=totals.get(number, ()),
+                migration_credits=migration_credits(connection, number),
+                balance=Money(fen=int(balance or 0)),
+                tariffs=tariff_history(connection),
             )
 
         return await self._read(read)

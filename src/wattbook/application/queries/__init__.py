@@ -19,6 +19,7 @@ from wattbook.application.queries._portal import (
     resident_charges,
     resident_home,
     resident_payments,
+    resident_statement,
     resident_texts,
     resident_usage,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "resident_charges",
     "resident_home",
     "resident_payments",
+    "resident_statement",
     "resident_texts",
     "resident_usage",
 ]

@@ -16,7 +16,6 @@ from wattbook.application import read_ports
 from wattbook.application.accounts.ports import UnknownAccount
 from wattbook.application.notifications.templates import energy_bought
 from wattbook.application.payments.ports import Payment
-from wattbook.application.queries._statement import monthly_statement
 from wattbook.application.queries.resident_ports import (
     KeepPowerSpell,
     PaymentPage,
@@ -160,8 +159,25 @@ class ChargePage:
     total: int
 
 
+async def resident_statement(
+    *, reader: ResidentReader, number: AccountNumber
+) -> tuple[billing.StatementLine, ...]:
+    """Return the household's statement lines, oldest month first (B3; as ``monthly_statement``,
+    in one read).
+
+    :raises UnknownAccount: if there is no such account.
+    """
+    facts = await reader.statement(number)
+    return billing.monthly_statement(
+        totals=facts.totals,
+        tariffs=facts.tariffs,
+        migration_credits=facts.migration_credits,
+        balance=facts.balance,
+    )
+
+
 async def resident_charges(
-    *, uow: read_ports.ReadOnlyUnitOfWork, number: AccountNumber, page: int, per_page: int
+    *, reader: ResidentReader, number: AccountNumber, page: int, per_page: int
 ) -> ChargePage:
     """Return one page of the household's monthly charge lines, newest month first.
 
@@ -169,7 +185,7 @@ async def resident_charges(
     :raises UnknownAccount: if there is no such account.
     """
     _check_paging(page, per_page)
-    lines = await monthly_statement(uow=uow, number=number)
+    lines = await resident_statement(reader=reader, number=number)
     newest_first = tuple(reversed(lines))
     start = (page - 1) * per_page
     return ChargePage(lines=newest_first[start : start + per_page], total=len(lines))

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from wattbook.application.payments.ports import Payment
-from wattbook.domain import billing
+from wattbook.domain import accounts, billing
 from wattbook.domain.headend import RelayCommandStatus, RelayOperation, RelayReason
 from wattbook.domain.values import AccountNumber, Money, RegisterSet
 
@@ -124,6 +124,17 @@ class UsageFacts:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StatementFacts:
+    """The monthly charges' reads: every charge total, the B8 credits, the balance, the
+    tariffs (what ``billing.monthly_statement`` needs)."""
+
+    totals: tuple[billing.ChargeTotal, ...]
+    migration_credits: tuple[accounts.MigrationCredit, ...]
+    balance: Money
+    tariffs: billing.TariffHistory
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PowerFacts:
     """The power page's reads: the relay now, its commands, keep-power orders, and the
     top-ups (positive payments) since the same time, newest first."""
@@ -178,6 +189,13 @@ class ResidentReader(Protocol):
         limit: int,
     ) -> PaymentPage:
         """Return a page of payments between two local dates (inclusive), newest first."""
+        ...
+
+    async def statement(self, number: AccountNumber) -> StatementFacts:
+        """Return what the household's monthly statement is made from.
+
+        :raises UnknownAccount: if there is no such account.
+        """
         ...
 
     async def power(self, number: AccountNumber, *, since: datetime, limit: int) -> PowerFacts:

@@ -237,7 +237,10 @@ async def charges(
     """List the monthly charge details, newest month first, paged (Q4, B3)."""
     _session, number = resident(request)
     found = await queries.resident_charges(
-        uow=runtime(request).reader_factory(), number=number, page=page_number, per_page=PER_PAGE
+        reader=runtime(request).storage.resident_reader,
+        number=number,
+        page=page_number,
+        per_page=PER_PAGE,
     )
     return _render(
         request,
@@ -396,7 +399,9 @@ async def downloads(request: Request) -> Response:
 
 async def _statement_lines(request: Request) -> Sequence[Any]:
     _session, number = resident(request)
-    return await queries.monthly_statement(uow=runtime(request).reader_factory(), number=number)
+    return await queries.resident_statement(
+        reader=runtime(request).storage.resident_reader, number=number
+    )
 
 
 @router.get("/downloads/statement.csv")
