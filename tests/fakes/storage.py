@@ -2354,6 +2354,7 @@ class FakeResidentReader:
         )[: 2 * limit]
         return resident_ports.PowerFacts(
             relay=self._row(number).relay.value,
+            held_until=self._row(number).re_evaluate_at,
             records=self._relay_records(number, since, limit),
             spells=self._spells(number, since),
             top_ups=tuple(row.payment for row in top_ups),

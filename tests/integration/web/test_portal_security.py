@@ -302,3 +302,23 @@ class TestSmsCode:
         assert answer.status_code == 401
         assert "验证码已失效" in answer.text
         assert (await with_code.client.get("/portal/code")).status_code == 303
+
+
+class TestHeldCutShown:
+    async def test_the_power_page_says_a_keep_power_order_holds_the_cut(
+        self, engine: Engine, clock: FakeClock, wall: FakeClock
+    ) -> None:
+        from wattbook.domain.values import Period
+
+        house, _other = await open_households(engine, clock)
+        await house.keep_power(Period(start_at=clock.now(), end_at=clock.now() + timedelta(days=2)))
+        for _ in range(10):  # 120 kWh at 6 kW: 63 yuan against 50
+            await house.use(12_000, over=timedelta(hours=2))
+        async for found in _portal(engine, clock, wall):
+            await found.login(NUMBER, HOLDER)
+
+            page = await found.client.get("/portal/power")
+
+            assert page.status_code == 200
+            assert "保电令期间不停电" in page.text
+            assert "保电开始" in page.text

@@ -304,3 +304,31 @@ class TestDaysLeft:
 
         with pytest.raises(ValueError, match="over_days"):
             prepaid.days_left(energy_left=Energy(wh=1), used_wh=1, over_days=0)
+
+
+class TestHeldCut:
+    async def test_says_a_cut_is_held_by_a_keep_power_order_and_until_when(self) -> None:
+        from wattbook.application.prepaid.keep_power import order_keep_power
+        from wattbook.domain.values import Period
+
+        world = World()
+        account = await world.household(opening_fen=100)
+        end = world.clock.now() + timedelta(days=2)
+        await order_keep_power(
+            uow=world.uow(),
+            clock=world.clock,
+            number=account,
+            period=Period(start_at=world.clock.now(), end_at=end),
+            ordered_by="duty officer",
+            reason="oxygen concentrator",
+        )
+        await world.use(account, 3_000, over=timedelta(hours=1))
+
+        story = await queries.power_story(
+            reader=world.db.resident_reader(), number=account, now=world.clock.now()
+        )
+
+        assert world.balance_fen(account) < 0
+        assert story.held is prepaid.CutHold.KEEP_POWER
+        assert story.held_until == end
+        assert queries.PowerEventKind.ARREARS_CUT not in [e.kind for e in story.events]

@@ -329,11 +329,11 @@ class SqlResidentReader:
 
         def read(connection: Connection) -> ports.PowerFacts:
             account_id = _account_id(connection, number)
-            relay = connection.execute(
-                sa.select(prepaid_t.prepaid_states.c.relay).where(
-                    prepaid_t.prepaid_states.c.account_id == account_id
-                )
-            ).scalar_one_or_none()
+            state = connection.execute(
+                sa.select(
+                    prepaid_t.prepaid_states.c.relay, prepaid_t.prepaid_states.c.re_evaluate_at
+                ).where(prepaid_t.prepaid_states.c.account_id == account_id)
+            ).one_or_none()
             p = payments_t.payments
             top_ups = _payments(
                 connection,
@@ -343,7 +343,8 @@ class SqlResidentReader:
                 2 * limit,
             )
             return ports.PowerFacts(
-                relay=relay or "UNKNOWN",
+                relay="UNKNOWN" if state is None else state.relay,
+                held_until=None if state is None else state.re_evaluate_at,
                 records=_relay_records(connection, account_id, since, limit),
                 spells=_spells(connection, account_id, since),
                 top_ups=top_ups,

@@ -338,10 +338,16 @@ def _payment_before(found: Sequence[Payment], at: datetime) -> Payment | None:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class PowerStory:
-    """The relay now (``CLOSED``, ``OPEN``, ``UNKNOWN``) and what happened, newest first."""
+    """The relay now (``CLOSED``, ``OPEN``, ``UNKNOWN``) and what happened, newest first.
+
+    ``held`` says why a cut the balance calls for is being held back now (a holiday, a
+    keep-power order), and ``held_until`` the earliest time it may be made.
+    """
 
     relay: str
     events: tuple[PowerEvent, ...]
+    held: prepaid.CutHold | None = None
+    held_until: datetime | None = None
 
 
 async def power_story(
@@ -379,9 +385,18 @@ async def power_story(
             )
         )
     events.extend(_spell_events(spells, now=now))
+    held: prepaid.CutHold | None = None
+    if facts.held_until is not None and facts.held_until > now:
+        keeping = any(
+            spell.start_at <= now and (spell.end_at is None or now < spell.end_at)
+            for spell in spells
+        )
+        held = prepaid.CutHold.KEEP_POWER if keeping else prepaid.CutHold.HOLIDAY
     return PowerStory(
         relay=facts.relay,
         events=tuple(sorted(events, key=lambda event: event.at, reverse=True)),
+        held=held,
+        held_until=facts.held_until if held is not None else None,
     )
 
 

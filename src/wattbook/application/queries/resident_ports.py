@@ -137,9 +137,14 @@ class StatementFacts:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PowerFacts:
     """The power page's reads: the relay now, its commands, keep-power orders, and the
-    top-ups (positive payments) since the same time, newest first."""
+    top-ups (positive payments) since the same time, newest first.
+
+    ``held_until`` is set while the rules hold back a cut the balance calls for (a holiday,
+    a keep-power order): the earliest time it may be made.
+    """
 
     relay: str
+    held_until: datetime | None
     records: tuple[RelayRecord, ...]
     spells: tuple[KeepPowerSpell, ...]
     top_ups: tuple[Payment, ...]

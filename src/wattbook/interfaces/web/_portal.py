@@ -363,7 +363,15 @@ async def power(request: Request) -> Response:
         reader=context.storage.resident_reader, number=number, now=context.clock.now()
     )
     return _render(
-        request, "portal/power.html", "power", {"events": story.events, "relay": story.relay}
+        request,
+        "portal/power.html",
+        "power",
+        {
+            "events": story.events,
+            "relay": story.relay,
+            "held": story.held,
+            "held_until": story.held_until,
+        },
     )
 
 
