@@ -35,6 +35,7 @@ from wattbook.adapters.db._migrate import (
     is_shipped_revision,
     upgrade,
 )
+from wattbook.adapters.db._residents import SqlResidentReader
 from wattbook.adapters.db._statements import SqlStatementReader
 from wattbook.adapters.db._types import (
     InexactPrice,
@@ -88,6 +89,7 @@ __all__ = [
     "PriceColumn",
     "SqlActivityReader",
     "SqlReadOnlyUnitOfWork",
+    "SqlResidentReader",
     "SqlStatementReader",
     "SqlUnitOfWork",
     "UnitOfWorkNotEntered",

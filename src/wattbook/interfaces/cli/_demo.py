@@ -614,6 +614,8 @@ async def _live(
                 f"{clock.now().astimezone(SHANGHAI):%Y-%m-%d %H:%M})",
                 f"  kiosk (自助缴费):  {kiosk_url}",
                 f"  note acceptor:    {panel_url}   (the kiosk's simulated acceptor)",
+                f"  residents' portal: {web.url}/portal   (log in as {first.number} "
+                f"{first.holder}; the captcha is on the page)",
                 f"  read a meter:     wattbook meter read --bus {bus_url} --address {first.number}",
                 f"  bank (simulated): {bank.url}   (auto top-up agreement "
                 f"{campus_script.BANK_AGREEMENT})",
