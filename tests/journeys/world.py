@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Engine
 from tests.fakes import FakeBankGateway
 from tests.integration.headend.campus import PLAN, SharedClock
 from tests.integration.web.kiosk_client import KioskAuth, pay, register_kiosk
+from tests.integration.web.portal_fixtures import Portal, csrf_of
 
 from wattbook import bootstrap
 from wattbook.adapters import bank as bank_adapter
@@ -70,6 +72,19 @@ def residents(*openings_fen: int, heater_w: int = HEATER_W) -> tuple[Resident, .
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PortalVisit:
+    """A resident's browser, logged in to the portal."""
+
+    browser: httpx.AsyncClient
+
+    async def page(self, path: str = "") -> str:
+        """Return the text of a portal page (``""`` is the home page), tags stripped."""
+        answer = await self.browser.get(f"/portal{path}")
+        assert answer.status_code == 200, (path, answer.status_code)
+        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", answer.text))
+
+
 class World:
     """The campus, its database, the head-end, the web app, the modem and the bank."""
 
@@ -83,7 +98,9 @@ class World:
         kiosk: httpx.AsyncClient,
         texts: list[Any],
         sender: Any,
+        app: Any,
     ) -> None:
+        self.app = app
         self.engine = engine
         self.campus = campus
         self.clock = clock
@@ -187,6 +204,31 @@ class World:
         receipt = await pay(self.kiosk, number, *notes_fen, first_sequence=self._kiosk_sequence)
         self._kiosk_sequence += len(notes_fen)
         return receipt
+
+    # ------------------------------------------------------------------ the portal
+
+    @contextlib.asynccontextmanager
+    async def portal(self, resident: Resident) -> AsyncIterator[PortalVisit]:
+        """Yield the resident logged in to the portal (number, holder, captcha) in a browser
+        of their own."""
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://campus.test"
+        ) as browser:
+            portal = Portal(app=self.app, client=browser)
+            answer = await portal.login(resident.number, resident.holder)
+            assert answer.status_code == 303, answer.text[:500]
+            if answer.headers["location"].endswith("/portal/code"):
+                # The one-time code comes by SMS, through the outbox and the modem.
+                await send_pending_sms(
+                    uow_factory=self.uow_factory, clock=self.clock, sender=self.sender
+                )
+                code = re.findall(r"\d{6}", self.texts_to(resident)[-1])[0]
+                form = await browser.get("/portal/code")
+                answer = await browser.post(
+                    "/portal/code", data={"csrf_token": csrf_of(form.text), "code": code}
+                )
+                assert answer.status_code == 303, answer.text[:500]
+            yield PortalVisit(browser=browser)
 
     # ------------------------------------------------------------------ what is seen
 
@@ -326,6 +368,7 @@ async def world(
                 kiosk=web,
                 texts=texts,
                 sender=sender,
+                app=app,
             )
             secret = await register_kiosk(place.uow_factory, clock, "K01")
             async with httpx.AsyncClient(
