@@ -55,3 +55,11 @@ async def test_low_text_warning_cut_arrears_trip_and_kiosk_close(engine: Engine)
             "CUT_OFF",
             "POWER_RESTORED",
         ]
+        # The demo's feed tells the same story.
+        told = [(item.kind.value, item.code) for item in await campus.feed(MONDAY_NOON)]
+        assert ("SMS_SENT", "LOW_BALANCE") in told
+        assert ("RELAY_TRIPPED", "WARNING_CUT") in told
+        assert ("RELAY_CLOSED", "WARNING_CUT_ENDED") in told
+        assert ("RELAY_TRIPPED", "ARREARS") in told
+        assert ("PAYMENT", "KIOSK/TOP_UP") in told
+        assert ("RELAY_CLOSED", "ARREARS_CLEARED") in told

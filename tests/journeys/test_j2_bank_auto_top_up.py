@@ -42,3 +42,7 @@ async def test_bank_auto_top_up_at_most_once_a_day_with_its_text(engine: Engine)
         texts = campus.texts_to(resident)
         assert sum("30.00" in text for text in texts) == 2  # one text per top-up
         assert campus.bank.cards[f"CARD-{resident.number}"].balance.fen == 50_000 - 6_000
+        check = await campus.statements_check("2025-03")
+        assert check, check
+        assert check.statements_total == check.journal_total
+        assert check.journal_total.fen > 0

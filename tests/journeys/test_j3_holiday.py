@@ -28,6 +28,8 @@ async def test_a_holiday_with_no_cut(engine: Engine) -> None:
         )
         on_through_the_holiday = meter.relay_closed
         commands_during_holiday = campus.relay_commands(resident.number)
+        # The demo's feed shows the hold, and until when.
+        held = [item for item in await campus.feed(HOLIDAY_NOON) if item.kind.value == "CUT_HELD"]
         await campus.until(lambda: not meter.relay_closed, step=QUARTER, limit=12)
         cut_at = campus.clock.now().astimezone(SHANGHAI)
 
@@ -37,3 +39,4 @@ async def test_a_holiday_with_no_cut(engine: Engine) -> None:
         assert cut_at.date() == dt.date(2025, 10, 9)
         assert dt.time(8, 0) <= cut_at.time() <= dt.time(8, 30)
         assert campus.relay_commands(resident.number) == [("TRIP", "ARREARS", "CONFIRMED")]
+        assert [item.code for item in held] == ["2025-10-09T00:00:00+00:00"]  # 08:00 local

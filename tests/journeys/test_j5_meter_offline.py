@@ -63,3 +63,10 @@ async def test_a_meter_offline_stores_its_events_and_uploads_them(engine: Engine
         )
         assert "NO_COMMUNICATION" in {row[0] for row in alarms}
         assert all(row[1] is not None for row in alarms if row[0] == "NO_COMMUNICATION")
+        told = {
+            (item.kind.value, item.subject, item.code, item.count)
+            for item in await campus.feed(MONDAY_MORNING)
+        }
+        assert ("ALARM_RAISED", offline.number, "NO_COMMUNICATION", 1) in told
+        assert ("ALARM_ENDED", offline.number, "NO_COMMUNICATION", 1) in told
+        assert ("STORED_EVENTS_FILED", offline.number, "", 2) in told

@@ -27,16 +27,25 @@ from tests.integration.web.portal_fixtures import Portal, csrf_of
 from wattbook import bootstrap
 from wattbook.adapters import bank as bank_adapter
 from wattbook.adapters import db, meters
+from wattbook.application import queries
 from wattbook.application.accounts.install_meter import install_meter
 from wattbook.application.accounts.open_account import open_account
 from wattbook.application.headend import ports as hp
 from wattbook.application.headend.configure_bus import configure_bus, load_buses
 from wattbook.application.headend.runtime import Headend, InProcessCore
 from wattbook.application.notifications.send_pending_sms import send_pending_sms
+from wattbook.application.queries import activity_ports as ap
 from wattbook.application.scheduled_jobs import scheduled_jobs
 from wattbook.dlt645 import simulator
 from wattbook.domain import accounts, payments
-from wattbook.domain.values import SHANGHAI, AccountNumber, MeterNumber, Money, RegisterSet
+from wattbook.domain.values import (
+    SHANGHAI,
+    AccountNumber,
+    BillingMonth,
+    MeterNumber,
+    Money,
+    RegisterSet,
+)
 from wattbook.interfaces.web import create_app
 from wattbook.settings import Settings, WebSettings
 
@@ -231,6 +240,24 @@ class World:
             yield PortalVisit(browser=browser)
 
     # ------------------------------------------------------------------ what is seen
+
+    async def feed(self, since: dt.datetime) -> list[ap.ActivityItem]:
+        """Return what the demo's feed shows of everything since ``since``."""
+        feed = queries.ActivityFeed(
+            reader=db.SqlActivityReader(self.engine),
+            since_at=since,
+            overlap=dt.timedelta(0),
+        )
+        return list(await feed.poll(now=self.clock.now()))
+
+    async def statements_check(self, *months: str) -> queries.StatementCheck:
+        """Return the month-end statements of ``months`` against the journal."""
+        return await queries.check_statements(
+            reader_factory=self.reader_factory,
+            statements=db.SqlStatementReader(self.engine),
+            activity=db.SqlActivityReader(self.engine),
+            months=[BillingMonth.parse(month) for month in months],
+        )
 
     def meter(self, number: str) -> simulator.VirtualMeter:
         return self.campus.meter(number)

@@ -109,6 +109,11 @@ def test_a_newcomer_sees_every_rule_fire_within_two_minutes(tmp_path: Path) -> N
         kiosk = re.search(r"http://127\.0\.0\.1:\d+/kiosk", banner)
         assert kiosk, banner
         kiosk_page = _fetch(kiosk.group(0))
+        portal = re.search(
+            r"(http://127\.0\.0\.1:\d+/portal) +\(log in as 051600000001 (\S+);", banner
+        )
+        assert portal, banner
+        portal_page = _fetch(portal.group(1) + "/login")
         # A second demo in the same folder refuses, and leaves the running one alone.
         second = subprocess.run(
             _demo("--data-dir", str(tmp_path / "campus"), "--duration", "1"),
@@ -141,6 +146,8 @@ def test_a_newcomer_sees_every_rule_fire_within_two_minutes(tmp_path: Path) -> N
     late = {name: round(s) for name, s in seen_at.items() if s > WITHIN_S}
     assert late == {}
     assert "自助缴费" in kiosk_page
+    assert "户名" in portal_page
+    assert "验证码" in portal_page
     assert second.returncode == Exit.FAILED
     assert "already running" in second.stderr
     assert process.returncode == 0, errors
