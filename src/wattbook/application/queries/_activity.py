@@ -42,9 +42,11 @@ class ActivityFeed:
         require_aware(now)
         window_start = self.since_at - self.overlap
         found = await self.reader.happenings(since_at=window_start, now=now)
-        fresh = [item for item in found if item.key not in self._seen]
-        for item in fresh:
-            self._seen[item.key] = item.at
+        fresh = []
+        for item in found:
+            if item.key not in self._seen:
+                self._seen[item.key] = item.at
+                fresh.append(item)
         if self._entry_id < 0:
             # The first poll starts the count of readings from here: history is not news.
             first = await self.reader.readings_charged(after_entry_id=0, after_reading_id=0)
