@@ -539,7 +539,8 @@ async def _live(
         state_path = data_dir / STATE
         state_path.write_text(state.to_json(), encoding="utf-8")
         screen_lines: list[str] = []
-        feed = Feed(homes={h.number: h for h in homes})
+        # A month at thousands of times real speed needs the day on each line.
+        feed = Feed(homes={h.number: h for h in homes}, with_date=bool(args.days))
         modem, modem_url = await bootstrap.start_modem_simulator()
         bank_secret = secrets.token_hex(16)
         bank = await bootstrap.start_bank_simulator(

@@ -64,6 +64,7 @@ class Feed:
     """The feed's lines, newest last, and the names to put beside account numbers."""
 
     homes: Mapping[str, Household]
+    with_date: bool = False
     lines: collections.deque[str] = dataclasses.field(
         default_factory=lambda: collections.deque(maxlen=200)
     )
@@ -120,7 +121,11 @@ class Feed:
                 f"{who}: balance {balance}, no cut today (节假日不断电 B7); "
                 f"cuts allowed again from {until:%Y-%m-%d %H:%M}"
             )
-        return f"{_clock(item.at)} {tag:<10} {text}"
+        return f"{self._when(item.at)} {tag:<10} {text}"
+
+    def _when(self, at: dt.datetime) -> str:
+        local = at.astimezone(SHANGHAI)
+        return f"{local:%m-%d %H:%M}" if self.with_date else f"{local:%H:%M}"
 
     def add(self, item: ap.ActivityItem) -> str:
         """Add a happening; return its line."""
@@ -133,7 +138,7 @@ class Feed:
     def add_step(self, step: Step, at: dt.datetime, home: Household | None) -> str:
         """Add a step of the script; return its line."""
         who = self._who(home.number if home else None)
-        line = f"{_clock(at)} {'SCRIPT':<10} {who}: {step.says}"
+        line = f"{self._when(at)} {'SCRIPT':<10} {who}: {step.says}"
         self.lines.append(line)
         return line
 
