@@ -24,6 +24,7 @@ import dataclasses
 import datetime as dt
 import fcntl
 import json
+import logging
 import os
 import secrets
 import signal
@@ -59,6 +60,8 @@ from wattbook.interfaces.cli._demo_campus import Action, Household, Role, Step
 from wattbook.interfaces.cli._demo_screen import Campus, Feed, Screen
 from wattbook.interfaces.cli._exits import Exit
 from wattbook.settings import Settings, WebSettings
+
+logger = logging.getLogger(__name__)
 
 DATABASE = "demo.sqlite3"
 STATE = "demo.json"
@@ -321,6 +324,7 @@ class Script:
     campus: simulator.Campus
     cast: dict[Role, Household]
     kiosk_url: str
+    kiosk: asyncio.Lock
     feed: Feed
     pending_lines: list[str]
 
@@ -369,7 +373,62 @@ class Script:
             elif action is Action.HEATER_ON:
                 meter.set_extra_load(watts=campus_script.HOLIDAY_HEATER_W)
             elif action is Action.KIOSK_TOP_UP:
-                await kiosk_top_up(self.kiosk_url, home.number, campus_script.KIOSK_NOTES_YUAN)
+                async with self.kiosk:
+                    await kiosk_top_up(self.kiosk_url, home.number, campus_script.KIOSK_NOTES_YUAN)
+
+
+# The rest of the campus pays too: a household under this balance goes to the kiosk within a
+# day or so (a delay of its own), so a month of the demo is not a campus switched off.
+PAY_BELOW_FEN = 500
+KIOSK_NOTE_YUAN = 100
+
+
+def _pays_after(number: str) -> dt.timedelta:
+    """Return how long after falling low the household pays: 2 to 30 hours, its own."""
+    return dt.timedelta(hours=2 + int(number) * 2_654_435_761 % 29)
+
+
+@dataclasses.dataclass(slots=True, kw_only=True)
+class Residents:
+    """The households outside the script: they pay at the kiosk some hours after running low."""
+
+    storage: bootstrap.Storage
+    clock: SimulatedClock
+    homes: Sequence[Household]
+    kiosk_url: str
+    kiosk: asyncio.Lock
+    speed: int
+    _low_since: dict[str, dt.datetime] = dataclasses.field(default_factory=dict)
+
+    async def live(self, stop: asyncio.Event) -> None:
+        """Look at the balances every simulated hour (every second at most) and pay."""
+        wait_s = max(1.0, 3600 / self.speed)
+        accounts = [
+            (AccountNumber(value=h.number), MeterNumber(value=h.number)) for h in self.homes
+        ]
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait_s)
+            if stop.is_set():
+                return
+            now = self.clock.now()
+            for glance in await queries.account_glances(
+                uow=self.storage.reader_factory(), accounts=accounts
+            ):
+                number = str(glance.number)
+                if glance.balance.fen < PAY_BELOW_FEN:
+                    self._low_since.setdefault(number, now)
+                else:
+                    self._low_since.pop(number, None)
+            due = [n for n, since in self._low_since.items() if now - since >= _pays_after(n)]
+            for number in due[:3]:
+                notes = (KIOSK_NOTE_YUAN,) * (1 + int(number) % 3)
+                try:
+                    async with self.kiosk:
+                        await kiosk_top_up(self.kiosk_url, number, notes)
+                except KioskTopUpFailed as error:
+                    logger.warning("A resident's kiosk top-up failed: %s", error)
+                self._low_since.pop(number, None)
 
 
 class KioskTopUpFailed(Exception):
@@ -591,6 +650,7 @@ async def _live(
                 server=web.url,
                 port=_agent_port(args),
             )
+            kiosk_lock = asyncio.Lock()  # one kiosk: one resident at a time
             script = Script(
                 steps=campus_script.script(
                     started_at=state.started_at, holiday_at=state.holiday_at
@@ -601,10 +661,19 @@ async def _live(
                 campus=campus,
                 cast=cast,
                 kiosk_url=kiosk_url.removesuffix("/kiosk"),
+                kiosk=kiosk_lock,
                 feed=feed,
                 pending_lines=screen_lines,
             )
             script.resume()
+            residents = Residents(
+                storage=storage,
+                clock=clock,
+                homes=[home for home in homes if home.role is None],
+                kiosk_url=kiosk_url.removesuffix("/kiosk"),
+                kiosk=kiosk_lock,
+                speed=speed,
+            )
             bus_url = f"tcp://{endpoints[0].host}:{endpoints[0].port}"
             first = homes[0]
             header = [
@@ -634,6 +703,7 @@ async def _live(
                 asyncio.create_task(headend.headend.run(stop), name="head-end"),
                 asyncio.create_task(jobs.run(stop, speed=speed), name="scheduled jobs"),
                 asyncio.create_task(script.play(stop), name="script"),
+                asyncio.create_task(residents.live(stop), name="residents"),
             ]
             screen.start()
             try:
