@@ -381,6 +381,8 @@ class Script:
 # day or so (a delay of its own), so a month of the demo is not a campus switched off.
 PAY_BELOW_FEN = 500
 KIOSK_NOTE_YUAN = 100
+# The scripted households pay like the others once their story has been told.
+CAST_PAYS_AFTER = dt.timedelta(hours=6)
 
 
 def _pays_after(number: str) -> dt.timedelta:
@@ -390,7 +392,8 @@ def _pays_after(number: str) -> dt.timedelta:
 
 @dataclasses.dataclass(slots=True, kw_only=True)
 class Residents:
-    """The households outside the script: they pay at the kiosk some hours after running low."""
+    """The households: they pay at the kiosk some hours after running low (the scripted ones
+    once the script's first hours are over)."""
 
     storage: bootstrap.Storage
     clock: SimulatedClock
@@ -398,6 +401,8 @@ class Residents:
     kiosk_url: str
     kiosk: asyncio.Lock
     speed: int
+    cast_from: dt.datetime
+    cast: frozenset[str]
     _low_since: dict[str, dt.datetime] = dataclasses.field(default_factory=dict)
 
     async def live(self, stop: asyncio.Event) -> None:
@@ -420,7 +425,11 @@ class Residents:
                     self._low_since.setdefault(number, now)
                 else:
                     self._low_since.pop(number, None)
-            due = [n for n, since in self._low_since.items() if now - since >= _pays_after(n)]
+            due = [
+                n
+                for n, since in self._low_since.items()
+                if now - since >= _pays_after(n) and (n not in self.cast or now >= self.cast_from)
+            ]
             for number in due[:3]:
                 notes = (KIOSK_NOTE_YUAN,) * (1 + int(number) % 3)
                 try:
@@ -452,7 +461,7 @@ async def kiosk_top_up(agent_url: str, number: str, notes_yuan: Sequence[int]) -
             (await client.post(f"{base}/details-confirmed")).raise_for_status()
             for index, yuan in enumerate(notes_yuan, start=1):
                 (await client.post("/acceptor/insert", json={"yuan": yuan})).raise_for_status()
-                for _ in range(100):
+                for _ in range(200):
                     view = (await client.get(base)).raise_for_status().json()
                     if len(view["notes"]) >= index:
                         break
@@ -669,10 +678,12 @@ async def _live(
             residents = Residents(
                 storage=storage,
                 clock=clock,
-                homes=[home for home in homes if home.role is None],
+                homes=homes,
                 kiosk_url=kiosk_url.removesuffix("/kiosk"),
                 kiosk=kiosk_lock,
                 speed=speed,
+                cast_from=state.started_at + CAST_PAYS_AFTER,
+                cast=frozenset(home.number for home in cast.values()),
             )
             bus_url = f"tcp://{endpoints[0].host}:{endpoints[0].port}"
             first = homes[0]
