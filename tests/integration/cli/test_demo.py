@@ -146,7 +146,7 @@ def test_a_newcomer_sees_every_rule_fire_within_two_minutes(tmp_path: Path) -> N
     late = {name: round(s) for name, s in seen_at.items() if s > WITHIN_S}
     assert late == {}
     assert "自助缴费" in kiosk_page
-    assert "户名" in portal_page
+    assert "户主姓名" in portal_page
     assert "验证码" in portal_page
     assert second.returncode == Exit.FAILED
     assert "already running" in second.stderr
