@@ -314,3 +314,35 @@ def test_demo_on_spring_festival_cuts_nobody_and_still_texts(tmp_path: Path, sta
     assert in_arrears[0] >= 1
     assert texts >= 4
     assert alarms == [("HOLIDAY_SCHEDULE_UNCONFIRMED", "2027")]
+
+
+def test_fresh_starts_a_new_campus_in_the_folder(tmp_path: Path) -> None:
+    small = ("--buses", "1", "--meters", "2", "--start", "2027-01-05T09:00", "--speed", "600")
+    first = subprocess.run(
+        _demo(*small, "--duration", "3", "--data-dir", str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    again = subprocess.run(
+        _demo(*small, "--duration", "1", "--data-dir", str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    fresh = subprocess.run(
+        _demo(*small, "--fresh", "--duration", "1", "--data-dir", str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert (first.returncode, again.returncode, fresh.returncode) == (0, 0, 0), fresh.stderr
+    assert "new campus" in first.stdout
+    assert "resumed in" in again.stdout
+    assert "(world time 2027-01-05 09:00)" not in again.stdout  # it goes on from where it was
+    assert "new campus" in fresh.stdout
+    assert "(world time 2027-01-05 09:00)" in fresh.stdout
