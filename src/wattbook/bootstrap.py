@@ -37,6 +37,7 @@ from wattbook.application.scheduled_jobs import (
     run_scheduled_jobs,
     scheduled_jobs,
 )
+from wattbook.application.staff import ports as staff_ports
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money
 from wattbook.settings import Settings, WebSettings
@@ -721,6 +722,13 @@ async def start_modem_simulator(
 def system_clock() -> ports.Clock:
     """Return the system clock (for interfaces that need today's date)."""
     return SystemClock()
+
+
+def password_hasher() -> staff_ports.PasswordHasher:
+    """Return the staff password hasher (argon2id)."""
+    from wattbook.adapters.passwords import Argon2Hasher
+
+    return Argon2Hasher()
 
 
 # ------------------------------------------------------------ kiosk agent

@@ -36,7 +36,8 @@ from wattbook.application.notifications import ports as sms_ports
 from wattbook.application.payments import ports as payment_ports
 from wattbook.application.prepaid import calendar_ports as cp
 from wattbook.application.prepaid import ports as prepaid_ports
-from wattbook.domain import accounts, billing, ledger, metering, payments, prepaid
+from wattbook.application.staff import ports as staff_ports
+from wattbook.domain import accounts, billing, ledger, metering, payments, prepaid, staff
 from wattbook.domain.values import (
     AccountNumber,
     BillingMonth,
@@ -302,6 +303,9 @@ class Tables:
     ] = dataclasses.field(default_factory=dict)
     calendar_changes: list[cp.CalendarChange] = dataclasses.field(default_factory=list)
     confirmed_years: dict[int, cp.ConfirmedYear] = dataclasses.field(default_factory=dict)
+    operators: dict[str, staff_ports.StoredOperator] = dataclasses.field(default_factory=dict)
+    staff_sessions: dict[str, staff_ports.StaffSession] = dataclasses.field(default_factory=dict)
+    audit_log: list[staff_ports.StoredAuditRecord] = dataclasses.field(default_factory=list)
 
     def new_id(self, table: str) -> int:
         """Return the next surrogate id of ``table`` (1, 2, ...)."""
@@ -396,6 +400,7 @@ class FakeUnitOfWork:
         self.ingest = FakeIngestRepository(self)
         self.alarms = FakeSystemAlarmRepository(self)
         self.calendar = FakeCalendarRepository(self)
+        self.staff = FakeStaffRepository(self)
 
     @property
     def tables(self) -> Tables:
@@ -1955,6 +1960,77 @@ class FakeSystemAlarmRepository(_Repository):
                     self.t.system_alarms[index] = alarm
                 return alarm
         raise ap.UnknownSystemAlarm(f"no system alarm {alarm_id}")
+
+
+# ---------------------------------------------------------------------------- staff
+
+
+class FakeStaffRepository(_Repository):
+    """``staff_ports.StaffRepository`` in memory; the audit log is only appended to."""
+
+    async def add_operator(self, stored: staff_ports.StoredOperator) -> None:
+        if stored.operator.login in self.t.operators:
+            raise staff_ports.DuplicateOperator(stored.operator.login)
+        self.t.operators[stored.operator.login] = stored
+
+    async def operator(self, login: str) -> staff_ports.StoredOperator | None:
+        return self.t.operators.get(login)
+
+    async def operators(self) -> tuple[staff_ports.StoredOperator, ...]:
+        return tuple(self.t.operators[login] for login in sorted(self.t.operators))
+
+    async def save_operator(self, operator: staff.Operator) -> None:
+        stored = self.t.operators[operator.login]
+        self.t.operators[operator.login] = dataclasses.replace(stored, operator=operator)
+
+    async def save_login_state(self, login: str, state: staff.LoginState) -> None:
+        stored = self.t.operators[login]
+        self.t.operators[login] = dataclasses.replace(stored, login_state=state)
+
+    async def set_password_hash(self, login: str, password_hash: str) -> None:
+        stored = self.t.operators[login]
+        self.t.operators[login] = dataclasses.replace(stored, password_hash=password_hash)
+
+    async def add_session(self, session: staff_ports.StaffSession) -> None:
+        self.t.staff_sessions[session.token_hash] = session
+
+    async def session(self, token_hash: str) -> staff_ports.StaffSession | None:
+        return self.t.staff_sessions.get(token_hash)
+
+    async def touch_session(self, token_hash: str, *, at: dt.datetime) -> None:
+        session = self.t.staff_sessions[token_hash]
+        self.t.staff_sessions[token_hash] = dataclasses.replace(session, last_seen_at=at)
+
+    async def end_sessions(self, *, login: str, at: dt.datetime, token_hash: str | None) -> None:
+        for key, session in list(self.t.staff_sessions.items()):
+            if session.login != login or session.ended_at is not None:
+                continue
+            if token_hash is None or key == token_hash:
+                self.t.staff_sessions[key] = dataclasses.replace(session, ended_at=at)
+
+    async def append_audit(self, records: Sequence[staff.AuditRecord]) -> None:
+        for record in records:
+            self.t.audit_log.append(
+                staff_ports.StoredAuditRecord(id=self.t.new_id("audit_log"), record=record)
+            )
+
+    async def search_audit(
+        self, query: staff_ports.AuditQuery
+    ) -> tuple[staff_ports.StoredAuditRecord, ...]:
+        def matches(stored: staff_ports.StoredAuditRecord) -> bool:
+            r = stored.record
+            fields = (r.target, r.before, r.after, r.detail, r.action)
+            return (
+                (not query.text or any(query.text in field for field in fields))
+                and (not query.actor or r.actor == query.actor)
+                and (not query.action or query.action in r.action)
+                and (query.from_at is None or r.at >= query.from_at)
+                and (query.to_at is None or r.at < query.to_at)
+                and (query.before_id is None or stored.id < query.before_id)
+            )
+
+        found = [stored for stored in reversed(self.t.audit_log) if matches(stored)]
+        return tuple(found[: query.limit])
 
 
 # ---------------------------------------------------------------------------- calendar

@@ -1,0 +1,1 @@
+"""Staff in storage: operators, console sessions and the append-only audit log."""
