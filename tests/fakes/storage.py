@@ -304,7 +304,6 @@ class Tables:
     calendar_changes: list[cp.CalendarChange] = dataclasses.field(default_factory=list)
     confirmed_years: dict[int, cp.ConfirmedYear] = dataclasses.field(default_factory=dict)
     operators: dict[str, staff_ports.StoredOperator] = dataclasses.field(default_factory=dict)
-    staff_sessions: dict[str, staff_ports.StaffSession] = dataclasses.field(default_factory=dict)
     audit_log: list[staff_ports.StoredAuditRecord] = dataclasses.field(default_factory=list)
 
     def new_id(self, table: str) -> int:
@@ -1990,23 +1989,6 @@ class FakeStaffRepository(_Repository):
     async def set_password_hash(self, login: str, password_hash: str) -> None:
         stored = self.t.operators[login]
         self.t.operators[login] = dataclasses.replace(stored, password_hash=password_hash)
-
-    async def add_session(self, session: staff_ports.StaffSession) -> None:
-        self.t.staff_sessions[session.token_hash] = session
-
-    async def session(self, token_hash: str) -> staff_ports.StaffSession | None:
-        return self.t.staff_sessions.get(token_hash)
-
-    async def touch_session(self, token_hash: str, *, at: dt.datetime) -> None:
-        session = self.t.staff_sessions[token_hash]
-        self.t.staff_sessions[token_hash] = dataclasses.replace(session, last_seen_at=at)
-
-    async def end_sessions(self, *, login: str, at: dt.datetime, token_hash: str | None) -> None:
-        for key, session in list(self.t.staff_sessions.items()):
-            if session.login != login or session.ended_at is not None:
-                continue
-            if token_hash is None or key == token_hash:
-                self.t.staff_sessions[key] = dataclasses.replace(session, ended_at=at)
 
     async def append_audit(self, records: Sequence[staff.AuditRecord]) -> None:
         for record in records:

@@ -22,6 +22,7 @@ from wattbook.application.headend.ports import BusConfig, CommunicationDay, Mete
 from wattbook.application.notifications.ports import AccountWithoutPhone, FailedSms, SmsDelivery
 from wattbook.application.payments.ports import Payment
 from wattbook.application.prepaid.calendar_ports import CalendarChange, ConfirmedYear
+from wattbook.application.staff import ports as staff_ports
 from wattbook.domain import accounts, billing, ledger, payments
 from wattbook.domain.values import AccountNumber, MeterNumber, Money, WorkingCalendar
 
@@ -181,6 +182,24 @@ class CalendarReader(Protocol):
         ...
 
 
+class StaffReader(Protocol):
+    """Operators and the audit log, read."""
+
+    async def operator(self, login: str) -> staff_ports.StoredOperator | None:
+        """Return the operator with that login name, or None."""
+        ...
+
+    async def operators(self) -> tuple[staff_ports.StoredOperator, ...]:
+        """Return every operator, by login name."""
+        ...
+
+    async def search_audit(
+        self, query: staff_ports.AuditQuery
+    ) -> tuple[staff_ports.StoredAuditRecord, ...]:
+        """Return the audit records matching ``query``, newest first."""
+        ...
+
+
 class ReadOnlyUnitOfWork(Protocol):
     """One read-only transaction: ``async with uow: ...``; there is nothing to commit."""
 
@@ -227,6 +246,11 @@ class ReadOnlyUnitOfWork(Protocol):
     @property
     def calendar(self) -> CalendarReader:
         """Return the holiday calendar."""
+        ...
+
+    @property
+    def staff(self) -> StaffReader:
+        """Return the operators and the audit log."""
         ...
 
     async def __aenter__(self) -> Self:

@@ -236,6 +236,7 @@ class SqlReadOnlyUnitOfWork(_SqlTransaction):
         self.payments: read_ports.PaymentReader = SqlPaymentRepository(worker)
         self.alarms: read_ports.SystemAlarmReader = SqlSystemAlarmRepository(worker)
         self.calendar: read_ports.CalendarReader = SqlCalendarRepository(worker)
+        self.staff: read_ports.StaffReader = SqlStaffRepository(worker)
 
     def _begin(self) -> Connection:
         connection = self._engine.connect().execution_options(**{READ_ONLY_OPTION: True})

@@ -80,7 +80,9 @@ async def change_operator(
     active: bool,
     by: str,
 ) -> staff.Operator:
-    """Change an operator's role, or disable or re-enable it; disabling ends its sessions.
+    """Change an operator's role, or disable or re-enable it.
+
+    A disabled operator's console session stops at its next request.
 
     :raises staff_ports.UnknownOperator: if there is no such operator.
     :raises ValueError: if an administrator would demote or disable themself.
@@ -92,8 +94,6 @@ async def change_operator(
             raise ValueError("an administrator cannot demote or disable themself")
         after = staff.Operator(login=login, name=before.name, role=role, active=active)
         await uow.staff.save_operator(after)
-        if not active:
-            await uow.staff.end_sessions(login=login, at=clock.now(), token_hash=None)
         old, new = staff.audit_change(
             {"role": before.role, "active": before.active}, {"role": role, "active": active}
         )
@@ -119,7 +119,7 @@ async def reset_password(
     password: str,
     by: str,
 ) -> None:
-    """Set a new password for ``login``, clear its lock-out and end its sessions.
+    """Set a new password for ``login``, and clear its lock-out.
 
     :raises staff_ports.UnknownOperator: if there is no such operator.
     :raises staff.WeakPassword: if the password is too weak.
@@ -130,7 +130,6 @@ async def reset_password(
         await _stored(uow, login)
         await uow.staff.set_password_hash(login, password_hash)
         await uow.staff.save_login_state(login, staff.LoginState())
-        await uow.staff.end_sessions(login=login, at=clock.now(), token_hash=None)
         await _audit(uow, clock=clock, by=by, action="staff.password.reset", login=login)
         await uow.commit()
 

@@ -32,17 +32,6 @@ class StoredOperator:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StaffSession:
-    """A console session. Only the token's hash is stored."""
-
-    token_hash: str
-    login: str
-    created_at: datetime
-    last_seen_at: datetime
-    ended_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class AuditQuery:
     """What to look for in the audit log: words in any field, who, which action, when."""
 
@@ -80,7 +69,7 @@ class PasswordHasher(Protocol):
 
 
 class StaffRepository(Protocol):
-    """Operators, their sessions and the append-only audit log."""
+    """Operators and the append-only audit log."""
 
     async def add_operator(self, stored: StoredOperator) -> None:
         """Add an operator.
@@ -107,22 +96,6 @@ class StaffRepository(Protocol):
 
     async def set_password_hash(self, login: str, password_hash: str) -> None:
         """Store a new password hash for a login."""
-        ...
-
-    async def add_session(self, session: StaffSession) -> None:
-        """Store a new session."""
-        ...
-
-    async def session(self, token_hash: str) -> StaffSession | None:
-        """Return the session with that token hash, or None."""
-        ...
-
-    async def touch_session(self, token_hash: str, *, at: datetime) -> None:
-        """Record that the session was used at ``at``."""
-        ...
-
-    async def end_sessions(self, *, login: str, at: datetime, token_hash: str | None) -> None:
-        """End the login's session with that token hash, or every open one (None)."""
         ...
 
     async def append_audit(self, records: Sequence[staff.AuditRecord]) -> None:

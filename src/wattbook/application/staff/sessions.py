@@ -1,20 +1,18 @@
-"""Logging in and out of the console; a session's check on every request (A4).
+"""Logging in and out of the console, and the operator behind a session (A4).
 
-Every failure answers the same way whether the login exists or not, and the argon2 check runs
-either way, so neither the answer nor its time tells a guesser which logins exist.
+The browser session itself (its cookie, expiry and CSRF token) is the web's
+(``interfaces/web/_sessions``); these use cases decide who may have one. Every refusal
+answers the same way whether the login exists or not, and the password check runs either way,
+so neither the answer nor its time tells a guesser which logins exist.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-from dataclasses import dataclass
-
-from wattbook.application import ports
+from wattbook.application import ports, read_ports
 from wattbook.application.staff import ports as staff_ports
 from wattbook.domain import staff
 
-# A hash of a password nobody has, checked when the login does not exist.
+# Checked when the login does not exist, so that the refusal costs the same time.
 _NOBODY = "nobody-has-this-password"
 
 
@@ -23,20 +21,7 @@ class LoginRefused(Exception):
 
 
 class SessionExpired(Exception):
-    """The session is unknown, ended, idle too long or too old: log in again."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StartedSession:
-    """A new session: the token for the browser's cookie, and who it belongs to."""
-
-    token: str
-    operator: staff.Operator
-
-
-def token_hash(token: str) -> str:
-    """Return the stored form of a session token."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    """The session's operator is gone or disabled: log in again."""
 
 
 async def log_in(
@@ -46,8 +31,9 @@ async def log_in(
     hasher: staff_ports.PasswordHasher,
     login: str,
     password: str,
-) -> StartedSession:
-    """Check the password and start a session; count a failure and lock out after too many.
+) -> staff.Operator:
+    """Check the password and return the operator; count a failure and lock out after too
+    many (``staff.LOCKOUT_ATTEMPTS``). Every attempt is audited.
 
     :raises LoginRefused: if the login does not exist, is disabled or locked, or the
         password is wrong.
@@ -90,61 +76,29 @@ async def log_in(
         if hasher.needs_rehash(stored.password_hash):
             await uow.staff.set_password_hash(login, hasher.hash(password))
         await uow.staff.save_login_state(login, staff.LoginState())
-        token = secrets.token_urlsafe(32)
-        await uow.staff.add_session(
-            staff_ports.StaffSession(
-                token_hash=token_hash(token), login=login, created_at=now, last_seen_at=now
-            )
-        )
         await uow.staff.append_audit(
             (staff.AuditRecord(at=now, actor=login, action="staff.login.succeeded", target=login),)
         )
         await uow.commit()
-    return StartedSession(token=token, operator=stored.operator)
-
-
-async def session_operator(
-    *, uow: ports.UnitOfWork, clock: ports.Clock, token: str
-) -> staff.Operator:
-    """Return the operator whose session ``token`` is, and record that it was used now.
-
-    :raises SessionExpired: if the session is unknown, ended or expired, or its operator
-        was disabled.
-    """
-    now = clock.now()
-    hashed = token_hash(token)
-    async with uow:
-        session = await uow.staff.session(hashed)
-        if session is None or session.ended_at is not None:
-            raise SessionExpired()
-        if staff.session_expired(
-            created_at=session.created_at, last_seen_at=session.last_seen_at, at=now
-        ):
-            await uow.staff.end_sessions(login=session.login, at=now, token_hash=hashed)
-            await uow.commit()
-            raise SessionExpired()
-        stored = await uow.staff.operator(session.login)
-        if stored is None or not stored.operator.active:
-            raise SessionExpired()
-        await uow.staff.touch_session(hashed, at=now)
-        await uow.commit()
     return stored.operator
 
 
-async def log_out(*, uow: ports.UnitOfWork, clock: ports.Clock, token: str) -> None:
-    """End the session ``token`` (nothing happens for an unknown or ended one)."""
-    now = clock.now()
-    hashed = token_hash(token)
+async def session_operator(*, uow: read_ports.ReadOnlyUnitOfWork, login: str) -> staff.Operator:
+    """Return the operator a session belongs to, as stored now (role changes apply at once).
+
+    :raises SessionExpired: if the operator is gone or disabled.
+    """
     async with uow:
-        session = await uow.staff.session(hashed)
-        if session is None or session.ended_at is not None:
-            return
-        await uow.staff.end_sessions(login=session.login, at=now, token_hash=hashed)
+        stored = await uow.staff.operator(login)
+    if stored is None or not stored.operator.active:
+        raise SessionExpired(login)
+    return stored.operator
+
+
+async def log_out(*, uow: ports.UnitOfWork, clock: ports.Clock, login: str) -> None:
+    """Record that ``login`` logged out (the web ends the browser session)."""
+    async with uow:
         await uow.staff.append_audit(
-            (
-                staff.AuditRecord(
-                    at=now, actor=session.login, action="staff.logout", target=session.login
-                ),
-            )
+            (staff.AuditRecord(at=clock.now(), actor=login, action="staff.logout", target=login),)
         )
         await uow.commit()

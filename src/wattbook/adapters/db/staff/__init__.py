@@ -1,1 +1,1 @@
-"""Staff in storage: operators, console sessions and the append-only audit log."""
+"""Staff in storage: operators and the append-only audit log."""

@@ -1,9 +1,8 @@
-"""Operators, console sessions and the audit log in SQL (both backends)."""
+"""Operators and the audit log in SQL (both backends)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,7 +32,7 @@ def _like(text: str) -> str:
 
 
 class SqlStaffRepository:
-    """Operators, sessions and the audit log; the log is only ever appended to."""
+    """Operators and the audit log; the log is only ever appended to."""
 
     def __init__(self, worker: Worker) -> None:
         self._worker = worker
@@ -106,64 +105,6 @@ class SqlStaffRepository:
     async def set_password_hash(self, login: str, password_hash: str) -> None:
         """Store a new password hash for a login."""
         await self._worker.run(self._update, login, {"password_hash": password_hash})
-
-    def _add_session(self, session: staff_ports.StaffSession) -> None:
-        self._worker.conn().execute(
-            staff_t.staff_sessions.insert().values(
-                token_hash=session.token_hash,
-                login=session.login,
-                created_at=session.created_at,
-                last_seen_at=session.last_seen_at,
-                ended_at=session.ended_at,
-            )
-        )
-
-    async def add_session(self, session: staff_ports.StaffSession) -> None:
-        """Store a new session."""
-        await self._worker.run(self._add_session, session)
-
-    def _session(self, token_hash: str) -> staff_ports.StaffSession | None:
-        s = staff_t.staff_sessions
-        row = (
-            self._worker.conn()
-            .execute(sa.select(s).where(s.c.token_hash == token_hash))
-            .mappings()
-            .first()
-        )
-        if row is None:
-            return None
-        return staff_ports.StaffSession(
-            token_hash=row["token_hash"],
-            login=row["login"],
-            created_at=row["created_at"],
-            last_seen_at=row["last_seen_at"],
-            ended_at=row["ended_at"],
-        )
-
-    async def session(self, token_hash: str) -> staff_ports.StaffSession | None:
-        """Return the session with that token hash, or None."""
-        return await self._worker.run(self._session, token_hash)
-
-    def _touch(self, token_hash: str, at: datetime) -> None:
-        s = staff_t.staff_sessions
-        self._worker.conn().execute(
-            s.update().where(s.c.token_hash == token_hash).values(last_seen_at=at)
-        )
-
-    async def touch_session(self, token_hash: str, *, at: datetime) -> None:
-        """Record that the session was used at ``at``."""
-        await self._worker.run(self._touch, token_hash, at)
-
-    def _end(self, login: str, at: datetime, token_hash: str | None) -> None:
-        s = staff_t.staff_sessions
-        query = s.update().where(s.c.login == login, s.c.ended_at.is_(None))
-        if token_hash is not None:
-            query = query.where(s.c.token_hash == token_hash)
-        self._worker.conn().execute(query.values(ended_at=at))
-
-    async def end_sessions(self, *, login: str, at: datetime, token_hash: str | None) -> None:
-        """End the login's session with that token hash, or every open one (None)."""
-        await self._worker.run(self._end, login, at, token_hash)
 
     def _append(self, records: Sequence[staff.AuditRecord]) -> None:
         self._worker.conn().execute(

@@ -1,4 +1,4 @@
-"""The staff area's tables: operators, console sessions, the audit log (A4).
+"""The staff area's tables: operators and the audit log (A4).
 
 Declared on the shared ``metadata``; created by migration r0018_staff_console, which also
 puts triggers on ``audit_log`` that refuse UPDATE and DELETE on both backends."""
@@ -25,18 +25,6 @@ operators = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.CheckConstraint(_in("role", ROLES), name="role"),
     sa.CheckConstraint("failed_logins >= 0", name="failures_not_negative"),
-)
-
-# Only a hash of each session's token is stored: a stolen table opens no session.
-staff_sessions = sa.Table(
-    "staff_sessions",
-    metadata,
-    sa.Column("token_hash", sa.String(64), primary_key=True),
-    sa.Column("login", sa.String(32), sa.ForeignKey("operators.login"), nullable=False),
-    sa.Column("created_at", UtcDateTime, nullable=False),
-    sa.Column("last_seen_at", UtcDateTime, nullable=False),
-    sa.Column("ended_at", UtcDateTime, nullable=True),
-    sa.Index("ix_staff_sessions_login", "login"),
 )
 
 audit_log = sa.Table(

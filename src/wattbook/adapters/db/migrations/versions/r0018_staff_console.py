@@ -1,4 +1,4 @@
-"""The staff console: operators, console sessions, the append-only audit log (A1-A4).
+"""The staff console: operators and the append-only audit log (A1-A4).
 
 The audit log refuses UPDATE and DELETE by trigger on both backends: a record, once written,
 stays as it was.
@@ -25,7 +25,7 @@ _UTC = wattbook.adapters.db._types.UtcDateTime
 
 
 def upgrade() -> None:
-    """Create operators, staff sessions and the audit log, and make the log append-only."""
+    """Create operators and the audit log, and make the log append-only."""
     op.create_table(
         "operators",
         sa.Column("login", sa.String(length=32), nullable=False),
@@ -43,19 +43,6 @@ def upgrade() -> None:
         sa.CheckConstraint("failed_logins >= 0", name=op.f("ck_operators_failures_not_negative")),
         sa.PrimaryKeyConstraint("login", name=op.f("pk_operators")),
     )
-    op.create_table(
-        "staff_sessions",
-        sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("login", sa.String(length=32), nullable=False),
-        sa.Column("created_at", _UTC(timezone=True), nullable=False),
-        sa.Column("last_seen_at", _UTC(timezone=True), nullable=False),
-        sa.Column("ended_at", _UTC(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["login"], ["operators.login"], name=op.f("fk_staff_sessions_login")
-        ),
-        sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_staff_sessions")),
-    )
-    op.create_index("ix_staff_sessions_login", "staff_sessions", ["login"])
     op.create_table(
         "audit_log",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -90,7 +77,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop the audit log (and its triggers), the sessions and the operators."""
+    """Drop the audit log (and its triggers) and the operators."""
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
         op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
@@ -101,6 +88,4 @@ def downgrade() -> None:
     op.drop_index("ix_audit_log_actor_at", table_name="audit_log")
     op.drop_index("ix_audit_log_at", table_name="audit_log")
     op.drop_table("audit_log")
-    op.drop_index("ix_staff_sessions_login", table_name="staff_sessions")
-    op.drop_table("staff_sessions")
     op.drop_table("operators")
