@@ -1880,6 +1880,41 @@ class FakePaymentRepository(_Repository):
                 raise UniqueViolation(f"debit {record.debit_id} was credited before")
             self.t.callbacks[key] = record
 
+    async def cash_up_lines(
+        self, *, start_at: dt.datetime, end_at: dt.datetime
+    ) -> tuple[payment_ports.CashUpLine, ...]:
+        sums: dict[tuple[str, str, str], list[int]] = {}
+        for row in self.t.payments:
+            p = row.payment
+            if start_at <= p.at < end_at:
+                key = (p.channel.value, p.operator or "", p.kind.value)
+                count, fen = sums.get(key, [0, 0])
+                sums[key] = [count + 1, fen + p.amount.fen]
+        return tuple(
+            payment_ports.CashUpLine(
+                channel=payments.Channel(channel),
+                operator=operator or None,
+                kind=payments.PaymentKind(kind),
+                count=count,
+                amount=Money(fen=fen),
+            )
+            for (channel, operator, kind), (count, fen) in sorted(sums.items())
+        )
+
+    async def journal_money_in(self, *, start_at: dt.datetime, end_at: dt.datetime) -> Money:
+        kinds = {row.entry.reference: row.entry.kind for row in self.t.entries}
+        total = 0
+        for row in self.t.entries:
+            e = row.entry
+            if not start_at <= e.at < end_at:
+                continue
+            if e.kind is ledger.EntryKind.TOP_UP or (
+                e.kind is ledger.EntryKind.CORRECTION
+                and kinds.get(e.reverses or "") is ledger.EntryKind.TOP_UP
+            ):
+                total += e.amount.fen
+        return Money(fen=total)
+
     async def debit_credits(self, *, day: dt.date | None) -> tuple[payments.DebitCredits, ...]:
         credited = self._credited()
         found = []

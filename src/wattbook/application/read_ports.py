@@ -20,7 +20,7 @@ from wattbook.application.alarm_ports import SystemAlarm
 from wattbook.application.billing.ports import BalanceDifference
 from wattbook.application.headend.ports import BusConfig, CommunicationDay, MeterAlarm
 from wattbook.application.notifications.ports import AccountWithoutPhone, FailedSms, SmsDelivery
-from wattbook.application.payments.ports import Payment
+from wattbook.application.payments.ports import CashUpLine, Payment
 from wattbook.application.prepaid.calendar_ports import CalendarChange, ConfirmedYear
 from wattbook.application.staff import ports as staff_ports
 from wattbook.domain import accounts, billing, ledger, payments
@@ -155,6 +155,17 @@ class PaymentReader(Protocol):
     async def debit_credits(self, *, day: date | None) -> tuple[payments.DebitCredits, ...]:
         """Return each debit (of a local day, or all) that was credited or has failed, with
         the serials of the bank top-ups paid for it."""
+        ...
+
+    async def cash_up_lines(
+        self, *, start_at: datetime, end_at: datetime
+    ) -> tuple[CashUpLine, ...]:
+        """Return the payments in ``[start_at, end_at)`` summed by channel, operator, kind."""
+        ...
+
+    async def journal_money_in(self, *, start_at: datetime, end_at: datetime) -> Money:
+        """Return the sum of the journal's top-ups, and of the corrections reversing
+        top-ups, posted in ``[start_at, end_at)``: what the payments must add up to."""
         ...
 
 
