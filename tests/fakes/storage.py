@@ -1343,6 +1343,49 @@ class FakeHeadendRepository(_Repository):
                 counts[0] += 1
                 counts[1] += int(outcome.succeeded)
 
+    async def meter_overview(
+        self, *, since: dt.datetime, meter: MeterNumber | None = None
+    ) -> tuple[hp.MeterOverview, ...]:
+        names = {row.id: name for name, row in self.t.buses.items()}
+        since_day = local_date(since)
+        found = []
+        for row in self.t.installations:
+            number = row.installation.meter_number
+            if row.removed_at is not None or (meter is not None and number != meter):
+                continue
+            account = self.t.account(row.installation.account_number).account
+            latest = self.t.latest.get(number)
+            checks = [c for c in self.t.clock_checks if c.meter_number == number]
+            counts = [
+                c
+                for (_, m, day), c in self.t.communication_days.items()
+                if m == str(number) and day >= since_day
+            ]
+            commands = [c for c in self.t.relay_commands if c.meter_number == number]
+            last = commands[-1] if commands else None
+            on_bus = self.t.bus_meters.get(number)
+            found.append(
+                hp.MeterOverview(
+                    meter_number=number,
+                    account_number=account.number,
+                    holder=account.holder.name,
+                    bus=names.get(on_bus[0]) if on_bus else None,
+                    read_at=latest.read_at if latest else None,
+                    relay_open=latest.status.relay_open if latest else None,
+                    keep_power=latest.status.keep_power if latest else None,
+                    active_power_mw=latest.values.active_power_mw
+                    if latest and latest.values
+                    else None,
+                    drift_ms=int(checks[-1].drift.total_seconds() * 1000) if checks else None,
+                    attempts=sum(c[0] for c in counts),
+                    successes=sum(c[1] for c in counts),
+                    last_command=last.action.value if last else None,
+                    last_command_status=last.status.value if last else None,
+                    last_command_at=last.created_at if last else None,
+                )
+            )
+        return tuple(sorted(found, key=lambda o: str(o.meter_number)))
+
     async def communication_days(self, *, bus: str) -> tuple[hp.CommunicationDay, ...]:
         rows = sorted(
             (day, meter, counts)

@@ -18,7 +18,12 @@ from typing import Protocol, Self
 
 from wattbook.application.alarm_ports import SystemAlarm
 from wattbook.application.billing.ports import BalanceDifference
-from wattbook.application.headend.ports import BusConfig, CommunicationDay, MeterAlarm
+from wattbook.application.headend.ports import (
+    BusConfig,
+    CommunicationDay,
+    MeterAlarm,
+    MeterOverview,
+)
 from wattbook.application.notifications.ports import AccountWithoutPhone, FailedSms, SmsDelivery
 from wattbook.application.payments.ports import CashUpLine, Payment
 from wattbook.application.prepaid.calendar_ports import CalendarChange, ConfirmedYear
@@ -115,6 +120,13 @@ class HeadendReader(Protocol):
 
     async def communication_days(self, *, bus: str) -> tuple[CommunicationDay, ...]:
         """Return the per-day success counts of the bus and of its meters."""
+        ...
+
+    async def meter_overview(
+        self, *, since: datetime, meter: MeterNumber | None = None
+    ) -> tuple[MeterOverview, ...]:
+        """Return every installed meter (or one) with its latest values, its success since
+        ``since``, its last clock drift and its last relay command, by meter number."""
         ...
 
 
