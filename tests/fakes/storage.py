@@ -461,6 +461,18 @@ class FakeAccountRepository(_Repository):
     async def close(self, account: accounts.Account) -> None:
         self.t.account(account.number).account = account
 
+    async def search(self, text: str, *, limit: int) -> tuple[accounts.Account, ...]:
+        text = text.strip()
+        found = [
+            row.account
+            for row in self.t.accounts.values()
+            if text in str(row.account.number)
+            or text in row.account.holder.name
+            or text in row.account.address.text
+            or (row.account.phone is not None and text in row.account.phone.digits)
+        ]
+        return tuple(sorted(found, key=lambda a: str(a.number))[:limit])
+
     async def history(self, number: AccountNumber) -> tuple[accounts.AccountChange, ...]:
         self.t.account(number)
         found = [change for change in self.t.account_changes if change.account_number == number]

@@ -46,6 +46,11 @@ class AccountReader(Protocol):
         """Return the account's changes, oldest first."""
         ...
 
+    async def search(self, text: str, *, limit: int) -> tuple[accounts.Account, ...]:
+        """Return accounts whose number, holder, address or phone contains ``text``, by
+        account number."""
+        ...
+
 
 class LedgerReader(Protocol):
     """Read the journal and the cached balances."""
