@@ -405,6 +405,9 @@ class WebRuntime:
     bank: BankLink
     receipt_font: Path | None
     wall_clock: ports.Clock = dataclasses.field(default_factory=SystemClock)
+    password_hasher: staff_ports.PasswordHasher = dataclasses.field(
+        default_factory=lambda: password_hasher()
+    )
 
     @property
     def kiosk_caps(self) -> payments.KioskCaps:

@@ -770,6 +770,11 @@ class FakePrepaidRepository(_Repository):
         since = [day for day in self.t.prepaid_policies if day <= on]
         return self.t.prepaid_policies[max(since)] if since else prepaid.PrepaidSettings()
 
+    async def set_settings(
+        self, *, effective_from: dt.date, settings: prepaid.PrepaidSettings
+    ) -> None:
+        self.t.prepaid_policies[effective_from] = settings
+
     async def calendar(self, *, first_date: dt.date, last_date: dt.date) -> WorkingCalendar:
         return _calendar(self.t, first_date, last_date)
 
