@@ -13,7 +13,12 @@ async def test_a_cashier_takes_cash(console: httpx.AsyncClient) -> None:
     form_token = desk.text.split('name="token" value="')[1].split('"')[0]
     paid = await console.post(
         "/console/counter/top-up",
-        data={"csrf_token": token, "number": "051600001234", "amount": "50.00", "token": form_token},
+        data={
+            "csrf_token": token,
+            "number": "051600001234",
+            "amount": "50.00",
+            "token": form_token,
+        },
     )
 
     assert paid.status_code == 303, paid.text

@@ -523,9 +523,10 @@ class SqlHeadendRepository:
             .where(days.c.meter_number == i.c.meter_number, days.c.day >= since_day)
             .scalar_subquery()
         )
+        earlier = commands.alias("earlier_commands")
         last_command_id = (
-            sa.select(sa.func.max(commands.c.id))
-            .where(commands.c.meter_number == i.c.meter_number)
+            sa.select(sa.func.max(earlier.c.id))
+            .where(earlier.c.meter_number == i.c.meter_number)
             .scalar_subquery()
         )
         query = (

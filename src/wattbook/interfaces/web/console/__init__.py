@@ -14,7 +14,13 @@ from wattbook.interfaces.web.console._auth import (
     guard_of,
     new_session_store,
 )
-from wattbook.interfaces.web.console._install import PUBLIC_ROUTES, ROUTERS, install
+from wattbook.interfaces.web.console._install import (
+    PUBLIC_ROUTES,
+    ROUTERS,
+    RouteEntry,
+    install,
+    route_table,
+)
 from wattbook.interfaces.web.console._pages import NAV, NavItem, add_nav, render
 
 __all__ = [
@@ -27,9 +33,11 @@ __all__ = [
     "Guard",
     "NavItem",
     "NotLoggedIn",
+    "RouteEntry",
     "add_nav",
     "guard_of",
     "install",
     "new_session_store",
     "render",
+    "route_table",
 ]

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Form
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from wattbook.application import ports
 from wattbook.application.accounts import change_customer, install_meter, open_account
 from wattbook.application.staff import ports as staff_ports
 from wattbook.domain import accounts, staff
@@ -272,10 +271,11 @@ async def install(
         new_meter = MeterNumber(value=meter_number.strip())
         initial = _registers(initial_kwh)
         if final_kwh.strip():
-            trail_uow = _shared(
-                acting,
+            # The final reading's commit writes the record: the replacement charges it first.
+            trail_uow = acting.uow_factory(
                 target=str(account_number),
-                after=(f"meter={new_meter}; initial_kwh={initial_kwh}; final_kwh={final_kwh}"),
+                after=f"meter={new_meter}; initial_kwh={initial_kwh}; final_kwh={final_kwh}",
+                detail="replacement",
             )
             now = clock.now()
             await install_meter.replace_meter(
@@ -304,14 +304,3 @@ async def install(
     except refusals() as error:
         return problem(request, error, acting=acting, back=back)
     return RedirectResponse(back, status_code=303)
-
-
-def _shared(acting: Acting, *, target: str, after: str) -> ports.UnitOfWorkFactory:
-    """Return a factory whose first unit of work writes the replacement's audit record."""
-    storage = _context.runtime(acting.request).storage
-    pending = [acting.uow(target=target, after=after, detail="replacement")]
-
-    def make() -> ports.UnitOfWork:
-        return pending.pop() if pending else storage.uow_factory()
-
-    return make

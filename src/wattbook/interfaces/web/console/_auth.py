@@ -71,10 +71,11 @@ class Acting:
         """Return the operator's login name (who did it, in every record)."""
         return self.operator.login
 
-    def uow(
+    def uow_factory(
         self, *, target: str, before: str = "", after: str = "", detail: str = ""
-    ) -> ports.UnitOfWork:
-        """Return a unit of work whose commit also writes this action's audit record."""
+    ) -> Callable[[], ports.UnitOfWork]:
+        """Return a factory of units of work sharing this action's one audit record, which
+        the first of them to commit writes in its own transaction."""
         if self.action is None:
             raise RuntimeError("this route declares no audit action")
         runtime = _context.runtime(self.request)
@@ -93,7 +94,13 @@ class Acting:
                 ),
             )
         )
-        return audit.audited(runtime.storage.uow_factory, trail)()
+        return audit.audited(runtime.storage.uow_factory, trail)
+
+    def uow(
+        self, *, target: str, before: str = "", after: str = "", detail: str = ""
+    ) -> ports.UnitOfWork:
+        """Return a unit of work whose commit also writes this action's audit record."""
+        return self.uow_factory(target=target, before=before, after=after, detail=detail)()
 
 
 class Guard:

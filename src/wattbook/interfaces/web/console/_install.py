@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -18,7 +23,9 @@ from wattbook.interfaces.web.console import (
 from wattbook.interfaces.web.console._auth import (
     SAFE_METHODS,
     Forbidden,
+    Guard,
     NotLoggedIn,
+    guard_of,
     new_session_store,
 )
 from wattbook.interfaces.web.console._pages import render
@@ -52,3 +59,39 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(NotLoggedIn, not_logged_in)
     app.add_exception_handler(Forbidden, forbidden)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteEntry:
+    """One method of one console route, and the guard it declares (None: a public route)."""
+
+    method: str
+    path: str
+    guard: Guard | None
+
+    @property
+    def changes_state(self) -> bool:
+        """Test whether the method may change state (anything but GET, HEAD, OPTIONS)."""
+        return self.method not in SAFE_METHODS
+
+
+def _flatten(routes: Iterable[Any], prefix: str) -> Iterator[tuple[str, APIRoute]]:
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield prefix + route.path, route
+        elif hasattr(route, "original_router"):  # FastAPI's included router (0.120+)
+            context = getattr(route, "include_context", None)
+            yield from _flatten(
+                route.original_router.routes, prefix + getattr(context, "prefix", "")
+            )
+
+
+def route_table(app: FastAPI) -> tuple[RouteEntry, ...]:
+    """Return every method of every route under /console with its guard, read from the app
+    (so a route added later, the reports' too, is in it without being listed)."""
+    return tuple(
+        RouteEntry(method=method, path=path, guard=guard_of(route.dependant.dependencies))
+        for path, route in _flatten(app.routes, "")
+        if path.startswith("/console")
+        for method in sorted(route.methods or ())
+    )
