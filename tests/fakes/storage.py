@@ -1386,7 +1386,9 @@ class FakeHeadendRepository(_Repository):
                     meter_number=number,
                     account_number=account.number,
                     holder=account.holder.name,
-                    bus=names.get(on_bus[0]) if on_bus else None,
+                    bus=names.get(on_bus[0])
+                    if on_bus
+                    else (row.installation.bus if row.installation.bus != "-" else None),
                     read_at=latest.read_at if latest else None,
                     relay_open=latest.status.relay_open if latest else None,
                     keep_power=latest.status.keep_power if latest else None,

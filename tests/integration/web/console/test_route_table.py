@@ -84,6 +84,7 @@ SAMPLES: dict[tuple[str, str], Callable[[Context], dict[str, str]]] = {
         "warning_cut_kwh": "5",
         "reclose_delay_minutes": "3",
     },
+    ("POST", "/console/settings/counter-opening"): lambda c: {"hours": "2", "reason": "加班"},
     ("POST", "/console/settings/holidays"): lambda c: {
         "text": "date,type,name\n2026-10-01,休,国庆节\n2026-10-10,班,国庆节调休\n",
     },

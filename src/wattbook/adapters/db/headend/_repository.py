@@ -534,7 +534,7 @@ class SqlHeadendRepository:
                 i.c.meter_number,
                 a.c.account_number,
                 a.c.holder,
-                b.c.name.label("bus"),
+                sa.func.coalesce(b.c.name, sa.func.nullif(i.c.bus, "-")).label("bus"),
                 latest.c.read_at,
                 latest.c.relay_open,
                 latest.c.keep_power,

@@ -13,9 +13,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from wattbook.application.billing import set_tariff
+from wattbook.application.payments import counter
 from wattbook.application.prepaid import import_holiday_schedule, set_prepaid_settings
 from wattbook.domain import billing, staff
-from wattbook.domain.values import Energy, Price, local_date
+from wattbook.domain.values import Energy, Period, Price, local_date
 from wattbook.interfaces.web import _context
 from wattbook.interfaces.web.console._auth import Acting, Guard
 from wattbook.interfaces.web.console._pages import problem, refusals, render
@@ -123,6 +124,41 @@ async def change_policy(
     except refusals() as error:
         return problem(request, error, acting=acting, back="/console/settings")
     return RedirectResponse("/console/settings", status_code=303)
+
+
+# An administrator opens the counter outside its hours for at most a day at a time.
+MAX_OPENING_HOURS = 24
+
+
+@router.post("/counter-opening")
+async def open_counter(
+    request: Request,
+    acting: Annotated[Acting, Depends(Guard(P.CHANGE_SETTINGS, audit="payments.counter.opened"))],
+    hours: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Open the counter now, outside its working hours, for some hours, with the reason (P1)."""
+    runtime = _context.runtime(request)
+    try:
+        span = int(hours)
+        if not 1 <= span <= MAX_OPENING_HOURS:
+            raise ValueError(f"an opening lasts 1 to {MAX_OPENING_HOURS} hours, not {span}")
+        now = runtime.storage.clock.now()
+        period = Period(start_at=now, end_at=now + timedelta(hours=span))
+        await counter.open_counter(
+            uow=acting.uow(
+                target="counter",
+                after=f"open until {period.end_at:%Y-%m-%dT%H:%MZ}",
+                detail=reason.strip(),
+            ),
+            clock=runtime.storage.clock,
+            period=period,
+            opened_by=acting.login,
+            reason=reason,
+        )
+    except refusals() as error:
+        return problem(request, error, acting=acting, back="/console/settings")
+    return RedirectResponse("/console/settings?opened=1", status_code=303)
 
 
 @router.post("/holidays")
