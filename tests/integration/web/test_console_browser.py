@@ -186,7 +186,8 @@ class TestConsoleInChromium:
 
             # Not an administrator's: refused by the server.
             refused = page.goto(f"{server.base}/console/settings")
-            assert refused is not None and refused.status == 403
+            assert refused is not None
+            assert refused.status == 403
             sync_api.expect(page.locator("h1")).to_have_text("无权限")
             browser.close()
 
@@ -209,7 +210,8 @@ class TestConsoleInChromium:
             phone.goto(f"{server.base}/console/meters")
             shot(phone, "engineer-2-meters-phone")
             refused = page.goto(f"{server.base}/console/counter")
-            assert refused is not None and refused.status == 403
+            assert refused is not None
+            assert refused.status == 403
             browser.close()
 
     def test_an_administrator_changes_the_price_and_imports_2027(self, server: Server) -> None:
