@@ -232,6 +232,7 @@ class TestPrepaidSettings:
         self, low_kwh: int, warning_kwh: int, delay_min: int, days: int
     ) -> None:
         world = World()
+        seeded = dict(world.db.tables.prepaid_policies)
 
         with pytest.raises(ValueError, match=r"\w"):
             await set_prepaid_settings(
@@ -243,4 +244,4 @@ class TestPrepaidSettings:
                 reclose_delay=timedelta(minutes=delay_min),
             )
 
-        assert world.db.tables.prepaid_policies == {}
+        assert world.db.tables.prepaid_policies == seeded
