@@ -305,6 +305,7 @@ class Tables:
     confirmed_years: dict[int, cp.ConfirmedYear] = dataclasses.field(default_factory=dict)
     operators: dict[str, staff_ports.StoredOperator] = dataclasses.field(default_factory=dict)
     audit_log: list[staff_ports.StoredAuditRecord] = dataclasses.field(default_factory=list)
+    official_receipts: list[payment_ports.OfficialReceipt] = dataclasses.field(default_factory=list)
 
     def new_id(self, table: str) -> int:
         """Return the next surrogate id of ``table`` (1, 2, ...)."""
@@ -1941,6 +1942,25 @@ class FakePaymentRepository(_Repository):
             ):
                 raise UniqueViolation(f"debit {record.debit_id} was credited before")
             self.t.callbacks[key] = record
+
+    async def official_receipt(
+        self, *, receipt_number: str | None = None, official_number: str | None = None
+    ) -> payment_ports.OfficialReceipt | None:
+        for found in self.t.official_receipts:
+            if (receipt_number is None or found.receipt_number == receipt_number) and (
+                official_number is None or found.official_number == official_number
+            ):
+                return found
+        return None
+
+    async def add_official_receipt(self, official: payment_ports.OfficialReceipt) -> None:
+        if any(
+            o.official_number == official.official_number
+            or o.receipt_number == official.receipt_number
+            for o in self.t.official_receipts
+        ):
+            raise UniqueViolation(official.official_number)
+        self.t.official_receipts.append(official)
 
     async def cash_up_lines(
         self, *, start_at: dt.datetime, end_at: dt.datetime

@@ -52,6 +52,16 @@ class Payment:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OfficialReceipt:
+    """A kiosk or bank receipt exchanged at the counter for an official campus receipt (P2)."""
+
+    official_number: str
+    receipt_number: str
+    exchanged_at: datetime
+    exchanged_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CashUpLine:
     """The payments of one channel, operator and kind in a window: how many, how much."""
 
@@ -164,6 +174,16 @@ class PaymentRepository(Protocol):
 
     async def paid_before(self, number: AccountNumber, *, before: datetime) -> Money:
         """Return the sum of the account's payments before ``before`` (cumulative paid)."""
+        ...
+
+    async def official_receipt(
+        self, *, receipt_number: str | None = None, official_number: str | None = None
+    ) -> OfficialReceipt | None:
+        """Return the exchange of a receipt, or of an official number, if any."""
+        ...
+
+    async def add_official_receipt(self, official: OfficialReceipt) -> None:
+        """Record a receipt exchanged for an official number."""
         ...
 
     async def cash_up_lines(

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from tests.fakes.top_up import top_up
 from tests.integration.web.console.conftest import FIRST, SECOND
 from tests.integration.web.console.helpers import LOGINS, log_in
 from tests.integration.web.console.routes import ConsoleRoute, console_routes
@@ -19,7 +20,7 @@ from wattbook.application.accounts.install_meter import install_meter
 from wattbook.application.payments.counter import pay_at_counter
 from wattbook.application.staff import ports as staff_ports
 from wattbook.bootstrap import WebRuntime
-from wattbook.domain import staff
+from wattbook.domain import payments, staff
 from wattbook.domain.values import Money, RegisterSet, local_date
 from wattbook.interfaces.web import console
 
@@ -68,6 +69,10 @@ SAMPLES: dict[tuple[str, str], Callable[[Context], dict[str, str]]] = {
         "reason": "充错户号",
     },
     ("POST", "/console/counter/reprint"): lambda c: {"receipt_number": c["reprint"]},
+    ("POST", "/console/counter/exchange"): lambda c: {
+        "receipt_number": c["kiosk"],
+        "official_number": "XY-0001",
+    },
     ("POST", "/console/meters/{meter}/relay"): lambda c: {
         "operation": "TRIP",
         "reason": "检修",
@@ -127,6 +132,15 @@ async def _world(runtime: WebRuntime) -> Context:
             reference=f"setup-{name}",
         )
         context[name] = str(receipt.payment.receipt_number)
+    credited = await top_up(
+        uow=runtime.storage.uow_factory(),
+        clock=clock,
+        number=FIRST,
+        amount=Money(fen=2_000),
+        reference="KIOSK-TX-1:1",
+        channel=payments.Channel.KIOSK,
+    )
+    context["kiosk"] = str(credited.payments[0].receipt_number)
     return context
 
 

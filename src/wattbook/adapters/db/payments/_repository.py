@@ -345,6 +345,45 @@ class SqlPaymentRepository:
         """Return the sum of the account's payments before ``before``."""
         return await self._worker.run(self._paid_before, number, before)
 
+    def _official(
+        self, receipt_number: str | None, official_number: str | None
+    ) -> payment_ports.OfficialReceipt | None:
+        o = payments_t.official_receipts
+        query = sa.select(o)
+        if receipt_number is not None:
+            query = query.where(o.c.receipt_number == receipt_number)
+        if official_number is not None:
+            query = query.where(o.c.official_number == official_number)
+        row = self._worker.conn().execute(query).mappings().first()
+        if row is None:
+            return None
+        return payment_ports.OfficialReceipt(
+            official_number=row["official_number"],
+            receipt_number=row["receipt_number"],
+            exchanged_at=row["exchanged_at"],
+            exchanged_by=row["exchanged_by"],
+        )
+
+    async def official_receipt(
+        self, *, receipt_number: str | None = None, official_number: str | None = None
+    ) -> payment_ports.OfficialReceipt | None:
+        """Return the exchange of a receipt, or of an official number, if any."""
+        return await self._worker.run(self._official, receipt_number, official_number)
+
+    def _add_official(self, official: payment_ports.OfficialReceipt) -> None:
+        self._worker.conn().execute(
+            payments_t.official_receipts.insert().values(
+                official_number=official.official_number,
+                receipt_number=official.receipt_number,
+                exchanged_at=official.exchanged_at,
+                exchanged_by=official.exchanged_by,
+            )
+        )
+
+    async def add_official_receipt(self, official: payment_ports.OfficialReceipt) -> None:
+        """Record a receipt exchanged for an official number."""
+        await self._worker.run(self._add_official, official)
+
     def _cash_up_lines(
         self, start_at: datetime, end_at: datetime
     ) -> tuple[payment_ports.CashUpLine, ...]:

@@ -11,7 +11,13 @@ from fastapi import APIRouter, Depends, Form
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from wattbook.application.payments import cash_up, corrections, counter, records
+from wattbook.application.payments import (
+    cash_up,
+    corrections,
+    counter,
+    exchange_receipt,
+    records,
+)
 from wattbook.application.payments.ports import Receipt
 from wattbook.domain import accounts, payments, staff
 from wattbook.domain.values import AccountNumber, Money, local_date
@@ -175,6 +181,33 @@ async def reprint(
     except refusals() as error:
         return problem(request, error, acting=acting, back="/console/counter")
     return _receipt_page(request, acting, receipt, paper if paper in PAPERS else 58)
+
+
+@router.post("/counter/exchange")
+async def exchange(
+    request: Request,
+    acting: Annotated[Acting, Depends(Guard(P.TAKE_PAYMENT, audit="payments.receipt.exchanged"))],
+    receipt_number: Annotated[str, Form()] = "",
+    official_number: Annotated[str, Form()] = "",
+) -> Response:
+    """Exchange a kiosk or bank receipt for an official campus receipt number (P2)."""
+    runtime = _context.runtime(request)
+    try:
+        exchanged = await exchange_receipt.exchange_receipt(
+            uow=acting.uow(
+                target=receipt_number.strip(), after=f"official={official_number.strip()}"
+            ),
+            clock=runtime.storage.clock,
+            receipt_number=receipt_number.strip(),
+            official_number=official_number,
+            operator=acting.login,
+        )
+    except refusals() as error:
+        return problem(request, error, acting=acting, back="/console/counter")
+    return RedirectResponse(
+        f"/console/counter?exchanged={exchanged.receipt_number}:{exchanged.official_number}",
+        status_code=303,
+    )
 
 
 def _receipt_page(request: Request, acting: Acting, receipt: Receipt, paper: int) -> Response:

@@ -1,0 +1,91 @@
+"""A kiosk receipt exchanged for an official one (P2), and the cash-up (P1, P4), on the fakes."""
+
+from __future__ import annotations
+
+import pytest
+from tests.fakes.top_up import top_up
+from tests.unit.application.world import World
+
+from wattbook.application.payments.cash_up import cash_up
+from wattbook.application.payments.exchange_receipt import exchange_receipt
+from wattbook.domain import payments
+from wattbook.domain.values import Money
+
+
+async def _receipt(world: World, channel: payments.Channel, reference: str) -> str:
+    account = await world.household()
+    credited = await top_up(
+        uow=world.uow(),
+        clock=world.clock,
+        number=account,
+        amount=Money(fen=5_000),
+        reference=reference,
+        channel=channel,
+    )
+    return str(credited.payments[0].receipt_number)
+
+
+class TestExchangeReceipt:
+    async def test_records_the_official_number_once(self) -> None:
+        world = World()
+        receipt = await _receipt(world, payments.Channel.KIOSK, "TX-1:1")
+
+        exchanged = await exchange_receipt(
+            uow=world.uow(),
+            clock=world.clock,
+            receipt_number=receipt,
+            official_number="A-000123",
+            operator="li.na",
+        )
+
+        assert (exchanged.official_number, exchanged.exchanged_by) == ("A-000123", "li.na")
+        with pytest.raises(payments.CannotExchange, match="before"):
+            await exchange_receipt(
+                uow=world.uow(),
+                clock=world.clock,
+                receipt_number=receipt,
+                official_number="A-000124",
+                operator="li.na",
+            )
+        assert len(world.db.tables.official_receipts) == 1
+
+    @pytest.mark.parametrize("official", ["", "A 1", "x" * 33])
+    async def test_refuses_a_malformed_official_number(self, official: str) -> None:
+        world = World()
+        receipt = await _receipt(world, payments.Channel.KIOSK, "TX-2:1")
+
+        with pytest.raises(payments.CannotExchange):
+            await exchange_receipt(
+                uow=world.uow(),
+                clock=world.clock,
+                receipt_number=receipt,
+                official_number=official,
+                operator="li.na",
+            )
+
+        assert world.db.tables.official_receipts == []
+
+    async def test_refuses_a_counter_receipt(self) -> None:
+        world = World()
+        receipt = await _receipt(world, payments.Channel.COUNTER, "counter-1")
+
+        with pytest.raises(payments.CannotExchange, match="official already"):
+            await exchange_receipt(
+                uow=world.uow(),
+                clock=world.clock,
+                receipt_number=receipt,
+                official_number="A-1",
+                operator="li.na",
+            )
+
+
+class TestCashUp:
+    async def test_sums_every_channel_and_balances_with_the_journal(self) -> None:
+        world = World()
+        await _receipt(world, payments.Channel.KIOSK, "TX-3:1")
+
+        found = await cash_up(uow=world.uow(), day=world.clock.now().date())  # type: ignore[arg-type]
+
+        assert found.balanced
+        assert found.by_channel() == {payments.Channel.KIOSK: Money(fen=5_000)}
+        assert found.counter_cash() == {}
