@@ -17,10 +17,9 @@ from sqlalchemy.engine import url as sa_url
 from wattbook.adapters import acceptors, bank, db, meters, sms
 from wattbook.adapters.clock import SystemClock
 from wattbook.application import ports, queries, read_ports
-from wattbook.application.alarm_ports import SystemAlarm
 from wattbook.application.headend.configure_bus import configure_bus, load_buses
 from wattbook.application.headend.list_alarms import list_alarms
-from wattbook.application.headend.ports import BusConfig, MeterAlarm
+from wattbook.application.headend.ports import BusConfig
 from wattbook.application.headend.runtime import Headend, InProcessCore
 from wattbook.application.notifications.ports import AccountWithoutPhone, FailedSms
 from wattbook.application.notifications.send_pending_sms import SmsRunReport, run_sms_worker
@@ -39,6 +38,7 @@ from wattbook.application.scheduled_jobs import (
 )
 from wattbook.application.staff import ports as staff_ports
 from wattbook.domain import payments
+from wattbook.domain.alarms import Alarm
 from wattbook.domain.values import AccountNumber, Money
 from wattbook.settings import Settings, WebSettings
 
@@ -888,10 +888,8 @@ async def import_schedule(
         storage.close()
 
 
-async def alarms(
-    *, settings: Settings | None = None, open_only: bool = True
-) -> tuple[tuple[SystemAlarm, ...], tuple[MeterAlarm, ...]]:
-    """Return the system and meter alarms (``wattbook alarms``)."""
+async def alarms(*, settings: Settings | None = None, open_only: bool = True) -> tuple[Alarm, ...]:
+    """Return the alarms of every kind, newest first (``wattbook alarms``)."""
     storage = build_storage(settings)
     try:
         return await list_alarms(uow=storage.reader_factory(), open_only=open_only)

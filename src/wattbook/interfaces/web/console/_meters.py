@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Form
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from wattbook.application.headend import dispatch_relay_commands
+from wattbook.application.headend import dispatch_relay_commands, list_alarms
 from wattbook.application.headend import ports as hp
 from wattbook.application.prepaid import keep_power
-from wattbook.domain import staff
+from wattbook.domain import headend, staff
 from wattbook.domain.values import MeterNumber, Period
 from wattbook.interfaces.web import _context
 from wattbook.interfaces.web.console._auth import Acting, Guard
@@ -26,7 +26,10 @@ HEALTH_WINDOW = timedelta(days=7)
 # An emergency power-back keeps the power on for a day unless the operator says otherwise.
 POWER_BACK_HOURS = 24
 MAX_KEEP_POWER_HOURS = 24 * 31
-RELAY_ORDERS = {"TRIP": hp.RelayOperation.TRIP, "CLOSE": hp.RelayOperation.CLOSE}
+RELAY_ORDERS = {
+    "TRIP": headend.RelayOperation.TRIP,
+    "CLOSE": headend.RelayOperation.CLOSE,
+}
 
 
 @router.get("")
@@ -65,8 +68,12 @@ async def meter_page(
     """Show one meter, its alarms and its event history, and the orders an engineer gives."""
     try:
         found = await _meter(request, meter)
-        async with _context.runtime(request).storage.reader_factory() as uow:
-            alarms = await uow.headend.alarms(meter=found.meter_number)
+        alarms = await list_alarms.list_alarms(
+            uow=_context.runtime(request).storage.reader_factory(),
+            open_only=False,
+            subject=str(found.meter_number),
+            limit=50,
+        )
     except refusals() as error:
         return problem(request, error, acting=acting, back="/console/meters")
     return render(
@@ -74,7 +81,7 @@ async def meter_page(
         "console/meter.html",
         acting=acting,
         meter=found,
-        alarms=tuple(reversed(alarms)),
+        alarms=alarms,
         power_back_hours=POWER_BACK_HOURS,
     )
 
