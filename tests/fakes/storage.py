@@ -1304,6 +1304,10 @@ class FakeHeadendRepository(_Repository):
                 counts[0] += 1
                 counts[1] += int(outcome.succeeded)
 
+    async def meter_events(self, meter: MeterNumber, *, limit: int) -> tuple[hp.MeterEvent, ...]:
+        found = [e for (m, _, _), e in self.t.events.items() if m == meter]
+        return tuple(sorted(found, key=lambda e: e.occurred_at, reverse=True)[:limit])
+
     async def meter_overview(
         self, *, since: dt.datetime, meter: MeterNumber | None = None
     ) -> tuple[hp.MeterOverview, ...]:

@@ -20,6 +20,7 @@ from tests.integration.web.server import Server, free_port, seed
 
 from wattbook import bootstrap
 from wattbook.application.accounts.install_meter import install_meter
+from wattbook.domain.alarms import Alarm, AlarmKind
 from wattbook.domain.values import AccountNumber, MeterNumber, RegisterSet
 from wattbook.settings import Settings
 
@@ -40,18 +41,29 @@ pytestmark = [
 
 
 def _install_meter(url: str, number: str) -> None:
+    """Install the meter, and let it go silent: a no-communication alarm for the engineer."""
     storage = bootstrap.build_storage(Settings(database_url=url))
-    try:
-        asyncio.run(
-            install_meter(
-                uow=storage.uow_factory(),
-                clock=storage.clock,
-                number=AccountNumber(value=number),
-                meter_number=MeterNumber(value=number),
-                bus="bus-1",
-                initial=RegisterSet(total_wh=0, sharp_wh=0, peak_wh=0, flat_wh=0, valley_wh=0),
-            )
+    meter = MeterNumber(value=number)
+
+    async def run() -> None:
+        await install_meter(
+            uow=storage.uow_factory(),
+            clock=storage.clock,
+            number=AccountNumber(value=number),
+            meter_number=meter,
+            bus="bus-1",
+            initial=RegisterSet(total_wh=0, sharp_wh=0, peak_wh=0, flat_wh=0, valley_wh=0),
         )
+        now = storage.clock.now()
+        async with storage.uow_factory() as uow:
+            await uow.alarms.record(
+                (Alarm.on_meter(meter, AlarmKind.NO_COMMUNICATION, started_at=now),),
+                raised_at=now,
+            )
+            await uow.commit()
+
+    try:
+        asyncio.run(run())
     finally:
         storage.close()
 
@@ -191,7 +203,7 @@ class TestConsoleInChromium:
             sync_api.expect(page.locator("h1")).to_have_text("无权限")
             browser.close()
 
-    def test_an_engineer_trips_and_closes_a_meter(self, server: Server) -> None:
+    def test_an_engineer_trips_closes_and_acknowledges(self, server: Server) -> None:
         with sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             page = browser.new_page(viewport=DESKTOP)
@@ -205,6 +217,15 @@ class TestConsoleInChromium:
                 sync_api.expect(page.locator("#last-command")).to_contain_text(label)
                 sync_api.expect(page.locator("#last-command")).to_contain_text("待执行")
             shot(page, "engineer-1-meter")
+            nav(page, "告警")
+            alarm = page.locator("#alarm-list li").first
+            sync_api.expect(alarm).to_contain_text("通信中断")
+            sync_api.expect(alarm).to_contain_text("未确认")
+            alarm.get_by_role("button", name="确认").click()
+            sync_api.expect(page.locator("#alarm-list li").first).to_contain_text(
+                "已确认： engineer"
+            )
+            shot(page, "engineer-3-alarms")
             phone = browser.new_page(viewport=PHONE)
             phone.context.add_cookies(page.context.cookies())
             phone.goto(f"{server.base}/console/meters")

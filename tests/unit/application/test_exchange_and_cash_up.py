@@ -6,9 +6,11 @@ import pytest
 from tests.fakes.top_up import top_up
 from tests.unit.application.world import World
 
+from wattbook.application.headend.resolve_alarm import resolve_alarm
 from wattbook.application.payments.cash_up import cash_up
 from wattbook.application.payments.exchange_receipt import exchange_receipt
 from wattbook.domain import payments
+from wattbook.domain.alarms import AlarmKind, UnknownAlarm
 from wattbook.domain.values import Money
 
 
@@ -89,3 +91,27 @@ class TestCashUp:
         assert found.balanced
         assert found.by_channel() == {payments.Channel.KIOSK: Money(fen=5_000)}
         assert found.counter_cash() == {}
+
+
+class TestResolveAlarm:
+    async def test_ends_an_open_alarm_acknowledging_it_and_refuses_it_twice(self) -> None:
+        world = World()
+        async with world.uow() as uow:
+            await uow.alarms.raise_alarm(
+                kind=AlarmKind.BUS_UNREACHABLE, subject="bus-1", detail="", at=world.clock.now()
+            )
+            await uow.commit()
+        (alarm,) = world.db.tables.alarms
+        assert alarm.id is not None
+
+        await resolve_alarm(
+            uow=world.uow(), clock=world.clock, alarm_id=alarm.id, by="wang.gong", note="修好了"
+        )
+
+        (ended,) = world.db.tables.alarms
+        assert ended.ended_at == world.clock.now()
+        assert ended.acknowledged_by == "wang.gong"
+        with pytest.raises(UnknownAlarm):
+            await resolve_alarm(
+                uow=world.uow(), clock=world.clock, alarm_id=alarm.id, by="wang.gong", note="x"
+            )

@@ -21,6 +21,7 @@ from wattbook.application.payments.counter import pay_at_counter
 from wattbook.application.staff import ports as staff_ports
 from wattbook.bootstrap import WebRuntime
 from wattbook.domain import payments, staff
+from wattbook.domain.alarms import AlarmKind
 from wattbook.domain.values import Money, RegisterSet, local_date
 from wattbook.interfaces.web import console
 
@@ -79,6 +80,8 @@ SAMPLES: dict[tuple[str, str], Callable[[Context], dict[str, str]]] = {
     },
     ("POST", "/console/meters/{meter}/keep-power"): lambda c: {"hours": "48", "reason": "病人"},
     ("POST", "/console/meters/{meter}/power-back"): lambda c: {"reason": "24 小时热线"},
+    ("POST", "/console/alarms/{alarm_id}/acknowledge"): lambda c: {},
+    ("POST", "/console/alarms/{alarm_id}/resolve"): lambda c: {"note": "换了通信模块"},
     ("POST", "/console/settings/price"): lambda c: {
         "price": "0.5500",
         "effective_from": c["tomorrow"],
@@ -141,12 +144,20 @@ async def _world(runtime: WebRuntime) -> Context:
         channel=payments.Channel.KIOSK,
     )
     context["kiosk"] = str(credited.payments[0].receipt_number)
+    async with runtime.storage.uow_factory() as uow:
+        await uow.alarms.raise_alarm(
+            kind=AlarmKind.BUS_UNREACHABLE, subject="bus-1", detail="test", at=clock.now()
+        )
+        await uow.commit()
+    async with runtime.storage.reader_factory() as reader:
+        (alarm,) = await reader.alarms.alarms(open_only=True, subject="bus-1")
+    context["alarm_id"] = str(alarm.id)
     return context
 
 
 def _path(route: ConsoleRoute, context: Context) -> str:
     return route.path.format(
-        **{k: context.get(k, "x") for k in ("number", "meter", "login", "receipt_number")}
+        **{k: context.get(k, "0") for k in ("number", "meter", "login", "alarm_id")}
     )
 
 
