@@ -1610,6 +1610,11 @@ class FakePaymentRepository(_Repository):
         since = [day for day in self.t.counter_hours if day <= on]
         return self.t.counter_hours[max(since)] if since else payments.DEFAULT_COUNTER_HOURS
 
+    async def set_counter_hours(
+        self, *, effective_from: dt.date, hours: payments.CounterHours
+    ) -> None:
+        self.t.counter_hours[effective_from] = hours
+
     async def counter_openings(
         self, *, at: dt.datetime
     ) -> tuple[payment_ports.CounterOpening, ...]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from tests.fakes.top_up import top_up
 from tests.unit.application.world import World
@@ -9,6 +11,7 @@ from tests.unit.application.world import World
 from wattbook.application.headend.resolve_alarm import resolve_alarm
 from wattbook.application.payments.cash_up import cash_up
 from wattbook.application.payments.exchange_receipt import exchange_receipt
+from wattbook.application.payments.set_counter_hours import parse_counter_hours, set_counter_hours
 from wattbook.domain import payments
 from wattbook.domain.alarms import AlarmKind, UnknownAlarm
 from wattbook.domain.values import Money
@@ -115,3 +118,34 @@ class TestResolveAlarm:
             await resolve_alarm(
                 uow=world.uow(), clock=world.clock, alarm_id=alarm.id, by="wang.gong", note="x"
             )
+
+
+class TestCounterHours:
+    def test_parses_weekday_ranges_into_shifts(self) -> None:
+        hours = parse_counter_hours("1-5 08:00-12:00\n\n6 09:00-11:30\n")
+
+        assert len(hours.shifts) == 6
+        assert {s.weekday for s in hours.shifts} == {0, 1, 2, 3, 4, 5}
+
+    @pytest.mark.parametrize("text", ["", "mon 8-12", "5-1 08:00-12:00", "1 25:00-26:00"])
+    def test_refuses_a_bad_timetable(self, text: str) -> None:
+        with pytest.raises(ValueError, match=r"\w"):
+            parse_counter_hours(text)
+
+    async def test_a_new_timetable_starts_on_its_day_and_not_in_the_past(self) -> None:
+        world = World()
+        today = world.clock.now().date()
+        hours = parse_counter_hours("1-7 07:00-22:00")
+
+        with pytest.raises(ValueError, match="past"):
+            await set_counter_hours(
+                uow=world.uow(),
+                clock=world.clock,
+                effective_from=today - timedelta(days=1),
+                hours=hours,
+            )
+        await set_counter_hours(
+            uow=world.uow(), clock=world.clock, effective_from=today, hours=hours
+        )
+
+        assert world.db.tables.counter_hours[today] == hours

@@ -205,6 +205,13 @@ class PaymentRepository(Protocol):
         """Return the counter's hours in force on a local date."""
         ...
 
+    async def set_counter_hours(
+        self, *, effective_from: date, hours: payments.CounterHours
+    ) -> None:
+        """Put ``hours`` in force from the local date ``effective_from`` (replacing a version
+        that starts that very day)."""
+        ...
+
     async def counter_openings(self, *, at: datetime) -> tuple[CounterOpening, ...]:
         """Return the administrators' opening orders covering ``at``."""
         ...

@@ -93,6 +93,10 @@ SAMPLES: dict[tuple[str, str], Callable[[Context], dict[str, str]]] = {
         "reclose_delay_minutes": "3",
     },
     ("POST", "/console/settings/counter-opening"): lambda c: {"hours": "2", "reason": "加班"},
+    ("POST", "/console/settings/counter-hours"): lambda c: {
+        "hours": "1-5 08:00-12:00\n1-5 14:00-17:30\n6 09:00-11:00",
+        "effective_from": c["tomorrow"],
+    },
     ("POST", "/console/settings/holidays"): lambda c: {
         "text": "date,type,name\n2026-10-01,休,国庆节\n2026-10-10,班,国庆节调休\n",
     },

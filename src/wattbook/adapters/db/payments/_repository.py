@@ -488,6 +488,29 @@ class SqlPaymentRepository:
         """Return the counter's hours in force on a local date."""
         return await self._worker.run(self._counter_hours, on)
 
+    def _set_counter_hours(self, effective_from: date, hours: payments.CounterHours) -> None:
+        h = payments_t.counter_hours
+        connection = self._worker.conn()
+        connection.execute(h.delete().where(h.c.effective_from == effective_from))
+        connection.execute(
+            h.insert(),
+            [
+                {
+                    "effective_from": effective_from,
+                    "weekday": shift.weekday,
+                    "opens_at": shift.opens_at,
+                    "closes_at": shift.closes_at,
+                }
+                for shift in hours.shifts
+            ],
+        )
+
+    async def set_counter_hours(
+        self, *, effective_from: date, hours: payments.CounterHours
+    ) -> None:
+        """Put ``hours`` in force from ``effective_from``."""
+        await self._worker.run(self._set_counter_hours, effective_from, hours)
+
     def _counter_openings(self, at: datetime) -> tuple[payment_ports.CounterOpening, ...]:
         o = payments_t.counter_openings
         rows = self._worker.conn().execute(

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from wattbook.application.billing import set_tariff
-from wattbook.application.payments import counter
+from wattbook.application.payments import counter, set_counter_hours
 from wattbook.application.prepaid import import_holiday_schedule, set_prepaid_settings
 from wattbook.domain import billing, staff
 from wattbook.domain.values import Energy, Period, Price, local_date
@@ -39,6 +39,10 @@ async def settings_page(
         years = await uow.calendar.confirmed_years()
     async with runtime.storage.uow_factory() as writer:
         policy = await writer.prepaid.settings(on=today)
+        hours = await writer.payments.counter_hours(on=today)
+    shifts = "\n".join(
+        f"{s.weekday + 1} {s.opens_at:%H:%M}-{s.closes_at:%H:%M}" for s in hours.shifts
+    )
     return render(
         request,
         "console/settings.html",
@@ -47,6 +51,7 @@ async def settings_page(
         policy=policy,
         years=years,
         today=today,
+        shifts=shifts,
     )
 
 
@@ -120,6 +125,37 @@ async def change_policy(
             low_balance_energy=low,
             warning_cut_energy=warning,
             reclose_delay=delay,
+        )
+    except refusals() as error:
+        return problem(request, error, acting=acting, back="/console/settings")
+    return RedirectResponse("/console/settings", status_code=303)
+
+
+@router.post("/counter-hours")
+async def change_counter_hours(
+    request: Request,
+    acting: Annotated[
+        Acting, Depends(Guard(P.CHANGE_SETTINGS, audit="payments.counter-hours.changed"))
+    ],
+    hours: Annotated[str, Form()] = "",
+    effective_from: Annotated[str, Form()] = "",
+) -> Response:
+    """Change the counter's weekly hours from a date (one shift a line, 1 = Monday)."""
+    runtime = _context.runtime(request)
+    try:
+        start = _date(effective_from)
+        parsed = set_counter_hours.parse_counter_hours(hours)
+        async with runtime.storage.uow_factory() as reader:
+            current = await reader.payments.counter_hours(on=start)
+        await set_counter_hours.set_counter_hours(
+            uow=acting.uow(
+                target="counter-hours",
+                before=str(current),
+                after=f"from {start}: {parsed}",
+            ),
+            clock=runtime.storage.clock,
+            effective_from=start,
+            hours=parsed,
         )
     except refusals() as error:
         return problem(request, error, acting=acting, back="/console/settings")
