@@ -5,6 +5,13 @@ from __future__ import annotations
 import httpx
 from tests.integration.web.console.helpers import log_in
 
+from wattbook.application.accounts.install_meter import install_meter
+from wattbook.application.headend import ports as hp
+from wattbook.application.headend.configure_bus import configure_bus
+from wattbook.application.headend.record_communication import record_communication
+from wattbook.bootstrap import WebRuntime
+from wattbook.domain.values import AccountNumber, MeterNumber, RegisterSet
+
 
 async def test_a_cashier_takes_cash(console: httpx.AsyncClient) -> None:
     token = await log_in(console, "cashier")
@@ -26,3 +33,39 @@ async def test_a_cashier_takes_cash(console: httpx.AsyncClient) -> None:
     assert "50.00" in receipt.text
     cash = await console.get("/console/cash-up")
     assert cash.status_code == 200
+
+
+async def test_an_engineer_sees_each_bus_and_meter_with_its_success(
+    console: httpx.AsyncClient, runtime: WebRuntime
+) -> None:
+    clock = runtime.storage.clock
+    meter = MeterNumber(value="051600001234")
+    await install_meter(
+        uow=runtime.storage.uow_factory(),
+        clock=clock,
+        number=AccountNumber(value="051600001234"),
+        meter_number=meter,
+        bus="block-7",
+        initial=RegisterSet(total_wh=0, sharp_wh=0, peak_wh=0, flat_wh=0, valley_wh=0),
+    )
+    await configure_bus(
+        uow=runtime.storage.uow_factory(),
+        bus=hp.BusConfig(
+            name="block-7", url="tcp://127.0.0.1:7001", meters=(hp.BusMeter(meter_number=meter),)
+        ),
+    )
+    await record_communication(
+        uow=runtime.storage.uow_factory(),
+        bus="block-7",
+        outcomes=[
+            hp.CommunicationOutcome(meter_number=meter, at=clock.now(), succeeded=ok)
+            for ok in (True, True, True, False)
+        ],
+    )
+    await log_in(console, "engineer")
+
+    page = await console.get("/console/meters")
+
+    assert page.status_code == 200
+    assert "block-7" in page.text
+    assert "75.0% (3/4)" in page.text

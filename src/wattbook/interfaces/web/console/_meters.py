@@ -14,7 +14,7 @@ from wattbook.application.headend import dispatch_relay_commands, list_alarms
 from wattbook.application.headend import ports as hp
 from wattbook.application.prepaid import keep_power
 from wattbook.domain import headend, staff
-from wattbook.domain.values import MeterNumber, Period
+from wattbook.domain.values import MeterNumber, Period, local_date
 from wattbook.interfaces.web import _context
 from wattbook.interfaces.web.console._auth import Acting, Guard
 from wattbook.interfaces.web.console._pages import problem, refusals, render
@@ -39,13 +39,34 @@ async def overview(
     """List every installed meter by bus with its last reading, success, relay and clock."""
     runtime = _context.runtime(request)
     since = runtime.storage.clock.now() - HEALTH_WINDOW
+    since_day = local_date(since)
     async with runtime.storage.reader_factory() as uow:
         meters = await uow.headend.meter_overview(since=since)
         buses = await uow.headend.buses()
+        health = []
+        for config in buses:
+            days = [
+                d
+                for d in await uow.headend.communication_days(bus=config.name)
+                if d.meter_number is None and d.day >= since_day
+            ]
+            health.append(
+                (
+                    config,
+                    sum(d.attempts for d in days),
+                    sum(d.successes for d in days),
+                )
+            )
     if bus:
         meters = tuple(m for m in meters if m.bus == bus)
     return render(
-        request, "console/meters.html", acting=acting, meters=meters, buses=buses, bus=bus
+        request,
+        "console/meters.html",
+        acting=acting,
+        meters=meters,
+        buses=buses,
+        bus=bus,
+        health=health,
     )
 
 
