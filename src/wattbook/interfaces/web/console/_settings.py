@@ -214,9 +214,11 @@ async def import_holidays(
             if len(raw) > MAX_SCHEDULE_BYTES:
                 raise ValueError("a year's schedule is a small file (64 KiB at most)")
             content = raw.decode("utf-8-sig")
-        year, _ = import_holiday_schedule.parse_holiday_schedule(content)
+        year, days = import_holiday_schedule.parse_holiday_schedule(content)
+        off = sum(1 for day in days if not day.working)
+        after = f"{off} days off, {len(days) - off} adjusted working days"
         year, _changed = await import_holiday_schedule.import_holiday_schedule(
-            uow=acting.uow(target=f"calendar-{year}", detail=note),
+            uow=acting.uow(target=f"calendar-{year}", after=after, detail=note),
             clock=runtime.storage.clock,
             text=content,
             by=acting.login,
