@@ -97,7 +97,7 @@ class TestSecurityHeaders:
             assert "frame-ancestors 'none'" in csp
             assert answer.headers["x-frame-options"] == "DENY"
             assert answer.headers["x-content-type-options"] == "nosniff"
-            assert answer.headers["referrer-policy"] == "same-origin"
+            assert answer.headers["referrer-policy"] == "no-referrer"
 
     async def test_session_json_and_receipts_are_not_stored_but_static_files_may_be(
         self, client: httpx.AsyncClient, engine: Engine, clock: FakeClock

@@ -25,9 +25,7 @@ CONTENT_SECURITY_POLICY = (
 SECURITY_HEADERS = (
     ("x-frame-options", "DENY"),
     ("x-content-type-options", "nosniff"),
-    # same-origin, not no-referrer: under no-referrer Chromium posts forms with "Origin: null",
-    # which the CSRF origin check (_csrf) must refuse; no other site is ever sent a referrer.
-    ("referrer-policy", "same-origin"),
+    ("referrer-policy", "no-referrer"),
 )
 # Static files (CSS, JS) may be cached; everything else may carry a resident's data.
 CACHEABLE_PREFIX = "/static/"
