@@ -30,6 +30,7 @@ from wattbook.application.prepaid.calendar_ports import CalendarChange
 from wattbook.application.prepaid.import_holiday_schedule import import_holiday_schedule
 from wattbook.application.prepaid.read_calendar import CalendarYear, read_calendar_year
 from wattbook.application.prepaid.set_calendar_day import set_calendar_day
+from wattbook.application.queries.resident_ports import ResidentReader
 from wattbook.application.scheduled_jobs import (
     SMS_IDLE,
     ScheduledJob,
@@ -70,6 +71,11 @@ class Storage:
             reader_factory=db.reader_factory(engine),
             clock=clock if clock is not None else SystemClock(),
         )
+
+    @property
+    def resident_reader(self) -> ResidentReader:
+        """Return the residents' portal's reader (one household per call, read-only)."""
+        return db.SqlResidentReader(self.engine)
 
     async def check(self, *, timeout_s: float = db.PING_TIMEOUT_S) -> None:
         """Check that the database answers a query through the same workers as the use cases.

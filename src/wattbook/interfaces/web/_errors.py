@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from wattbook import bootstrap
+from wattbook.application import queries
 from wattbook.application.accounts import ports as account_ports
 from wattbook.application.payments.kiosk import UnknownSession
 from wattbook.domain import payments
@@ -39,6 +40,7 @@ ANTICIPATED: tuple[tuple[type[Exception], int, str], ...] = (
     (payments.KioskNotAuthenticated, 401, "KIOSK_NOT_SIGNED"),
     (LookupRateLimited, 429, "TOO_MANY_LOOKUPS"),
     (CsrfRefused, 403, "CSRF_REFUSED"),
+    (queries.InvalidPage, 422, "INVALID_REQUEST"),
     (payments.UnknownReceipt, 404, "UNKNOWN_RECEIPT"),
     (payments.DuplicatePayment, 409, "DUPLICATE_PAYMENT"),
     (payments.CounterClosed, 403, "COUNTER_CLOSED"),
