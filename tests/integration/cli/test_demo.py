@@ -38,7 +38,7 @@ def test_demo_runs_the_whole_system_on_a_simulated_campus(tmp_path) -> None:  # 
         text=True,
     )
     assert process.stdout is not None
-    banner = "".join(process.stdout.readline() for _ in range(4))
+    banner = "".join(process.stdout.readline() for _ in range(5))
     kiosk = re.search(r"http://127\.0\.0\.1:\d+/kiosk", banner)
     assert kiosk, banner
     with urllib.request.urlopen(kiosk.group(0), timeout=10) as response:  # noqa: S310 - localhost

@@ -359,7 +359,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             f"  note acceptor:    {panel_url}   (the kiosk's simulated acceptor)\n"
             f"  residents' portal: {web.url}/portal   (log in as {homes[0].number}"
             f" {homes[0].holder}; the captcha is on the page)\n"
-            f"  staff console:    {web.url}/console   (login {DEMO_ADMIN}, "
+            f"  staff console:     {web.url}/console   (login {DEMO_ADMIN}, "
             f"password {console_password})\n"
             f"  read a meter:     wattbook meter read --bus {bus_url} --address {homes[0].number}\n"
             "Ctrl-C stops.\n",
@@ -414,7 +414,7 @@ DEMO_ADMIN = "demo.admin"
 async def _demo_administrator(*, storage: bootstrap.Storage, clock: SimulatedClock) -> str:
     """Create (or reset) the demo's console administrator and return its new password."""
     password = secrets.token_urlsafe(12)
-    hasher = bootstrap.password_hasher()
+    hasher = bootstrap.password_hasher(fast=True)
     try:
         await operators.create_operator(
             uow=storage.uow_factory(),
