@@ -9,6 +9,7 @@ from wattbook.application.accounts.install_meter import install_meter
 from wattbook.application.headend import ports as hp
 from wattbook.application.headend.configure_bus import configure_bus
 from wattbook.application.headend.record_communication import record_communication
+from wattbook.application.staff import ports as staff_ports
 from wattbook.bootstrap import WebRuntime
 from wattbook.domain.values import AccountNumber, MeterNumber, RegisterSet
 
@@ -69,3 +70,22 @@ async def test_an_engineer_sees_each_bus_and_meter_with_its_success(
     assert page.status_code == 200
     assert "block-7" in page.text
     assert "75.0% (3/4)" in page.text
+
+
+async def test_the_same_counter_form_sent_twice_credits_and_audits_once(
+    console: httpx.AsyncClient, runtime: WebRuntime
+) -> None:
+    token = await log_in(console, "cashier")
+    form = {"csrf_token": token, "number": "051600001234", "amount": "20.00", "token": "once"}
+
+    first = await console.post("/console/counter/top-up", data=form)
+    second = await console.post("/console/counter/top-up", data=form)
+
+    assert first.headers["location"] == second.headers["location"]
+    async with runtime.storage.reader_factory() as uow:
+        balance = await uow.ledger.balances([AccountNumber(value="051600001234")])
+        records = await uow.staff.search_audit(
+            staff_ports.AuditQuery(action="payments.counter.top-up")
+        )
+    assert balance[AccountNumber(value="051600001234")].fen == 1_000 + 2_000
+    assert len(records) == 1

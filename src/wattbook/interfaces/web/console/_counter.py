@@ -78,13 +78,24 @@ async def top_up(
         money = Money.parse(amount.strip())
         if not token.strip():
             raise ValueError("the counter form's token is missing: open the form again")
+        reference = f"{acting.login}:{token.strip()}"
+        async with runtime.storage.reader_factory() as reader:
+            earlier = await reader.payments.by_channel_reference(
+                payments.Channel.COUNTER, (reference,)
+            )
+        if reference in earlier:
+            # The same form sent twice (a double click, a reload): its receipt, nothing new.
+            return RedirectResponse(
+                f"/console/receipts/{earlier[reference].receipt_number}?paper={paper}",
+                status_code=303,
+            )
         receipt = await counter.pay_at_counter(
             uow=acting.uow(target=str(account_number), after=f"amount={money}", detail=token),
             clock=runtime.storage.clock,
             number=account_number,
             amount=money,
             operator=acting.login,
-            reference=f"{acting.login}:{token.strip()}",
+            reference=reference,
         )
     except refusals() as error:
         return problem(request, error, acting=acting, back=back)
