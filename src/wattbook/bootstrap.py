@@ -39,6 +39,7 @@ from wattbook.application.scheduled_jobs import (
     run_scheduled_jobs,
     scheduled_jobs,
 )
+from wattbook.application.staff import ports as staff_ports
 from wattbook.domain import payments
 from wattbook.domain.alarms import Alarm
 from wattbook.domain.values import AccountNumber, Money
@@ -412,6 +413,9 @@ class WebRuntime:
     bank: BankLink
     receipt_font: Path | None
     wall_clock: ports.Clock = dataclasses.field(default_factory=SystemClock)
+    password_hasher: staff_ports.PasswordHasher = dataclasses.field(
+        default_factory=lambda: password_hasher()
+    )
 
     @property
     def kiosk_caps(self) -> payments.KioskCaps:
@@ -731,6 +735,18 @@ async def start_modem_simulator(
 def system_clock() -> ports.Clock:
     """Return the system clock (for interfaces that need today's date)."""
     return SystemClock()
+
+
+def password_hasher(*, fast: bool = False) -> staff_ports.PasswordHasher:
+    """Return the staff password hasher (argon2id).
+
+    ``fast`` is for the demo's throw-away administrator, made while its clock runs 60 times
+    faster than the wall: the hash costs a millisecond, and the first log-in rehashes it with
+    the full parameters.
+    """
+    from wattbook.adapters.passwords import Argon2Hasher
+
+    return Argon2Hasher(fast=fast)
 
 
 # ------------------------------------------------------------ kiosk agent

@@ -114,6 +114,10 @@ def test_a_newcomer_sees_every_rule_fire_within_two_minutes(tmp_path: Path) -> N
         )
         assert portal, banner
         portal_page = _fetch(portal.group(1) + "/login")
+        console = re.search(r"(http://127\.0\.0\.1:\d+/console) ", banner)
+        assert console, banner
+        console_page = _fetch(console.group(1) + "/login")
+        roles = re.findall(r"^ +(\w+) +login (demo\.\w+), password \S+$", banner, re.MULTILINE)
         # A second demo in the same folder refuses, and leaves the running one alone.
         second = subprocess.run(
             _demo("--data-dir", str(tmp_path / "campus"), "--duration", "1"),
@@ -148,6 +152,13 @@ def test_a_newcomer_sees_every_rule_fire_within_two_minutes(tmp_path: Path) -> N
     assert "自助缴费" in kiosk_page
     assert "户主姓名" in portal_page
     assert "验证码" in portal_page
+    assert "员工登录" in console_page
+    assert roles == [
+        ("administrator", "demo.admin"),
+        ("cashier", "demo.cashier"),
+        ("engineer", "demo.engineer"),
+        ("viewer", "demo.viewer"),
+    ]
     assert second.returncode == Exit.FAILED
     assert "already running" in second.stderr
     assert process.returncode == 0, errors

@@ -43,8 +43,10 @@ from wattbook.application.headend import ports as headend_ports
 from wattbook.application.headend.list_alarms import list_alarms
 from wattbook.application.payments import kiosk_devices
 from wattbook.application.prepaid.read_calendar import next_holiday_eve
+from wattbook.application.staff import operators
+from wattbook.application.staff import ports as staff_ports
 from wattbook.dlt645 import simulator
-from wattbook.domain import accounts, payments
+from wattbook.domain import accounts, payments, staff
 from wattbook.domain.values import (
     SHANGHAI,
     AccountNumber,
@@ -685,6 +687,7 @@ async def _live(
                 cast_from=state.started_at + CAST_PAYS_AFTER,
                 cast=frozenset(home.number for home in cast.values()),
             )
+            logins = await _demo_operators(storage=storage, clock=clock)
             bus_url = f"tcp://{endpoints[0].host}:{endpoints[0].port}"
             first = homes[0]
             header = [
@@ -697,6 +700,11 @@ async def _live(
                 f"  note acceptor:    {panel_url}   (the kiosk's simulated acceptor)",
                 f"  residents' portal: {web.url}/portal   (log in as {first.number} "
                 f"{first.holder}; the captcha is on the page)",
+                f"  staff console:     {web.url}/console   (one operator per role:)",
+                *(
+                    f"    {role.value.lower():<14} login {login}, password {password}"
+                    for role, (login, password) in logins.items()
+                ),
                 f"  read a meter:     wattbook meter read --bus {bus_url} --address {first.number}",
                 f"  bank (simulated): {bank.url}   (auto top-up agreement "
                 f"{campus_script.BANK_AGREEMENT})",
@@ -853,6 +861,50 @@ async def _kiosk_secret(*, storage: bootstrap.Storage, clock: SimulatedClock, pa
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="ascii") as file:
         file.write(secret + "\n")
+
+
+# The demo's operators, one per role: a new random password each run, printed with the URLs.
+DEMO_OPERATORS = {
+    staff.Role.ADMINISTRATOR: ("demo.admin", "Demo administrator"),
+    staff.Role.CASHIER: ("demo.cashier", "Demo cashier"),
+    staff.Role.ENGINEER: ("demo.engineer", "Demo engineer"),
+    staff.Role.VIEWER: ("demo.viewer", "Demo viewer"),
+}
+DEMO_ADMIN = DEMO_OPERATORS[staff.Role.ADMINISTRATOR][0]
+
+
+async def _demo_operators(
+    *, storage: bootstrap.Storage, clock: SimulatedClock
+) -> dict[staff.Role, tuple[str, str]]:
+    """Create (or reset) one console operator per role; return each role's login and its new
+    password."""
+    hasher = bootstrap.password_hasher(fast=True)
+    logins = {}
+    for role, (login, name) in DEMO_OPERATORS.items():
+        password = secrets.token_urlsafe(12)
+        try:
+            await operators.create_operator(
+                uow=storage.uow_factory(),
+                clock=clock,
+                hasher=hasher,
+                login=login,
+                name=name,
+                role=role,
+                password=password,
+                by="wattbook demo",
+                channel="CLI",
+            )
+        except staff_ports.DuplicateOperator:
+            await operators.reset_password(
+                uow=storage.uow_factory(),
+                clock=clock,
+                hasher=hasher,
+                login=login,
+                password=password,
+                by="wattbook demo",
+            )
+        logins[role] = (login, password)
+    return logins
 
 
 async def _start_kiosk_agent(

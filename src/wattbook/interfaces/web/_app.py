@@ -24,6 +24,7 @@ from wattbook.interfaces.web import (
     _kiosk_auth,
     _portal,
     _portal_auth,
+    console,
 )
 from wattbook.interfaces.web._batcher import CallbackBatcher
 from wattbook.interfaces.web._context import STATIC
@@ -91,6 +92,7 @@ def create_app(
     app.include_router(_kiosk.router)
     app.include_router(_portal_auth.router)
     app.include_router(_portal.router)
+    console.install(app)
 
     @app.get("/livez", include_in_schema=False)
     async def live() -> PlainTextResponse:
