@@ -1,5 +1,6 @@
-"""Journey 6 (A3, A4): the 24-hour line gets a household's power back with a keep-power order,
-recorded with who did it and why; the rules leave the power on while it lasts."""
+"""Journey 6 (A3, A4): the 24-hour line gets a household's power back: an engineer orders the
+emergency power-back in the staff console, with the reason; the relay closes through the
+head-end, the power stays on while the order lasts, and who did it and why are recorded."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import datetime as dt
 from sqlalchemy.engine import Engine
 from tests.journeys.world import residents, world
 
-from wattbook.application.prepaid.keep_power import order_keep_power
-from wattbook.domain.values import SHANGHAI, AccountNumber, Period
+from wattbook.domain.values import SHANGHAI
 
 MONDAY_MORNING = dt.datetime(2025, 3, 10, 9, 0, tzinfo=SHANGHAI)
 QUARTER = dt.timedelta(minutes=15)
+REASON = "elderly resident on oxygen, son pays tomorrow"
 
 
 async def test_an_operators_emergency_power_back(engine: Engine) -> None:
@@ -24,24 +25,30 @@ async def test_an_operators_emergency_power_back(engine: Engine) -> None:
             step=QUARTER,
         )
 
-        now = campus.clock.now()
-        await order_keep_power(
-            uow=campus.uow_factory(),
-            clock=campus.clock,
-            number=AccountNumber(value=resident.number),
-            period=Period(start_at=now, end_at=now + dt.timedelta(days=1)),
-            ordered_by="值班员 duty officer 08",
-            reason="elderly resident on oxygen, son pays tomorrow",
-        )
+        async with campus.console("viewer") as viewer:
+            refused = await viewer.post(
+                f"/meters/{resident.number}/power-back", reason=REASON, hours="24"
+            )
+        async with campus.console("engineer") as engineer:
+            ordered = await engineer.post(
+                f"/meters/{resident.number}/power-back", reason=REASON, hours="24"
+            )
         await campus.step(dt.timedelta(minutes=1))
         on_after_order = meter.relay_closed
         await campus.step(dt.timedelta(hours=6))
 
+        assert refused.status_code == 403
+        assert ordered.status_code == 303, ordered.text[:500]
         assert on_after_order
         assert meter.relay_closed  # still on, in arrears, while the order lasts
         assert campus.balance_fen(resident.number) < 0
         assert campus.relay_commands(resident.number)[-1] == ("CLOSE", "KEEP_POWER", "CONFIRMED")
         orders = campus.rows("SELECT ordered_by, reason FROM keep_power_orders")
-        assert [tuple(row) for row in orders] == [
-            ("值班员 duty officer 08", "elderly resident on oxygen, son pays tomorrow")
+        assert [tuple(row) for row in orders] == [("engineer", REASON)]
+        audit = campus.rows(
+            "SELECT actor, action, target, detail FROM audit_log "
+            "WHERE action = 'prepaid.power-back.ordered'"
+        )
+        assert [tuple(row) for row in audit] == [
+            ("engineer", "prepaid.power-back.ordered", resident.number, REASON)
         ]

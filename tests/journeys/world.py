@@ -21,12 +21,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from tests.fakes import FakeBankGateway
 from tests.integration.headend.campus import PLAN, SharedClock
+from tests.integration.web.console.helpers import create_operators, log_in
 from tests.integration.web.kiosk_client import KioskAuth, pay, register_kiosk
 from tests.integration.web.portal_fixtures import Portal, csrf_of
 
 from wattbook import bootstrap
 from wattbook.adapters import bank as bank_adapter
 from wattbook.adapters import db, meters
+from wattbook.adapters.passwords import Argon2Hasher
 from wattbook.application import queries
 from wattbook.application.accounts.install_meter import install_meter
 from wattbook.application.accounts.open_account import open_account
@@ -92,6 +94,18 @@ class PortalVisit:
         answer = await self.browser.get(f"/portal{path}")
         assert answer.status_code == 200, (path, answer.status_code)
         return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", answer.text))
+
+
+@dataclass(frozen=True, slots=True)
+class StaffVisit:
+    """An operator's browser, logged in to the console, and its form token."""
+
+    browser: httpx.AsyncClient
+    token: str
+
+    async def post(self, path: str, **form: str) -> httpx.Response:
+        """Post a console form (with the token); return the answer."""
+        return await self.browser.post(f"/console{path}", data={**form, "csrf_token": self.token})
 
 
 class World:
@@ -239,6 +253,18 @@ class World:
                 assert answer.status_code == 303, answer.text[:500]
             yield PortalVisit(browser=browser)
 
+    # ------------------------------------------------------------------ the console
+
+    @contextlib.asynccontextmanager
+    async def console(self, login: str) -> AsyncIterator[StaffVisit]:
+        """Yield an operator (``admin``, ``cashier``, ``engineer``, ``viewer``) logged in to
+        the staff console in a browser of their own."""
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://campus.test"
+        ) as browser:
+            token = await log_in(browser, login)
+            yield StaffVisit(browser=browser, token=token)
+
     # ------------------------------------------------------------------ what is seen
 
     async def feed(self, since: dt.datetime) -> list[ap.ActivityItem]:
@@ -379,7 +405,9 @@ async def world(
         web=WebSettings(bank_secret=BANK_SECRET, allowed_hosts=("campus.test",)),
         bank=bootstrap.BankLink(gateway=FakeBankGateway(), secret=BANK_SECRET.encode()),
         receipt_font=None,
+        password_hasher=Argon2Hasher(fast=True),
     )
+    await create_operators(runtime)
     app = create_app(runtime, background=False)
     transport = httpx.ASGITransport(app=app)
     try:
