@@ -88,7 +88,7 @@ OPENING_FEN = {
     Role.BANK: 2_060,
     Role.COVER: 18_800,
     Role.OFFLINE: 9_950,
-    Role.HOLIDAY: 150,
+    Role.HOLIDAY: 100,
 }
 HEATED = frozenset({Role.LOW_TEXT, Role.WARNING_CUT, Role.ARREARS, Role.BANK})
 
