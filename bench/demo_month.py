@@ -53,7 +53,9 @@ def main() -> None:
             now = time.perf_counter()
             if header_at is None and line.startswith("Ctrl-C stops"):
                 header_at = now
-            if line.startswith(("Month-end statements", "  statements", "  every", "  bank")):
+            if line.startswith(
+                ("Month-end statements", "  statements against", "  every", "  bank debits")
+            ):
                 lived_at = lived_at or now
                 check += line
         process.wait()
