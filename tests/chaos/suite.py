@@ -24,18 +24,28 @@ class Plan:
     """How big each run is."""
 
     buses: int = 1
-    meters: int = 6
-    sweeps: int = 12
-    loss_buses: int = 2
+    meters: int = 4
+    sweeps: int = 8
+    loss_buses: int = 1
     loss_meters: int = 8
-    loss_sweeps: int = 24
+    loss_sweeps: int = 16
     trials: int = 2  # per process kind and backend
+    web_sessions: int = 4  # kiosk sessions (and bank callbacks) per round of web kills
 
 
 SHORT = Plan()
 # 3 kill kinds x 34 trials x 2 backends = 204 kill -9 trials; 2 x 3 x 16 x 48 = 4,608 reads
 # scheduled under 1 % frame loss.
-LONG = Plan(buses=2, meters=8, sweeps=24, loss_buses=3, loss_meters=16, loss_sweeps=48, trials=34)
+LONG = Plan(
+    buses=2,
+    meters=8,
+    sweeps=24,
+    loss_buses=3,
+    loss_meters=16,
+    loss_sweeps=48,
+    trials=34,
+    web_sessions=8,
+)
 
 
 Run = bus.BusRun | processes.ProcessRun
@@ -68,6 +78,7 @@ async def run_kind(
                 trials=plan.trials,
                 rng=rng,
                 log_path=folder / f"serve-{backend}.log",
+                sessions=plan.web_sessions,
             )
         with databases.database(backend, folder) as url:
             if kind == "headend":
@@ -127,11 +138,14 @@ class Report:
                 extra = ", ".join(f"{k} {v}" for k, v in r.figures.items())
                 figures = f"trials {r.trials}" + (f", {extra}" if extra else "")
             out.append(f"{r.kind:<10} {r.backend:<10} {figures}; violations {len(r.violations)}")
-        ratio = self.collected / self.scheduled if self.scheduled else 0.0
-        out.append(
-            f"collected under 1 % frame loss: {self.collected}/{self.scheduled} ({ratio:.4%});"
-            f" kill -9 trials: {self.trials}; violations: {len(self.violations)}"
-        )
+        total = f"kill -9 trials: {self.trials}; violations: {len(self.violations)}"
+        if self.scheduled:
+            ratio = self.collected / self.scheduled
+            total = (
+                f"collected under 1 % frame loss: {self.collected}/{self.scheduled}"
+                f" ({ratio:.4%}); {total}"
+            )
+        out.append(total)
         out += [f"VIOLATION {v}" for v in self.violations]
         return out
 
