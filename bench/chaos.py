@@ -74,10 +74,8 @@ async def main(plan: suite.Plan, seed: int) -> dict[str, object]:
                 if run is None:
                     continue
                 report.runs.append(run)
-                print(
-                    f"{suite.Report(runs=[run]).lines()[0]} ({time.monotonic() - begun:.0f} s)",
-                    flush=True,
-                )
+                first, *rest = suite.Report(runs=[run]).lines()
+                print(f"{first} ({time.monotonic() - begun:.0f} s)", *rest[1:], sep="\n", flush=True)
     print("\n".join(report.lines()[len(report.runs) :]))
     scheduled = sum(r.scheduled for r in baseline)
     collected = sum(r.collected for r in baseline)

@@ -45,6 +45,7 @@ from wattbook.settings import Settings
 WATTBOOK = (sys.executable, "-m", "wattbook")
 PROCESS_KINDS = ("headend", "web", "sms", "db-restart")
 OPENING_FEN = 10_000
+START_TIMEOUT_S = 120.0
 # Collection every 2 s, so that a kill lands mid-batch more often than not.
 FAST_PLAN = hp.PollPlan(
     energy_every=dt.timedelta(seconds=2),
@@ -167,7 +168,9 @@ def _campus_checks(url: str, place: Site, *, covers_opened: int, cover_meter: st
         "SELECT COUNT(*) FROM meter_events WHERE meter_number = :n AND kind = 'METER_COVER_OPENED'",
         n=cover_meter,
     )[0][0]
-    if int(stored) != min(covers_opened, 10):  # the meter keeps its last 10 records
+    # One opening at most between two head-ends: every record is read before the meter's ten
+    # are overwritten, so every opening must be stored.
+    if int(stored) != covers_opened:
         found.append(f"{cover_meter}: {stored} cover-open event(s) stored of {covers_opened}")
     return found
 
@@ -253,8 +256,12 @@ async def web_kills(
     rng: random.Random,
     log_path: Path,
     sessions: int = 8,
+    restart_database: bool = False,
 ) -> ProcessRun:
     """kill -9 `wattbook serve` while kiosk notes and bank callbacks stream in.
+
+    With ``restart_database`` (PostgreSQL), the server is left running and its database's
+    connections are dropped instead, in the middle of the callback batches.
 
     Rounds of ``tests/integration/web/test_crash_injection``'s streams (each on a fresh
     database: ``sessions`` kiosk sessions and as many bank debits' callbacks, each replayed
@@ -272,7 +279,7 @@ async def web_kills(
                 log_path,
                 env={"WATTBOOK_KIOSK_LOOKUPS_PER_MINUTE": "6000"},
             )
-            await asyncio.to_thread(server.start)
+            await asyncio.to_thread(server.start, timeout_s=START_TIMEOUT_S)
             notes: dict[str, list[int]] = {}
             serials: set[str] = set()
             done = asyncio.Event()
@@ -283,7 +290,13 @@ async def web_kills(
                     httpx.AsyncClient(base_url=server.base, timeout=5, auth=auth) as kiosk_client,
                 ):
                     killing = asyncio.create_task(
-                        _kill_server(server, rng, done, limit=trials - run.trials)
+                        _fault_server(
+                            server,
+                            rng,
+                            done,
+                            limit=trials - run.trials,
+                            restart_database=restart_database,
+                        )
                     )
                     await asyncio.gather(
                         kiosk_stream(
@@ -303,16 +316,21 @@ async def web_kills(
     return run
 
 
-async def _kill_server(
-    server: Server, rng: random.Random, done: asyncio.Event, *, limit: int
+async def _fault_server(
+    server: Server, rng: random.Random, done: asyncio.Event, *, limit: int, restart_database: bool
 ) -> int:
-    kills = 0
-    while kills < limit and not done.is_set():
+    faults = 0
+    while faults < limit and not done.is_set():
         await asyncio.sleep(rng.uniform(0.05, 0.5))
+        faults += 1
+        if restart_database:
+            await asyncio.to_thread(databases.terminate_backends, server.url)
+            continue
         server.kill()
-        kills += 1
-        await asyncio.to_thread(server.start)
-    return kills
+        # Two cores shared by many processes: give a restart time before calling it a crash
+        # loop (Server.start raises RuntimeError then, and the run fails).
+        await asyncio.to_thread(server.start, timeout_s=START_TIMEOUT_S)
+    return faults
 
 
 async def _payment_checks(

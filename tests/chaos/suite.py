@@ -89,9 +89,23 @@ async def run_kind(
                 return await processes.sms_kills(
                     backend=backend, url=url, trials=plan.trials, rng=rng, log=log
                 )
-            return await processes.database_restarts(
+            headend = await processes.database_restarts(
                 backend=backend, url=url, trials=plan.trials, rng=rng, log=log
             )
+        # ... and under the web process, in the middle of its bank callback batches.
+        web = await processes.web_kills(
+            backend=backend,
+            folder=folder,
+            trials=plan.trials,
+            rng=rng,
+            log_path=folder / f"serve-restart-{backend}.log",
+            sessions=plan.web_sessions,
+            restart_database=True,
+        )
+        headend.trials += web.trials
+        headend.violations += [f"web: {v}" for v in web.violations]
+        headend.figures.update(web_restarts=web.trials, notes=web.figures["notes"])
+        return headend
 
 
 @dataclasses.dataclass(slots=True)
