@@ -66,13 +66,28 @@ class ProcessRun:
     figures: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
+Process = asyncio.subprocess.Process
+# Every process a run started: whatever happens to the run, none outlives it (_reaped).
+_LIVE: set[Process] = set()
+
+
 async def _spawn(argv: tuple[str, ...], *, env: dict[str, str], log: IO[bytes]) -> Process:
-    return await asyncio.create_subprocess_exec(
+    process = await asyncio.create_subprocess_exec(
         *WATTBOOK, *argv, env={**os.environ, **env}, stdout=log, stderr=asyncio.subprocess.STDOUT
     )
+    _LIVE.add(process)
+    return process
 
 
-Process = asyncio.subprocess.Process
+@contextlib.asynccontextmanager
+async def _reaped() -> AsyncIterator[None]:
+    """Kill -9 whatever process the block started and left running, even if it fails."""
+    try:
+        yield
+    finally:
+        for process in list(_LIVE):
+            await _kill9(process)
+            _LIVE.discard(process)
 
 
 async def _kill9(process: Process) -> None:
@@ -180,7 +195,7 @@ async def headend_kills(
 ) -> ProcessRun:
     """kill -9 the head-end ``trials`` times at random moments, then let it catch up."""
     run = ProcessRun(kind="headend", backend=backend)
-    async with _live_campus(url, meters=meters) as place:
+    async with _reaped(), _live_campus(url, meters=meters) as place:
         numbers = list(place.initial)
         cover_meter, covers = numbers[0], 0
         for trial in range(trials):
@@ -216,7 +231,7 @@ async def database_restarts(
     process is :func:`headend_kills`.
     """
     run = ProcessRun(kind="db-restart", backend=backend)
-    async with _live_campus(url, meters=meters) as place:
+    async with _reaped(), _live_campus(url, meters=meters) as place:
         numbers = list(place.initial)
         process = await _headend(url, log)
         crashes = dropped = 0
@@ -279,11 +294,11 @@ async def web_kills(
                 log_path,
                 env={"WATTBOOK_KIOSK_LOOKUPS_PER_MINUTE": "6000"},
             )
-            await asyncio.to_thread(server.start, timeout_s=START_TIMEOUT_S)
             notes: dict[str, list[int]] = {}
             serials: set[str] = set()
             done = asyncio.Event()
-            try:
+            try:  # stop() also ends a server that failed to start
+                await asyncio.to_thread(server.start, timeout_s=START_TIMEOUT_S)
                 auth = KioskAuth("K01", secret, bootstrap.system_clock().now)
                 async with (
                     httpx.AsyncClient(base_url=server.base, timeout=5) as client,
@@ -416,27 +431,29 @@ async def sms_kills(
     env = {"WATTBOOK_SMS_SENDER": "modem", "WATTBOOK_MODEM": where}
     argv = ("sms", "worker", "--database-url", url, "--idle", "0.1")
     queued = 0
+    drained = False
     try:
-        for _ in range(trials):
-            # Unique balances make unique texts: the modem's log tells each message apart.
-            batch = [
-                SmsRequest(
-                    account_number=numbers[(queued + i) % len(numbers)],
-                    kind=NotificationKind.POWER_RESTORED,
-                    balance=Money(fen=100_000 + queued + i),
-                    price=PRICE,
-                )
-                for i in range(4)
-            ]
-            await _enqueue(url, batch)
-            queued += len(batch)
+        async with _reaped():
+            for _ in range(trials):
+                # Unique balances make unique texts: the modem's log tells each message apart.
+                batch = [
+                    SmsRequest(
+                        account_number=numbers[(queued + i) % len(numbers)],
+                        kind=NotificationKind.POWER_RESTORED,
+                        balance=Money(fen=100_000 + queued + i),
+                        price=PRICE,
+                    )
+                    for i in range(4)
+                ]
+                await _enqueue(url, batch)
+                queued += len(batch)
+                process = await _spawn(argv, env=env, log=log)
+                await asyncio.sleep(rng.uniform(0.2, 2.5))
+                await _kill9(process)
+                run.trials += 1
             process = await _spawn(argv, env=env, log=log)
-            await asyncio.sleep(rng.uniform(0.2, 2.5))
-            await _kill9(process)
-            run.trials += 1
-        process = await _spawn(argv, env=env, log=log)
-        drained = await _wait(lambda: _pending(url) == 0, within_s=60)
-        await _stop(process)
+            drained = await _wait(lambda: _pending(url) == 0, within_s=60)
+            await _stop(process)
     finally:
         await modem.close()
     if not drained:
