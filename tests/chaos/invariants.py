@@ -62,14 +62,18 @@ def expected_charge_fen(used_wh: int) -> int:
     return round_half_up(Fraction(used_wh * PRICE_E4, 100_000))
 
 
-def charges(url: str, *, opening_fen: int, initial_wh: Mapping[str, int]) -> list[str]:
+def charges(
+    url: str, *, opening_fen: int | Mapping[str, int], initial_wh: Mapping[str, int]
+) -> list[str]:
     """Return the meters whose energy was not charged exactly once.
 
-    Each account opened with ``opening_fen`` and its meter installed at ``initial_wh``; its
-    balance must now be the opening less the charge for its last reading's total.
+    Each account opened with ``opening_fen`` (one for all, or by account) and its meter
+    installed at ``initial_wh``; its balance must now be the opening less the charge for its
+    last reading's total.
     """
     found = []
     for number, initial in initial_wh.items():
+        opening = opening_fen if isinstance(opening_fen, int) else opening_fen[number]
         (last,) = rows(
             url,
             "SELECT MAX(r.total_wh) FROM readings r JOIN meter_installations i"
@@ -83,7 +87,7 @@ def charges(url: str, *, opening_fen: int, initial_wh: Mapping[str, int]) -> lis
             n=number,
         )[0]
         used = int(last if last is not None else initial) - initial
-        want = opening_fen - expected_charge_fen(used)
+        want = opening - expected_charge_fen(used)
         if int(balance) != want:
             found.append(
                 f"{number}: balance {balance} fen after {used} Wh, expected {want} fen"

@@ -38,13 +38,14 @@ from wattbook.application.headend.configure_bus import configure_bus
 from wattbook.application.notifications.ports import NotificationKind, SmsRequest
 from wattbook.application.payments import kiosk
 from wattbook.dlt645 import simulator
-from wattbook.domain import accounts
+from wattbook.domain import accounts, ledger
 from wattbook.domain.values import AccountNumber, MeterNumber, Money, Price
 from wattbook.settings import Settings
 
 WATTBOOK = (sys.executable, "-m", "wattbook")
 PROCESS_KINDS = ("headend", "web", "sms", "db-restart")
 OPENING_FEN = 10_000
+ARREARS = 2  # the last meters of a live campus start at a balance of 0: they must be cut
 START_TIMEOUT_S = 120.0
 # Collection every 2 s, so that a kill lands mid-batch more often than not.
 FAST_PLAN = hp.PollPlan(
@@ -124,6 +125,20 @@ async def _live_campus(url: str, *, meters: int) -> AsyncIterator[Site]:
                 campus.meter(number).set_extra_load(watts=5_000)
             place = Site(engine, campus, SystemClock())  # type: ignore[arg-type]
             await place.open_accounts(opening_fen=OPENING_FEN)
+            for number in numbers[-ARREARS:]:  # these run out of money at the first charge
+                async with place.uow_factory() as uow:
+                    await uow.ledger.post(
+                        [
+                            ledger.Entry(
+                                account_number=AccountNumber(value=number),
+                                reference=f"chaos-spent-{number}",
+                                kind=ledger.EntryKind.ADJUSTMENT,
+                                amount=Money(fen=-OPENING_FEN),
+                                at=SystemClock().now(),
+                            )
+                        ]
+                    )
+                    await uow.commit()
             for bus, endpoint in zip(campus.spec.buses, campus.endpoints, strict=True):
                 await configure_bus(
                     uow=place.uow_factory(),
@@ -168,16 +183,51 @@ async def _readings_after(
     return False
 
 
-def _campus_checks(url: str, place: Site, *, covers_opened: int, cover_meter: str) -> list[str]:
+def _undone(url: str) -> int:
+    return int(
+        invariants.rows(
+            url,
+            "SELECT COUNT(*) FROM relay_commands WHERE status NOT IN"
+            " ('CONFIRMED', 'FAILED', 'CANCELLED') AND not_before_at <= :now",
+            now=SystemClock().now(),
+        )[0][0]
+    )
+
+
+def _cut_and_done(url: str, place: Site) -> bool:
+    """Test whether every account in arrears is cut and no due relay command is left undone.
+
+    A kill between sending an order and recording it must not lose the order (C4).
+    """
+    arrears = list(place.initial)[-ARREARS:]
+    return all(not place.campus.meter(n).relay_closed for n in arrears) and _undone(url) == 0
+
+
+async def _campus_checks(
+    url: str, place: Site, *, covers_opened: int, cover_meter: str
+) -> list[str]:
     numbers = list(place.initial)
+    funded, arrears = numbers[:-ARREARS], numbers[-ARREARS:]
     found = invariants.charges(
-        url, opening_fen=OPENING_FEN, initial_wh={n: place.initial[n].total_wh for n in numbers}
+        url,
+        opening_fen={n: 0 if n in arrears else OPENING_FEN for n in numbers},
+        initial_wh={n: place.initial[n].total_wh for n in numbers},
     )
     found += invariants.no_cuts(
         url,
-        numbers=numbers,
-        relays_closed={n: place.campus.meter(n).relay_closed for n in numbers},
+        numbers=funded,
+        relays_closed={n: place.campus.meter(n).relay_closed for n in funded},
     )
+    if not _cut_and_done(url, place):
+        found += [
+            f"{n}: in arrears, relay {'closed' if place.campus.meter(n).relay_closed else 'open'},"
+            f" {_undone(url)} relay command(s) due and not done a minute on"
+            for n in arrears
+        ]
+    failed = invariants.rows(
+        url, "SELECT id, last_error FROM relay_commands WHERE status = 'FAILED'"
+    )
+    found += [f"relay command {i} failed: {error}" for i, error in failed]
     stored = invariants.rows(
         url,
         "SELECT COUNT(*) FROM meter_events WHERE meter_number = :n AND kind = 'METER_COVER_OPENED'",
@@ -212,12 +262,15 @@ async def headend_kills(
         restarted_at = SystemClock().now()
         process = await _headend(url, log)
         caught_up = await _readings_after(url, restarted_at, numbers, within_s=60)
+        await _wait(lambda: _cut_and_done(url, place), within_s=60)
         code = await _stop(process)
         if not caught_up:
             run.violations.append("the head-end restarted but did not read every meter in 60 s")
         if code != 0:
             run.violations.append(f"the head-end exited {code} on SIGTERM after the kills")
-        run.violations += _campus_checks(url, place, covers_opened=covers, cover_meter=cover_meter)
+        run.violations += await _campus_checks(
+            url, place, covers_opened=covers, cover_meter=cover_meter
+        )
         run.violations += await invariants.ledger(url)
     return run
 
@@ -246,7 +299,7 @@ async def database_restarts(
         after = SystemClock().now()
         if not await _readings_after(url, after, numbers, within_s=60):
             run.violations.append("collection did not resume within 60 s of the last restart")
-        await asyncio.sleep(0.5)
+        await _wait(lambda: _cut_and_done(url, place), within_s=60)
         if process.returncode is not None:
             crashes += 1
         code = await _stop(process)
@@ -255,7 +308,7 @@ async def database_restarts(
         if code != 0:
             run.violations.append(f"the head-end exited {code} on SIGTERM")
         run.figures["connections_dropped"] = dropped
-        run.violations += _campus_checks(url, place, covers_opened=0, cover_meter=numbers[0])
+        run.violations += await _campus_checks(url, place, covers_opened=0, cover_meter=numbers[0])
         run.violations += await invariants.ledger(url)
     return run
 

@@ -7,6 +7,8 @@ request until the last reply frame; run several buses in parallel with several c
 What counts as the reply: only a frame with D7 = 1 whose address matches the request (nibble by
 nibble, ``A`` matching anything, so wildcard and abbreviated requests accept any meter that fits).
 Our own request echoed by a half-duplex adapter is therefore ignored, and so are stray frames.
+A reply from the right meter to an earlier request (another DI or function: a meter that
+answered past the timeout) is set aside while the answer to this request is awaited.
 Every failure raises: :class:`NoResponse` for silence, :class:`GarbledResponse` when only bytes
 that form no matching reply came back, :class:`UnexpectedResponse` for a well-formed reply that
 does not fit, and the specific :class:`AbnormalResponse` subclass for a meter's refusal.
