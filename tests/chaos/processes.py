@@ -241,7 +241,14 @@ async def _campus_checks(
 
 
 async def headend_kills(
-    *, backend: str, url: str, trials: int, rng: random.Random, log: IO[bytes], meters: int = 8
+    *,
+    backend: str,
+    url: str,
+    trials: int,
+    rng: random.Random,
+    log: IO[bytes],
+    meters: int = 8,
+    window_s: float = 4.0,
 ) -> ProcessRun:
     """kill -9 the head-end ``trials`` times at random moments, then let it catch up."""
     run = ProcessRun(kind="headend", backend=backend)
@@ -251,7 +258,7 @@ async def headend_kills(
         for trial in range(trials):
             process = await _headend(url, log)
             # From inside start-up to several sweeps in: a kill lands anywhere.
-            await asyncio.sleep(rng.uniform(0.3, 4.0))
+            await asyncio.sleep(rng.uniform(0.3, window_s))
             if trial % 3 == 0:  # a meter event for the next head-end to pick up
                 place.campus.meter(cover_meter).open_cover()
                 place.campus.meter(cover_meter).close_cover()
@@ -276,7 +283,14 @@ async def headend_kills(
 
 
 async def database_restarts(
-    *, backend: str, url: str, trials: int, rng: random.Random, log: IO[bytes], meters: int = 8
+    *,
+    backend: str,
+    url: str,
+    trials: int,
+    rng: random.Random,
+    log: IO[bytes],
+    meters: int = 8,
+    window_s: float = 2.5,
 ) -> ProcessRun:
     """Drop the database's connections under a running head-end ``trials`` times.
 
@@ -290,7 +304,7 @@ async def database_restarts(
         crashes = dropped = 0
         await _readings_after(url, SystemClock().now(), numbers, within_s=30)
         for _ in range(trials):
-            await asyncio.sleep(rng.uniform(0.2, 2.5))
+            await asyncio.sleep(rng.uniform(0.2, window_s))
             dropped += await asyncio.to_thread(databases.terminate_backends, url)
             run.trials += 1
             if process.returncode is not None:  # a crash, not a recovery: note it, go on
@@ -469,7 +483,13 @@ async def _enqueue(url: str, requests: list[SmsRequest]) -> None:
 
 
 async def sms_kills(
-    *, backend: str, url: str, trials: int, rng: random.Random, log: IO[bytes]
+    *,
+    backend: str,
+    url: str,
+    trials: int,
+    rng: random.Random,
+    log: IO[bytes],
+    window_s: float = 2.5,
 ) -> ProcessRun:
     """kill -9 `wattbook sms worker` mid-send; every queued text must reach the modem once."""
     run = ProcessRun(kind="sms", backend=backend)
@@ -501,7 +521,7 @@ async def sms_kills(
                 await _enqueue(url, batch)
                 queued += len(batch)
                 process = await _spawn(argv, env=env, log=log)
-                await asyncio.sleep(rng.uniform(0.2, 2.5))
+                await asyncio.sleep(rng.uniform(0.2, window_s))
                 await _kill9(process)
                 run.trials += 1
             process = await _spawn(argv, env=env, log=log)

@@ -30,7 +30,8 @@ class Plan:
     loss_meters: int = 8
     loss_sweeps: int = 16
     trials: int = 2  # per process kind and backend
-    web_sessions: int = 4  # kiosk sessions (and bank callbacks) per round of web kills
+    web_sessions: int = 3  # kiosk sessions (and bank callbacks) per round of web kills
+    window_s: float = 1.5  # a kill (or a restart) lands within this many seconds of a start
 
 
 SHORT = Plan()
@@ -45,6 +46,7 @@ LONG = Plan(
     loss_sweeps=48,
     trials=34,
     web_sessions=8,
+    window_s=4.0,
 )
 
 
@@ -83,14 +85,29 @@ async def run_kind(
         with databases.database(backend, folder) as url:
             if kind == "headend":
                 return await processes.headend_kills(
-                    backend=backend, url=url, trials=plan.trials, rng=rng, log=log
+                    backend=backend,
+                    url=url,
+                    trials=plan.trials,
+                    rng=rng,
+                    log=log,
+                    window_s=plan.window_s,
                 )
             if kind == "sms":
                 return await processes.sms_kills(
-                    backend=backend, url=url, trials=plan.trials, rng=rng, log=log
+                    backend=backend,
+                    url=url,
+                    trials=plan.trials,
+                    rng=rng,
+                    log=log,
+                    window_s=plan.window_s,
                 )
             headend = await processes.database_restarts(
-                backend=backend, url=url, trials=plan.trials, rng=rng, log=log
+                backend=backend,
+                url=url,
+                trials=plan.trials,
+                rng=rng,
+                log=log,
+                window_s=plan.window_s,
             )
         # ... and under the web process, in the middle of its bank callback batches.
         web = await processes.web_kills(
