@@ -75,7 +75,9 @@ async def main(plan: suite.Plan, seed: int) -> dict[str, object]:
                     continue
                 report.runs.append(run)
                 first, *rest = suite.Report(runs=[run]).lines()
-                print(f"{first} ({time.monotonic() - begun:.0f} s)", *rest[1:], sep="\n", flush=True)
+                print(
+                    f"{first} ({time.monotonic() - begun:.0f} s)", *rest[1:], sep="\n", flush=True
+                )
     print("\n".join(report.lines()[len(report.runs) :]))
     scheduled = sum(r.scheduled for r in baseline)
     collected = sum(r.collected for r in baseline)

@@ -3,8 +3,13 @@
 Each *trial* is one fault: a ``kill -9`` of `wattbook headend run`, `wattbook serve` or
 `wattbook sms worker` at a random moment (during start-up, mid-sweep, mid-request, mid-send),
 or, on PostgreSQL, every connection of the run's database dropped under a running head-end
-(:func:`tests.chaos.databases.terminate_backends`). After every trial the ledger is
+and under a running web process taking kiosk notes and bank callbacks
+(:func:`tests.chaos.databases.terminate_backends`). After every head-end kill the ledger is
 reconciled; after every run the whole set of invariants is checked.
+
+The live campus (:func:`_live_campus`) runs on the system clock, as the processes do: its
+meters draw about 5 kW each, all accounts are funded but the last two, which start at a
+balance of 0 and must end cut, with every relay command confirmed.
 """
 
 from __future__ import annotations
