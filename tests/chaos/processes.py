@@ -128,6 +128,7 @@ async def _live_campus(url: str, *, meters: int) -> AsyncIterator[Site]:
         async with campus.serving():
             for number in numbers:  # about 5 kW a household: 10 Wh every 7 s
                 campus.meter(number).set_extra_load(watts=5_000)
+            # The site only asks its clock for now(): here the system's, as the processes'.
             place = Site(engine, campus, SystemClock())  # type: ignore[arg-type]
             await place.open_accounts(opening_fen=OPENING_FEN)
             for number in numbers[-ARREARS:]:  # these run out of money at the first charge
