@@ -30,12 +30,14 @@ from wattbook.application.prepaid.calendar_ports import CalendarChange
 from wattbook.application.prepaid.import_holiday_schedule import import_holiday_schedule
 from wattbook.application.prepaid.read_calendar import CalendarYear, read_calendar_year
 from wattbook.application.prepaid.set_calendar_day import set_calendar_day
+from wattbook.application.queries.resident_ports import ResidentReader
 from wattbook.application.scheduled_jobs import (
     SMS_IDLE,
     ScheduledJob,
     run_scheduled_jobs,
     scheduled_jobs,
 )
+from wattbook.application.staff import ports as staff_ports
 from wattbook.domain import payments
 from wattbook.domain.alarms import Alarm
 from wattbook.domain.values import AccountNumber, Money
@@ -69,6 +71,11 @@ class Storage:
             reader_factory=db.reader_factory(engine),
             clock=clock if clock is not None else SystemClock(),
         )
+
+    @property
+    def resident_reader(self) -> ResidentReader:
+        """Return the residents' portal's reader (one household per call, read-only)."""
+        return db.SqlResidentReader(self.engine)
 
     async def check(self, *, timeout_s: float = db.PING_TIMEOUT_S) -> None:
         """Check that the database answers a query through the same workers as the use cases.
@@ -404,6 +411,9 @@ class WebRuntime:
     bank: BankLink
     receipt_font: Path | None
     wall_clock: ports.Clock = dataclasses.field(default_factory=SystemClock)
+    password_hasher: staff_ports.PasswordHasher = dataclasses.field(
+        default_factory=lambda: password_hasher()
+    )
 
     @property
     def kiosk_caps(self) -> payments.KioskCaps:
@@ -721,6 +731,18 @@ async def start_modem_simulator(
 def system_clock() -> ports.Clock:
     """Return the system clock (for interfaces that need today's date)."""
     return SystemClock()
+
+
+def password_hasher(*, fast: bool = False) -> staff_ports.PasswordHasher:
+    """Return the staff password hasher (argon2id).
+
+    ``fast`` is for the demo's throw-away administrator, made while its clock runs 60 times
+    faster than the wall: the hash costs a millisecond, and the first log-in rehashes it with
+    the full parameters.
+    """
+    from wattbook.adapters.passwords import Argon2Hasher
+
+    return Argon2Hasher(fast=fast)
 
 
 # ------------------------------------------------------------ kiosk agent

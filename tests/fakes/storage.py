@@ -35,7 +35,9 @@ from wattbook.application.notifications import ports as sms_ports
 from wattbook.application.payments import ports as payment_ports
 from wattbook.application.prepaid import calendar_ports as cp
 from wattbook.application.prepaid import ports as prepaid_ports
-from wattbook.domain import accounts, billing, ledger, metering, payments, prepaid
+from wattbook.application.queries import resident_ports
+from wattbook.application.staff import ports as staff_ports
+from wattbook.domain import accounts, billing, ledger, metering, payments, prepaid, staff
 from wattbook.domain.alarms import Alarm, AlarmKind, AlarmScope, UnknownAlarm
 from wattbook.domain.headend import (
     MeterEventKind,
@@ -300,6 +302,9 @@ class Tables:
     ] = dataclasses.field(default_factory=dict)
     calendar_changes: list[cp.CalendarChange] = dataclasses.field(default_factory=list)
     confirmed_years: dict[int, cp.ConfirmedYear] = dataclasses.field(default_factory=dict)
+    operators: dict[str, staff_ports.StoredOperator] = dataclasses.field(default_factory=dict)
+    audit_log: list[staff_ports.StoredAuditRecord] = dataclasses.field(default_factory=list)
+    official_receipts: list[payment_ports.OfficialReceipt] = dataclasses.field(default_factory=list)
 
     def new_id(self, table: str) -> int:
         """Return the next surrogate id of ``table`` (1, 2, ...)."""
@@ -350,6 +355,10 @@ class FakeDatabase:
         """Return a ``billing_ports.StatementReader`` over the committed rows."""
         return FakeStatementReader(self)
 
+    def resident_reader(self) -> FakeResidentReader:
+        """Return a ``resident_ports.ResidentReader`` over the committed rows."""
+        return FakeResidentReader(self)
+
     # conveniences for assertions ------------------------------------------------------------
 
     def balance(self, number: AccountNumber) -> Money:
@@ -394,6 +403,7 @@ class FakeUnitOfWork:
         self.ingest = FakeIngestRepository(self)
         self.alarms = FakeAlarmRepository(self)
         self.calendar = FakeCalendarRepository(self)
+        self.staff = FakeStaffRepository(self)
 
     @property
     def tables(self) -> Tables:
@@ -454,6 +464,18 @@ class FakeAccountRepository(_Repository):
 
     async def close(self, account: accounts.Account) -> None:
         self.t.account(account.number).account = account
+
+    async def search(self, text: str, *, limit: int) -> tuple[accounts.Account, ...]:
+        text = text.strip()
+        found = [
+            row.account
+            for row in self.t.accounts.values()
+            if text in str(row.account.number)
+            or text in row.account.holder.name
+            or text in row.account.address.text
+            or (row.account.phone is not None and text in row.account.phone.digits)
+        ]
+        return tuple(sorted(found, key=lambda a: str(a.number))[:limit])
 
     async def history(self, number: AccountNumber) -> tuple[accounts.AccountChange, ...]:
         self.t.account(number)
@@ -754,6 +776,11 @@ class FakePrepaidRepository(_Repository):
         since = [day for day in self.t.prepaid_policies if day <= on]
         return self.t.prepaid_policies[max(since)] if since else prepaid.PrepaidSettings()
 
+    async def set_settings(
+        self, *, effective_from: dt.date, settings: prepaid.PrepaidSettings
+    ) -> None:
+        self.t.prepaid_policies[effective_from] = settings
+
     async def calendar(self, *, first_date: dt.date, last_date: dt.date) -> WorkingCalendar:
         return _calendar(self.t, first_date, last_date)
 
@@ -972,6 +999,7 @@ class FakeSmsOutbox(_Repository):
                     amount_fen=None if request.amount is None else request.amount.fen,
                     created_at=at,
                     dedup_key=request.dedup_key,
+                    body=request.body,
                 )
             )
             queued += 1
@@ -1282,6 +1310,55 @@ class FakeHeadendRepository(_Repository):
                 counts[0] += 1
                 counts[1] += int(outcome.succeeded)
 
+    async def meter_events(self, meter: MeterNumber, *, limit: int) -> tuple[hp.MeterEvent, ...]:
+        found = [e for (m, _, _), e in self.t.events.items() if m == meter]
+        return tuple(sorted(found, key=lambda e: e.occurred_at, reverse=True)[:limit])
+
+    async def meter_overview(
+        self, *, since: dt.datetime, meter: MeterNumber | None = None
+    ) -> tuple[hp.MeterOverview, ...]:
+        names = {row.id: name for name, row in self.t.buses.items()}
+        since_day = local_date(since)
+        found = []
+        for row in self.t.installations:
+            number = row.installation.meter_number
+            if row.removed_at is not None or (meter is not None and number != meter):
+                continue
+            account = self.t.account(row.installation.account_number).account
+            latest = self.t.latest.get(number)
+            checks = [c for c in self.t.clock_checks if c.meter_number == number]
+            counts = [
+                c
+                for (_, m, day), c in self.t.communication_days.items()
+                if m == str(number) and day >= since_day
+            ]
+            commands = [c for c in self.t.relay_commands if c.meter_number == number]
+            last = commands[-1] if commands else None
+            on_bus = self.t.bus_meters.get(number)
+            found.append(
+                hp.MeterOverview(
+                    meter_number=number,
+                    account_number=account.number,
+                    holder=account.holder.name,
+                    bus=names.get(on_bus[0])
+                    if on_bus
+                    else (row.installation.bus if row.installation.bus != "-" else None),
+                    read_at=latest.read_at if latest else None,
+                    relay_open=latest.status.relay_open if latest else None,
+                    keep_power=latest.status.keep_power if latest else None,
+                    active_power_mw=latest.values.active_power_mw
+                    if latest and latest.values
+                    else None,
+                    drift_ms=int(checks[-1].drift.total_seconds() * 1000) if checks else None,
+                    attempts=sum(c[0] for c in counts),
+                    successes=sum(c[1] for c in counts),
+                    last_command=last.action.value if last else None,
+                    last_command_status=last.status.value if last else None,
+                    last_command_at=last.created_at if last else None,
+                )
+            )
+        return tuple(sorted(found, key=lambda o: str(o.meter_number)))
+
     async def communication_days(self, *, bus: str) -> tuple[hp.CommunicationDay, ...]:
         rows = sorted(
             (day, meter, counts)
@@ -1538,6 +1615,11 @@ class FakePaymentRepository(_Repository):
     async def counter_hours(self, *, on: dt.date) -> payments.CounterHours:
         since = [day for day in self.t.counter_hours if day <= on]
         return self.t.counter_hours[max(since)] if since else payments.DEFAULT_COUNTER_HOURS
+
+    async def set_counter_hours(
+        self, *, effective_from: dt.date, hours: payments.CounterHours
+    ) -> None:
+        self.t.counter_hours[effective_from] = hours
 
     async def counter_openings(
         self, *, at: dt.datetime
@@ -1817,6 +1899,60 @@ class FakePaymentRepository(_Repository):
                 raise UniqueViolation(f"debit {record.debit_id} was credited before")
             self.t.callbacks[key] = record
 
+    async def official_receipt(
+        self, *, receipt_number: str | None = None, official_number: str | None = None
+    ) -> payment_ports.OfficialReceipt | None:
+        for found in self.t.official_receipts:
+            if (receipt_number is None or found.receipt_number == receipt_number) and (
+                official_number is None or found.official_number == official_number
+            ):
+                return found
+        return None
+
+    async def add_official_receipt(self, official: payment_ports.OfficialReceipt) -> None:
+        if any(
+            o.official_number == official.official_number
+            or o.receipt_number == official.receipt_number
+            for o in self.t.official_receipts
+        ):
+            raise UniqueViolation(official.official_number)
+        self.t.official_receipts.append(official)
+
+    async def cash_up_lines(
+        self, *, start_at: dt.datetime, end_at: dt.datetime
+    ) -> tuple[payment_ports.CashUpLine, ...]:
+        sums: dict[tuple[str, str, str], list[int]] = {}
+        for row in self.t.payments:
+            p = row.payment
+            if start_at <= p.at < end_at:
+                key = (p.channel.value, p.operator or "", p.kind.value)
+                count, fen = sums.get(key, [0, 0])
+                sums[key] = [count + 1, fen + p.amount.fen]
+        return tuple(
+            payment_ports.CashUpLine(
+                channel=payments.Channel(channel),
+                operator=operator or None,
+                kind=payments.PaymentKind(kind),
+                count=count,
+                amount=Money(fen=fen),
+            )
+            for (channel, operator, kind), (count, fen) in sorted(sums.items())
+        )
+
+    async def journal_money_in(self, *, start_at: dt.datetime, end_at: dt.datetime) -> Money:
+        kinds = {row.entry.reference: row.entry.kind for row in self.t.entries}
+        total = 0
+        for row in self.t.entries:
+            e = row.entry
+            if not start_at <= e.at < end_at:
+                continue
+            if e.kind is ledger.EntryKind.TOP_UP or (
+                e.kind is ledger.EntryKind.CORRECTION
+                and kinds.get(e.reverses or "") is ledger.EntryKind.TOP_UP
+            ):
+                total += e.amount.fen
+        return Money(fen=total)
+
     async def debit_credits(self, *, day: dt.date | None) -> tuple[payments.DebitCredits, ...]:
         credited = self._credited()
         found = []
@@ -1930,6 +2066,60 @@ class FakeAlarmRepository(_Repository):
                     self.t.alarms[index] = alarm
                 return alarm
         raise UnknownAlarm(f"no alarm {alarm_id}")
+
+
+# ---------------------------------------------------------------------------- staff
+
+
+class FakeStaffRepository(_Repository):
+    """``staff_ports.StaffRepository`` in memory; the audit log is only appended to."""
+
+    async def add_operator(self, stored: staff_ports.StoredOperator) -> None:
+        if stored.operator.login in self.t.operators:
+            raise staff_ports.DuplicateOperator(stored.operator.login)
+        self.t.operators[stored.operator.login] = stored
+
+    async def operator(self, login: str) -> staff_ports.StoredOperator | None:
+        return self.t.operators.get(login)
+
+    async def operators(self) -> tuple[staff_ports.StoredOperator, ...]:
+        return tuple(self.t.operators[login] for login in sorted(self.t.operators))
+
+    async def save_operator(self, operator: staff.Operator) -> None:
+        stored = self.t.operators[operator.login]
+        self.t.operators[operator.login] = dataclasses.replace(stored, operator=operator)
+
+    async def save_login_state(self, login: str, state: staff.LoginState) -> None:
+        stored = self.t.operators[login]
+        self.t.operators[login] = dataclasses.replace(stored, login_state=state)
+
+    async def set_password_hash(self, login: str, password_hash: str) -> None:
+        stored = self.t.operators[login]
+        self.t.operators[login] = dataclasses.replace(stored, password_hash=password_hash)
+
+    async def append_audit(self, records: Sequence[staff.AuditRecord]) -> None:
+        for record in records:
+            self.t.audit_log.append(
+                staff_ports.StoredAuditRecord(id=self.t.new_id("audit_log"), record=record)
+            )
+
+    async def search_audit(
+        self, query: staff_ports.AuditQuery
+    ) -> tuple[staff_ports.StoredAuditRecord, ...]:
+        def matches(stored: staff_ports.StoredAuditRecord) -> bool:
+            r = stored.record
+            fields = (r.target, r.before, r.after, r.detail, r.action)
+            return (
+                (not query.text or any(query.text in field for field in fields))
+                and (not query.actor or r.actor == query.actor)
+                and (not query.action or query.action in r.action)
+                and (query.from_at is None or r.at >= query.from_at)
+                and (query.to_at is None or r.at < query.to_at)
+                and (query.before_id is None or stored.id < query.before_id)
+            )
+
+        found = [stored for stored in reversed(self.t.audit_log) if matches(stored)]
+        return tuple(found[: query.limit])
 
 
 # ---------------------------------------------------------------------------- calendar
@@ -2117,8 +2307,247 @@ class FakeIngestRepository(_Repository):
         return tuple(charged)
 
 
+# ---------------------------------------------------------------------------- residents' portal
+
+
+class FakeResidentReader:
+    """``resident_ports.ResidentReader`` over a fake database's committed rows."""
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._database = database
+
+    def _row(self, number: AccountNumber) -> _AccountRow:
+        return self._database.tables.account(number)
+
+    async def profile(self, number: AccountNumber) -> resident_ports.ResidentProfile:
+        row = self._row(number)
+        paid = sum(
+            p.payment.amount.fen
+            for p in self._database.tables.payments
+            if p.payment.account_number == number
+        )
+        account = row.account
+        return resident_ports.ResidentProfile(
+            account_number=number,
+            holder=account.holder.name,
+            phone=None if account.phone is None else str(account.phone),
+            address=account.address.text,
+            balance=Money(fen=row.balance_fen),
+            paid_total=Money(fen=paid),
+            relay=row.relay.value,
+        )
+
+    @staticmethod
+    def _usage(found: Mapping[object, list[int]], period: object) -> resident_ports.UsageRow:
+        values = found[period]
+        return resident_ports.UsageRow(
+            period=period.isoformat() if isinstance(period, dt.date) else str(period),
+            registers=RegisterSet(
+                total_wh=values[0],
+                sharp_wh=values[1],
+                peak_wh=values[2],
+                flat_wh=values[3],
+                valley_wh=values[4],
+            ),
+        )
+
+    def _days(
+        self, number: AccountNumber, first_date: dt.date, last_date: dt.date
+    ) -> tuple[resident_ports.UsageRow, ...]:
+        self._row(number)
+        found = {day: v for (n, day), v in self._database.tables.usage_daily.items() if n == number}
+        return tuple(self._usage(found, d) for d in sorted(found) if first_date <= d <= last_date)
+
+    def _months(
+        self, number: AccountNumber, first_month: str, last_month: str
+    ) -> tuple[resident_ports.UsageRow, ...]:
+        self._row(number)
+        found = {m: v for (n, m), v in self._database.tables.usage_monthly.items() if n == number}
+        return tuple(self._usage(found, m) for m in sorted(found) if first_month <= m <= last_month)
+
+    def _years(
+        self, number: AccountNumber, first_year: int, last_year: int
+    ) -> tuple[resident_ports.UsageRow, ...]:
+        self._row(number)
+        found = {y: v for (n, y), v in self._database.tables.usage_yearly.items() if n == number}
+        return tuple(self._usage(found, y) for y in sorted(found) if first_year <= y <= last_year)
+
+    async def payments(
+        self,
+        number: AccountNumber,
+        *,
+        first_date: dt.date | None,
+        last_date: dt.date | None,
+        offset: int,
+        limit: int,
+    ) -> resident_ports.PaymentPage:
+        self._row(number)
+        found = [
+            row
+            for row in self._database.tables.payments
+            if row.payment.account_number == number
+            and (first_date is None or local_date(row.payment.at) >= first_date)
+            and (last_date is None or local_date(row.payment.at) <= last_date)
+        ]
+        found.sort(key=lambda row: (row.payment.at, row.id), reverse=True)
+        return resident_ports.PaymentPage(
+            payments=tuple(row.payment for row in found[offset : offset + limit]),
+            total=len(found),
+        )
+
+    def _relay_records(
+        self, number: AccountNumber, since: dt.datetime, limit: int
+    ) -> tuple[resident_ports.RelayRecord, ...]:
+        self._row(number)
+        entries = [
+            row for row in self._database.tables.entries if row.entry.account_number == number
+        ]
+        found = sorted(
+            (
+                row
+                for row in self._database.tables.relay_commands
+                if row.account_number == number and row.created_at >= since
+            ),
+            key=lambda row: (row.created_at, row.id),
+            reverse=True,
+        )[:limit]
+
+        def balance_then(at: dt.datetime, action: RelayOperation) -> Money | None:
+            trip = action is RelayOperation.TRIP
+            before = [
+                row for row in entries if row.entry.at <= at and (row.entry.amount.fen < 0) == trip
+            ] or [row for row in entries if row.entry.at <= at]
+            if not before:
+                return None
+            last = max(before, key=lambda row: (row.entry.at, row.id))
+            return Money(fen=last.balance_after_fen)
+
+        return tuple(
+            resident_ports.RelayRecord(
+                action=row.action,
+                reason=row.reason,
+                status=row.status,
+                ordered_at=row.created_at,
+                not_before_at=row.not_before_at,
+                done_at=row.done_at,
+                balance_then=balance_then(row.created_at, row.action),
+            )
+            for row in found
+        )
+
+    def _spells(
+        self, number: AccountNumber, since: dt.datetime
+    ) -> tuple[resident_ports.KeepPowerSpell, ...]:
+        self._row(number)
+        found = [
+            order
+            for order in self._database.tables.keep_power
+            if order.account_number == number
+            and (order.period.end_at is None or order.period.end_at >= since)
+        ]
+        found.sort(key=lambda order: order.period.start_at, reverse=True)
+        return tuple(
+            resident_ports.KeepPowerSpell(
+                start_at=order.period.start_at, end_at=order.period.end_at, reason=order.reason
+            )
+            for order in found
+        )
+
+    async def texts(
+        self, number: AccountNumber, *, offset: int, limit: int
+    ) -> resident_ports.TextPage:
+        self._row(number)
+        found = sorted(
+            (row for row in self._database.tables.sms if row.account_number == number),
+            key=lambda row: (row.created_at, row.id),
+            reverse=True,
+        )
+        return resident_ports.TextPage(
+            texts=tuple(
+                resident_ports.SentText(
+                    kind=row.kind.value,
+                    status=row.status.value,
+                    created_at=row.created_at,
+                    done_at=row.done_at,
+                    body=row.body,
+                    balance=Money(fen=row.balance_fen),
+                    amount=None if row.amount_fen is None else Money(fen=row.amount_fen),
+                )
+                for row in found[offset : offset + limit]
+            ),
+            total=len(found),
+            has_phone=self._row(number).account.phone is not None,
+        )
+
+    async def home(
+        self, number: AccountNumber, *, first_date: dt.date, last_date: dt.date
+    ) -> resident_ports.HomeFacts:
+        return resident_ports.HomeFacts(
+            profile=await self.profile(number),
+            recent_days=self._days(number, first_date, last_date),
+            tariffs=billing.TariffHistory(tariffs=tuple(self._database.tables.tariffs)),
+        )
+
+    async def usage(
+        self,
+        number: AccountNumber,
+        *,
+        first_date: dt.date,
+        last_date: dt.date,
+        first_month: str,
+        last_month: str,
+        today: dt.date,
+        this_month: str,
+        this_year: int,
+    ) -> resident_ports.UsageFacts:
+        return resident_ports.UsageFacts(
+            days=self._days(number, first_date, last_date),
+            months=self._months(number, first_month, last_month),
+            today=self._days(number, today, today),
+            this_month=self._months(number, this_month, this_month),
+            this_year=self._years(number, this_year, this_year),
+        )
+
+    async def statement(self, number: AccountNumber) -> resident_ports.StatementFacts:
+        async with self._database.unit_of_work() as uow:
+            await uow.accounts.get(number)
+            totals = await uow.charges.totals((number,), years=None)
+            credits = await uow.ledger.migration_credits(number)
+            balances = await uow.ledger.balances((number,))
+            tariffs = await uow.tariffs.history()
+        return resident_ports.StatementFacts(
+            totals=totals.get(number, ()),
+            migration_credits=credits,
+            balance=balances[number],
+            tariffs=tariffs,
+        )
+
+    async def power(
+        self, number: AccountNumber, *, since: dt.datetime, limit: int
+    ) -> resident_ports.PowerFacts:
+        top_ups = sorted(
+            (
+                row
+                for row in self._database.tables.payments
+                if row.payment.account_number == number
+                and row.payment.at >= since
+                and row.payment.amount.fen > 0
+            ),
+            key=lambda row: (row.payment.at, row.id),
+            reverse=True,
+        )[: 2 * limit]
+        return resident_ports.PowerFacts(
+            relay=self._row(number).relay.value,
+            held_until=self._row(number).re_evaluate_at,
+            records=self._relay_records(number, since, limit),
+            spells=self._spells(number, since),
+            top_ups=tuple(row.payment for row in top_ups),
+        )
+
+
 __all__ = [
     "FakeDatabase",
+    "FakeResidentReader",
     "FakeStatementReader",
     "FakeUnitOfWork",
     "MessageNotClaimed",

@@ -26,6 +26,7 @@ from wattbook.application.notifications.ports import SmsOutbox
 from wattbook.application.payments.ports import PaymentRepository
 from wattbook.application.prepaid.calendar_ports import CalendarRepository
 from wattbook.application.prepaid.ports import Outbox, PrepaidRepository
+from wattbook.application.staff.ports import StaffRepository
 
 
 class Clock(Protocol):
@@ -53,6 +54,7 @@ class UnitOfWork(Protocol):
     ingest: IngestRepository
     alarms: AlarmRepository
     calendar: CalendarRepository
+    staff: StaffRepository
 
     async def __aenter__(self) -> Self:
         """Begin the transaction."""

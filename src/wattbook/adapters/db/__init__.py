@@ -1,8 +1,8 @@
 """Storage: SQLAlchemy Core tables, repositories, the unit of work and the migrations.
 
 One package per business area (``accounts``, ``metering``, ``billing``, ``prepaid``,
-``payments``, ``headend``, ``notifications``, ``alarms``) holds its tables (``_tables``) and its
-repository; the tables all sit on the one ``metadata`` (``_metadata``).
+``payments``, ``headend``, ``notifications``, ``alarms``, ``staff``) holds its tables
+(``_tables``) and its repository; the tables all sit on the one ``metadata`` (``_metadata``).
 """
 
 from wattbook.adapters.db import (  # noqa: F401  (each area declares its tables on metadata)
@@ -14,6 +14,7 @@ from wattbook.adapters.db import (  # noqa: F401  (each area declares its tables
     notifications,
     payments,
     prepaid,
+    staff,
 )
 from wattbook.adapters.db._engine import (
     SQLITE_BEGIN_OPTION,
@@ -34,6 +35,7 @@ from wattbook.adapters.db._migrate import (
     is_shipped_revision,
     upgrade,
 )
+from wattbook.adapters.db._residents import SqlResidentReader
 from wattbook.adapters.db._statements import SqlStatementReader
 from wattbook.adapters.db._types import (
     InexactPrice,
@@ -86,6 +88,7 @@ __all__ = [
     "NaiveDatetime",
     "PriceColumn",
     "SqlReadOnlyUnitOfWork",
+    "SqlResidentReader",
     "SqlStatementReader",
     "SqlUnitOfWork",
     "UnitOfWorkNotEntered",

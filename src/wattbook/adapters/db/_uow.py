@@ -28,6 +28,7 @@ from wattbook.adapters.db.notifications._repository import SqlSmsOutbox
 from wattbook.adapters.db.payments._repository import SqlPaymentRepository
 from wattbook.adapters.db.prepaid._calendar import SqlCalendarRepository
 from wattbook.adapters.db.prepaid._repository import SqlOutbox, SqlPrepaidRepository
+from wattbook.adapters.db.staff._repository import SqlStaffRepository
 from wattbook.application import alarm_ports, read_ports
 from wattbook.application.accounts import ports as account_ports
 from wattbook.application.billing import ports as billing_ports
@@ -37,6 +38,7 @@ from wattbook.application.notifications import ports as sms_ports
 from wattbook.application.payments import ports as payment_ports
 from wattbook.application.prepaid import calendar_ports
 from wattbook.application.prepaid import ports as prepaid_ports
+from wattbook.application.staff import ports as staff_ports
 
 T = TypeVar("T")
 
@@ -196,6 +198,7 @@ class SqlUnitOfWork(_SqlTransaction):
         self.ingest: metering_ports.IngestRepository = SqlIngestRepository(worker)
         self.alarms: alarm_ports.AlarmRepository = SqlAlarmRepository(worker)
         self.calendar: calendar_ports.CalendarRepository = SqlCalendarRepository(worker)
+        self.staff: staff_ports.StaffRepository = SqlStaffRepository(worker)
 
     def _begin(self) -> Connection:
         connection = self._engine.connect().execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
@@ -233,6 +236,7 @@ class SqlReadOnlyUnitOfWork(_SqlTransaction):
         self.payments: read_ports.PaymentReader = SqlPaymentRepository(worker)
         self.alarms: alarm_ports.AlarmReader = SqlAlarmRepository(worker)
         self.calendar: read_ports.CalendarReader = SqlCalendarRepository(worker)
+        self.staff: read_ports.StaffReader = SqlStaffRepository(worker)
 
     def _begin(self) -> Connection:
         connection = self._engine.connect().execution_options(**{READ_ONLY_OPTION: True})

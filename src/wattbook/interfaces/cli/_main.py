@@ -25,6 +25,7 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 
 def _registrars() -> list[Registrar]:
     from wattbook.interfaces.cli import (
+        _admin,
         _bank,
         _calendar,
         _demo_args,
@@ -50,6 +51,7 @@ def _registrars() -> list[Registrar]:
         _bank.register,
         _calendar.register,
         _kiosk.register,
+        _admin.register,
     ]
 
 

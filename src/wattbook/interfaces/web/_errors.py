@@ -16,10 +16,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from wattbook import bootstrap
+from wattbook.application import queries
 from wattbook.application.accounts import ports as account_ports
 from wattbook.application.payments.kiosk import UnknownSession
 from wattbook.domain import payments
 from wattbook.domain.values import InvalidAccountNumber
+from wattbook.interfaces.web._csrf import CsrfRefused
 from wattbook.interfaces.web._i18n import language_of, translate
 from wattbook.interfaces.web._ratelimit import LookupRateLimited
 
@@ -37,6 +39,8 @@ ANTICIPATED: tuple[tuple[type[Exception], int, str], ...] = (
     (payments.KioskCapReached, 409, "SESSION_CAP"),
     (payments.KioskNotAuthenticated, 401, "KIOSK_NOT_SIGNED"),
     (LookupRateLimited, 429, "TOO_MANY_LOOKUPS"),
+    (CsrfRefused, 403, "CSRF_REFUSED"),
+    (queries.InvalidPage, 422, "INVALID_REQUEST"),
     (payments.UnknownReceipt, 404, "UNKNOWN_RECEIPT"),
     (payments.DuplicatePayment, 409, "DUPLICATE_PAYMENT"),
     (payments.CounterClosed, 403, "COUNTER_CLOSED"),
@@ -47,6 +51,7 @@ ANTICIPATED: tuple[tuple[type[Exception], int, str], ...] = (
     (payments.InvalidAgreement, 422, "INVALID_AGREEMENT"),
     (payments.UnknownAgreement, 404, "UNKNOWN_AGREEMENT"),
     (payments.CannotCorrect, 409, "CANNOT_CORRECT"),
+    (payments.CannotExchange, 409, "CANNOT_EXCHANGE"),
     (payments.IdentityRequired, 422, "IDENTITY_REQUIRED"),
     (bootstrap.BankMessageRejected[0], 401, "INVALID_SIGNATURE"),
     (bootstrap.BankMessageRejected[1], 400, "MALFORMED"),
