@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wattbook.application import ports
+from wattbook.application import ports, read_ports
 from wattbook.application.headend import ports as hp
 from wattbook.domain.headend import (
     READ_REQUEST_EXPIRES_AFTER,
@@ -133,7 +133,7 @@ async def record_read_outcome(
 
 
 async def meter_read_requests(
-    *, uow: ports.UnitOfWork, meter: MeterNumber, limit: int = 5
+    *, uow: read_ports.ReadOnlyUnitOfWork, meter: MeterNumber, limit: int = 5
 ) -> tuple[ReadRequest, ...]:
     """Return the meter's last read-now requests, newest first (for the console)."""
     async with uow:
