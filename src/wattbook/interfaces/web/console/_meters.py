@@ -112,6 +112,8 @@ async def meter_page(
         meter=found,
         alarms=alarms,
         power_back_hours=POWER_BACK_HOURS,
+        # The refresh link differs from the page's own address, so following it reloads.
+        shown_at=int(now.timestamp()),
         reads=[
             {
                 "request": r,
