@@ -1489,6 +1489,9 @@ class FakeHeadendRepository(_Repository):
     async def add_read_request(
         self, meter: MeterNumber, *, requested_by: str, at: dt.datetime
     ) -> int:
+        for pending in self.t.read_requests:
+            if pending.meter_number == meter and pending.status is ReadRequestStatus.PENDING:
+                return pending.id
         request = ReadRequest(
             id=self.t.new_id("read_requests"),
             meter_number=meter,

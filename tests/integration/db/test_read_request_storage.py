@@ -202,3 +202,16 @@ class TestReadRequests:
             await _ask(storage, clock)
 
         assert await meter_read_requests(uow=storage(), meter=METER) == ()
+
+    async def test_the_store_keeps_one_pending_request_per_meter(self, storage: Factory) -> None:
+        clock = FakeClock(AT)
+        await _installed(storage, clock)
+        # Two asks that both looked before either queued: the second gets the first's id.
+        async with storage() as uow:
+            first = await uow.headend.add_read_request(METER, requested_by="eng1", at=AT)
+            second = await uow.headend.add_read_request(METER, requested_by="admin", at=AT)
+            await uow.commit()
+
+        (stored,) = await meter_read_requests(uow=storage(), meter=METER)
+        assert first == second == stored.id
+        assert stored.requested_by == "eng1"

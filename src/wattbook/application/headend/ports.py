@@ -521,7 +521,8 @@ class HeadendRepository(Protocol):
         ...
 
     async def add_read_request(self, meter: MeterNumber, *, requested_by: str, at: datetime) -> int:
-        """Queue a read-now request for a meter; return its id."""
+        """Queue a read-now request for a meter; return its id (that of the pending one, if
+        one is pending already)."""
         ...
 
     async def read_requests(

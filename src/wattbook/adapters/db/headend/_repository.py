@@ -711,23 +711,31 @@ class SqlHeadendRepository:
 
     def _add_read_request(self, meter: MeterNumber, requested_by: str, at: datetime) -> int:
         t = headend_t.meter_read_requests
-        return int(
-            self._worker.conn()
-            .execute(
-                t.insert()
-                .values(
-                    meter_number=str(meter),
-                    requested_by=requested_by,
-                    requested_at=at,
-                    status=ReadRequestStatus.PENDING.value,
-                )
-                .returning(t.c.id)
+        connection = self._worker.conn()
+        pending = t.c.status == ReadRequestStatus.PENDING.value
+        inserted = connection.execute(
+            _insert(connection)(t)
+            .values(
+                meter_number=str(meter),
+                requested_by=requested_by,
+                requested_at=at,
+                status=ReadRequestStatus.PENDING.value,
             )
-            .scalar_one()
+            .on_conflict_do_nothing(index_elements=["meter_number"], index_where=pending)
+            .returning(t.c.id)
+        ).scalar_one_or_none()
+        if inserted is not None:
+            return int(inserted)
+        # Another ask queued one first: that is the request.
+        return int(
+            connection.execute(
+                sa.select(t.c.id).where(t.c.meter_number == str(meter), pending)
+            ).scalar_one()
         )
 
     async def add_read_request(self, meter: MeterNumber, *, requested_by: str, at: datetime) -> int:
-        """Queue a read-now request for a meter; return its id."""
+        """Queue a read-now request for a meter; return its id (that of the pending one, if
+        one is pending already)."""
         return await self._worker.run(self._add_read_request, meter, requested_by, at)
 
     def _read_requests(

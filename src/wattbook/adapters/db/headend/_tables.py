@@ -206,6 +206,14 @@ meter_read_requests = sa.Table(
     sa.Column("current_ma", sa.BigInteger, nullable=True),
     sa.Index("ix_meter_read_requests_status_requested_at", "status", "requested_at"),
     sa.Index("ix_meter_read_requests_meter_number_id", "meter_number", "id"),
+    # One pending request per meter: two asks at once cannot both queue one.
+    sa.Index(
+        "uq_meter_read_requests_pending_meter",
+        "meter_number",
+        unique=True,
+        sqlite_where=sa.text("status = 'PENDING'"),
+        postgresql_where=sa.text("status = 'PENDING'"),
+    ),
     sa.CheckConstraint(_in("status", ("PENDING", "DONE", "FAILED", "EXPIRED")), name="status"),
     sa.CheckConstraint("total_wh IS NULL OR total_wh >= 0", name="total_wh_not_negative"),
 )

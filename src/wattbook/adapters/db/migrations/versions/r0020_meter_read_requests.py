@@ -56,10 +56,19 @@ def upgrade() -> None:
     op.create_index(
         "ix_meter_read_requests_meter_number_id", "meter_read_requests", ["meter_number", "id"]
     )
+    op.create_index(
+        "uq_meter_read_requests_pending_meter",
+        "meter_read_requests",
+        ["meter_number"],
+        unique=True,
+        sqlite_where=sa.text("status = 'PENDING'"),
+        postgresql_where=sa.text("status = 'PENDING'"),
+    )
 
 
 def downgrade() -> None:
     """Drop the read-request table."""
+    op.drop_index("uq_meter_read_requests_pending_meter", table_name="meter_read_requests")
     op.drop_index("ix_meter_read_requests_meter_number_id", table_name="meter_read_requests")
     op.drop_index("ix_meter_read_requests_status_requested_at", table_name="meter_read_requests")
     op.drop_table("meter_read_requests")
