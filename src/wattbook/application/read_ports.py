@@ -29,6 +29,7 @@ from wattbook.application.payments.ports import CashUpLine, Payment
 from wattbook.application.prepaid.calendar_ports import CalendarChange, ConfirmedYear
 from wattbook.application.staff import ports as staff_ports
 from wattbook.domain import accounts, billing, ledger, payments
+from wattbook.domain.headend import ReadRequest
 from wattbook.domain.values import AccountNumber, MeterNumber, Money, WorkingCalendar
 
 
@@ -130,6 +131,12 @@ class HeadendReader(Protocol):
     ) -> tuple[MeterOverview, ...]:
         """Return every installed meter (or one) with its latest values, its success since
         ``since``, its last clock drift and its last relay command, by meter number."""
+        ...
+
+    async def read_requests(
+        self, *, meter: MeterNumber | None = None, pending_only: bool = False, limit: int
+    ) -> tuple[ReadRequest, ...]:
+        """Return read-now requests: a meter's newest first, or (no meter) the oldest first."""
         ...
 
 
