@@ -15,6 +15,7 @@ from typing import Protocol, Self
 
 from wattbook.application.accounts.ports import AccountRepository, MeterRepository
 from wattbook.application.alarm_ports import SystemAlarmRepository
+from wattbook.application.api.ports import ApiTokenRepository
 from wattbook.application.billing.ports import (
     ChargeRepository,
     LedgerRepository,
@@ -53,6 +54,7 @@ class UnitOfWork(Protocol):
     ingest: IngestRepository
     alarms: SystemAlarmRepository
     calendar: CalendarRepository
+    api_tokens: ApiTokenRepository
 
     async def __aenter__(self) -> Self:
         """Begin the transaction."""

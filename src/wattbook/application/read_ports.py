@@ -17,12 +17,14 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from wattbook.application.alarm_ports import SystemAlarm
+from wattbook.application.api.ports import ApiToken
 from wattbook.application.billing.ports import BalanceDifference
 from wattbook.application.headend.ports import BusConfig, CommunicationDay, MeterAlarm
 from wattbook.application.notifications.ports import AccountWithoutPhone, FailedSms, SmsDelivery
 from wattbook.application.payments.ports import Payment
 from wattbook.application.prepaid.calendar_ports import CalendarChange, ConfirmedYear
-from wattbook.domain import accounts, billing, ledger, payments
+from wattbook.application.queries.report_ports import ReportReader
+from wattbook.domain import accounts, billing, ledger, payments, prepaid
 from wattbook.domain.values import AccountNumber, MeterNumber, Money, WorkingCalendar
 
 
@@ -181,6 +183,22 @@ class CalendarReader(Protocol):
         ...
 
 
+class PrepaidReader(Protocol):
+    """Read the prepaid policy in force."""
+
+    async def settings(self, *, on: date) -> prepaid.PrepaidSettings:
+        """Return the policy in force on a local date."""
+        ...
+
+
+class ApiTokenReader(Protocol):
+    """Find the API token a request carries."""
+
+    async def token_by_hash(self, token_sha256: str) -> ApiToken | None:
+        """Return the token stored under this hash, revoked or not, or None."""
+        ...
+
+
 class ReadOnlyUnitOfWork(Protocol):
     """One read-only transaction: ``async with uow: ...``; there is nothing to commit."""
 
@@ -229,6 +247,16 @@ class ReadOnlyUnitOfWork(Protocol):
         """Return the holiday calendar."""
         ...
 
+    @property
+    def prepaid(self) -> PrepaidReader:
+        """Return the prepaid policy."""
+        ...
+
+    @property
+    def api_tokens(self) -> ApiTokenReader:
+        """Return the API's tokens."""
+        ...
+
     async def __aenter__(self) -> Self:
         """Begin the read-only transaction."""
         ...
@@ -240,6 +268,16 @@ class ReadOnlyUnitOfWork(Protocol):
         traceback: TracebackType | None,
     ) -> None:
         """End the transaction and release the connection."""
+        ...
+
+
+class ReportingUnitOfWork(ReadOnlyUnitOfWork, Protocol):
+    """A read-only unit of work that also reads the set-based reports and the API's feeds
+    (the storage's read-only unit of work; the writing one has no need of them)."""
+
+    @property
+    def reports(self) -> ReportReader:
+        """Return the set-based reports and the API's feeds."""
         ...
 
 
