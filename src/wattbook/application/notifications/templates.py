@@ -1,5 +1,8 @@
 """The SMS texts residents receive, in zh-CN (default) and en (B4, P3, B6).
 
+The texts are ``sms.<KIND>`` and ``sms.signature`` in the one gettext catalogue per language
+(``wattbook.i18n``), beside the web's.
+
 Amounts are written from :class:`Money` as yuan strings (``"12.34"``); the energy the balance
 still buys is rounded down to 0.01 kWh, so the text never promises more than the money buys.
 """
@@ -8,55 +11,13 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from wattbook import i18n
 from wattbook.application.notifications.ports import NotificationKind, SmsLocale
 from wattbook.domain.values import CHARGE_ROUNDING, AccountNumber, Energy, Money, Price
 
 
 class MissingAmount(ValueError):
     """An auto top-up notification was asked for without the amount."""
-
-
-_SIGNATURE = {SmsLocale.ZH_CN: "【水电中心】", SmsLocale.EN: "[Water & Power Centre] "}
-
-_TEMPLATES: dict[SmsLocale, dict[NotificationKind, str]] = {
-    SmsLocale.ZH_CN: {
-        NotificationKind.LOW_BALANCE: (
-            "户号{account}电费余额{balance}元，约可用{kwh}度电，请及时充值，以免停电。"
-        ),
-        NotificationKind.AUTO_TOP_UP_SUCCEEDED: (
-            "户号{account}银行代扣充值{amount}元成功，当前余额{balance}元。"
-        ),
-        NotificationKind.AUTO_TOP_UP_FAILED: (
-            "户号{account}银行代扣充值{amount}元未成功，当前余额{balance}元。"
-            "余额不足时将停止供电，请检查银行卡余额及状态，或到水电售卖窗口、自助缴费机缴费。"
-        ),
-        NotificationKind.CUT_OFF: (
-            "户号{account}电费余额{balance}元，已停止供电。充值后将自动恢复供电。"
-        ),
-        NotificationKind.POWER_RESTORED: "户号{account}已恢复供电，当前余额{balance}元。",
-    },
-    SmsLocale.EN: {
-        NotificationKind.LOW_BALANCE: (
-            "Account {account}: balance {balance} yuan, about {kwh} kWh left. "
-            "Please top up to avoid a power cut."
-        ),
-        NotificationKind.AUTO_TOP_UP_SUCCEEDED: (
-            "Account {account}: auto top-up of {amount} yuan succeeded; balance {balance} yuan."
-        ),
-        NotificationKind.AUTO_TOP_UP_FAILED: (
-            "Account {account}: auto top-up of {amount} yuan failed; balance {balance} yuan. "
-            "Power is cut when the balance runs out: please check your bank card, or pay at "
-            "the counter or a kiosk."
-        ),
-        NotificationKind.CUT_OFF: (
-            "Account {account}: balance {balance} yuan; power has been cut off. "
-            "It is restored automatically after a top-up."
-        ),
-        NotificationKind.POWER_RESTORED: (
-            "Account {account}: power has been restored; balance {balance} yuan."
-        ),
-    },
-}
 
 
 def energy_bought(*, balance: Money, price: Price) -> Energy:
@@ -87,10 +48,11 @@ def render_notification(
         NotificationKind.AUTO_TOP_UP_FAILED,
     ):
         raise MissingAmount(f"{kind} needs the top-up amount")
-    body = _TEMPLATES[locale][kind].format(
+    language = locale.value  # the locale's value is its catalogue's language tag
+    body = i18n.gettext(language, f"sms.{kind.name}").format(
         account=account_number,
         balance=balance.yuan(),
         kwh=energy_bought(balance=balance, price=price).kwh,
         amount="" if amount is None else amount.yuan(),
     )
-    return _SIGNATURE[locale] + body
+    return i18n.gettext(language, "sms.signature") + body

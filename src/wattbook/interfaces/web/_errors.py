@@ -20,6 +20,7 @@ from wattbook.application.accounts import ports as account_ports
 from wattbook.application.payments.kiosk import UnknownSession
 from wattbook.domain import payments
 from wattbook.domain.values import InvalidAccountNumber
+from wattbook.interfaces.web._csrf import CsrfRefused
 from wattbook.interfaces.web._i18n import language_of, translate
 from wattbook.interfaces.web._ratelimit import LookupRateLimited
 
@@ -37,6 +38,7 @@ ANTICIPATED: tuple[tuple[type[Exception], int, str], ...] = (
     (payments.KioskCapReached, 409, "SESSION_CAP"),
     (payments.KioskNotAuthenticated, 401, "KIOSK_NOT_SIGNED"),
     (LookupRateLimited, 429, "TOO_MANY_LOOKUPS"),
+    (CsrfRefused, 403, "CSRF_REFUSED"),
     (payments.UnknownReceipt, 404, "UNKNOWN_RECEIPT"),
     (payments.DuplicatePayment, 409, "DUPLICATE_PAYMENT"),
     (payments.CounterClosed, 403, "COUNTER_CLOSED"),

@@ -1,5 +1,7 @@
-"""A small message catalogue: zh-CN first, English available (CONVENTIONS §3).
+"""The web's languages: zh-CN first, English available, any language with a catalogue.
 
+Texts live in the one gettext catalogue per language in ``wattbook.i18n``; templates reach
+them through ``jinja2.ext.i18n`` (``{{ _("kiosk.title") }}``), in the request's language.
 The language comes from ``?lang=``, then the ``lang`` cookie, then zh-CN: the residents'
 language, whatever the browser's settings say.
 """
@@ -9,248 +11,49 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from starlette.requests import Request
+from starlette.responses import Response
 
-DEFAULT_LANGUAGE = "zh-CN"
-LANGUAGES = ("zh-CN", "en")
+from wattbook import i18n
 
-CATALOGUE: Mapping[str, Mapping[str, str]] = {
-    "zh-CN": {
-        "site.title": "文昌家属区水电服务",
-        "kiosk.title": "ATM 自助缴费机",
-        "kiosk.start": "自助缴费",
-        "kiosk.enter_account": "请输入 12 位电表表号（户号）",
-        "kiosk.account_hint": "例如 05160000XXXX",
-        "kiosk.clear": "清除",
-        "kiosk.backspace": "退格",
-        "kiosk.confirm": "确定",
-        "kiosk.back": "返回",
-        "kiosk.check_details": "请核对您的信息",
-        "kiosk.holder": "用户姓名",
-        "kiosk.account": "用户号",
-        "kiosk.address": "装表地址",
-        "kiosk.balance": "电费余额",
-        "kiosk.insert_notes": "请连续放入纸币",
-        "kiosk.no_change": "本机不找零，不退币；假币将被退回",
-        "kiosk.total": "已存入金额",
-        "kiosk.notes_in": "已收纸币",
-        "kiosk.done_inserting": "放入完毕，点击确定",
-        "kiosk.acceptor": "模拟纸币器",
-        "kiosk.counterfeit": "假币",
-        "kiosk.counterfeit_returned": "假币已退回，请取回",
-        "kiosk.note_returned": "纸币已退回，请取回",
-        "kiosk.note_accepted": "已收到",
-        "kiosk.success": "缴费成功，请取回您的缴费凭条",
-        "kiosk.paid": "您的缴费金额",
-        "kiosk.balance_after": "缴费后余额",
-        "kiosk.receipt_number": "凭条号",
-        "kiosk.print": "打印凭条",
-        "kiosk.pdf": "下载 PDF",
-        "kiosk.finish": "完成",
-        "kiosk.working": "正在处理，请稍候…",
-        "kiosk.retrying": "网络繁忙，正在重试…",
-        "kiosk.checking_note": "正在确认纸币，请稍候",
-        "kiosk.help": "如有误操作或机器故障，请在工作时间到窗口请求人工帮助",
-        "kiosk.acceptor_panel": "纸币器（模拟）",
-        "kiosk.escrow": "暂存",
-        "kiosk.stacked": "已收入",
-        "kiosk.returned": "已退回",
-        "yuan": "元",
-        "receipt.title": "文昌家属区电费缴费凭条",
-        "receipt.number": "凭条号",
-        "receipt.account": "户号",
-        "receipt.holder": "户名",
-        "receipt.address": "地址",
-        "receipt.method": "缴费方式",
-        "receipt.kind": "业务类型",
-        "receipt.amount": "缴费金额",
-        "receipt.balance": "缴费后余额",
-        "receipt.time": "缴费时间",
-        "receipt.reference": "交易号",
-        "receipt.operator": "操作员",
-        "receipt.reprint": "（补打）",
-        "receipt.keep": "凭条上有您的个人信息，请妥善保管",
-        "receipt.exchange": "如需校内收据，可凭此凭条在工作时间至水电售卖窗口换领",
-        "receipt.no_change": "本机不找零，不退币",
-        "channel.COUNTER": "窗口缴费",
-        "channel.KIOSK": "自助缴费机",
-        "channel.BANK_AUTO": "银行代扣",
-        "kind.TOP_UP": "电费充值",
-        "kind.MOVE_OUT": "错充转出",
-        "kind.MOVE_IN": "错充转入",
-        "kind.REFUND": "退款",
-        "error.UNKNOWN_ACCOUNT": "户号不存在，请核对后重新输入",
-        "error.INVALID_ACCOUNT_NUMBER": "户号为 12 位数字",
-        "error.UNKNOWN_SESSION": "交易不存在，请重新开始",
-        "error.STEP_REFUSED": "当前步骤无法进行此操作",
-        "error.INVALID_NOTE": "本机只收 1、5、10、20、50、100 元纸币",
-        "error.NOTE_CONFLICT": "纸币序号冲突",
-        "error.UNKNOWN_RECEIPT": "凭条号不存在",
-        "error.DUPLICATE_PAYMENT": "该交易号已用于另一笔缴费",
-        "error.COUNTER_CLOSED": "窗口已下班，请在工作时间办理或使用自助缴费机",
-        "error.INVALID_SIGNATURE": "签名无效",
-        "error.MALFORMED": "报文格式错误",
-        "error.UNKNOWN_DEBIT": "无此扣款请求",
-        "error.CALLBACK_MISMATCH": "回调与扣款请求不符",
-        "error.CALLBACK_CONFLICT": "该扣款已入账，回调与之冲突，未入账",
-        "error.CALLBACK_OUTSIDE_WINDOW": "回调时间超出受理时限，已拒绝",
-        "error.INVALID_AGREEMENT": "协议内容不符合规定",
-        "error.UNKNOWN_AGREEMENT": "协议不存在",
-        "error.CANNOT_CORRECT": "该笔缴费无法更正",
-        "error.IDENTITY_REQUIRED": "更正需出示并登记证件",
-        "error.NOT_FOUND": "页面不存在",
-        "error.INVALID_REQUEST": "请求格式错误",
-        "error.INTERNAL": "系统故障，请稍后再试或到窗口求助",
-        "error.DATABASE_BUSY": "系统繁忙，请稍后再试",
-        "error.METHOD_NOT_ALLOWED": "不支持此操作",
-        "error.TOO_LARGE": "请求过大",
-        "error.UNKNOWN_HOST": "不接受此主机名的请求",
-        "error.INVALID_KIOSK_ID": "交易号或自助机编号格式错误",
-        "error.SESSION_CAP": "本次缴费已达上限，请按确定完成后再缴",
-        "error.NOTES_IN_DOUBT": "正在确认纸币，请稍候",
-        "error.ESCROW_TIMEOUT": "等待超时",
-        "error.TOO_MANY_LOOKUPS": "查询过于频繁，请稍后再试",
-        "error.KIOSK_NOT_SIGNED": "自助机请求未签名，已拒绝",
-        "error.KIOSK_UNKNOWN": "自助机未登记或无有效密钥，已拒绝",
-        "error.KIOSK_REVOKED": "自助机已停用，已拒绝",
-        "error.KIOSK_CLOCK": "自助机时间与服务器不符，已拒绝",
-        "error.KIOSK_SIGNATURE_INVALID": "自助机签名无效，已拒绝",
-        "error.ACCEPTOR_ONLY": "纸币只能由纸币器放入",
-        "error.with_fields": "{message}：{problems}",
-        "error.field_separator": "；",
-        "field.body": "请求正文",
-        "problem.MISSING": "缺少 {field}",
-        "problem.NOT_JSON": "{field}不是有效的 JSON",
-        "problem.NOT_OBJECT": "{field}须为 JSON 对象",
-        "problem.NOT_INTEGER": "{field} 须为整数",
-        "problem.NOT_TEXT": "{field} 须为文字",
-        "problem.OUT_OF_RANGE": "{field} 超出允许范围",
-        "problem.BAD_FORMAT": "{field} 格式不正确",
-        "problem.INVALID": "{field} 无效",
-    },
-    "en": {
-        "site.title": "Wenchang residential area: water and power",
-        "kiosk.title": "Self-service payment kiosk",
-        "kiosk.start": "Pay for electricity",
-        "kiosk.enter_account": "Enter the 12-digit meter (account) number",
-        "kiosk.account_hint": "e.g. 05160000XXXX",
-        "kiosk.clear": "Clear",
-        "kiosk.backspace": "Delete",
-        "kiosk.confirm": "OK",
-        "kiosk.back": "Back",
-        "kiosk.check_details": "Please check your details",
-        "kiosk.holder": "Account holder",
-        "kiosk.account": "Account number",
-        "kiosk.address": "Meter address",
-        "kiosk.balance": "Balance",
-        "kiosk.insert_notes": "Insert notes one after another",
-        "kiosk.no_change": "No change, no refund; counterfeits are returned",
-        "kiosk.total": "Inserted so far",
-        "kiosk.notes_in": "Notes taken",
-        "kiosk.done_inserting": "Done? Press OK",
-        "kiosk.acceptor": "Simulated note acceptor",
-        "kiosk.counterfeit": "Counterfeit",
-        "kiosk.counterfeit_returned": "Counterfeit returned, please take it",
-        "kiosk.note_returned": "Note returned, please take it",
-        "kiosk.note_accepted": "Accepted",
-        "kiosk.success": "Payment successful. Please take your receipt",
-        "kiosk.paid": "Amount paid",
-        "kiosk.balance_after": "Balance after",
-        "kiosk.receipt_number": "Receipt number",
-        "kiosk.print": "Print receipt",
-        "kiosk.pdf": "Download PDF",
-        "kiosk.finish": "Finish",
-        "kiosk.working": "Working, please wait…",
-        "kiosk.retrying": "Network busy, retrying…",
-        "kiosk.checking_note": "Checking the note, please wait",
-        "kiosk.help": "For mistakes or faults, ask at the counter during working hours",
-        "kiosk.acceptor_panel": "Note acceptor (simulated)",
-        "kiosk.escrow": "In escrow",
-        "kiosk.stacked": "Stacked",
-        "kiosk.returned": "Returned",
-        "yuan": "yuan",
-        "receipt.title": "Electricity payment receipt",
-        "receipt.number": "Receipt",
-        "receipt.account": "Account",
-        "receipt.holder": "Holder",
-        "receipt.address": "Address",
-        "receipt.method": "Method",
-        "receipt.kind": "Type",
-        "receipt.amount": "Amount",
-        "receipt.balance": "Balance after",
-        "receipt.time": "Time",
-        "receipt.reference": "Transaction",
-        "receipt.operator": "Operator",
-        "receipt.reprint": "(reprint)",
-        "receipt.keep": "This receipt carries personal details: keep it safe",
-        "receipt.exchange": "Exchange it for an official campus receipt at the counter",
-        "receipt.no_change": "No change, no refund",
-        "channel.COUNTER": "Counter",
-        "channel.KIOSK": "Kiosk",
-        "channel.BANK_AUTO": "Bank auto top-up",
-        "kind.TOP_UP": "Top-up",
-        "kind.MOVE_OUT": "Moved out (mistaken top-up)",
-        "kind.MOVE_IN": "Moved in (mistaken top-up)",
-        "kind.REFUND": "Refund",
-        "error.UNKNOWN_ACCOUNT": "No such account number; please check it",
-        "error.INVALID_ACCOUNT_NUMBER": "An account number has 12 digits",
-        "error.UNKNOWN_SESSION": "No such transaction; please start again",
-        "error.STEP_REFUSED": "That is not possible at this step",
-        "error.INVALID_NOTE": "The kiosk takes 1, 5, 10, 20, 50 and 100 yuan notes",
-        "error.NOTE_CONFLICT": "Note sequence conflict",
-        "error.UNKNOWN_RECEIPT": "No such receipt",
-        "error.DUPLICATE_PAYMENT": "This reference was used for another payment",
-        "error.COUNTER_CLOSED": "The counter is closed; come in working hours or use the kiosk",
-        "error.INVALID_SIGNATURE": "Bad signature",
-        "error.MALFORMED": "Malformed message",
-        "error.UNKNOWN_DEBIT": "No such debit",
-        "error.CALLBACK_MISMATCH": "The callback contradicts its debit",
-        "error.CALLBACK_CONFLICT": "The debit was already credited; this callback conflicts",
-        "error.CALLBACK_OUTSIDE_WINDOW": "The callback is dated outside the accepted window",
-        "error.INVALID_AGREEMENT": "The agreement breaks the rules",
-        "error.UNKNOWN_AGREEMENT": "No such agreement",
-        "error.CANNOT_CORRECT": "This payment cannot be corrected",
-        "error.IDENTITY_REQUIRED": "A correction needs the ID shown",
-        "error.NOT_FOUND": "Page not found",
-        "error.INVALID_REQUEST": "Malformed request",
-        "error.INTERNAL": "System fault; try again later or ask at the counter",
-        "error.DATABASE_BUSY": "The system is busy; please try again shortly",
-        "error.METHOD_NOT_ALLOWED": "That operation is not supported",
-        "error.TOO_LARGE": "The request is too large",
-        "error.UNKNOWN_HOST": "Requests for this host name are not accepted",
-        "error.INVALID_KIOSK_ID": "Malformed transaction or kiosk id",
-        "error.SESSION_CAP": "This payment has reached its limit: press OK, then pay again",
-        "error.NOTES_IN_DOUBT": "Checking the note, please wait",
-        "error.ESCROW_TIMEOUT": "timed out",
-        "error.TOO_MANY_LOOKUPS": "Too many look-ups; please try again shortly",
-        "error.KIOSK_NOT_SIGNED": "Kiosk request not signed; refused",
-        "error.KIOSK_UNKNOWN": "Kiosk not registered or without a valid secret; refused",
-        "error.KIOSK_REVOKED": "Kiosk revoked; refused",
-        "error.KIOSK_CLOCK": "Kiosk clock differs from the server's; refused",
-        "error.KIOSK_SIGNATURE_INVALID": "Bad kiosk signature; refused",
-        "error.ACCEPTOR_ONLY": "Notes come from the note acceptor only",
-        "error.with_fields": "{message}: {problems}",
-        "error.field_separator": "; ",
-        "field.body": "the request body",
-        "problem.MISSING": "{field} is missing",
-        "problem.NOT_JSON": "{field} is not valid JSON",
-        "problem.NOT_OBJECT": "{field} must be a JSON object",
-        "problem.NOT_INTEGER": "{field} must be a whole number",
-        "problem.NOT_TEXT": "{field} must be text",
-        "problem.OUT_OF_RANGE": "{field} is out of range",
-        "problem.BAD_FORMAT": "{field} is not in the right format",
-        "problem.INVALID": "{field} is not valid",
-    },
-}
+DEFAULT_LANGUAGE = i18n.DEFAULT_LANGUAGE
+LANGUAGE_COOKIE = "lang"
+# A resident's choice of language is kept for a year.
+LANGUAGE_COOKIE_MAX_AGE_S = 365 * 24 * 3600
+
+
+def languages() -> tuple[str, ...]:
+    """Return the languages the site offers, zh-CN first."""
+    return i18n.languages()
 
 
 def language_of(request: Request) -> str:
     """Return the language of the request: ``?lang=``, the ``lang`` cookie, else zh-CN."""
+    offered = i18n.languages()
     for candidate in (request.query_params.get("lang"), request.cookies.get("lang")):
-        if candidate in LANGUAGES:
+        if candidate in offered:
             return candidate
     return DEFAULT_LANGUAGE
 
 
 def translate(language: str, key: str) -> str:
     """Return the message ``key`` in ``language`` (zh-CN, then the key itself, if missing)."""
-    return CATALOGUE.get(language, {}).get(key) or CATALOGUE[DEFAULT_LANGUAGE].get(key, key)
+    return i18n.gettext(language, key)
+
+
+def catalogue(language: str) -> Mapping[str, str]:
+    """Return every message of ``language`` (for a page's script), zh-CN filling gaps."""
+    return i18n.messages(language if language in i18n.languages() else DEFAULT_LANGUAGE)
+
+
+def remember_language(request: Request, response: Response) -> None:
+    """Keep a language chosen by ``?lang=`` in the ``lang`` cookie, for the next pages."""
+    chosen = request.query_params.get("lang")
+    if chosen in i18n.languages() and request.cookies.get(LANGUAGE_COOKIE) != chosen:
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            chosen,
+            max_age=LANGUAGE_COOKIE_MAX_AGE_S,
+            path="/",
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )

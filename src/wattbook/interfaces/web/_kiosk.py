@@ -19,8 +19,9 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from wattbook.application.payments import kiosk, kiosk_devices
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money
+from wattbook.interfaces.web import _i18n
 from wattbook.interfaces.web._context import TEMPLATES, runtime
-from wattbook.interfaces.web._i18n import CATALOGUE, language_of, translate
+from wattbook.interfaces.web._i18n import catalogue, language_of
 from wattbook.interfaces.web._kiosk_auth import authenticated_kiosk
 from wattbook.interfaces.web._ratelimit import LookupLimiter
 from wattbook.interfaces.web._receipts import (
@@ -101,14 +102,13 @@ def _json(view: kiosk.KioskView) -> dict[str, Any]:
 async def page(request: Request, kiosk_id: str = "K01") -> Response:
     """Serve the touch-screen page (zh-CN first; ``?lang=en``)."""
     language = language_of(request)
-    messages = CATALOGUE[language]
     return TEMPLATES.TemplateResponse(
         request,
         "kiosk.html",
         {
             "lang": language,
-            "t": lambda key: translate(language, key),
-            "messages": dict(messages),
+            "languages": _i18n.languages(),
+            "messages": dict(catalogue(language)),
             "kiosk_id": _shown_kiosk_id(kiosk_id),
             "notes": (1, 5, 10, 20, 50, 100),
         },
@@ -289,7 +289,6 @@ async def receipt_page(
         "receipt.html",
         {
             "lang": language,
-            "t": lambda key: translate(language, key),
             "receipt": found,
             "fields": receipt_fields(found, language),
             "notes": receipt_notes(found, language),
