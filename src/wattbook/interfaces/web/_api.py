@@ -249,6 +249,9 @@ def _needs(scope: api_ports.Scope) -> Callable[..., Awaitable[api_ports.ApiToken
     return token
 
 
+PaymentsToken = Annotated[api_ports.ApiToken, Depends(_needs(api_ports.Scope.PAYMENTS))]
+
+
 def _account(row: rp.AccountRow) -> AccountOut:
     return AccountOut(
         account_number=str(row.account_number),
@@ -425,7 +428,7 @@ def create_api(runtime: bootstrap.WebRuntime) -> FastAPI:
     async def pay(
         request: Request,
         body: PaymentIn,
-        token: Annotated[api_ports.ApiToken, payments_scope],
+        token: PaymentsToken,
         idempotency_key: Annotated[
             str | None,
             Header(
