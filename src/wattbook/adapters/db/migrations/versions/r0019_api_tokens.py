@@ -1,4 +1,5 @@
-"""The JSON API: its tokens (hashed, with scopes) and its idempotency records.
+"""The JSON API: its tokens (hashed, with scopes) and its idempotency records; an index of
+payments by time for the daily collections report.
 
 Revision ID: 0019
 Revises: 0018
@@ -20,7 +21,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Create the API token register and the idempotency records."""
+    """Create the API token register and the idempotency records; index payments by time
+    for the daily collections report."""
+    op.create_index("ix_payments_at", "payments", ["at"])
     op.create_table(
         "api_tokens",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -62,6 +65,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop the idempotency records and the token register."""
+    """Drop the idempotency records, the token register and the payments' time index."""
+    op.drop_index("ix_payments_at", table_name="payments")
     op.drop_table("api_idempotency")
     op.drop_table("api_tokens")
