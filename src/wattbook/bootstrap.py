@@ -49,6 +49,7 @@ from wattbook.application.scheduled_jobs import (
     run_scheduled_jobs,
     scheduled_jobs,
 )
+from wattbook.application.staff import ports as staff_ports
 from wattbook.domain import payments
 from wattbook.domain.values import AccountNumber, Money
 from wattbook.settings import Settings, WebSettings
@@ -422,6 +423,9 @@ class WebRuntime:
     bank: BankLink
     receipt_font: Path | None
     wall_clock: ports.Clock = dataclasses.field(default_factory=SystemClock)
+    password_hasher: staff_ports.PasswordHasher = dataclasses.field(
+        default_factory=lambda: password_hasher()
+    )
 
     @property
     def kiosk_caps(self) -> payments.KioskCaps:
@@ -739,6 +743,13 @@ async def start_modem_simulator(
 def system_clock() -> ports.Clock:
     """Return the system clock (for interfaces that need today's date)."""
     return SystemClock()
+
+
+def password_hasher() -> staff_ports.PasswordHasher:
+    """Return the staff password hasher (argon2id)."""
+    from wattbook.adapters.passwords import Argon2Hasher
+
+    return Argon2Hasher()
 
 
 # ------------------------------------------------------------ kiosk agent

@@ -37,7 +37,8 @@ from wattbook.application.notifications import ports as sms_ports
 from wattbook.application.payments import ports as payment_ports
 from wattbook.application.prepaid import calendar_ports as cp
 from wattbook.application.prepaid import ports as prepaid_ports
-from wattbook.domain import accounts, billing, ledger, metering, payments, prepaid
+from wattbook.application.staff import ports as staff_ports
+from wattbook.domain import accounts, billing, ledger, metering, payments, prepaid, staff
 from wattbook.domain.values import (
     AccountNumber,
     BillingMonth,
@@ -303,6 +304,8 @@ class Tables:
     ] = dataclasses.field(default_factory=dict)
     calendar_changes: list[cp.CalendarChange] = dataclasses.field(default_factory=list)
     confirmed_years: dict[int, cp.ConfirmedYear] = dataclasses.field(default_factory=dict)
+    operators: dict[str, staff_ports.StoredOperator] = dataclasses.field(default_factory=dict)
+    audit_log: list[staff_ports.StoredAuditRecord] = dataclasses.field(default_factory=list)
 
     def new_id(self, table: str) -> int:
         """Return the next surrogate id of ``table`` (1, 2, ...)."""
@@ -405,6 +408,7 @@ class FakeUnitOfWork:
         self.alarms = FakeSystemAlarmRepository(self)
         self.calendar = FakeCalendarRepository(self)
         self.api_tokens = FakeApiTokenRepository(self)
+        self.staff = FakeStaffRepository(self)
 
     @property
     def tables(self) -> Tables:
@@ -465,6 +469,18 @@ class FakeAccountRepository(_Repository):
 
     async def close(self, account: accounts.Account) -> None:
         self.t.account(account.number).account = account
+
+    async def search(self, text: str, *, limit: int) -> tuple[accounts.Account, ...]:
+        text = text.strip()
+        found = [
+            row.account
+            for row in self.t.accounts.values()
+            if text in str(row.account.number)
+            or text in row.account.holder.name
+            or text in row.account.address.text
+            or (row.account.phone is not None and text in row.account.phone.digits)
+        ]
+        return tuple(sorted(found, key=lambda a: str(a.number))[:limit])
 
     async def history(self, number: AccountNumber) -> tuple[accounts.AccountChange, ...]:
         self.t.account(number)
@@ -762,6 +778,11 @@ class FakePrepaidRepository(_Repository):
     async def settings(self, *, on: dt.date) -> prepaid.PrepaidSettings:
         since = [day for day in self.t.prepaid_policies if day <= on]
         return self.t.prepaid_policies[max(since)] if since else prepaid.PrepaidSettings()
+
+    async def set_settings(
+        self, *, effective_from: dt.date, settings: prepaid.PrepaidSettings
+    ) -> None:
+        self.t.prepaid_policies[effective_from] = settings
 
     async def calendar(self, *, first_date: dt.date, last_date: dt.date) -> WorkingCalendar:
         return _calendar(self.t, first_date, last_date)
@@ -1348,6 +1369,49 @@ class FakeHeadendRepository(_Repository):
                 counts[0] += 1
                 counts[1] += int(outcome.succeeded)
 
+    async def meter_overview(
+        self, *, since: dt.datetime, meter: MeterNumber | None = None
+    ) -> tuple[hp.MeterOverview, ...]:
+        names = {row.id: name for name, row in self.t.buses.items()}
+        since_day = local_date(since)
+        found = []
+        for row in self.t.installations:
+            number = row.installation.meter_number
+            if row.removed_at is not None or (meter is not None and number != meter):
+                continue
+            account = self.t.account(row.installation.account_number).account
+            latest = self.t.latest.get(number)
+            checks = [c for c in self.t.clock_checks if c.meter_number == number]
+            counts = [
+                c
+                for (_, m, day), c in self.t.communication_days.items()
+                if m == str(number) and day >= since_day
+            ]
+            commands = [c for c in self.t.relay_commands if c.meter_number == number]
+            last = commands[-1] if commands else None
+            on_bus = self.t.bus_meters.get(number)
+            found.append(
+                hp.MeterOverview(
+                    meter_number=number,
+                    account_number=account.number,
+                    holder=account.holder.name,
+                    bus=names.get(on_bus[0]) if on_bus else None,
+                    read_at=latest.read_at if latest else None,
+                    relay_open=latest.status.relay_open if latest else None,
+                    keep_power=latest.status.keep_power if latest else None,
+                    active_power_mw=latest.values.active_power_mw
+                    if latest and latest.values
+                    else None,
+                    drift_ms=int(checks[-1].drift.total_seconds() * 1000) if checks else None,
+                    attempts=sum(c[0] for c in counts),
+                    successes=sum(c[1] for c in counts),
+                    last_command=last.action.value if last else None,
+                    last_command_status=last.status.value if last else None,
+                    last_command_at=last.created_at if last else None,
+                )
+            )
+        return tuple(sorted(found, key=lambda o: str(o.meter_number)))
+
     async def communication_days(self, *, bus: str) -> tuple[hp.CommunicationDay, ...]:
         rows = sorted(
             (day, meter, counts)
@@ -1885,6 +1949,41 @@ class FakePaymentRepository(_Repository):
                 raise UniqueViolation(f"debit {record.debit_id} was credited before")
             self.t.callbacks[key] = record
 
+    async def cash_up_lines(
+        self, *, start_at: dt.datetime, end_at: dt.datetime
+    ) -> tuple[payment_ports.CashUpLine, ...]:
+        sums: dict[tuple[str, str, str], list[int]] = {}
+        for row in self.t.payments:
+            p = row.payment
+            if start_at <= p.at < end_at:
+                key = (p.channel.value, p.operator or "", p.kind.value)
+                count, fen = sums.get(key, [0, 0])
+                sums[key] = [count + 1, fen + p.amount.fen]
+        return tuple(
+            payment_ports.CashUpLine(
+                channel=payments.Channel(channel),
+                operator=operator or None,
+                kind=payments.PaymentKind(kind),
+                count=count,
+                amount=Money(fen=fen),
+            )
+            for (channel, operator, kind), (count, fen) in sorted(sums.items())
+        )
+
+    async def journal_money_in(self, *, start_at: dt.datetime, end_at: dt.datetime) -> Money:
+        kinds = {row.entry.reference: row.entry.kind for row in self.t.entries}
+        total = 0
+        for row in self.t.entries:
+            e = row.entry
+            if not start_at <= e.at < end_at:
+                continue
+            if e.kind is ledger.EntryKind.TOP_UP or (
+                e.kind is ledger.EntryKind.CORRECTION
+                and kinds.get(e.reverses or "") is ledger.EntryKind.TOP_UP
+            ):
+                total += e.amount.fen
+        return Money(fen=total)
+
     async def debit_credits(self, *, day: dt.date | None) -> tuple[payments.DebitCredits, ...]:
         credited = self._credited()
         found = []
@@ -2025,6 +2124,60 @@ class FakeApiTokenRepository(_Repository):
         at: dt.datetime,
     ) -> api_ports.IdempotentAnswer:
         return self.t.api_answers.setdefault((token_id, key), answer)
+
+
+# ---------------------------------------------------------------------------- staff
+
+
+class FakeStaffRepository(_Repository):
+    """``staff_ports.StaffRepository`` in memory; the audit log is only appended to."""
+
+    async def add_operator(self, stored: staff_ports.StoredOperator) -> None:
+        if stored.operator.login in self.t.operators:
+            raise staff_ports.DuplicateOperator(stored.operator.login)
+        self.t.operators[stored.operator.login] = stored
+
+    async def operator(self, login: str) -> staff_ports.StoredOperator | None:
+        return self.t.operators.get(login)
+
+    async def operators(self) -> tuple[staff_ports.StoredOperator, ...]:
+        return tuple(self.t.operators[login] for login in sorted(self.t.operators))
+
+    async def save_operator(self, operator: staff.Operator) -> None:
+        stored = self.t.operators[operator.login]
+        self.t.operators[operator.login] = dataclasses.replace(stored, operator=operator)
+
+    async def save_login_state(self, login: str, state: staff.LoginState) -> None:
+        stored = self.t.operators[login]
+        self.t.operators[login] = dataclasses.replace(stored, login_state=state)
+
+    async def set_password_hash(self, login: str, password_hash: str) -> None:
+        stored = self.t.operators[login]
+        self.t.operators[login] = dataclasses.replace(stored, password_hash=password_hash)
+
+    async def append_audit(self, records: Sequence[staff.AuditRecord]) -> None:
+        for record in records:
+            self.t.audit_log.append(
+                staff_ports.StoredAuditRecord(id=self.t.new_id("audit_log"), record=record)
+            )
+
+    async def search_audit(
+        self, query: staff_ports.AuditQuery
+    ) -> tuple[staff_ports.StoredAuditRecord, ...]:
+        def matches(stored: staff_ports.StoredAuditRecord) -> bool:
+            r = stored.record
+            fields = (r.target, r.before, r.after, r.detail, r.action)
+            return (
+                (not query.text or any(query.text in field for field in fields))
+                and (not query.actor or r.actor == query.actor)
+                and (not query.action or query.action in r.action)
+                and (query.from_at is None or r.at >= query.from_at)
+                and (query.to_at is None or r.at < query.to_at)
+                and (query.before_id is None or stored.id < query.before_id)
+            )
+
+        found = [stored for stored in reversed(self.t.audit_log) if matches(stored)]
+        return tuple(found[: query.limit])
 
 
 # ---------------------------------------------------------------------------- calendar

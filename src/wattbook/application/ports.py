@@ -27,6 +27,7 @@ from wattbook.application.notifications.ports import SmsOutbox
 from wattbook.application.payments.ports import PaymentRepository
 from wattbook.application.prepaid.calendar_ports import CalendarRepository
 from wattbook.application.prepaid.ports import Outbox, PrepaidRepository
+from wattbook.application.staff.ports import StaffRepository
 
 
 class Clock(Protocol):
@@ -55,6 +56,7 @@ class UnitOfWork(Protocol):
     alarms: SystemAlarmRepository
     calendar: CalendarRepository
     api_tokens: ApiTokenRepository
+    staff: StaffRepository
 
     async def __aenter__(self) -> Self:
         """Begin the transaction."""

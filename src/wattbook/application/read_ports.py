@@ -19,11 +19,17 @@ from typing import Protocol, Self
 from wattbook.application.alarm_ports import SystemAlarm
 from wattbook.application.api.ports import ApiToken
 from wattbook.application.billing.ports import BalanceDifference
-from wattbook.application.headend.ports import BusConfig, CommunicationDay, MeterAlarm
+from wattbook.application.headend.ports import (
+    BusConfig,
+    CommunicationDay,
+    MeterAlarm,
+    MeterOverview,
+)
 from wattbook.application.notifications.ports import AccountWithoutPhone, FailedSms, SmsDelivery
-from wattbook.application.payments.ports import Payment
+from wattbook.application.payments.ports import CashUpLine, Payment
 from wattbook.application.prepaid.calendar_ports import CalendarChange, ConfirmedYear
 from wattbook.application.queries.report_ports import ReportReader
+from wattbook.application.staff import ports as staff_ports
 from wattbook.domain import accounts, billing, ledger, payments, prepaid
 from wattbook.domain.values import AccountNumber, MeterNumber, Money, WorkingCalendar
 
@@ -40,6 +46,11 @@ class AccountReader(Protocol):
 
     async def history(self, number: AccountNumber) -> tuple[accounts.AccountChange, ...]:
         """Return the account's changes, oldest first."""
+        ...
+
+    async def search(self, text: str, *, limit: int) -> tuple[accounts.Account, ...]:
+        """Return accounts whose number, holder, address or phone contains ``text``, by
+        account number."""
         ...
 
 
@@ -118,6 +129,13 @@ class HeadendReader(Protocol):
         """Return the per-day success counts of the bus and of its meters."""
         ...
 
+    async def meter_overview(
+        self, *, since: datetime, meter: MeterNumber | None = None
+    ) -> tuple[MeterOverview, ...]:
+        """Return every installed meter (or one) with its latest values, its success since
+        ``since``, its last clock drift and its last relay command, by meter number."""
+        ...
+
 
 class PaymentReader(Protocol):
     """Read payments, receipts, kiosk sessions and bank debits."""
@@ -158,6 +176,17 @@ class PaymentReader(Protocol):
         the serials of the bank top-ups paid for it."""
         ...
 
+    async def cash_up_lines(
+        self, *, start_at: datetime, end_at: datetime
+    ) -> tuple[CashUpLine, ...]:
+        """Return the payments in ``[start_at, end_at)`` summed by channel, operator, kind."""
+        ...
+
+    async def journal_money_in(self, *, start_at: datetime, end_at: datetime) -> Money:
+        """Return the sum of the journal's top-ups, and of the corrections reversing
+        top-ups, posted in ``[start_at, end_at)``: what the payments must add up to."""
+        ...
+
 
 class SystemAlarmReader(Protocol):
     """Read the system alarms."""
@@ -196,6 +225,24 @@ class ApiTokenReader(Protocol):
 
     async def token_by_hash(self, token_sha256: str) -> ApiToken | None:
         """Return the token stored under this hash, revoked or not, or None."""
+        ...
+
+
+class StaffReader(Protocol):
+    """Operators and the audit log, read."""
+
+    async def operator(self, login: str) -> staff_ports.StoredOperator | None:
+        """Return the operator with that login name, or None."""
+        ...
+
+    async def operators(self) -> tuple[staff_ports.StoredOperator, ...]:
+        """Return every operator, by login name."""
+        ...
+
+    async def search_audit(
+        self, query: staff_ports.AuditQuery
+    ) -> tuple[staff_ports.StoredAuditRecord, ...]:
+        """Return the audit records matching ``query``, newest first."""
         ...
 
 
@@ -255,6 +302,11 @@ class ReadOnlyUnitOfWork(Protocol):
     @property
     def api_tokens(self) -> ApiTokenReader:
         """Return the API's tokens."""
+        ...
+
+    @property
+    def staff(self) -> StaffReader:
+        """Return the operators and the audit log."""
         ...
 
     async def __aenter__(self) -> Self:

@@ -1,8 +1,8 @@
 """Storage: SQLAlchemy Core tables, repositories, the unit of work and the migrations.
 
 One package per business area (``accounts``, ``metering``, ``billing``, ``prepaid``,
-``payments``, ``headend``, ``notifications``, ``alarms``) holds its tables (``_tables``) and its
-repository; the tables all sit on the one ``metadata`` (``_metadata``).
+``payments``, ``headend``, ``notifications``, ``alarms``, ``staff``) holds its tables
+(``_tables``) and its repository; the tables all sit on the one ``metadata`` (``_metadata``).
 """
 
 from wattbook.adapters.db import (  # noqa: F401  (each area declares its tables on metadata)
@@ -15,6 +15,7 @@ from wattbook.adapters.db import (  # noqa: F401  (each area declares its tables
     notifications,
     payments,
     prepaid,
+    staff,
 )
 from wattbook.adapters.db._engine import (
     SQLITE_BEGIN_OPTION,

@@ -30,6 +30,7 @@ from wattbook.adapters.db.payments._repository import SqlPaymentRepository
 from wattbook.adapters.db.prepaid._calendar import SqlCalendarRepository
 from wattbook.adapters.db.prepaid._repository import SqlOutbox, SqlPrepaidRepository
 from wattbook.adapters.db.reports._repository import SqlReportReader
+from wattbook.adapters.db.staff._repository import SqlStaffRepository
 from wattbook.application import alarm_ports, read_ports
 from wattbook.application.accounts import ports as account_ports
 from wattbook.application.api import ports as api_ports
@@ -41,6 +42,7 @@ from wattbook.application.payments import ports as payment_ports
 from wattbook.application.prepaid import calendar_ports
 from wattbook.application.prepaid import ports as prepaid_ports
 from wattbook.application.queries import report_ports
+from wattbook.application.staff import ports as staff_ports
 
 T = TypeVar("T")
 
@@ -201,6 +203,7 @@ class SqlUnitOfWork(_SqlTransaction):
         self.alarms: alarm_ports.SystemAlarmRepository = SqlSystemAlarmRepository(worker)
         self.calendar: calendar_ports.CalendarRepository = SqlCalendarRepository(worker)
         self.api_tokens: api_ports.ApiTokenRepository = SqlApiTokenRepository(worker)
+        self.staff: staff_ports.StaffRepository = SqlStaffRepository(worker)
 
     def _begin(self) -> Connection:
         connection = self._engine.connect().execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
@@ -241,6 +244,7 @@ class SqlReadOnlyUnitOfWork(_SqlTransaction):
         self.prepaid: read_ports.PrepaidReader = SqlPrepaidRepository(worker)
         self.api_tokens: read_ports.ApiTokenReader = SqlApiTokenRepository(worker)
         self.reports: report_ports.ReportReader = SqlReportReader(worker)
+        self.staff: read_ports.StaffReader = SqlStaffRepository(worker)
 
     def _begin(self) -> Connection:
         connection = self._engine.connect().execution_options(**{READ_ONLY_OPTION: True})

@@ -68,6 +68,11 @@ class AccountRepository(Protocol):
         """Store the account as closed."""
         ...
 
+    async def search(self, text: str, *, limit: int) -> tuple[accounts.Account, ...]:
+        """Return accounts whose number, holder, address or phone contains ``text``, by
+        account number."""
+        ...
+
     async def history(self, number: AccountNumber) -> tuple[accounts.AccountChange, ...]:
         """Return the account's changes, oldest first."""
         ...

@@ -422,6 +422,27 @@ class LatestValues:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MeterOverview:
+    """One installed meter as the console shows it: its bus, what was last read, how often
+    it answered since ``since``, its clock, and its last relay command."""
+
+    meter_number: MeterNumber
+    account_number: AccountNumber
+    holder: str
+    bus: str | None
+    read_at: datetime | None
+    relay_open: bool | None
+    keep_power: bool | None
+    active_power_mw: int | None
+    drift_ms: int | None
+    attempts: int
+    successes: int
+    last_command: str | None
+    last_command_status: str | None
+    last_command_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RelayCommand:
     """A relay command from the outbox, with its attempts so far."""
 
@@ -555,6 +576,13 @@ class HeadendRepository(Protocol):
 
     async def communication_days(self, *, bus: str) -> tuple[CommunicationDay, ...]:
         """Return the per-day success counts of the bus and of its meters."""
+        ...
+
+    async def meter_overview(
+        self, *, since: datetime, meter: MeterNumber | None = None
+    ) -> tuple[MeterOverview, ...]:
+        """Return every installed meter (or one) with its latest values, its success since
+        ``since``, its last clock drift and its last relay command, by meter number."""
         ...
 
     async def due_relay_commands(self, *, at: datetime, limit: int) -> tuple[RelayCommand, ...]:

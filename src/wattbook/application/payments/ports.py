@@ -52,6 +52,17 @@ class Payment:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CashUpLine:
+    """The payments of one channel, operator and kind in a window: how many, how much."""
+
+    channel: payments.Channel
+    operator: str | None
+    kind: payments.PaymentKind
+    count: int
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AuditEntry:
     """One line of the payment audit (P4, A4): who did what, to which receipt."""
 
@@ -153,6 +164,17 @@ class PaymentRepository(Protocol):
 
     async def paid_before(self, number: AccountNumber, *, before: datetime) -> Money:
         """Return the sum of the account's payments before ``before`` (cumulative paid)."""
+        ...
+
+    async def cash_up_lines(
+        self, *, start_at: datetime, end_at: datetime
+    ) -> tuple[CashUpLine, ...]:
+        """Return the payments in ``[start_at, end_at)`` summed by channel, operator, kind."""
+        ...
+
+    async def journal_money_in(self, *, start_at: datetime, end_at: datetime) -> Money:
+        """Return the sum of the journal's top-ups, and of the corrections reversing
+        top-ups, posted in ``[start_at, end_at)``: what the payments must add up to."""
         ...
 
     async def audit(self, entries: Sequence[AuditEntry]) -> None:

@@ -48,6 +48,13 @@ class PrepaidRepository(Protocol):
         """Return the policy in force on a local date."""
         ...
 
+    async def set_settings(
+        self, *, effective_from: date, settings: prepaid.PrepaidSettings
+    ) -> None:
+        """Put ``settings`` in force from the local date ``effective_from`` (replacing a
+        version that starts that very day)."""
+        ...
+
     async def calendar(self, *, first_date: date, last_date: date) -> WorkingCalendar:
         """Return the working calendar with the local overrides."""
         ...

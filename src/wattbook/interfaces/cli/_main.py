@@ -25,6 +25,7 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 
 def _registrars() -> list[Registrar]:
     from wattbook.interfaces.cli import (
+        _admin,
         _api,
         _bank,
         _calendar,
@@ -54,6 +55,7 @@ def _registrars() -> list[Registrar]:
         _kiosk.register,
         _import.register,
         _api.register,
+        _admin.register,
     ]
 
 

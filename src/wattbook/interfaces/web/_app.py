@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 from wattbook import bootstrap
 from wattbook.application.payments import kiosk
 from wattbook.bootstrap import WebRuntime
-from wattbook.interfaces.web import _api, _bank, _errors, _guards, _kiosk, _kiosk_auth
+from wattbook.interfaces.web import _api, _bank, _errors, _guards, _kiosk, _kiosk_auth, console
 from wattbook.interfaces.web._batcher import CallbackBatcher
 from wattbook.interfaces.web._context import STATIC
 from wattbook.interfaces.web._ratelimit import LookupLimiter
@@ -77,6 +77,7 @@ def create_app(
     app.include_router(_bank.router)
     app.include_router(_kiosk.router)
     app.mount("/api/v1", _api.create_api(runtime))
+    console.install(app)
 
     @app.get("/livez", include_in_schema=False)
     async def live() -> PlainTextResponse:

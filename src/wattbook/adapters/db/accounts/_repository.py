@@ -113,6 +113,34 @@ class SqlAccountRepository:
         """
         return await self._worker.run(self._get, number)
 
+    def _search(self, text: str, limit: int) -> tuple[accounts.Account, ...]:
+        a = accounts_t.accounts
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        rows = (
+            self._worker.conn()
+            .execute(
+                sa.select(a)
+                .where(
+                    sa.or_(
+                        *(
+                            column.like(pattern, escape="\\")
+                            for column in (a.c.account_number, a.c.holder, a.c.address, a.c.phone)
+                        )
+                    )
+                )
+                .order_by(a.c.account_number)
+                .limit(limit)
+            )
+            .mappings()
+            .all()
+        )
+        return tuple(_account_from_row(row) for row in rows)
+
+    async def search(self, text: str, *, limit: int) -> tuple[accounts.Account, ...]:
+        """Return accounts whose number, holder, address or phone contains ``text``."""
+        return await self._worker.run(self._search, text.strip(), limit)
+
     def _write(self, account: accounts.Account) -> int:
         connection = self._worker.conn()
         account_id = _account_id(connection, account.number)

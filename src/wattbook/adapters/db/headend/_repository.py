@@ -493,6 +493,98 @@ class SqlHeadendRepository:
         """Store the new runs of failures and add the outcomes to the per-day counts."""
         await self._worker.run(self._save_communication, bus, outcomes, states)
 
+    def _meter_overview(
+        self, since: datetime, meter: MeterNumber | None
+    ) -> tuple[hp.MeterOverview, ...]:
+        i = accounts_t.meter_installations
+        a = accounts_t.accounts
+        latest = headend_t.meter_latest
+        bm, b = headend_t.bus_meters, headend_t.buses
+        checks, days, commands = (
+            headend_t.meter_clock_checks,
+            headend_t.communication_days,
+            headend_t.relay_commands,
+        )
+        last_check = (
+            sa.select(checks.c.drift_ms)
+            .where(checks.c.meter_number == i.c.meter_number)
+            .order_by(checks.c.checked_at.desc(), checks.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        since_day = local_date(since)
+        attempts = (
+            sa.select(sa.func.coalesce(sa.func.sum(days.c.attempts), 0))
+            .where(days.c.meter_number == i.c.meter_number, days.c.day >= since_day)
+            .scalar_subquery()
+        )
+        successes = (
+            sa.select(sa.func.coalesce(sa.func.sum(days.c.successes), 0))
+            .where(days.c.meter_number == i.c.meter_number, days.c.day >= since_day)
+            .scalar_subquery()
+        )
+        earlier = commands.alias("earlier_commands")
+        last_command_id = (
+            sa.select(sa.func.max(earlier.c.id))
+            .where(earlier.c.meter_number == i.c.meter_number)
+            .scalar_subquery()
+        )
+        query = (
+            sa.select(
+                i.c.meter_number,
+                a.c.account_number,
+                a.c.holder,
+                b.c.name.label("bus"),
+                latest.c.read_at,
+                latest.c.relay_open,
+                latest.c.keep_power,
+                latest.c.active_power_mw,
+                last_check.label("drift_ms"),
+                attempts.label("attempts"),
+                successes.label("successes"),
+                commands.c.action,
+                commands.c.status,
+                commands.c.created_at,
+            )
+            .select_from(
+                i.join(a, a.c.id == i.c.account_id)
+                .outerjoin(latest, latest.c.meter_number == i.c.meter_number)
+                .outerjoin(bm, bm.c.meter_number == i.c.meter_number)
+                .outerjoin(b, b.c.id == bm.c.bus_id)
+                .outerjoin(commands, commands.c.id == last_command_id)
+            )
+            .where(i.c.removed_at.is_(None))
+            .order_by(i.c.meter_number)
+        )
+        if meter is not None:
+            query = query.where(i.c.meter_number == str(meter))
+        rows = self._worker.conn().execute(query)
+        return tuple(
+            hp.MeterOverview(
+                meter_number=MeterNumber(value=row.meter_number),
+                account_number=AccountNumber(value=row.account_number),
+                holder=row.holder,
+                bus=row.bus,
+                read_at=row.read_at,
+                relay_open=row.relay_open,
+                keep_power=row.keep_power,
+                active_power_mw=row.active_power_mw,
+                drift_ms=None if row.drift_ms is None else int(row.drift_ms),
+                attempts=int(row.attempts),
+                successes=int(row.successes),
+                last_command=row.action,
+                last_command_status=row.status,
+                last_command_at=row.created_at,
+            )
+            for row in rows
+        )
+
+    async def meter_overview(
+        self, *, since: datetime, meter: MeterNumber | None = None
+    ) -> tuple[hp.MeterOverview, ...]:
+        """Return every installed meter (or one) with its latest values and health."""
+        return await self._worker.run(self._meter_overview, since, meter)
+
     def _communication_days(self, bus: str) -> tuple[hp.CommunicationDay, ...]:
         d = headend_t.communication_days
         rows = self._worker.conn().execute(

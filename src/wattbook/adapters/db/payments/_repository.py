@@ -345,6 +345,64 @@ class SqlPaymentRepository:
         """Return the sum of the account's payments before ``before``."""
         return await self._worker.run(self._paid_before, number, before)
 
+    def _cash_up_lines(
+        self, start_at: datetime, end_at: datetime
+    ) -> tuple[payment_ports.CashUpLine, ...]:
+        p = payments_t.payments
+        rows = self._worker.conn().execute(
+            sa.select(
+                p.c.channel,
+                p.c.operator,
+                p.c.kind,
+                sa.func.count().label("n"),
+                sa.func.sum(p.c.amount_fen).label("fen"),
+            )
+            .where(p.c.at >= start_at, p.c.at < end_at)
+            .group_by(p.c.channel, p.c.operator, p.c.kind)
+            .order_by(p.c.channel, p.c.operator, p.c.kind)
+        )
+        return tuple(
+            payment_ports.CashUpLine(
+                channel=payments.Channel(row.channel),
+                operator=row.operator,
+                kind=payments.PaymentKind(row.kind),
+                count=int(row.n),
+                amount=Money(fen=int(row.fen)),
+            )
+            for row in rows
+        )
+
+    async def cash_up_lines(
+        self, *, start_at: datetime, end_at: datetime
+    ) -> tuple[payment_ports.CashUpLine, ...]:
+        """Return the payments in ``[start_at, end_at)`` summed by channel, operator, kind."""
+        return await self._worker.run(self._cash_up_lines, start_at, end_at)
+
+    def _journal_money_in(self, start_at: datetime, end_at: datetime) -> Money:
+        e = billing_t.ledger_entries
+        reversed_ = e.alias("reversed")
+        top_ups = sa.select(sa.func.coalesce(sa.func.sum(e.c.amount_fen), 0)).where(
+            e.c.kind == "TOP_UP", e.c.at >= start_at, e.c.at < end_at
+        )
+        corrections = (
+            sa.select(sa.func.coalesce(sa.func.sum(e.c.amount_fen), 0))
+            .select_from(e.join(reversed_, e.c.reverses_id == reversed_.c.id))
+            .where(
+                e.c.kind == "CORRECTION",
+                reversed_.c.kind == "TOP_UP",
+                e.c.at >= start_at,
+                e.c.at < end_at,
+            )
+        )
+        connection = self._worker.conn()
+        total = int(connection.execute(top_ups).scalar_one())
+        total += int(connection.execute(corrections).scalar_one())
+        return Money(fen=total)
+
+    async def journal_money_in(self, *, start_at: datetime, end_at: datetime) -> Money:
+        """Return the journal's top-ups and their corrections in ``[start_at, end_at)``."""
+        return await self._worker.run(self._journal_money_in, start_at, end_at)
+
     def _audit(self, entries: Sequence[payment_ports.AuditEntry]) -> None:
         if entries:
             self._worker.conn().execute(

@@ -85,6 +85,27 @@ class SqlPrepaidRepository:
         """Return the policy in force on a local date (the manual's values if none)."""
         return await self._worker.run(self._settings, on)
 
+    def _set_settings(self, effective_from: date, settings: prepaid.PrepaidSettings) -> None:
+        p = prepaid_t.prepaid_policies
+        connection = self._worker.conn()
+        connection.execute(p.delete().where(p.c.effective_from == effective_from))
+        connection.execute(
+            p.insert().values(
+                effective_from=effective_from,
+                low_balance_wh=settings.low_balance_energy.wh,
+                warning_cut_wh=settings.warning_cut_energy.wh,
+                reclose_delay_seconds=int(settings.reclose_delay.total_seconds()),
+                holiday_rule=settings.holiday_rule.value,
+                deferred_trip_time=settings.deferred_trip_time,
+            )
+        )
+
+    async def set_settings(
+        self, *, effective_from: date, settings: prepaid.PrepaidSettings
+    ) -> None:
+        """Put ``settings`` in force from ``effective_from``."""
+        await self._worker.run(self._set_settings, effective_from, settings)
+
     def _calendar(self, first_date: date, last_date: date) -> WorkingCalendar:
         return load_calendar(self._worker.conn(), first_date, last_date)
 

@@ -1,0 +1,1 @@
+"""Staff in storage: operators and the append-only audit log."""

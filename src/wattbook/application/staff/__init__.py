@@ -1,0 +1,1 @@
+"""Staff: operators, logging in, sessions, and the audit log every staff action writes (A4)."""
