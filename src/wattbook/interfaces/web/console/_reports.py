@@ -1,9 +1,9 @@
 """The staff's reports (issue 12, item 7): a page each with a chart and its table, and the
 same table as CSV and as an Excel workbook.
 
-``build_router(dependencies)`` returns the routes under ``/console/reports``; the console
-mounts it behind its own log-in and the reports permission. Each route makes one query call
-(``application.queries``) and lays the answer out; the thresholds come from the domain.
+Every route here is behind the console's guard with the reports permission (viewers and up);
+none changes anything. Each route makes one query call (``application.queries``) and lays the
+answer out; the thresholds come from the domain.
 """
 
 from __future__ import annotations
@@ -12,25 +12,32 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from starlette.responses import HTMLResponse, Response
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
 from wattbook import i18n
 from wattbook.application import queries
-from wattbook.domain import metering
+from wattbook.application.queries import report_ports as rp
+from wattbook.domain import metering, staff
 from wattbook.domain.values import AccountNumber, Energy, Money, local_date, to_local
 from wattbook.interfaces.web import _context
 from wattbook.interfaces.web._charts import Bar, bar_chart
 from wattbook.interfaces.web._errors import InvalidCursor
 from wattbook.interfaces.web._exports import Cell, to_csv, to_xlsx
 from wattbook.interfaces.web._i18n import language_of
+from wattbook.interfaces.web.console._auth import Acting, Guard
+from wattbook.interfaces.web.console._pages import problem, render
 
 PREFIX = "/console/reports"
 # How many bars a chart shows: the rest stay in the table and the exports.
 CHART_BARS = 20
 DEFAULT_DAYS = 7
+# Rows a balance list shows a page; its exports hold every row, up to EXPORT_ROWS.
+PAGE_ROWS = 200
+EXPORT_ROWS = 50_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,7 +177,10 @@ def _balance_view(
         ],
         chart_colour=colour,
         figures=[
-            (i18n.gettext(language, "report.accounts"), str(len(found.rows))),
+            (
+                i18n.gettext(language, "report.accounts"),
+                f"{len(found.rows)}{'+' if found.next_after is not None else ''}",
+            ),
             (i18n.gettext(language, "report.line_yuan"), found.line.yuan()),
         ],
         notes=[i18n.gettext(language, note)],
@@ -178,12 +188,32 @@ def _balance_view(
     )
 
 
+async def _balance_list(
+    fetch: Callable[[tuple[int, AccountNumber] | None, int], Awaitable[queries.BalanceList]],
+    params: dict[str, Any],
+) -> queries.BalanceList:
+    """Return a page of a balance list, or for an export every row (up to EXPORT_ROWS)."""
+    after = _after(params["after_fen"], params["after_number"])
+    if not params["export"]:
+        return await fetch(after, PAGE_ROWS)
+    rows: list[rp.AccountRow] = []
+    while True:
+        found = await fetch(after, rp.MAX_PAGE)
+        rows.extend(found.rows)
+        if found.next_after is None or len(rows) >= EXPORT_ROWS:
+            return queries.BalanceList(line=found.line, rows=tuple(rows), next_after=None)
+        after = found.next_after
+
+
 async def _arrears(request: Request, params: dict[str, Any]) -> ReportView:
     runtime = _context.runtime(request)
-    found = await queries.arrears_list(
-        uow=runtime.storage.report_factory(),
-        after=_after(params["after_fen"], params["after_number"]),
-    )
+
+    async def fetch(after: tuple[int, AccountNumber] | None, limit: int) -> queries.BalanceList:
+        return await queries.arrears_list(
+            uow=runtime.storage.report_factory(), after=after, limit=limit
+        )
+
+    found = await _balance_list(fetch, params)
     return _balance_view(
         "arrears", found, language_of(request), colour="bad", note="report.arrears.note"
     )
@@ -191,11 +221,13 @@ async def _arrears(request: Request, params: dict[str, Any]) -> ReportView:
 
 async def _low_balance(request: Request, params: dict[str, Any]) -> ReportView:
     runtime = _context.runtime(request)
-    found = await queries.low_balance_list(
-        uow=runtime.storage.report_factory(),
-        now=runtime.clock.now(),
-        after=_after(params["after_fen"], params["after_number"]),
-    )
+
+    async def fetch(after: tuple[int, AccountNumber] | None, limit: int) -> queries.BalanceList:
+        return await queries.low_balance_list(
+            uow=runtime.storage.report_factory(), now=runtime.clock.now(), after=after, limit=limit
+        )
+
+    found = await _balance_list(fetch, params)
     return _balance_view(
         "low-balance", found, language_of(request), colour="brand", note="report.low-balance.note"
     )
@@ -365,77 +397,68 @@ def _shown(cell: Cell) -> str:
     return "—" if cell is None else str(cell)
 
 
-def build_router(dependencies: Sequence[Any] = ()) -> APIRouter:
-    """Return the reports' routes under ``/console/reports``, behind ``dependencies``."""
-    router = APIRouter(prefix=PREFIX, dependencies=list(dependencies), include_in_schema=False)
+router = APIRouter(prefix=PREFIX)
+_READ = Guard(staff.Permission.READ_REPORTS)
 
-    @router.get("")
-    async def index(request: Request) -> HTMLResponse:
-        """List the reports."""
-        return _context.TEMPLATES.TemplateResponse(
-            request,
-            "reports_index.html",
-            {"lang": language_of(request), "reports": REPORTS},
-        )
 
-    async def _view(request: Request, key: str, params: dict[str, Any]) -> ReportView:
-        builder = BUILDERS.get(key)
-        if builder is None:
-            from starlette.exceptions import HTTPException
+@router.get("")
+async def index(request: Request, acting: Annotated[Acting, Depends(_READ)]) -> Response:
+    """List the reports."""
+    return render(request, "console/reports.html", acting=acting, reports=REPORTS)
 
-            raise HTTPException(status_code=404)
-        return await builder(request, params)
 
-    def _params(
-        first: date | None, last: date | None, after_fen: int | None, after_number: str | None
-    ) -> dict[str, Any]:
-        return {"first": first, "last": last, "after_fen": after_fen, "after_number": after_number}
-
-    @router.get("/{key}")
-    async def page(
-        request: Request,
-        key: str,
-        first: date | None = None,
-        last: date | None = None,
-        after_fen: int | None = Query(default=None, ge=-(2**62), le=2**62),
-        after_number: str | None = Query(default=None, max_length=12),
-        export: str | None = Query(default=None, pattern="^(csv|xlsx)$"),
-    ) -> Response:
-        """Show a report, or (``export=csv|xlsx``) download its table."""
-        view = await _view(request, key, _params(first, last, after_fen, after_number))
-        language = language_of(request)
-        title = i18n.gettext(language, f"report.{key}")
-        if export is not None:
-            header = _header(view, language)
-            stem = f"wattbook-{key}-{local_date(_context.runtime(request).clock.now())}"
-            if export == "csv":
-                return Response(
-                    to_csv(header, view.rows),
-                    media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{stem}.csv"'},
-                )
+@router.get("/{key}")
+async def page(
+    request: Request,
+    acting: Annotated[Acting, Depends(_READ)],
+    key: str,
+    first: date | None = None,
+    last: date | None = None,
+    after_fen: int | None = Query(default=None, ge=-(2**62), le=2**62),
+    after_number: str | None = Query(default=None, max_length=12),
+    export: str | None = Query(default=None, pattern="^(csv|xlsx)$"),
+) -> Response:
+    """Show a report, or (``export=csv|xlsx``) download its table."""
+    builder = BUILDERS.get(key)
+    if builder is None:
+        raise HTTPException(status_code=404)
+    params = {
+        "first": first,
+        "last": last,
+        "after_fen": after_fen,
+        "after_number": after_number,
+        "export": export is not None,
+    }
+    try:
+        view = await builder(request, params)
+    except (queries.InvalidReportRange, InvalidCursor) as error:
+        return problem(request, error, acting=acting, back=f"{PREFIX}/{key}")
+    language = language_of(request)
+    title = i18n.gettext(language, f"report.{key}")
+    if export is not None:
+        header = _header(view, language)
+        stem = f"wattbook-{key}-{local_date(_context.runtime(request).clock.now())}"
+        if export == "csv":
             return Response(
-                to_xlsx(title, header, view.rows),
-                media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                headers={"Content-Disposition": f'attachment; filename="{stem}.xlsx"'},
+                to_csv(header, view.rows),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{stem}.csv"'},
             )
-        query = request.url.query
-        return _context.TEMPLATES.TemplateResponse(
-            request,
-            "report.html",
-            {
-                "lang": language,
-                "title": title,
-                "view": view,
-                "header": _header(view, language),
-                "cells": [[_shown(cell) for cell in row] for row in view.rows],
-                "chart": bar_chart(view.bars, title=title, colour=view.chart_colour),
-                "csv_url": f"{PREFIX}/{key}?{query + '&' if query else ''}export=csv",
-                "xlsx_url": f"{PREFIX}/{key}?{query + '&' if query else ''}export=xlsx",
-                "first": first,
-                "last": last,
-                "reports": REPORTS,
-            },
+        return Response(
+            to_xlsx(title, header, view.rows),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="{stem}.xlsx"'},
         )
-
-    return router
+    query = request.url.query
+    return render(
+        request,
+        "console/report.html",
+        acting=acting,
+        title=title,
+        view=view,
+        header=_header(view, language),
+        cells=[[_shown(cell) for cell in row] for row in view.rows],
+        chart=bar_chart(view.bars, title=title, colour=view.chart_colour),
+        csv_url=f"{PREFIX}/{key}?{query + '&' if query else ''}export=csv",
+        xlsx_url=f"{PREFIX}/{key}?{query + '&' if query else ''}export=xlsx",
+    )

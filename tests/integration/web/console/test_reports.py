@@ -1,11 +1,10 @@
 """The report pages (issue 12, item 7): a chart and its table each, the same table as CSV and
-as an Excel workbook. Mounted here as the console mounts them, behind its permission."""
+as an Excel workbook; behind the console's log-in and the reports permission."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
 
 import httpx
 import openpyxl
@@ -13,9 +12,11 @@ import pytest
 from sqlalchemy.engine import Engine
 from tests.fakes import FakeClock
 from tests.integration.reports.campus import load, pay
-from tests.integration.web.conftest import web_runtime
+from tests.integration.web.console.helpers import LOGINS, log_in
 
-from wattbook.interfaces.web import _reports, create_app
+from wattbook.bootstrap import WebRuntime
+from wattbook.domain import staff
+from wattbook.interfaces.web.console import _reports
 
 CAMPUS = (
     "account_number,holder,phone,address,bus,opening_balance\n"
@@ -26,15 +27,14 @@ CAMPUS = (
 
 
 @pytest.fixture
-async def reports(engine: Engine, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
+async def reports(
+    runtime: WebRuntime, console: httpx.AsyncClient, engine: Engine, clock: FakeClock
+) -> httpx.AsyncClient:
+    """Return the console's client, logged in as a viewer, over a small campus."""
     await load(engine, clock, CAMPUS)
     await pay(engine, clock, "051600007003", 1000, operator="王", reference="W1")
-    app = create_app(web_runtime(engine, clock), background=False)
-    app.include_router(_reports.build_router())
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://kiosk.test") as client:
-        yield client
-    await app.state.batcher.close()
+    await log_in(console, LOGINS[staff.Role.VIEWER])
+    return console
 
 
 class TestReportPages:
@@ -46,7 +46,7 @@ class TestReportPages:
 
         assert answer.status_code == 200
         assert '<svg class="chart" role="img"' in answer.text
-        assert "<table>" in answer.text
+        assert '<table class="report">' in answer.text
 
     async def test_the_arrears_list_in_english(self, reports: httpx.AsyncClient) -> None:
         answer = await reports.get("/console/reports/arrears", params={"lang": "en"})
@@ -80,8 +80,52 @@ class TestReportPages:
         )
 
         assert answer.status_code == 422
+        assert "报表日期范围无效" in answer.text
+
+    async def test_sends_a_visitor_without_a_session_to_the_log_in(
+        self, console: httpx.AsyncClient
+    ) -> None:
+        answer = await console.get("/console/reports/arrears")
+
+        assert (answer.status_code, answer.headers["location"]) == (303, "/console/login")
+
+    async def test_the_navigation_offers_the_reports(self, reports: httpx.AsyncClient) -> None:
+        answer = await reports.get("/console")
+
+        assert 'href="/console/reports"' in answer.text
 
     async def test_an_unknown_report_is_not_found(self, reports: httpx.AsyncClient) -> None:
         answer = await reports.get("/console/reports/nonsense")
 
         assert answer.status_code == 404
+
+
+class TestBalanceListPages:
+    async def test_a_page_links_the_next_and_the_export_holds_every_row(
+        self,
+        reports: httpx.AsyncClient,
+        engine: Engine,
+        clock: FakeClock,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        await load(
+            engine,
+            clock,
+            "account_number,holder,address,opening_balance\n051600007009,己,3栋109,-1.00\n",
+        )
+        monkeypatch.setattr(_reports, "PAGE_ROWS", 1)
+        monkeypatch.setattr(_reports.rp, "MAX_PAGE", 1)
+
+        first = await reports.get("/console/reports/arrears")
+        second = await reports.get(
+            "/console/reports/arrears",
+            params={"after_fen": "-350", "after_number": "051600007001"},
+        )
+        exported = await reports.get("/console/reports/arrears", params={"export": "csv"})
+
+        assert "051600007001" in first.text
+        assert "051600007009" not in first.text
+        assert "after_fen=-350&amp;after_number=051600007001" in first.text
+        assert "051600007009" in second.text
+        rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+        assert [row[0] for row in rows[1:]] == ["051600007001", "051600007009"]
