@@ -968,6 +968,7 @@ async def import_households(
     *,
     settings: Settings | None = None,
     rows: Sequence[tuple[int, Sequence[str]]],
+    by: str,
     note: str = "",
 ) -> ImportReport:
     """Open every household of a file's rows, or none (``wattbook import households``).
@@ -977,7 +978,7 @@ async def import_households(
     storage = build_storage(settings)
     try:
         return await import_households_use_case(
-            uow=storage.uow_factory(), clock=storage.clock, rows=rows, note=note
+            uow=storage.uow_factory(), clock=storage.clock, rows=rows, by=by, note=note
         )
     finally:
         storage.close()

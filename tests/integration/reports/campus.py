@@ -28,7 +28,9 @@ def csv_rows(text: str) -> Sequence[tuple[int, Sequence[str]]]:
 
 async def load(engine: Engine, clock: FakeClock, text: str) -> ImportReport:
     """Import households from CSV text."""
-    return await import_households(uow=db.SqlUnitOfWork(engine), clock=clock, rows=csv_rows(text))
+    return await import_households(
+        uow=db.SqlUnitOfWork(engine), clock=clock, rows=csv_rows(text), by="clerk"
+    )
 
 
 async def pay(

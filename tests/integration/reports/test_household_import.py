@@ -88,7 +88,9 @@ class TestImportHouseholds:
         text = HEADER + "051600004001,张三,,1栋101,,,,\n051600004001,张三,,1栋101,,,,\n"
 
         with pytest.raises(InvalidHouseholdFile) as raised:
-            await import_households(uow=db.SqlUnitOfWork(engine), clock=clock, rows=csv_rows(text))
+            await import_households(
+                uow=db.SqlUnitOfWork(engine), clock=clock, rows=csv_rows(text), by="clerk"
+            )
 
         assert raised.value.problems == ((3, "account 051600004001 is on line 2 too"),)
         assert _count(engine, "accounts") == 0

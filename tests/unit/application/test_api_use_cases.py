@@ -42,6 +42,9 @@ class TestCreateApiToken:
         assert digest == api_ports.token_hash(made.secret) != made.secret
         assert stored.scopes == {api_ports.Scope.ACCOUNTS, api_ports.Scope.BALANCES}
         assert made.secret.startswith(stored.prefix)
+        (audited,) = db.tables.audit_log
+        assert audited.record.action == "api.token.created"
+        assert made.secret not in repr(audited)
 
     async def test_refuses_an_unknown_scope_and_writes_nothing(self) -> None:
         db, clock = FakeDatabase(), FakeClock(local(2026, 12, 1, 9))
@@ -105,6 +108,10 @@ class TestRevokeApiToken:
 
         assert again.revoked_at == first.revoked_at == listed.revoked_at
         assert listed.revoked_by == "admin"
+        assert [a.record.action for a in db.tables.audit_log] == [
+            "api.token.created",
+            "api.token.revoked",
+        ]
 
     async def test_refuses_an_unknown_token(self) -> None:
         db, clock = FakeDatabase(), FakeClock(local(2026, 12, 1, 9))

@@ -70,6 +70,7 @@ class TestImportHouseholds:
         report = await import_households(
             uow=db(),
             clock=clock,
+            by="clerk",
             rows=_rows(
                 ["051600001001", "张伟", "", "1栋101", "bus-1", "50", ""],
                 ["051600001002", "王芳", "", "1栋102", "", "", "10"],
@@ -77,6 +78,11 @@ class TestImportHouseholds:
         )
 
         assert (report.accounts, report.meters) == (2, 1)
+        ((stored),) = db.tables.audit_log
+        assert (stored.record.actor, stored.record.action) == (
+            "clerk",
+            "accounts.households.imported",
+        )
         assert db.balance(AccountNumber(value="051600001001")) == Money(fen=5000)
         # 10 kWh at 0.5283 yuan, credited (B8).
         assert db.balance(AccountNumber(value="051600001002")) == Money(fen=528)
@@ -84,7 +90,10 @@ class TestImportHouseholds:
     async def test_writes_nothing_when_an_account_exists(self) -> None:
         db, clock = FakeDatabase(), FakeClock(local(2026, 12, 1, 9))
         await import_households(
-            uow=db(), clock=clock, rows=_rows(["051600001001", "张伟", "", "1栋101", "", "", ""])
+            uow=db(),
+            clock=clock,
+            by="clerk",
+            rows=_rows(["051600001001", "张伟", "", "1栋101", "", "", ""]),
         )
         commits = db.commits
 
@@ -92,6 +101,7 @@ class TestImportHouseholds:
             await import_households(
                 uow=db(),
                 clock=clock,
+                by="clerk",
                 rows=_rows(
                     ["051600001002", "王芳", "", "1栋102", "", "5", ""],
                     ["051600001001", "张伟", "", "1栋101", "", "", ""],

@@ -7,6 +7,11 @@ from collections.abc import Collection
 
 from wattbook.application import ports
 from wattbook.application.api import ports as api_ports
+from wattbook.domain import staff
+
+
+def _scopes(token: api_ports.ApiToken) -> str:
+    return ",".join(sorted(scope.value for scope in token.scopes))
 
 
 async def create_api_token(
@@ -18,6 +23,9 @@ async def create_api_token(
     by: str,
 ) -> api_ports.NewToken:
     """Make a token with these scopes; return it with its secret, shown this once.
+
+    The token is audited (A4) in the same transaction: its name, scopes and first characters,
+    never the secret.
 
     :raises InvalidTokenRequest: if the name or ``by`` is blank or too long, or a scope is
         unknown or none is given.
@@ -39,6 +47,18 @@ async def create_api_token(
             scopes=wanted,
             at=clock.now(),
             by=clean_by,
+        )
+        await uow.staff.append_audit(
+            (
+                staff.AuditRecord(
+                    at=token.created_at,
+                    actor=clean_by,
+                    action="api.token.created",
+                    target=f"token {token.id}",
+                    after=f"name={token.name} scopes={_scopes(token)} prefix={token.prefix}",
+                    channel="CLI",
+                ),
+            )
         )
         await uow.commit()
     return api_ports.NewToken(token=token, secret=secret)

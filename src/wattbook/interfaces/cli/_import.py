@@ -45,6 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         database=True,
     )
     households.add_argument("file", metavar="FILE", type=Path, help="a .csv or .xlsx file")
+    households.add_argument("--by", required=True, metavar="NAME", help="who imports the file")
     households.add_argument("--note", default="", help="noted on each opening entry")
     households.set_defaults(handler=_households)
 
@@ -103,7 +104,9 @@ def _households(args: argparse.Namespace) -> int:
     rows = read_rows(args.file)
     try:
         report = asyncio.run(
-            bootstrap.import_households(settings=_args.settings(args), rows=rows, note=args.note)
+            bootstrap.import_households(
+                settings=_args.settings(args), rows=rows, by=args.by, note=args.note
+            )
         )
     except InvalidHouseholdFile as error:
         for line, message in error.problems:
