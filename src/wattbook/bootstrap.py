@@ -21,7 +21,6 @@ from wattbook.application.accounts.import_households import ImportReport
 from wattbook.application.accounts.import_households import (
     import_households as import_households_use_case,
 )
-from wattbook.application.alarm_ports import SystemAlarm
 from wattbook.application.api import ports as api_ports
 from wattbook.application.api.create_token import (
     create_api_token as create_api_token_use_case,
@@ -32,7 +31,7 @@ from wattbook.application.api.revoke_token import (
 )
 from wattbook.application.headend.configure_bus import configure_bus, load_buses
 from wattbook.application.headend.list_alarms import list_alarms
-from wattbook.application.headend.ports import BusConfig, MeterAlarm
+from wattbook.application.headend.ports import BusConfig
 from wattbook.application.headend.runtime import Headend, InProcessCore
 from wattbook.application.notifications.ports import AccountWithoutPhone, FailedSms
 from wattbook.application.notifications.send_pending_sms import SmsRunReport, run_sms_worker
@@ -51,6 +50,7 @@ from wattbook.application.scheduled_jobs import (
 )
 from wattbook.application.staff import ports as staff_ports
 from wattbook.domain import payments
+from wattbook.domain.alarms import Alarm
 from wattbook.domain.values import AccountNumber, Money
 from wattbook.settings import Settings, WebSettings
 
@@ -906,10 +906,8 @@ async def import_schedule(
         storage.close()
 
 
-async def alarms(
-    *, settings: Settings | None = None, open_only: bool = True
-) -> tuple[tuple[SystemAlarm, ...], tuple[MeterAlarm, ...]]:
-    """Return the system and meter alarms (``wattbook alarms``)."""
+async def alarms(*, settings: Settings | None = None, open_only: bool = True) -> tuple[Alarm, ...]:
+    """Return the alarms of every kind, newest first (``wattbook alarms``)."""
     storage = build_storage(settings)
     try:
         return await list_alarms(uow=storage.reader_factory(), open_only=open_only)

@@ -7,6 +7,7 @@ import datetime as dt
 
 from wattbook.application.headend import ports as hp
 from wattbook.domain import metering
+from wattbook.domain.headend import MeterEventKind, MeterStatus, RelayOperation
 from wattbook.domain.values import MeterNumber, RegisterSet
 
 
@@ -15,13 +16,13 @@ class FakeMeter:
     """What one fake meter holds."""
 
     registers: RegisterSet = dataclasses.field(default_factory=RegisterSet.zero)
-    status: hp.MeterStatus = dataclasses.field(
-        default_factory=lambda: hp.MeterStatus(
+    status: MeterStatus = dataclasses.field(
+        default_factory=lambda: MeterStatus(
             relay_open=False, relay_command_open=False, keep_power=False
         )
     )
-    counts: dict[hp.MeterEventKind, int] = dataclasses.field(default_factory=dict)
-    records: dict[hp.MeterEventKind, list[hp.MeterEvent]] = dataclasses.field(default_factory=dict)
+    counts: dict[MeterEventKind, int] = dataclasses.field(default_factory=dict)
+    records: dict[MeterEventKind, list[hp.MeterEvent]] = dataclasses.field(default_factory=dict)
     drift: dt.timedelta = dt.timedelta(0)
     silent: bool = False
 
@@ -74,18 +75,18 @@ class FakeMeterGateway:
     async def read_settlement(self, meter: MeterNumber, *, months_back: int = 1) -> RegisterSet:
         return self._meter(meter).registers
 
-    async def read_status(self, meter: MeterNumber, *, urgent: bool = False) -> hp.MeterStatus:
+    async def read_status(self, meter: MeterNumber, *, urgent: bool = False) -> MeterStatus:
         return self._meter(meter).status
 
     async def read_instant_values(self, meter: MeterNumber) -> hp.InstantValues:
         self._meter(meter)
         return hp.InstantValues(voltage_mv=220_000, current_ma=1_000, active_power_mw=220_000)
 
-    async def read_event_count(self, meter: MeterNumber, kind: hp.MeterEventKind) -> int:
+    async def read_event_count(self, meter: MeterNumber, kind: MeterEventKind) -> int:
         return self._meter(meter).counts.get(kind, 0)
 
     async def read_event(
-        self, meter: MeterNumber, kind: hp.MeterEventKind, *, index: int
+        self, meter: MeterNumber, kind: MeterEventKind, *, index: int
     ) -> hp.MeterEvent | None:
         records = self._meter(meter).records.get(kind, [])
         return records[index - 1] if index <= len(records) else None
@@ -102,9 +103,9 @@ class FakeMeterGateway:
     async def broadcast_time(self) -> None:
         self.requests += 1
 
-    async def operate_relay(self, meter: MeterNumber, operation: hp.RelayOperation) -> None:
+    async def operate_relay(self, meter: MeterNumber, operation: RelayOperation) -> None:
         found = self._meter(meter)
-        opened = {hp.RelayOperation.TRIP: True, hp.RelayOperation.CLOSE: False}.get(operation)
+        opened = {RelayOperation.TRIP: True, RelayOperation.CLOSE: False}.get(operation)
         if opened is not None:
             found.status = dataclasses.replace(
                 found.status, relay_open=opened, relay_command_open=opened

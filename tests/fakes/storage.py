@@ -22,12 +22,11 @@ import copy
 import dataclasses
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Self
 
-from wattbook.application import alarm_ports as ap
 from wattbook.application.accounts import ports as account_ports
 from wattbook.application.api import ports as api_ports
 from wattbook.application.billing import ports as billing_ports
@@ -39,6 +38,14 @@ from wattbook.application.prepaid import calendar_ports as cp
 from wattbook.application.prepaid import ports as prepaid_ports
 from wattbook.application.staff import ports as staff_ports
 from wattbook.domain import accounts, billing, ledger, metering, payments, prepaid, staff
+from wattbook.domain.alarms import Alarm, AlarmKind, AlarmScope, UnknownAlarm
+from wattbook.domain.headend import (
+    MeterEventKind,
+    RelayCommand,
+    RelayCommandStatus,
+    RelayOperation,
+    RelayReason,
+)
 from wattbook.domain.values import (
     AccountNumber,
     BillingMonth,
@@ -125,11 +132,11 @@ class _RelayRow:
     id: int
     account_number: AccountNumber
     meter_number: MeterNumber | None
-    action: hp.RelayOperation
-    reason: str
+    action: RelayOperation
+    reason: RelayReason
     not_before_at: dt.datetime
     created_at: dt.datetime
-    status: hp.RelayCommandStatus = hp.RelayCommandStatus.PENDING
+    status: RelayCommandStatus = RelayCommandStatus.PENDING
     attempts: int = 0
     last_error: str | None = None
     done_at: dt.datetime | None = None
@@ -206,11 +213,6 @@ class _DebitRow:
 
 
 @dataclasses.dataclass
-class _SystemAlarmRow:
-    alarm: ap.SystemAlarm
-
-
-@dataclasses.dataclass
 class _BusRow:
     id: int
     config: hp.BusConfig  # meters kept in bus_meters
@@ -227,10 +229,6 @@ class Tables:
     # (installation id, meter time) -> (reading, outcome)
     readings: dict[tuple[int, dt.datetime], tuple[metering.Reading, metering.ReadingOutcome]] = (
         dataclasses.field(default_factory=dict)
-    )
-    # (installation id, kind, at) -> alarm
-    metering_alarms: dict[tuple[int, str, dt.datetime], metering.MeteringAlarm] = dataclasses.field(
-        default_factory=dict
     )
     entries: list[_EntryRow] = dataclasses.field(default_factory=list)
     migration_credits: list[tuple[str, accounts.MigrationCredit]] = dataclasses.field(
@@ -266,13 +264,12 @@ class Tables:
     buses: dict[str, _BusRow] = dataclasses.field(default_factory=dict)
     # meter -> (bus id, plan name, position)
     bus_meters: dict[MeterNumber, tuple[int, str, int]] = dataclasses.field(default_factory=dict)
-    event_counts: dict[tuple[MeterNumber, hp.MeterEventKind], int] = dataclasses.field(
+    event_counts: dict[tuple[MeterNumber, MeterEventKind], int] = dataclasses.field(
         default_factory=dict
     )
-    events: dict[tuple[MeterNumber, hp.MeterEventKind, dt.datetime], hp.MeterEvent] = (
+    events: dict[tuple[MeterNumber, MeterEventKind, dt.datetime], hp.MeterEvent] = (
         dataclasses.field(default_factory=dict)
     )
-    meter_alarms: list[hp.MeterAlarm] = dataclasses.field(default_factory=list)
     latest: dict[MeterNumber, hp.LatestValues] = dataclasses.field(default_factory=dict)
     settlements: dict[tuple[MeterNumber, str], hp.Settlement] = dataclasses.field(
         default_factory=dict
@@ -298,7 +295,8 @@ class Tables:
     callbacks: dict[tuple[str, payments.DebitStatus], payment_ports.CallbackRecord] = (
         dataclasses.field(default_factory=dict)
     )
-    system_alarms: list[ap.SystemAlarm] = dataclasses.field(default_factory=list)
+    # Every alarm, of every kind, in the order raised (the one ``alarms`` table).
+    alarms: list[Alarm] = dataclasses.field(default_factory=list)
     calendar_overrides: dict[
         dt.date, tuple[bool, str, cp.CalendarChangeSource, str, dt.datetime]
     ] = dataclasses.field(default_factory=dict)
@@ -405,7 +403,7 @@ class FakeUnitOfWork:
         self.headend = FakeHeadendRepository(self)
         self.payments = FakePaymentRepository(self)
         self.ingest = FakeIngestRepository(self)
-        self.alarms = FakeSystemAlarmRepository(self)
+        self.alarms = FakeAlarmRepository(self)
         self.calendar = FakeCalendarRepository(self)
         self.api_tokens = FakeApiTokenRepository(self)
         self.staff = FakeStaffRepository(self)
@@ -559,8 +557,10 @@ class FakeMeterRepository(_Repository):
             self.t.readings.setdefault(
                 (row.id, reading.meter_time_at), (reading, assessment.outcome)
             )
-            for alarm in assessment.alarms:
-                self.t.metering_alarms.setdefault((row.id, alarm.kind.value, alarm.at), alarm)
+            FakeAlarmRepository(self._uow).add_new(
+                Alarm.on_meter(reading.meter_number, a.kind, started_at=a.at, detail=a.detail)
+                for a in assessment.alarms
+            )
         for baseline in baselines:
             row = self.t.current_installation(meter=baseline.meter_number)
             if row is None:
@@ -879,8 +879,8 @@ class FakeOutbox(_Repository):
                         id=self.t.new_id("relay_commands"),
                         account_number=command.account_number,
                         meter_number=meters.get(command.account_number),
-                        action=hp.RelayOperation.TRIP if trip else hp.RelayOperation.CLOSE,
-                        reason=command.reason.value,
+                        action=RelayOperation.TRIP if trip else RelayOperation.CLOSE,
+                        reason=RelayReason(command.reason.value),
                         not_before_at=at if trip else command.not_before_at,  # type: ignore[union-attr]
                         created_at=at,
                     )
@@ -889,11 +889,11 @@ class FakeOutbox(_Repository):
                 for row in self.t.relay_commands:
                     if (
                         row.account_number == command.account_number
-                        and row.action is hp.RelayOperation.CLOSE
-                        and row.reason == command.reason.value
-                        and row.status is hp.RelayCommandStatus.PENDING
+                        and row.action is RelayOperation.CLOSE
+                        and row.reason.value == command.reason.value
+                        and row.status is RelayCommandStatus.PENDING
                     ):
-                        row.status = hp.RelayCommandStatus.CANCELLED
+                        row.status = RelayCommandStatus.CANCELLED
                         row.done_at = at
 
 
@@ -1261,7 +1261,7 @@ class FakeHeadendRepository(_Repository):
         }
 
     async def save_event_counts(
-        self, meter: MeterNumber, counts: Mapping[hp.MeterEventKind, int], *, at: dt.datetime
+        self, meter: MeterNumber, counts: Mapping[MeterEventKind, int], *, at: dt.datetime
     ) -> None:
         for kind, count in counts.items():
             self.t.event_counts[(meter, kind)] = count
@@ -1277,63 +1277,6 @@ class FakeHeadendRepository(_Repository):
             elif known.ended_at is None and event.ended_at is not None:
                 self.t.events[key] = dataclasses.replace(known, ended_at=event.ended_at)
         return new
-
-    async def open_alarms(self, meter: MeterNumber) -> tuple[hp.MeterAlarm, ...]:
-        return await self.alarms(meter=meter, open_only=True)
-
-    async def raise_alarms(
-        self, alarms: Sequence[hp.MeterAlarm], *, raised_at: dt.datetime
-    ) -> None:
-        for alarm in alarms:
-            for index, known in enumerate(self.t.meter_alarms):
-                if (known.meter_number, known.kind, known.started_at) == (
-                    alarm.meter_number,
-                    alarm.kind,
-                    alarm.started_at,
-                ):
-                    if known.ended_at is None and alarm.ended_at is not None:
-                        self.t.meter_alarms[index] = dataclasses.replace(
-                            known, ended_at=alarm.ended_at
-                        )
-                    break
-            else:
-                self.t.meter_alarms.append(
-                    dataclasses.replace(
-                        alarm,
-                        id=self.t.new_id("meter_alarms"),
-                        acknowledged_at=None,
-                        acknowledged_by=None,
-                    )
-                )
-
-    async def end_alarms(
-        self, meter: MeterNumber, kinds: Collection[hp.MeterAlarmKind], *, at: dt.datetime
-    ) -> None:
-        for index, known in enumerate(self.t.meter_alarms):
-            if known.meter_number == meter and known.kind in kinds and known.ended_at is None:
-                self.t.meter_alarms[index] = dataclasses.replace(
-                    known, ended_at=max(known.started_at, at)
-                )
-
-    async def alarms(
-        self, *, meter: MeterNumber | None = None, open_only: bool = False
-    ) -> tuple[hp.MeterAlarm, ...]:
-        found = [
-            alarm
-            for alarm in self.t.meter_alarms
-            if (meter is None or alarm.meter_number == meter)
-            and (not open_only or alarm.ended_at is None)
-        ]
-        return tuple(sorted(found, key=lambda alarm: (alarm.started_at, alarm.id or 0)))
-
-    async def acknowledge_alarm(self, alarm_id: int, *, by: str, at: dt.datetime) -> hp.MeterAlarm:
-        for index, known in enumerate(self.t.meter_alarms):
-            if known.id == alarm_id:
-                if known.acknowledged_at is None:
-                    known = dataclasses.replace(known, acknowledged_at=at, acknowledged_by=by)
-                    self.t.meter_alarms[index] = known
-                return known
-        raise hp.UnknownAlarm(str(alarm_id))
 
     async def save_latest(self, latest: hp.LatestValues) -> None:
         self.t.latest[latest.meter_number] = latest
@@ -1429,12 +1372,10 @@ class FakeHeadendRepository(_Repository):
             for day, meter, (attempts, successes) in rows
         )
 
-    async def due_relay_commands(
-        self, *, at: dt.datetime, limit: int
-    ) -> tuple[hp.RelayCommand, ...]:
+    async def due_relay_commands(self, *, at: dt.datetime, limit: int) -> tuple[RelayCommand, ...]:
         due = []
         for row in self.t.relay_commands:
-            if row.status is not hp.RelayCommandStatus.PENDING or row.not_before_at > at:
+            if row.status is not RelayCommandStatus.PENDING or row.not_before_at > at:
                 continue
             # The command goes to the meter installed on the account now (the stored number
             # is only the fallback), as the SQL does.
@@ -1445,7 +1386,7 @@ class FakeHeadendRepository(_Repository):
             due.append((row, target))
         due.sort(key=lambda pair: (pair[0].not_before_at, pair[0].id))
         return tuple(
-            hp.RelayCommand(
+            RelayCommand(
                 id=row.id,
                 account_number=row.account_number,
                 meter_number=target,
@@ -1462,9 +1403,9 @@ class FakeHeadendRepository(_Repository):
     async def add_relay_command(
         self,
         meter: MeterNumber,
-        operation: hp.RelayOperation,
+        operation: RelayOperation,
         *,
-        reason: str,
+        reason: RelayReason,
         at: dt.datetime,
         ordered_by: str | None = None,
         note: str | None = None,
@@ -1490,7 +1431,7 @@ class FakeHeadendRepository(_Repository):
         self,
         command_id: int,
         *,
-        status: hp.RelayCommandStatus,
+        status: RelayCommandStatus,
         at: dt.datetime,
         attempts: int | None = None,
         not_before_at: dt.datetime | None = None,
@@ -1500,7 +1441,7 @@ class FakeHeadendRepository(_Repository):
             if row.id != command_id:
                 continue
             row.status = status
-            if status is not hp.RelayCommandStatus.PENDING:
+            if status is not RelayCommandStatus.PENDING:
                 row.done_at = at
             if attempts is not None:
                 row.attempts = attempts
@@ -1509,27 +1450,27 @@ class FakeHeadendRepository(_Repository):
             if error is not None:
                 row.last_error = error
 
-    async def cancel_pending_closes(self, command: hp.RelayCommand, *, at: dt.datetime) -> None:
+    async def cancel_pending_closes(self, command: RelayCommand, *, at: dt.datetime) -> None:
         for row in self.t.relay_commands:
             if (
                 row.meter_number == command.meter_number
-                and row.action is hp.RelayOperation.CLOSE
-                and row.reason == "WARNING_CUT_ENDED"
-                and row.status is hp.RelayCommandStatus.PENDING
+                and row.action is RelayOperation.CLOSE
+                and row.reason is RelayReason.WARNING_CUT_ENDED
+                and row.status is RelayCommandStatus.PENDING
                 and row.id > command.id
             ):
-                row.status = hp.RelayCommandStatus.CANCELLED
+                row.status = RelayCommandStatus.CANCELLED
                 row.done_at = at
 
     async def last_relay_switch(
         self, account: AccountNumber, *, other_than: int
-    ) -> tuple[hp.RelayOperation, str] | None:
+    ) -> tuple[RelayOperation, str] | None:
         done = [
             row
             for row in self.t.relay_commands
             if row.account_number == account
-            and row.action in (hp.RelayOperation.TRIP, hp.RelayOperation.CLOSE)
-            and row.status is hp.RelayCommandStatus.CONFIRMED
+            and row.action in (RelayOperation.TRIP, RelayOperation.CLOSE)
+            and row.status is RelayCommandStatus.CONFIRMED
             and row.id != other_than
         ]
         if not done:
@@ -2011,58 +1952,92 @@ class FakePaymentRepository(_Repository):
         return tuple(found)
 
 
-# ---------------------------------------------------------------------------- system alarms
+# ---------------------------------------------------------------------------- alarms
 
 
-class FakeSystemAlarmRepository(_Repository):
-    """``alarm_ports.SystemAlarmRepository`` in memory: one open alarm per kind and subject."""
+def _key(alarm: Alarm) -> tuple[AlarmKind, str, dt.datetime]:
+    return (alarm.kind, alarm.subject, alarm.started_at)
 
-    def _open(self, kind: ap.SystemAlarmKind, subject: str) -> int | None:
-        for index, alarm in enumerate(self.t.system_alarms):
+
+class FakeAlarmRepository(_Repository):
+    """``alarm_ports.AlarmRepository`` in memory: one list for every kind."""
+
+    def add_new(self, alarms: Iterable[Alarm]) -> None:
+        """Store alarms not stored yet (kind, subject, start), fill in an end seen later."""
+        for alarm in alarms:
+            for index, known in enumerate(self.t.alarms):
+                if _key(known) == _key(alarm):
+                    if known.ended_at is None and alarm.ended_at is not None:
+                        self.t.alarms[index] = dataclasses.replace(known, ended_at=alarm.ended_at)
+                    break
+            else:
+                self.t.alarms.append(dataclasses.replace(alarm, id=self.t.new_id("alarms")))
+
+    def _open(self, kind: AlarmKind, subject: str) -> int | None:
+        for index, alarm in enumerate(self.t.alarms):
             if alarm.kind is kind and alarm.subject == subject and alarm.ended_at is None:
                 return index
         return None
 
+    def _end(self, index: int, at: dt.datetime) -> None:
+        alarm = self.t.alarms[index]
+        self.t.alarms[index] = dataclasses.replace(alarm, ended_at=max(alarm.started_at, at))
+
     async def raise_alarm(
-        self, *, kind: ap.SystemAlarmKind, subject: str, detail: str, at: dt.datetime
+        self, *, kind: AlarmKind, subject: str, detail: str, at: dt.datetime
     ) -> bool:
         index = self._open(kind, subject)
         if index is not None:
-            self.t.system_alarms[index] = dataclasses.replace(
-                self.t.system_alarms[index], detail=detail
-            )
+            self.t.alarms[index] = dataclasses.replace(self.t.alarms[index], detail=detail)
             return False
-        self.t.system_alarms.append(
-            ap.SystemAlarm(
-                kind=kind,
-                subject=subject,
-                started_at=at,
-                detail=detail,
-                id=self.t.new_id("system_alarms"),
-            )
-        )
+        self.add_new((Alarm(kind=kind, subject=subject, started_at=at, detail=detail),))
         return True
 
-    async def end_alarm(self, *, kind: ap.SystemAlarmKind, subject: str, at: dt.datetime) -> bool:
+    async def end_alarm(self, *, kind: AlarmKind, subject: str, at: dt.datetime) -> bool:
         index = self._open(kind, subject)
         if index is None:
             return False
-        alarm = self.t.system_alarms[index]
-        self.t.system_alarms[index] = dataclasses.replace(alarm, ended_at=max(alarm.started_at, at))
+        self._end(index, at)
         return True
 
-    async def alarms(self, *, open_only: bool = True) -> tuple[ap.SystemAlarm, ...]:
-        found = [a for a in self.t.system_alarms if not open_only or a.ended_at is None]
-        return tuple(sorted(found, key=lambda a: (a.started_at, a.id or 0), reverse=True))
+    async def record(self, alarms: Sequence[Alarm], *, raised_at: dt.datetime) -> None:
+        self.add_new(alarms)
 
-    async def acknowledge(self, alarm_id: int, *, by: str, at: dt.datetime) -> ap.SystemAlarm:
-        for index, alarm in enumerate(self.t.system_alarms):
+    async def end_open(
+        self, subject: str, kinds: Collection[AlarmKind], *, at: dt.datetime
+    ) -> None:
+        for index, alarm in enumerate(self.t.alarms):
+            if alarm.subject == subject and alarm.kind in kinds and alarm.ended_at is None:
+                self._end(index, at)
+
+    async def alarms(
+        self,
+        *,
+        open_only: bool = True,
+        subject: str | None = None,
+        scope: AlarmScope | None = None,
+        kinds: Collection[AlarmKind] | None = None,
+        limit: int | None = None,
+    ) -> tuple[Alarm, ...]:
+        found = [
+            a
+            for a in self.t.alarms
+            if (not open_only or a.ended_at is None)
+            and (subject is None or a.subject == subject)
+            and (scope is None or a.kind.scope is scope)
+            and (kinds is None or a.kind in kinds)
+        ]
+        found.sort(key=lambda a: (a.started_at, a.id or 0), reverse=True)
+        return tuple(found if limit is None else found[:limit])
+
+    async def acknowledge(self, alarm_id: int, *, by: str, at: dt.datetime) -> Alarm:
+        for index, alarm in enumerate(self.t.alarms):
             if alarm.id == alarm_id:
                 if alarm.acknowledged_at is None:
                     alarm = dataclasses.replace(alarm, acknowledged_at=at, acknowledged_by=by)
-                    self.t.system_alarms[index] = alarm
+                    self.t.alarms[index] = alarm
                 return alarm
-        raise ap.UnknownSystemAlarm(f"no system alarm {alarm_id}")
+        raise UnknownAlarm(f"no alarm {alarm_id}")
 
 
 # ---------------------------------------------------------------------------- API tokens

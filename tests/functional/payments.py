@@ -92,7 +92,7 @@ class Payer(Household):
             uow=self.uow(), clock=self.clock, kiosk_id=kiosk_id, transaction_id=transaction_id
         )
 
-    async def open_system_alarms(self) -> tuple[alarm_ports.SystemAlarm, ...]:
+    async def open_system_alarms(self) -> tuple[alarm_ports.Alarm, ...]:
         async with self.uow() as uow:
             return await uow.alarms.alarms()
 

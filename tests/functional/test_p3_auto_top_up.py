@@ -81,7 +81,7 @@ class TestP3AutoTopUp:
         assert [d.debit_id for d in overdue.unanswered] == [pending.debit_id]
         assert [d.debit_id for d in again.unanswered] == [pending.debit_id]
         assert [(a.kind, a.subject) for a in alarms_while_overdue] == [
-            (alarm_ports.SystemAlarmKind.BANK_DEBIT_UNANSWERED, pending.debit_id)
+            (alarm_ports.AlarmKind.BANK_DEBIT_UNANSWERED, pending.debit_id)
         ]
         assert answered.unanswered == ()
         assert await home.open_system_alarms() == ()

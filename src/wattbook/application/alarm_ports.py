@@ -1,90 +1,77 @@
-"""Alarms about the system rather than one meter: the holiday schedule, a whole bus.
+"""Alarms in storage: one table and one port for every kind (``domain.alarms``).
 
-Meter alarms live with the head-end (``headend.ports.MeterAlarm``). These are the alarms a rule
-raises when it cannot decide and takes the safe path: staff must see them on a screen, not only
-in a log. An alarm is open from ``started_at`` until ``ended_at``; raising an alarm that is
-already open changes nothing, so a job that checks every hour raises it once.
+Alarms are raised from every area: the head-end (a meter's events, status and silence), the
+ingest (a reading's checks), and the rules that cannot decide and take the safe path (the
+holiday schedule, a bus, the bank, a kiosk). Staff must see them on a screen, not only in a
+log, so they all land in one list. An alarm is open from ``started_at`` until ``ended_at``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 
-
-class SystemAlarmKind(StrEnum):
-    """What a system alarm is about; ``subject`` names the thing (a year, a bus)."""
-
-    # From 1 November while next year's official holidays are not entered (subject: the year).
-    HOLIDAY_SCHEDULE_UNCONFIRMED = "HOLIDAY_SCHEDULE_UNCONFIRMED"
-    # A bus whose serial-to-TCP server (or serial port) cannot be reached (subject: bus name).
-    BUS_UNREACHABLE = "BUS_UNREACHABLE"
-    # A signed bank callback was refused: it contradicts its debit, is dated outside the window,
-    # names an unknown debit or another amount (subject: the bank's serial). Money may be owed
-    # either way, so staff must look, and the bank is told 4xx.
-    BANK_CALLBACK_REFUSED = "BANK_CALLBACK_REFUSED"
-    # A debit the bank has not answered within payments.DEBIT_ANSWER_DUE (subject: the debit
-    # id). Its account gets no new debit meanwhile, so auto top-up is stopped for it: say so.
-    BANK_DEBIT_UNANSWERED = "BANK_DEBIT_UNANSWERED"
-    # A kiosk's acceptor gave a note back after its session was credited (subject: kiosk id
-    # and acceptor sequence): the account got money the campus did not keep. Staff settle it.
-    KIOSK_NOTE_RETURNED_CREDITED = "KIOSK_NOTE_RETURNED_CREDITED"
-    # A kiosk's acceptor reported what staff must see (subject: kiosk id and fault code):
-    # events lost unread, a note stacked without approval, a reset, a jam, fraud.
-    KIOSK_ACCEPTOR_FAULT = "KIOSK_ACCEPTOR_FAULT"
+from wattbook.domain.alarms import Alarm, AlarmKind, AlarmScope, UnknownAlarm
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SystemAlarm:
-    """A system alarm with its start, its end (None while it lasts) and acknowledgement."""
+class AlarmReader(Protocol):
+    """Read the alarms."""
 
-    kind: SystemAlarmKind
-    subject: str
-    started_at: datetime
-    detail: str = ""
-    ended_at: datetime | None = None
-    acknowledged_at: datetime | None = None
-    acknowledged_by: str | None = None
-    id: int | None = None
-
-
-class UnknownSystemAlarm(LookupError):
-    """No system alarm has this id."""
+    async def alarms(
+        self,
+        *,
+        open_only: bool = True,
+        subject: str | None = None,
+        scope: AlarmScope | None = None,
+        kinds: Collection[AlarmKind] | None = None,
+        limit: int | None = None,
+    ) -> tuple[Alarm, ...]:
+        """Return the alarms (the open ones by default), newest first, filtered as asked."""
+        ...
 
 
-class SystemAlarmRepository(Protocol):
-    """System alarms in storage."""
+class AlarmRepository(AlarmReader, Protocol):
+    """Alarms in storage: at most one of a kind and subject starts at one instant."""
 
     async def raise_alarm(
-        self, *, kind: SystemAlarmKind, subject: str, detail: str, at: datetime
+        self, *, kind: AlarmKind, subject: str, detail: str, at: datetime
     ) -> bool:
         """Open an alarm unless one of this kind and subject is open; return whether it opened.
 
-        An open alarm's detail is brought up to date.
+        An open alarm's detail is brought up to date. For a condition checked again and again
+        (a year's schedule, a bus, a debit): a job that checks every hour raises it once.
         """
         ...
 
-    async def end_alarm(self, *, kind: SystemAlarmKind, subject: str, at: datetime) -> bool:
+    async def end_alarm(self, *, kind: AlarmKind, subject: str, at: datetime) -> bool:
         """End the open alarm of this kind and subject, if any; return whether one ended."""
         ...
 
-    async def alarms(self, *, open_only: bool = True) -> tuple[SystemAlarm, ...]:
-        """Return the alarms (the open ones by default), newest first."""
+    async def record(self, alarms: Sequence[Alarm], *, raised_at: datetime) -> None:
+        """Store alarms once each (kind, subject, start); fill in an end seen later.
+
+        For alarms whose start the cause dates (a meter's event record, a failed visit).
+        """
         ...
 
-    async def acknowledge(self, alarm_id: int, *, by: str, at: datetime) -> SystemAlarm:
-        """Record who acknowledged an alarm.
+    async def end_open(self, subject: str, kinds: Collection[AlarmKind], *, at: datetime) -> None:
+        """End the subject's open alarms of these kinds at ``at`` (never before they started)."""
+        ...
 
-        :raises UnknownSystemAlarm: if no alarm has this id.
+    async def acknowledge(self, alarm_id: int, *, by: str, at: datetime) -> Alarm:
+        """Record who acknowledged an alarm (the first acknowledgement stands); return it.
+
+        :raises UnknownAlarm: if no alarm has this id.
         """
         ...
 
 
 __all__ = [
-    "SystemAlarm",
-    "SystemAlarmKind",
-    "SystemAlarmRepository",
-    "UnknownSystemAlarm",
+    "Alarm",
+    "AlarmKind",
+    "AlarmReader",
+    "AlarmRepository",
+    "AlarmScope",
+    "UnknownAlarm",
 ]

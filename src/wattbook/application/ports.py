@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from wattbook.application.accounts.ports import AccountRepository, MeterRepository
-from wattbook.application.alarm_ports import SystemAlarmRepository
+from wattbook.application.alarm_ports import AlarmRepository
 from wattbook.application.api.ports import ApiTokenRepository
 from wattbook.application.billing.ports import (
     ChargeRepository,
@@ -53,7 +53,7 @@ class UnitOfWork(Protocol):
     headend: HeadendRepository
     payments: PaymentRepository
     ingest: IngestRepository
-    alarms: SystemAlarmRepository
+    alarms: AlarmRepository
     calendar: CalendarRepository
     api_tokens: ApiTokenRepository
     staff: StaffRepository

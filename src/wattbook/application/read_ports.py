@@ -16,15 +16,10 @@ from datetime import date, datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from wattbook.application.alarm_ports import SystemAlarm
+from wattbook.application.alarm_ports import AlarmReader
 from wattbook.application.api.ports import ApiToken
 from wattbook.application.billing.ports import BalanceDifference
-from wattbook.application.headend.ports import (
-    BusConfig,
-    CommunicationDay,
-    MeterAlarm,
-    MeterOverview,
-)
+from wattbook.application.headend.ports import BusConfig, CommunicationDay, MeterOverview
 from wattbook.application.notifications.ports import AccountWithoutPhone, FailedSms, SmsDelivery
 from wattbook.application.payments.ports import CashUpLine, Payment
 from wattbook.application.prepaid.calendar_ports import CalendarChange, ConfirmedYear
@@ -113,16 +108,10 @@ class SmsReader(Protocol):
 
 
 class HeadendReader(Protocol):
-    """Read buses, meter alarms and communication health."""
+    """Read buses and communication health."""
 
     async def buses(self, names: Collection[str] | None = None) -> tuple[BusConfig, ...]:
         """Return the buses (all, or those named) with their meters, plans and event counts."""
-        ...
-
-    async def alarms(
-        self, *, meter: MeterNumber | None = None, open_only: bool = False
-    ) -> tuple[MeterAlarm, ...]:
-        """Return alarms, oldest first."""
         ...
 
     async def communication_days(self, *, bus: str) -> tuple[CommunicationDay, ...]:
@@ -185,14 +174,6 @@ class PaymentReader(Protocol):
     async def journal_money_in(self, *, start_at: datetime, end_at: datetime) -> Money:
         """Return the sum of the journal's top-ups, and of the corrections reversing
         top-ups, posted in ``[start_at, end_at)``: what the payments must add up to."""
-        ...
-
-
-class SystemAlarmReader(Protocol):
-    """Read the system alarms."""
-
-    async def alarms(self, *, open_only: bool = True) -> tuple[SystemAlarm, ...]:
-        """Return the alarms (the open ones by default), newest first."""
         ...
 
 
@@ -276,7 +257,7 @@ class ReadOnlyUnitOfWork(Protocol):
 
     @property
     def headend(self) -> HeadendReader:
-        """Return the buses and meter alarms."""
+        """Return the buses and their communication health."""
         ...
 
     @property
@@ -285,8 +266,8 @@ class ReadOnlyUnitOfWork(Protocol):
         ...
 
     @property
-    def alarms(self) -> SystemAlarmReader:
-        """Return the system alarms."""
+    def alarms(self) -> AlarmReader:
+        """Return the alarms of every kind."""
         ...
 
     @property

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from wattbook import bootstrap
-from wattbook.application.alarm_ports import SystemAlarmKind
+from wattbook.domain.alarms import AlarmKind
 from wattbook.interfaces.cli import main
 from wattbook.settings import Settings
 
@@ -137,7 +137,7 @@ class TestAlarms:
         async def raise_it() -> None:
             async with storage.uow_factory() as uow:
                 await uow.alarms.raise_alarm(
-                    kind=SystemAlarmKind.HOLIDAY_SCHEDULE_UNCONFIRMED,
+                    kind=AlarmKind.HOLIDAY_SCHEDULE_UNCONFIRMED,
                     subject="2027",
                     detail="请录入 2027 年国务院节假日安排",
                     at=datetime(2026, 11, 1, tzinfo=UTC),
@@ -152,5 +152,6 @@ class TestAlarms:
         assert "HOLIDAY_SCHEDULE_UNCONFIRMED\t2027" in out
         assert main(["alarms", "--json", "--database-url", url]) == 0
         shown = json.loads(capsys.readouterr().out)
-        assert [a["subject"] for a in shown["system"]] == ["2027"]
-        assert shown["meter"] == []
+        assert [(a["scope"], a["subject"]) for a in shown["alarms"]] == [("SYSTEM", "2027")]
+        assert main(["alarms", "--scope", "meter", "--database-url", url]) == 0
+        assert "HOLIDAY_SCHEDULE_UNCONFIRMED" not in capsys.readouterr().out

@@ -167,9 +167,7 @@ def test_demo_on_spring_festival_cuts_nobody_and_still_texts(tmp_path) -> None: 
     texts = database.execute(
         "SELECT COUNT(*) FROM sms_outbox WHERE kind = 'LOW_BALANCE' AND status = 'SENT'"
     ).fetchone()[0]
-    alarms = database.execute(
-        "SELECT kind, subject FROM system_alarms WHERE ended_at IS NULL"
-    ).fetchall()
+    alarms = database.execute("SELECT kind, subject FROM alarms WHERE ended_at IS NULL").fetchall()
 
     assert trips == (0,)
     assert in_arrears[0] >= 1

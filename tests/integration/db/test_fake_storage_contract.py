@@ -29,6 +29,7 @@ from wattbook.application.metering.record_readings import record_readings
 from wattbook.application.notifications import ports as sms_ports
 from wattbook.application.payments import ports as payment_ports
 from wattbook.domain import accounts, ledger, metering, payments, prepaid
+from wattbook.domain.headend import MeterEventKind, RelayOperation
 from wattbook.domain.values import AccountNumber, MeterNumber, Money, Price, RegisterSet
 
 Factory = Callable[[], ports.UnitOfWork]
@@ -208,7 +209,7 @@ class TestUniqueness:
         )
 
     async def test_a_system_alarm_is_open_once_per_kind_and_subject(self, storage: Factory) -> None:
-        kind = ap.SystemAlarmKind.BUS_UNREACHABLE
+        kind = ap.AlarmKind.BUS_UNREACHABLE
 
         async with storage() as uow:
             opened = [
@@ -289,17 +290,17 @@ class TestOrderings:
             after_cancel = await uow.headend.due_relay_commands(at=later, limit=10)
 
         assert [(c.account_number, c.operation) for c in now_due] == [
-            (OTHER, hp.RelayOperation.TRIP),
-            (NUMBER, hp.RelayOperation.TRIP),
+            (OTHER, RelayOperation.TRIP),
+            (NUMBER, RelayOperation.TRIP),
         ]
-        assert [c.operation for c in after_cancel] == [hp.RelayOperation.TRIP] * 2
+        assert [c.operation for c in after_cancel] == [RelayOperation.TRIP] * 2
 
     async def test_re_delivered_readings_and_events_are_stored_once(self, storage: Factory) -> None:
         meter = MeterNumber(value=str(NUMBER))
-        event = hp.MeterEvent(meter_number=meter, kind=hp.MeterEventKind.POWER_DOWN, occurred_at=AT)
+        event = hp.MeterEvent(meter_number=meter, kind=MeterEventKind.POWER_DOWN, occurred_at=AT)
         ended = hp.MeterEvent(
             meter_number=meter,
-            kind=hp.MeterEventKind.POWER_DOWN,
+            kind=MeterEventKind.POWER_DOWN,
             occurred_at=AT,
             ended_at=AT + timedelta(hours=1),
         )

@@ -218,3 +218,114 @@ class TestKioskAlarmKinds:
             with pytest.raises(sa.exc.IntegrityError):
                 connection.execute(self.INSERT, {"kind": "KIOSK_NOTE_RETURNED_CREDITED", "at": AT})
         assert kinds == ["BUS_UNREACHABLE"]
+
+
+class TestOneAlarmTable:
+    """Revision 0016: the three alarm tables become one, and split back on the way down."""
+
+    LATER = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+    def _fill_the_three_tables(self, connection: sa.Connection) -> None:
+        connection.execute(
+            sa.text(
+                "INSERT INTO accounts (account_number, holder, phone, address, status, "
+                "opened_at) VALUES ('051600000001', '住户', NULL, '丙6-1-801', 'OPEN', :at)"
+            ),
+            {"at": AT},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO meter_installations (account_id, meter_number, bus, installed_at,"
+                " initial_total_wh, initial_sharp_wh, initial_peak_wh, initial_flat_wh,"
+                " initial_valley_wh) SELECT id, '051600000001', 'bus-1', :at, 0, 0, 0, 0, 0"
+                " FROM accounts"
+            ),
+            {"at": AT},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO alarms (installation_id, kind, at, raised_at, detail, resolved_at)"
+                " SELECT id, 'REGISTER_BACKWARDS', :at, :at, 'went back 5 Wh', NULL"
+                " FROM meter_installations"
+            ),
+            {"at": AT},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO meter_alarms (meter_number, kind, started_at, ended_at, raised_at,"
+                " detail, acknowledged_at, acknowledged_by) VALUES ('051600000001',"
+                " 'METER_COVER_OPENED', :later, NULL, :later, 'cover', :later, '值班员 7')"
+            ),
+            {"later": self.LATER},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO system_alarms (kind, subject, started_at, ended_at, detail)"
+                " VALUES ('BUS_UNREACHABLE', 'bus-1', :at, :later, 'refused')"
+            ),
+            {"at": AT, "later": self.LATER},
+        )
+
+    def test_copies_every_alarm_into_one_table_and_splits_them_back(
+        self, empty_engine: Engine
+    ) -> None:
+        db.upgrade(empty_engine, revision="0015")
+        with empty_engine.begin() as connection:
+            self._fill_the_three_tables(connection)
+
+        db.upgrade(empty_engine, revision="0016")
+        with empty_engine.connect() as connection:
+            merged = connection.execute(
+                sa.text(
+                    "SELECT kind, subject, meter_number, installation_id IS NOT NULL, detail,"
+                    " ended_at IS NOT NULL, acknowledged_by FROM alarms ORDER BY id"
+                )
+            ).all()
+        tables = table_names(empty_engine)
+        db.downgrade(empty_engine, revision="0015")
+        with empty_engine.connect() as connection:
+            reading = connection.execute(sa.text("SELECT kind, detail FROM alarms")).all()
+            meter = connection.execute(
+                sa.text("SELECT kind, meter_number, acknowledged_by FROM meter_alarms")
+            ).all()
+            system = connection.execute(
+                sa.text("SELECT kind, subject, ended_at IS NOT NULL FROM system_alarms")
+            ).all()
+
+        assert [tuple(row) for row in merged] == [
+            (
+                "REGISTER_BACKWARDS",
+                "051600000001",
+                "051600000001",
+                True,
+                "went back 5 Wh",
+                False,
+                None,
+            ),
+            ("BUS_UNREACHABLE", "bus-1", None, False, "refused", True, None),
+            (
+                "METER_COVER_OPENED",
+                "051600000001",
+                "051600000001",
+                False,
+                "cover",
+                False,
+                "值班员 7",
+            ),
+        ]
+        assert "meter_alarms" not in tables
+        assert "system_alarms" not in tables
+        assert [tuple(row) for row in reading] == [("REGISTER_BACKWARDS", "went back 5 Wh")]
+        assert [tuple(row) for row in meter] == [("METER_COVER_OPENED", "051600000001", "值班员 7")]
+        assert [tuple(row) for row in system] == [("BUS_UNREACHABLE", "bus-1", True)]
+
+    def test_refuses_a_kind_it_does_not_know(self, empty_engine: Engine) -> None:
+        db.upgrade(empty_engine, revision="0016")
+        with empty_engine.connect() as connection, pytest.raises(sa.exc.IntegrityError):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO alarms (kind, subject, started_at, raised_at, detail)"
+                    " VALUES ('NOT_A_KIND', 'x', :at, :at, '')"
+                ),
+                {"at": AT},
+            )

@@ -13,10 +13,10 @@ from sqlalchemy.engine import Engine
 from tests.integration.db.databases import same_database
 
 from wattbook.adapters import db
-from wattbook.application.alarm_ports import SystemAlarmKind
 from wattbook.application.billing.reconcile import reconcile_ledger
 from wattbook.application.headend.list_alarms import list_alarms
 from wattbook.domain import accounts, ledger
+from wattbook.domain.alarms import AlarmKind
 from wattbook.domain.values import AccountNumber, Money
 
 AT = datetime(2027, 1, 5, 1, 0, tzinfo=UTC)
@@ -92,12 +92,12 @@ class TestReadOnlyUnitOfWork:
                 alarms = cast(Any, reader.alarms)
                 with pytest.raises(db.WriteRefused):
                     await alarms.raise_alarm(
-                        kind=SystemAlarmKind.BUS_UNREACHABLE, subject="bus-1", detail="", at=AT
+                        kind=AlarmKind.BUS_UNREACHABLE, subject="bus-1", detail="", at=AT
                     )
             async with db.SqlUnitOfWork(single) as writer:
                 before = await writer.alarms.alarms()
                 await writer.alarms.raise_alarm(
-                    kind=SystemAlarmKind.BUS_UNREACHABLE, subject="bus-2", detail="", at=AT
+                    kind=AlarmKind.BUS_UNREACHABLE, subject="bus-2", detail="", at=AT
                 )
                 await writer.commit()
             async with db.SqlReadOnlyUnitOfWork(single) as reader:
@@ -118,11 +118,10 @@ class TestReadOnlyUnitOfWork:
         reader = db.reader_factory(engine)
 
         report = await reconcile_ledger(uow=reader())
-        system, meter = await list_alarms(uow=reader())
+        alarms = await list_alarms(uow=reader())
 
         assert not report
-        assert system == ()
-        assert meter == ()
+        assert alarms == ()
 
 
 class TestAdmission:

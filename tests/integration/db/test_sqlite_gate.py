@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from wattbook.adapters import db
-from wattbook.application.alarm_ports import SystemAlarmKind
+from wattbook.domain.alarms import AlarmKind
 
 AT = datetime(2027, 1, 5, 1, 0, tzinfo=UTC)
 
@@ -22,7 +22,7 @@ async def test_more_units_of_work_than_threads_all_finish(tmp_path: Path) -> Non
     async def work(index: int) -> None:
         async with db.SqlUnitOfWork(engine) as uow:
             await uow.alarms.raise_alarm(
-                kind=SystemAlarmKind.BUS_UNREACHABLE, subject=f"bus-{index}", detail="", at=AT
+                kind=AlarmKind.BUS_UNREACHABLE, subject=f"bus-{index}", detail="", at=AT
             )
             await asyncio.sleep(0.01)  # another task gets the loop while this one holds the lock
             await uow.alarms.alarms()

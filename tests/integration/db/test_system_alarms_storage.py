@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from wattbook.adapters import db
-from wattbook.application.alarm_ports import SystemAlarmKind, UnknownSystemAlarm
+from wattbook.domain.alarms import AlarmKind, UnknownAlarm
 
 AT = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
-HOLIDAYS = SystemAlarmKind.HOLIDAY_SCHEDULE_UNCONFIRMED
+HOLIDAYS = AlarmKind.HOLIDAY_SCHEDULE_UNCONFIRMED
 
 
 class TestSystemAlarms:
@@ -50,13 +50,13 @@ class TestSystemAlarms:
     async def test_acknowledging_records_who_first(self, engine: Engine) -> None:
         async with db.SqlUnitOfWork(engine) as uow:
             await uow.alarms.raise_alarm(
-                kind=SystemAlarmKind.BUS_UNREACHABLE, subject="bus-1", detail="x", at=AT
+                kind=AlarmKind.BUS_UNREACHABLE, subject="bus-1", detail="x", at=AT
             )
             (alarm,) = await uow.alarms.alarms()
             assert alarm.id is not None
             acknowledged = await uow.alarms.acknowledge(alarm.id, by="王工", at=AT)
             again = await uow.alarms.acknowledge(alarm.id, by="李工", at=AT + timedelta(1))
-            with pytest.raises(UnknownSystemAlarm):
+            with pytest.raises(UnknownAlarm):
                 await uow.alarms.acknowledge(alarm.id + 100, by="王工", at=AT)
 
         assert (acknowledged.acknowledged_by, again.acknowledged_by) == ("王工", "王工")

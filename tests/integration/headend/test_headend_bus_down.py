@@ -60,14 +60,14 @@ async def site_behind(
 
 def bus_alarms(place: Site) -> list[tuple[str, bool]]:
     rows = place.rows(
-        "SELECT subject, ended_at FROM system_alarms WHERE kind = 'BUS_UNREACHABLE' ORDER BY id"
+        "SELECT subject, ended_at FROM alarms WHERE kind = 'BUS_UNREACHABLE' ORDER BY id"
     )
     return [(str(subject), ended_at is None) for subject, ended_at in rows]
 
 
 def silent_meters(place: Site) -> list[str]:
     rows = place.rows(
-        "SELECT meter_number FROM meter_alarms WHERE kind = 'NO_COMMUNICATION' "
+        "SELECT meter_number FROM alarms WHERE kind = 'NO_COMMUNICATION' "
         "AND ended_at IS NULL ORDER BY meter_number"
     )
     return [str(number) for (number,) in rows]

@@ -68,7 +68,7 @@ class TestCampusWithFaults:
             assert place.balance_fen(SILENT) == 10_000
 
             alarms = place.rows(
-                "SELECT meter_number, kind, started_at, ended_at FROM meter_alarms ORDER BY id"
+                "SELECT meter_number, kind, started_at, ended_at FROM alarms ORDER BY id"
             )
             kinds = {(str(m), str(k)) for m, k, _, _ in alarms}
             # C2: the silent meter is alarmed and stays so; the offline one recovered.
@@ -119,9 +119,7 @@ class TestCampusWithFaults:
             events = place.rows(
                 "SELECT COUNT(*) FROM meter_events WHERE meter_number = :n", n=OFFLINE
             )
-            alarms = place.rows(
-                "SELECT COUNT(*) FROM meter_alarms WHERE kind = 'METER_COVER_OPENED'"
-            )
+            alarms = place.rows("SELECT COUNT(*) FROM alarms WHERE kind = 'METER_COVER_OPENED'")
             assert (events[0][0], alarms[0][0]) == (1, 1)
 
     async def test_more_events_than_the_meter_keeps_raise_a_gap_alarm(self, engine: Engine) -> None:
@@ -134,9 +132,7 @@ class TestCampusWithFaults:
                 meter.close_terminal_cover()
             await place.step(5 * MINUTE)
 
-            (detail,) = place.rows(
-                "SELECT detail FROM meter_alarms WHERE kind = 'EVENT_RECORDS_LOST'"
-            )[0]
+            (detail,) = place.rows("SELECT detail FROM alarms WHERE kind = 'EVENT_RECORDS_LOST'")[0]
             stored = place.rows(
                 "SELECT COUNT(*) FROM meter_events WHERE kind = 'TERMINAL_COVER_OPENED'"
             )

@@ -20,6 +20,7 @@ from wattbook.application.headend.dispatch_relay_commands import (
     record_relay_outcome,
 )
 from wattbook.dlt645 import simulator
+from wattbook.domain.headend import RelayCommand, RelayOperation
 from wattbook.domain.values import AccountNumber, MeterNumber, Money
 
 METER = "051600000021"
@@ -153,11 +154,11 @@ class TestCutOffAndRestoredSms:
             await record_relay_outcome(
                 uow=place.uow_factory(),
                 clock=place.clock,
-                command=hp.RelayCommand(
+                command=RelayCommand(
                     id=int(trip[0]),
                     account_number=AccountNumber(value=METER),
                     meter_number=MeterNumber(value=METER),
-                    operation=hp.RelayOperation.TRIP,
+                    operation=RelayOperation.TRIP,
                     reason="ARREARS",
                     not_before_at=place.clock.now(),
                 ),
@@ -191,7 +192,7 @@ class TestOperatorCommands:
                 uow=place.uow_factory(),
                 clock=place.clock,
                 meter=MeterNumber(value=OTHER),
-                operation=hp.RelayOperation.KEEP_POWER_ON,
+                operation=RelayOperation.KEEP_POWER_ON,
                 ordered_by="duty officer 7",
                 reason="a funeral in the family",
             )
@@ -201,7 +202,7 @@ class TestOperatorCommands:
                 uow=place.uow_factory(),
                 clock=place.clock,
                 meter=MeterNumber(value=OTHER),
-                operation=hp.RelayOperation.KEEP_POWER_OFF,
+                operation=RelayOperation.KEEP_POWER_OFF,
                 ordered_by="duty officer 7",
                 reason="a funeral in the family",
             )
@@ -219,7 +220,7 @@ class TestOperatorCommands:
                 uow=place.uow_factory(),
                 clock=place.clock,
                 meter=MeterNumber(value=OTHER),
-                operation=hp.RelayOperation.TRIP,
+                operation=RelayOperation.TRIP,
                 ordered_by="operator 3",
                 reason="meter replaced next week",
             )
@@ -231,7 +232,7 @@ class TestOperatorCommands:
                 "SELECT status, attempts FROM relay_commands WHERE meter_number = :n", n=OTHER
             )[0]
             alarms = place.rows(
-                "SELECT kind FROM meter_alarms WHERE meter_number = :n AND kind LIKE 'RELAY%'",
+                "SELECT kind FROM alarms WHERE meter_number = :n AND kind LIKE 'RELAY%'",
                 n=OTHER,
             )
             assert (str(status), int(attempts)) == ("FAILED", 3)
@@ -247,7 +248,7 @@ class TestOperatorsOrders:
                 uow=place.uow_factory(),
                 clock=place.clock,
                 meter=MeterNumber(value=OTHER),
-                operation=hp.RelayOperation.TRIP,
+                operation=RelayOperation.TRIP,
                 ordered_by=name,
                 reason=why,
             )
@@ -281,7 +282,7 @@ class TestOperatorsOrders:
                     uow=place.uow_factory(),
                     clock=place.clock,
                     meter=MeterNumber(value=OTHER),
-                    operation=hp.RelayOperation.TRIP,
+                    operation=RelayOperation.TRIP,
                     ordered_by=ordered_by,
                     reason=reason,
                 )

@@ -130,21 +130,21 @@ class TestRefusedCallbacksRaiseAnAlarm:
             await client.post("/bank/callbacks", content=b, headers=signed(b)) for b in bodies
         ]
         again = await client.post("/bank/callbacks", content=bodies[0], headers=signed(bodies[0]))
-        _system, _meters = await list_alarms(uow=db.unit_of_work_factory(engine)())
+        alarms = await list_alarms(uow=db.unit_of_work_factory(engine)())
 
         assert [a.status_code for a in answers] == [409, 200, 409]
         assert again.status_code == 409
         refused = {
             alarm.subject: alarm.detail
-            for alarm in _system
-            if alarm.kind is alarm_ports.SystemAlarmKind.BANK_CALLBACK_REFUSED
+            for alarm in alarms
+            if alarm.kind is alarm_ports.AlarmKind.BANK_CALLBACK_REFUSED
         }
         assert set(refused) == {"OLD-1", "SAME-2"}
         assert "CallbackOutsideWindow" in refused["OLD-1"]
         assert "CallbackConflict" in refused["SAME-2"]
-        assert home.rows(
-            "SELECT COUNT(*) FROM system_alarms WHERE kind = 'BANK_CALLBACK_REFUSED'"
-        ) == [(2,)]
+        assert home.rows("SELECT COUNT(*) FROM alarms WHERE kind = 'BANK_CALLBACK_REFUSED'") == [
+            (2,)
+        ]
 
     async def test_an_unsigned_callback_raises_nothing(
         self, client: httpx.AsyncClient, engine: Engine, clock: FakeClock
@@ -155,4 +155,4 @@ class TestRefusedCallbacksRaiseAnAlarm:
         answer = await client.post("/bank/callbacks", content=body, headers={HEADER: "sha256=0"})
 
         assert answer.status_code == 401
-        assert home.rows("SELECT COUNT(*) FROM system_alarms") == [(0,)]
+        assert home.rows("SELECT COUNT(*) FROM alarms") == [(0,)]

@@ -122,6 +122,6 @@ class TestAgentWithCcTalk:
         alarms = await home.open_system_alarms()
 
         assert {(a.kind, a.subject) for a in alarms} == {
-            (alarm_ports.SystemAlarmKind.KIOSK_ACCEPTOR_FAULT, "K01/EVENTS_MISSED"),
-            (alarm_ports.SystemAlarmKind.KIOSK_ACCEPTOR_FAULT, "K01/UNASKED_STACK"),
+            (alarm_ports.AlarmKind.KIOSK_ACCEPTOR_FAULT, "K01/EVENTS_MISSED"),
+            (alarm_ports.AlarmKind.KIOSK_ACCEPTOR_FAULT, "K01/UNASKED_STACK"),
         }

@@ -228,7 +228,7 @@ class TestServerAnswerInDoubt:
         alarms = await home.open_system_alarms()
 
         assert [(a.kind, a.subject) for a in alarms] == [
-            (alarm_ports.SystemAlarmKind.KIOSK_NOTE_RETURNED_CREDITED, "K01/1")
+            (alarm_ports.AlarmKind.KIOSK_NOTE_RETURNED_CREDITED, "K01/1")
         ]
         assert "settle it" in alarms[0].detail
         # The ledger still shows what was credited: staff settle it, nothing is guessed.
@@ -292,5 +292,5 @@ class TestReturnedNoteApi:
         assert (first.json()["opened"], again.json()["opened"]) == (True, False)
         assert bad.status_code == 422
         assert [(a.kind, a.subject) for a in alarms] == [
-            (alarm_ports.SystemAlarmKind.KIOSK_ACCEPTOR_FAULT, "K01/EVENTS_MISSED")
+            (alarm_ports.AlarmKind.KIOSK_ACCEPTOR_FAULT, "K01/EVENTS_MISSED")
         ]

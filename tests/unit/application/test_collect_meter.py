@@ -8,11 +8,12 @@ from tests.fakes import FakeClock, FakeMeter, FakeMeterGateway
 
 from wattbook.application.headend import ports as hp
 from wattbook.application.headend.collect_meter import MeterSchedule, collect_meter
+from wattbook.domain.headend import MeterEventKind
 from wattbook.domain.values import SHANGHAI, MeterNumber
 
 METER = MeterNumber(value="051600000001")
 START = dt.datetime(2025, 3, 10, 12, 0, tzinfo=SHANGHAI)
-COVER = hp.MeterEventKind.METER_COVER_OPENED
+COVER = MeterEventKind.METER_COVER_OPENED
 
 
 def cover_event(minute: int) -> hp.MeterEvent:

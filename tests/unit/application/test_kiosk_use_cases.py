@@ -298,9 +298,7 @@ class TestAcceptorReturnsAndFaults:
         async with world.uow() as uow:
             alarms = await uow.alarms.alarms()
         assert done.outcome is kiosk.NoteReturnOutcome.ALARMED
-        assert [a.kind for a in alarms] == [
-            alarm_ports.SystemAlarmKind.KIOSK_NOTE_RETURNED_CREDITED
-        ]
+        assert [a.kind for a in alarms] == [alarm_ports.AlarmKind.KIOSK_NOTE_RETURNED_CREDITED]
         assert world.balance_fen(account) == 10_000  # staff settle it: no silent reversal
 
     async def test_a_note_never_journalled_can_never_be_journalled_later(self) -> None:
@@ -331,5 +329,5 @@ class TestAcceptorReturnsAndFaults:
             alarms = await uow.alarms.alarms()
         assert opened
         assert [(a.kind, a.subject) for a in alarms] == [
-            (alarm_ports.SystemAlarmKind.KIOSK_ACCEPTOR_FAULT, "K01/EVENTS_MISSED")
+            (alarm_ports.AlarmKind.KIOSK_ACCEPTOR_FAULT, "K01/EVENTS_MISSED")
         ]

@@ -36,6 +36,8 @@ from wattbook.application.headend.runtime import Headend, InProcessCore
 from wattbook.application.metering.record_readings import record_readings
 from wattbook.application.prepaid.apply_prepaid_policy import apply_prepaid_policy
 from wattbook.domain import metering
+from wattbook.domain.alarms import Alarm, AlarmKind, UnknownAlarm
+from wattbook.domain.headend import MeterEventKind, MeterStatus, RelayCommandStatus, RelayOperation
 from wattbook.domain.values import AccountNumber, MeterNumber, Money
 
 ACCEPTED = metering.ReadingOutcome.ACCEPTED
@@ -187,7 +189,7 @@ class TestRelayCommands:
         )
 
         assert outcome.confirmed
-        assert status is hp.RelayCommandStatus.CONFIRMED
+        assert status is RelayCommandStatus.CONFIRMED
         assert world.sms_kinds()[-1] == "CUT_OFF"
         assert world.db.tables.accounts[account].relay.value == "OPEN"
 
@@ -207,9 +209,9 @@ class TestRelayCommands:
         )
 
         assert outcome == RelayOutcome(confirmed=False, error="NoResponse")
-        assert status is hp.RelayCommandStatus.FAILED
-        alarms = world.db.tables.meter_alarms
-        assert [a.kind for a in alarms] == [hp.MeterAlarmKind.RELAY_NOT_CONFIRMED]
+        assert status is RelayCommandStatus.FAILED
+        alarms = world.db.tables.alarms
+        assert [a.kind for a in alarms] == [AlarmKind.RELAY_NOT_CONFIRMED]
 
     async def test_an_operator_order_records_who_and_why(self) -> None:
         world = World()
@@ -219,7 +221,7 @@ class TestRelayCommands:
             uow=world.uow(),
             clock=world.clock,
             meter=meter_of(account),
-            operation=hp.RelayOperation.TRIP,
+            operation=RelayOperation.TRIP,
             ordered_by="值班员 7",
             reason="线路检修",
         )
@@ -241,7 +243,7 @@ class TestRelayCommands:
                 uow=world.uow(),
                 clock=world.clock,
                 meter=meter_of(account),
-                operation=hp.RelayOperation.TRIP,
+                operation=RelayOperation.TRIP,
                 ordered_by=" ",
                 reason="线路检修",
             )
@@ -255,7 +257,7 @@ class TestRecordMeterEvents:
         meter = MeterNumber(value="051600000001")
         event = hp.MeterEvent(
             meter_number=meter,
-            kind=hp.MeterEventKind.METER_COVER_OPENED,
+            kind=MeterEventKind.METER_COVER_OPENED,
             occurred_at=world.clock.now(),
         )
         collection = hp.MeterCollection(
@@ -264,21 +266,19 @@ class TestRecordMeterEvents:
             visited_at=world.clock.now(),
             succeeded=True,
             events=(event,),
-            event_counts=((hp.MeterEventKind.METER_COVER_OPENED, 1),),
+            event_counts=((MeterEventKind.METER_COVER_OPENED, 1),),
         )
 
         await record_meter_events(uow=world.uow(), clock=world.clock, collection=collection)
         await record_meter_events(uow=world.uow(), clock=world.clock, collection=collection)
 
         assert len(world.db.tables.events) == 1
-        assert [a.kind for a in world.db.tables.meter_alarms] == [
-            hp.MeterAlarmKind.METER_COVER_OPENED
-        ]
+        assert [a.kind for a in world.db.tables.alarms] == [AlarmKind.METER_COVER_OPENED]
 
     async def test_a_relay_unlike_its_command_raises_a_mismatch_alarm(self) -> None:
         world = World()
         meter = MeterNumber(value="051600000001")
-        status = hp.MeterStatus(relay_open=True, relay_command_open=False, keep_power=False)
+        status = MeterStatus(relay_open=True, relay_command_open=False, keep_power=False)
 
         await record_meter_events(
             uow=world.uow(),
@@ -294,9 +294,7 @@ class TestRecordMeterEvents:
             ),
         )
 
-        assert [a.kind for a in world.db.tables.meter_alarms] == [
-            hp.MeterAlarmKind.RELAY_STATE_MISMATCH
-        ]
+        assert [a.kind for a in world.db.tables.alarms] == [AlarmKind.RELAY_STATE_MISMATCH]
         assert world.db.tables.latest[meter].status == status
 
 
@@ -318,8 +316,8 @@ class TestAlarms:
         )
         await record_communication(uow=world.uow(), bus="bus-1", outcomes=[visit(True)])
 
-        assert [a.kind for a in raised] == [hp.MeterAlarmKind.NO_COMMUNICATION]
-        (alarm,) = world.db.tables.meter_alarms
+        assert [a.kind for a in raised] == [AlarmKind.NO_COMMUNICATION]
+        (alarm,) = world.db.tables.alarms
         assert alarm.ended_at == world.clock.now()
         days = world.db.tables.communication_days
         assert days[("bus-1", "", world.clock.now().date())] == [4, 1]
@@ -328,14 +326,8 @@ class TestAlarms:
         world = World()
         meter = MeterNumber(value="051600000001")
         async with world.uow() as uow:
-            await uow.headend.raise_alarms(
-                [
-                    hp.MeterAlarm(
-                        meter_number=meter,
-                        kind=hp.MeterAlarmKind.POWER_DOWN,
-                        started_at=world.clock.now(),
-                    )
-                ],
+            await uow.alarms.record(
+                [Alarm.on_meter(meter, AlarmKind.POWER_DOWN, started_at=world.clock.now())],
                 raised_at=world.clock.now(),
             )
             await uow.commit()
@@ -344,15 +336,15 @@ class TestAlarms:
             uow=world.uow(), clock=world.clock, alarm_id=1, by="值班员 7"
         )
         again = await acknowledge_alarm(uow=world.uow(), clock=world.clock, alarm_id=1, by="别人")
-        system, meters = await list_alarms(uow=world.uow())
+        alarms = await list_alarms(uow=world.uow())
 
         assert first.acknowledged_by == again.acknowledged_by == "值班员 7"
-        assert (system, [a.id for a in meters]) == ((), [1])
+        assert [a.id for a in alarms] == [1]
 
     async def test_an_acknowledgement_of_no_alarm_or_by_nobody_is_refused(self) -> None:
         world = World()
 
-        with pytest.raises(hp.UnknownAlarm):
+        with pytest.raises(UnknownAlarm):
             await acknowledge_alarm(uow=world.uow(), clock=world.clock, alarm_id=7, by="值班员 7")
         with pytest.raises(ValueError, match="who"):
             await acknowledge_alarm(uow=world.uow(), clock=world.clock, alarm_id=7, by=" ")
@@ -370,9 +362,9 @@ class TestAlarms:
 
         assert opened == [True, False]
         assert (ended, not_open) == (True, False)
-        (alarm,) = world.db.tables.system_alarms
+        (alarm,) = world.db.tables.alarms
         assert (alarm.kind, alarm.detail) == (
-            alarm_ports.SystemAlarmKind.BUS_UNREACHABLE,
+            alarm_ports.AlarmKind.BUS_UNREACHABLE,
             "timeout",
         )
 

@@ -12,7 +12,6 @@ from tests.integration.db.test_calendar_use_cases import SCHEDULE_2027
 from tests.unit.application.world import World, meter_of
 
 from wattbook.application import queries
-from wattbook.application.alarm_ports import SystemAlarmKind
 from wattbook.application.notifications import ports as sp
 from wattbook.application.notifications.send_pending_sms import (
     recover_sms_claims,
@@ -29,6 +28,7 @@ from wattbook.application.prepaid.read_calendar import read_calendar_year
 from wattbook.application.prepaid.set_calendar_day import set_calendar_day
 from wattbook.application.scheduled_jobs import ScheduledJob, run_scheduled_jobs, scheduled_jobs
 from wattbook.domain import billing
+from wattbook.domain.alarms import AlarmKind
 from wattbook.domain.values import BillingMonth
 
 
@@ -45,8 +45,8 @@ class TestCalendar:
         assert alarmed == (2027,)
         assert (year, len(changes)) == (2027, 10)
         assert after == ()
-        (alarm,) = world.db.tables.system_alarms
-        assert alarm.kind is SystemAlarmKind.HOLIDAY_SCHEDULE_UNCONFIRMED
+        (alarm,) = world.db.tables.alarms
+        assert alarm.kind is AlarmKind.HOLIDAY_SCHEDULE_UNCONFIRMED
         assert alarm.ended_at == world.clock.now()
 
     async def test_a_schedule_with_a_bad_row_writes_nothing(self) -> None:
@@ -242,7 +242,7 @@ class TestScheduledJobs:
         ]
         assert ran == ["broken"]
         # The holiday check ran after the broken job: next year's alarm is open.
-        assert [a.subject for a in world.db.tables.system_alarms] == ["2027"]
+        assert [a.subject for a in world.db.tables.alarms] == ["2027"]
 
     async def test_a_speed_of_zero_is_refused(self) -> None:
         with pytest.raises(ValueError, match="positive"):

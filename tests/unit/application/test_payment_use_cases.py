@@ -346,7 +346,7 @@ class TestBankAlarms:
             alarms = await uow.alarms.alarms()
         assert (first, again) == (True, False)
         assert [(a.kind, a.subject) for a in alarms] == [
-            (alarm_ports.SystemAlarmKind.BANK_CALLBACK_REFUSED, "S-REFUSED")
+            (alarm_ports.AlarmKind.BANK_CALLBACK_REFUSED, "S-REFUSED")
         ]
 
     async def test_a_debit_left_unanswered_raises_an_alarm_until_the_bank_answers(self) -> None:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wattbook.domain import accounts, billing, metering
+from wattbook.domain.alarms import AlarmKind
 from wattbook.domain.values import (
     SHANGHAI,
     AccountNumber,
@@ -98,7 +99,7 @@ class TestAssessReading:
             limits=LIMITS,
         )
 
-        assert [a.kind for a in assessment.alarms] == [metering.AlarmKind.LATE_READING_INCONSISTENT]
+        assert [a.kind for a in assessment.alarms] == [AlarmKind.LATE_READING_INCONSISTENT]
 
     def test_credits_nothing_when_a_register_goes_backwards(self) -> None:
         before = baseline(1_520, "2024-01-01T01:00")
@@ -135,7 +136,7 @@ class TestAssessReading:
 
         assert assessment.outcome is metering.ReadingOutcome.IMPLAUSIBLE
         assert assessment.baseline == before
-        assert assessment.alarms[0].kind is metering.AlarmKind.IMPLAUSIBLE_JUMP
+        assert assessment.alarms[0].kind is AlarmKind.IMPLAUSIBLE_JUMP
 
     def test_accepts_the_most_plausible_jump(self) -> None:
         assessment = metering.assess_reading(
@@ -168,7 +169,7 @@ class TestAssessReading:
         assert assessment.consumption is not None
         assert assessment.consumption.delta.total_wh == 100
         assert assessment.consumption.tou_mismatch_wh == 50
-        assert [a.kind for a in assessment.alarms] == [metering.AlarmKind.TOU_MISMATCH]
+        assert [a.kind for a in assessment.alarms] == [AlarmKind.TOU_MISMATCH]
 
     def test_tolerates_a_mismatch_within_the_configured_tolerance(self) -> None:
         limits = metering.PlausibilityLimits(tou_mismatch_tolerance_wh=60)
@@ -428,7 +429,7 @@ class TestTimeOfUseMismatchTolerance:
             limits=LIMITS,
         )
 
-        assert [a.kind for a in assessment.alarms] == [metering.AlarmKind.TOU_MISMATCH]
+        assert [a.kind for a in assessment.alarms] == [AlarmKind.TOU_MISMATCH]
         assert assessment.alarms[0].detail.endswith("total moved 100 Wh")
 
     def test_the_worst_truncation_stays_inside_the_tolerance(self) -> None:
@@ -508,7 +509,7 @@ class TestTimeOfUseMismatchProperties:
         )
 
         assert assessment.outcome is metering.ReadingOutcome.ACCEPTED
-        assert [a for a in assessment.alarms if a.kind is metering.AlarmKind.TOU_MISMATCH] == []
+        assert [a for a in assessment.alarms if a.kind is AlarmKind.TOU_MISMATCH] == []
 
 
 class TestSuspicion:

@@ -92,8 +92,12 @@ def upsert(
     keys: Sequence[str],
     add: Sequence[str] = (),
     replace: Sequence[str] = (),
+    fill_in: Sequence[str] = (),
 ) -> None:
     """Insert rows, or on a key conflict add to ``add`` columns and overwrite ``replace`` ones.
+
+    ``fill_in`` columns take the new value only where the stored one is NULL (an end seen
+    later).
 
     Both SQLite (3.24+) and PostgreSQL speak ``INSERT ... ON CONFLICT DO UPDATE``.
     """
@@ -103,6 +107,9 @@ def upsert(
     statement: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     updates: dict[str, Any] = {name: table.c[name] + statement.excluded[name] for name in add}
     updates.update({name: statement.excluded[name] for name in replace})
+    updates.update(
+        {name: sa.func.coalesce(table.c[name], statement.excluded[name]) for name in fill_in}
+    )
     if updates:
         statement = statement.on_conflict_do_update(index_elements=list(keys), set_=updates)
     else:

@@ -15,7 +15,7 @@ from wattbook.adapters.db import _workers
 from wattbook.adapters.db._engine import READ_ONLY_OPTION, SQLITE_BEGIN_OPTION
 from wattbook.adapters.db._sql import Worker
 from wattbook.adapters.db.accounts._repository import SqlAccountRepository, SqlMeterRepository
-from wattbook.adapters.db.alarms._repository import SqlSystemAlarmRepository
+from wattbook.adapters.db.alarms._repository import SqlAlarmRepository
 from wattbook.adapters.db.api._repository import SqlApiTokenRepository
 from wattbook.adapters.db.billing._repository import (
     SqlChargeRepository,
@@ -200,7 +200,7 @@ class SqlUnitOfWork(_SqlTransaction):
         self.headend: headend_ports.HeadendRepository = SqlHeadendRepository(worker)
         self.payments: payment_ports.PaymentRepository = SqlPaymentRepository(worker)
         self.ingest: metering_ports.IngestRepository = SqlIngestRepository(worker)
-        self.alarms: alarm_ports.SystemAlarmRepository = SqlSystemAlarmRepository(worker)
+        self.alarms: alarm_ports.AlarmRepository = SqlAlarmRepository(worker)
         self.calendar: calendar_ports.CalendarRepository = SqlCalendarRepository(worker)
         self.api_tokens: api_ports.ApiTokenRepository = SqlApiTokenRepository(worker)
         self.staff: staff_ports.StaffRepository = SqlStaffRepository(worker)
@@ -239,7 +239,7 @@ class SqlReadOnlyUnitOfWork(_SqlTransaction):
         self.sms: read_ports.SmsReader = SqlSmsOutbox(worker)
         self.headend: read_ports.HeadendReader = SqlHeadendRepository(worker)
         self.payments: read_ports.PaymentReader = SqlPaymentRepository(worker)
-        self.alarms: read_ports.SystemAlarmReader = SqlSystemAlarmRepository(worker)
+        self.alarms: alarm_ports.AlarmReader = SqlAlarmRepository(worker)
         self.calendar: read_ports.CalendarReader = SqlCalendarRepository(worker)
         self.prepaid: read_ports.PrepaidReader = SqlPrepaidRepository(worker)
         self.api_tokens: read_ports.ApiTokenReader = SqlApiTokenRepository(worker)

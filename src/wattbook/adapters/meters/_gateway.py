@@ -22,6 +22,7 @@ from wattbook import dlt645
 from wattbook.application import ports
 from wattbook.application.headend import ports as hp
 from wattbook.domain import metering
+from wattbook.domain.headend import MeterEventKind, MeterStatus, RelayOperation
 from wattbook.domain.values import SHANGHAI, MeterNumber, RegisterSet
 
 logger = logging.getLogger(__name__)
@@ -45,20 +46,20 @@ ORDER_VALIDITY = dt.timedelta(hours=1)
 MAX_BYTE_GAP_S = 0.5
 
 # Event kind -> (count DI, DI of the most recent record; record n is that DI + n - 1).
-EVENT_DIS: dict[hp.MeterEventKind, tuple[int, int]] = {
-    hp.MeterEventKind.METER_COVER_OPENED: (0x03300D00, 0x03300D01),
-    hp.MeterEventKind.TERMINAL_COVER_OPENED: (0x03300E00, 0x03300E01),
-    hp.MeterEventKind.POWER_DOWN: (0x03110000, 0x03110001),
-    hp.MeterEventKind.OVER_CURRENT: (0x19010001, 0x1901FF01),
-    hp.MeterEventKind.RELAY_TRIPPED: (0x1D000001, 0x1D00FF01),
-    hp.MeterEventKind.RELAY_CLOSED: (0x1E000001, 0x1E00FF01),
+EVENT_DIS: dict[MeterEventKind, tuple[int, int]] = {
+    MeterEventKind.METER_COVER_OPENED: (0x03300D00, 0x03300D01),
+    MeterEventKind.TERMINAL_COVER_OPENED: (0x03300E00, 0x03300E01),
+    MeterEventKind.POWER_DOWN: (0x03110000, 0x03110001),
+    MeterEventKind.OVER_CURRENT: (0x19010001, 0x1901FF01),
+    MeterEventKind.RELAY_TRIPPED: (0x1D000001, 0x1D00FF01),
+    MeterEventKind.RELAY_CLOSED: (0x1E000001, 0x1E00FF01),
 }
 RELAY_ACTIONS = {
-    hp.RelayOperation.TRIP: dlt645.RelayAction.TRIP,
+    RelayOperation.TRIP: dlt645.RelayAction.TRIP,
     # B6 closes automatically: a direct close, not "close allowed" (button press).
-    hp.RelayOperation.CLOSE: dlt645.RelayAction.DIRECT_CLOSE,
-    hp.RelayOperation.KEEP_POWER_ON: dlt645.RelayAction.KEEP_POWER,
-    hp.RelayOperation.KEEP_POWER_OFF: dlt645.RelayAction.KEEP_POWER_RELEASE,
+    RelayOperation.CLOSE: dlt645.RelayAction.DIRECT_CLOSE,
+    RelayOperation.KEEP_POWER_ON: dlt645.RelayAction.KEEP_POWER,
+    RelayOperation.KEEP_POWER_OFF: dlt645.RelayAction.KEEP_POWER_RELEASE,
 }
 
 
@@ -244,7 +245,7 @@ class Dlt645Gateway:
         except dlt645.DataError as exc:
             raise hp.MeterUnreachable(str(meter), str(exc)) from exc
 
-    async def read_status(self, meter: MeterNumber, *, urgent: bool = False) -> hp.MeterStatus:
+    async def read_status(self, meter: MeterNumber, *, urgent: bool = False) -> MeterStatus:
         """Return run status word 3.
 
         :raises MeterUnreachable: if the meter cannot be heard.
@@ -253,7 +254,7 @@ class Dlt645Gateway:
         status = await self._read(meter, DI_STATUS_3, urgent=urgent)
         if not isinstance(status, dlt645.RunStatus3):
             raise hp.MeterUnreachable(str(meter), f"status word 3 decoded as {status!r}")
-        return hp.MeterStatus(
+        return MeterStatus(
             relay_open=status.relay_open,
             relay_command_open=status.relay_command_open,
             keep_power=status.keep_power,
@@ -278,7 +279,7 @@ class Dlt645Gateway:
         except dlt645.DataError as exc:
             raise hp.MeterUnreachable(str(meter), str(exc)) from exc
 
-    async def read_event_count(self, meter: MeterNumber, kind: hp.MeterEventKind) -> int:
+    async def read_event_count(self, meter: MeterNumber, kind: MeterEventKind) -> int:
         """Return how often an event kind happened since the meter was made.
 
         :raises MeterUnreachable: if the meter cannot be heard.
@@ -290,7 +291,7 @@ class Dlt645Gateway:
         return count
 
     async def read_event(
-        self, meter: MeterNumber, kind: hp.MeterEventKind, *, index: int
+        self, meter: MeterNumber, kind: MeterEventKind, *, index: int
     ) -> hp.MeterEvent | None:
         """Return the ``index``-th most recent record (1-10), or None for an empty slot.
 
@@ -386,7 +387,7 @@ class Dlt645Gateway:
             ),
         )
 
-    async def operate_relay(self, meter: MeterNumber, operation: hp.RelayOperation) -> None:
+    async def operate_relay(self, meter: MeterNumber, operation: RelayOperation) -> None:
         """Send a relay order (1CH) and await the meter's acknowledgement.
 
         :raises MeterUnreachable: if the meter cannot be heard.

@@ -1,14 +1,14 @@
-"""Acknowledge an alarm on the console: who saw it, and when."""
+"""Acknowledge an alarm of any kind on the console: who saw it, and when."""
 
 from __future__ import annotations
 
 from wattbook.application import ports
-from wattbook.application.headend import ports as hp
+from wattbook.domain.alarms import Alarm
 
 
 async def acknowledge_alarm(
     *, uow: ports.UnitOfWork, clock: ports.Clock, alarm_id: int, by: str
-) -> hp.MeterAlarm:
+) -> Alarm:
     """Record the acknowledgement (the first one stands) and return the alarm.
 
     :raises UnknownAlarm: if no alarm has that id.
@@ -17,6 +17,6 @@ async def acknowledge_alarm(
     if not by.strip():
         raise ValueError("an acknowledgement records who made it")
     async with uow:
-        alarm = await uow.headend.acknowledge_alarm(alarm_id, by=by, at=clock.now())
+        alarm = await uow.alarms.acknowledge(alarm_id, by=by, at=clock.now())
         await uow.commit()
     return alarm

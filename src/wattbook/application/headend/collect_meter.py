@@ -17,6 +17,7 @@ from typing import TypeVar
 from wattbook.application import ports
 from wattbook.application.headend import ports as hp
 from wattbook.domain import metering
+from wattbook.domain.headend import MeterEventKind
 from wattbook.domain.values import BillingMonth, MeterNumber, local_datetime, to_local
 
 logger = logging.getLogger(__name__)
@@ -26,9 +27,9 @@ T = TypeVar("T")
 # Events that last (cover open, power down): their record is read again until it has an end.
 LASTING_EVENTS = frozenset(
     {
-        hp.MeterEventKind.METER_COVER_OPENED,
-        hp.MeterEventKind.TERMINAL_COVER_OPENED,
-        hp.MeterEventKind.POWER_DOWN,
+        MeterEventKind.METER_COVER_OPENED,
+        MeterEventKind.TERMINAL_COVER_OPENED,
+        MeterEventKind.POWER_DOWN,
     }
 )
 
@@ -46,12 +47,12 @@ class MeterSchedule:
 
     meter_number: MeterNumber
     plan: hp.PollPlan = dataclasses.field(default_factory=hp.PollPlan)
-    event_counts: tuple[tuple[hp.MeterEventKind, int], ...] = ()
+    event_counts: tuple[tuple[MeterEventKind, int], ...] = ()
     energy_due_at: datetime | None = None
     status_due_at: datetime | None = None
     clock_due_at: datetime | None = None
     settled_month: str | None = None
-    lasting: frozenset[hp.MeterEventKind] = frozenset()
+    lasting: frozenset[MeterEventKind] = frozenset()
     failures: int = 0
 
     @classmethod
@@ -94,9 +95,9 @@ class _Visit:
 
     reading: metering.Reading | None = None
     latest: hp.LatestValues | None = None
-    counts: dict[hp.MeterEventKind, int] = dataclasses.field(default_factory=dict)
+    counts: dict[MeterEventKind, int] = dataclasses.field(default_factory=dict)
     events: list[hp.MeterEvent] = dataclasses.field(default_factory=list)
-    lost: dict[hp.MeterEventKind, int] = dataclasses.field(default_factory=dict)
+    lost: dict[MeterEventKind, int] = dataclasses.field(default_factory=dict)
     settlement: hp.Settlement | None = None
     clock: hp.ClockCheck | None = None
     refusals: list[str] = dataclasses.field(default_factory=list)
@@ -225,7 +226,7 @@ async def _refusable(visit: _Visit, read: Awaitable[T]) -> T | None:
 
 async def _read_status_and_events(
     gateway: hp.MeterGateway, schedule: MeterSchedule, visit: _Visit, now: datetime
-) -> frozenset[hp.MeterEventKind]:
+) -> frozenset[MeterEventKind]:
     meter = schedule.meter_number
     status = await _refusable(visit, gateway.read_status(meter))
     values = await _refusable(visit, gateway.read_instant_values(meter))
@@ -235,7 +236,7 @@ async def _read_status_and_events(
         )
     known = dict(schedule.event_counts)
     lasting = set(schedule.lasting)
-    for kind in hp.MeterEventKind:
+    for kind in MeterEventKind:
         count = await _refusable(visit, gateway.read_event_count(meter, kind))
         if count is None:
             continue

@@ -20,17 +20,22 @@ from wattbook.application.headend import ports as hp
 from wattbook.application.notifications import ports as sms_ports
 from wattbook.application.prepaid.rules import CALENDAR_HORIZON
 from wattbook.domain import prepaid
+from wattbook.domain.alarms import Alarm, AlarmKind
+from wattbook.domain.headend import (
+    MeterStatus,
+    RelayCommand,
+    RelayCommandStatus,
+    RelayOperation,
+    RelayReason,
+)
 from wattbook.domain.values import OPERATOR_NAME_MAX, MeterNumber, local_date
 
 logger = logging.getLogger(__name__)
 
-# Reasons the prepaid rules give (domain.prepaid.TripReason); operators' trips are not rechecked.
-ARREARS = prepaid.TripReason.ARREARS.value
-WARNING_CUT = prepaid.TripReason.WARNING_CUT.value
-# The reason of an operator's command (A1); who gave it and why are columns of their own.
-OPERATOR = "OPERATOR"
+# Trips the prepaid rules queue, rechecked just before they are sent; operators' are not.
+_RECHECKED = (RelayReason.ARREARS, RelayReason.WARNING_CUT)
 # Closes that may end an arrears cut; the resident is told only if one really did.
-_RESTORING = (prepaid.CloseReason.ARREARS_CLEARED.value, prepaid.CloseReason.KEEP_POWER.value)
+_RESTORING = (RelayReason.ARREARS_CLEARED, RelayReason.KEEP_POWER)
 
 
 class InvalidOperatorOrder(ValueError):
@@ -41,7 +46,7 @@ class InvalidOperatorOrder(ValueError):
 class DueCommand:
     """A relay command that is due, and the bus its meter hangs on (None: on no bus)."""
 
-    command: hp.RelayCommand
+    command: RelayCommand
     bus: str | None
 
 
@@ -50,7 +55,7 @@ class RelayOutcome:
     """What happened on the bus: confirmed by status word 3, or why not."""
 
     confirmed: bool
-    status: hp.MeterStatus | None = None
+    status: MeterStatus | None = None
     error: str = ""
 
 
@@ -65,7 +70,7 @@ async def due_relay_commands(
 
 
 async def recheck_relay_command(
-    *, uow: ports.UnitOfWork, clock: ports.Clock, command: hp.RelayCommand
+    *, uow: ports.UnitOfWork, clock: ports.Clock, command: RelayCommand
 ) -> bool:
     """Test whether a trip the prepaid rules queued is still wanted, just before sending it.
 
@@ -75,14 +80,11 @@ async def recheck_relay_command(
     to be looked at again when the cut is allowed. Anything else (closes, keep-power orders,
     operators' trips) is always wanted.
     """
-    if command.operation is not hp.RelayOperation.TRIP or command.reason not in (
-        ARREARS,
-        WARNING_CUT,
-    ):
+    if command.operation is not RelayOperation.TRIP or command.reason not in _RECHECKED:
         return True
     now = clock.now()
     account = command.account_number
-    reason = prepaid.TripReason(command.reason)
+    reason = prepaid.TripReason(command.reason.value)
     async with uow:
         balance = (await uow.ledger.balances((account,)))[account]
         snapshot = (await uow.prepaid.snapshots((account,), at=now))[account]
@@ -103,7 +105,7 @@ async def recheck_relay_command(
             return True
         await uow.headend.update_relay_command(
             command.id,
-            status=hp.RelayCommandStatus.CANCELLED,
+            status=RelayCommandStatus.CANCELLED,
             at=now,
             error="top-up arrived first" if not check.wanted else f"cut held ({check.held})",
         )
@@ -123,7 +125,7 @@ async def recheck_relay_command(
 
 
 async def carry_out_relay_command(
-    *, gateway: hp.MeterGateway, command: hp.RelayCommand
+    *, gateway: hp.MeterGateway, command: RelayCommand
 ) -> RelayOutcome:
     """Send the command (1CH) and confirm it by reading run status word 3 back.
 
@@ -154,10 +156,10 @@ async def record_relay_outcome(
     *,
     uow: ports.UnitOfWork,
     clock: ports.Clock,
-    command: hp.RelayCommand,
+    command: RelayCommand,
     outcome: RelayOutcome,
     plan: hp.PollPlan,
-) -> hp.RelayCommandStatus:
+) -> RelayCommandStatus:
     """Mark the command confirmed, due again after a back-off, or failed with an alarm.
 
     A confirmed trip or close is stored as the account's relay state for the prepaid rules.
@@ -171,34 +173,34 @@ async def record_relay_outcome(
     attempts = command.attempts + 1
     async with uow:
         if outcome.confirmed:
-            status = hp.RelayCommandStatus.CONFIRMED
+            status = RelayCommandStatus.CONFIRMED
             await uow.headend.update_relay_command(
                 command.id, status=status, at=now, attempts=attempts
             )
             relay = {
-                hp.RelayOperation.TRIP: prepaid.RelayState.OPEN,
-                hp.RelayOperation.CLOSE: prepaid.RelayState.CLOSED,
+                RelayOperation.TRIP: prepaid.RelayState.OPEN,
+                RelayOperation.CLOSE: prepaid.RelayState.CLOSED,
             }.get(command.operation)
             if relay is not None:
                 await uow.prepaid.set_relay(command.account_number, relay)
             await _notify_switch(uow, command=command, now=now)
-            await uow.headend.end_alarms(
-                command.meter_number, (hp.MeterAlarmKind.RELAY_NOT_CONFIRMED,), at=now
+            await uow.alarms.end_open(
+                str(command.meter_number), (AlarmKind.RELAY_NOT_CONFIRMED,), at=now
             )
         elif attempts >= plan.relay_attempts:
-            status = hp.RelayCommandStatus.FAILED
+            status = RelayCommandStatus.FAILED
             await uow.headend.update_relay_command(
                 command.id, status=status, at=now, attempts=attempts, error=outcome.error
             )
-            await uow.headend.raise_alarms(
+            await uow.alarms.record(
                 (
-                    hp.MeterAlarm(
-                        meter_number=command.meter_number,
-                        kind=hp.MeterAlarmKind.RELAY_NOT_CONFIRMED,
+                    Alarm.on_meter(
+                        command.meter_number,
+                        AlarmKind.RELAY_NOT_CONFIRMED,
                         started_at=now,
                         detail=(
-                            f"{command.operation.value} ({command.reason}) not confirmed after "
-                            f"{attempts} attempts: {outcome.error}"
+                            f"{command.operation.value} ({command.reason.value}) not confirmed "
+                            f"after {attempts} attempts: {outcome.error}"
                         ),
                     ),
                 ),
@@ -206,7 +208,7 @@ async def record_relay_outcome(
             )
             await uow.prepaid.set_relay(command.account_number, prepaid.RelayState.UNKNOWN)
         else:
-            status = hp.RelayCommandStatus.PENDING
+            status = RelayCommandStatus.PENDING
             await uow.headend.update_relay_command(
                 command.id,
                 status=status,
@@ -219,16 +221,16 @@ async def record_relay_outcome(
     return status
 
 
-async def _notify_switch(uow: ports.UnitOfWork, *, command: hp.RelayCommand, now: datetime) -> None:
+async def _notify_switch(uow: ports.UnitOfWork, *, command: RelayCommand, now: datetime) -> None:
     """Queue the cut-off or power-restored SMS for a confirmed command, if it calls for one."""
     kind: sms_ports.NotificationKind | None = None
-    if command.operation is hp.RelayOperation.TRIP and command.reason == ARREARS:
+    if command.operation is RelayOperation.TRIP and command.reason is RelayReason.ARREARS:
         kind = sms_ports.NotificationKind.CUT_OFF
-    elif command.operation is hp.RelayOperation.CLOSE and command.reason in _RESTORING:
+    elif command.operation is RelayOperation.CLOSE and command.reason in _RESTORING:
         # A close whose trip lost the race with a top-up, or a keep-power close after a
         # warning cut or an operator's trip, restores no arrears cut: no text then.
         last = await uow.headend.last_relay_switch(command.account_number, other_than=command.id)
-        if last == (hp.RelayOperation.TRIP, ARREARS):
+        if last == (RelayOperation.TRIP, RelayReason.ARREARS):
             kind = sms_ports.NotificationKind.POWER_RESTORED
     if kind is None:
         return
@@ -254,13 +256,13 @@ async def order_relay(
     uow: ports.UnitOfWork,
     clock: ports.Clock,
     meter: MeterNumber,
-    operation: hp.RelayOperation,
+    operation: RelayOperation,
     ordered_by: str,
     reason: str,
 ) -> int:
     """Queue an operator's relay command (A1), keep-power on/off included; return its id.
 
-    The command's reason is :data:`OPERATOR`; who ordered it and why are kept whole.
+    The command's reason is ``RelayReason.OPERATOR``; who ordered it and why are kept whole.
 
     :raises NoMeterInstalled: if the meter is on no account.
     :raises InvalidOperatorOrder: if ``ordered_by`` or ``reason`` is blank, or ``ordered_by``
@@ -276,7 +278,12 @@ async def order_relay(
         )
     async with uow:
         command_id = await uow.headend.add_relay_command(
-            meter, operation, reason=OPERATOR, at=clock.now(), ordered_by=who, note=why
+            meter,
+            operation,
+            reason=RelayReason.OPERATOR,
+            at=clock.now(),
+            ordered_by=who,
+            note=why,
         )
         await uow.commit()
     return command_id

@@ -1,16 +1,24 @@
-"""List the alarms staff must see: system alarms and meter alarms (``wattbook alarms``)."""
+"""List the alarms staff must see, every kind in one list (``wattbook alarms``, the console)."""
 
 from __future__ import annotations
 
-from wattbook.application import alarm_ports, read_ports
-from wattbook.application.headend import ports as headend_ports
+from collections.abc import Collection
+
+from wattbook.application import read_ports
+from wattbook.domain.alarms import Alarm, AlarmKind, AlarmScope
 
 
 async def list_alarms(
-    *, uow: read_ports.ReadOnlyUnitOfWork, open_only: bool = True
-) -> tuple[tuple[alarm_ports.SystemAlarm, ...], tuple[headend_ports.MeterAlarm, ...]]:
-    """Return the system alarms (newest first) and the meter alarms (oldest first)."""
+    *,
+    uow: read_ports.ReadOnlyUnitOfWork,
+    open_only: bool = True,
+    subject: str | None = None,
+    scope: AlarmScope | None = None,
+    kinds: Collection[AlarmKind] | None = None,
+    limit: int | None = None,
+) -> tuple[Alarm, ...]:
+    """Return the alarms (the open ones by default), newest first, filtered as asked."""
     async with uow:
-        system = await uow.alarms.alarms(open_only=open_only)
-        meter = await uow.headend.alarms(open_only=open_only)
-    return system, meter
+        return await uow.alarms.alarms(
+            open_only=open_only, subject=subject, scope=scope, kinds=kinds, limit=limit
+        )

@@ -22,6 +22,7 @@ from wattbook.application.headend.record_bus_reachability import (
     record_bus_unreachable,
 )
 from wattbook.domain import metering
+from wattbook.domain.headend import RelayCommand
 from wattbook.domain.values import MeterNumber
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ class BusPoller:
         self.broadcast_due_at: datetime | None = None
         self.visits = 0
         self.commands_done = 0
-        self._commands: asyncio.Queue[hp.RelayCommand] = asyncio.Queue()
+        self._commands: asyncio.Queue[RelayCommand] = asyncio.Queue()
         self._queued: set[int] = set()
         self._readings: list[metering.Reading] = []
         self._outcomes: list[hp.CommunicationOutcome] = []
@@ -113,7 +114,7 @@ class BusPoller:
 
     # ------------------------------------------------------------------ relay commands
 
-    def submit(self, command: hp.RelayCommand) -> bool:
+    def submit(self, command: RelayCommand) -> bool:
         """Queue a due relay command for this bus; return False if it is queued already."""
         if command.id in self._queued:
             return False
@@ -129,7 +130,7 @@ class BusPoller:
             done += 1
         return done
 
-    async def _carry_out(self, command: hp.RelayCommand) -> None:
+    async def _carry_out(self, command: RelayCommand) -> None:
         try:
             wanted = await recheck_relay_command(
                 uow=self.uow_factory(), clock=self.clock, command=command

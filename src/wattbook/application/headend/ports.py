@@ -12,10 +12,17 @@ from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from typing import Protocol
 
 from wattbook.domain import metering
+from wattbook.domain.headend import (
+    MeterEventKind,
+    MeterStatus,
+    RelayCommand,
+    RelayCommandStatus,
+    RelayOperation,
+    RelayReason,
+)
 from wattbook.domain.values import AccountNumber, MeterNumber, RegisterSet
 
 # ---------------------------------------------------------------------------- meter errors
@@ -49,49 +56,8 @@ class MeterRefused(MeterError):
 # ---------------------------------------------------------------------------- meter values
 
 
-class MeterEventKind(StrEnum):
-    """The kinds of event the head-end collects from a meter's event records (M5, M6)."""
-
-    METER_COVER_OPENED = "METER_COVER_OPENED"
-    TERMINAL_COVER_OPENED = "TERMINAL_COVER_OPENED"
-    POWER_DOWN = "POWER_DOWN"
-    OVER_CURRENT = "OVER_CURRENT"
-    RELAY_TRIPPED = "RELAY_TRIPPED"
-    RELAY_CLOSED = "RELAY_CLOSED"
-
-
 # How many records of each kind a DDZY102 keeps (the "last 1..10" records).
 RECORDS_KEPT = 10
-
-
-class RelayOperation(StrEnum):
-    """What a relay command asks of a meter (1CH: 1AH, 1CH, 3AH, 3BH)."""
-
-    TRIP = "TRIP"
-    CLOSE = "CLOSE"
-    KEEP_POWER_ON = "KEEP_POWER_ON"
-    KEEP_POWER_OFF = "KEEP_POWER_OFF"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MeterStatus:
-    """Run status word 3 as the head-end needs it (relay bit 4, command bit 6, keep-power 12)."""
-
-    relay_open: bool
-    relay_command_open: bool
-    keep_power: bool
-
-    def confirms(self, operation: RelayOperation) -> bool:
-        """Test whether this status shows ``operation`` carried out."""
-        match operation:
-            case RelayOperation.TRIP:
-                return self.relay_open
-            case RelayOperation.CLOSE:
-                return not self.relay_open
-            case RelayOperation.KEEP_POWER_ON:
-                return self.keep_power
-            case RelayOperation.KEEP_POWER_OFF:
-                return not self.keep_power
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -344,40 +310,6 @@ class MeterGatewayFactory(Protocol):
         ...
 
 
-# ---------------------------------------------------------------------------- alarms
-
-
-class MeterAlarmKind(StrEnum):
-    """The alarms the head-end raises (M5, C2, C3, C4)."""
-
-    OVER_CURRENT_TRIP = "OVER_CURRENT_TRIP"
-    METER_COVER_OPENED = "METER_COVER_OPENED"
-    TERMINAL_COVER_OPENED = "TERMINAL_COVER_OPENED"
-    POWER_DOWN = "POWER_DOWN"
-    RELAY_STATE_MISMATCH = "RELAY_STATE_MISMATCH"
-    RELAY_NOT_CONFIRMED = "RELAY_NOT_CONFIRMED"
-    NO_COMMUNICATION = "NO_COMMUNICATION"
-    EVENT_RECORDS_LOST = "EVENT_RECORDS_LOST"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MeterAlarm:
-    """An alarm with its start, its end (None while it lasts) and its acknowledgement."""
-
-    meter_number: MeterNumber
-    kind: MeterAlarmKind
-    started_at: datetime
-    ended_at: datetime | None = None
-    detail: str = ""
-    acknowledged_at: datetime | None = None
-    acknowledged_by: str | None = None
-    id: int | None = None
-
-
-class UnknownAlarm(LookupError):
-    """No alarm has this id."""
-
-
 # ---------------------------------------------------------------------------- outcomes
 
 
@@ -443,31 +375,6 @@ class MeterOverview:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RelayCommand:
-    """A relay command from the outbox, with its attempts so far."""
-
-    id: int
-    account_number: AccountNumber
-    meter_number: MeterNumber
-    operation: RelayOperation
-    reason: str
-    not_before_at: datetime
-    attempts: int = 0
-    # An operator's order (reason OPERATOR): who gave it and why, whole (A1, A4).
-    ordered_by: str | None = None
-    note: str | None = None
-
-
-class RelayCommandStatus(StrEnum):
-    """Where a relay command stands (the outbox's status column)."""
-
-    PENDING = "PENDING"
-    CONFIRMED = "CONFIRMED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class MeterCollection:
     """What one visit to a meter collected, for the core to store.
 
@@ -520,33 +427,6 @@ class HeadendRepository(Protocol):
         """
         ...
 
-    async def open_alarms(self, meter: MeterNumber) -> tuple[MeterAlarm, ...]:
-        """Return the meter's alarms that have not ended."""
-        ...
-
-    async def raise_alarms(self, alarms: Sequence[MeterAlarm], *, raised_at: datetime) -> None:
-        """Store alarms once each (meter, kind, start); fill in an end seen later."""
-        ...
-
-    async def end_alarms(
-        self, meter: MeterNumber, kinds: Collection[MeterAlarmKind], *, at: datetime
-    ) -> None:
-        """End the meter's open alarms of these kinds at ``at``."""
-        ...
-
-    async def alarms(
-        self, *, meter: MeterNumber | None = None, open_only: bool = False
-    ) -> tuple[MeterAlarm, ...]:
-        """Return alarms, oldest first."""
-        ...
-
-    async def acknowledge_alarm(self, alarm_id: int, *, by: str, at: datetime) -> MeterAlarm:
-        """Record who acknowledged an alarm and when; return it.
-
-        :raises UnknownAlarm: if there is none with that id.
-        """
-        ...
-
     async def save_latest(self, latest: LatestValues) -> None:
         """Store a meter's latest status and values."""
         ...
@@ -594,14 +474,14 @@ class HeadendRepository(Protocol):
         meter: MeterNumber,
         operation: RelayOperation,
         *,
-        reason: str,
+        reason: RelayReason,
         at: datetime,
         ordered_by: str | None = None,
         note: str | None = None,
     ) -> int:
         """Queue a relay command for a meter's account; return its id.
 
-        ``reason`` is a short code; an operator's order also records who gave it and why.
+        ``reason`` says why; an operator's order (OPERATOR) also records who and why.
 
         :raises NoMeterInstalled: if the meter is on no account.
         """
@@ -626,7 +506,7 @@ class HeadendRepository(Protocol):
 
     async def last_relay_switch(
         self, account: AccountNumber, *, other_than: int
-    ) -> tuple[RelayOperation, str] | None:
+    ) -> tuple[RelayOperation, RelayReason] | None:
         """Return the operation and reason of the account's last confirmed trip or close.
 
         Command ``other_than`` (the one being recorded) is left out; None if there is none.

@@ -20,7 +20,7 @@ async def record_bus_unreachable(
     """
     async with uow:
         opened = await uow.alarms.raise_alarm(
-            kind=alarm_ports.SystemAlarmKind.BUS_UNREACHABLE, subject=bus, detail=detail, at=at
+            kind=alarm_ports.AlarmKind.BUS_UNREACHABLE, subject=bus, detail=detail, at=at
         )
         await uow.commit()
     return opened
@@ -30,7 +30,7 @@ async def record_bus_reachable(*, uow: ports.UnitOfWork, bus: str, at: datetime)
     """End the bus's BUS_UNREACHABLE alarm, if one is open; return whether one ended."""
     async with uow:
         ended = await uow.alarms.end_alarm(
-            kind=alarm_ports.SystemAlarmKind.BUS_UNREACHABLE, subject=bus, at=at
+            kind=alarm_ports.AlarmKind.BUS_UNREACHABLE, subject=bus, at=at
         )
         await uow.commit()
     return ended

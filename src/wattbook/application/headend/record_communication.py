@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from wattbook.application import ports
 from wattbook.application.headend import ports as hp
+from wattbook.domain.alarms import Alarm, AlarmKind
 
 
 async def record_communication(
@@ -13,7 +14,7 @@ async def record_communication(
     uow: ports.UnitOfWork,
     bus: str,
     outcomes: Sequence[hp.CommunicationOutcome],
-) -> tuple[hp.MeterAlarm, ...]:
+) -> tuple[Alarm, ...]:
     """Add the visits' outcomes to the per-day counts of the bus and its meters.
 
     A meter's ``no_communication_after``-th failure in a row raises a no-communication
@@ -22,7 +23,7 @@ async def record_communication(
     """
     if not outcomes:
         return ()
-    raised: list[hp.MeterAlarm] = []
+    raised: list[Alarm] = []
     async with uow:
         states = dict(await uow.headend.communication({o.meter_number for o in outcomes}))
         for outcome in sorted(outcomes, key=lambda o: o.at):
@@ -31,8 +32,8 @@ async def record_communication(
             limit = outcome.no_communication_after
             if outcome.succeeded:
                 if state.consecutive_failures >= limit:
-                    await uow.headend.end_alarms(
-                        meter, (hp.MeterAlarmKind.NO_COMMUNICATION,), at=outcome.at
+                    await uow.alarms.end_open(
+                        str(meter), (AlarmKind.NO_COMMUNICATION,), at=outcome.at
                     )
                 states[meter] = hp.CommunicationState(
                     consecutive_failures=0, last_success_at=outcome.at
@@ -42,9 +43,9 @@ async def record_communication(
             if failures == limit:
                 since = state.last_success_at
                 raised.append(
-                    hp.MeterAlarm(
-                        meter_number=meter,
-                        kind=hp.MeterAlarmKind.NO_COMMUNICATION,
+                    Alarm.on_meter(
+                        meter,
+                        AlarmKind.NO_COMMUNICATION,
                         started_at=outcome.at,
                         detail=(
                             f"{failures} visits without an answer ({outcome.error}); last answer "
@@ -55,7 +56,7 @@ async def record_communication(
             states[meter] = hp.CommunicationState(
                 consecutive_failures=failures, last_success_at=state.last_success_at
             )
-        await uow.headend.raise_alarms(raised, raised_at=max(o.at for o in outcomes))
+        await uow.alarms.record(raised, raised_at=max(o.at for o in outcomes))
         await uow.headend.save_communication(
             bus, outcomes, {o.meter_number: states[o.meter_number] for o in outcomes}
         )

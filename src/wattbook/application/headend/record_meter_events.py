@@ -6,34 +6,36 @@ from datetime import datetime
 
 from wattbook.application import ports
 from wattbook.application.headend import ports as hp
+from wattbook.domain.alarms import Alarm, AlarmKind
+from wattbook.domain.headend import MeterEventKind
 
 # Event kinds that raise an alarm, and which alarm; relay operations are only recorded.
 EVENT_ALARMS = {
-    hp.MeterEventKind.METER_COVER_OPENED: hp.MeterAlarmKind.METER_COVER_OPENED,
-    hp.MeterEventKind.TERMINAL_COVER_OPENED: hp.MeterAlarmKind.TERMINAL_COVER_OPENED,
-    hp.MeterEventKind.POWER_DOWN: hp.MeterAlarmKind.POWER_DOWN,
-    hp.MeterEventKind.OVER_CURRENT: hp.MeterAlarmKind.OVER_CURRENT_TRIP,
+    MeterEventKind.METER_COVER_OPENED: AlarmKind.METER_COVER_OPENED,
+    MeterEventKind.TERMINAL_COVER_OPENED: AlarmKind.TERMINAL_COVER_OPENED,
+    MeterEventKind.POWER_DOWN: AlarmKind.POWER_DOWN,
+    MeterEventKind.OVER_CURRENT: AlarmKind.OVER_CURRENT_TRIP,
 }
 
 
-def _event_alarm(event: hp.MeterEvent) -> hp.MeterAlarm:
+def _event_alarm(event: hp.MeterEvent) -> Alarm:
     kind = EVENT_ALARMS[event.kind]
     # An over-current trip lasts until the relay is closed again; the record has no end.
-    ended_at = None if kind is hp.MeterAlarmKind.OVER_CURRENT_TRIP else event.ended_at
-    return hp.MeterAlarm(
-        meter_number=event.meter_number,
-        kind=kind,
+    ended_at = None if kind is AlarmKind.OVER_CURRENT_TRIP else event.ended_at
+    return Alarm.on_meter(
+        event.meter_number,
+        kind,
         started_at=event.occurred_at,
         ended_at=ended_at,
         detail=event.detail,
     )
 
 
-def _lost_alarms(collection: hp.MeterCollection) -> list[hp.MeterAlarm]:
+def _lost_alarms(collection: hp.MeterCollection) -> list[Alarm]:
     return [
-        hp.MeterAlarm(
-            meter_number=collection.meter_number,
-            kind=hp.MeterAlarmKind.EVENT_RECORDS_LOST,
+        Alarm.on_meter(
+            collection.meter_number,
+            AlarmKind.EVENT_RECORDS_LOST,
             started_at=collection.visited_at,
             ended_at=collection.visited_at,
             detail=f"{kind.value}: {lost} record(s) lost; the meter keeps {hp.RECORDS_KEPT}",
@@ -44,7 +46,7 @@ def _lost_alarms(collection: hp.MeterCollection) -> list[hp.MeterAlarm]:
 
 async def record_meter_events(
     *, uow: ports.UnitOfWork, clock: ports.Clock, collection: hp.MeterCollection
-) -> tuple[hp.MeterAlarm, ...]:
+) -> tuple[Alarm, ...]:
     """Store a visit's events, counts, latest values, settlement and clock check; raise alarms.
 
     Events keep their original meter times and are stored once each, so records read again
@@ -61,9 +63,9 @@ async def record_meter_events(
     if len(lost) > 1:
         # Several kinds lost on one visit: one alarm carries them all (unique start time).
         lost = [
-            hp.MeterAlarm(
-                meter_number=meter,
-                kind=hp.MeterAlarmKind.EVENT_RECORDS_LOST,
+            Alarm.on_meter(
+                meter,
+                AlarmKind.EVENT_RECORDS_LOST,
                 started_at=collection.visited_at,
                 ended_at=collection.visited_at,
                 detail="; ".join(alarm.detail for alarm in lost),
@@ -80,7 +82,7 @@ async def record_meter_events(
         if latest is not None:
             await uow.headend.save_latest(latest)
             alarms.extend(await _status_alarms(uow, latest, at=collection.visited_at))
-        await uow.headend.raise_alarms(alarms, raised_at=now)
+        await uow.alarms.record(alarms, raised_at=now)
         if collection.settlement is not None:
             await uow.headend.save_settlement(collection.settlement)
         if collection.clock is not None:
@@ -91,17 +93,17 @@ async def record_meter_events(
 
 async def _status_alarms(
     uow: ports.UnitOfWork, latest: hp.LatestValues, *, at: datetime
-) -> list[hp.MeterAlarm]:
+) -> list[Alarm]:
     status = latest.status
-    open_kinds = {alarm.kind for alarm in await uow.headend.open_alarms(latest.meter_number)}
-    ended: set[hp.MeterAlarmKind] = set()
-    raised: list[hp.MeterAlarm] = []
+    open_kinds = {alarm.kind for alarm in await uow.alarms.alarms(subject=str(latest.meter_number))}
+    ended: set[AlarmKind] = set()
+    raised: list[Alarm] = []
     mismatch = status.relay_open != status.relay_command_open
-    if mismatch and hp.MeterAlarmKind.RELAY_STATE_MISMATCH not in open_kinds:
+    if mismatch and AlarmKind.RELAY_STATE_MISMATCH not in open_kinds:
         raised.append(
-            hp.MeterAlarm(
-                meter_number=latest.meter_number,
-                kind=hp.MeterAlarmKind.RELAY_STATE_MISMATCH,
+            Alarm.on_meter(
+                latest.meter_number,
+                AlarmKind.RELAY_STATE_MISMATCH,
                 started_at=at,
                 detail=(
                     f"relay {'open' if status.relay_open else 'closed'}, command "
@@ -110,8 +112,8 @@ async def _status_alarms(
             )
         )
     elif not mismatch:
-        ended.add(hp.MeterAlarmKind.RELAY_STATE_MISMATCH)
+        ended.add(AlarmKind.RELAY_STATE_MISMATCH)
     if not status.relay_open:
-        ended.add(hp.MeterAlarmKind.OVER_CURRENT_TRIP)
-    await uow.headend.end_alarms(latest.meter_number, ended & open_kinds, at=at)
+        ended.add(AlarmKind.OVER_CURRENT_TRIP)
+    await uow.alarms.end_open(str(latest.meter_number), ended & open_kinds, at=at)
     return raised

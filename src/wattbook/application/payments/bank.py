@@ -169,7 +169,7 @@ async def _alarm_unanswered(
     """Keep one open alarm per debit the bank left unanswered too long, and end the alarms of
     debits it has answered since. Without this, an account whose debit the bank never answers
     would silently get no auto top-up again."""
-    kind = alarm_ports.SystemAlarmKind.BANK_DEBIT_UNANSWERED
+    kind = alarm_ports.AlarmKind.BANK_DEBIT_UNANSWERED
     unanswered = await uow.payments.unanswered_debits(
         requested_before=payments.answer_overdue_before(now), limit=limit
     )
@@ -342,7 +342,7 @@ async def report_refused_callback(
     )
     async with uow:
         opened = await uow.alarms.raise_alarm(
-            kind=alarm_ports.SystemAlarmKind.BANK_CALLBACK_REFUSED,
+            kind=alarm_ports.AlarmKind.BANK_CALLBACK_REFUSED,
             subject=callback.serial,
             detail=detail,
             at=now,

@@ -287,7 +287,7 @@ async def return_acceptor_note(
             receipt = await _receipt(uow, session)
             number = None if receipt is None else str(receipt.payment.receipt_number)
             opened = await uow.alarms.raise_alarm(
-                kind=alarm_ports.SystemAlarmKind.KIOSK_NOTE_RETURNED_CREDITED,
+                kind=alarm_ports.AlarmKind.KIOSK_NOTE_RETURNED_CREDITED,
                 subject=f"{kiosk_id}/{acceptor_sequence}",
                 detail=f"kiosk {kiosk_id} gave back {what} after receipt {number} credited "
                 f"account {session.account_number}: settle it (P4 correction or the cash)",
@@ -347,7 +347,7 @@ async def report_acceptor_fault(
     async with uow:
         await registered_kiosk(uow, kiosk_id)
         opened = await uow.alarms.raise_alarm(
-            kind=alarm_ports.SystemAlarmKind.KIOSK_ACCEPTOR_FAULT,
+            kind=alarm_ports.AlarmKind.KIOSK_ACCEPTOR_FAULT,
             subject=f"{kiosk_id}/{code}"[:64],
             detail=f"kiosk {kiosk_id}: {code}: {detail}",
             at=now,

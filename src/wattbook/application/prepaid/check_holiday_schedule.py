@@ -8,10 +8,10 @@ see a HOLIDAY_SCHEDULE_UNCONFIRMED alarm for next year, and all year for the cur
 from __future__ import annotations
 
 from wattbook.application import ports
-from wattbook.application.alarm_ports import SystemAlarmKind
+from wattbook.domain.alarms import AlarmKind
 from wattbook.domain.values import local_date, package_covers
 
-_KIND = SystemAlarmKind.HOLIDAY_SCHEDULE_UNCONFIRMED
+_KIND = AlarmKind.HOLIDAY_SCHEDULE_UNCONFIRMED
 # From this month (local date) next year's schedule is due.
 _NEXT_YEAR_FROM_MONTH = 11
 

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from datetime import date
 
 from wattbook.application import ports
-from wattbook.application.alarm_ports import SystemAlarmKind
 from wattbook.application.prepaid import calendar_ports as cp
 from wattbook.application.prepaid.set_calendar_day import MAX_NOTE_LENGTH, check_author, check_year
+from wattbook.domain.alarms import AlarmKind
 from wattbook.domain.values import CalendarOverride
 
 _HEADER = ("date", "type", "name")
@@ -134,7 +134,7 @@ async def _import(
             year=year, days=days, note=note.strip(), by=by, at=now
         )
         await uow.alarms.end_alarm(
-            kind=SystemAlarmKind.HOLIDAY_SCHEDULE_UNCONFIRMED, subject=str(year), at=now
+            kind=AlarmKind.HOLIDAY_SCHEDULE_UNCONFIRMED, subject=str(year), at=now
         )
         await uow.commit()
     return changes

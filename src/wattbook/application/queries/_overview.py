@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from wattbook.application import read_ports
-from wattbook.application.headend.ports import MeterAlarmKind
+from wattbook.domain.alarms import AlarmKind
 from wattbook.domain.values import AccountNumber, MeterNumber, Money
 
 
@@ -16,7 +16,7 @@ class AccountGlance:
 
     number: AccountNumber
     balance: Money
-    open_alarms: tuple[MeterAlarmKind, ...]
+    open_alarms: tuple[AlarmKind, ...]
 
 
 async def account_glances(
@@ -25,10 +25,11 @@ async def account_glances(
     """Return each (account, meter)'s balance and open alarm kinds, in the order given."""
     async with uow:
         balances = await uow.ledger.balances([number for number, _ in accounts])
-        alarms = await uow.headend.alarms(open_only=True)
-    open_by_meter: dict[MeterNumber, list[MeterAlarmKind]] = {}
-    for alarm in alarms:
-        open_by_meter.setdefault(alarm.meter_number, []).append(alarm.kind)
+        alarms = await uow.alarms.alarms(open_only=True)
+    open_by_meter: dict[MeterNumber, list[AlarmKind]] = {}
+    for alarm in reversed(alarms):  # oldest first
+        if alarm.meter_number is not None:
+            open_by_meter.setdefault(alarm.meter_number, []).append(alarm.kind)
     return tuple(
         AccountGlance(
             number=number,

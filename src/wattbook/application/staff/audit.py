@@ -55,7 +55,7 @@ class _AuditedUnitOfWork:
         self.headend: headend_ports.HeadendRepository = inner.headend
         self.payments: payment_ports.PaymentRepository = inner.payments
         self.ingest: metering_ports.IngestRepository = inner.ingest
-        self.alarms: alarm_ports.SystemAlarmRepository = inner.alarms
+        self.alarms: alarm_ports.AlarmRepository = inner.alarms
         self.calendar: calendar_ports.CalendarRepository = inner.calendar
         self.staff: staff_ports.StaffRepository = inner.staff
         self.api_tokens: api_ports.ApiTokenRepository = inner.api_tokens

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from wattbook.domain.alarms import AlarmKind
 from wattbook.domain.metering._reading import (
     BaselineSource,
     Consumption,
@@ -68,15 +69,6 @@ class ReadingOutcome(StrEnum):
     LATE = "LATE"
     BACKWARDS = "BACKWARDS"
     IMPLAUSIBLE = "IMPLAUSIBLE"
-
-
-class AlarmKind(StrEnum):
-    """Conditions metering raises an alarm for."""
-
-    REGISTER_BACKWARDS = "REGISTER_BACKWARDS"
-    IMPLAUSIBLE_JUMP = "IMPLAUSIBLE_JUMP"
-    TOU_MISMATCH = "TOU_MISMATCH"
-    LATE_READING_INCONSISTENT = "LATE_READING_INCONSISTENT"
 
 
 _EVENT_NAMES = {

@@ -92,13 +92,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     alarms = _args.add_command(
         sub,
         "alarms",
-        help="list the open system and meter alarms",
-        description="System alarms (a year's holiday schedule to enter, a bus) and meter "
-        "alarms, until the staff console shows them.",
+        help="list the open alarms of every kind, newest first",
+        description="Every alarm staff must see, in one list: a meter's (cover opened, no "
+        "communication, relay not confirmed ...), a reading's (register backwards, held for "
+        "review ...) and the system's (a year's holiday schedule to enter, a bus, the bank, "
+        "a kiosk).",
         database=True,
     )
     alarms.add_argument("--all", action="store_true", help="ended alarms too")
     alarms.add_argument("--json", action="store_true", help="print JSON")
+    alarms.add_argument(
+        "--scope", choices=("meter", "reading", "system"), help="only alarms of this family"
+    )
     alarms.set_defaults(handler=_alarms)
 
 
@@ -234,30 +239,18 @@ def _alarm_json(alarm: Any) -> dict[str, Any]:
 def _alarms(args: argparse.Namespace) -> int:
     from wattbook import bootstrap
 
-    system, meter = asyncio.run(
-        bootstrap.alarms(settings=_args.settings(args), open_only=not args.all)
-    )
+    alarms = asyncio.run(bootstrap.alarms(settings=_args.settings(args), open_only=not args.all))
+    if args.scope:
+        alarms = tuple(a for a in alarms if a.kind.scope.value == args.scope.upper())
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "system": [_alarm_json(a) for a in system],
-                    "meter": [_alarm_json(a) for a in meter],
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        rows = [{"scope": a.kind.scope.value, **_alarm_json(a)} for a in alarms]
+        print(json.dumps({"alarms": rows}, ensure_ascii=False, indent=2))
         return Exit.OK
-    for s in system:
-        ended = f"ended {s.ended_at.isoformat()}" if s.ended_at else "open"
+    for a in alarms:
+        ended = f"ended {a.ended_at.isoformat()}" if a.ended_at else "open"
         print(
-            f"system\t{s.id}\t{s.kind.value}\t{s.subject}\t{s.started_at.isoformat()}\t{ended}\t{s.detail}"
+            f"{a.kind.scope.value.lower()}\t{a.id}\t{a.kind.value}\t{a.subject}\t"
+            f"{a.started_at.isoformat()}\t{ended}\t{a.detail}"
         )
-    for m in meter:
-        ended = f"ended {m.ended_at.isoformat()}" if m.ended_at else "open"
-        print(
-            f"meter\t{m.id}\t{m.kind.value}\t{m.meter_number}\t{m.started_at.isoformat()}\t{ended}\t{m.detail}"
-        )
-    print(f"{len(system)} system alarm(s), {len(meter)} meter alarm(s)", file=sys.stderr)
+    print(f"{len(alarms)} alarm(s)", file=sys.stderr)
     return Exit.OK

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from wattbook import bootstrap
-from wattbook.application import alarm_ports, queries
+from wattbook.application import queries
 from wattbook.application.accounts.install_meter import install_meter
 from wattbook.application.accounts.open_account import open_account
 from wattbook.application.headend import ports as headend_ports
@@ -34,6 +34,7 @@ from wattbook.application.headend.list_alarms import list_alarms
 from wattbook.application.payments import kiosk_devices
 from wattbook.dlt645 import simulator
 from wattbook.domain import accounts
+from wattbook.domain.alarms import Alarm
 from wattbook.domain.values import SHANGHAI, AccountNumber, MeterNumber, Money, RegisterSet
 from wattbook.settings import Settings
 
@@ -59,6 +60,8 @@ BUILDINGS = "甲乙丙丁"
 # The households that start under the warning line also run a heater: 80 fen lasts about half
 # an hour of simulated time, so the demo shows an arrears cut early.
 HEAVY_LOAD_W = 3_000
+# How many open alarms the screen lists (newest first); the count says how many there are.
+_ALARMS_SHOWN = 8
 
 
 class SimulatedClock:
@@ -186,7 +189,7 @@ class Screen:
     def render(
         self,
         glances: Sequence[queries.AccountGlance],
-        system_alarms: Sequence[alarm_ports.SystemAlarm] = (),
+        open_alarms: Sequence[Alarm] = (),
     ) -> str:
         """Return the screen as text."""
         first = self.campus.meter(self.homes[0].number)
@@ -211,11 +214,12 @@ class Screen:
                 f"{Decimal(registers.total_wh // 10).scaleb(-2):>10} {power_kw:>6}  "
                 f"{_pad('通电 on' if meter.relay_closed else '断电 OFF', 9)} {alarms}"
             )
-        if system_alarms:
+        if open_alarms:
             lines.append("")
-            lines.append(f"ALARMS for staff ({len(system_alarms)}):")
+            lines.append(f"ALARMS for staff ({len(open_alarms)} open, newest first):")
             lines.extend(
-                f"  ! {alarm.kind.value} {alarm.subject}: {alarm.detail}" for alarm in system_alarms
+                f"  ! {alarm.kind.value} {alarm.subject}: {alarm.detail}"
+                for alarm in open_alarms[:_ALARMS_SHOWN]
             )
         lines.append("")
         lines.append(f"SMS sent through the simulated GSM modem ({len(self.texts)}):")
@@ -367,8 +371,8 @@ async def run_demo(args: argparse.Namespace) -> int:
                         (AccountNumber(value=h.number), MeterNumber(value=h.number)) for h in homes
                     ],
                 )
-                system_alarms, _meter_alarms = await list_alarms(uow=storage.uow_factory())
-                print(screen.render(glances, system_alarms), "\n", flush=True)
+                open_alarms = await list_alarms(uow=storage.uow_factory())
+                print(screen.render(glances, open_alarms), "\n", flush=True)
                 failed = [t for t in tasks if t.done()]
                 if failed:
                     for task in failed:

@@ -101,10 +101,11 @@ class PaymentOut(BaseModel):
 
 
 class AlarmOut(BaseModel):
-    """An alarm staff see: a system alarm or a meter's."""
+    """An alarm staff see, of any kind (one alarm model, migration 0016)."""
 
-    id: str = Field(description="S<n> for a system alarm, M<n> for a meter alarm")
+    id: int
     kind: str
+    scope: str = Field(description="METER, READING or SYSTEM")
     subject: str = Field(description="the meter number, or what a system alarm is about")
     started_at: datetime
     ended_at: datetime | None
@@ -467,46 +468,31 @@ def create_api(runtime: bootstrap.WebRuntime) -> FastAPI:
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> AlarmPage:
-        """List the system and meter alarms, oldest first."""
-        system, meter = await list_alarms(uow=runtime.reader_factory(), open_only=open_only)
-        found = sorted(
-            [
-                AlarmOut(
-                    id=f"S{alarm.id}",
-                    kind=alarm.kind.value,
-                    subject=alarm.subject,
-                    started_at=alarm.started_at,
-                    ended_at=alarm.ended_at,
-                    acknowledged_at=alarm.acknowledged_at,
-                    detail=alarm.detail,
-                )
-                for alarm in system
-            ]
-            + [
-                AlarmOut(
-                    id=f"M{alarm.id}",
-                    kind=alarm.kind.value,
-                    subject=str(alarm.meter_number),
-                    started_at=alarm.started_at,
-                    ended_at=alarm.ended_at,
-                    acknowledged_at=alarm.acknowledged_at,
-                    detail=alarm.detail,
-                )
-                for alarm in meter
-            ],
-            key=lambda alarm: (alarm.started_at, alarm.id),
+        """List the alarms of every kind (meter, reading, system), oldest first."""
+        found = await list_alarms(uow=runtime.reader_factory(), open_only=open_only)
+        after = _id_cursor(cursor)
+        ordered = sorted(
+            (alarm for alarm in found if alarm.id is not None),
+            key=lambda alarm: alarm.id or 0,
         )
-        after = _decode(cursor, str)
         if after is not None:
-            keys = [f"{alarm.started_at.isoformat()}|{alarm.id}" for alarm in found]
-            found = [alarm for key, alarm in zip(keys, found, strict=True) if key > after]
-        items = found[:limit]
-        more = len(found) > limit
+            ordered = [alarm for alarm in ordered if (alarm.id or 0) > after]
+        items = [
+            AlarmOut(
+                id=alarm.id or 0,
+                kind=alarm.kind.value,
+                scope=alarm.kind.scope.value,
+                subject=alarm.subject,
+                started_at=alarm.started_at,
+                ended_at=alarm.ended_at,
+                acknowledged_at=alarm.acknowledged_at,
+                detail=alarm.detail,
+            )
+            for alarm in ordered[:limit]
+        ]
         return AlarmPage(
             items=items,
-            next_cursor=_encode(f"{items[-1].started_at.isoformat()}|{items[-1].id}")
-            if more
-            else None,
+            next_cursor=_encode(items[-1].id) if len(ordered) > limit else None,
         )
 
     _errors.install(api)

@@ -434,9 +434,11 @@ class SqlMeterRepository:
             )
             alarm_rows.extend(
                 {
-                    "installation_id": installation_id,
                     "kind": alarm.kind.value,
-                    "at": alarm.at,
+                    "subject": str(reading.meter_number),
+                    "meter_number": str(reading.meter_number),
+                    "installation_id": installation_id,
+                    "started_at": alarm.at,
                     "raised_at": raised_at,
                     "detail": alarm.detail,
                 }
@@ -446,7 +448,7 @@ class SqlMeterRepository:
             connection, metering_t.readings, reading_rows, keys=("installation_id", "meter_time_at")
         )
         insert_ignoring_duplicates(
-            connection, alarms_t.alarms, alarm_rows, keys=("installation_id", "kind", "at")
+            connection, alarms_t.alarms, alarm_rows, keys=("kind", "subject", "started_at")
         )
         baseline_rows = [
             {

@@ -1,22 +1,27 @@
-"""System alarms in SQL (both backends)."""
+"""Alarms of every kind in one SQL table (both backends)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from wattbook.adapters.db._sql import Worker
+from wattbook.adapters.db._sql import Worker, upsert
 from wattbook.adapters.db.alarms import _tables as alarms_t
-from wattbook.application import alarm_ports as ap
+from wattbook.domain.alarms import Alarm, AlarmKind, AlarmScope, UnknownAlarm, kinds_of
+from wattbook.domain.values import MeterNumber
 
 
-def _from_row(row: Any) -> ap.SystemAlarm:
-    return ap.SystemAlarm(
+def alarm_from_row(row: Any) -> Alarm:
+    """Return the alarm a row of the ``alarms`` table holds."""
+    meter = row["meter_number"]
+    return Alarm(
         id=int(row["id"]),
-        kind=ap.SystemAlarmKind(row["kind"]),
+        kind=AlarmKind(row["kind"]),
         subject=row["subject"],
+        meter_number=None if meter is None else MeterNumber(value=meter),
         started_at=row["started_at"],
         ended_at=row["ended_at"],
         detail=row["detail"],
@@ -25,69 +30,146 @@ def _from_row(row: Any) -> ap.SystemAlarm:
     )
 
 
-class SqlSystemAlarmRepository:
-    """System alarms: at most one open per kind and subject."""
+def _ended_by(table: sa.Table, at: datetime) -> Any:
+    # An alarm never ends before it started, even if a meter's clock says so.
+    return sa.case((table.c.started_at > at, table.c.started_at), else_=at)
+
+
+class SqlAlarmRepository:
+    """Alarms: at most one of a kind and subject starts at one instant."""
 
     def __init__(self, worker: Worker) -> None:
         self._worker = worker
 
-    def _open_id(self, kind: ap.SystemAlarmKind, subject: str) -> int | None:
-        a = alarms_t.system_alarms
+    def _open_id(self, kind: AlarmKind, subject: str) -> int | None:
+        a = alarms_t.alarms
         found = (
             self._worker.conn()
             .execute(
-                sa.select(a.c.id).where(
-                    a.c.kind == kind.value, a.c.subject == subject, a.c.ended_at.is_(None)
-                )
+                sa.select(a.c.id)
+                .where(a.c.kind == kind.value, a.c.subject == subject, a.c.ended_at.is_(None))
+                .limit(1)
             )
             .scalar()
         )
         return None if found is None else int(found)
 
-    def _raise(self, kind: ap.SystemAlarmKind, subject: str, detail: str, at: datetime) -> bool:
-        a = alarms_t.system_alarms
+    def _raise(self, kind: AlarmKind, subject: str, detail: str, at: datetime) -> bool:
+        a = alarms_t.alarms
         connection = self._worker.conn()
         open_id = self._open_id(kind, subject)
         if open_id is not None:
             connection.execute(a.update().where(a.c.id == open_id).values(detail=detail))
             return False
+        Alarm(kind=kind, subject=subject, started_at=at)  # refuses a meter kind without its meter
         connection.execute(
-            a.insert().values(kind=kind.value, subject=subject, started_at=at, detail=detail)
+            a.insert().values(
+                kind=kind.value, subject=subject, started_at=at, raised_at=at, detail=detail
+            )
         )
         return True
 
     async def raise_alarm(
-        self, *, kind: ap.SystemAlarmKind, subject: str, detail: str, at: datetime
+        self, *, kind: AlarmKind, subject: str, detail: str, at: datetime
     ) -> bool:
         """Open an alarm unless one of this kind and subject is open; return whether it opened."""
         return await self._worker.run(self._raise, kind, subject, detail, at)
 
-    def _end(self, kind: ap.SystemAlarmKind, subject: str, at: datetime) -> bool:
-        a = alarms_t.system_alarms
+    def _end(self, kind: AlarmKind, subject: str, at: datetime) -> bool:
+        a = alarms_t.alarms
         ended = self._worker.conn().execute(
             a.update()
             .where(a.c.kind == kind.value, a.c.subject == subject, a.c.ended_at.is_(None))
-            .values(ended_at=sa.case((a.c.started_at > at, a.c.started_at), else_=at))
+            .values(ended_at=_ended_by(a, at))
         )
         return bool(ended.rowcount)
 
-    async def end_alarm(self, *, kind: ap.SystemAlarmKind, subject: str, at: datetime) -> bool:
+    async def end_alarm(self, *, kind: AlarmKind, subject: str, at: datetime) -> bool:
         """End the open alarm of this kind and subject, if any; return whether one ended."""
         return await self._worker.run(self._end, kind, subject, at)
 
-    def _alarms(self, open_only: bool) -> tuple[ap.SystemAlarm, ...]:
-        a = alarms_t.system_alarms
+    def _record(self, alarms: Sequence[Alarm], raised_at: datetime) -> None:
+        if not alarms:
+            return
+        a = alarms_t.alarms
+        upsert(
+            self._worker.conn(),
+            a,
+            [
+                {
+                    "kind": alarm.kind.value,
+                    "subject": alarm.subject,
+                    "meter_number": None if alarm.meter_number is None else str(alarm.meter_number),
+                    "started_at": alarm.started_at,
+                    "ended_at": alarm.ended_at,
+                    "raised_at": raised_at,
+                    "detail": alarm.detail,
+                }
+                for alarm in alarms
+            ],
+            keys=("kind", "subject", "started_at"),
+            fill_in=("ended_at",),
+        )
+
+    async def record(self, alarms: Sequence[Alarm], *, raised_at: datetime) -> None:
+        """Store alarms once each (kind, subject, start); fill in an end seen later."""
+        await self._worker.run(self._record, alarms, raised_at)
+
+    def _end_open(self, subject: str, kinds: Collection[AlarmKind], at: datetime) -> None:
+        if not kinds:
+            return
+        a = alarms_t.alarms
+        self._worker.conn().execute(
+            a.update()
+            .where(
+                a.c.subject == subject,
+                a.c.kind.in_(sorted(kind.value for kind in kinds)),
+                a.c.ended_at.is_(None),
+            )
+            .values(ended_at=_ended_by(a, at))
+        )
+
+    async def end_open(self, subject: str, kinds: Collection[AlarmKind], *, at: datetime) -> None:
+        """End the subject's open alarms of these kinds at ``at`` (never before they started)."""
+        await self._worker.run(self._end_open, subject, kinds, at)
+
+    def _alarms(
+        self,
+        open_only: bool,
+        subject: str | None,
+        scope: AlarmScope | None,
+        kinds: Collection[AlarmKind] | None,
+        limit: int | None,
+    ) -> tuple[Alarm, ...]:
+        a = alarms_t.alarms
         query = sa.select(a).order_by(a.c.started_at.desc(), a.c.id.desc())
         if open_only:
             query = query.where(a.c.ended_at.is_(None))
-        return tuple(_from_row(row) for row in self._worker.conn().execute(query).mappings())
+        if subject is not None:
+            query = query.where(a.c.subject == subject)
+        wanted = set(AlarmKind) if kinds is None else set(kinds)
+        if scope is not None:
+            wanted &= set(kinds_of(scope))
+        if wanted != set(AlarmKind):
+            query = query.where(a.c.kind.in_(sorted(kind.value for kind in wanted)))
+        if limit is not None:
+            query = query.limit(limit)
+        return tuple(alarm_from_row(row) for row in self._worker.conn().execute(query).mappings())
 
-    async def alarms(self, *, open_only: bool = True) -> tuple[ap.SystemAlarm, ...]:
-        """Return the alarms (the open ones by default), newest first."""
-        return await self._worker.run(self._alarms, open_only)
+    async def alarms(
+        self,
+        *,
+        open_only: bool = True,
+        subject: str | None = None,
+        scope: AlarmScope | None = None,
+        kinds: Collection[AlarmKind] | None = None,
+        limit: int | None = None,
+    ) -> tuple[Alarm, ...]:
+        """Return the alarms (the open ones by default), newest first, filtered as asked."""
+        return await self._worker.run(self._alarms, open_only, subject, scope, kinds, limit)
 
-    def _acknowledge(self, alarm_id: int, by: str, at: datetime) -> ap.SystemAlarm:
-        a = alarms_t.system_alarms
+    def _acknowledge(self, alarm_id: int, by: str, at: datetime) -> Alarm:
+        a = alarms_t.alarms
         connection = self._worker.conn()
         connection.execute(
             a.update()
@@ -96,12 +178,12 @@ class SqlSystemAlarmRepository:
         )
         row = connection.execute(sa.select(a).where(a.c.id == alarm_id)).mappings().first()
         if row is None:
-            raise ap.UnknownSystemAlarm(f"no system alarm {alarm_id}")
-        return _from_row(row)
+            raise UnknownAlarm(f"no alarm {alarm_id}")
+        return alarm_from_row(row)
 
-    async def acknowledge(self, alarm_id: int, *, by: str, at: datetime) -> ap.SystemAlarm:
+    async def acknowledge(self, alarm_id: int, *, by: str, at: datetime) -> Alarm:
         """Record who acknowledged an alarm (the first acknowledgement stands).
 
-        :raises UnknownSystemAlarm: if no alarm has this id.
+        :raises UnknownAlarm: if no alarm has this id.
         """
         return await self._worker.run(self._acknowledge, alarm_id, by, at)

@@ -1,4 +1,4 @@
-"""The head-end's SQL repository: buses, events, alarms, communication, relay commands."""
+"""The head-end's SQL repository: buses, events, communication, relay commands."""
 
 from __future__ import annotations
 
@@ -14,10 +14,16 @@ from sqlalchemy.engine import Connection
 from wattbook.adapters.db._metadata import REGISTERS
 from wattbook.adapters.db._sql import Worker, upsert
 from wattbook.adapters.db.accounts import _tables as accounts_t
-from wattbook.adapters.db.alarms import _tables as alarms_t
 from wattbook.adapters.db.headend import _tables as headend_t
 from wattbook.application.accounts import ports as account_ports
 from wattbook.application.headend import ports as hp
+from wattbook.domain.headend import (
+    MeterEventKind,
+    RelayCommand,
+    RelayCommandStatus,
+    RelayOperation,
+    RelayReason,
+)
 from wattbook.domain.values import AccountNumber, MeterNumber, RegisterSet, local_date
 
 _CHUNK = 900
@@ -57,24 +63,11 @@ def _plan_row(plan: hp.PollPlan) -> dict[str, Any]:
     }
 
 
-def _alarm_from_row(row: Any) -> hp.MeterAlarm:
-    return hp.MeterAlarm(
-        id=int(row["id"]),
-        meter_number=MeterNumber(value=row["meter_number"]),
-        kind=hp.MeterAlarmKind(row["kind"]),
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-        detail=row["detail"],
-        acknowledged_at=row["acknowledged_at"],
-        acknowledged_by=row["acknowledged_by"],
-    )
-
-
 _ACTIONS = {
-    "TRIP": hp.RelayOperation.TRIP,
-    "CLOSE": hp.RelayOperation.CLOSE,
-    "KEEP_POWER_ON": hp.RelayOperation.KEEP_POWER_ON,
-    "KEEP_POWER_OFF": hp.RelayOperation.KEEP_POWER_OFF,
+    "TRIP": RelayOperation.TRIP,
+    "CLOSE": RelayOperation.CLOSE,
+    "KEEP_POWER_ON": RelayOperation.KEEP_POWER_ON,
+    "KEEP_POWER_OFF": RelayOperation.KEEP_POWER_OFF,
 }
 
 
@@ -152,9 +145,9 @@ class SqlHeadendRepository:
             )
         ).mappings():
             meters[row["bus_id"]].append(row)
-        counts: dict[str, list[tuple[hp.MeterEventKind, int]]] = defaultdict(list)
+        counts: dict[str, list[tuple[MeterEventKind, int]]] = defaultdict(list)
         for row in connection.execute(sa.select(headend_t.meter_event_counts)).mappings():
-            counts[row["meter_number"]].append((hp.MeterEventKind(row["kind"]), int(row["count"])))
+            counts[row["meter_number"]].append((MeterEventKind(row["kind"]), int(row["count"])))
         return tuple(
             hp.BusConfig(
                 name=row["name"],
@@ -196,7 +189,7 @@ class SqlHeadendRepository:
     # ------------------------------------------------------------------ events
 
     def _save_event_counts(
-        self, meter: MeterNumber, counts: Mapping[hp.MeterEventKind, int], at: datetime
+        self, meter: MeterNumber, counts: Mapping[MeterEventKind, int], at: datetime
     ) -> None:
         rows = [
             {"meter_number": str(meter), "kind": kind.value, "count": count, "updated_at": at}
@@ -211,7 +204,7 @@ class SqlHeadendRepository:
         )
 
     async def save_event_counts(
-        self, meter: MeterNumber, counts: Mapping[hp.MeterEventKind, int], *, at: datetime
+        self, meter: MeterNumber, counts: Mapping[MeterEventKind, int], *, at: datetime
     ) -> None:
         """Store the event counts last seen on a meter."""
         await self._worker.run(self._save_event_counts, meter, counts, at)
@@ -251,110 +244,6 @@ class SqlHeadendRepository:
         Return how many were new.
         """
         return await self._worker.run(self._add_events, events, recorded_at)
-
-    # ------------------------------------------------------------------ alarms
-
-    def _open_alarms(self, meter: MeterNumber) -> tuple[hp.MeterAlarm, ...]:
-        a = alarms_t.meter_alarms
-        rows = self._worker.conn().execute(
-            sa.select(a)
-            .where(a.c.meter_number == str(meter), a.c.ended_at.is_(None))
-            .order_by(a.c.started_at, a.c.id)
-        )
-        return tuple(_alarm_from_row(row) for row in rows.mappings())
-
-    async def open_alarms(self, meter: MeterNumber) -> tuple[hp.MeterAlarm, ...]:
-        """Return the meter's alarms that have not ended."""
-        return await self._worker.run(self._open_alarms, meter)
-
-    def _raise_alarms(self, alarms: Sequence[hp.MeterAlarm], raised_at: datetime) -> None:
-        if not alarms:
-            return
-        connection = self._worker.conn()
-        a = alarms_t.meter_alarms
-        statement = _insert(connection)(a)
-        statement = statement.on_conflict_do_update(
-            index_elements=["meter_number", "kind", "started_at"],
-            set_={"ended_at": sa.func.coalesce(a.c.ended_at, statement.excluded.ended_at)},
-        )
-        connection.execute(
-            statement,
-            [
-                {
-                    "meter_number": str(alarm.meter_number),
-                    "kind": alarm.kind.value,
-                    "started_at": alarm.started_at,
-                    "ended_at": alarm.ended_at,
-                    "raised_at": raised_at,
-                    "detail": alarm.detail,
-                    "acknowledged_at": None,
-                    "acknowledged_by": None,
-                }
-                for alarm in alarms
-            ],
-        )
-
-    async def raise_alarms(self, alarms: Sequence[hp.MeterAlarm], *, raised_at: datetime) -> None:
-        """Store alarms once each (meter, kind, start); fill in an end seen later."""
-        await self._worker.run(self._raise_alarms, alarms, raised_at)
-
-    def _end_alarms(
-        self, meter: MeterNumber, kinds: Collection[hp.MeterAlarmKind], at: datetime
-    ) -> None:
-        if not kinds:
-            return
-        a = alarms_t.meter_alarms
-        self._worker.conn().execute(
-            a.update()
-            .where(
-                a.c.meter_number == str(meter),
-                a.c.kind.in_(sorted(kind.value for kind in kinds)),
-                a.c.ended_at.is_(None),
-            )
-            # An alarm never ends before it started, even if the meter clock says so.
-            .values(ended_at=sa.case((a.c.started_at > at, a.c.started_at), else_=at))
-        )
-
-    async def end_alarms(
-        self, meter: MeterNumber, kinds: Collection[hp.MeterAlarmKind], *, at: datetime
-    ) -> None:
-        """End the meter's open alarms of these kinds at ``at``."""
-        await self._worker.run(self._end_alarms, meter, kinds, at)
-
-    def _alarms(self, meter: MeterNumber | None, open_only: bool) -> tuple[hp.MeterAlarm, ...]:
-        a = alarms_t.meter_alarms
-        query = sa.select(a).order_by(a.c.started_at, a.c.id)
-        if meter is not None:
-            query = query.where(a.c.meter_number == str(meter))
-        if open_only:
-            query = query.where(a.c.ended_at.is_(None))
-        return tuple(_alarm_from_row(row) for row in self._worker.conn().execute(query).mappings())
-
-    async def alarms(
-        self, *, meter: MeterNumber | None = None, open_only: bool = False
-    ) -> tuple[hp.MeterAlarm, ...]:
-        """Return alarms, oldest first."""
-        return await self._worker.run(self._alarms, meter, open_only)
-
-    def _acknowledge(self, alarm_id: int, by: str, at: datetime) -> hp.MeterAlarm:
-        connection = self._worker.conn()
-        a = alarms_t.meter_alarms
-        connection.execute(
-            a.update()
-            .where(a.c.id == alarm_id, a.c.acknowledged_at.is_(None))
-            .values(acknowledged_at=at, acknowledged_by=by)
-        )
-        row = connection.execute(sa.select(a).where(a.c.id == alarm_id)).mappings().one_or_none()
-        if row is None:
-            raise hp.UnknownAlarm(str(alarm_id))
-        return _alarm_from_row(row)
-
-    async def acknowledge_alarm(self, alarm_id: int, *, by: str, at: datetime) -> hp.MeterAlarm:
-        """Record who acknowledged an alarm and when (the first acknowledgement stands).
-
-        :raises UnknownAlarm: if there is none with that id.
-        """
-        return await self._worker.run(self._acknowledge, alarm_id, by, at)
 
     # ------------------------------------------------------------------ values
 
@@ -609,7 +498,7 @@ class SqlHeadendRepository:
 
     # ------------------------------------------------------------------ relay commands
 
-    def _due(self, at: datetime, limit: int) -> tuple[hp.RelayCommand, ...]:
+    def _due(self, at: datetime, limit: int) -> tuple[RelayCommand, ...]:
         r = headend_t.relay_commands
         m = accounts_t.meter_installations
         # A command belongs to the account: it goes to the meter installed now. The rules may
@@ -621,7 +510,7 @@ class SqlHeadendRepository:
             .join(accounts_t.accounts, accounts_t.accounts.c.id == r.c.account_id)
             .outerjoin(m, sa.and_(m.c.account_id == r.c.account_id, m.c.removed_at.is_(None)))
             .where(
-                r.c.status == hp.RelayCommandStatus.PENDING.value,
+                r.c.status == RelayCommandStatus.PENDING.value,
                 r.c.not_before_at <= at,
                 target.is_not(None),
             )
@@ -629,12 +518,12 @@ class SqlHeadendRepository:
             .limit(limit)
         )
         return tuple(
-            hp.RelayCommand(
+            RelayCommand(
                 id=int(row["id"]),
                 account_number=AccountNumber(value=row["account_number"]),
                 meter_number=MeterNumber(value=row["target_meter"]),
                 operation=_ACTIONS[row["action"]],
-                reason=row["reason"],
+                reason=RelayReason(row["reason"]),
                 not_before_at=row["not_before_at"],
                 attempts=row["attempts"],
                 ordered_by=row["ordered_by"],
@@ -643,15 +532,15 @@ class SqlHeadendRepository:
             for row in rows.mappings()
         )
 
-    async def due_relay_commands(self, *, at: datetime, limit: int) -> tuple[hp.RelayCommand, ...]:
+    async def due_relay_commands(self, *, at: datetime, limit: int) -> tuple[RelayCommand, ...]:
         """Return pending relay commands due by ``at``, oldest first."""
         return await self._worker.run(self._due, at, limit)
 
     def _add_relay_command(
         self,
         meter: MeterNumber,
-        operation: hp.RelayOperation,
-        reason: str,
+        operation: RelayOperation,
+        reason: RelayReason,
         at: datetime,
         ordered_by: str | None,
         note: str | None,
@@ -672,12 +561,12 @@ class SqlHeadendRepository:
                     account_id=account_id,
                     meter_number=str(meter),
                     action=operation.value,
-                    reason=reason,
+                    reason=reason.value,
                     ordered_by=ordered_by,
                     note=note,
                     not_before_at=at,
                     created_at=at,
-                    status=hp.RelayCommandStatus.PENDING.value,
+                    status=RelayCommandStatus.PENDING.value,
                 )
                 .returning(headend_t.relay_commands.c.id)
             ).scalar_one()
@@ -686,16 +575,16 @@ class SqlHeadendRepository:
     async def add_relay_command(
         self,
         meter: MeterNumber,
-        operation: hp.RelayOperation,
+        operation: RelayOperation,
         *,
-        reason: str,
+        reason: RelayReason,
         at: datetime,
         ordered_by: str | None = None,
         note: str | None = None,
     ) -> int:
         """Queue a relay command for a meter's account; return its id.
 
-        ``reason`` is a short code; an operator's order also records who gave it and why.
+        ``reason`` says why; an operator's order (OPERATOR) also records who and why.
 
         :raises NoMeterInstalled: if the meter is on no account.
         """
@@ -706,14 +595,14 @@ class SqlHeadendRepository:
     def _update(
         self,
         command_id: int,
-        status: hp.RelayCommandStatus,
+        status: RelayCommandStatus,
         at: datetime,
         attempts: int | None,
         not_before_at: datetime | None,
         error: str | None,
     ) -> None:
         values: dict[str, Any] = {"status": status.value}
-        if status is not hp.RelayCommandStatus.PENDING:
+        if status is not RelayCommandStatus.PENDING:
             values["done_at"] = at
         if attempts is not None:
             values["attempts"] = attempts
@@ -728,7 +617,7 @@ class SqlHeadendRepository:
         self,
         command_id: int,
         *,
-        status: hp.RelayCommandStatus,
+        status: RelayCommandStatus,
         at: datetime,
         attempts: int | None = None,
         not_before_at: datetime | None = None,
@@ -737,27 +626,27 @@ class SqlHeadendRepository:
         """Move a relay command on (done commands get ``done_at``)."""
         await self._worker.run(self._update, command_id, status, at, attempts, not_before_at, error)
 
-    def _cancel_closes(self, command: hp.RelayCommand, at: datetime) -> None:
+    def _cancel_closes(self, command: RelayCommand, at: datetime) -> None:
         r = headend_t.relay_commands
         self._worker.conn().execute(
             r.update()
             .where(
                 r.c.meter_number == str(command.meter_number),
                 r.c.action == "CLOSE",
-                r.c.reason == "WARNING_CUT_ENDED",
-                r.c.status == hp.RelayCommandStatus.PENDING.value,
+                r.c.reason == RelayReason.WARNING_CUT_ENDED.value,
+                r.c.status == RelayCommandStatus.PENDING.value,
                 r.c.id > command.id,
             )
-            .values(status=hp.RelayCommandStatus.CANCELLED.value, done_at=at)
+            .values(status=RelayCommandStatus.CANCELLED.value, done_at=at)
         )
 
-    async def cancel_pending_closes(self, command: hp.RelayCommand, *, at: datetime) -> None:
+    async def cancel_pending_closes(self, command: RelayCommand, *, at: datetime) -> None:
         """Cancel the warning cut's pending close queued after ``command`` for its meter."""
         await self._worker.run(self._cancel_closes, command, at)
 
     def _last_switch(
         self, account: AccountNumber, other_than: int
-    ) -> tuple[hp.RelayOperation, str] | None:
+    ) -> tuple[RelayOperation, RelayReason] | None:
         r = headend_t.relay_commands
         row = (
             self._worker.conn()
@@ -767,7 +656,7 @@ class SqlHeadendRepository:
                 .where(
                     accounts_t.accounts.c.account_number == str(account),
                     r.c.action.in_(("TRIP", "CLOSE")),
-                    r.c.status == hp.RelayCommandStatus.CONFIRMED.value,
+                    r.c.status == RelayCommandStatus.CONFIRMED.value,
                     r.c.id != other_than,
                 )
                 # The order the meter carried them out in, not the order they were queued.
@@ -776,11 +665,11 @@ class SqlHeadendRepository:
             )
             .first()
         )
-        return None if row is None else (_ACTIONS[row.action], row.reason)
+        return None if row is None else (_ACTIONS[row.action], RelayReason(row.reason))
 
     async def last_relay_switch(
         self, account: AccountNumber, *, other_than: int
-    ) -> tuple[hp.RelayOperation, str] | None:
+    ) -> tuple[RelayOperation, RelayReason] | None:
         """Return the operation and reason of the account's last confirmed trip or close.
 
         Command ``other_than`` (the one being recorded) is left out; None if there is none.

@@ -14,6 +14,7 @@ from wattbook.application.headend import dispatch_relay_commands
 from wattbook.application.headend import ports as hp
 from wattbook.application.prepaid import keep_power
 from wattbook.domain import staff
+from wattbook.domain.headend import RelayOperation
 from wattbook.domain.values import MeterNumber, Period
 from wattbook.interfaces.web import _context
 from wattbook.interfaces.web.console._auth import Acting, Guard
@@ -26,7 +27,7 @@ HEALTH_WINDOW = timedelta(days=7)
 # An emergency power-back keeps the power on for a day unless the operator says otherwise.
 POWER_BACK_HOURS = 24
 MAX_KEEP_POWER_HOURS = 24 * 31
-RELAY_ORDERS = {"TRIP": hp.RelayOperation.TRIP, "CLOSE": hp.RelayOperation.CLOSE}
+RELAY_ORDERS = {"TRIP": RelayOperation.TRIP, "CLOSE": RelayOperation.CLOSE}
 
 
 @router.get("")
@@ -66,7 +67,7 @@ async def meter_page(
     try:
         found = await _meter(request, meter)
         async with _context.runtime(request).storage.reader_factory() as uow:
-            alarms = await uow.headend.alarms(meter=found.meter_number)
+            alarms = await uow.alarms.alarms(open_only=False, subject=str(found.meter_number))
     except refusals() as error:
         return problem(request, error, acting=acting, back="/console/meters")
     return render(
@@ -74,7 +75,7 @@ async def meter_page(
         "console/meter.html",
         acting=acting,
         meter=found,
-        alarms=tuple(reversed(alarms)),
+        alarms=alarms,
         power_back_hours=POWER_BACK_HOURS,
     )
 
