@@ -10,6 +10,7 @@ from tests.fakes import FakeClock
 from tests.integration.web.api_client import bearer, campus, token
 
 from wattbook.adapters import db
+from wattbook.domain.alarms import AlarmKind
 from wattbook.domain.values import AccountNumber
 
 
@@ -190,7 +191,25 @@ class TestAlarms:
     ) -> None:
         secret = await token(engine, clock, ("alarms",))
 
-        answer = await client.get("/api/v1/alarms", headers=bearer(secret))
+        async with db.SqlUnitOfWork(engine) as uow:
+            for year in ("2027", "2028", "2029"):
+                await uow.alarms.raise_alarm(
+                    kind=AlarmKind.HOLIDAY_SCHEDULE_UNCONFIRMED,
+                    subject=year,
+                    detail="enter the schedule",
+                    at=clock.now(),
+                )
+            await uow.commit()
 
-        assert answer.status_code == 200
-        assert answer.json()["next_cursor"] is None
+        first = await client.get("/api/v1/alarms", params={"limit": "2"}, headers=bearer(secret))
+        second = await client.get(
+            "/api/v1/alarms",
+            params={"limit": "2", "cursor": first.json()["next_cursor"]},
+            headers=bearer(secret),
+        )
+
+        assert first.status_code == second.status_code == 200
+        subjects = [a["subject"] for a in first.json()["items"] + second.json()["items"]]
+        assert subjects == ["2027", "2028", "2029"]
+        assert first.json()["items"][0]["scope"] == "SYSTEM"
+        assert second.json()["next_cursor"] is None
