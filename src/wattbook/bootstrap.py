@@ -42,6 +42,7 @@ from wattbook.application.prepaid.calendar_ports import CalendarChange
 from wattbook.application.prepaid.import_holiday_schedule import import_holiday_schedule
 from wattbook.application.prepaid.read_calendar import CalendarYear, read_calendar_year
 from wattbook.application.prepaid.set_calendar_day import set_calendar_day
+from wattbook.application.queries.resident_ports import ResidentReader
 from wattbook.application.scheduled_jobs import (
     SMS_IDLE,
     ScheduledJob,
@@ -88,6 +89,11 @@ class Storage:
         """Return a factory of read-only units of work that also read the set-based reports
         and the API's feeds."""
         return db.reader_factory(self.engine)
+
+    @property
+    def resident_reader(self) -> ResidentReader:
+        """Return the residents' portal's reader (one household per call, read-only)."""
+        return db.SqlResidentReader(self.engine)
 
     async def check(self, *, timeout_s: float = db.PING_TIMEOUT_S) -> None:
         """Check that the database answers a query through the same workers as the use cases.

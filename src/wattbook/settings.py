@@ -173,6 +173,12 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 KIOSK_SESSION_MAX_YUAN_VARIABLE = "WATTBOOK_KIOSK_SESSION_MAX_YUAN"
 KIOSK_SESSION_MAX_NOTES_VARIABLE = "WATTBOOK_KIOSK_SESSION_MAX_NOTES"
 KIOSK_LOOKUPS_PER_MINUTE_VARIABLE = "WATTBOOK_KIOSK_LOOKUPS_PER_MINUTE"
+# Browser sessions (portal, console): Secure cookies even over plain HTTP behind a proxy
+# (they are Secure anyway on HTTPS), and how long an idle resident stays logged in.
+SECURE_COOKIES_VARIABLE = "WATTBOOK_SECURE_COOKIES"
+PORTAL_IDLE_MINUTES_VARIABLE = "WATTBOOK_PORTAL_IDLE_MINUTES"
+# The portal's second step, a one-time code by SMS, for residents with a phone on file.
+PORTAL_SMS_CODE_VARIABLE = "WATTBOOK_PORTAL_SMS_CODE"
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 # A Host name: letters, digits, dots and dashes, or an IPv6 address in brackets.
 _HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Fa-f:.]{2,45}")
@@ -204,6 +210,11 @@ class WebSettings:
     kiosk_session_max_yuan: int = 2000
     kiosk_session_max_notes: int = 50
     kiosk_lookups_per_minute: int = 10
+    # Browser sessions: the Secure flag always (else only on HTTPS), the portal's idle limit,
+    # and the portal's one-time SMS code for residents with a phone on file.
+    secure_cookies: bool = False
+    portal_idle_minutes: int = 15
+    portal_sms_code: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.bank_callback_window_hours <= 24 * 31:
@@ -220,6 +231,11 @@ class WebSettings:
             raise InvalidSetting(
                 f"{KIOSK_SESSION_MAX_NOTES_VARIABLE} must be 1 to 1000 notes,"
                 f" not {self.kiosk_session_max_notes}"
+            )
+        if not 1 <= self.portal_idle_minutes <= 24 * 60:
+            raise InvalidSetting(
+                f"{PORTAL_IDLE_MINUTES_VARIABLE} must be 1 to 1440 minutes,"
+                f" not {self.portal_idle_minutes}"
             )
         if not 1 <= self.kiosk_lookups_per_minute <= 6000:
             raise InvalidSetting(
@@ -253,7 +269,7 @@ class WebSettings:
 
         :raises InvalidSetting: if the port is not a whole number from 0 to 65535, the
             callback window not a whole number of hours from 1 to 744, or the allowed hosts,
-            the body limit or a kiosk cap or rate cannot be used.
+            the body limit, a kiosk cap or rate, or a portal setting cannot be used.
         """
         env = os.environ if environ is None else environ
 
@@ -279,6 +295,11 @@ class WebSettings:
             kiosk_lookups_per_minute=_whole(
                 KIOSK_LOOKUPS_PER_MINUTE_VARIABLE, get(KIOSK_LOOKUPS_PER_MINUTE_VARIABLE), 10
             ),
+            secure_cookies=_switch(SECURE_COOKIES_VARIABLE, get(SECURE_COOKIES_VARIABLE), False),
+            portal_idle_minutes=_whole(
+                PORTAL_IDLE_MINUTES_VARIABLE, get(PORTAL_IDLE_MINUTES_VARIABLE), 15
+            ),
+            portal_sms_code=_switch(PORTAL_SMS_CODE_VARIABLE, get(PORTAL_SMS_CODE_VARIABLE), True),
         )
 
 
@@ -306,6 +327,21 @@ def _whole(name: str, text: str | None, default: int) -> int:
     if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise InvalidSetting(f"{name} must be a whole number, not {text!r}")
     return int(text)
+
+
+def _switch(name: str, text: str | None, default: bool) -> bool:
+    """Return the on/off ``text`` gives (1/0, true/false, on/off, yes/no), or ``default``.
+
+    :raises InvalidSetting: for anything else.
+    """
+    if text is None:
+        return default
+    value = text.strip().lower()
+    if value in ("1", "true", "on", "yes"):
+        return True
+    if value in ("0", "false", "off", "no"):
+        return False
+    raise InvalidSetting(f"{name} must be 1 or 0, not {text!r}")
 
 
 def _port(text: str | None, *, default: int) -> int:

@@ -36,6 +36,7 @@ from wattbook.application.notifications import ports as sms_ports
 from wattbook.application.payments import ports as payment_ports
 from wattbook.application.prepaid import calendar_ports as cp
 from wattbook.application.prepaid import ports as prepaid_ports
+from wattbook.application.queries import resident_ports
 from wattbook.application.staff import ports as staff_ports
 from wattbook.domain import accounts, billing, ledger, metering, payments, prepaid, staff
 from wattbook.domain.alarms import Alarm, AlarmKind, AlarmScope, UnknownAlarm
@@ -360,6 +361,10 @@ class FakeDatabase:
     def statement_reader(self) -> FakeStatementReader:
         """Return a ``billing_ports.StatementReader`` over the committed rows."""
         return FakeStatementReader(self)
+
+    def resident_reader(self) -> FakeResidentReader:
+        """Return a ``resident_ports.ResidentReader`` over the committed rows."""
+        return FakeResidentReader(self)
 
     # conveniences for assertions ------------------------------------------------------------
 
@@ -1002,6 +1007,7 @@ class FakeSmsOutbox(_Repository):
                     amount_fen=None if request.amount is None else request.amount.fen,
                     created_at=at,
                     dedup_key=request.dedup_key,
+                    body=request.body,
                 )
             )
             queued += 1
@@ -2340,8 +2346,247 @@ class FakeIngestRepository(_Repository):
         return tuple(charged)
 
 
+# ---------------------------------------------------------------------------- residents' portal
+
+
+class FakeResidentReader:
+    """``resident_ports.ResidentReader`` over a fake database's committed rows."""
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._database = database
+
+    def _row(self, number: AccountNumber) -> _AccountRow:
+        return self._database.tables.account(number)
+
+    async def profile(self, number: AccountNumber) -> resident_ports.ResidentProfile:
+        row = self._row(number)
+        paid = sum(
+            p.payment.amount.fen
+            for p in self._database.tables.payments
+            if p.payment.account_number == number
+        )
+        account = row.account
+        return resident_ports.ResidentProfile(
+            account_number=number,
+            holder=account.holder.name,
+            phone=None if account.phone is None else str(account.phone),
+            address=account.address.text,
+            balance=Money(fen=row.balance_fen),
+            paid_total=Money(fen=paid),
+            relay=row.relay.value,
+        )
+
+    @staticmethod
+    def _usage(found: Mapping[object, list[int]], period: object) -> resident_ports.UsageRow:
+        values = found[period]
+        return resident_ports.UsageRow(
+            period=period.isoformat() if isinstance(period, dt.date) else str(period),
+            registers=RegisterSet(
+                total_wh=values[0],
+                sharp_wh=values[1],
+                peak_wh=values[2],
+                flat_wh=values[3],
+                valley_wh=values[4],
+            ),
+        )
+
+    def _days(
+        self, number: AccountNumber, first_date: dt.date, last_date: dt.date
+    ) -> tuple[resident_ports.UsageRow, ...]:
+        self._row(number)
+        found = {day: v for (n, day), v in self._database.tables.usage_daily.items() if n == number}
+        return tuple(self._usage(found, d) for d in sorted(found) if first_date <= d <= last_date)
+
+    def _months(
+        self, number: AccountNumber, first_month: str, last_month: str
+    ) -> tuple[resident_ports.UsageRow, ...]:
+        self._row(number)
+        found = {m: v for (n, m), v in self._database.tables.usage_monthly.items() if n == number}
+        return tuple(self._usage(found, m) for m in sorted(found) if first_month <= m <= last_month)
+
+    def _years(
+        self, number: AccountNumber, first_year: int, last_year: int
+    ) -> tuple[resident_ports.UsageRow, ...]:
+        self._row(number)
+        found = {y: v for (n, y), v in self._database.tables.usage_yearly.items() if n == number}
+        return tuple(self._usage(found, y) for y in sorted(found) if first_year <= y <= last_year)
+
+    async def payments(
+        self,
+        number: AccountNumber,
+        *,
+        first_date: dt.date | None,
+        last_date: dt.date | None,
+        offset: int,
+        limit: int,
+    ) -> resident_ports.PaymentPage:
+        self._row(number)
+        found = [
+            row
+            for row in self._database.tables.payments
+            if row.payment.account_number == number
+            and (first_date is None or local_date(row.payment.at) >= first_date)
+            and (last_date is None or local_date(row.payment.at) <= last_date)
+        ]
+        found.sort(key=lambda row: (row.payment.at, row.id), reverse=True)
+        return resident_ports.PaymentPage(
+            payments=tuple(row.payment for row in found[offset : offset + limit]),
+            total=len(found),
+        )
+
+    def _relay_records(
+        self, number: AccountNumber, since: dt.datetime, limit: int
+    ) -> tuple[resident_ports.RelayRecord, ...]:
+        self._row(number)
+        entries = [
+            row for row in self._database.tables.entries if row.entry.account_number == number
+        ]
+        found = sorted(
+            (
+                row
+                for row in self._database.tables.relay_commands
+                if row.account_number == number and row.created_at >= since
+            ),
+            key=lambda row: (row.created_at, row.id),
+            reverse=True,
+        )[:limit]
+
+        def balance_then(at: dt.datetime, action: RelayOperation) -> Money | None:
+            trip = action is RelayOperation.TRIP
+            before = [
+                row for row in entries if row.entry.at <= at and (row.entry.amount.fen < 0) == trip
+            ] or [row for row in entries if row.entry.at <= at]
+            if not before:
+                return None
+            last = max(before, key=lambda row: (row.entry.at, row.id))
+            return Money(fen=last.balance_after_fen)
+
+        return tuple(
+            resident_ports.RelayRecord(
+                action=row.action,
+                reason=row.reason,
+                status=row.status,
+                ordered_at=row.created_at,
+                not_before_at=row.not_before_at,
+                done_at=row.done_at,
+                balance_then=balance_then(row.created_at, row.action),
+            )
+            for row in found
+        )
+
+    def _spells(
+        self, number: AccountNumber, since: dt.datetime
+    ) -> tuple[resident_ports.KeepPowerSpell, ...]:
+        self._row(number)
+        found = [
+            order
+            for order in self._database.tables.keep_power
+            if order.account_number == number
+            and (order.period.end_at is None or order.period.end_at >= since)
+        ]
+        found.sort(key=lambda order: order.period.start_at, reverse=True)
+        return tuple(
+            resident_ports.KeepPowerSpell(
+                start_at=order.period.start_at, end_at=order.period.end_at, reason=order.reason
+            )
+            for order in found
+        )
+
+    async def texts(
+        self, number: AccountNumber, *, offset: int, limit: int
+    ) -> resident_ports.TextPage:
+        self._row(number)
+        found = sorted(
+            (row for row in self._database.tables.sms if row.account_number == number),
+            key=lambda row: (row.created_at, row.id),
+            reverse=True,
+        )
+        return resident_ports.TextPage(
+            texts=tuple(
+                resident_ports.SentText(
+                    kind=row.kind.value,
+                    status=row.status.value,
+                    created_at=row.created_at,
+                    done_at=row.done_at,
+                    body=row.body,
+                    balance=Money(fen=row.balance_fen),
+                    amount=None if row.amount_fen is None else Money(fen=row.amount_fen),
+                )
+                for row in found[offset : offset + limit]
+            ),
+            total=len(found),
+            has_phone=self._row(number).account.phone is not None,
+        )
+
+    async def home(
+        self, number: AccountNumber, *, first_date: dt.date, last_date: dt.date
+    ) -> resident_ports.HomeFacts:
+        return resident_ports.HomeFacts(
+            profile=await self.profile(number),
+            recent_days=self._days(number, first_date, last_date),
+            tariffs=billing.TariffHistory(tariffs=tuple(self._database.tables.tariffs)),
+        )
+
+    async def usage(
+        self,
+        number: AccountNumber,
+        *,
+        first_date: dt.date,
+        last_date: dt.date,
+        first_month: str,
+        last_month: str,
+        today: dt.date,
+        this_month: str,
+        this_year: int,
+    ) -> resident_ports.UsageFacts:
+        return resident_ports.UsageFacts(
+            days=self._days(number, first_date, last_date),
+            months=self._months(number, first_month, last_month),
+            today=self._days(number, today, today),
+            this_month=self._months(number, this_month, this_month),
+            this_year=self._years(number, this_year, this_year),
+        )
+
+    async def statement(self, number: AccountNumber) -> resident_ports.StatementFacts:
+        async with self._database.unit_of_work() as uow:
+            await uow.accounts.get(number)
+            totals = await uow.charges.totals((number,), years=None)
+            credits = await uow.ledger.migration_credits(number)
+            balances = await uow.ledger.balances((number,))
+            tariffs = await uow.tariffs.history()
+        return resident_ports.StatementFacts(
+            totals=totals.get(number, ()),
+            migration_credits=credits,
+            balance=balances[number],
+            tariffs=tariffs,
+        )
+
+    async def power(
+        self, number: AccountNumber, *, since: dt.datetime, limit: int
+    ) -> resident_ports.PowerFacts:
+        top_ups = sorted(
+            (
+                row
+                for row in self._database.tables.payments
+                if row.payment.account_number == number
+                and row.payment.at >= since
+                and row.payment.amount.fen > 0
+            ),
+            key=lambda row: (row.payment.at, row.id),
+            reverse=True,
+        )[: 2 * limit]
+        return resident_ports.PowerFacts(
+            relay=self._row(number).relay.value,
+            held_until=self._row(number).re_evaluate_at,
+            records=self._relay_records(number, since, limit),
+            spells=self._spells(number, since),
+            top_ups=tuple(row.payment for row in top_ups),
+        )
+
+
 __all__ = [
     "FakeDatabase",
+    "FakeResidentReader",
     "FakeStatementReader",
     "FakeUnitOfWork",
     "MessageNotClaimed",

@@ -9,7 +9,9 @@ import pytest
 from wattbook.application.notifications.ports import NotificationKind, SmsLocale
 from wattbook.application.notifications.templates import (
     MissingAmount,
+    WrittenWhenQueued,
     energy_bought,
+    login_code_text,
     render_notification,
 )
 from wattbook.domain.values import AccountNumber, Energy, Money, Price
@@ -67,7 +69,9 @@ class TestRenderNotification:
         )
 
     @pytest.mark.parametrize("locale", list(SmsLocale))
-    @pytest.mark.parametrize("kind", list(NotificationKind))
+    @pytest.mark.parametrize(
+        "kind", [kind for kind in NotificationKind if kind is not NotificationKind.LOGIN_CODE]
+    )
     def test_has_every_kind_in_every_locale(
         self, kind: NotificationKind, locale: SmsLocale
     ) -> None:
@@ -101,6 +105,24 @@ class TestRenderNotification:
         with pytest.raises(MissingAmount):
             render_notification(
                 kind=NotificationKind.AUTO_TOP_UP_FAILED,
+                locale=SmsLocale.ZH_CN,
+                account_number=NUMBER,
+                balance=Money(fen=0),
+                price=PRICE,
+            )
+
+
+class TestLoginCode:
+    @pytest.mark.parametrize("locale", list(SmsLocale))
+    def test_writes_the_code_in_every_locale(self, locale: SmsLocale) -> None:
+        text = login_code_text(locale=locale, code="482913")
+
+        assert "482913" in text
+
+    def test_is_not_rendered_by_the_worker(self) -> None:
+        with pytest.raises(WrittenWhenQueued):
+            render_notification(
+                kind=NotificationKind.LOGIN_CODE,
                 locale=SmsLocale.ZH_CN,
                 account_number=NUMBER,
                 balance=Money(fen=0),

@@ -300,3 +300,15 @@ class TestOpeningBalance:
             accounts.opening_balance(
                 account=an_account(), amount=Money.zero(), at=local("2015-08-31T12:00")
             )
+
+
+class TestHolderMatches:
+    @pytest.mark.parametrize("typed", ["张三", " 张三 ", "张 三", "ＡＢ", "ab"])
+    def test_ignores_width_case_and_blanks(self, typed: str) -> None:
+        holder = accounts.Holder(name="张三" if "张" in typed else "AB")
+
+        assert holder.matches(typed)
+
+    @pytest.mark.parametrize("typed", ["张", "张三三", "张四", "", "张三."])
+    def test_every_other_character_counts(self, typed: str) -> None:
+        assert not accounts.Holder(name="张三").matches(typed)

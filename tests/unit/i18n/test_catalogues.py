@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from wattbook import i18n
 
 
@@ -53,3 +55,43 @@ class TestGettext:
         except i18n.UnknownLanguage:
             return
         raise AssertionError("fr has no catalogue")
+
+
+class TestThirdLanguage:
+    def test_a_new_directory_is_a_new_language(
+        self, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from pathlib import Path
+
+        from wattbook.i18n import _catalogue
+
+        locale = Path(str(tmp_path))
+        for tag in ("zh_CN", "en"):
+            (locale / tag / "LC_MESSAGES").mkdir(parents=True)
+            source = _catalogue._LOCALE / tag / "LC_MESSAGES" / "wattbook.po"
+            (locale / tag / "LC_MESSAGES" / "wattbook.po").write_bytes(source.read_bytes())
+        french = (locale / "en" / "LC_MESSAGES" / "wattbook.po").read_text("utf-8")
+        french = french.replace('msgstr "Pay for electricity"', 'msgstr "Payer en ligne"')
+        (locale / "fr" / "LC_MESSAGES").mkdir(parents=True)
+        (locale / "fr" / "LC_MESSAGES" / "wattbook.po").write_text(french, "utf-8")
+        monkeypatch.setattr(_catalogue, "_LOCALE", locale)
+        for cached in (
+            _catalogue.languages,
+            _catalogue.messages,
+            _catalogue._own_messages,
+            _catalogue.translations,
+        ):
+            cached.cache_clear()
+        try:
+            assert i18n.languages() == ("zh-CN", "en", "fr")
+            assert i18n.gettext("fr", "kiosk.start") == "Payer en ligne"
+            assert i18n.translations("fr").gettext("kiosk.title") == "Self-service payment kiosk"
+        finally:
+            monkeypatch.undo()
+            for cached in (
+                _catalogue.languages,
+                _catalogue.messages,
+                _catalogue._own_messages,
+                _catalogue.translations,
+            ):
+                cached.cache_clear()

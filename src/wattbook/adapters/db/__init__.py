@@ -36,6 +36,7 @@ from wattbook.adapters.db._migrate import (
     is_shipped_revision,
     upgrade,
 )
+from wattbook.adapters.db._residents import SqlResidentReader
 from wattbook.adapters.db._statements import SqlStatementReader
 from wattbook.adapters.db._types import (
     InexactPrice,
@@ -89,6 +90,7 @@ __all__ = [
     "NaiveDatetime",
     "PriceColumn",
     "SqlReadOnlyUnitOfWork",
+    "SqlResidentReader",
     "SqlStatementReader",
     "SqlUnitOfWork",
     "UnitOfWorkNotEntered",

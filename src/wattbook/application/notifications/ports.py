@@ -24,6 +24,8 @@ class NotificationKind(StrEnum):
     AUTO_TOP_UP_FAILED = "AUTO_TOP_UP_FAILED"
     CUT_OFF = "CUT_OFF"
     POWER_RESTORED = "POWER_RESTORED"
+    # The portal's one-time log-in code: its text is written when queued (``body``).
+    LOGIN_CODE = "LOGIN_CODE"
 
 
 class SmsLocale(StrEnum):
@@ -216,6 +218,8 @@ class SmsRequest:
     amount: Money | None = None
     # Same key, same message: queueing it again is ignored (e.g. the bank's serial).
     dedup_key: str | None = None
+    # The text, when written at queueing time (a log-in code); else the worker renders it.
+    body: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

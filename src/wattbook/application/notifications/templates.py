@@ -20,6 +20,10 @@ class MissingAmount(ValueError):
     """An auto top-up notification was asked for without the amount."""
 
 
+class WrittenWhenQueued(ValueError):
+    """A log-in code's text is written when it is queued (``login_code_text``), not here."""
+
+
 def energy_bought(*, balance: Money, price: Price) -> Energy:
     """Return the energy ``balance`` buys at ``price``, rounded down to 10 Wh; none if <= 0."""
     if balance.fen <= 0 or price.scaled == 0:
@@ -42,7 +46,10 @@ def render_notification(
     """Return the text of one notification.
 
     :raises MissingAmount: if an auto top-up notification has no amount.
+    :raises WrittenWhenQueued: for a log-in code.
     """
+    if kind is NotificationKind.LOGIN_CODE:
+        raise WrittenWhenQueued("a log-in code's text is written when it is queued")
     if amount is None and kind in (
         NotificationKind.AUTO_TOP_UP_SUCCEEDED,
         NotificationKind.AUTO_TOP_UP_FAILED,
@@ -56,3 +63,11 @@ def render_notification(
         amount="" if amount is None else amount.yuan(),
     )
     return i18n.gettext(language, "sms.signature") + body
+
+
+def login_code_text(*, locale: SmsLocale, code: str) -> str:
+    """Return the text of a portal log-in code in ``locale``."""
+    language = locale.value
+    return i18n.gettext(language, "sms.signature") + i18n.gettext(
+        language, "sms.LOGIN_CODE"
+    ).format(code=code)

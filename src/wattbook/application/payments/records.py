@@ -27,6 +27,11 @@ class PaymentRecord:
     payment: payment_ports.Payment
 
 
+def amount_due(payment: payment_ports.Payment) -> Money:
+    """Return what the account owed when ``payment`` came: its arrears, zero when in credit."""
+    return max(-payment.balance_before, Money.zero())
+
+
 async def payment_records(
     *,
     uow: read_ports.ReadOnlyUnitOfWork,
@@ -59,7 +64,7 @@ async def payment_records(
                 kind=payment.kind,
                 channel=payment.channel,
                 at_date=local_date(payment.at),
-                amount_due=max(-payment.balance_before, Money.zero()),
+                amount_due=amount_due(payment),
                 amount_paid=payment.amount,
                 balance_after=payment.balance_after,
                 cumulative_paid=cumulative,

@@ -1,7 +1,6 @@
-"""The read side: statements and usage for the portal and the counter."""
+"""The read side: statements, usage and the residents' portal's pages."""
 
 from wattbook.application.queries._feeds import (
-    InvalidPage,
     Page,
     account_detail,
     account_page,
@@ -11,6 +10,26 @@ from wattbook.application.queries._feeds import (
 from wattbook.application.queries._month_end import month_end_statements
 from wattbook.application.queries._no_phone import accounts_without_phone, failed_sms
 from wattbook.application.queries._overview import AccountGlance, account_glances
+from wattbook.application.queries._portal import (
+    MAX_PAGE_SIZE,
+    ChargePage,
+    InvalidPage,
+    LoginRefused,
+    PowerEvent,
+    PowerEventKind,
+    PowerStory,
+    ResidentHome,
+    ResidentIdentity,
+    ResidentUsage,
+    identify_resident,
+    power_story,
+    resident_charges,
+    resident_home,
+    resident_payments,
+    resident_statement,
+    resident_texts,
+    resident_usage,
+)
 from wattbook.application.queries._reports import (
     MAX_REPORT_DAYS,
     BalanceList,
@@ -29,14 +48,23 @@ from wattbook.application.queries._reports import (
 from wattbook.application.queries._statement import monthly_statement
 
 __all__ = [
+    "MAX_PAGE_SIZE",
     "MAX_REPORT_DAYS",
     "AccountGlance",
     "BalanceList",
     "BusSuccess",
+    "ChargePage",
     "CollectionReport",
     "InvalidPage",
     "InvalidReportRange",
+    "LoginRefused",
     "Page",
+    "PowerEvent",
+    "PowerEventKind",
+    "PowerStory",
+    "ResidentHome",
+    "ResidentIdentity",
+    "ResidentUsage",
     "SuspectMeter",
     "account_detail",
     "account_glances",
@@ -48,10 +76,18 @@ __all__ = [
     "consumption_ranking",
     "daily_collections",
     "failed_sms",
+    "identify_resident",
     "low_balance_list",
     "month_end_statements",
     "monthly_statement",
     "payment_page",
+    "power_story",
     "reading_page",
+    "resident_charges",
+    "resident_home",
+    "resident_payments",
+    "resident_statement",
+    "resident_texts",
+    "resident_usage",
     "suspect_meters",
 ]

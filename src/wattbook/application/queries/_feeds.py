@@ -7,13 +7,10 @@ from typing import Generic, TypeVar
 
 from wattbook.application import read_ports
 from wattbook.application.queries import report_ports as rp
+from wattbook.application.queries._portal import InvalidPage
 from wattbook.domain.values import AccountNumber
 
 T = TypeVar("T")
-
-
-class InvalidPage(ValueError):
-    """The page size is out of range."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

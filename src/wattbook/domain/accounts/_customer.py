@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from wattbook.domain.accounts._errors import InvalidAddress, InvalidHolder, InvalidPhoneNumber
@@ -42,6 +44,14 @@ class Holder:
         if problem is not None:
             raise InvalidHolder(f"the holder's name {problem}")
 
+    def matches(self, typed: str) -> bool:
+        """Test whether ``typed`` is this name, as a resident logging in would type it (Q1).
+
+        Width (full-width letters), case and blanks do not matter ("张 三" is "张三");
+        every other character does. The comparison takes the same time wherever the names differ.
+        """
+        return hmac.compare_digest(_login_form(typed).encode(), _login_form(self.name).encode())
+
     def __str__(self) -> str:
         return self.name
 
@@ -77,3 +87,7 @@ class Address:
 
     def __str__(self) -> str:
         return self.text
+
+
+def _login_form(name: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", name).casefold().split())

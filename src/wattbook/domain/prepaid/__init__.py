@@ -1,5 +1,6 @@
 """The prepaid rules (B4-B7, A3): a pure state machine returning commands and the new state."""
 
+from wattbook.domain.prepaid._days_left import AVERAGE_WINDOW_DAYS, days_left
 from wattbook.domain.prepaid._rules import (
     CancelScheduledClose,
     CloseReason,
@@ -29,6 +30,7 @@ from wattbook.domain.prepaid._rules import (
 )
 
 __all__ = [
+    "AVERAGE_WINDOW_DAYS",
     "CancelScheduledClose",
     "CloseReason",
     "CloseRelay",
@@ -46,6 +48,7 @@ __all__ = [
     "TripRelay",
     "arrears_line_fen",
     "cut_hold",
+    "days_left",
     "ends_low_spell",
     "evaluate",
     "in_arrears",

@@ -353,6 +353,8 @@ async def run_demo(args: argparse.Namespace) -> int:
             f"bus(es), time x{args.speed}, database {database}\n"
             f"  kiosk (自助缴费):  {web_url}\n"
             f"  note acceptor:    {panel_url}   (the kiosk's simulated acceptor)\n"
+            f"  residents' portal: {web.url}/portal   (log in as {homes[0].number}"
+            f" {homes[0].holder}; the captcha is on the page)\n"
             f"  read a meter:     wattbook meter read --bus {bus_url} --address {homes[0].number}\n"
             "Ctrl-C stops.\n",
             flush=True,

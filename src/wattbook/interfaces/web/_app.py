@@ -1,4 +1,4 @@
-"""The web app factory: kiosk and bank today, the residents' portal and staff console next."""
+"""The web app factory: the residents' portal, the kiosk and the bank; the staff console next."""
 
 from __future__ import annotations
 
@@ -9,13 +9,24 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from fastapi import FastAPI
+from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from wattbook import bootstrap
 from wattbook.application.payments import kiosk
 from wattbook.bootstrap import WebRuntime
-from wattbook.interfaces.web import _api, _bank, _errors, _guards, _kiosk, _kiosk_auth, console
+from wattbook.interfaces.web import (
+    _api,
+    _bank,
+    _errors,
+    _guards,
+    _kiosk,
+    _kiosk_auth,
+    _portal,
+    _portal_auth,
+    console,
+)
 from wattbook.interfaces.web._batcher import CallbackBatcher
 from wattbook.interfaces.web._context import STATIC
 from wattbook.interfaces.web._ratelimit import LookupLimiter
@@ -72,10 +83,16 @@ def create_app(
         window=timedelta(hours=runtime.web.bank_callback_window_hours),
     )
     app.state.kiosk_lookups = LookupLimiter(per_minute=runtime.web.kiosk_lookups_per_minute)
+    app.state.portal = _portal_auth.portal_state(
+        idle=timedelta(minutes=runtime.web.portal_idle_minutes),
+        secure=runtime.web.secure_cookies,
+    )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # The bank's router first: its callbacks are the busiest route, and routes match in order.
     app.include_router(_bank.router)
     app.include_router(_kiosk.router)
+    app.include_router(_portal_auth.router)
+    app.include_router(_portal.router)
     app.mount("/api/v1", _api.create_api(runtime))
     console.install(app)
 
@@ -100,8 +117,13 @@ def create_app(
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:
-        """Send visitors to the kiosk until the portal exists."""
-        return RedirectResponse("/kiosk")
+        """Send visitors to the residents' portal (the kiosk stays at /kiosk)."""
+        return _portal.go_to_portal()
+
+    @app.exception_handler(_portal_auth.LoginRequired)
+    async def login_required(request: Request, error: Exception) -> Response:
+        """Send a visitor without a logged-in session to the log-in page."""
+        return RedirectResponse("/portal/login", status_code=303)
 
     _errors.install(app)
     # The last added runs first: headers on every answer, then the Host, then the body size,

@@ -5,8 +5,8 @@ Two checks, both needed:
 - the synchronizer token: each session has a random ``csrf_token``; every form carries it in
   a hidden ``csrf_token`` field (or a script in the ``X-CSRF-Token`` header), and it must
   equal the session's, compared in constant time;
-- the origin: a browser names the page that posted in ``Origin`` (or ``Referer``); if it
-  names another site, the post is refused even with a token.
+- the origin: a browser says where a request comes from (``Sec-Fetch-Site``, ``Origin``,
+  ``Referer``); if it names another site, the post is refused even with a token.
 
 The session cookie is also SameSite=strict (``_sessions``), a third line behind these two.
 """
@@ -36,13 +36,21 @@ class CsrfRefused(Exception):
 
 
 def _same_origin(request: Request) -> bool:
-    """Test whether Origin (or Referer) is absent or names this very host (and port).
+    """Test whether the browser says the request comes from this very site.
 
-    The scheme is not compared: behind a TLS-terminating proxy the app sees plain HTTP.
+    ``Sec-Fetch-Site`` first (every current browser sends it: ``same-origin``, or ``none``
+    for what the user typed); without it, ``Origin`` (or ``Referer``) must name this host
+    and port. The site sends ``Referrer-Policy: no-referrer``, so a browser's own forms carry
+    ``Origin: null``: that, or nothing at all, leaves the decision to the token. The scheme
+    is not compared: behind a TLS-terminating proxy the app sees plain HTTP.
     """
-    claimed = request.headers.get("origin") or request.headers.get("referer")
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    claimed = request.headers.get("origin")
+    if claimed in (None, "null"):
+        claimed = request.headers.get("referer")
     if claimed is None:
-        # Some browsers omit both on same-origin posts; the token still has to match.
         return True
     parts = urlsplit(claimed)
     host = request.headers.get("host", "")

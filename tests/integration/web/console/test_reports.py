@@ -45,7 +45,8 @@ class TestReportPages:
         answer = await reports.get(f"/console/reports/{key}")
 
         assert answer.status_code == 200
-        assert '<svg class="chart" role="img"' in answer.text
+        assert '<svg class="chart" id="report-chart"' in answer.text
+        assert 'role="img" aria-labelledby="report-chart-title report-chart-desc"' in answer.text
         assert '<table class="report">' in answer.text
 
     async def test_the_arrears_list_in_english(self, reports: httpx.AsyncClient) -> None:

@@ -79,3 +79,24 @@ class TestCheck:
             await _csrf.check(post(b"", {}), None)
 
         assert refused.value.reason == "NO_SESSION"
+
+    async def test_refuses_what_the_browser_calls_cross_site(self) -> None:
+        owner = session()
+        request = post(
+            f"csrf_token={owner.csrf_token}".encode(),
+            {"Sec-Fetch-Site": "cross-site", "Origin": "null"},
+        )
+
+        with pytest.raises(_csrf.CsrfRefused) as refused:
+            await _csrf.check(request, owner)
+
+        assert refused.value.reason == "CROSS_ORIGIN"
+
+    async def test_passes_a_same_origin_form_whose_origin_is_null(self) -> None:
+        owner = session()
+        request = post(
+            f"csrf_token={owner.csrf_token}".encode(),
+            {"Sec-Fetch-Site": "same-origin", "Origin": "null"},
+        )
+
+        await _csrf.check(request, owner)

@@ -7,6 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from wattbook.adapters.db._sql import Worker, _chunks, upsert
 from wattbook.adapters.db.accounts import _tables as accounts_t
@@ -22,6 +23,93 @@ from wattbook.domain.values import (
     Price,
     TimeOfUse,
 )
+
+
+def charge_totals(
+    connection: Connection,
+    by_id: Mapping[int, AccountNumber],
+    years: Collection[int] | None,
+) -> dict[AccountNumber, tuple[billing.ChargeTotal, ...]]:
+    """Return the charge totals of the accounts (row id to number) in the calendar years
+    given (None: all), read on ``connection``."""
+    c, e = billing_t.charge_totals, billing_t.charge_energy
+    # Totals and their energy in one query: a key's energy rows follow its total row.
+    query = (
+        sa.select(c.c.account_id, c.c.month, c.c.tariff_key, c.c.charged_fen)
+        .add_columns(e.c.component, e.c.energy_wh)
+        .outerjoin(
+            e,
+            sa.and_(
+                e.c.account_id == c.c.account_id,
+                e.c.month == c.c.month,
+                e.c.tariff_key == c.c.tariff_key,
+            ),
+        )
+        .order_by(c.c.account_id, c.c.month, c.c.tariff_key, e.c.component)
+    )
+    if years is not None:
+        if not years:
+            return {}
+        query = query.where(
+            sa.or_(*(c.c.month.between(f"{y:04d}-01", f"{y:04d}-12") for y in sorted(years)))
+        )
+    rows: list[Any] = []
+    for chunk in _chunks(sorted(by_id)):
+        rows.extend(connection.execute(query.where(c.c.account_id.in_(chunk))))
+    months: dict[str, BillingMonth] = {}
+    found: dict[AccountNumber, list[billing.ChargeTotal]] = defaultdict(list)
+    current: tuple[int, str, str] | None = None
+    energy: list[tuple[str, int]] = []
+    charged = 0
+
+    def flush() -> None:
+        if current is None:
+            return
+        account_id, month, tariff_key = current
+        if month not in months:
+            months[month] = BillingMonth.parse(month)
+        found[by_id[account_id]].append(
+            billing.ChargeTotal(
+                key=billing.ChargeKey(tariff_key=tariff_key, month=months[month]),
+                energy_wh=tuple(energy),
+                charged=Money(fen=charged),
+            )
+        )
+
+    for account_id, month, tariff_key, fen, component, wh in rows:
+        key = (account_id, month, tariff_key)
+        if key != current:
+            flush()
+            current, energy, charged = key, [], fen
+        if component is not None:
+            energy.append((component, wh))
+    flush()
+    return {number: tuple(totals) for number, totals in found.items()}
+
+
+def migration_credits(
+    connection: Connection, number: AccountNumber
+) -> tuple[accounts.MigrationCredit, ...]:
+    """Return the account's B8 migration credits, read on ``connection``."""
+    m = billing_t.migration_credits
+    rows = connection.execute(
+        sa.select(m, billing_t.ledger_entries.c.amount_fen, billing_t.ledger_entries.c.note)
+        .join(billing_t.ledger_entries, billing_t.ledger_entries.c.id == m.c.entry_id)
+        .join(accounts_t.accounts, accounts_t.accounts.c.id == m.c.account_id)
+        .where(accounts_t.accounts.c.account_number == str(number))
+        .order_by(m.c.at)
+    ).mappings()
+    return tuple(
+        accounts.MigrationCredit(
+            account_number=number,
+            energy=Energy(wh=row["energy_wh"]),
+            price=Price(yuan_per_kwh=row["price"]),
+            amount=Money(fen=row["amount_fen"]),
+            at=row["at"],
+            note=row["note"],
+        )
+        for row in rows
+    )
 
 
 class SqlLedgerRepository:
@@ -204,29 +292,7 @@ class SqlLedgerRepository:
         await self._worker.run(self._record_migration_credit, credit, reference)
 
     def _migration_credits(self, number: AccountNumber) -> tuple[accounts.MigrationCredit, ...]:
-        m = billing_t.migration_credits
-        rows = (
-            self._worker.conn()
-            .execute(
-                sa.select(m, billing_t.ledger_entries.c.amount_fen, billing_t.ledger_entries.c.note)
-                .join(billing_t.ledger_entries, billing_t.ledger_entries.c.id == m.c.entry_id)
-                .join(accounts_t.accounts, accounts_t.accounts.c.id == m.c.account_id)
-                .where(accounts_t.accounts.c.account_number == str(number))
-                .order_by(m.c.at)
-            )
-            .mappings()
-        )
-        return tuple(
-            accounts.MigrationCredit(
-                account_number=number,
-                energy=Energy(wh=row["energy_wh"]),
-                price=Price(yuan_per_kwh=row["price"]),
-                amount=Money(fen=row["amount_fen"]),
-                at=row["at"],
-                note=row["note"],
-            )
-            for row in rows
-        )
+        return migration_credits(self._worker.conn(), number)
 
     async def migration_credits(
         self, number: AccountNumber
@@ -267,6 +333,32 @@ class SqlLedgerRepository:
         return await self._worker.run(self._reconcile)
 
 
+def tariff_history(connection: Connection) -> billing.TariffHistory:
+    """Return every tariff version, read on ``connection`` (the portal reads it in its own
+    transaction)."""
+    components: dict[int, list[billing.PriceComponent]] = defaultdict(list)
+    for row in connection.execute(sa.select(billing_t.tariff_components)).mappings():
+        components[row["tariff_id"]].append(
+            billing.PriceComponent(
+                price=Price(yuan_per_kwh=row["price"]),
+                period=None if row["period"] is None else TimeOfUse(row["period"]),
+                from_year_wh=row["from_year_wh"],
+            )
+        )
+    versions = tuple(
+        billing.Tariff(
+            item=row["item"],
+            effective_from=row["effective_from"],
+            effective_to=row["effective_to"],
+            components=tuple(components[row["id"]]),
+        )
+        for row in connection.execute(
+            sa.select(billing_t.tariffs).order_by(billing_t.tariffs.c.effective_from)
+        ).mappings()
+    )
+    return billing.TariffHistory(tariffs=versions)
+
+
 class SqlTariffRepository:
     """Tariff versions and their price components in SQL."""
 
@@ -274,28 +366,7 @@ class SqlTariffRepository:
         self._worker = worker
 
     def _history(self) -> billing.TariffHistory:
-        connection = self._worker.conn()
-        components: dict[int, list[billing.PriceComponent]] = defaultdict(list)
-        for row in connection.execute(sa.select(billing_t.tariff_components)).mappings():
-            components[row["tariff_id"]].append(
-                billing.PriceComponent(
-                    price=Price(yuan_per_kwh=row["price"]),
-                    period=None if row["period"] is None else TimeOfUse(row["period"]),
-                    from_year_wh=row["from_year_wh"],
-                )
-            )
-        versions = tuple(
-            billing.Tariff(
-                item=row["item"],
-                effective_from=row["effective_from"],
-                effective_to=row["effective_to"],
-                components=tuple(components[row["id"]]),
-            )
-            for row in connection.execute(
-                sa.select(billing_t.tariffs).order_by(billing_t.tariffs.c.effective_from)
-            ).mappings()
-        )
-        return billing.TariffHistory(tariffs=versions)
+        return tariff_history(self._worker.conn())
 
     async def history(self) -> billing.TariffHistory:
         """Return every tariff."""
@@ -358,59 +429,7 @@ class SqlChargeRepository:
         given = {str(number): number for number in numbers}
         ids = self._worker.account_ids(numbers)
         by_id = {id_: given[number] for number, id_ in ids.items()}
-        c, e = billing_t.charge_totals, billing_t.charge_energy
-        # Totals and their energy in one query: a key's energy rows follow its total row.
-        query = (
-            sa.select(c.c.account_id, c.c.month, c.c.tariff_key, c.c.charged_fen)
-            .add_columns(e.c.component, e.c.energy_wh)
-            .outerjoin(
-                e,
-                sa.and_(
-                    e.c.account_id == c.c.account_id,
-                    e.c.month == c.c.month,
-                    e.c.tariff_key == c.c.tariff_key,
-                ),
-            )
-            .order_by(c.c.account_id, c.c.month, c.c.tariff_key, e.c.component)
-        )
-        if years is not None:
-            if not years:
-                return {}
-            query = query.where(
-                sa.or_(*(c.c.month.between(f"{y:04d}-01", f"{y:04d}-12") for y in sorted(years)))
-            )
-        rows: list[Any] = []
-        for chunk in _chunks(sorted(by_id)):
-            rows.extend(connection.execute(query.where(c.c.account_id.in_(chunk))))
-        months: dict[str, BillingMonth] = {}
-        found: dict[AccountNumber, list[billing.ChargeTotal]] = defaultdict(list)
-        current: tuple[int, str, str] | None = None
-        energy: list[tuple[str, int]] = []
-        charged = 0
-
-        def flush() -> None:
-            if current is None:
-                return
-            account_id, month, tariff_key = current
-            if month not in months:
-                months[month] = BillingMonth.parse(month)
-            found[by_id[account_id]].append(
-                billing.ChargeTotal(
-                    key=billing.ChargeKey(tariff_key=tariff_key, month=months[month]),
-                    energy_wh=tuple(energy),
-                    charged=Money(fen=charged),
-                )
-            )
-
-        for account_id, month, tariff_key, fen, component, wh in rows:
-            key = (account_id, month, tariff_key)
-            if key != current:
-                flush()
-                current, energy, charged = key, [], fen
-            if component is not None:
-                energy.append((component, wh))
-        flush()
-        return {number: tuple(totals) for number, totals in found.items()}
+        return charge_totals(connection, by_id, years)
 
     async def totals(
         self, numbers: Collection[AccountNumber], *, years: Collection[int] | None

@@ -32,6 +32,8 @@ relay_commands = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Index("ix_relay_commands_status_not_before_at", "status", "not_before_at"),
+    # The portal's "Why was my power off?" (migration 0017).
+    sa.Index("ix_relay_commands_account_id_created_at", "account_id", "created_at"),
     sa.CheckConstraint(
         _in("action", ("TRIP", "CLOSE", "KEEP_POWER_ON", "KEEP_POWER_OFF")), name="action"
     ),

@@ -123,6 +123,7 @@ class SqlSmsOutbox:
                     "price": request.price.yuan_per_kwh,
                     "amount_fen": None if request.amount is None else request.amount.fen,
                     "dedup_key": request.dedup_key,
+                    "body": request.body,
                     "created_at": at,
                     "status": pending,
                 }

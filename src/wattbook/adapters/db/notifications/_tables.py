@@ -42,6 +42,8 @@ sms_outbox = sa.Table(
     sa.Index("ix_sms_outbox_status_id", "status", "id"),
     sa.Index("uq_sms_outbox_dedup_key", "dedup_key", unique=True),
     sa.Index("ix_sms_outbox_phone_done_at", "phone", "done_at"),
+    # The portal's "Texts we sent you" (migration 0017).
+    sa.Index("ix_sms_outbox_account_id_created_at", "account_id", "created_at"),
     sa.CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
 )
 

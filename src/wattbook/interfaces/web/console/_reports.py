@@ -23,8 +23,7 @@ from wattbook.application import queries
 from wattbook.application.queries import report_ports as rp
 from wattbook.domain import metering, staff
 from wattbook.domain.values import AccountNumber, Energy, Money, local_date, to_local
-from wattbook.interfaces.web import _context
-from wattbook.interfaces.web._charts import Bar, bar_chart
+from wattbook.interfaces.web import _charts, _context
 from wattbook.interfaces.web._errors import InvalidCursor
 from wattbook.interfaces.web._exports import Cell, to_csv, to_xlsx
 from wattbook.interfaces.web._i18n import language_of
@@ -55,7 +54,9 @@ class ReportView:
     key: str
     columns: Sequence[Column]
     rows: list[list[Cell]]
-    bars: list[Bar]
+    # What the chart shows: a bar (label, value) a row, the value as text, the bars' colour.
+    bars: list[tuple[str, float]]
+    shown: Callable[[float], str] = _charts.plain
     chart_colour: str = "brand"
     figures: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -81,6 +82,18 @@ def _kwh(energy: Energy) -> Decimal:
 
 def _yuan(money: Money) -> Decimal:
     return Decimal(money.yuan())
+
+
+def _fen_as_yuan(fen: float) -> str:
+    return Money(fen=int(fen)).yuan()
+
+
+def _wh_as_kwh(wh: float) -> str:
+    return f"{Energy(wh=int(wh)).kwh} kWh"
+
+
+def _percent(value: float) -> str:
+    return f"{value:.1f}%"
 
 
 def _range(first: date | None, last: date | None, today: date) -> tuple[date, date]:
@@ -133,10 +146,8 @@ async def _collections(request: Request, params: dict[str, Any]) -> ReportView:
             ]
             for row in report.rows
         ],
-        bars=[
-            Bar(label=day, value=float(total.fen), shown=total.yuan())
-            for day, total in by_day.items()
-        ],
+        bars=[(day, float(total.fen)) for day, total in by_day.items()],
+        shown=_fen_as_yuan,
         figures=[
             (i18n.gettext(language, "report.total_yuan"), report.total.yuan()),
             *(
@@ -168,13 +179,10 @@ def _balance_view(
             for r in found.rows
         ],
         bars=[
-            Bar(
-                label=f"{r.account_number} {r.holder}",
-                value=float(r.balance.fen),
-                shown=r.balance.yuan(),
-            )
+            (f"{r.account_number} {r.holder}", float(r.balance.fen))
             for r in found.rows[:CHART_BARS]
         ],
+        shown=_fen_as_yuan,
         chart_colour=colour,
         figures=[
             (
@@ -258,7 +266,7 @@ async def _no_phone(request: Request, params: dict[str, Any]) -> ReportView:
             [str(r.account_number), r.holder, r.address, _yuan(r.balance), r.unsent] for r in found
         ],
         bars=[
-            Bar(label=f"{r.account_number} {r.holder}", value=float(r.unsent), shown=str(r.unsent))
+            (f"{r.account_number} {r.holder}", float(r.unsent))
             for r in ranked[:CHART_BARS]
             if r.unsent
         ],
@@ -290,14 +298,8 @@ async def _consumption(request: Request, params: dict[str, Any]) -> ReportView:
             [rank, str(r.account_number), r.holder, r.address, _kwh(r.energy)]
             for rank, r in enumerate(found, start=1)
         ],
-        bars=[
-            Bar(
-                label=f"{r.account_number} {r.holder}",
-                value=float(r.energy.wh),
-                shown=f"{r.energy.kwh} kWh",
-            )
-            for r in found[:CHART_BARS]
-        ],
+        bars=[(f"{r.account_number} {r.holder}", float(r.energy.wh)) for r in found[:CHART_BARS]],
+        shown=_wh_as_kwh,
         figures=[(i18n.gettext(language, "report.accounts"), str(len(found)))],
     )
 
@@ -327,10 +329,8 @@ async def _bus_success(request: Request, params: dict[str, Any]) -> ReportView:
             ]
             for b in found
         ],
-        bars=[
-            Bar(label=b.bus, value=b.percent or 0.0, shown=f"{b.percent or 0.0:.1f}%")
-            for b in found[:CHART_BARS]
-        ],
+        bars=[(b.bus, b.percent or 0.0) for b in found[:CHART_BARS]],
+        shown=_percent,
         chart_colour="good",
     )
 
@@ -370,7 +370,7 @@ async def _suspects(request: Request, params: dict[str, Any]) -> ReportView:
             for s in found
         ],
         bars=[
-            Bar(label=i18n.gettext(language, f"suspect.{kind.value}"), value=float(n), shown=str(n))
+            (i18n.gettext(language, f"suspect.{kind.value}"), float(n))
             for kind, n in counts.items()
         ],
         chart_colour="bad",
@@ -458,7 +458,22 @@ async def page(
         view=view,
         header=_header(view, language),
         cells=[[_shown(cell) for cell in row] for row in view.rows],
-        chart=bar_chart(view.bars, title=title, colour=view.chart_colour),
+        chart=_charts.rows(
+            _charts.Chart(
+                chart_id="report-chart",
+                title=title,
+                description=i18n.gettext(language, f"report.{key}.about"),
+                labels=[label for label, _value in view.bars],
+                series=[
+                    _charts.Series(
+                        name="",
+                        values=[value for _label, value in view.bars],
+                        colour=view.chart_colour,
+                    )
+                ],
+                shown=view.shown,
+            )
+        ),
         csv_url=f"{PREFIX}/{key}?{query + '&' if query else ''}export=csv",
         xlsx_url=f"{PREFIX}/{key}?{query + '&' if query else ''}export=xlsx",
     )
