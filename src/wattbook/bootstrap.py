@@ -751,11 +751,16 @@ def system_clock() -> ports.Clock:
     return SystemClock()
 
 
-def password_hasher() -> staff_ports.PasswordHasher:
-    """Return the staff password hasher (argon2id)."""
+def password_hasher(*, fast: bool = False) -> staff_ports.PasswordHasher:
+    """Return the staff password hasher (argon2id).
+
+    ``fast`` is for the demo's throw-away administrator, made while its clock runs 60 times
+    faster than the wall: the hash costs a millisecond, and the first log-in rehashes it with
+    the full parameters.
+    """
     from wattbook.adapters.passwords import Argon2Hasher
 
-    return Argon2Hasher()
+    return Argon2Hasher(fast=fast)
 
 
 # ------------------------------------------------------------ kiosk agent

@@ -305,6 +305,7 @@ class Tables:
     confirmed_years: dict[int, cp.ConfirmedYear] = dataclasses.field(default_factory=dict)
     operators: dict[str, staff_ports.StoredOperator] = dataclasses.field(default_factory=dict)
     audit_log: list[staff_ports.StoredAuditRecord] = dataclasses.field(default_factory=list)
+    official_receipts: list[payment_ports.OfficialReceipt] = dataclasses.field(default_factory=list)
 
     def new_id(self, table: str) -> int:
         """Return the next surrogate id of ``table`` (1, 2, ...)."""
@@ -1318,6 +1319,10 @@ class FakeHeadendRepository(_Repository):
                 counts[0] += 1
                 counts[1] += int(outcome.succeeded)
 
+    async def meter_events(self, meter: MeterNumber, *, limit: int) -> tuple[hp.MeterEvent, ...]:
+        found = [e for (m, _, _), e in self.t.events.items() if m == meter]
+        return tuple(sorted(found, key=lambda e: e.occurred_at, reverse=True)[:limit])
+
     async def meter_overview(
         self, *, since: dt.datetime, meter: MeterNumber | None = None
     ) -> tuple[hp.MeterOverview, ...]:
@@ -1344,7 +1349,9 @@ class FakeHeadendRepository(_Repository):
                     meter_number=number,
                     account_number=account.number,
                     holder=account.holder.name,
-                    bus=names.get(on_bus[0]) if on_bus else None,
+                    bus=names.get(on_bus[0])
+                    if on_bus
+                    else (row.installation.bus if row.installation.bus != "-" else None),
                     read_at=latest.read_at if latest else None,
                     relay_open=latest.status.relay_open if latest else None,
                     keep_power=latest.status.keep_power if latest else None,
@@ -1617,6 +1624,11 @@ class FakePaymentRepository(_Repository):
     async def counter_hours(self, *, on: dt.date) -> payments.CounterHours:
         since = [day for day in self.t.counter_hours if day <= on]
         return self.t.counter_hours[max(since)] if since else payments.DEFAULT_COUNTER_HOURS
+
+    async def set_counter_hours(
+        self, *, effective_from: dt.date, hours: payments.CounterHours
+    ) -> None:
+        self.t.counter_hours[effective_from] = hours
 
     async def counter_openings(
         self, *, at: dt.datetime
@@ -1895,6 +1907,25 @@ class FakePaymentRepository(_Repository):
             ):
                 raise UniqueViolation(f"debit {record.debit_id} was credited before")
             self.t.callbacks[key] = record
+
+    async def official_receipt(
+        self, *, receipt_number: str | None = None, official_number: str | None = None
+    ) -> payment_ports.OfficialReceipt | None:
+        for found in self.t.official_receipts:
+            if (receipt_number is None or found.receipt_number == receipt_number) and (
+                official_number is None or found.official_number == official_number
+            ):
+                return found
+        return None
+
+    async def add_official_receipt(self, official: payment_ports.OfficialReceipt) -> None:
+        if any(
+            o.official_number == official.official_number
+            or o.receipt_number == official.receipt_number
+            for o in self.t.official_receipts
+        ):
+            raise UniqueViolation(official.official_number)
+        self.t.official_receipts.append(official)
 
     async def cash_up_lines(
         self, *, start_at: dt.datetime, end_at: dt.datetime

@@ -20,6 +20,7 @@ async def top_up(
     number: AccountNumber,
     amount: Money,
     reference: str,
+    channel: payments.Channel = payments.Channel.COUNTER,
 ) -> Credited:
     """Credit ``amount`` to the account in one unit of work and run the prepaid rules."""
     async with uow:
@@ -29,9 +30,9 @@ async def top_up(
                 TopUp(
                     account_number=number,
                     amount=amount,
-                    channel=payments.Channel.COUNTER,
+                    channel=channel,
                     channel_reference=reference,
-                    operator="test",
+                    operator="test" if channel is payments.Channel.COUNTER else None,
                 ),
             ),
             now=clock.now(),

@@ -19,7 +19,12 @@ from typing import Protocol, Self
 from wattbook.application.alarm_ports import AlarmReader
 from wattbook.application.api.ports import ApiToken
 from wattbook.application.billing.ports import BalanceDifference
-from wattbook.application.headend.ports import BusConfig, CommunicationDay, MeterOverview
+from wattbook.application.headend.ports import (
+    BusConfig,
+    CommunicationDay,
+    MeterEvent,
+    MeterOverview,
+)
 from wattbook.application.notifications.ports import AccountWithoutPhone, FailedSms, SmsDelivery
 from wattbook.application.payments.ports import CashUpLine, Payment
 from wattbook.application.prepaid.calendar_ports import CalendarChange, ConfirmedYear
@@ -116,6 +121,10 @@ class HeadendReader(Protocol):
 
     async def communication_days(self, *, bus: str) -> tuple[CommunicationDay, ...]:
         """Return the per-day success counts of the bus and of its meters."""
+        ...
+
+    async def meter_events(self, meter: MeterNumber, *, limit: int) -> tuple[MeterEvent, ...]:
+        """Return the meter's last ``limit`` stored events, newest first."""
         ...
 
     async def meter_overview(

@@ -38,11 +38,17 @@ def test_demo_runs_the_whole_system_on_a_simulated_campus(tmp_path) -> None:  # 
         text=True,
     )
     assert process.stdout is not None
-    banner = "".join(process.stdout.readline() for _ in range(3))
+    banner = "".join(process.stdout.readline() for _ in range(5))
     kiosk = re.search(r"http://127\.0\.0\.1:\d+/kiosk", banner)
     assert kiosk, banner
     with urllib.request.urlopen(kiosk.group(0), timeout=10) as response:  # noqa: S310 - localhost
         page = response.read().decode("utf-8")
+    console = re.search(
+        r"(http://127\.0\.0\.1:\d+/console) +\(login demo\.admin, password \S+\)", banner
+    )
+    assert console, banner
+    with urllib.request.urlopen(console.group(1) + "/login", timeout=10) as response:  # noqa: S310
+        assert "员工登录" in response.read().decode("utf-8")
     out, err = process.communicate(timeout=90)
     process.stdout.close()
     assert process.stderr is not None

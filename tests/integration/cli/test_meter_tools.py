@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from tests.integration.web.server import seed
 
+from wattbook import bootstrap
+from wattbook.application.accounts.install_meter import install_meter
+from wattbook.application.staff import audit
+from wattbook.application.staff import ports as staff_ports
+from wattbook.domain import staff
+from wattbook.domain.values import AccountNumber, MeterNumber, RegisterSet
 from wattbook.interfaces.cli import main
+from wattbook.settings import Settings
 
 METERS = "051600000001-051600000004"
 
@@ -254,3 +264,81 @@ class TestReadableOutput:
             f"4 meter(s) on {bus_url}"
         ]
         assert "\r" not in result.stdout + result.stderr
+
+
+class TestFieldToolsAudit:
+    """A4: a field tool acting on a meter installed in the database leaves an audit record."""
+
+    def test_a_trip_of_an_installed_meter_is_recorded_and_a_stranger_is_not(
+        self, bus_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        url = f"sqlite:///{tmp_path / 'field.sqlite3'}"
+        seed(url, ["051600000001"])
+        _install(url, "051600000001")
+
+        installed = run(
+            capsys,
+            "trip",
+            "--bus",
+            bus_url,
+            "--address",
+            "051600000001",
+            "--database-url",
+            url,
+            "--by",
+            "wang.gong",
+        )
+        stranger = run(
+            capsys,
+            "close",
+            "--bus",
+            bus_url,
+            "--address",
+            "051600000002",
+            "--database-url",
+            url,
+            "--by",
+            "wang.gong",
+        )
+        run(capsys, "close", "--bus", bus_url, "--address", "051600000001")
+
+        assert installed[0] == 0
+        assert "recorded in the audit log as headend.field.trip by wang.gong" in installed[1]
+        assert stranger[0] == 0
+        assert "audit" not in stranger[1]
+        records = _audit(url)
+        assert [(r.actor, r.action, r.target, r.after, r.channel) for r in records] == [
+            ("wang.gong", "headend.field.trip", "051600000001", "confirmed", "CLI")
+        ]
+
+
+def _install(url: str, number: str) -> None:
+    storage = bootstrap.build_storage(Settings(database_url=url))
+    try:
+        asyncio.run(
+            install_meter(
+                uow=storage.uow_factory(),
+                clock=storage.clock,
+                number=AccountNumber(value=number),
+                meter_number=MeterNumber(value=number),
+                bus="bus-1",
+                initial=RegisterSet(total_wh=0, sharp_wh=0, peak_wh=0, flat_wh=0, valley_wh=0),
+            )
+        )
+    finally:
+        storage.close()
+
+
+def _audit(url: str) -> list[staff.AuditRecord]:
+    storage = bootstrap.build_storage(Settings(database_url=url))
+
+    async def search() -> list[staff.AuditRecord]:
+        found = await audit.search_audit(
+            uow=storage.uow_factory(), query=staff_ports.AuditQuery(action="headend.field")
+        )
+        return [stored.record for stored in found]
+
+    try:
+        return asyncio.run(search())
+    finally:
+        storage.close()

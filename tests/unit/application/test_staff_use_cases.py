@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from tests.fakes import FakeClock, FakeDatabase
 from tests.fakes.passwords import FakePasswordHasher
+from tests.unit.application.world import TUESDAY, World, meter_of
 
+from wattbook.application.prepaid.set_prepaid_settings import set_prepaid_settings
 from wattbook.application.staff import audit, operators, sessions
 from wattbook.application.staff import ports as staff_ports
 from wattbook.domain import staff
+from wattbook.domain.values import Energy, MeterNumber
 
 AT = datetime(2027, 3, 1, 1, 0, tzinfo=UTC)
 PASSWORD = "counter window 7"  # noqa: S105 - a test password
@@ -189,3 +192,56 @@ class TestAudited:
         found = await audit.search_audit(uow=db(), query=staff_ports.AuditQuery(text="0516"))
 
         assert [s.record.action for s in found] == ["metering.read"]
+
+
+class TestFieldAction:
+    async def test_records_an_installed_meter_and_ignores_a_stranger(self) -> None:
+        world = World()
+        account = await world.household()
+
+        installed = await audit.record_field_action(
+            uow=world.uow(),
+            clock=world.clock,
+            meter=meter_of(account),
+            action="headend.field.trip",
+            by="wang.gong",
+            outcome="confirmed",
+        )
+        stranger = await audit.record_field_action(
+            uow=world.uow(),
+            clock=world.clock,
+            meter=MeterNumber(value="051699999999"),
+            action="headend.field.trip",
+            by="wang.gong",
+            outcome="confirmed",
+        )
+
+        assert (installed, stranger) == (True, False)
+        assert [(s.record.target, s.record.channel) for s in world.db.tables.audit_log] == [
+            (str(account), "CLI")
+        ]
+
+
+class TestPrepaidSettings:
+    @pytest.mark.parametrize(
+        ("low_kwh", "warning_kwh", "delay_min", "days"),
+        [(20, 25, 2, 1), (20, 5, 90, 1), (20, 5, 2, -1), (2000, 5, 2, 1)],
+        ids=["warning-above-low", "delay-too-long", "in-the-past", "threshold-too-high"],
+    )
+    async def test_refuses_a_bad_policy_and_changes_nothing(
+        self, low_kwh: int, warning_kwh: int, delay_min: int, days: int
+    ) -> None:
+        world = World()
+        seeded = dict(world.db.tables.prepaid_policies)
+
+        with pytest.raises(ValueError, match=r"\w"):
+            await set_prepaid_settings(
+                uow=world.uow(),
+                clock=world.clock,
+                effective_from=TUESDAY.date() + timedelta(days=days),
+                low_balance_energy=Energy.from_kwh(low_kwh),
+                warning_cut_energy=Energy.from_kwh(warning_kwh),
+                reclose_delay=timedelta(minutes=delay_min),
+            )
+
+        assert world.db.tables.prepaid_policies == seeded

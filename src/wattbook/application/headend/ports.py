@@ -458,6 +458,10 @@ class HeadendRepository(Protocol):
         """Return the per-day success counts of the bus and of its meters."""
         ...
 
+    async def meter_events(self, meter: MeterNumber, *, limit: int) -> tuple[MeterEvent, ...]:
+        """Return the meter's last ``limit`` stored events, newest first."""
+        ...
+
     async def meter_overview(
         self, *, since: datetime, meter: MeterNumber | None = None
     ) -> tuple[MeterOverview, ...]:

@@ -52,6 +52,16 @@ class Payment:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OfficialReceipt:
+    """A kiosk or bank receipt exchanged at the counter for an official campus receipt (P2)."""
+
+    official_number: str
+    receipt_number: str
+    exchanged_at: datetime
+    exchanged_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CashUpLine:
     """The payments of one channel, operator and kind in a window: how many, how much."""
 
@@ -166,6 +176,16 @@ class PaymentRepository(Protocol):
         """Return the sum of the account's payments before ``before`` (cumulative paid)."""
         ...
 
+    async def official_receipt(
+        self, *, receipt_number: str | None = None, official_number: str | None = None
+    ) -> OfficialReceipt | None:
+        """Return the exchange of a receipt, or of an official number, if any."""
+        ...
+
+    async def add_official_receipt(self, official: OfficialReceipt) -> None:
+        """Record a receipt exchanged for an official number."""
+        ...
+
     async def cash_up_lines(
         self, *, start_at: datetime, end_at: datetime
     ) -> tuple[CashUpLine, ...]:
@@ -183,6 +203,13 @@ class PaymentRepository(Protocol):
 
     async def counter_hours(self, *, on: date) -> payments.CounterHours:
         """Return the counter's hours in force on a local date."""
+        ...
+
+    async def set_counter_hours(
+        self, *, effective_from: date, hours: payments.CounterHours
+    ) -> None:
+        """Put ``hours`` in force from the local date ``effective_from`` (replacing a version
+        that starts that very day)."""
         ...
 
     async def counter_openings(self, *, at: datetime) -> tuple[CounterOpening, ...]:

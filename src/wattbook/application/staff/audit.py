@@ -23,6 +23,7 @@ from wattbook.application.prepaid import calendar_ports
 from wattbook.application.prepaid import ports as prepaid_ports
 from wattbook.application.staff import ports as staff_ports
 from wattbook.domain import staff
+from wattbook.domain.values import MeterNumber
 
 
 class AuditTrail:
@@ -101,3 +102,40 @@ async def search_audit(
     """Return the audit records matching ``query``, newest first."""
     async with uow:
         return await uow.staff.search_audit(query)
+
+
+async def record_field_action(
+    *,
+    uow: ports.UnitOfWork,
+    clock: ports.Clock,
+    meter: MeterNumber,
+    action: str,
+    by: str,
+    outcome: str,
+) -> bool:
+    """Record a field tool's action on ``meter`` (A4) if the meter is installed on an account
+    of this database; return whether it was recorded.
+
+    :raises ValueError: if ``by`` is blank.
+    """
+    if not by.strip():
+        raise ValueError("a field action records who did it")
+    async with uow:
+        positions = await uow.meters.positions((meter,))
+        if meter not in positions:
+            return False
+        await uow.staff.append_audit(
+            (
+                staff.AuditRecord(
+                    at=clock.now(),
+                    actor=by.strip(),
+                    action=action,
+                    target=str(meter),
+                    after=outcome,
+                    detail=f"account {positions[meter].installation.account_number}",
+                    channel="CLI",
+                ),
+            )
+        )
+        await uow.commit()
+    return True

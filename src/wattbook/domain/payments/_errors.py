@@ -88,6 +88,11 @@ class UnknownReceipt(PaymentError):
     """No payment has this receipt number."""
 
 
+class CannotExchange(PaymentError):
+    """The receipt cannot be exchanged: not a kiosk or bank top-up, or exchanged before, or
+    the official number is taken."""
+
+
 class CannotCorrect(PaymentError):
     """The payment cannot be corrected: already corrected, or not a top-up."""
 

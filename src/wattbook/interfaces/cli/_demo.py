@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import os
+import secrets
 import signal
 import sys
 from collections.abc import Sequence
@@ -32,8 +33,10 @@ from wattbook.application.accounts.open_account import open_account
 from wattbook.application.headend import ports as headend_ports
 from wattbook.application.headend.list_alarms import list_alarms
 from wattbook.application.payments import kiosk_devices
+from wattbook.application.staff import operators
+from wattbook.application.staff import ports as staff_ports
 from wattbook.dlt645 import simulator
-from wattbook.domain import accounts
+from wattbook.domain import accounts, staff
 from wattbook.domain.alarms import Alarm
 from wattbook.domain.values import SHANGHAI, AccountNumber, MeterNumber, Money, RegisterSet
 from wattbook.settings import Settings
@@ -343,6 +346,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             storage=storage, clock=clock, data_dir=data_dir, server=web.url, port=_agent_port(args)
         )
         screen.web_url = web_url
+        console_password = await _demo_administrator(storage=storage, clock=clock)
         tasks = [
             asyncio.create_task(headend.headend.run(stop)),
             asyncio.create_task(jobs.run(stop, speed=args.speed)),
@@ -355,6 +359,8 @@ async def run_demo(args: argparse.Namespace) -> int:
             f"  note acceptor:    {panel_url}   (the kiosk's simulated acceptor)\n"
             f"  residents' portal: {web.url}/portal   (log in as {homes[0].number}"
             f" {homes[0].holder}; the captcha is on the page)\n"
+            f"  staff console:     {web.url}/console   (login {DEMO_ADMIN}, "
+            f"password {console_password})\n"
             f"  read a meter:     wattbook meter read --bus {bus_url} --address {homes[0].number}\n"
             "Ctrl-C stops.\n",
             flush=True,
@@ -399,6 +405,38 @@ def _agent_port(args: argparse.Namespace) -> int:
     if args.kiosk_port is not None:
         return int(args.kiosk_port)
     return 0 if args.web_port == 0 else 8400
+
+
+# The demo's administrator: a new random password each run, printed with the URLs.
+DEMO_ADMIN = "demo.admin"
+
+
+async def _demo_administrator(*, storage: bootstrap.Storage, clock: SimulatedClock) -> str:
+    """Create (or reset) the demo's console administrator and return its new password."""
+    password = secrets.token_urlsafe(12)
+    hasher = bootstrap.password_hasher(fast=True)
+    try:
+        await operators.create_operator(
+            uow=storage.uow_factory(),
+            clock=clock,
+            hasher=hasher,
+            login=DEMO_ADMIN,
+            name="Demo administrator",
+            role=staff.Role.ADMINISTRATOR,
+            password=password,
+            by="wattbook demo",
+            channel="CLI",
+        )
+    except staff_ports.DuplicateOperator:
+        await operators.reset_password(
+            uow=storage.uow_factory(),
+            clock=clock,
+            hasher=hasher,
+            login=DEMO_ADMIN,
+            password=password,
+            by="wattbook demo",
+        )
+    return password
 
 
 async def _start_kiosk_agent(

@@ -13,16 +13,20 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
+import getpass
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from wattbook import dlt645
+from wattbook.interfaces.cli import _args
 from wattbook.interfaces.cli._errors import CommandFailed
 from wattbook.interfaces.cli._exits import Exit
 from wattbook.interfaces.cli._meter_args import DEFAULT_ITEMS, ITEMS
+from wattbook.settings import DATABASE_URL_VARIABLE
 
 RELAY_STATUS_DI = 0x04000503
 # The four time-of-use registers of an energy block, in the DDZY102's order (tariffs 1-4).
@@ -470,9 +474,67 @@ _TOOLS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
 }
 
 
+# The tools that act on a meter, recorded in the audit log (A4) when the meter is in the
+# database: their audit action names.
+_AUDITED = {"relay": "headend.field.{command}", "sync-time": "headend.field.sync-time"}
+
+
+def _database_url(args: argparse.Namespace) -> str | None:
+    return getattr(args, "database_url", None) or os.environ.get(DATABASE_URL_VARIABLE) or None
+
+
+def _who(args: argparse.Namespace) -> str:
+    if getattr(args, "by", None):
+        return str(args.by)
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _record(args: argparse.Namespace, tool: str, code: int) -> None:
+    """Record the action in the database's audit log if the meter is installed there.
+
+    The meter has acted already: if the record cannot be written, say so loudly and fail.
+    """
+    from wattbook import bootstrap
+    from wattbook.application.staff import audit
+    from wattbook.domain.values import MeterNumber
+
+    action = _AUDITED[tool].format(command=getattr(args, "command_name", tool))
+    outcome = "confirmed" if code == Exit.OK else f"exit {code}"
+    storage = bootstrap.build_storage(_args.settings(args))
+    try:
+        recorded = asyncio.run(
+            audit.record_field_action(
+                uow=storage.uow_factory(),
+                clock=storage.clock,
+                meter=MeterNumber(value=args.address),
+                action=action,
+                by=_who(args),
+                outcome=outcome,
+            )
+        )
+    except Exception as error:
+        raise CommandFailed(
+            f"the meter acted ({outcome}) but the audit log could not record it: {error}",
+            Exit.FAILED,
+        ) from error
+    finally:
+        storage.close()
+    if recorded and not args.json:
+        print(f"recorded in the audit log as {action} by {_who(args)}")
+
+
 def run(tool: str, args: argparse.Namespace) -> int:
     """Run the field tool ``tool`` (read, relay, sync-time or scan) and return its exit code.
 
+    A trip, close, keep-power or clock setting of a meter installed in the database (given by
+    ``--database-url`` or ``WATTBOOK_DATABASE_URL``) is recorded in its audit log (A4).
+
     :raises CommandFailed: with the field engineer's reading of what went wrong.
     """
-    return asyncio.run(_TOOLS[tool](args))
+    code = asyncio.run(_TOOLS[tool](args))
+    if tool in _AUDITED and getattr(args, "address", None) and _database_url(args):
+        _record(args, tool, code)
+    return code

@@ -81,6 +81,16 @@ def _bus_options(parser: argparse.ArgumentParser, *, address_required: bool = Tr
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
+def _audit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="record the action in this database's audit log when the meter is installed "
+        "there (default: WATTBOOK_DATABASE_URL, if set)",
+    )
+    parser.add_argument("--by", default=None, help="who acts (default: the login name)")
+
+
 def _auth_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--password",
@@ -147,6 +157,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         tool = _args.add_command(tools, name, help=text, exits=(*_exits.METER, Exit.NOT_CONFIRMED))
         _bus_options(tool)
         _auth_options(tool)
+        _audit_options(tool)
         tool.add_argument(
             "--valid-minutes",
             type=_args.bounded_int(minimum=1, maximum=MAX_VALID_MINUTES),
@@ -165,6 +176,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     _bus_options(sync, address_required=False)
     _auth_options(sync)
+    _audit_options(sync)
     sync.add_argument(
         "--broadcast",
         action="store_true",

@@ -63,6 +63,7 @@ ANTICIPATED: tuple[tuple[type[Exception], int, str], ...] = (
     (payments.InvalidAgreement, 422, "INVALID_AGREEMENT"),
     (payments.UnknownAgreement, 404, "UNKNOWN_AGREEMENT"),
     (payments.CannotCorrect, 409, "CANNOT_CORRECT"),
+    (payments.CannotExchange, 409, "CANNOT_EXCHANGE"),
     (payments.IdentityRequired, 422, "IDENTITY_REQUIRED"),
     (bootstrap.BankMessageRejected[0], 401, "INVALID_SIGNATURE"),
     (bootstrap.BankMessageRejected[1], 400, "MALFORMED"),

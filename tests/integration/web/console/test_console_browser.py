@@ -9,28 +9,23 @@ Screenshots are kept under test-artifacts/console/ (git-ignored) for people to l
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.engine import Engine
 from tests.fakes import FakeClock
 from tests.functional.household import local
 from tests.integration.reports.campus import load, pay
+from tests.integration.web.chromium import MARKS, shot
 from tests.integration.web.conftest import SECRET, web_runtime
 from tests.integration.web.console.helpers import LOGINS, PASSWORD, create_operators
-from tests.integration.web.portal_server import ThreadedServer, create_app
-from tests.integration.web.server import free_port
+from tests.integration.web.portal_server import ThreadedServer, create_app, served
 
-from wattbook import bootstrap
-from wattbook.adapters import db
 from wattbook.adapters.passwords import Argon2Hasher
 from wattbook.domain import staff
-from wattbook.settings import Settings, WebSettings
+from wattbook.settings import WebSettings
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts" / "console"
 CAMPUS = (
     "account_number,holder,phone,address,bus,opening_balance\n"
     "051600007001,张三,,3栋101,bus-1,-3.50\n"
@@ -38,21 +33,14 @@ CAMPUS = (
     "051600007003,王五,13800138003,3栋103,bus-2,80.00\n"
 )
 
-sync_api = pytest.importorskip("playwright.sync_api")
+# axe-core through Playwright (and so Playwright itself), or the module is skipped
 axe_playwright = pytest.importorskip("axe_playwright_python.sync_playwright")
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium"),
-    pytest.mark.slow,
-]
+pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedServer]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'console.sqlite3'}"
-    bootstrap.migrate(Settings(database_url=url))
-
-    async def build() -> FastAPI:
-        engine = db.create_engine(url)
+    async def build(engine: Engine) -> FastAPI:
         clock = FakeClock(local(2025, 6, 10, 9))  # a Tuesday morning: the counter is open
         runtime = web_runtime(engine, clock, web=WebSettings(bank_secret=SECRET))
         object.__setattr__(runtime, "password_hasher", Argon2Hasher(fast=True))
@@ -61,23 +49,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedServer]
         await pay(engine, clock, "051600007003", 5_000, operator="王", reference="W1")
         return create_app(runtime, background=False)
 
-    running = ThreadedServer(build, free_port())
-    running.start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield launched
-        launched.close()
+    with served(tmp_path_factory.mktemp("console"), build) as running:
+        yield running
 
 
 def _shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    shot(page, "console", name)
 
 
 def _log_in(page: Any, server: ThreadedServer, login: str) -> dict[str, str]:

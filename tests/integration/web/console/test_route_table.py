@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from tests.fakes.top_up import top_up
 from tests.integration.web.console.conftest import FIRST, SECOND
 from tests.integration.web.console.helpers import LOGINS, log_in
 from tests.integration.web.console.routes import ConsoleRoute, console_routes
@@ -19,7 +20,8 @@ from wattbook.application.accounts.install_meter import install_meter
 from wattbook.application.payments.counter import pay_at_counter
 from wattbook.application.staff import ports as staff_ports
 from wattbook.bootstrap import WebRuntime
-from wattbook.domain import staff
+from wattbook.domain import payments, staff
+from wattbook.domain.alarms import AlarmKind
 from wattbook.domain.values import Money, RegisterSet, local_date
 from wattbook.interfaces.web import console
 
@@ -68,12 +70,18 @@ SAMPLES: dict[tuple[str, str], Callable[[Context], dict[str, str]]] = {
         "reason": "充错户号",
     },
     ("POST", "/console/counter/reprint"): lambda c: {"receipt_number": c["reprint"]},
+    ("POST", "/console/counter/exchange"): lambda c: {
+        "receipt_number": c["kiosk"],
+        "official_number": "XY-0001",
+    },
     ("POST", "/console/meters/{meter}/relay"): lambda c: {
         "operation": "TRIP",
         "reason": "检修",
     },
     ("POST", "/console/meters/{meter}/keep-power"): lambda c: {"hours": "48", "reason": "病人"},
     ("POST", "/console/meters/{meter}/power-back"): lambda c: {"reason": "24 小时热线"},
+    ("POST", "/console/alarms/{alarm_id}/acknowledge"): lambda c: {},
+    ("POST", "/console/alarms/{alarm_id}/resolve"): lambda c: {"note": "换了通信模块"},
     ("POST", "/console/settings/price"): lambda c: {
         "price": "0.5500",
         "effective_from": c["tomorrow"],
@@ -83,6 +91,11 @@ SAMPLES: dict[tuple[str, str], Callable[[Context], dict[str, str]]] = {
         "low_balance_kwh": "25",
         "warning_cut_kwh": "5",
         "reclose_delay_minutes": "3",
+    },
+    ("POST", "/console/settings/counter-opening"): lambda c: {"hours": "2", "reason": "加班"},
+    ("POST", "/console/settings/counter-hours"): lambda c: {
+        "hours": "1-5 08:00-12:00\n1-5 14:00-17:30\n6 09:00-11:00",
+        "effective_from": c["tomorrow"],
     },
     ("POST", "/console/settings/holidays"): lambda c: {
         "text": "date,type,name\n2026-10-01,休,国庆节\n2026-10-10,班,国庆节调休\n",
@@ -126,12 +139,29 @@ async def _world(runtime: WebRuntime) -> Context:
             reference=f"setup-{name}",
         )
         context[name] = str(receipt.payment.receipt_number)
+    credited = await top_up(
+        uow=runtime.storage.uow_factory(),
+        clock=clock,
+        number=FIRST,
+        amount=Money(fen=2_000),
+        reference="KIOSK-TX-1:1",
+        channel=payments.Channel.KIOSK,
+    )
+    context["kiosk"] = str(credited.payments[0].receipt_number)
+    async with runtime.storage.uow_factory() as uow:
+        await uow.alarms.raise_alarm(
+            kind=AlarmKind.BUS_UNREACHABLE, subject="bus-1", detail="test", at=clock.now()
+        )
+        await uow.commit()
+    async with runtime.storage.reader_factory() as reader:
+        (alarm,) = await reader.alarms.alarms(open_only=True, subject="bus-1")
+    context["alarm_id"] = str(alarm.id)
     return context
 
 
 def _path(route: ConsoleRoute, context: Context) -> str:
     return route.path.format(
-        **{k: context.get(k, "x") for k in ("number", "meter", "login", "receipt_number")}
+        **{k: context.get(k, "0") for k in ("number", "meter", "login", "alarm_id")}
     )
 
 

@@ -382,6 +382,34 @@ class SqlHeadendRepository:
         """Store the new runs of failures and add the outcomes to the per-day counts."""
         await self._worker.run(self._save_communication, bus, outcomes, states)
 
+    def _meter_events(self, meter: MeterNumber, limit: int) -> tuple[hp.MeterEvent, ...]:
+        e = headend_t.meter_events
+        rows = (
+            self._worker.conn()
+            .execute(
+                sa.select(e)
+                .where(e.c.meter_number == str(meter))
+                .order_by(e.c.occurred_at.desc(), e.c.id.desc())
+                .limit(limit)
+            )
+            .mappings()
+            .all()
+        )
+        return tuple(
+            hp.MeterEvent(
+                meter_number=meter,
+                kind=MeterEventKind(row["kind"]),
+                occurred_at=row["occurred_at"],
+                ended_at=row["ended_at"],
+                detail=row["detail"],
+            )
+            for row in rows
+        )
+
+    async def meter_events(self, meter: MeterNumber, *, limit: int) -> tuple[hp.MeterEvent, ...]:
+        """Return the meter's last ``limit`` stored events, newest first."""
+        return await self._worker.run(self._meter_events, meter, limit)
+
     def _meter_overview(
         self, since: datetime, meter: MeterNumber | None
     ) -> tuple[hp.MeterOverview, ...]:
@@ -423,7 +451,7 @@ class SqlHeadendRepository:
                 i.c.meter_number,
                 a.c.account_number,
                 a.c.holder,
-                b.c.name.label("bus"),
+                sa.func.coalesce(b.c.name, sa.func.nullif(i.c.bus, "-")).label("bus"),
                 latest.c.read_at,
                 latest.c.relay_open,
                 latest.c.keep_power,

@@ -345,6 +345,45 @@ class SqlPaymentRepository:
         """Return the sum of the account's payments before ``before``."""
         return await self._worker.run(self._paid_before, number, before)
 
+    def _official(
+        self, receipt_number: str | None, official_number: str | None
+    ) -> payment_ports.OfficialReceipt | None:
+        o = payments_t.official_receipts
+        query = sa.select(o)
+        if receipt_number is not None:
+            query = query.where(o.c.receipt_number == receipt_number)
+        if official_number is not None:
+            query = query.where(o.c.official_number == official_number)
+        row = self._worker.conn().execute(query).mappings().first()
+        if row is None:
+            return None
+        return payment_ports.OfficialReceipt(
+            official_number=row["official_number"],
+            receipt_number=row["receipt_number"],
+            exchanged_at=row["exchanged_at"],
+            exchanged_by=row["exchanged_by"],
+        )
+
+    async def official_receipt(
+        self, *, receipt_number: str | None = None, official_number: str | None = None
+    ) -> payment_ports.OfficialReceipt | None:
+        """Return the exchange of a receipt, or of an official number, if any."""
+        return await self._worker.run(self._official, receipt_number, official_number)
+
+    def _add_official(self, official: payment_ports.OfficialReceipt) -> None:
+        self._worker.conn().execute(
+            payments_t.official_receipts.insert().values(
+                official_number=official.official_number,
+                receipt_number=official.receipt_number,
+                exchanged_at=official.exchanged_at,
+                exchanged_by=official.exchanged_by,
+            )
+        )
+
+    async def add_official_receipt(self, official: payment_ports.OfficialReceipt) -> None:
+        """Record a receipt exchanged for an official number."""
+        await self._worker.run(self._add_official, official)
+
     def _cash_up_lines(
         self, start_at: datetime, end_at: datetime
     ) -> tuple[payment_ports.CashUpLine, ...]:
@@ -448,6 +487,29 @@ class SqlPaymentRepository:
     async def counter_hours(self, *, on: date) -> payments.CounterHours:
         """Return the counter's hours in force on a local date."""
         return await self._worker.run(self._counter_hours, on)
+
+    def _set_counter_hours(self, effective_from: date, hours: payments.CounterHours) -> None:
+        h = payments_t.counter_hours
+        connection = self._worker.conn()
+        connection.execute(h.delete().where(h.c.effective_from == effective_from))
+        connection.execute(
+            h.insert(),
+            [
+                {
+                    "effective_from": effective_from,
+                    "weekday": shift.weekday,
+                    "opens_at": shift.opens_at,
+                    "closes_at": shift.closes_at,
+                }
+                for shift in hours.shifts
+            ],
+        )
+
+    async def set_counter_hours(
+        self, *, effective_from: date, hours: payments.CounterHours
+    ) -> None:
+        """Put ``hours`` in force from ``effective_from``."""
+        await self._worker.run(self._set_counter_hours, effective_from, hours)
 
     def _counter_openings(self, at: datetime) -> tuple[payment_ports.CounterOpening, ...]:
         o = payments_t.counter_openings

@@ -256,3 +256,14 @@ payment_audit = sa.Table(
     sa.Column("receipt_number", sa.String(16), nullable=True, index=True),
     sa.Column("detail", sa.Text, nullable=False),
 )
+
+# A kiosk (or bank) receipt exchanged at the counter for an official campus receipt (P2).
+official_receipts = sa.Table(
+    "official_receipts",
+    metadata,
+    sa.Column("official_number", sa.String(32), primary_key=True),
+    sa.Column("receipt_number", sa.String(16), nullable=False, unique=True),
+    sa.Column("exchanged_at", UtcDateTime, nullable=False),
+    sa.Column("exchanged_by", sa.String(100), nullable=False),
+    sa.CheckConstraint("official_number <> ''", name="official_number_not_blank"),
+)

@@ -11,7 +11,13 @@ from fastapi import APIRouter, Depends, Form
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from wattbook.application.payments import cash_up, corrections, counter, records
+from wattbook.application.payments import (
+    cash_up,
+    corrections,
+    counter,
+    exchange_receipt,
+    records,
+)
 from wattbook.application.payments.ports import Receipt
 from wattbook.domain import accounts, payments, staff
 from wattbook.domain.values import AccountNumber, Money, local_date
@@ -72,13 +78,24 @@ async def top_up(
         money = Money.parse(amount.strip())
         if not token.strip():
             raise ValueError("the counter form's token is missing: open the form again")
+        reference = f"{acting.login}:{token.strip()}"
+        async with runtime.storage.reader_factory() as reader:
+            earlier = await reader.payments.by_channel_reference(
+                payments.Channel.COUNTER, (reference,)
+            )
+        if reference in earlier:
+            # The same form sent twice (a double click, a reload): its receipt, nothing new.
+            return RedirectResponse(
+                f"/console/receipts/{earlier[reference].receipt_number}?paper={paper}",
+                status_code=303,
+            )
         receipt = await counter.pay_at_counter(
             uow=acting.uow(target=str(account_number), after=f"amount={money}", detail=token),
             clock=runtime.storage.clock,
             number=account_number,
             amount=money,
             operator=acting.login,
-            reference=f"{acting.login}:{token.strip()}",
+            reference=reference,
         )
     except refusals() as error:
         return problem(request, error, acting=acting, back=back)
@@ -175,6 +192,33 @@ async def reprint(
     except refusals() as error:
         return problem(request, error, acting=acting, back="/console/counter")
     return _receipt_page(request, acting, receipt, paper if paper in PAPERS else 58)
+
+
+@router.post("/counter/exchange")
+async def exchange(
+    request: Request,
+    acting: Annotated[Acting, Depends(Guard(P.TAKE_PAYMENT, audit="payments.receipt.exchanged"))],
+    receipt_number: Annotated[str, Form()] = "",
+    official_number: Annotated[str, Form()] = "",
+) -> Response:
+    """Exchange a kiosk or bank receipt for an official campus receipt number (P2)."""
+    runtime = _context.runtime(request)
+    try:
+        exchanged = await exchange_receipt.exchange_receipt(
+            uow=acting.uow(
+                target=receipt_number.strip(), after=f"official={official_number.strip()}"
+            ),
+            clock=runtime.storage.clock,
+            receipt_number=receipt_number.strip(),
+            official_number=official_number,
+            operator=acting.login,
+        )
+    except refusals() as error:
+        return problem(request, error, acting=acting, back="/console/counter")
+    return RedirectResponse(
+        f"/console/counter?exchanged={exchanged.receipt_number}:{exchanged.official_number}",
+        status_code=303,
+    )
 
 
 def _receipt_page(request: Request, acting: Acting, receipt: Receipt, paper: int) -> Response:

@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from wattbook.interfaces.web.console import (
     _accounts,
+    _alarms,
     _audit,
     _counter,
     _login,
@@ -36,6 +37,7 @@ ROUTERS = (
     _accounts.router,
     _counter.router,
     _meters.router,
+    _alarms.router,
     _settings.router,
     _audit.router,
     _operators.router,

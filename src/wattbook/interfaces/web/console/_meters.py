@@ -10,12 +10,11 @@ from fastapi import APIRouter, Depends, Form
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from wattbook.application.headend import dispatch_relay_commands
+from wattbook.application.headend import dispatch_relay_commands, list_alarms
 from wattbook.application.headend import ports as hp
 from wattbook.application.prepaid import keep_power
-from wattbook.domain import staff
-from wattbook.domain.headend import RelayOperation
-from wattbook.domain.values import MeterNumber, Period
+from wattbook.domain import headend, staff
+from wattbook.domain.values import MeterNumber, Period, local_date
 from wattbook.interfaces.web import _context
 from wattbook.interfaces.web.console._auth import Acting, Guard
 from wattbook.interfaces.web.console._pages import problem, refusals, render
@@ -27,7 +26,10 @@ HEALTH_WINDOW = timedelta(days=7)
 # An emergency power-back keeps the power on for a day unless the operator says otherwise.
 POWER_BACK_HOURS = 24
 MAX_KEEP_POWER_HOURS = 24 * 31
-RELAY_ORDERS = {"TRIP": RelayOperation.TRIP, "CLOSE": RelayOperation.CLOSE}
+RELAY_ORDERS = {
+    "TRIP": headend.RelayOperation.TRIP,
+    "CLOSE": headend.RelayOperation.CLOSE,
+}
 
 
 @router.get("")
@@ -37,13 +39,34 @@ async def overview(
     """List every installed meter by bus with its last reading, success, relay and clock."""
     runtime = _context.runtime(request)
     since = runtime.storage.clock.now() - HEALTH_WINDOW
+    since_day = local_date(since)
     async with runtime.storage.reader_factory() as uow:
         meters = await uow.headend.meter_overview(since=since)
         buses = await uow.headend.buses()
+        health = []
+        for config in buses:
+            days = [
+                d
+                for d in await uow.headend.communication_days(bus=config.name)
+                if d.meter_number is None and d.day >= since_day
+            ]
+            health.append(
+                (
+                    config,
+                    sum(d.attempts for d in days),
+                    sum(d.successes for d in days),
+                )
+            )
     if bus:
         meters = tuple(m for m in meters if m.bus == bus)
     return render(
-        request, "console/meters.html", acting=acting, meters=meters, buses=buses, bus=bus
+        request,
+        "console/meters.html",
+        acting=acting,
+        meters=meters,
+        buses=buses,
+        bus=bus,
+        health=health,
     )
 
 
@@ -66,8 +89,12 @@ async def meter_page(
     """Show one meter, its alarms and its event history, and the orders an engineer gives."""
     try:
         found = await _meter(request, meter)
-        async with _context.runtime(request).storage.reader_factory() as uow:
-            alarms = await uow.alarms.alarms(open_only=False, subject=str(found.meter_number))
+        alarms = await list_alarms.list_alarms(
+            uow=_context.runtime(request).storage.reader_factory(),
+            open_only=False,
+            subject=str(found.meter_number),
+            limit=50,
+        )
     except refusals() as error:
         return problem(request, error, acting=acting, back="/console/meters")
     return render(

@@ -13,9 +13,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from wattbook.application.billing import set_tariff
+from wattbook.application.payments import counter, set_counter_hours
 from wattbook.application.prepaid import import_holiday_schedule, set_prepaid_settings
 from wattbook.domain import billing, staff
-from wattbook.domain.values import Energy, Price, local_date
+from wattbook.domain.values import Energy, Period, Price, local_date
 from wattbook.interfaces.web import _context
 from wattbook.interfaces.web.console._auth import Acting, Guard
 from wattbook.interfaces.web.console._pages import problem, refusals, render
@@ -38,6 +39,10 @@ async def settings_page(
         years = await uow.calendar.confirmed_years()
     async with runtime.storage.uow_factory() as writer:
         policy = await writer.prepaid.settings(on=today)
+        hours = await writer.payments.counter_hours(on=today)
+    shifts = "\n".join(
+        f"{s.weekday + 1} {s.opens_at:%H:%M}-{s.closes_at:%H:%M}" for s in hours.shifts
+    )
     return render(
         request,
         "console/settings.html",
@@ -46,6 +51,7 @@ async def settings_page(
         policy=policy,
         years=years,
         today=today,
+        shifts=shifts,
     )
 
 
@@ -125,6 +131,72 @@ async def change_policy(
     return RedirectResponse("/console/settings", status_code=303)
 
 
+@router.post("/counter-hours")
+async def change_counter_hours(
+    request: Request,
+    acting: Annotated[
+        Acting, Depends(Guard(P.CHANGE_SETTINGS, audit="payments.counter-hours.changed"))
+    ],
+    hours: Annotated[str, Form()] = "",
+    effective_from: Annotated[str, Form()] = "",
+) -> Response:
+    """Change the counter's weekly hours from a date (one shift a line, 1 = Monday)."""
+    runtime = _context.runtime(request)
+    try:
+        start = _date(effective_from)
+        parsed = set_counter_hours.parse_counter_hours(hours)
+        async with runtime.storage.uow_factory() as reader:
+            current = await reader.payments.counter_hours(on=start)
+        await set_counter_hours.set_counter_hours(
+            uow=acting.uow(
+                target="counter-hours",
+                before=str(current),
+                after=f"from {start}: {parsed}",
+            ),
+            clock=runtime.storage.clock,
+            effective_from=start,
+            hours=parsed,
+        )
+    except refusals() as error:
+        return problem(request, error, acting=acting, back="/console/settings")
+    return RedirectResponse("/console/settings", status_code=303)
+
+
+# An administrator opens the counter outside its hours for at most a day at a time.
+MAX_OPENING_HOURS = 24
+
+
+@router.post("/counter-opening")
+async def open_counter(
+    request: Request,
+    acting: Annotated[Acting, Depends(Guard(P.CHANGE_SETTINGS, audit="payments.counter.opened"))],
+    hours: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Open the counter now, outside its working hours, for some hours, with the reason (P1)."""
+    runtime = _context.runtime(request)
+    try:
+        span = int(hours)
+        if not 1 <= span <= MAX_OPENING_HOURS:
+            raise ValueError(f"an opening lasts 1 to {MAX_OPENING_HOURS} hours, not {span}")
+        now = runtime.storage.clock.now()
+        period = Period(start_at=now, end_at=now + timedelta(hours=span))
+        await counter.open_counter(
+            uow=acting.uow(
+                target="counter",
+                after=f"open until {period.end_at:%Y-%m-%dT%H:%MZ}",
+                detail=reason.strip(),
+            ),
+            clock=runtime.storage.clock,
+            period=period,
+            opened_by=acting.login,
+            reason=reason,
+        )
+    except refusals() as error:
+        return problem(request, error, acting=acting, back="/console/settings")
+    return RedirectResponse("/console/settings?opened=1", status_code=303)
+
+
 @router.post("/holidays")
 async def import_holidays(
     request: Request,
@@ -142,9 +214,11 @@ async def import_holidays(
             if len(raw) > MAX_SCHEDULE_BYTES:
                 raise ValueError("a year's schedule is a small file (64 KiB at most)")
             content = raw.decode("utf-8-sig")
-        year, _ = import_holiday_schedule.parse_holiday_schedule(content)
+        year, days = import_holiday_schedule.parse_holiday_schedule(content)
+        off = sum(1 for day in days if not day.working)
+        after = f"{off} days off, {len(days) - off} adjusted working days"
         year, _changed = await import_holiday_schedule.import_holiday_schedule(
-            uow=acting.uow(target=f"calendar-{year}", detail=note),
+            uow=acting.uow(target=f"calendar-{year}", after=after, detail=note),
             clock=runtime.storage.clock,
             text=content,
             by=acting.login,

@@ -1,4 +1,5 @@
-"""The staff console: operators and the append-only audit log (A1-A4).
+"""The staff console: operators and the append-only audit log (A1-A4), and
+the official receipts kiosk receipts are exchanged for at the counter (P2).
 
 The audit log refuses UPDATE and DELETE by trigger on both backends: a record, once written,
 stays as it was.
@@ -59,6 +60,18 @@ def upgrade() -> None:
     op.create_index("ix_audit_log_at", "audit_log", ["at"])
     op.create_index("ix_audit_log_actor_at", "audit_log", ["actor", "at"])
     op.create_index("ix_audit_log_target", "audit_log", ["target"])
+    op.create_table(
+        "official_receipts",
+        sa.Column("official_number", sa.String(length=32), nullable=False),
+        sa.Column("receipt_number", sa.String(length=16), nullable=False),
+        sa.Column("exchanged_at", _UTC(timezone=True), nullable=False),
+        sa.Column("exchanged_by", sa.String(length=100), nullable=False),
+        sa.CheckConstraint(
+            "official_number <> ''", name=op.f("ck_official_receipts_official_number_not_blank")
+        ),
+        sa.PrimaryKeyConstraint("official_number", name=op.f("pk_official_receipts")),
+        sa.UniqueConstraint("receipt_number", name=op.f("uq_official_receipts_receipt_number")),
+    )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "CREATE FUNCTION audit_log_append_only() RETURNS trigger AS $$ BEGIN"
@@ -84,6 +97,7 @@ def downgrade() -> None:
     else:
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
+    op.drop_table("official_receipts")
     op.drop_index("ix_audit_log_target", table_name="audit_log")
     op.drop_index("ix_audit_log_actor_at", table_name="audit_log")
     op.drop_index("ix_audit_log_at", table_name="audit_log")
