@@ -1,7 +1,8 @@
-"""The staff console in Chromium (Debian's, never a downloaded one): a real browser's log-in
-form passes the shared CSRF check (Chromium posts ``Origin: null`` under the site's
+"""The console's reports in Chromium (Debian's, never a downloaded one): a real browser's
+log-in form passes the shared CSRF check (Chromium posts ``Origin: null`` under the site's
 ``Referrer-Policy: no-referrer``; the check trusts ``Sec-Fetch-Site``), and a report's chart
-and table on a desktop and on a 390x844 phone, checked by axe-core.
+and table on a desktop, checked by axe-core, and on a 390x844 phone. (Each role's daily work
+in the console is ``tests/integration/web/test_console_browser.py``.)
 
 Screenshots are kept under test-artifacts/console/ (git-ignored) for people to look at.
 """
@@ -54,7 +55,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedServer]
 
 
 def _shot(page: Any, name: str) -> None:
-    shot(page, "console", name)
+    shot(page, "console", f"reports-{name}")
 
 
 def _log_in(page: Any, server: ThreadedServer, login: str) -> dict[str, str]:
@@ -68,7 +69,7 @@ def _log_in(page: Any, server: ThreadedServer, login: str) -> dict[str, str]:
     return dict(posted.value.all_headers())
 
 
-class TestConsoleInChromium:
+class TestReportsInChromium:
     def test_the_log_in_form_works_in_a_real_browser(
         self, browser: Any, server: ThreadedServer
     ) -> None:
@@ -77,7 +78,7 @@ class TestConsoleInChromium:
 
         posted = _log_in(page, server, LOGINS[staff.Role.VIEWER])
 
-        _shot(page, "desktop-home")
+        _shot(page, "desktop-after-log-in")
         url, html = page.url, page.content()
         context.close()
         # Chromium sends Origin: null for the form under no-referrer, and says same-origin
@@ -111,7 +112,7 @@ class TestConsoleInChromium:
         problems = {}
         for key in ("arrears", "collections", "suspects"):
             page.goto(f"{server.base}/console/reports/{key}")
-            _shot(page, f"desktop-report-{key}")
+            _shot(page, f"desktop-{key}")
             problems[key] = axe.run(page).response["violations"]
             assert page.locator("svg.chart rect title").count() >= 1, key
         context.close()
@@ -127,7 +128,7 @@ class TestConsoleInChromium:
         page = context.new_page()
         _log_in(page, server, LOGINS[staff.Role.VIEWER])
         page.goto(f"{server.base}/console/reports/arrears")
-        _shot(page, "phone-report-arrears")
+        _shot(page, "phone-arrears")
 
         chart = page.locator("svg.chart").bounding_box()
         page_width = page.evaluate("document.documentElement.scrollWidth")
