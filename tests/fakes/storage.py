@@ -42,6 +42,9 @@ from wattbook.domain import accounts, billing, ledger, metering, payments, prepa
 from wattbook.domain.alarms import Alarm, AlarmKind, AlarmScope, UnknownAlarm
 from wattbook.domain.headend import (
     MeterEventKind,
+    ReadRequest,
+    ReadRequestStatus,
+    ReadValues,
     RelayCommand,
     RelayCommandStatus,
     RelayOperation,
@@ -254,6 +257,7 @@ class Tables:
     )
     keep_power: list[prepaid_ports.KeepPowerOrder] = dataclasses.field(default_factory=list)
     relay_commands: list[_RelayRow] = dataclasses.field(default_factory=list)
+    read_requests: list[ReadRequest] = dataclasses.field(default_factory=list)
     sms: list[_SmsRow] = dataclasses.field(default_factory=list)
     deliveries: dict[int, list[_DeliveryRow]] = dataclasses.field(default_factory=dict)
     sms_policies: dict[dt.date, sms_ports.SmsPolicy] = dataclasses.field(
@@ -1490,6 +1494,61 @@ class FakeHeadendRepository(_Repository):
             return None
         last = max(done, key=lambda row: (row.done_at or row.created_at, row.id))
         return last.action, last.reason
+
+    async def add_read_request(
+        self, meter: MeterNumber, *, requested_by: str, at: dt.datetime
+    ) -> int:
+        for pending in self.t.read_requests:
+            if pending.meter_number == meter and pending.status is ReadRequestStatus.PENDING:
+                return pending.id
+        request = ReadRequest(
+            id=self.t.new_id("read_requests"),
+            meter_number=meter,
+            requested_by=requested_by,
+            requested_at=at,
+        )
+        self.t.read_requests.append(request)
+        return request.id
+
+    async def read_requests(
+        self, *, meter: MeterNumber | None = None, pending_only: bool = False, limit: int
+    ) -> tuple[ReadRequest, ...]:
+        found = [
+            r
+            for r in self.t.read_requests
+            if (meter is None or r.meter_number == meter)
+            and (not pending_only or r.status is ReadRequestStatus.PENDING)
+        ]
+        if meter is not None:
+            found.reverse()
+        return tuple(found[:limit])
+
+    async def expire_read_requests(self, *, requested_before: dt.datetime, at: dt.datetime) -> int:
+        expired = 0
+        for i, r in enumerate(self.t.read_requests):
+            if r.status is ReadRequestStatus.PENDING and r.requested_at <= requested_before:
+                self.t.read_requests[i] = dataclasses.replace(
+                    r, status=ReadRequestStatus.EXPIRED, done_at=at
+                )
+                expired += 1
+        return expired
+
+    async def finish_read_request(
+        self,
+        request_id: int,
+        *,
+        status: ReadRequestStatus,
+        at: dt.datetime,
+        error: str = "",
+        values: ReadValues | None = None,
+    ) -> bool:
+        for i, r in enumerate(self.t.read_requests):
+            if r.id == request_id and r.status is ReadRequestStatus.PENDING:
+                self.t.read_requests[i] = dataclasses.replace(
+                    r, status=status, done_at=at, error=error, values=values
+                )
+                return True
+        return False
 
 
 # ---------------------------------------------------------------------------- payments

@@ -31,6 +31,7 @@ from wattbook.application.prepaid.calendar_ports import CalendarChange, Confirme
 from wattbook.application.queries.report_ports import ReportReader
 from wattbook.application.staff import ports as staff_ports
 from wattbook.domain import accounts, billing, ledger, payments, prepaid
+from wattbook.domain.headend import ReadRequest
 from wattbook.domain.values import AccountNumber, MeterNumber, Money, WorkingCalendar
 
 
@@ -132,6 +133,12 @@ class HeadendReader(Protocol):
     ) -> tuple[MeterOverview, ...]:
         """Return every installed meter (or one) with its latest values, its success since
         ``since``, its last clock drift and its last relay command, by meter number."""
+        ...
+
+    async def read_requests(
+        self, *, meter: MeterNumber | None = None, pending_only: bool = False, limit: int
+    ) -> tuple[ReadRequest, ...]:
+        """Return read-now requests: a meter's newest first, or (no meter) the oldest first."""
         ...
 
 

@@ -7,6 +7,8 @@ request until the last reply frame; run several buses in parallel with several c
 What counts as the reply: only a frame with D7 = 1 whose address matches the request (nibble by
 nibble, ``A`` matching anything, so wildcard and abbreviated requests accept any meter that fits).
 Our own request echoed by a half-duplex adapter is therefore ignored, and so are stray frames.
+A reply from the right meter to an earlier request (another DI or function: a meter that
+answered past the timeout) is set aside while the answer to this request is awaited.
 Every failure raises: :class:`NoResponse` for silence, :class:`GarbledResponse` when only bytes
 that form no matching reply came back, :class:`UnexpectedResponse` for a well-formed reply that
 does not fit, and the specific :class:`AbnormalResponse` subclass for a meter's refusal.
@@ -201,6 +203,7 @@ class Client:
         raw = request.encode(preamble=self.preamble)
         attempts = 1 + self.retries
         garbled_detail: str | None = None
+        unexpected: UnexpectedResponse | None = None
         for attempt in range(attempts):
             if attempt:
                 self._retries += 1
@@ -208,17 +211,29 @@ class Client:
             outcome = await self._attempt(request, raw)
             if isinstance(outcome, Frame):
                 return self._check_reply(request, outcome)
-            if outcome:
+            if isinstance(outcome, UnexpectedResponse):
+                self._garbled += 1
+                unexpected = outcome
+            elif outcome:
                 self._garbled += 1
                 garbled_detail = outcome
             else:
                 self._timeouts += 1
+        if unexpected is not None:
+            raise unexpected
         if garbled_detail is not None:
             raise GarbledResponse(request.address, garbled_detail)
         raise NoResponse(request.address, attempts, self.timeout)
 
-    async def _attempt(self, request: Frame, raw: bytes) -> Frame | str:
-        """Return the matching reply, a description of the garbage heard, or "" for silence."""
+    async def _attempt(self, request: Frame, raw: bytes) -> Frame | UnexpectedResponse | str:
+        """Return the matching reply, a description of the garbage heard, or "" for silence.
+
+        A reply from the right meter that does not fit the request (another DI or function)
+        is a late answer to an earlier request: DL/T 645 frames carry no sequence number, and a
+        meter that answers past the timeout puts its answer on the line during the next
+        exchange. It is set aside and the answer to this request awaited; if no fitting reply
+        comes, the unfitting one is returned as the :class:`UnexpectedResponse` it would raise.
+        """
         dropped = self.transport.discard_input()
         self._parser.clear()
         if dropped:
@@ -233,6 +248,7 @@ class Client:
         # Endless noise must not hold the bus: stop once the longest frame could have passed.
         limit = deadline + self.byte_timeout + self._wire_time(MAX_FRAME_BYTES)
         unrelated: list[str] = []
+        unfitting: UnexpectedResponse | None = None
         while True:
             # A last zero-timeout read still collects bytes that arrived while this task was
             # not scheduled, so a busy machine does not turn a reply into a timeout.
@@ -247,14 +263,19 @@ class Client:
                 if not frame.is_reply:
                     logger.debug("ignored request frame (echo?) %s", frame.describe())
                 elif address_matches(request.address, frame.address):
-                    logger.debug("reply %s", frame.describe())
-                    return frame
+                    unfitting = _unfitting(request, frame)
+                    if unfitting is None:
+                        logger.debug("reply %s", frame.describe())
+                        return frame
+                    logger.debug("ignored a late reply to an earlier request: %s", unfitting)
                 else:
                     unrelated.append(frame.describe())
                     logger.debug("ignored reply for another meter: %s", frame.describe())
             if loop.time() >= limit:
                 break
         noise = self._parser.discarded - discarded_before + self._parser.pending
+        if unfitting is not None:
+            return unfitting
         if unrelated:
             return f"only replies from other meters ({'; '.join(unrelated)})"
         if noise > 0:
@@ -267,20 +288,11 @@ class Client:
 
     @staticmethod
     def _check_reply(request: Frame, reply: Frame) -> Frame:
+        unfitting = _unfitting(request, reply)
+        if unfitting is not None:
+            raise unfitting
         if reply.is_abnormal:
             raise abnormal_response(reply.address, reply.control, reply.error_word or 0)
-        if reply.function != request.function:
-            raise UnexpectedResponse(
-                f"meter {reply.address} answered {request.describe()} "
-                f"with function {reply.function:02X}H"
-            )
-        # Reads must echo the DI; a write or control acknowledgement may carry no data at all.
-        must_echo_di = request.function in (FN_READ, FN_READ_FOLLOW_UP) or reply.di is not None
-        if request.di is not None and must_echo_di and reply.di != request.di:
-            got = "no DI" if reply.di is None else f"DI {reply.di:08X}"
-            raise UnexpectedResponse(
-                f"meter {reply.address} answered DI {request.di:08X} with {got}"
-            )
         return reply
 
     # ------------------------------------------------------------------ reads
@@ -508,3 +520,20 @@ class Client:
                 logger.debug("found meter %s on %s", address, pattern)
                 found.append(address)
         return found
+
+
+def _unfitting(request: Frame, reply: Frame) -> UnexpectedResponse | None:
+    """Return why ``reply``, from the right meter, does not answer ``request``, or None."""
+    if reply.function != request.function:
+        return UnexpectedResponse(
+            f"meter {reply.address} answered {request.describe()} "
+            f"with function {reply.function:02X}H"
+        )
+    if reply.is_abnormal:  # a refusal carries the error word, not the DI
+        return None
+    # Reads must echo the DI; a write or control acknowledgement may carry no data at all.
+    must_echo_di = request.function in (FN_READ, FN_READ_FOLLOW_UP) or reply.di is not None
+    if request.di is not None and must_echo_di and reply.di != request.di:
+        got = "no DI" if reply.di is None else f"DI {reply.di:08X}"
+        return UnexpectedResponse(f"meter {reply.address} answered DI {request.di:08X} with {got}")
+    return None

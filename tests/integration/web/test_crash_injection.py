@@ -95,10 +95,14 @@ async def until_acknowledged(
 
 
 async def kiosk_stream(
-    client: httpx.AsyncClient, rng: random.Random, acknowledged: dict[str, list[int]]
+    client: httpx.AsyncClient,
+    rng: random.Random,
+    acknowledged: dict[str, list[int]],
+    *,
+    sessions: int = 40,
 ) -> None:
     sequence = 0
-    for index in range(40):
+    for index in range(sessions):
         number = KIOSK_ACCOUNTS[index % len(KIOSK_ACCOUNTS)]
         started = await until_acknowledged(client, "/kiosk/api/sessions")
         txn = started.json()["transaction_id"]

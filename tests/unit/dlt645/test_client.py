@@ -304,6 +304,21 @@ class TestClientReadPayload:
             with pytest.raises(UnexpectedResponse, match="00010000"):
                 await client.read_payload(address=METER, di=DI_TOTAL)
 
+    async def test_late_reply_to_an_earlier_request_is_set_aside(self) -> None:
+        # A meter that answers past the timeout: its answer to the energy read of a moment
+        # ago reaches the line during the next exchange, before the answer to this request.
+        def late_then_fitting(request: Frame) -> bytes:
+            earlier = messages.read_request(address=METER, di=0x0001FF00)
+            stale = messages.read_reply(earlier, bytes(20)).encode(preamble=0)
+            return stale + messages.read_reply(request, b"\x12\x34\x56\x78").encode(preamble=0)
+
+        client, meter = make_client([late_then_fitting], retries=0)
+
+        async with meter:
+            payload = await client.read_payload(address=METER, di=DI_TOTAL)
+
+        assert (payload, len(meter.heard)) == (b"\x12\x34\x56\x78", 1)
+
     async def test_reply_with_another_function_is_unexpected(self) -> None:
         def write_ack(request: Frame) -> bytes:
             return Frame(address=METER, control=0x94).encode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -17,12 +18,13 @@ from wattbook.application.headend.dispatch_relay_commands import (
     recheck_relay_command,
     record_relay_outcome,
 )
+from wattbook.application.headend.read_now import record_read_outcome
 from wattbook.application.headend.record_bus_reachability import (
     record_bus_reachable,
     record_bus_unreachable,
 )
 from wattbook.domain import metering
-from wattbook.domain.headend import RelayCommand
+from wattbook.domain.headend import ReadRequest, RelayCommand
 from wattbook.domain.values import MeterNumber
 
 logger = logging.getLogger(__name__)
@@ -102,6 +104,14 @@ class BusPoller:
         self.commands_done = 0
         self._commands: asyncio.Queue[RelayCommand] = asyncio.Queue()
         self._queued: set[int] = set()
+        self._reads: asyncio.Queue[ReadRequest] = asyncio.Queue()
+        self._reads_queued: set[int] = set()
+        # Requests served lately: the dispatcher may have read one as pending just before its
+        # outcome was stored, and must not have the meter read twice.
+        self._reads_done: collections.deque[int] = collections.deque(maxlen=256)
+        self.reads_served = 0
+        # Set when a read-now request arrives, to wake an idle bus at once.
+        self._wake = asyncio.Event()
         self._readings: list[metering.Reading] = []
         self._outcomes: list[hp.CommunicationOutcome] = []
         # The line: None until first dialled, then whether it is open; why and since when not.
@@ -150,6 +160,65 @@ class BusPoller:
         finally:
             self._queued.discard(command.id)
 
+    # ------------------------------------------------------------------ read-now requests
+
+    def submit_read(self, request: ReadRequest) -> bool:
+        """Queue a read-now request for this bus; return False if it is queued already.
+
+        It is served in the bus's sweep, before the meters whose plan is due (one request in
+        flight on the bus: a read-now visit is a visit like the others, only earlier).
+        """
+        if request.id in self._reads_queued or request.id in self._reads_done:
+            return False
+        self._reads_queued.add(request.id)
+        self._reads.put_nowait(request)
+        self._wake.set()
+        return True
+
+    async def serve_reads(self) -> int:
+        """Serve every queued read-now request now; return how many were served."""
+        served = 0
+        while not self._reads.empty():
+            request = self._reads.get_nowait()
+            try:
+                await self._serve_read(request)
+            finally:
+                self._reads_done.append(request.id)
+                self._reads_queued.discard(request.id)
+            served += 1
+        return served
+
+    async def _serve_read(self, request: ReadRequest) -> None:
+        schedule = self.schedules.get(request.meter_number)
+        if schedule is None:
+            error = f"meter {request.meter_number} is not on bus {self.bus.name} any more"
+            await self._hand_over(
+                lambda: record_read_outcome(
+                    uow=self.uow_factory(),
+                    clock=self.clock,
+                    request=request,
+                    collection=None,
+                    error=error,
+                ),
+                f"the outcome of read request {request.id}",
+            )
+            return
+        await self._check_line()
+        # Energy and status are due now, whatever the plan said; the rest keeps its times.
+        forced = dataclasses.replace(schedule, energy_due_at=None, status_due_at=None)
+        if self.line_up:
+            collection = await self._visit(forced)
+        else:
+            collection = self._miss(forced)
+        await self.flush()  # the reading reaches the core (and the meter page) at once
+        self.reads_served += 1
+        await self._hand_over(
+            lambda: record_read_outcome(
+                uow=self.uow_factory(), clock=self.clock, request=request, collection=collection
+            ),
+            f"the outcome of read request {request.id}",
+        )
+
     # ------------------------------------------------------------------ polling
 
     def next_due_at(self) -> datetime:
@@ -177,6 +246,7 @@ class BusPoller:
             await self._broadcast_if_due()
         for meter in list(self.schedules):
             await self.carry_out_commands()
+            await self.serve_reads()
             schedule = self.schedules[meter]
             if schedule.due_at(self.clock.now()) > self.clock.now():
                 continue
@@ -191,6 +261,7 @@ class BusPoller:
             ):
                 await self.flush()
         await self.carry_out_commands()
+        await self.serve_reads()
         await self._record_line()
         await self.flush()
         self.visits += visited
@@ -262,12 +333,13 @@ class BusPoller:
         if await self._hand_over(write, "the bus alarm"):
             self._alarm_open = wanted
 
-    def _miss(self, schedule: MeterSchedule) -> None:
+    def _miss(self, schedule: MeterSchedule) -> hp.MeterCollection:
         collection, following = missed_visit(
             schedule=schedule, bus=self.bus.name, error=self.line_error, now=self.clock.now()
         )
         self.schedules[schedule.meter_number] = following
         self._count(schedule, collection)
+        return collection
 
     def _count(self, schedule: MeterSchedule, collection: hp.MeterCollection) -> None:
         if collection.succeeded:
@@ -288,7 +360,7 @@ class BusPoller:
 
     # ------------------------------------------------------------------ visits
 
-    async def _visit(self, schedule: MeterSchedule) -> None:
+    async def _visit(self, schedule: MeterSchedule) -> hp.MeterCollection:
         collection, following = await collect_meter(
             gateway=self.gateway, schedule=schedule, clock=self.clock
         )
@@ -308,6 +380,7 @@ class BusPoller:
                 f"events of meter {schedule.meter_number}",
                 on_failure=lambda: self._forget_counts(schedule),
             )
+        return collection
 
     def _forget_counts(self, before: MeterSchedule) -> None:
         # The core did not store the events: read them again on the next visit.
@@ -334,7 +407,7 @@ class BusPoller:
 
     async def _hand_over(
         self,
-        call: Callable[[], Awaitable[None]],
+        call: Callable[[], Awaitable[object]],
         what: str,
         on_failure: Callable[[], None] | None = None,
     ) -> bool:
@@ -358,14 +431,23 @@ class BusPoller:
             while not stop.is_set():
                 await self.sweep()
                 wait_s = (self.next_due_at() - self.clock.now()).total_seconds()
-                if wait_s > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=min(wait_s, MAX_IDLE_S))
+                if wait_s > 0 and self._reads.empty():
+                    await self._nap(stop, min(wait_s, MAX_IDLE_S))
         finally:
             commands.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await commands
             await self.flush()
+
+    async def _nap(self, stop: asyncio.Event, timeout: float) -> None:
+        # Until stopped, the time is up, or a read-now request arrives.
+        self._wake.clear()
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     async def _command_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

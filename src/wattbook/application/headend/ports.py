@@ -18,6 +18,9 @@ from wattbook.domain import metering
 from wattbook.domain.headend import (
     MeterEventKind,
     MeterStatus,
+    ReadRequest,
+    ReadRequestStatus,
+    ReadValues,
     RelayCommand,
     RelayCommandStatus,
     RelayOperation,
@@ -515,6 +518,34 @@ class HeadendRepository(Protocol):
 
         Command ``other_than`` (the one being recorded) is left out; None if there is none.
         """
+        ...
+
+    async def add_read_request(self, meter: MeterNumber, *, requested_by: str, at: datetime) -> int:
+        """Queue a read-now request for a meter; return its id (that of the pending one, if
+        one is pending already)."""
+        ...
+
+    async def read_requests(
+        self, *, meter: MeterNumber | None = None, pending_only: bool = False, limit: int
+    ) -> tuple[ReadRequest, ...]:
+        """Return read-now requests: a meter's newest first, or (no meter) the oldest first."""
+        ...
+
+    async def expire_read_requests(self, *, requested_before: datetime, at: datetime) -> int:
+        """Mark the pending requests made at or before ``requested_before`` expired; return how
+        many."""
+        ...
+
+    async def finish_read_request(
+        self,
+        request_id: int,
+        *,
+        status: ReadRequestStatus,
+        at: datetime,
+        error: str = "",
+        values: ReadValues | None = None,
+    ) -> bool:
+        """Store how a pending request ended; return False if it was no longer pending."""
         ...
 
 

@@ -1,4 +1,5 @@
-"""The head-end process: one poller per bus, relay commands routed from the outbox."""
+"""The head-end process: one poller per bus, relay commands and read-now requests routed to
+them."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from wattbook.application import ports
 from wattbook.application.headend import ports as hp
 from wattbook.application.headend.dispatch_relay_commands import due_relay_commands
 from wattbook.application.headend.poller import REDIAL_EVERY, BusActivity, BusPoller
+from wattbook.application.headend.read_now import due_read_requests
 from wattbook.application.headend.record_bus_reachability import record_bus_unreachable
 from wattbook.application.headend.record_communication import record_communication
 from wattbook.application.headend.record_meter_events import record_meter_events
@@ -125,9 +127,24 @@ class Headend:
             queued += poller.submit(due.command)
         return queued
 
+    async def dispatch_reads(self) -> int:
+        """Hand the pending read-now requests to their buses' pollers; return how many.
+
+        Stale requests are marked expired on the way. A request for a meter on a bus this
+        process does not drive waits for the head-end that does (or expires).
+        """
+        queued = 0
+        for due in await due_read_requests(uow=self.uow_factory(), clock=self.clock):
+            poller = self.pollers.get(due.bus) if due.bus is not None else None
+            if poller is not None:
+                queued += poller.submit_read(due.request)
+        return queued
+
     async def sweep(self) -> int:
-        """Dispatch due commands, then sweep every bus once, in parallel; return the visits."""
+        """Dispatch due commands and read requests, then sweep every bus once, in parallel;
+        return the visits."""
         await self.dispatch_commands()
+        await self.dispatch_reads()
         visits = await asyncio.gather(*(poller.sweep() for poller in self.pollers.values()))
         return sum(visits)
 
@@ -141,6 +158,10 @@ class Headend:
                 except Exception:
                     # The outbox is read again on the next round; collection goes on.
                     logger.exception("Unable to read the relay-command outbox")
+                try:
+                    await self.dispatch_reads()
+                except Exception:
+                    logger.exception("Unable to read the read-now requests")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.command_poll_s)
         finally:

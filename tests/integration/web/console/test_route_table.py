@@ -17,6 +17,8 @@ from tests.integration.web.console.helpers import LOGINS, log_in
 from tests.integration.web.console.routes import ConsoleRoute, console_routes
 
 from wattbook.application.accounts.install_meter import install_meter
+from wattbook.application.headend import ports as hp
+from wattbook.application.headend.configure_bus import configure_bus
 from wattbook.application.payments.counter import pay_at_counter
 from wattbook.application.staff import ports as staff_ports
 from wattbook.bootstrap import WebRuntime
@@ -78,6 +80,7 @@ SAMPLES: dict[tuple[str, str], Callable[[Context], dict[str, str]]] = {
         "operation": "TRIP",
         "reason": "检修",
     },
+    ("POST", "/console/meters/{meter}/read"): lambda c: {},
     ("POST", "/console/meters/{meter}/keep-power"): lambda c: {"hours": "48", "reason": "病人"},
     ("POST", "/console/meters/{meter}/power-back"): lambda c: {"reason": "24 小时热线"},
     ("POST", "/console/alarms/{alarm_id}/acknowledge"): lambda c: {},
@@ -121,6 +124,12 @@ async def _world(runtime: WebRuntime) -> Context:
         meter_number=FIRST,
         bus="bus-1",
         initial=RegisterSet(total_wh=0, sharp_wh=0, peak_wh=0, flat_wh=0, valley_wh=0),
+    )
+    await configure_bus(
+        uow=runtime.storage.uow_factory(),
+        bus=hp.BusConfig(
+            name="bus-1", url="tcp://127.0.0.1:7001", meters=(hp.BusMeter(meter_number=FIRST),)
+        ),
     )
     context = {
         "number": str(FIRST),

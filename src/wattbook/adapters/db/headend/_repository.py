@@ -19,6 +19,9 @@ from wattbook.application.accounts import ports as account_ports
 from wattbook.application.headend import ports as hp
 from wattbook.domain.headend import (
     MeterEventKind,
+    ReadRequest,
+    ReadRequestStatus,
+    ReadValues,
     RelayCommand,
     RelayCommandStatus,
     RelayOperation,
@@ -703,3 +706,134 @@ class SqlHeadendRepository:
         Command ``other_than`` (the one being recorded) is left out; None if there is none.
         """
         return await self._worker.run(self._last_switch, account, other_than)
+
+    # ------------------------------------------------------------------ read-now requests
+
+    def _add_read_request(self, meter: MeterNumber, requested_by: str, at: datetime) -> int:
+        t = headend_t.meter_read_requests
+        connection = self._worker.conn()
+        pending = t.c.status == ReadRequestStatus.PENDING.value
+        inserted = connection.execute(
+            _insert(connection)(t)
+            .values(
+                meter_number=str(meter),
+                requested_by=requested_by,
+                requested_at=at,
+                status=ReadRequestStatus.PENDING.value,
+            )
+            .on_conflict_do_nothing(index_elements=["meter_number"], index_where=pending)
+            .returning(t.c.id)
+        ).scalar_one_or_none()
+        if inserted is not None:
+            return int(inserted)
+        # Another ask queued one first: that is the request.
+        return int(
+            connection.execute(
+                sa.select(t.c.id).where(t.c.meter_number == str(meter), pending)
+            ).scalar_one()
+        )
+
+    async def add_read_request(self, meter: MeterNumber, *, requested_by: str, at: datetime) -> int:
+        """Queue a read-now request for a meter; return its id (that of the pending one, if
+        one is pending already)."""
+        return await self._worker.run(self._add_read_request, meter, requested_by, at)
+
+    def _read_requests(
+        self, meter: MeterNumber | None, pending_only: bool, limit: int
+    ) -> tuple[ReadRequest, ...]:
+        t = headend_t.meter_read_requests
+        query = sa.select(t)
+        if meter is not None:
+            query = query.where(t.c.meter_number == str(meter)).order_by(t.c.id.desc())
+        else:
+            query = query.order_by(t.c.requested_at, t.c.id)
+        if pending_only:
+            query = query.where(t.c.status == ReadRequestStatus.PENDING.value)
+        rows = self._worker.conn().execute(query.limit(limit)).mappings()
+        return tuple(_read_request(row) for row in rows)
+
+    async def read_requests(
+        self, *, meter: MeterNumber | None = None, pending_only: bool = False, limit: int
+    ) -> tuple[ReadRequest, ...]:
+        """Return read-now requests: a meter's newest first, or (no meter) the oldest first."""
+        return await self._worker.run(self._read_requests, meter, pending_only, limit)
+
+    def _expire_read_requests(self, requested_before: datetime, at: datetime) -> int:
+        t = headend_t.meter_read_requests
+        result = self._worker.conn().execute(
+            t.update()
+            .where(
+                t.c.status == ReadRequestStatus.PENDING.value,
+                t.c.requested_at <= requested_before,
+            )
+            .values(status=ReadRequestStatus.EXPIRED.value, done_at=at)
+        )
+        return int(result.rowcount)
+
+    async def expire_read_requests(self, *, requested_before: datetime, at: datetime) -> int:
+        """Mark the pending requests made at or before ``requested_before`` expired; return how
+        many."""
+        return await self._worker.run(self._expire_read_requests, requested_before, at)
+
+    def _finish_read_request(
+        self,
+        request_id: int,
+        status: ReadRequestStatus,
+        at: datetime,
+        error: str,
+        values: ReadValues | None,
+    ) -> bool:
+        t = headend_t.meter_read_requests
+        row: dict[str, Any] = {"status": status.value, "done_at": at, "error": error}
+        if values is not None:
+            row.update(
+                read_at=values.read_at,
+                total_wh=values.total_wh,
+                relay_open=values.relay_open,
+                active_power_mw=values.active_power_mw,
+                voltage_mv=values.voltage_mv,
+                current_ma=values.current_ma,
+            )
+        result = self._worker.conn().execute(
+            t.update()
+            .where(t.c.id == request_id, t.c.status == ReadRequestStatus.PENDING.value)
+            .values(**row)
+        )
+        return bool(result.rowcount)
+
+    async def finish_read_request(
+        self,
+        request_id: int,
+        *,
+        status: ReadRequestStatus,
+        at: datetime,
+        error: str = "",
+        values: ReadValues | None = None,
+    ) -> bool:
+        """Store how a pending request ended; return False if it was no longer pending."""
+        return await self._worker.run(
+            self._finish_read_request, request_id, status, at, error, values
+        )
+
+
+def _read_request(row: Any) -> ReadRequest:
+    values = None
+    if row["read_at"] is not None:
+        values = ReadValues(
+            read_at=row["read_at"],
+            total_wh=row["total_wh"],
+            relay_open=row["relay_open"],
+            active_power_mw=row["active_power_mw"],
+            voltage_mv=row["voltage_mv"],
+            current_ma=row["current_ma"],
+        )
+    return ReadRequest(
+        id=int(row["id"]),
+        meter_number=MeterNumber(value=row["meter_number"]),
+        requested_by=row["requested_by"],
+        requested_at=row["requested_at"],
+        status=ReadRequestStatus(row["status"]),
+        done_at=row["done_at"],
+        error=row["error"],
+        values=values,
+    )

@@ -185,3 +185,35 @@ meter_clock_checks = sa.Table(
     sa.Column("drift_ms", sa.BigInteger, nullable=False),
     sa.Column("corrected", sa.Boolean, nullable=False),
 )
+
+# Read-now requests (issue 12): the console asks, the head-end that owns the meter's bus
+# serves the request before its schedule and stores the outcome here (migration 0020).
+meter_read_requests = sa.Table(
+    "meter_read_requests",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("meter_number", sa.String(12), nullable=False),
+    sa.Column("requested_by", sa.String(100), nullable=False),
+    sa.Column("requested_at", UtcDateTime, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("done_at", UtcDateTime, nullable=True),
+    sa.Column("error", sa.Text, nullable=False, server_default=""),
+    sa.Column("read_at", UtcDateTime, nullable=True),
+    sa.Column("total_wh", sa.BigInteger, nullable=True),
+    sa.Column("relay_open", sa.Boolean, nullable=True),
+    sa.Column("active_power_mw", sa.BigInteger, nullable=True),
+    sa.Column("voltage_mv", sa.BigInteger, nullable=True),
+    sa.Column("current_ma", sa.BigInteger, nullable=True),
+    sa.Index("ix_meter_read_requests_status_requested_at", "status", "requested_at"),
+    sa.Index("ix_meter_read_requests_meter_number_id", "meter_number", "id"),
+    # One pending request per meter: two asks at once cannot both queue one.
+    sa.Index(
+        "uq_meter_read_requests_pending_meter",
+        "meter_number",
+        unique=True,
+        sqlite_where=sa.text("status = 'PENDING'"),
+        postgresql_where=sa.text("status = 'PENDING'"),
+    ),
+    sa.CheckConstraint(_in("status", ("PENDING", "DONE", "FAILED", "EXPIRED")), name="status"),
+    sa.CheckConstraint("total_wh IS NULL OR total_wh >= 0", name="total_wh_not_negative"),
+)

@@ -1,5 +1,6 @@
-"""Meters and buses (A1, A3, C2, C4, C5): health at a glance; trip, close and keep-power with a
-reason through the command outbox (read back by the head-end), and emergency power-back."""
+"""Meters and buses (A1, A3, C2, C4, C5): health at a glance; read now, trip, close and
+keep-power with a reason through the head-end's queues (the web never talks on a bus), and
+emergency power-back."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Depends, Form
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from wattbook.application.headend import dispatch_relay_commands, list_alarms
+from wattbook.application.headend import dispatch_relay_commands, list_alarms, read_now
 from wattbook.application.headend import ports as hp
 from wattbook.application.prepaid import keep_power
 from wattbook.domain import headend, staff
@@ -26,6 +27,8 @@ HEALTH_WINDOW = timedelta(days=7)
 # An emergency power-back keeps the power on for a day unless the operator says otherwise.
 POWER_BACK_HOURS = 24
 MAX_KEEP_POWER_HOURS = 24 * 31
+# The meter page shows this many of the meter's last read-now requests.
+READS_SHOWN = 3
 RELAY_ORDERS = {
     "TRIP": headend.RelayOperation.TRIP,
     "CLOSE": headend.RelayOperation.CLOSE,
@@ -87,16 +90,21 @@ async def meter_page(
     request: Request, meter: str, acting: Annotated[Acting, Depends(Guard(P.VIEW))]
 ) -> Response:
     """Show one meter, its alarms and its event history, and the orders an engineer gives."""
+    runtime = _context.runtime(request)
     try:
         found = await _meter(request, meter)
         alarms = await list_alarms.list_alarms(
-            uow=_context.runtime(request).storage.reader_factory(),
+            uow=runtime.storage.reader_factory(),
             open_only=False,
             subject=str(found.meter_number),
             limit=50,
         )
+        reads = await read_now.meter_read_requests(
+            uow=runtime.storage.reader_factory(), meter=found.meter_number, limit=READS_SHOWN
+        )
     except refusals() as error:
         return problem(request, error, acting=acting, back="/console/meters")
+    now = runtime.storage.clock.now()
     return render(
         request,
         "console/meter.html",
@@ -104,7 +112,39 @@ async def meter_page(
         meter=found,
         alarms=alarms,
         power_back_hours=POWER_BACK_HOURS,
+        # The refresh link differs from the page's own address, so following it reloads.
+        shown_at=int(now.timestamp()),
+        reads=[
+            {
+                "request": r,
+                "status": r.status_at(now).value,
+                "age_min": max(0, int((now - r.requested_at).total_seconds() // 60)),
+            }
+            for r in reads
+        ],
     )
+
+
+@router.post("/{meter}/read")
+async def read_meter(
+    request: Request,
+    meter: str,
+    acting: Annotated[Acting, Depends(Guard(P.READ_METER, audit="headend.read.requested"))],
+) -> Response:
+    """Ask the head-end that owns the meter's bus to read it now (a request it serves before
+    its schedule; one asked while another waits joins it). The outcome shows on the page."""
+    back = f"/console/meters/{meter}"
+    try:
+        found = await _meter(request, meter)
+        await read_now.request_meter_read(
+            uow=acting.uow(target=str(found.meter_number), after="read requested"),
+            clock=_context.runtime(request).storage.clock,
+            meter=found.meter_number,
+            requested_by=acting.login,
+        )
+    except refusals() as error:
+        return problem(request, error, acting=acting, back=back)
+    return RedirectResponse(back + "#read-now", status_code=303)
 
 
 @router.post("/{meter}/relay")
