@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -17,6 +17,18 @@ from sqlalchemy.engine import url as sa_url
 from wattbook.adapters import acceptors, bank, db, meters, sms
 from wattbook.adapters.clock import SystemClock
 from wattbook.application import ports, queries, read_ports
+from wattbook.application.accounts.import_households import ImportReport
+from wattbook.application.accounts.import_households import (
+    import_households as import_households_use_case,
+)
+from wattbook.application.api import ports as api_ports
+from wattbook.application.api.create_token import (
+    create_api_token as create_api_token_use_case,
+)
+from wattbook.application.api.list_tokens import list_api_tokens as list_api_tokens_use_case
+from wattbook.application.api.revoke_token import (
+    revoke_api_token as revoke_api_token_use_case,
+)
 from wattbook.application.billing import ports as billing_ports
 from wattbook.application.headend.configure_bus import configure_bus, load_buses
 from wattbook.application.headend.list_alarms import list_alarms
@@ -73,6 +85,12 @@ class Storage:
             reader_factory=db.reader_factory(engine),
             clock=clock if clock is not None else SystemClock(),
         )
+
+    @property
+    def report_factory(self) -> Callable[[], read_ports.ReportingUnitOfWork]:
+        """Return a factory of read-only units of work that also read the set-based reports
+        and the API's feeds."""
+        return db.reader_factory(self.engine)
 
     @property
     def resident_reader(self) -> ResidentReader:
@@ -967,3 +985,70 @@ async def start_bank_simulator(
         listener.close()
 
     return RunningBank(url=f"http://{host}:{bound}", bank=simulator, _stop=stop)
+
+
+# ---------------------------------------------------------------- the JSON API's tokens
+
+
+async def create_api_token(
+    *, settings: Settings | None = None, name: str, scopes: Collection[str], by: str
+) -> api_ports.NewToken:
+    """Make an API token (``wattbook api token create``); its secret is in the answer once.
+
+    :raises InvalidTokenRequest: if the name, scopes or ``by`` are not usable.
+    """
+    storage = build_storage(settings)
+    try:
+        return await create_api_token_use_case(
+            uow=storage.uow_factory(), clock=storage.clock, name=name, scopes=scopes, by=by
+        )
+    finally:
+        storage.close()
+
+
+async def list_api_tokens(*, settings: Settings | None = None) -> tuple[api_ports.ApiToken, ...]:
+    """Return every API token, oldest first (``wattbook api token list``)."""
+    storage = build_storage(settings)
+    try:
+        return await list_api_tokens_use_case(uow=storage.uow_factory())
+    finally:
+        storage.close()
+
+
+async def revoke_api_token(
+    *, settings: Settings | None = None, token_id: int, by: str
+) -> api_ports.ApiToken:
+    """Revoke an API token (``wattbook api token revoke``).
+
+    :raises UnknownToken: if there is no such token.
+    """
+    storage = build_storage(settings)
+    try:
+        return await revoke_api_token_use_case(
+            uow=storage.uow_factory(), clock=storage.clock, token_id=token_id, by=by
+        )
+    finally:
+        storage.close()
+
+
+# ---------------------------------------------------------------- migration from the old system
+
+
+async def import_households(
+    *,
+    settings: Settings | None = None,
+    rows: Sequence[tuple[int, Sequence[str]]],
+    by: str,
+    note: str = "",
+) -> ImportReport:
+    """Open every household of a file's rows, or none (``wattbook import households``).
+
+    :raises InvalidHouseholdFile: listing every bad row; nothing is written.
+    """
+    storage = build_storage(settings)
+    try:
+        return await import_households_use_case(
+            uow=storage.uow_factory(), clock=storage.clock, rows=rows, by=by, note=note
+        )
+    finally:
+        storage.close()

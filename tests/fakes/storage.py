@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Self
 
 from wattbook.application.accounts import ports as account_ports
+from wattbook.application.api import ports as api_ports
 from wattbook.application.billing import ports as billing_ports
 from wattbook.application.headend import ports as hp
 from wattbook.application.metering import ports as metering_ports
@@ -335,6 +336,13 @@ class Tables:
                 return row
         return None
 
+    # token id -> (token, hash)
+    api_tokens: dict[int, tuple[api_ports.ApiToken, str]] = dataclasses.field(default_factory=dict)
+    # (token id, key) -> first answer
+    api_answers: dict[tuple[int, str], api_ports.IdempotentAnswer] = dataclasses.field(
+        default_factory=dict
+    )
+
     def entry(self, reference: str) -> _EntryRow | None:
         for row in self.entries:
             if row.entry.reference == reference:
@@ -407,6 +415,7 @@ class FakeUnitOfWork:
         self.ingest = FakeIngestRepository(self)
         self.alarms = FakeAlarmRepository(self)
         self.calendar = FakeCalendarRepository(self)
+        self.api_tokens = FakeApiTokenRepository(self)
         self.staff = FakeStaffRepository(self)
 
     @property
@@ -2125,6 +2134,67 @@ class FakeAlarmRepository(_Repository):
                     self.t.alarms[index] = alarm
                 return alarm
         raise UnknownAlarm(f"no alarm {alarm_id}")
+
+
+# ---------------------------------------------------------------------------- API tokens
+
+
+class FakeApiTokenRepository(_Repository):
+    """``api_ports.ApiTokenRepository`` in memory: hashes unique, first answers kept."""
+
+    async def add_token(
+        self,
+        *,
+        name: str,
+        token_sha256: str,
+        prefix: str,
+        scopes: frozenset[api_ports.Scope],
+        at: dt.datetime,
+        by: str,
+    ) -> api_ports.ApiToken:
+        if any(stored == token_sha256 for _, stored in self.t.api_tokens.values()):
+            raise UniqueViolation("api_tokens.token_sha256")
+        token = api_ports.ApiToken(
+            id=self.t.new_id("api_tokens"),
+            name=name,
+            prefix=prefix,
+            scopes=frozenset(scopes),
+            created_at=at,
+            created_by=by,
+        )
+        self.t.api_tokens[token.id] = (token, token_sha256)
+        return token
+
+    async def tokens(self) -> tuple[api_ports.ApiToken, ...]:
+        return tuple(token for _, (token, _) in sorted(self.t.api_tokens.items()))
+
+    async def token_by_hash(self, token_sha256: str) -> api_ports.ApiToken | None:
+        for token, stored in self.t.api_tokens.values():
+            if stored == token_sha256:
+                return token
+        return None
+
+    async def revoke_token(self, token_id: int, *, at: dt.datetime, by: str) -> api_ports.ApiToken:
+        if token_id not in self.t.api_tokens:
+            raise api_ports.UnknownToken(f"there is no API token {token_id}")
+        token, stored = self.t.api_tokens[token_id]
+        if token.revoked_at is None:
+            token = dataclasses.replace(token, revoked_at=at, revoked_by=by)
+            self.t.api_tokens[token_id] = (token, stored)
+        return token
+
+    async def answer(self, token_id: int, key: str) -> api_ports.IdempotentAnswer | None:
+        return self.t.api_answers.get((token_id, key))
+
+    async def keep_answer(
+        self,
+        token_id: int,
+        key: str,
+        answer: api_ports.IdempotentAnswer,
+        *,
+        at: dt.datetime,
+    ) -> api_ports.IdempotentAnswer:
+        return self.t.api_answers.setdefault((token_id, key), answer)
 
 
 # ---------------------------------------------------------------------------- staff

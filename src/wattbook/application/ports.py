@@ -15,6 +15,7 @@ from typing import Protocol, Self
 
 from wattbook.application.accounts.ports import AccountRepository, MeterRepository
 from wattbook.application.alarm_ports import AlarmRepository
+from wattbook.application.api.ports import ApiTokenRepository
 from wattbook.application.billing.ports import (
     ChargeRepository,
     LedgerRepository,
@@ -54,6 +55,7 @@ class UnitOfWork(Protocol):
     ingest: IngestRepository
     alarms: AlarmRepository
     calendar: CalendarRepository
+    api_tokens: ApiTokenRepository
     staff: StaffRepository
 
     async def __aenter__(self) -> Self:

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from wattbook.application.alarm_ports import AlarmReader
+from wattbook.application.api.ports import ApiToken
 from wattbook.application.billing.ports import BalanceDifference
 from wattbook.application.headend.ports import (
     BusConfig,
@@ -27,8 +28,9 @@ from wattbook.application.headend.ports import (
 from wattbook.application.notifications.ports import AccountWithoutPhone, FailedSms, SmsDelivery
 from wattbook.application.payments.ports import CashUpLine, Payment
 from wattbook.application.prepaid.calendar_ports import CalendarChange, ConfirmedYear
+from wattbook.application.queries.report_ports import ReportReader
 from wattbook.application.staff import ports as staff_ports
-from wattbook.domain import accounts, billing, ledger, payments
+from wattbook.domain import accounts, billing, ledger, payments, prepaid
 from wattbook.domain.headend import ReadRequest
 from wattbook.domain.values import AccountNumber, MeterNumber, Money, WorkingCalendar
 
@@ -207,6 +209,22 @@ class CalendarReader(Protocol):
         ...
 
 
+class PrepaidReader(Protocol):
+    """Read the prepaid policy in force."""
+
+    async def settings(self, *, on: date) -> prepaid.PrepaidSettings:
+        """Return the policy in force on a local date."""
+        ...
+
+
+class ApiTokenReader(Protocol):
+    """Find the API token a request carries."""
+
+    async def token_by_hash(self, token_sha256: str) -> ApiToken | None:
+        """Return the token stored under this hash, revoked or not, or None."""
+        ...
+
+
 class StaffReader(Protocol):
     """Operators and the audit log, read."""
 
@@ -274,6 +292,16 @@ class ReadOnlyUnitOfWork(Protocol):
         ...
 
     @property
+    def prepaid(self) -> PrepaidReader:
+        """Return the prepaid policy."""
+        ...
+
+    @property
+    def api_tokens(self) -> ApiTokenReader:
+        """Return the API's tokens."""
+        ...
+
+    @property
     def staff(self) -> StaffReader:
         """Return the operators and the audit log."""
         ...
@@ -289,6 +317,16 @@ class ReadOnlyUnitOfWork(Protocol):
         traceback: TracebackType | None,
     ) -> None:
         """End the transaction and release the connection."""
+        ...
+
+
+class ReportingUnitOfWork(ReadOnlyUnitOfWork, Protocol):
+    """A read-only unit of work that also reads the set-based reports and the API's feeds
+    (the storage's read-only unit of work; the writing one has no need of them)."""
+
+    @property
+    def reports(self) -> ReportReader:
+        """Return the set-based reports and the API's feeds."""
         ...
 
 

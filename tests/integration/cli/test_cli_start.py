@@ -16,7 +16,17 @@ import pytest
 
 from wattbook.interfaces.cli import _exits, _main
 
-HEAVY = ("fastapi", "starlette", "sqlalchemy", "alembic", "httpx", "fpdf", "uvicorn", "jinja2")
+HEAVY = (
+    "fastapi",
+    "starlette",
+    "sqlalchemy",
+    "alembic",
+    "httpx",
+    "fpdf",
+    "uvicorn",
+    "jinja2",
+    "openpyxl",
+)
 README = Path(__file__).parents[3] / "README.md"
 
 _LOADED = """
@@ -51,6 +61,8 @@ def _heavy_loaded(*argv: str) -> tuple[object, list[str]]:
         ("meter", "read", "--help"),
         ("serve", "--help"),
         ("demo", "--help"),
+        ("import", "households", "--help"),
+        ("api", "token", "create", "--help"),
         # A real meter tool run, on a bus nobody answers: it fails fast, loading no stack.
         ("meter", "read", "--bus", "tcp://127.0.0.1:1", "--address", "051600000001"),
     ],

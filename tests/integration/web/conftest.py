@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy.engine import Engine
 from tests.fakes import FakeBankGateway, FakeClock
 from tests.functional.household import local
 from tests.integration.db.databases import empty_engine, engine
+from tests.integration.web.chromium import chromium
 
 from wattbook import bootstrap
 from wattbook.adapters import db
@@ -58,3 +60,10 @@ async def client(engine: Engine, clock: FakeClock) -> AsyncIterator[httpx.AsyncC
     async with httpx.AsyncClient(transport=transport, base_url="http://kiosk.test") as client:
         yield client
     await app.state.batcher.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Yield Debian's Chromium, headless, for a module's browser tests."""
+    with chromium() as launched:
+        yield launched

@@ -9,13 +9,20 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+from tests.integration.web.server import free_port
 
+from wattbook import bootstrap
+from wattbook.adapters import db
 from wattbook.interfaces.web import create_app
+from wattbook.settings import Settings
 
 
 class ThreadedServer:
@@ -71,4 +78,21 @@ class ThreadedServer:
         return str(session.data["captcha"])
 
 
-__all__ = ["ThreadedServer", "create_app"]
+@contextmanager
+def served(folder: Path, build: Callable[[Engine], Awaitable[FastAPI]]) -> Iterator[ThreadedServer]:
+    """Serve the app ``build`` makes on a new, migrated SQLite database in ``folder``."""
+    url = f"sqlite:///{folder / 'web.sqlite3'}"
+    bootstrap.migrate(Settings(database_url=url))
+
+    async def app() -> FastAPI:
+        return await build(db.create_engine(url))
+
+    running = ThreadedServer(app, free_port())
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+__all__ = ["ThreadedServer", "create_app", "served"]

@@ -7,12 +7,13 @@ Screenshots are kept under test-artifacts/portal/ (git-ignored) for people to lo
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.engine import Engine
 from tests.fakes import FakeClock
+from tests.integration.web.chromium import MARKS, shot
 from tests.integration.web.conftest import SECRET, web_runtime
 from tests.integration.web.portal_fixtures import (
     HOLDER,
@@ -21,56 +22,32 @@ from tests.integration.web.portal_fixtures import (
     START,
     build_households,
 )
-from tests.integration.web.portal_server import ThreadedServer, create_app
-from tests.integration.web.server import free_port
+from tests.integration.web.portal_server import ThreadedServer, create_app, served
 
-from wattbook import bootstrap
-from wattbook.adapters import db
-from wattbook.settings import Settings, WebSettings
+from wattbook.settings import WebSettings
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "portal"
 NUMBER = "051600001234"
 PAGES = ("", "/payments", "/charges", "/usage", "/power", "/texts", "/downloads")
 
 sync_api = pytest.importorskip("playwright.sync_api")
 axe_playwright = pytest.importorskip("axe_playwright_python.sync_playwright")
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium"),
-    pytest.mark.slow,
-]
+pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedServer]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('portal') / 'portal.sqlite3'}"
-    bootstrap.migrate(Settings(database_url=url))
-
-    async def build() -> FastAPI:
-        engine = db.create_engine(url)
+    async def build(engine: Engine) -> FastAPI:
         clock = FakeClock(START)
         await build_households(engine, clock)
         web = WebSettings(bank_secret=SECRET, portal_sms_code=False)
         return create_app(web_runtime(engine, clock, web=web), background=False)
 
-    running = ThreadedServer(build, free_port())
-    running.start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield launched
-        launched.close()
+    with served(tmp_path_factory.mktemp("portal"), build) as running:
+        yield running
 
 
 def _shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    shot(page, "portal", name)
 
 
 def _log_in(

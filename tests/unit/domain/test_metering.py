@@ -15,6 +15,7 @@ from wattbook.domain.values import (
     SHANGHAI,
     AccountNumber,
     BillingMonth,
+    Energy,
     MeterNumber,
     Price,
     RegisterSet,
@@ -509,3 +510,33 @@ class TestTimeOfUseMismatchProperties:
 
         assert assessment.outcome is metering.ReadingOutcome.ACCEPTED
         assert [a for a in assessment.alarms if a.kind is AlarmKind.TOU_MISMATCH] == []
+
+
+class TestSuspicion:
+    limits = metering.SuspicionLimits()
+
+    def test_zero_use_is_suspect_only_after_occupancy(self) -> None:
+        assert metering.zero_use_while_occupied(
+            before=Energy(wh=1_000), during=Energy.zero(), limits=self.limits
+        )
+        assert not metering.zero_use_while_occupied(
+            before=Energy(wh=990), during=Energy.zero(), limits=self.limits
+        )
+        assert not metering.zero_use_while_occupied(
+            before=Energy(wh=9_000), during=Energy(wh=10), limits=self.limits
+        )
+
+    def test_a_drop_is_below_half_of_the_use_before(self) -> None:
+        assert metering.sudden_drop(
+            before=Energy(wh=10_000), after=Energy(wh=4_990), limits=self.limits
+        )
+        assert not metering.sudden_drop(
+            before=Energy(wh=10_000), after=Energy(wh=5_000), limits=self.limits
+        )
+        assert not metering.sudden_drop(
+            before=Energy(wh=900), after=Energy.zero(), limits=self.limits
+        )
+
+    def test_the_relay_lets_one_register_step_through(self) -> None:
+        assert not metering.use_while_relay_open(used=Energy(wh=10), limits=self.limits)
+        assert metering.use_while_relay_open(used=Energy(wh=20), limits=self.limits)

@@ -842,3 +842,9 @@ class TestLowBalanceLine:
         assert prepaid.is_low(balance, price, settings) == (
             fen < prepaid.low_balance_line_fen(price, settings)
         )
+
+
+class TestArrearsLine:
+    @pytest.mark.parametrize("fen", [-1, 0, 1, -100_000])
+    def test_in_arrears_is_below_the_line(self, fen: int) -> None:
+        assert prepaid.in_arrears(Money(fen=fen)) == (fen < prepaid.arrears_line_fen())

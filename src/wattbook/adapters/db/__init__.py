@@ -8,6 +8,7 @@ One package per business area (``accounts``, ``metering``, ``billing``, ``prepai
 from wattbook.adapters.db import (  # noqa: F401  (each area declares its tables on metadata)
     accounts,
     alarms,
+    api,
     billing,
     headend,
     metering,
@@ -67,6 +68,7 @@ from wattbook.adapters.db._workers import (
 )
 from wattbook.adapters.db.accounts import _tables as _accounts_tables  # noqa: F401
 from wattbook.adapters.db.alarms import _tables as _alarms_tables  # noqa: F401
+from wattbook.adapters.db.api import _tables as _api_tables  # noqa: F401
 from wattbook.adapters.db.billing import _tables as _billing_tables  # noqa: F401
 from wattbook.adapters.db.headend import _tables as _headend_tables  # noqa: F401
 from wattbook.adapters.db.metering import _tables as _metering_tables  # noqa: F401

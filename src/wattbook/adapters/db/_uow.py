@@ -16,6 +16,7 @@ from wattbook.adapters.db._engine import READ_ONLY_OPTION, SQLITE_BEGIN_OPTION
 from wattbook.adapters.db._sql import Worker
 from wattbook.adapters.db.accounts._repository import SqlAccountRepository, SqlMeterRepository
 from wattbook.adapters.db.alarms._repository import SqlAlarmRepository
+from wattbook.adapters.db.api._repository import SqlApiTokenRepository
 from wattbook.adapters.db.billing._repository import (
     SqlChargeRepository,
     SqlLedgerRepository,
@@ -28,9 +29,11 @@ from wattbook.adapters.db.notifications._repository import SqlSmsOutbox
 from wattbook.adapters.db.payments._repository import SqlPaymentRepository
 from wattbook.adapters.db.prepaid._calendar import SqlCalendarRepository
 from wattbook.adapters.db.prepaid._repository import SqlOutbox, SqlPrepaidRepository
+from wattbook.adapters.db.reports._repository import SqlReportReader
 from wattbook.adapters.db.staff._repository import SqlStaffRepository
 from wattbook.application import alarm_ports, read_ports
 from wattbook.application.accounts import ports as account_ports
+from wattbook.application.api import ports as api_ports
 from wattbook.application.billing import ports as billing_ports
 from wattbook.application.headend import ports as headend_ports
 from wattbook.application.metering import ports as metering_ports
@@ -38,6 +41,7 @@ from wattbook.application.notifications import ports as sms_ports
 from wattbook.application.payments import ports as payment_ports
 from wattbook.application.prepaid import calendar_ports
 from wattbook.application.prepaid import ports as prepaid_ports
+from wattbook.application.queries import report_ports
 from wattbook.application.staff import ports as staff_ports
 
 T = TypeVar("T")
@@ -198,6 +202,7 @@ class SqlUnitOfWork(_SqlTransaction):
         self.ingest: metering_ports.IngestRepository = SqlIngestRepository(worker)
         self.alarms: alarm_ports.AlarmRepository = SqlAlarmRepository(worker)
         self.calendar: calendar_ports.CalendarRepository = SqlCalendarRepository(worker)
+        self.api_tokens: api_ports.ApiTokenRepository = SqlApiTokenRepository(worker)
         self.staff: staff_ports.StaffRepository = SqlStaffRepository(worker)
 
     def _begin(self) -> Connection:
@@ -236,6 +241,9 @@ class SqlReadOnlyUnitOfWork(_SqlTransaction):
         self.payments: read_ports.PaymentReader = SqlPaymentRepository(worker)
         self.alarms: alarm_ports.AlarmReader = SqlAlarmRepository(worker)
         self.calendar: read_ports.CalendarReader = SqlCalendarRepository(worker)
+        self.prepaid: read_ports.PrepaidReader = SqlPrepaidRepository(worker)
+        self.api_tokens: read_ports.ApiTokenReader = SqlApiTokenRepository(worker)
+        self.reports: report_ports.ReportReader = SqlReportReader(worker)
         self.staff: read_ports.StaffReader = SqlStaffRepository(worker)
 
     def _begin(self) -> Connection:

@@ -6,6 +6,13 @@ from wattbook.application.queries._activity import (
     StatementDifference,
     check_statements,
 )
+from wattbook.application.queries._feeds import (
+    Page,
+    account_detail,
+    account_page,
+    payment_page,
+    reading_page,
+)
 from wattbook.application.queries._month_end import month_end_statements
 from wattbook.application.queries._no_phone import accounts_without_phone, failed_sms
 from wattbook.application.queries._overview import AccountGlance, account_glances
@@ -29,15 +36,36 @@ from wattbook.application.queries._portal import (
     resident_texts,
     resident_usage,
 )
+from wattbook.application.queries._reports import (
+    MAX_REPORT_DAYS,
+    BalanceList,
+    BusSuccess,
+    CollectionReport,
+    InvalidReportRange,
+    SuspectMeter,
+    arrears_list,
+    check_range,
+    collection_success_by_bus,
+    consumption_ranking,
+    daily_collections,
+    low_balance_list,
+    suspect_meters,
+)
 from wattbook.application.queries._statement import monthly_statement
 
 __all__ = [
     "MAX_PAGE_SIZE",
+    "MAX_REPORT_DAYS",
     "AccountGlance",
     "ActivityFeed",
+    "BalanceList",
+    "BusSuccess",
     "ChargePage",
+    "CollectionReport",
     "InvalidPage",
+    "InvalidReportRange",
     "LoginRefused",
+    "Page",
     "PowerEvent",
     "PowerEventKind",
     "PowerStory",
@@ -46,18 +74,30 @@ __all__ = [
     "ResidentUsage",
     "StatementCheck",
     "StatementDifference",
+    "SuspectMeter",
+    "account_detail",
     "account_glances",
+    "account_page",
     "accounts_without_phone",
+    "arrears_list",
+    "check_range",
     "check_statements",
+    "collection_success_by_bus",
+    "consumption_ranking",
+    "daily_collections",
     "failed_sms",
     "identify_resident",
+    "low_balance_list",
     "month_end_statements",
     "monthly_statement",
+    "payment_page",
     "power_story",
+    "reading_page",
     "resident_charges",
     "resident_home",
     "resident_payments",
     "resident_statement",
     "resident_texts",
     "resident_usage",
+    "suspect_meters",
 ]

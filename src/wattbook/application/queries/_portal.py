@@ -44,7 +44,8 @@ POWER_STORY_LIMIT = 200
 
 
 class InvalidPage(ValueError):
-    """A page number or size out of range, or a date range that ends before it starts."""
+    """A page number or size out of range (the portal's pages, the API's feeds), or a date
+    range that ends before it starts."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

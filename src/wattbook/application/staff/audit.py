@@ -13,6 +13,7 @@ from typing import Self
 
 from wattbook.application import alarm_ports, ports
 from wattbook.application.accounts import ports as account_ports
+from wattbook.application.api import ports as api_ports
 from wattbook.application.billing import ports as billing_ports
 from wattbook.application.headend import ports as headend_ports
 from wattbook.application.metering import ports as metering_ports
@@ -58,6 +59,7 @@ class _AuditedUnitOfWork:
         self.alarms: alarm_ports.AlarmRepository = inner.alarms
         self.calendar: calendar_ports.CalendarRepository = inner.calendar
         self.staff: staff_ports.StaffRepository = inner.staff
+        self.api_tokens: api_ports.ApiTokenRepository = inner.api_tokens
 
     async def __aenter__(self) -> Self:
         await self._inner.__aenter__()

@@ -32,6 +32,13 @@ from wattbook.domain.metering._reading import (
     final_reading,
     rebaseline,
 )
+from wattbook.domain.metering._suspicion import (
+    SuspectKind,
+    SuspicionLimits,
+    sudden_drop,
+    use_while_relay_open,
+    zero_use_while_occupied,
+)
 
 __all__ = [
     "REGISTERS_COMPARED",
@@ -48,6 +55,8 @@ __all__ = [
     "ReadingAssessment",
     "ReadingOutcome",
     "RegisterBaseline",
+    "SuspectKind",
+    "SuspicionLimits",
     "accept_held_reading",
     "apportion",
     "assess_reading",
@@ -60,4 +69,7 @@ __all__ = [
     "month_starts",
     "rebaseline",
     "since_opening",
+    "sudden_drop",
+    "use_while_relay_open",
+    "zero_use_while_occupied",
 ]

@@ -235,9 +235,18 @@ def ends_low_spell(balance: Money, price: Price, settings: PrepaidSettings) -> b
     )
 
 
+def arrears_line_fen() -> int:
+    """Return the balance below which an account is in arrears (B6): zero fen.
+
+    ``in_arrears(balance)`` is exactly ``balance.fen < arrears_line_fen()``; the arrears
+    list's SQL takes its line from here.
+    """
+    return 0
+
+
 def in_arrears(balance: Money) -> bool:
     """Test whether the balance is below zero (B6: 电量低于0度切断供电; zero is not below)."""
-    return balance.fen < 0
+    return balance.fen < arrears_line_fen()
 
 
 def in_warning_band(balance: Money, price: Price, settings: PrepaidSettings) -> bool:

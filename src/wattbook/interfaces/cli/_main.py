@@ -26,10 +26,12 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 def _registrars() -> list[Registrar]:
     from wattbook.interfaces.cli import (
         _admin,
+        _api,
         _bank,
         _calendar,
         _demo_args,
         _headend,
+        _import,
         _kiosk,
         _ledger,
         _meter_args,
@@ -51,6 +53,8 @@ def _registrars() -> list[Registrar]:
         _bank.register,
         _calendar.register,
         _kiosk.register,
+        _import.register,
+        _api.register,
         _admin.register,
     ]
 

@@ -17,6 +17,7 @@ from wattbook import bootstrap
 from wattbook.application.payments import kiosk
 from wattbook.bootstrap import WebRuntime
 from wattbook.interfaces.web import (
+    _api,
     _bank,
     _errors,
     _guards,
@@ -92,6 +93,7 @@ def create_app(
     app.include_router(_kiosk.router)
     app.include_router(_portal_auth.router)
     app.include_router(_portal.router)
+    app.mount("/api/v1", _api.create_api(runtime))
     console.install(app)
 
     @app.get("/livez", include_in_schema=False)

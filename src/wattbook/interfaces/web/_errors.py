@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from wattbook import bootstrap
 from wattbook.application import queries
 from wattbook.application.accounts import ports as account_ports
+from wattbook.application.api import ports as api_ports
 from wattbook.application.payments.kiosk import UnknownSession
 from wattbook.domain import payments
 from wattbook.domain.values import InvalidAccountNumber
@@ -27,8 +28,20 @@ from wattbook.interfaces.web._ratelimit import LookupRateLimited
 
 logger = logging.getLogger(__name__)
 
+
+class InvalidCursor(ValueError):
+    """A page cursor the API did not make."""
+
+
 # (status, stable code) per anticipated error; the most specific class first.
 ANTICIPATED: tuple[tuple[type[Exception], int, str], ...] = (
+    (api_ports.InvalidToken, 401, "INVALID_TOKEN"),
+    (api_ports.MissingScope, 403, "MISSING_SCOPE"),
+    (api_ports.InvalidIdempotencyKey, 400, "IDEMPOTENCY_KEY_REQUIRED"),
+    (api_ports.IdempotencyConflict, 409, "IDEMPOTENCY_CONFLICT"),
+    (InvalidCursor, 400, "INVALID_CURSOR"),
+    (queries.InvalidPage, 422, "INVALID_PAGE"),
+    (queries.InvalidReportRange, 422, "INVALID_REPORT_RANGE"),
     (account_ports.UnknownAccount, 404, "UNKNOWN_ACCOUNT"),
     (InvalidAccountNumber, 422, "INVALID_ACCOUNT_NUMBER"),
     (UnknownSession, 404, "UNKNOWN_SESSION"),
@@ -40,7 +53,6 @@ ANTICIPATED: tuple[tuple[type[Exception], int, str], ...] = (
     (payments.KioskNotAuthenticated, 401, "KIOSK_NOT_SIGNED"),
     (LookupRateLimited, 429, "TOO_MANY_LOOKUPS"),
     (CsrfRefused, 403, "CSRF_REFUSED"),
-    (queries.InvalidPage, 422, "INVALID_REQUEST"),
     (payments.UnknownReceipt, 404, "UNKNOWN_RECEIPT"),
     (payments.DuplicatePayment, 409, "DUPLICATE_PAYMENT"),
     (payments.CounterClosed, 403, "COUNTER_CLOSED"),

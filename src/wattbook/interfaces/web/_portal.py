@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import csv
+import functools
 import io
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -56,6 +57,11 @@ def _kwh(wh: int) -> str:
     sign = "-" if wh < 0 else ""
     whole, rest = divmod(abs(wh), 1000)
     return f"{sign}{whole}.{rest // 10:02d}"
+
+
+def _chart_kwh(wh: float) -> str:
+    # The usage charts' axis and tips in kWh as the tables beside them show it.
+    return _kwh(int(wh))
 
 
 def item_label(language: str, item: str) -> str:
@@ -289,53 +295,65 @@ async def usage(
     def t(key: str) -> str:
         return translate(language, key)
 
+    # kWh as the tables show it; the axis steps by 0.1 kWh at the least.
+    chart = functools.partial(
+        _charts.Chart, description=t("portal.usage.chart_desc"), shown=_chart_kwh, unit="kWh"
+    )
+    step = 100
+
     day_labels = [row.period[8:] for row in found.month_days]
     month_labels = [row.period[5:] for row in found.year_months]
     charts = {
-        "daily": _charts.bar_chart(
-            chart_id="chart-daily",
-            title=t("portal.usage.daily_title").format(month=str(found.month)),
-            description=t("portal.usage.chart_desc"),
-            labels=day_labels,
-            series=[
-                _charts.Series(
-                    name=str(found.month),
-                    values_wh=[row.registers.total_wh for row in found.month_days],
-                )
-            ],
+        "daily": _charts.columns(
+            chart(
+                chart_id="chart-daily",
+                title=t("portal.usage.daily_title").format(month=str(found.month)),
+                labels=day_labels,
+                series=[
+                    _charts.Series(
+                        name=str(found.month),
+                        values=[row.registers.total_wh for row in found.month_days],
+                    )
+                ],
+            ),
+            step=step,
             label_every=5,
         ),
-        "monthly": _charts.bar_chart(
-            chart_id="chart-monthly",
-            title=t("portal.usage.monthly_title").format(year=found.year),
-            description=t("portal.usage.chart_desc"),
-            labels=month_labels,
-            series=[
-                _charts.Series(
-                    name=str(found.year),
-                    values_wh=[row.registers.total_wh for row in found.year_months],
-                ),
-                _charts.Series(
-                    name=str(found.year - 1),
-                    values_wh=[row.registers.total_wh for row in found.last_year_months],
-                ),
-            ],
+        "monthly": _charts.columns(
+            chart(
+                chart_id="chart-monthly",
+                title=t("portal.usage.monthly_title").format(year=found.year),
+                labels=month_labels,
+                series=[
+                    _charts.Series(
+                        name=str(found.year),
+                        values=[row.registers.total_wh for row in found.year_months],
+                    ),
+                    _charts.Series(
+                        name=str(found.year - 1),
+                        values=[row.registers.total_wh for row in found.last_year_months],
+                    ),
+                ],
+            ),
+            step=step,
         ),
-        "split": _charts.bar_chart(
-            chart_id="chart-split",
-            title=t("portal.usage.split_title"),
-            description=t("portal.usage.chart_desc"),
-            labels=[t(f"portal.period.{name}") for name in _PERIODS],
-            series=[
-                _charts.Series(
-                    name=t("portal.usage.this_month"),
-                    values_wh=[value for _name, value in _split(found.this_month)],
-                ),
-                _charts.Series(
-                    name=t("portal.usage.this_year"),
-                    values_wh=[value for _name, value in _split(found.this_year)],
-                ),
-            ],
+        "split": _charts.columns(
+            chart(
+                chart_id="chart-split",
+                title=t("portal.usage.split_title"),
+                labels=[t(f"portal.period.{name}") for name in _PERIODS],
+                series=[
+                    _charts.Series(
+                        name=t("portal.usage.this_month"),
+                        values=[value for _name, value in _split(found.this_month)],
+                    ),
+                    _charts.Series(
+                        name=t("portal.usage.this_year"),
+                        values=[value for _name, value in _split(found.this_year)],
+                    ),
+                ],
+            ),
+            step=step,
         ),
     }
     current = BillingMonth.of_date(local_date(now))

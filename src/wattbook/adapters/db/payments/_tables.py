@@ -55,6 +55,8 @@ payments = sa.Table(
     sa.Column("note", sa.Text, nullable=False, server_default=""),
     sa.UniqueConstraint("channel", "channel_reference", "kind"),
     sa.Index("ix_payments_account_id_at", "account_id", "at"),
+    # The daily collections report reads a range of days across every account (issue 12).
+    sa.Index("ix_payments_at", "at"),
     sa.CheckConstraint(_in("channel", CHANNELS), name="channel"),
     sa.CheckConstraint(_in("kind", PAYMENT_KINDS), name="kind"),
     sa.CheckConstraint("amount_fen <> 0", name="not_zero"),

@@ -19,6 +19,7 @@ from wattbook.interfaces.web.console import (
     _login,
     _meters,
     _operators,
+    _reports,
     _settings,
 )
 from wattbook.interfaces.web.console._auth import (
@@ -40,6 +41,7 @@ ROUTERS = (
     _settings.router,
     _audit.router,
     _operators.router,
+    _reports.router,
 )
 # The only console routes without a guard: the log-in form and its post.
 PUBLIC_ROUTES = frozenset({("GET", "/console/login"), ("POST", "/console/login")})

@@ -35,6 +35,7 @@ NAV: list[NavItem] = [
     NavItem("/console/meters", "console.nav.meters", staff.Permission.VIEW),
     NavItem("/console/alarms", "console.nav.alarms", staff.Permission.VIEW),
     NavItem("/console/settings", "console.nav.settings", staff.Permission.CHANGE_SETTINGS),
+    NavItem("/console/reports", "console.nav.reports", staff.Permission.READ_REPORTS),
     NavItem("/console/audit", "console.nav.audit", staff.Permission.READ_AUDIT),
     NavItem("/console/operators", "console.nav.operators", staff.Permission.MANAGE_OPERATORS),
 ]
