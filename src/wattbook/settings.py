@@ -47,11 +47,18 @@ class InvalidSetting(ValueError):
 class Settings:
     """Hold what differs between one deployment and another."""
 
+    # The database: `sqlite:///path` (the embedded default) or `postgresql://...` at scale.
     database_url: str = DEFAULT_DATABASE_URL
+    # Who sends texts: `log` (written to the log, for trials) or `modem` (a GSM modem).
     sms_sender: str = "log"
+    # The modem's serial device, or tcp://host:port for a serial-to-TCP server.
     modem_device: str = "/dev/ttyUSB0"
+    # The modem's serial speed.
     modem_baud: int = 115200
+    # `pdu` sends any text (Chinese included); `text` only plain GSM text.
     modem_pdu_mode: bool = True
+    # Send through the modem's storage (AT+CMGW/CMSS), exactly once across crashes; `off` for
+    # a modem without usable storage (ADR 8).
     modem_storage: bool = True
     # Worker threads (and at least as many pooled connections) per database engine.
     db_workers: int = DEFAULT_DB_WORKERS
@@ -188,10 +195,14 @@ _HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Fa-
 class WebSettings:
     """Where `wattbook serve` listens, and its link to the bank."""
 
+    # The address `wattbook serve` listens on.
     host: str = "127.0.0.1"
+    # The port `wattbook serve` listens on.
     port: int = 8700
     # The URL the bank posts callbacks to (default: http://host:port).
     public_url: str | None = None
+    # The bank's base URL for debit requests (the simulated bank's in trials); no auto top-up
+    # without it and the secret.
     bank_url: str | None = None
     # The HMAC key agreed with the bank; without it the bank endpoints refuse everything.
     bank_secret: str | None = None
@@ -205,15 +216,17 @@ class WebSettings:
     allowed_hosts: tuple[str, ...] = ()
     # Bodies above this many bytes are refused with a 413 before they are read.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    # The most one kiosk session takes (whole yuan, notes), and account look-ups per kiosk
-    # and minute.
+    # The most one kiosk session takes, in whole yuan.
     kiosk_session_max_yuan: int = 2000
+    # The most notes one kiosk session takes.
     kiosk_session_max_notes: int = 50
+    # Account look-ups one kiosk may make a minute (429 beyond).
     kiosk_lookups_per_minute: int = 10
-    # Browser sessions: the Secure flag always (else only on HTTPS), the portal's idle limit,
-    # and the portal's one-time SMS code for residents with a phone on file.
+    # Secure cookies even over plain HTTP behind a TLS proxy (they are Secure on HTTPS anyway).
     secure_cookies: bool = False
+    # Minutes an idle resident stays logged in to the portal.
     portal_idle_minutes: int = 15
+    # The portal's second step: a one-time code by SMS for residents with a phone on file.
     portal_sms_code: bool = True
 
     def __post_init__(self) -> None:
@@ -380,3 +393,122 @@ def _max_body_bytes(text: str | None) -> int:
     if not text.isascii() or not text.isdigit() or int(text) <= 0:
         raise InvalidSetting(f"{MAX_BODY_BYTES_VARIABLE} must be a positive integer: {text!r}")
     return int(text)
+
+
+# ---------------------------------------------------------------- the reference
+
+# Values tried on each variable to find the setting it drives (the first one a setting accepts).
+_PROBES = (
+    "2",
+    "9600",
+    "1000",
+    "on",
+    "off",
+    "pdu",
+    "text",
+    "modem",
+    "example.org",
+    "http://example.org:1",
+)
+
+
+def _probe(name: str) -> tuple[str, str]:
+    """Return the settings class and field ``name`` drives, found by setting it."""
+    for cls in (Settings, WebSettings):
+        base = cls.from_environment({})
+        for value in _PROBES:
+            try:
+                changed = cls.from_environment({name: value})
+            except InvalidSetting:
+                continue
+            fields = [
+                f for f in cls.__dataclass_fields__ if getattr(changed, f) != getattr(base, f)
+            ]
+            if fields:
+                return cls.__name__, fields[0]
+    raise LookupError(f"{name} drives no setting")  # a variable without a reader is a bug
+
+
+def _shown(name: str, owner: str, field: str) -> str:
+    cls: type[Settings] | type[WebSettings] = Settings if owner == "Settings" else WebSettings
+    value = getattr(cls(), field)
+    if value is None or value == ():
+        return "(unset)"
+    if isinstance(value, bool):  # the word that sets it: on/off, or pdu for the modem mode
+        for word in _PROBES:
+            try:
+                if getattr(cls.from_environment({name: word}), field) == value:
+                    return f"`{word}`"
+            except InvalidSetting:
+                continue
+    return f"`{value}`"
+
+
+def _comments_above(lines: list[str], lineno: int) -> list[str]:
+    """Return the comment lines just above line ``lineno`` (1-based), top first."""
+    notes: list[str] = []
+    above = lineno - 2
+    while above >= 0 and lines[above].lstrip().startswith("#"):
+        notes.insert(0, lines[above].strip().lstrip("#").strip())
+        above -= 1
+    return notes
+
+
+def reference() -> str:
+    """Return the configuration reference (``docs/configuration.md``) built from this module.
+
+    Every ``*_VARIABLE`` constant is listed with the comments written beside it and the
+    default of the setting it drives, which is found by setting the variable, so the
+    reference cannot disagree with the code (``tests/unit/test_configuration_doc.py``).
+    """
+    import ast
+    import inspect
+    import sys
+
+    source = inspect.getsource(sys.modules[__name__])
+    lines = source.splitlines()
+    tree = ast.parse(source)
+    # A setting's own comment (above its field in Settings or WebSettings) says what it is.
+    field_notes: dict[tuple[str, str], list[str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name in ("Settings", "WebSettings"):
+            for item in node.body:
+                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                    notes = _comments_above(lines, item.lineno)
+                    field_notes[(node.name, item.target.id)] = notes
+    rows = []
+    for node in tree.body:
+        if not (
+            isinstance(node, ast.Assign)
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id.endswith("_VARIABLE")
+            and isinstance(node.value, ast.Constant)
+        ):
+            continue
+        name = str(node.value.value)
+        owner, field = _probe(name)
+        _, _, trailing = lines[node.lineno - 1].partition("#")
+        notes = field_notes.get((owner, field)) or []
+        if not notes and trailing and "noqa" not in trailing:
+            notes = [trailing.strip()]
+        if not notes:
+            notes = _comments_above(lines, node.lineno)
+        text = " ".join(notes) or field.replace("_", " ")
+        rows.append(f"| `{name}` | {_shown(name, owner, field)} | {text} |")
+    return "\n".join(
+        [
+            "# Configuration reference",
+            "",
+            "Deployment settings are environment variables, read by `wattbook/settings.py`;",
+            "business policy (prices, thresholds, holidays, counter hours) is effective-dated",
+            "data in the database, changed on the staff console. This file is generated:",
+            "`python -c 'import wattbook.settings as s; print(s.reference())' >"
+            " docs/configuration.md`,",
+            "and a test fails when it and the code disagree.",
+            "",
+            "| variable | default | what it sets |",
+            "|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
