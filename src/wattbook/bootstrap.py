@@ -53,7 +53,7 @@ from wattbook.application.scheduled_jobs import (
 )
 from wattbook.application.staff import ports as staff_ports
 from wattbook.domain import payments
-from wattbook.domain.alarms import Alarm
+from wattbook.domain.alarms import Alarm, AlarmScope
 from wattbook.domain.values import AccountNumber, Money
 from wattbook.settings import Settings, WebSettings
 
@@ -921,11 +921,13 @@ async def import_schedule(
         storage.close()
 
 
-async def alarms(*, settings: Settings | None = None, open_only: bool = True) -> tuple[Alarm, ...]:
-    """Return the alarms of every kind, newest first (``wattbook alarms``)."""
+async def alarms(
+    *, settings: Settings | None = None, open_only: bool = True, scope: AlarmScope | None = None
+) -> tuple[Alarm, ...]:
+    """Return the alarms (of one scope, or every kind), newest first (``wattbook alarms``)."""
     storage = build_storage(settings)
     try:
-        return await list_alarms(uow=storage.reader_factory(), open_only=open_only)
+        return await list_alarms(uow=storage.reader_factory(), open_only=open_only, scope=scope)
     finally:
         storage.close()
 

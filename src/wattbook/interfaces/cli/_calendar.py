@@ -238,10 +238,12 @@ def _alarm_json(alarm: Any) -> dict[str, Any]:
 
 def _alarms(args: argparse.Namespace) -> int:
     from wattbook import bootstrap
+    from wattbook.domain.alarms import AlarmScope
 
-    alarms = asyncio.run(bootstrap.alarms(settings=_args.settings(args), open_only=not args.all))
-    if args.scope:
-        alarms = tuple(a for a in alarms if a.kind.scope.value == args.scope.upper())
+    scope = AlarmScope(args.scope.upper()) if args.scope else None
+    alarms = asyncio.run(
+        bootstrap.alarms(settings=_args.settings(args), open_only=not args.all, scope=scope)
+    )
     if args.json:
         rows = [{"scope": a.kind.scope.value, **_alarm_json(a)} for a in alarms]
         print(json.dumps({"alarms": rows}, ensure_ascii=False, indent=2))
