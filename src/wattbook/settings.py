@@ -412,8 +412,9 @@ _PROBES = (
 )
 
 
-def _probe(name: str) -> tuple[str, str]:
+def _probe(name: str) -> tuple[type[Settings] | type[WebSettings], str]:
     """Return the settings class and field ``name`` drives, found by setting it."""
+    cls: type[Settings] | type[WebSettings]
     for cls in (Settings, WebSettings):
         base = cls.from_environment({})
         for value in _PROBES:
@@ -425,12 +426,11 @@ def _probe(name: str) -> tuple[str, str]:
                 f for f in cls.__dataclass_fields__ if getattr(changed, f) != getattr(base, f)
             ]
             if fields:
-                return cls.__name__, fields[0]
+                return cls, fields[0]
     raise LookupError(f"{name} drives no setting")  # a variable without a reader is a bug
 
 
-def _shown(name: str, owner: str, field: str) -> str:
-    cls: type[Settings] | type[WebSettings] = Settings if owner == "Settings" else WebSettings
+def _shown(name: str, cls: type[Settings] | type[WebSettings], field: str) -> str:
     value = getattr(cls(), field)
     if value is None or value == ():
         return "(unset)"
@@ -486,15 +486,15 @@ def reference() -> str:
         ):
             continue
         name = str(node.value.value)
-        owner, field = _probe(name)
+        cls, field = _probe(name)
         _, _, trailing = lines[node.lineno - 1].partition("#")
-        notes = field_notes.get((owner, field)) or []
+        notes = field_notes.get((cls.__name__, field)) or []
         if not notes and trailing and "noqa" not in trailing:
             notes = [trailing.strip()]
         if not notes:
             notes = _comments_above(lines, node.lineno)
         text = " ".join(notes) or field.replace("_", " ")
-        rows.append(f"| `{name}` | {_shown(name, owner, field)} | {text} |")
+        rows.append(f"| `{name}` | {_shown(name, cls, field)} | {text} |")
     return "\n".join(
         [
             "# Configuration reference",
