@@ -78,18 +78,25 @@ class SqlAlarmRepository:
         """Open an alarm unless one of this kind and subject is open; return whether it opened."""
         return await self._worker.run(self._raise, kind, subject, detail, at)
 
-    def _end(self, kind: AlarmKind, subject: str, at: datetime) -> bool:
+    def _end(self, subject: str, kinds: Collection[AlarmKind], at: datetime) -> int:
+        """End the subject's open alarms of these kinds; return how many ended."""
+        if not kinds:
+            return 0
         a = alarms_t.alarms
         ended = self._worker.conn().execute(
             a.update()
-            .where(a.c.kind == kind.value, a.c.subject == subject, a.c.ended_at.is_(None))
+            .where(
+                a.c.subject == subject,
+                a.c.kind.in_(sorted(kind.value for kind in kinds)),
+                a.c.ended_at.is_(None),
+            )
             .values(ended_at=_ended_by(a, at))
         )
-        return bool(ended.rowcount)
+        return int(ended.rowcount)
 
     async def end_alarm(self, *, kind: AlarmKind, subject: str, at: datetime) -> bool:
         """End the open alarm of this kind and subject, if any; return whether one ended."""
-        return await self._worker.run(self._end, kind, subject, at)
+        return bool(await self._worker.run(self._end, subject, (kind,), at))
 
     def _record(self, alarms: Sequence[Alarm], raised_at: datetime) -> None:
         if not alarms:
@@ -118,23 +125,9 @@ class SqlAlarmRepository:
         """Store alarms once each (kind, subject, start); fill in an end seen later."""
         await self._worker.run(self._record, alarms, raised_at)
 
-    def _end_open(self, subject: str, kinds: Collection[AlarmKind], at: datetime) -> None:
-        if not kinds:
-            return
-        a = alarms_t.alarms
-        self._worker.conn().execute(
-            a.update()
-            .where(
-                a.c.subject == subject,
-                a.c.kind.in_(sorted(kind.value for kind in kinds)),
-                a.c.ended_at.is_(None),
-            )
-            .values(ended_at=_ended_by(a, at))
-        )
-
     async def end_open(self, subject: str, kinds: Collection[AlarmKind], *, at: datetime) -> None:
         """End the subject's open alarms of these kinds at ``at`` (never before they started)."""
-        await self._worker.run(self._end_open, subject, kinds, at)
+        await self._worker.run(self._end, subject, kinds, at)
 
     def _alarms(
         self,
