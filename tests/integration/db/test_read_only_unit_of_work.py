@@ -56,16 +56,14 @@ class TestReadOnlyUnitOfWork:
         async with db.SqlUnitOfWork(engine) as writer:
             # The writer holds BEGIN IMMEDIATE (SQLite) or the balance row (PostgreSQL).
             await writer.ledger.post((_top_up("PENDING", 500),))
-            started = time.monotonic()
-            async with asyncio.timeout(3), db.SqlReadOnlyUnitOfWork(engine) as reader:
+            # Were the reader to wait for the writer, it would wait for ever: the timeout says so.
+            async with asyncio.timeout(10), db.SqlReadOnlyUnitOfWork(engine) as reader:
                 balances = await reader.ledger.balances((NUMBER,))
                 session = await reader.payments.kiosk_session("K01-0123456789abcdef")
-            read_s = time.monotonic() - started
             await writer.commit()
 
         assert balances[NUMBER] == Money(fen=1000)  # the uncommitted top-up is not seen
         assert session is None
-        assert read_s < 1.0
 
     async def test_a_writer_on_sqlite_still_waits_for_the_writer_before_it(
         self, engine: Engine
@@ -141,7 +139,7 @@ class TestAdmission:
         finally:
             small.dispose()
 
-        assert 0.25 <= waited_s < 2.0
+        assert waited_s >= 0.25  # it waited its queue timeout; raising proves it gave up
 
     async def test_a_cancelled_unit_of_work_gives_its_worker_back(self, engine: Engine) -> None:
         small = same_database(engine, workers=1, queue_timeout_s=2)

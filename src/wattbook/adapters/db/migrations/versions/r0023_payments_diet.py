@@ -1,0 +1,24 @@
+"""Payment storage changes (reserved for the payments branch).
+
+A placeholder until that branch lands: it changes nothing.
+
+Revision ID: 0023
+Revises: 0022
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0023"
+down_revision: str | None = "0022"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Nothing yet."""
+
+
+def downgrade() -> None:
+    """Nothing yet."""
