@@ -54,6 +54,9 @@ class AlarmKind(StrEnum):
     KIOSK_NOTE_RETURNED_CREDITED = "KIOSK_NOTE_RETURNED_CREDITED"
     # A kiosk's acceptor reported a fault staff must see (subject: kiosk id and fault code).
     KIOSK_ACCEPTOR_FAULT = "KIOSK_ACCEPTOR_FAULT"
+    # A head-end cut off from the broker kept its collections in its local spool (subject:
+    # the head-end's name); raised when it reached the broker again (ADR 20).
+    HEADEND_SPOOLED = "HEADEND_SPOOLED"
 
     @property
     def scope(self) -> AlarmScope:
@@ -92,6 +95,7 @@ _SCOPES: dict[AlarmKind, AlarmScope] = {
             AlarmKind.BANK_DEBIT_UNANSWERED,
             AlarmKind.KIOSK_NOTE_RETURNED_CREDITED,
             AlarmKind.KIOSK_ACCEPTOR_FAULT,
+            AlarmKind.HEADEND_SPOOLED,
         ),
         AlarmScope.SYSTEM,
     ),
