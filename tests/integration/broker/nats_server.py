@@ -39,7 +39,7 @@ class NatsServer:
 
     def start(self) -> None:
         with (self.store.parent / "nats-server.log").open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - a fixed executable, our arguments
+            self.process = subprocess.Popen(
                 [
                     NATS_SERVER,
                     "-js",
@@ -61,8 +61,9 @@ class NatsServer:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"nats-server exited with {self.process.returncode}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), timeout=0.2
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
             ):
                 return
             time.sleep(0.05)

@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 from tests.integration.broker.nats_server import NatsServer, free_port, require_nats_server
+
 from wattbook.adapters import broker
 from wattbook.application.headend import broker_ports as bp
 from wattbook.application.headend import ports as hp

@@ -391,9 +391,7 @@ class HeadendLink:
                     f"{RELAY_PREFIX}.{token(bus)}.>",
                     durable=durable,
                     stream=RELAY_STREAM,
-                    config=api.ConsumerConfig(
-                        ack_wait=ACK_WAIT.total_seconds() * 4, max_deliver=-1
-                    ),
+                    config=api.ConsumerConfig(ack_wait=ACK_WAIT.total_seconds(), max_deliver=-1),
                 )
             except (nats.errors.Error, OSError, TimeoutError) as exc:
                 raise bp.BrokerUnavailable(f"relay consumer {durable}: {exc}") from exc
