@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 from tests.integration.broker.nats_server import NatsServer, free_port, require_nats_server
+from tests.waiting import until
 
 from wattbook.adapters import broker
 from wattbook.application.headend import broker_ports as bp
@@ -118,8 +119,12 @@ async def test_a_head_end_cut_off_spools_and_hands_over_with_a_notice(tmp_path: 
             upkeep = asyncio.create_task(link.keep_up(stop, every_s=0.1))
             async with broker.open_core_link(server.url) as core:
                 taken: list[bp.Collected] = []
-                while len(taken) < 3:
-                    taken += await _take_all(core)
+
+                async def all_three() -> bool:
+                    taken.extend(await _take_all(core))
+                    return len(taken) >= 3
+
+                await until(all_three, "the spool and its notice are handed over")
             stop.set()
             await upkeep
         finally:
