@@ -81,6 +81,7 @@ class Fleet:
         self.folder = folder
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.kills: Counter[str] = Counter()
+        self.stopped: set[str] = set()
 
     def args(self, name: str) -> list[str]:
         if name.startswith("ingest"):
@@ -126,6 +127,7 @@ class Fleet:
 
     async def stop(self, names: list[str]) -> None:
         # Waited for off the event loop: the simulated meters keep answering meanwhile.
+        self.stopped.update(names)
         for name in names:
             self.processes[name].send_signal(signal.SIGTERM)
         for name in names:
@@ -138,6 +140,8 @@ class Fleet:
 
     def running(self) -> None:
         for name, process in self.processes.items():
+            if name in self.stopped:
+                continue
             assert process.poll() is None, (
                 f"{name} exited with {process.returncode}: "
                 + (self.folder / f"{name}.log").read_text()[-3000:]
