@@ -93,6 +93,11 @@ class Storage:
         return db.reader_factory(self.engine)
 
     @property
+    def month_end_factory(self) -> Callable[[], billing_ports.MonthEndUnitOfWork]:
+        """Return a factory of month-end units of work (they also write the statements)."""
+        return db.month_end_factory(self.engine)
+
+    @property
     def resident_reader(self) -> ResidentReader:
         """Return the residents' portal's reader (one household per call, read-only)."""
         return db.SqlResidentReader(self.engine)

@@ -17,6 +17,7 @@ from wattbook.adapters.db._sql import Worker
 from wattbook.adapters.db.accounts._repository import SqlAccountRepository, SqlMeterRepository
 from wattbook.adapters.db.alarms._repository import SqlAlarmRepository
 from wattbook.adapters.db.api._repository import SqlApiTokenRepository
+from wattbook.adapters.db.billing._month_end import SqlStatementRepository
 from wattbook.adapters.db.billing._repository import (
     SqlChargeRepository,
     SqlLedgerRepository,
@@ -219,6 +220,14 @@ class SqlUnitOfWork(_SqlTransaction):
         await self._worker.run(self._worker.conn().commit)
 
 
+class SqlMonthEndUnitOfWork(SqlUnitOfWork):
+    """The month-end's transaction: a unit of work that also writes the statements."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.statements: billing_ports.StatementRepository = SqlStatementRepository(self._worker)
+
+
 class SqlReadOnlyUnitOfWork(_SqlTransaction):
     """A transaction that only reads: a consistent snapshot that never blocks a writer.
 
@@ -332,6 +341,15 @@ def unit_of_work_factory(engine: Engine) -> Callable[[], SqlUnitOfWork]:
 
     def make() -> SqlUnitOfWork:
         return SqlUnitOfWork(engine)
+
+    return make
+
+
+def month_end_factory(engine: Engine) -> Callable[[], SqlMonthEndUnitOfWork]:
+    """Return a factory that makes a fresh month-end unit of work per run."""
+
+    def make() -> SqlMonthEndUnitOfWork:
+        return SqlMonthEndUnitOfWork(engine)
 
     return make
 

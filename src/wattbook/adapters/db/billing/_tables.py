@@ -1,4 +1,5 @@
-"""The billing area's tables: tariffs, the journal and balances, charge totals."""
+"""The billing area's tables: tariffs, the journal and balances, charge totals, month-end
+statements."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import sqlalchemy as sa
 
 from wattbook.adapters.db._metadata import BigId, _in, metadata
 from wattbook.adapters.db._types import PriceColumn, UtcDateTime
+from wattbook.domain.billing import StatementStatus
 
 ENTRY_KINDS = (
     "OPENING_BALANCE",
@@ -119,4 +121,37 @@ charge_energy = sa.Table(
         ["charge_totals.account_id", "charge_totals.month", "charge_totals.tariff_key"],
     ),
     sa.CheckConstraint("energy_wh >= 0", name="energy_not_negative"),
+)
+
+STATEMENT_STATUSES = tuple(status.value for status in StatementStatus)
+
+# Month-end (B3): one row per month whose statements were written, with their totals. Its key
+# is what makes a month-end write a month once.
+month_end_runs = sa.Table(
+    "month_end_runs",
+    metadata,
+    sa.Column("month", sa.String(7), primary_key=True),
+    sa.Column("written_at", UtcDateTime, nullable=False),
+    sa.Column("account_count", sa.Integer, nullable=False),
+    sa.Column("line_count", sa.Integer, nullable=False),
+    sa.Column("amount_fen", sa.BigInteger, nullable=False),
+    sa.Column("unpaid_line_count", sa.Integer, nullable=False),
+    sa.CheckConstraint("length(month) = 7", name="month_format"),
+)
+
+# The written statement lines (billing.StatementLine): a charge line per account and tariff
+# version (line_key: the tariff key), a B8 credit line per credit (line_key: CREDIT:entry id).
+# The key leads with the month, so a month's lines sit together (and could be partitioned).
+statement_lines = sa.Table(
+    "statement_lines",
+    metadata,
+    sa.Column("month", sa.String(7), sa.ForeignKey("month_end_runs.month"), primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("line_key", sa.String(80), primary_key=True),
+    sa.Column("item", sa.String(32), nullable=False),
+    sa.Column("price", PriceColumn, nullable=True),
+    sa.Column("energy_wh", sa.BigInteger, nullable=False),
+    sa.Column("amount_fen", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(8), nullable=False),
+    sa.CheckConstraint(_in("status", STATEMENT_STATUSES), name="status"),
 )
