@@ -23,7 +23,7 @@ from wattbook.application import queries
 from wattbook.application.billing import month_end
 from wattbook.application.billing.set_tariff import set_tariff
 from wattbook.domain import billing
-from wattbook.domain.values import AccountNumber, BillingMonth, Energy, Money, Price
+from wattbook.domain.values import AccountNumber, BillingMonth, Energy, Money, Price, TimeOfUse
 
 JUNE = BillingMonth(year=2025, month=6)
 OLD = "RESIDENTIAL_LIGHTING@2000-01-01"
@@ -253,3 +253,30 @@ def test_the_sql_paid_rule_is_the_domain_rule(engine: Engine, covered_from: int)
             ).scalar_one()
             domain = rule.status(balance=Money(fen=balance), later_charges=Money(fen=later))
             assert sql == domain.value, (balance, later)
+
+
+async def test_a_version_with_several_prices_shows_none_as_the_domain_does(
+    engine: Engine,
+) -> None:
+    campus = Campus(engine)
+    await set_tariff(
+        uow=db.SqlUnitOfWork(engine),
+        tariff=billing.time_of_use_tariff(
+            prices={p: Price.parse(f"0.{i + 4}") for i, p in enumerate(TimeOfUse)},
+            effective_from=date(2025, 6, 16),
+        ),
+    )
+    home = campus.homes["tariff_change"]
+    await home.open(opening=Money(fen=10_000))
+    await home.use(10_000)
+    campus.clock.set(local(2025, 6, 16))
+    await home.use(0, over=timedelta(0))
+    campus.clock.set(local(2025, 6, 20, 9))
+    await home.use(20_000)
+    campus.clock.set(local(2025, 7, 3))
+
+    await _write(campus)
+
+    written = (await campus.written_june())[home.number]
+    assert _sorted(written) == _sorted(await campus.domain_june("tariff_change"))
+    assert [line.price for line in written] == [Price.parse("0.5283"), None]
