@@ -280,3 +280,19 @@ async def test_a_version_with_several_prices_shows_none_as_the_domain_does(
     written = (await campus.written_june())[home.number]
     assert _sorted(written) == _sorted(await campus.domain_june("tariff_change"))
     assert [line.price for line in written] == [Price.parse("0.5283"), None]
+
+
+async def test_the_month_end_reads_one_snapshot_while_others_commit(engine: Engine) -> None:
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite: the month-end holds the write lock from its first statement")
+    campus = Campus(engine)
+    await campus.homes["paid"].open(opening=Money(fen=100))
+    read = sa.text("SELECT balance_fen FROM balances")
+
+    async with db.SqlMonthEndUnitOfWork(engine) as uow:
+        before = await uow.call(lambda connection: connection.execute(read).scalar_one())
+        with engine.begin() as other:
+            other.execute(sa.text("UPDATE balances SET balance_fen = balance_fen + 1"))
+        after = await uow.call(lambda connection: connection.execute(read).scalar_one())
+
+    assert before == after == 100

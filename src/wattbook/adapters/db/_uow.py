@@ -221,11 +221,27 @@ class SqlUnitOfWork(_SqlTransaction):
 
 
 class SqlMonthEndUnitOfWork(SqlUnitOfWork):
-    """The month-end's transaction: a unit of work that also writes the statements."""
+    """The month-end's transaction: a unit of work that also writes the statements.
+
+    On PostgreSQL it is REPEATABLE READ: the lines, their totals and the domain's check of a
+    sample all read one snapshot, whatever the ingest commits meanwhile (on SQLite the write
+    lock taken up front gives the same).
+    """
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
         self.statements: billing_ports.StatementRepository = SqlStatementRepository(self._worker)
+
+    def _begin(self) -> Connection:
+        if self._engine.dialect.name != "postgresql":
+            return super()._begin()
+        connection = self._engine.connect().execution_options(isolation_level="REPEATABLE READ")
+        try:
+            connection.begin()
+        except BaseException:
+            connection.close()
+            raise
+        return connection
 
 
 class SqlReadOnlyUnitOfWork(_SqlTransaction):
