@@ -99,7 +99,6 @@ def charge_lines_select(
         )
         .join(b, b.c.account_id == ct.c.account_id)
         .where(ct.c.month == first)
-        .order_by(ct.c.account_id, ct.c.tariff_key)
     )
 
 
