@@ -18,7 +18,7 @@ from tests.fakes import FakeClock
 from tests.functional.household import Household, local
 
 from wattbook.adapters import db
-from wattbook.adapters.db.billing._month_end import status_case
+from wattbook.adapters.db.billing._month_end import charge_lines_select, status_case
 from wattbook.application import queries
 from wattbook.application.billing import month_end
 from wattbook.application.billing.set_tariff import set_tariff
@@ -296,3 +296,27 @@ async def test_the_month_end_reads_one_snapshot_while_others_commit(engine: Engi
         after = await uow.call(lambda connection: connection.execute(read).scalar_one())
 
     assert before == after == 100
+
+
+async def test_both_forms_of_the_charge_lines_select_the_same_rows(engine: Engine) -> None:
+    campus = Campus(engine)
+    await campus.live()
+    async with db.SqlReadOnlyUnitOfWork(engine) as uow:
+        history = await uow.tariffs.history()
+    tariffs = month_end.statement_tariffs(history)
+
+    with engine.connect() as connection:
+        rows = {
+            grouped: sorted(
+                tuple(row)
+                for row in connection.execute(
+                    charge_lines_select(
+                        month=JUNE, tariffs=tariffs, rule=billing.PAID_RULE, grouped=grouped
+                    )
+                )
+            )
+            for grouped in (False, True)
+        }
+
+    assert rows[True] == rows[False]
+    assert len(rows[True]) >= 9
