@@ -126,10 +126,18 @@ def charge_lines_select(
         .where(ct.c.month == first)
     )
     if grouped:
-        query = query.outerjoin(
-            energy,
-            sa.and_(energy.c.account_id == ct.c.account_id, energy.c.tariff_key == ct.c.tariff_key),
-        ).outerjoin(later, later.c.account_id == ct.c.account_id)
+        # SQLite: in key order, so the lines go into the table's key in order and the totals
+        # are scanned by their key (which reads them in that order) rather than by rowid.
+        query = (
+            query.order_by(ct.c.account_id, ct.c.tariff_key)
+            .outerjoin(
+                energy,
+                sa.and_(
+                    energy.c.account_id == ct.c.account_id, energy.c.tariff_key == ct.c.tariff_key
+                ),
+            )
+            .outerjoin(later, later.c.account_id == ct.c.account_id)
+        )
     return query
 
 
