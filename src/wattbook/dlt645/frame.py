@@ -167,6 +167,18 @@ class Frame:
         )
         return b"".join((_PREAMBLE * preamble, body, bytes((sum(body) & 0xFF, END))))
 
+    def encoded_length(self, *, preamble: int = DEFAULT_PREAMBLE) -> int:
+        """Return ``len(self.encode(preamble=preamble))`` without building the bytes.
+
+        A simulated line paces every frame by its length; encoding it only to count it cost
+        the simulator's every answer.
+
+        :raises FrameError: if ``preamble`` is negative.
+        """
+        if preamble < 0:
+            raise FrameError("preamble length cannot be negative")
+        return preamble + MIN_FRAME_LEN + len(self.data)
+
     def describe(self) -> str:
         """Return a one-line human description for logs and field tools."""
         kind = "reply" if self.is_reply else "request"

@@ -116,3 +116,23 @@ def test_frame_split_anywhere_arrives_once(noise: bytes, cut: int) -> None:
     frames = parser.feed(stream[: len(noise) + cut]) + parser.feed(stream[len(noise) + cut :])
 
     assert frames[-1] == dlt645.decode(READ_TOTAL)
+
+
+@given(
+    st.binary(max_size=255),
+    st.integers(min_value=0, max_value=0xFF),
+    st.integers(min_value=0, max_value=8),
+)
+def test_encoded_length_is_the_length_of_the_encoding(
+    data: bytes, control: int, preamble: int
+) -> None:
+    frame = dlt645.Frame(address="051600001234", control=control, data=data)
+
+    assert frame.encoded_length(preamble=preamble) == len(frame.encode(preamble=preamble))
+
+
+def test_encoded_length_refuses_a_negative_preamble() -> None:
+    frame = dlt645.decode(READ_TOTAL)
+
+    with pytest.raises(dlt645.FrameError):
+        frame.encoded_length(preamble=-1)
