@@ -228,7 +228,8 @@ class Dlt645Gateway:
     ) -> T:
         async with self._arbiter.turn(urgent=urgent):
             # A serial-to-TCP server that dropped the line: dial again before giving up.
-            await self._dial()
+            if self._broken:
+                await self._dial()
             try:
                 return await call()
             except dlt645.AbnormalResponse as exc:
