@@ -378,9 +378,7 @@ class BusPoller:
             self._line_down(collection.error, collection.visited_at)
         if collection.reading is not None:
             self._readings.append(collection.reading)
-        if collection.event_counts and dict(collection.event_counts) == dict(
-            schedule.event_counts
-        ):
+        if collection.event_counts and dict(collection.event_counts) == dict(schedule.event_counts):
             # Unchanged counters need no write; the visit's other data still does.
             collection = dataclasses.replace(collection, event_counts=())
         if _has_data(collection):
