@@ -124,17 +124,23 @@ class Frame:
     @property
     def is_abnormal(self) -> bool:
         """Test whether this is an abnormal (error) reply (control bit D6)."""
-        return self.is_reply and bool(self.control & ABNORMAL)
+        return (self.control & (DIR_REPLY | ABNORMAL)) == DIR_REPLY | ABNORMAL
 
     @property
     def has_follow_up(self) -> bool:
         """Test whether more frames follow this reply (control bit D5)."""
-        return self.is_reply and bool(self.control & FOLLOW_UP)
+        return (self.control & (DIR_REPLY | FOLLOW_UP)) == DIR_REPLY | FOLLOW_UP
 
     @property
     def di(self) -> int | None:
         """Return the data identifier heading the data field, or None if it has none."""
-        if self.function in _DI_FUNCTIONS and not self.is_abnormal and len(self.data) >= 4:
+        # The bit tests are spelled out: a client asks for the DI several times a read.
+        control = self.control
+        if (
+            (control & FUNCTION_MASK) in _DI_FUNCTIONS
+            and (control & (DIR_REPLY | ABNORMAL)) != DIR_REPLY | ABNORMAL
+            and len(self.data) >= 4
+        ):
             return int.from_bytes(self.data[:4], "little")
         return None
 
