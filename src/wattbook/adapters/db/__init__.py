@@ -37,6 +37,16 @@ from wattbook.adapters.db._migrate import (
     is_shipped_revision,
     upgrade,
 )
+from wattbook.adapters.db._partitions import (
+    LEDGER_KEYS,
+    PARTITIONED,
+    comparison_filter,
+    default_partition_name,
+    ensure_month_partitions,
+    is_partitioned,
+    missing_month_partitions,
+    partition_name,
+)
 from wattbook.adapters.db._residents import SqlResidentReader
 from wattbook.adapters.db._statements import SqlStatementReader
 from wattbook.adapters.db._types import (
@@ -77,6 +87,14 @@ from wattbook.adapters.db.payments import _tables as _payments_tables  # noqa: F
 from wattbook.adapters.db.prepaid import _tables as _prepaid_tables  # noqa: F401
 
 __all__ = [
+    "LEDGER_KEYS",
+    "PARTITIONED",
+    "comparison_filter",
+    "default_partition_name",
+    "ensure_month_partitions",
+    "is_partitioned",
+    "missing_month_partitions",
+    "partition_name",
     "DEFAULT_QUEUE_TIMEOUT_S",
     "DEFAULT_WORKERS",
     "MAX_QUEUE_TIMEOUT_S",
