@@ -34,6 +34,8 @@ from wattbook.application.headend.configure_bus import configure_bus, load_buses
 from wattbook.application.headend.list_alarms import list_alarms
 from wattbook.application.headend.ports import BusConfig
 from wattbook.application.headend.runtime import Headend, InProcessCore
+from wattbook.application.keep_partitions import MONTHS_AHEAD, PartitionCheck
+from wattbook.application.keep_partitions import keep_partitions as run_keep_partitions
 from wattbook.application.notifications.ports import AccountWithoutPhone, FailedSms
 from wattbook.application.notifications.send_pending_sms import SmsRunReport, run_sms_worker
 from wattbook.application.payments import acceptor_ports
@@ -863,8 +865,26 @@ def build_scheduled_jobs(
             clock=used_clock,
             bank_gateway=gateway,
             kiosk_idle=kiosk_idle,
+            partitions=db.SqlPartitionKeeper(storage.engine),
         ),
         sms_worker=worker if with_sms else None,
+    )
+
+
+# ---------------------------------------------------------------- partitions
+
+
+async def keep_partitions(*, storage: Storage, months_ahead: int = MONTHS_AHEAD) -> PartitionCheck:
+    """Make the monthly partitions ahead and alarm for a missing one (``wattbook partitions
+    ensure``; the scheduled job does the same every hour).
+
+    :raises ValueError: if ``months_ahead`` is below 1.
+    """
+    return await run_keep_partitions(
+        keeper=db.SqlPartitionKeeper(storage.engine),
+        uow=storage.uow_factory(),
+        clock=storage.clock,
+        months_ahead=months_ahead,
     )
 
 

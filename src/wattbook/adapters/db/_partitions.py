@@ -19,15 +19,20 @@ month in the same transaction. :func:`missing_month_partitions` says which table
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
+from wattbook.application.partition_ports import PartitionUpkeep, RefusedPartition
 from wattbook.domain.values import BillingMonth
+
+logger = logging.getLogger(__name__)
 
 # Each partitioned table and its partition key.
 PARTITIONED: dict[str, str] = {"readings": "meter_time_at", "ledger_entries": "at"}
@@ -111,7 +116,7 @@ def _create_month(connection: Connection, table: str, month: BillingMonth) -> No
             f'CREATE TEMPORARY TABLE "_moving_{table}" (LIKE "{table}") ON COMMIT DROP'
         )
         connection.exec_driver_sql(
-            f'WITH moved AS (DELETE FROM "{default}" WHERE "{column}" >= {low}'
+            f'WITH moved AS (DELETE FROM "{default}" WHERE "{column}" >= {low}'  # noqa: S608 (names from PARTITIONED, no input)
             f' AND "{column}" < {high} RETURNING *) INSERT INTO "_moving_{table}"'
             " SELECT * FROM moved"
         )
@@ -119,7 +124,7 @@ def _create_month(connection: Connection, table: str, month: BillingMonth) -> No
         f'CREATE TABLE "{name}" PARTITION OF "{table}" FOR VALUES FROM ({low}) TO ({high})'
     )
     if has_default:
-        connection.exec_driver_sql(f'INSERT INTO "{table}" SELECT * FROM "_moving_{table}"')
+        connection.exec_driver_sql(f'INSERT INTO "{table}" SELECT * FROM "_moving_{table}"')  # noqa: S608 (names from PARTITIONED, no input)
         connection.exec_driver_sql(f'DROP TABLE "_moving_{table}"')
 
 
@@ -157,6 +162,47 @@ def missing_month_partitions(connection: Connection, month: BillingMonth) -> tup
     )
 
 
+class SqlPartitionKeeper:
+    """The partition keeper on an engine (``application.partition_ports.PartitionKeeper``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def _ensure(self, months: tuple[BillingMonth, ...]) -> PartitionUpkeep:
+        created: list[str] = []
+        refused: list[RefusedPartition] = []
+        with self._engine.connect() as connection:
+            tables = [table for table in PARTITIONED if is_partitioned(connection, table)]
+        for table in tables:
+            for month in sorted(set(months)):
+                try:
+                    with self._engine.begin() as connection:
+                        if partition_name(table, month) in _partitions_of(connection, table):
+                            continue
+                        _create_month(connection, table, month)
+                except sa.exc.DBAPIError as error:
+                    logger.exception(
+                        "Unable to create the partition %s", partition_name(table, month)
+                    )
+                    reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+                    refused.append(RefusedPartition(table=table, month=month, reason=reason))
+                else:
+                    created.append(partition_name(table, month))
+        return PartitionUpkeep(created=tuple(created), refused=tuple(refused))
+
+    async def ensure(self, *, months: tuple[BillingMonth, ...]) -> PartitionUpkeep:
+        """Create the missing partitions for ``months``, each in its own transaction."""
+        return await asyncio.to_thread(self._ensure, months)
+
+    def _missing(self, month: BillingMonth) -> tuple[str, ...]:
+        with self._engine.connect() as connection:
+            return missing_month_partitions(connection, month)
+
+    async def missing(self, *, month: BillingMonth) -> tuple[str, ...]:
+        """Return the partitioned tables with no partition for ``month``."""
+        return await asyncio.to_thread(self._missing, month)
+
+
 def comparison_filter(dialect: str) -> Callable[..., bool]:
     """Return an alembic ``include_object`` hook for comparing the schema with the metadata.
 
@@ -165,9 +211,7 @@ def comparison_filter(dialect: str) -> Callable[..., bool]:
     of the metadata that declare ``info={"dialects": (...)}`` are compared only on those.
     """
 
-    def include(
-        obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
-    ) -> bool:
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
         dialects = getattr(obj, "info", {}).get("dialects") if not reflected else None
         if dialects is not None and dialect not in dialects:
             return False

@@ -143,13 +143,14 @@ def _recreate_indexes(indexes: list[tuple[str, str]]) -> None:
 def _months(table: str, column: str) -> tuple[BillingMonth, ...]:
     """Return the months to partition: the data's, from the oldest, to some months ahead."""
     now = _scalar("SELECT now()")
-    assert isinstance(now, datetime)
+    if not isinstance(now, datetime):
+        raise TypeError(f"the database's now() gave {now!r}")
     current = BillingMonth.of(now)
     floor_month = current
     for _ in range(_MONTHS_BACK_AT_MOST):
         floor_month = floor_month.previous()
     first = current
-    oldest = _scalar(f'SELECT min("{column}") FROM "{table}"')
+    oldest = _scalar(f'SELECT min("{column}") FROM "{table}"')  # noqa: S608 (names from PARTITIONED, no input)
     if isinstance(oldest, datetime):
         first = max(min(first, BillingMonth.of(oldest)), floor_month)
     count = 1
@@ -170,9 +171,7 @@ def _partition(table: str, primary_key: str) -> None:
         f'CREATE TABLE "{table}" (LIKE "{aside}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)'
         f' PARTITION BY RANGE ("{column}")'
     )
-    op.execute(
-        f'ALTER TABLE "{table}" ADD CONSTRAINT "pk_{table}" PRIMARY KEY ({primary_key})'
-    )
+    op.execute(f'ALTER TABLE "{table}" ADD CONSTRAINT "pk_{table}" PRIMARY KEY ({primary_key})')
     _recreate_indexes(indexes)
     bind = op.get_bind()
     _partitions.create_default_partition(bind, table)
@@ -193,14 +192,14 @@ def _partition_readings() -> None:
         'ALTER TABLE "readings" ADD CONSTRAINT "fk_readings_installation_id"'
         " FOREIGN KEY (installation_id) REFERENCES meter_installations (id)"
     )
-    op.execute(f'INSERT INTO "readings" SELECT * FROM "readings{_SUFFIX}"')
+    op.execute(f'INSERT INTO "readings" SELECT * FROM "readings{_SUFFIX}"')  # noqa: S608 (names from PARTITIONED, no input)
     op.execute(f'DROP TABLE "readings{_SUFFIX}"')
 
 
 def _partition_ledger() -> None:
     incoming = _foreign_keys_to("ledger_entries", skip="ledger_entries")
     for owner, name, _definition in incoming:
-        op.execute(f"ALTER TABLE {owner} DROP CONSTRAINT \"{name}\"")
+        op.execute(f'ALTER TABLE {owner} DROP CONSTRAINT "{name}"')
     op.execute(
         "CREATE TABLE ledger_keys ("
         " id BIGINT NOT NULL,"
@@ -226,7 +225,7 @@ def _partition_ledger() -> None:
         " FOREIGN KEY (id) REFERENCES ledger_keys (id)"
     )
     op.execute('CREATE INDEX "ix_ledger_entries_reference" ON "ledger_entries" (reference)')
-    op.execute(f'INSERT INTO "ledger_entries" SELECT * FROM "ledger_entries{_SUFFIX}"')
+    op.execute(f'INSERT INTO "ledger_entries" SELECT * FROM "ledger_entries{_SUFFIX}"')  # noqa: S608 (names from PARTITIONED, no input)
     op.execute(f'DROP TABLE "ledger_entries{_SUFFIX}"')
     # The keys were copied above: the trigger guards the entries written from now on.
     op.execute(_KEYS_TRIGGER_FUNCTION)
@@ -240,7 +239,9 @@ def _partition_ledger() -> None:
         " FOR EACH STATEMENT EXECUTE FUNCTION wattbook_ledger_keys_truncate()"
     )
     for owner, name, definition in incoming:
-        retargeted = re.sub(r"REFERENCES \S*ledger_entries\(", "REFERENCES ledger_keys(", definition)
+        retargeted = re.sub(
+            r"REFERENCES \S*ledger_entries\(", "REFERENCES ledger_keys(", definition
+        )
         op.execute(f'ALTER TABLE {owner} ADD CONSTRAINT "{name}" {retargeted}')
 
 
@@ -278,18 +279,14 @@ def _unpartition(table: str, primary_key: str) -> None:
         if name != "ix_ledger_entries_reference"
     ]
     aside = f"{table}{_SUFFIX}"
-    op.execute(
-        f'CREATE TABLE "{aside}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)'
-    )
-    op.execute(f'INSERT INTO "{aside}" SELECT * FROM "{table}"')
+    op.execute(f'CREATE TABLE "{aside}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)')
+    op.execute(f'INSERT INTO "{aside}" SELECT * FROM "{table}"')  # noqa: S608 (names from PARTITIONED, no input)
     sequence = _scalar("SELECT pg_get_serial_sequence(:t, 'id')", t=table)
     if sequence is not None:
         op.execute(f'ALTER SEQUENCE {sequence} OWNED BY "{aside}".id')
     op.execute(f'DROP TABLE "{table}"')
     op.execute(f'ALTER TABLE "{aside}" RENAME TO "{table}"')
-    op.execute(
-        f'ALTER TABLE "{table}" ADD CONSTRAINT "pk_{table}" PRIMARY KEY ({primary_key})'
-    )
+    op.execute(f'ALTER TABLE "{table}" ADD CONSTRAINT "pk_{table}" PRIMARY KEY ({primary_key})')
     _recreate_indexes(indexes)
 
 
@@ -325,5 +322,7 @@ def downgrade() -> None:
     ):
         op.execute(f'ALTER TABLE "ledger_entries" {statement}')
     for owner, name, definition in incoming:
-        retargeted = re.sub(r"REFERENCES \S*ledger_keys\(", "REFERENCES ledger_entries(", definition)
+        retargeted = re.sub(
+            r"REFERENCES \S*ledger_keys\(", "REFERENCES ledger_entries(", definition
+        )
         op.execute(f'ALTER TABLE {owner} ADD CONSTRAINT "{name}" {retargeted}')
