@@ -32,6 +32,7 @@ def _registrars() -> list[Registrar]:
         _demo_args,
         _headend,
         _import,
+        _ingest,
         _kiosk,
         _ledger,
         _meter_args,
@@ -45,6 +46,7 @@ def _registrars() -> list[Registrar]:
     return [
         _demo_args.register,
         _headend.register,
+        _ingest.register,
         _simulate.register,
         _meter_args.register,
         _migrate.register,

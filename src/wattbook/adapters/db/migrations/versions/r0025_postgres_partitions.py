@@ -19,7 +19,8 @@ A partitioned table's unique keys must contain the partition key:
 
 Non-unique indexes of both tables (whatever revisions before this one made) are carried over as
 partitioned indexes; ``ix_ledger_entries_reference`` is added for look-ups by reference. A
-kind PARTITION_MISSING is allowed in the alarms' kind check. SQLite is unchanged.
+kind PARTITION_MISSING is allowed in the alarms' kind check (on both engines, so the check
+stays the enum's; on SQLite that is all this revision does).
 
 Revision ID: 0025
 Revises: 0024
@@ -34,6 +35,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from alembic import op
 
+import wattbook.adapters.db._types
 from wattbook.adapters.db import _partitions
 from wattbook.domain.values import BillingMonth
 
@@ -46,7 +48,31 @@ _SUFFIX = "_r0025"
 _MONTHS_AHEAD = 3
 # Partitions for older data than this are not made: such rows go to the default partition.
 _MONTHS_BACK_AT_MOST = 240
-_KIND = "PARTITION_MISSING"
+_UTC = wattbook.adapters.db._types.UtcDateTime(timezone=True)
+_BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# Every alarm kind up to this revision, frozen here: later kinds come with later revisions.
+_BEFORE = (
+    "OVER_CURRENT_TRIP",
+    "METER_COVER_OPENED",
+    "TERMINAL_COVER_OPENED",
+    "POWER_DOWN",
+    "RELAY_STATE_MISMATCH",
+    "RELAY_NOT_CONFIRMED",
+    "NO_COMMUNICATION",
+    "EVENT_RECORDS_LOST",
+    "REGISTER_BACKWARDS",
+    "IMPLAUSIBLE_JUMP",
+    "TOU_MISMATCH",
+    "LATE_READING_INCONSISTENT",
+    "HOLIDAY_SCHEDULE_UNCONFIRMED",
+    "BUS_UNREACHABLE",
+    "BANK_CALLBACK_REFUSED",
+    "BANK_DEBIT_UNANSWERED",
+    "KIOSK_NOTE_RETURNED_CREDITED",
+    "KIOSK_ACCEPTOR_FAULT",
+    "HEADEND_SPOOLED",
+)
+_AFTER = (*_BEFORE, "PARTITION_MISSING")
 
 _KEYS_TRIGGER_FUNCTION = """
 CREATE FUNCTION wattbook_ledger_keys_insert() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -245,31 +271,62 @@ def _partition_ledger() -> None:
         op.execute(f'ALTER TABLE {owner} ADD CONSTRAINT "{name}" {retargeted}')
 
 
-def _alarm_kinds() -> tuple[str, ...]:
-    definition = str(
-        _scalar(
-            "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
-            " WHERE conname = 'ck_alarms_kind' AND conrelid = to_regclass('alarms')"
-        )
+def _in(values: tuple[str, ...]) -> str:
+    return "kind IN (" + ", ".join(f"'{value}'" for value in values) + ")"
+
+
+def _alarms(kinds: tuple[str, ...]) -> sa.Table:
+    """Return ``alarms`` as it stands, so SQLite's table copy keeps every constraint."""
+    return sa.Table(
+        "alarms",
+        sa.MetaData(),
+        sa.Column("id", _BIG_ID, nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("subject", sa.String(length=64), nullable=False),
+        sa.Column("meter_number", sa.String(length=12), nullable=True),
+        sa.Column("installation_id", sa.Integer(), nullable=True),
+        sa.Column("started_at", _UTC, nullable=False),
+        sa.Column("ended_at", _UTC, nullable=True),
+        sa.Column("raised_at", _UTC, nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("acknowledged_at", _UTC, nullable=True),
+        sa.Column("acknowledged_by", sa.String(length=100), nullable=True),
+        sa.CheckConstraint(_in(kinds), name="ck_alarms_kind"),
+        sa.CheckConstraint(
+            "ended_at IS NULL OR ended_at >= started_at", name="ck_alarms_ends_after_start"
+        ),
+        sa.CheckConstraint(
+            "(acknowledged_at IS NULL) = (acknowledged_by IS NULL)",
+            name="ck_alarms_acknowledged_by_whom",
+        ),
+        sa.CheckConstraint(
+            "meter_number IS NULL OR meter_number = subject", name="ck_alarms_meter_is_subject"
+        ),
+        sa.ForeignKeyConstraint(
+            ["installation_id"], ["meter_installations.id"], name="fk_alarms_installation_id"
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_alarms"),
+        sa.UniqueConstraint(
+            "kind", "subject", "started_at", name="uq_alarms_kind_subject_started_at"
+        ),
+        sa.Index("ix_alarms_ended_at_subject", "ended_at", "subject"),
+        sa.Index("ix_alarms_meter_number_started_at", "meter_number", "started_at"),
     )
-    return tuple(re.findall(r"'([A-Z_]+)'", definition))
 
 
-def _set_alarm_kinds(kinds: tuple[str, ...]) -> None:
-    quoted = ", ".join(f"'{kind}'" for kind in kinds)
-    op.execute("ALTER TABLE alarms DROP CONSTRAINT ck_alarms_kind")
-    op.execute(f"ALTER TABLE alarms ADD CONSTRAINT ck_alarms_kind CHECK (kind IN ({quoted}))")
+def _set_alarm_kinds(old: tuple[str, ...], new: tuple[str, ...]) -> None:
+    with op.batch_alter_table("alarms", copy_from=_alarms(old)) as batch:
+        batch.drop_constraint(op.f("ck_alarms_kind"), type_="check")
+        batch.create_check_constraint(op.f("ck_alarms_kind"), _in(new))
 
 
 def upgrade() -> None:
-    """Partition readings and ledger entries by month (PostgreSQL only)."""
+    """Partition readings and ledger entries by month (PostgreSQL); allow PARTITION_MISSING."""
+    _set_alarm_kinds(_BEFORE, _AFTER)
     if op.get_bind().dialect.name != "postgresql":
         return
     _partition_readings()
     _partition_ledger()
-    kinds = _alarm_kinds()
-    if _KIND not in kinds:
-        _set_alarm_kinds((*kinds, _KIND))
 
 
 def _unpartition(table: str, primary_key: str) -> None:
@@ -291,11 +348,11 @@ def _unpartition(table: str, primary_key: str) -> None:
 
 
 def downgrade() -> None:
-    """Put both tables back as plain tables with their rows (PostgreSQL only)."""
+    """Put both tables back as plain tables with their rows; drop PARTITION_MISSING."""
+    op.execute("DELETE FROM alarms WHERE kind = 'PARTITION_MISSING'")
+    _set_alarm_kinds(_AFTER, _BEFORE)
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute("DELETE FROM alarms WHERE kind = 'PARTITION_MISSING'")
-    _set_alarm_kinds(tuple(kind for kind in _alarm_kinds() if kind != _KIND))
     _unpartition("readings", "id")
     op.execute(
         'ALTER TABLE "readings" ADD CONSTRAINT "uq_readings_installation_id_meter_time_at"'
