@@ -82,11 +82,13 @@ async def connect(url: str, *, name: str) -> Client:
     :raises bp.BrokerUnavailable: if the server cannot be reached now.
     """
     try:
-        return await nats.connect(
+        client = await nats.connect(
             servers=[url],
             name=name,
             allow_reconnect=True,
-            max_reconnect_attempts=-1,
+            # The first connection gives up after a second try (an unlimited count would
+            # make it wait for ever); once connected, the client reconnects without limit.
+            max_reconnect_attempts=1,
             reconnect_time_wait=1,
             connect_timeout=2,
             error_cb=_log_error,
@@ -95,6 +97,8 @@ async def connect(url: str, *, name: str) -> Client:
         )
     except (OSError, nats.errors.Error, TimeoutError) as exc:
         raise bp.BrokerUnavailable(f"NATS at {url}: {exc or type(exc).__name__}") from exc
+    client.options["max_reconnect_attempts"] = -1
+    return client
 
 
 async def _log_error(error: Exception) -> None:
@@ -269,8 +273,7 @@ class HeadendLink:
     async def close(self) -> None:
         """Close the connection (what is spooled stays in the file)."""
         if self._client is not None:
-            with contextlib.suppress(Exception):
-                await self._client.drain()
+            await _close(self._client)
         self._client = self._js = None
         self._relay_subs.clear()
 
@@ -388,9 +391,7 @@ class HeadendLink:
                     f"{RELAY_PREFIX}.{token(bus)}.>",
                     durable=durable,
                     stream=RELAY_STREAM,
-                    config=api.ConsumerConfig(
-                        ack_wait=ACK_WAIT.total_seconds() * 4, max_deliver=-1
-                    ),
+                    config=api.ConsumerConfig(ack_wait=ACK_WAIT.total_seconds(), max_deliver=-1),
                 )
             except (nats.errors.Error, OSError, TimeoutError) as exc:
                 raise bp.BrokerUnavailable(f"relay consumer {durable}: {exc}") from exc
@@ -488,5 +489,12 @@ async def open_core_link(url: str, *, name: str = "wattbook-ingest") -> AsyncIte
         await ensure_streams(js)
         yield CoreLink(client=client, js=js)
     finally:
-        with contextlib.suppress(Exception):
-            await client.drain()
+        await _close(client)
+
+
+async def _close(client: Client) -> None:
+    # Acknowledgements sent go out first; a drain would wait for the pull requests' inboxes.
+    with contextlib.suppress(Exception):
+        await client.flush(timeout=2)
+    with contextlib.suppress(Exception):
+        await client.close()

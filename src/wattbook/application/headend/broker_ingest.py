@@ -203,14 +203,23 @@ async def _lease(
         # Still pending at this attempt, and not leased by another worker meanwhile.
         if state != (RelayCommandStatus.PENDING, command.attempts):
             return False
-        due = await uow.headend.due_relay_commands(at=now, limit=1_000_000)
-        if command.id not in {c.id for c in due}:
+        pending = await uow.headend.due_relay_commands(at=now + _EVER, limit=_ALL)
+        if not any(c.id == command.id and c.not_before_at <= now for c in pending):
+            return False
+        if any(c.meter_number == command.meter_number and c.id < command.id for c in pending):
+            # An older command for the meter is still out (leased, or waiting for a retry):
+            # this one waits for it, so a close never overtakes its trip on the way.
             return False
         await uow.headend.update_relay_command(
             command.id, status=RelayCommandStatus.PENDING, at=now, not_before_at=now + lease
         )
         await uow.commit()
     return True
+
+
+# Every pending command, leased or not (the outbox holds few).
+_EVER = timedelta(days=36_500)
+_ALL = 1_000_000
 
 
 class IngestWorker:

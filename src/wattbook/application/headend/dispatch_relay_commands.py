@@ -118,6 +118,19 @@ async def recheck_relay_command(
     return False
 
 
+async def relay_order_current(*, uow: ports.UnitOfWork, command: RelayCommand) -> bool:
+    """Test whether a relay order is still the command's current attempt (pending, with the
+    attempts the order was made at).
+
+    A head-end asks before carrying out an order delivered again: one whose outcome was
+    recorded meanwhile must not be carried out a second time, after a later order for the
+    same meter (a trip again after its close).
+    """
+    async with uow:
+        state = await uow.headend.relay_command_state(command.id)
+    return state == (RelayCommandStatus.PENDING, command.attempts)
+
+
 async def carry_out_relay_command(
     *, gateway: hp.MeterGateway, command: RelayCommand
 ) -> RelayOutcome:

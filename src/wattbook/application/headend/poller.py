@@ -101,6 +101,7 @@ class BusPoller:
         self._commands: asyncio.Queue[RelayCommand] = asyncio.Queue()
         self._queued: set[int] = set()
         self._on_done: dict[int, Callable[[], Awaitable[None]]] = {}
+        self._carrying_out = asyncio.Lock()
         # Attempts (command id, attempts before) carried out lately: a broker's order
         # delivered again after its outcome was handed over is not carried out twice.
         self._commands_done: collections.deque[tuple[int, int]] = collections.deque(maxlen=1024)
@@ -154,6 +155,12 @@ class BusPoller:
         return done
 
     async def _carry_out(self, command: RelayCommand) -> None:
+        # One command at a time, in the order taken from the queue: the command loop and a
+        # sweep both take from it, and a trip and its close must not cross on the bus.
+        async with self._carrying_out:
+            await self._carry_out_now(command)
+
+    async def _carry_out_now(self, command: RelayCommand) -> None:
         on_done = self._on_done.pop(command.id, None)
         try:
             wanted = await self.sink.recheck_relay_command(command)

@@ -12,11 +12,12 @@ from datetime import timedelta
 
 from wattbook.application import ports
 from wattbook.application.headend import ports as hp
-from wattbook.application.headend.broker_ports import RelayOrderSource
+from wattbook.application.headend.broker_ports import BrokerUnavailable, RelayOrderSource
 from wattbook.application.headend.dispatch_relay_commands import (
     due_relay_commands,
     recheck_relay_command,
     record_relay_outcome,
+    relay_order_current,
 )
 from wattbook.application.headend.poller import REDIAL_EVERY, BusActivity, BusPoller
 from wattbook.application.headend.read_now import due_read_requests
@@ -185,11 +186,21 @@ class Headend:
             return 0
         queued = 0
         for delivery in await self.orders.fetch_orders(bus, batch=16, timeout_s=timeout_s):
-            if poller.submit(delivery.item.command, on_done=delivery.ack):
+            command = delivery.item.command
+            if delivery.delivered > 1 and not await self._still_current(command):
+                # Delivered again (a head-end killed before acknowledging it): its outcome is
+                # recorded, so it is not carried out twice. The database decides; while it
+                # cannot, the order waits (the safe path), as any order would for the core.
+                await delivery.ack()
+                continue
+            if poller.submit(command, on_done=delivery.ack):
                 queued += 1
-            elif poller.carried_out(delivery.item.command):
+            elif poller.carried_out(command):
                 await delivery.ack()
         return queued
+
+    async def _still_current(self, command: RelayCommand) -> bool:
+        return await relay_order_current(uow=self.uow_factory(), command=command)
 
     async def _order_loop(self, bus: str, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -199,6 +210,10 @@ class Headend:
                 continue
             try:
                 await self.take_orders(bus, timeout_s=self.command_poll_s)
+            except BrokerUnavailable as exc:
+                logger.warning("relay orders of bus %s wait: %s", bus, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.command_poll_s)
             except Exception:
                 # The broker is away: its orders wait there for us.
                 logger.exception("Unable to take the relay orders of bus %s", bus)
