@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Callable, Collection, Sequence
+import socket
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -14,7 +16,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine import url as sa_url
 
-from wattbook.adapters import acceptors, bank, db, meters, sms
+from wattbook.adapters import acceptors, bank, broker, db, meters, sms
 from wattbook.adapters.clock import SystemClock
 from wattbook.application import ports, queries, read_ports
 from wattbook.application.accounts.import_households import ImportReport
@@ -30,10 +32,14 @@ from wattbook.application.api.revoke_token import (
     revoke_api_token as revoke_api_token_use_case,
 )
 from wattbook.application.billing import ports as billing_ports
+from wattbook.application.headend.broker_ingest import INGEST_BATCH, IngestWorker
+from wattbook.application.headend.broker_sink import BrokerSink
 from wattbook.application.headend.configure_bus import configure_bus, load_buses
 from wattbook.application.headend.list_alarms import list_alarms
 from wattbook.application.headend.ports import BusConfig
 from wattbook.application.headend.runtime import Headend, InProcessCore
+from wattbook.application.keep_partitions import MONTHS_AHEAD, PartitionCheck
+from wattbook.application.keep_partitions import keep_partitions as run_keep_partitions
 from wattbook.application.notifications.ports import AccountWithoutPhone, FailedSms
 from wattbook.application.notifications.send_pending_sms import SmsRunReport, run_sms_worker
 from wattbook.application.payments import acceptor_ports
@@ -313,13 +319,38 @@ def migrate(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HeadendRuntime:
-    """A head-end built for one database: run it with ``await runtime.headend.run(stop)``."""
+    """A head-end built for one database: run it with ``await runtime.run(stop)``.
+
+    With a broker (``link``), what it collects is published, relay orders come from the
+    broker, and the link keeps itself connected and hands its spool over while it runs.
+    """
 
     headend: Headend
     storage: Storage
+    link: broker.HeadendLink | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run the head-end (and the broker link's upkeep) until ``stop`` is set."""
+        if self.link is None:
+            await self.headend.run(stop)
+            return
+        upkeep = asyncio.create_task(self.link.keep_up(stop))
+        try:
+            await self.headend.run(stop)
+        finally:
+            stop.set()
+            await upkeep
+            # What the pollers handed over last may still sit in the spool: try once more.
+            await self.link.hand_over_spool()
 
     def close(self) -> None:
         """Release the database engine."""
+        self.storage.close()
+
+    async def aclose(self) -> None:
+        """Close the broker link (what is spooled stays in its file) and the database."""
+        if self.link is not None:
+            await self.link.close()
         self.storage.close()
 
 
@@ -332,17 +363,36 @@ async def build_headend(
     relay_password_level: int = 0x02,
     security_master_key: bytes | None = None,
     command_poll_s: float = 1.0,
+    broker_url: str | None = None,
+    headend_name: str | None = None,
+    spool_path: Path | None = None,
+    spool_max_bytes: int | None = None,
 ) -> HeadendRuntime:
     """Return the head-end for a database and its configured buses (all, or those named).
 
     The database must be migrated. Readings and events go to the core in this process
-    (``InProcessCore``); relay orders are signed with the plain password, or through the
+    (``InProcessCore``), or, with ``broker_url``, are published on the head-end's subject
+    (``headend_name``; kept in ``spool_path`` while the broker is away) and relay orders come
+    from the broker (ADR 20). Relay orders are signed with the plain password, or through the
     (simulated) security module when ``security_master_key`` is given. ``wattbook headend``
     and ``wattbook demo`` both start the head-end through here.
 
     :raises db.UnsupportedDatabase: if the URL names an unsupported backend.
     """
     storage = build_storage(_with_url(database_url))
+    link: broker.HeadendLink | None = None
+    if broker_url is not None:
+        name = headend_name or socket.gethostname()
+        link = broker.HeadendLink(
+            url=broker_url,
+            headend=name,
+            spool=broker.Spool(
+                spool_path or Path(f"wattbook-spool-{broker.token(name)}.jsonl"),
+                **({} if spool_max_bytes is None else {"max_bytes": spool_max_bytes}),
+            ),
+            now=(clock if clock is not None else storage.clock).now,
+        )
+        await link.start()
     used_clock = clock if clock is not None else storage.clock
     configured = await load_buses(uow=storage.uow_factory(), names=buses)
     factory = meters.Dlt645GatewayFactory(
@@ -354,12 +404,51 @@ async def build_headend(
     headend = Headend(
         buses=configured,
         gateway_factory=factory,
-        sink=InProcessCore(uow_factory=storage.uow_factory, clock=used_clock),
+        sink=(
+            InProcessCore(uow_factory=storage.uow_factory, clock=used_clock)
+            if link is None
+            else BrokerSink(link)
+        ),
         uow_factory=storage.uow_factory,
         clock=used_clock,
         command_poll_s=command_poll_s,
+        orders=link,
     )
-    return HeadendRuntime(headend=headend, storage=storage)
+    return HeadendRuntime(headend=headend, storage=storage, link=link)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestRuntime:
+    """An ingest worker: what head-ends publish, written to one database (ADR 20)."""
+
+    worker: IngestWorker
+    storage: Storage
+
+
+@contextlib.asynccontextmanager
+async def ingest_worker(
+    *, broker_url: str, database_url: str | None = None, batch: int = INGEST_BATCH
+) -> AsyncIterator[IngestRuntime]:
+    """Connect to the broker and the database; yield the worker, close both on exit.
+
+    :raises broker_ports.BrokerUnavailable: if the broker cannot be reached.
+    :raises db.UnsupportedDatabase: if the URL names an unsupported backend.
+    """
+    storage = build_storage(_with_url(database_url))
+    try:
+        async with broker.open_core_link(broker_url) as link:
+            yield IngestRuntime(
+                worker=IngestWorker(
+                    source=link,
+                    orders=link,
+                    uow_factory=storage.uow_factory,
+                    clock=storage.clock,
+                    batch=batch,
+                ),
+                storage=storage,
+            )
+    finally:
+        storage.close()
 
 
 async def add_bus(*, bus: BusConfig, database_url: str | None = None) -> None:
@@ -868,8 +957,26 @@ def build_scheduled_jobs(
             clock=used_clock,
             bank_gateway=gateway,
             kiosk_idle=kiosk_idle,
+            partitions=db.SqlPartitionKeeper(storage.engine),
         ),
         sms_worker=worker if with_sms else None,
+    )
+
+
+# ---------------------------------------------------------------- partitions
+
+
+async def keep_partitions(*, storage: Storage, months_ahead: int = MONTHS_AHEAD) -> PartitionCheck:
+    """Make the monthly partitions ahead and alarm for a missing one (``wattbook partitions
+    ensure``; the scheduled job does the same every hour).
+
+    :raises ValueError: if ``months_ahead`` is below 1.
+    """
+    return await run_keep_partitions(
+        keeper=db.SqlPartitionKeeper(storage.engine),
+        uow=storage.uow_factory(),
+        clock=storage.clock,
+        months_ahead=months_ahead,
     )
 
 

@@ -1467,6 +1467,12 @@ class FakeHeadendRepository(_Repository):
             if error is not None:
                 row.last_error = error
 
+    async def relay_command_state(self, command_id: int) -> tuple[RelayCommandStatus, int] | None:
+        for row in self.t.relay_commands:
+            if row.id == command_id:
+                return row.status, row.attempts
+        return None
+
     async def cancel_pending_closes(self, command: RelayCommand, *, at: dt.datetime) -> None:
         for row in self.t.relay_commands:
             if (

@@ -37,6 +37,17 @@ from wattbook.adapters.db._migrate import (
     is_shipped_revision,
     upgrade,
 )
+from wattbook.adapters.db._partitions import (
+    LEDGER_KEYS,
+    PARTITIONED,
+    SqlPartitionKeeper,
+    comparison_filter,
+    default_partition_name,
+    ensure_month_partitions,
+    is_partitioned,
+    missing_month_partitions,
+    partition_name,
+)
 from wattbook.adapters.db._residents import SqlResidentReader
 from wattbook.adapters.db._statements import SqlStatementReader
 from wattbook.adapters.db._types import (
@@ -81,8 +92,10 @@ from wattbook.adapters.db.prepaid import _tables as _prepaid_tables  # noqa: F40
 __all__ = [
     "DEFAULT_QUEUE_TIMEOUT_S",
     "DEFAULT_WORKERS",
+    "LEDGER_KEYS",
     "MAX_QUEUE_TIMEOUT_S",
     "MAX_WORKERS",
+    "PARTITIONED",
     "PING_TIMEOUT_S",
     "SQLITE_BEGIN_OPTION",
     "SQLITE_BUSY_TIMEOUT_MS",
@@ -94,6 +107,7 @@ __all__ = [
     "PriceColumn",
     "SqlActivityReader",
     "SqlMonthEndUnitOfWork",
+    "SqlPartitionKeeper",
     "SqlReadOnlyUnitOfWork",
     "SqlResidentReader",
     "SqlStatementReader",
@@ -105,14 +119,20 @@ __all__ = [
     "WorkerLimits",
     "WriteRefused",
     "alembic_config",
+    "comparison_filter",
     "create_engine",
     "current_revision",
+    "default_partition_name",
     "downgrade",
+    "ensure_month_partitions",
     "head_revision",
+    "is_partitioned",
     "is_shipped_revision",
     "metadata",
     "month_end_factory",
+    "missing_month_partitions",
     "normalise_url",
+    "partition_name",
     "ping",
     "price_from_column",
     "price_to_column",

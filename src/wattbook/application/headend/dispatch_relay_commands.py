@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 
 from wattbook.application import ports
 from wattbook.application.headend import ports as hp
+from wattbook.application.headend.ports import RelayOutcome
 from wattbook.application.notifications import ports as sms_ports
 from wattbook.application.prepaid.rules import CALENDAR_HORIZON
 from wattbook.domain import prepaid
 from wattbook.domain.alarms import Alarm, AlarmKind
 from wattbook.domain.headend import (
-    MeterStatus,
     RelayCommand,
     RelayCommandStatus,
     RelayOperation,
@@ -48,15 +48,6 @@ class DueCommand:
 
     command: RelayCommand
     bus: str | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RelayOutcome:
-    """What happened on the bus: confirmed by status word 3, or why not."""
-
-    confirmed: bool
-    status: MeterStatus | None = None
-    error: str = ""
 
 
 async def due_relay_commands(
@@ -127,6 +118,19 @@ async def recheck_relay_command(
     return False
 
 
+async def relay_order_current(*, uow: ports.UnitOfWork, command: RelayCommand) -> bool:
+    """Test whether a relay order is still the command's current attempt (pending, with the
+    attempts the order was made at).
+
+    A head-end asks before carrying out an order delivered again: one whose outcome was
+    recorded meanwhile must not be carried out a second time, after a later order for the
+    same meter (a trip again after its close).
+    """
+    async with uow:
+        state = await uow.headend.relay_command_state(command.id)
+    return state == (RelayCommandStatus.PENDING, command.attempts)
+
+
 async def carry_out_relay_command(
     *, gateway: hp.MeterGateway, command: RelayCommand
 ) -> RelayOutcome:
@@ -172,55 +176,96 @@ async def record_relay_outcome(
     The back-off doubles with each attempt; after the plan's last attempt the command fails
     and a relay-not-confirmed alarm is raised (C4: never forgotten, never silently dropped).
     """
-    now = clock.now()
-    attempts = command.attempts + 1
     async with uow:
-        if outcome.confirmed:
-            status = RelayCommandStatus.CONFIRMED
-            await uow.headend.update_relay_command(
-                command.id, status=status, at=now, attempts=attempts
+        status = await _record_outcome(
+            uow, now=clock.now(), command=command, outcome=outcome, plan=plan
+        )
+        await uow.commit()
+    return status
+
+
+async def record_relay_done(
+    *,
+    uow: ports.UnitOfWork,
+    clock: ports.Clock,
+    command: RelayCommand,
+    outcome: RelayOutcome,
+    plan: hp.PollPlan,
+) -> RelayCommandStatus | None:
+    """Record an outcome that came through a broker, once: as :func:`record_relay_outcome`
+    does, but only while the command is still pending at the attempt the outcome answers.
+
+    A redelivered outcome, or one that a second ingest worker holds too, finds the command
+    moved on (its row is locked while it is read) and changes nothing: return None then.
+    """
+    async with uow:
+        state = await uow.headend.relay_command_state(command.id)
+        if state != (RelayCommandStatus.PENDING, command.attempts):
+            logger.info(
+                "relay command %d: outcome of attempt %d already recorded",
+                command.id,
+                command.attempts + 1,
             )
-            relay = {
-                RelayOperation.TRIP: prepaid.RelayState.OPEN,
-                RelayOperation.CLOSE: prepaid.RelayState.CLOSED,
-            }.get(command.operation)
-            if relay is not None:
-                await uow.prepaid.set_relay(command.account_number, relay)
-            await _notify_switch(uow, command=command, now=now)
-            await uow.alarms.end_open(
-                str(command.meter_number), (AlarmKind.RELAY_NOT_CONFIRMED,), at=now
-            )
-        elif attempts >= plan.relay_attempts:
-            status = RelayCommandStatus.FAILED
-            await uow.headend.update_relay_command(
-                command.id, status=status, at=now, attempts=attempts, error=outcome.error
-            )
-            await uow.alarms.record(
-                (
-                    Alarm.on_meter(
-                        command.meter_number,
-                        AlarmKind.RELAY_NOT_CONFIRMED,
-                        started_at=now,
-                        detail=(
-                            f"{command.operation.value} ({command.reason.value}) not confirmed "
-                            f"after {attempts} attempts: {outcome.error}"
-                        ),
+            return None
+        status = await _record_outcome(
+            uow, now=clock.now(), command=command, outcome=outcome, plan=plan
+        )
+        await uow.commit()
+    return status
+
+
+async def _record_outcome(
+    uow: ports.UnitOfWork,
+    *,
+    now: datetime,
+    command: RelayCommand,
+    outcome: RelayOutcome,
+    plan: hp.PollPlan,
+) -> RelayCommandStatus:
+    attempts = command.attempts + 1
+    if outcome.confirmed:
+        status = RelayCommandStatus.CONFIRMED
+        await uow.headend.update_relay_command(command.id, status=status, at=now, attempts=attempts)
+        relay = {
+            RelayOperation.TRIP: prepaid.RelayState.OPEN,
+            RelayOperation.CLOSE: prepaid.RelayState.CLOSED,
+        }.get(command.operation)
+        if relay is not None:
+            await uow.prepaid.set_relay(command.account_number, relay)
+        await _notify_switch(uow, command=command, now=now)
+        await uow.alarms.end_open(
+            str(command.meter_number), (AlarmKind.RELAY_NOT_CONFIRMED,), at=now
+        )
+    elif attempts >= plan.relay_attempts:
+        status = RelayCommandStatus.FAILED
+        await uow.headend.update_relay_command(
+            command.id, status=status, at=now, attempts=attempts, error=outcome.error
+        )
+        await uow.alarms.record(
+            (
+                Alarm.on_meter(
+                    command.meter_number,
+                    AlarmKind.RELAY_NOT_CONFIRMED,
+                    started_at=now,
+                    detail=(
+                        f"{command.operation.value} ({command.reason.value}) not confirmed "
+                        f"after {attempts} attempts: {outcome.error}"
                     ),
                 ),
-                raised_at=now,
-            )
-            await uow.prepaid.set_relay(command.account_number, prepaid.RelayState.UNKNOWN)
-        else:
-            status = RelayCommandStatus.PENDING
-            await uow.headend.update_relay_command(
-                command.id,
-                status=status,
-                at=now,
-                attempts=attempts,
-                not_before_at=now + plan.relay_backoff * 2 ** (attempts - 1),
-                error=outcome.error,
-            )
-        await uow.commit()
+            ),
+            raised_at=now,
+        )
+        await uow.prepaid.set_relay(command.account_number, prepaid.RelayState.UNKNOWN)
+    else:
+        status = RelayCommandStatus.PENDING
+        await uow.headend.update_relay_command(
+            command.id,
+            status=status,
+            at=now,
+            attempts=attempts,
+            not_before_at=now + plan.relay_backoff * 2 ** (attempts - 1),
+            error=outcome.error,
+        )
     return status
 
 

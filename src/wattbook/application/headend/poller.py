@@ -13,11 +13,7 @@ from datetime import datetime, timedelta
 from wattbook.application import ports
 from wattbook.application.headend import ports as hp
 from wattbook.application.headend.collect_meter import MeterSchedule, collect_meter, missed_visit
-from wattbook.application.headend.dispatch_relay_commands import (
-    carry_out_relay_command,
-    recheck_relay_command,
-    record_relay_outcome,
-)
+from wattbook.application.headend.dispatch_relay_commands import carry_out_relay_command
 from wattbook.application.headend.read_now import record_read_outcome
 from wattbook.application.headend.record_bus_reachability import (
     record_bus_reachable,
@@ -104,6 +100,11 @@ class BusPoller:
         self.commands_done = 0
         self._commands: asyncio.Queue[RelayCommand] = asyncio.Queue()
         self._queued: set[int] = set()
+        self._on_done: dict[int, Callable[[], Awaitable[None]]] = {}
+        self._carrying_out = asyncio.Lock()
+        # Attempts (command id, attempts before) carried out lately: a broker's order
+        # delivered again after its outcome was handed over is not carried out twice.
+        self._commands_done: collections.deque[tuple[int, int]] = collections.deque(maxlen=1024)
         self._reads: asyncio.Queue[ReadRequest] = asyncio.Queue()
         self._reads_queued: set[int] = set()
         # Requests served lately: the dispatcher may have read one as pending just before its
@@ -124,13 +125,26 @@ class BusPoller:
 
     # ------------------------------------------------------------------ relay commands
 
-    def submit(self, command: RelayCommand) -> bool:
-        """Queue a due relay command for this bus; return False if it is queued already."""
-        if command.id in self._queued:
+    def submit(
+        self, command: RelayCommand, *, on_done: Callable[[], Awaitable[None]] | None = None
+    ) -> bool:
+        """Queue a due relay command for this bus; return False if it is queued already, or
+        if this attempt of it was carried out lately.
+
+        ``on_done`` is awaited once its outcome has been handed to the sink (a broker's
+        order is acknowledged then).
+        """
+        if command.id in self._queued or self.carried_out(command):
             return False
         self._queued.add(command.id)
+        if on_done is not None:
+            self._on_done[command.id] = on_done
         self._commands.put_nowait(command)
         return True
+
+    def carried_out(self, command: RelayCommand) -> bool:
+        """Test whether this attempt of the command was carried out and handed over lately."""
+        return (command.id, command.attempts) in self._commands_done
 
     async def carry_out_commands(self) -> int:
         """Carry out every queued relay command now; return how many were handled."""
@@ -141,22 +155,24 @@ class BusPoller:
         return done
 
     async def _carry_out(self, command: RelayCommand) -> None:
+        # One command at a time, in the order taken from the queue: the command loop and a
+        # sweep both take from it, and a trip and its close must not cross on the bus.
+        async with self._carrying_out:
+            await self._carry_out_now(command)
+
+    async def _carry_out_now(self, command: RelayCommand) -> None:
+        on_done = self._on_done.pop(command.id, None)
         try:
-            wanted = await recheck_relay_command(
-                uow=self.uow_factory(), clock=self.clock, command=command
-            )
+            wanted = await self.sink.recheck_relay_command(command)
             if wanted:
                 outcome = await carry_out_relay_command(gateway=self.gateway, command=command)
                 schedule = self.schedules.get(command.meter_number)
                 plan = schedule.plan if schedule is not None else hp.PollPlan()
-                await record_relay_outcome(
-                    uow=self.uow_factory(),
-                    clock=self.clock,
-                    command=command,
-                    outcome=outcome,
-                    plan=plan,
-                )
+                await self.sink.record_relay_outcome(self.bus.name, command, outcome, plan)
+            self._commands_done.append((command.id, command.attempts))
             self.commands_done += 1
+            if on_done is not None:
+                await on_done()
         finally:
             self._queued.discard(command.id)
 

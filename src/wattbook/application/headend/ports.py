@@ -317,6 +317,15 @@ class MeterGatewayFactory(Protocol):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RelayOutcome:
+    """What happened on the bus to a relay command: confirmed by status word 3, or why not."""
+
+    confirmed: bool
+    status: MeterStatus | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CommunicationOutcome:
     """Whether one visit to a meter got answers, and what went wrong if not."""
 
@@ -507,6 +516,14 @@ class HeadendRepository(Protocol):
         """Move a relay command on (done commands get ``done_at``)."""
         ...
 
+    async def relay_command_state(self, command_id: int) -> tuple[RelayCommandStatus, int] | None:
+        """Return a relay command's status and attempts so far (None: no such command).
+
+        The row stays locked until the unit of work ends, so two writers that record the
+        same outcome take turns and the second sees the first's.
+        """
+        ...
+
     async def cancel_pending_closes(self, command: RelayCommand, *, at: datetime) -> None:
         """Cancel the pending closes queued for the same meter with the same cut as ``command``."""
         ...
@@ -550,7 +567,8 @@ class HeadendRepository(Protocol):
 
 
 class CollectionSink(Protocol):
-    """Where the head-end hands what it collected: the core in-process now, a broker later."""
+    """Where the head-end hands what it collected and how its relay commands went: the core
+    in this process, or a broker (``broker_sink.BrokerSink``, ADR 20)."""
 
     async def record_readings(self, readings: Sequence[metering.Reading]) -> None:
         """Store and charge a batch of readings."""
@@ -564,4 +582,18 @@ class CollectionSink(Protocol):
         self, bus: str, outcomes: Sequence[CommunicationOutcome]
     ) -> None:
         """Count successes and failures; raise and clear no-communication alarms."""
+        ...
+
+    async def recheck_relay_command(self, command: RelayCommand) -> bool:
+        """Test whether a relay command is still wanted just before it is sent.
+
+        The core cancels a trip a top-up overtook; a command that came through the broker
+        was rechecked by the core when it was published.
+        """
+        ...
+
+    async def record_relay_outcome(
+        self, bus: str, command: RelayCommand, outcome: RelayOutcome, plan: PollPlan
+    ) -> None:
+        """Record what happened on the bus to a relay command (confirmed, retry, failed)."""
         ...

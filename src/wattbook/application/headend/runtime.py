@@ -12,7 +12,13 @@ from datetime import timedelta
 
 from wattbook.application import ports
 from wattbook.application.headend import ports as hp
-from wattbook.application.headend.dispatch_relay_commands import due_relay_commands
+from wattbook.application.headend.broker_ports import BrokerUnavailable, RelayOrderSource
+from wattbook.application.headend.dispatch_relay_commands import (
+    due_relay_commands,
+    recheck_relay_command,
+    record_relay_outcome,
+    relay_order_current,
+)
 from wattbook.application.headend.poller import REDIAL_EVERY, BusActivity, BusPoller
 from wattbook.application.headend.read_now import due_read_requests
 from wattbook.application.headend.record_bus_reachability import record_bus_unreachable
@@ -20,6 +26,7 @@ from wattbook.application.headend.record_communication import record_communicati
 from wattbook.application.headend.record_meter_events import record_meter_events
 from wattbook.application.metering.record_readings import record_readings
 from wattbook.domain import metering
+from wattbook.domain.headend import RelayCommand
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +59,20 @@ class InProcessCore:
         """Count successes and failures; raise and clear no-communication alarms."""
         await record_communication(uow=self._uow_factory(), bus=bus, outcomes=outcomes)
 
+    async def recheck_relay_command(self, command: RelayCommand) -> bool:
+        """Cancel a trip a top-up overtook (the core's ``recheck_relay_command``)."""
+        return await recheck_relay_command(
+            uow=self._uow_factory(), clock=self._clock, command=command
+        )
+
+    async def record_relay_outcome(
+        self, bus: str, command: RelayCommand, outcome: hp.RelayOutcome, plan: hp.PollPlan
+    ) -> None:
+        """Mark the command confirmed, due again, or failed (``record_relay_outcome``)."""
+        await record_relay_outcome(
+            uow=self._uow_factory(), clock=self._clock, command=command, outcome=outcome, plan=plan
+        )
+
 
 class Headend:
     """Collect from every bus and control every relay.
@@ -72,8 +93,11 @@ class Headend:
         clock: ports.Clock,
         command_poll_s: float = COMMAND_POLL_S,
         redial_every: timedelta = REDIAL_EVERY,
+        orders: RelayOrderSource | None = None,
     ) -> None:
         self.buses = tuple(buses)
+        # With a broker, relay orders come from it (per bus) instead of the outbox.
+        self.orders = orders
         self.gateway_factory = gateway_factory
         self.sink = sink
         self.uow_factory = uow_factory
@@ -148,13 +172,64 @@ class Headend:
         visits = await asyncio.gather(*(poller.sweep() for poller in self.pollers.values()))
         return sum(visits)
 
+    async def take_orders(self, bus: str, *, timeout_s: float) -> int:
+        """Hand the relay orders the broker holds for ``bus`` to its poller; return how many.
+
+        An order is acknowledged once its outcome is handed over (published, or spooled), so
+        a head-end killed before that gets it again when it restarts. An order redelivered
+        while the poller still has it, or after it was carried out, is only acknowledged.
+        """
+        if self.orders is None:
+            return 0
+        poller = self.pollers.get(bus)
+        if poller is None:
+            return 0
+        queued = 0
+        for delivery in await self.orders.fetch_orders(bus, batch=16, timeout_s=timeout_s):
+            command = delivery.item.command
+            if delivery.delivered > 1 and not await self._still_current(command):
+                # Delivered again (a head-end killed before acknowledging it): its outcome is
+                # recorded, so it is not carried out twice. The database decides; while it
+                # cannot, the order waits (the safe path), as any order would for the core.
+                await delivery.ack()
+                continue
+            if poller.submit(command, on_done=delivery.ack):
+                queued += 1
+            elif poller.carried_out(command):
+                await delivery.ack()
+        return queued
+
+    async def _still_current(self, command: RelayCommand) -> bool:
+        return await relay_order_current(uow=self.uow_factory(), command=command)
+
+    async def _order_loop(self, bus: str, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if bus not in self.pollers:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.command_poll_s)
+                continue
+            try:
+                await self.take_orders(bus, timeout_s=self.command_poll_s)
+            except BrokerUnavailable as exc:
+                logger.warning("relay orders of bus %s wait: %s", bus, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.command_poll_s)
+            except Exception:
+                # The broker is away: its orders wait there for us.
+                logger.exception("Unable to take the relay orders of bus %s", bus)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.command_poll_s)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Run every bus and the command dispatcher until ``stop`` is set."""
         tasks = [asyncio.create_task(self._run_bus(bus, stop)) for bus in self.buses]
+        if self.orders is not None:
+            tasks += [asyncio.create_task(self._order_loop(b.name, stop)) for b in self.buses]
         try:
             while not stop.is_set():
                 try:
-                    await self.dispatch_commands()
+                    if self.orders is None:
+                        await self.dispatch_commands()
                 except Exception:
                     # The outbox is read again on the next round; collection goes on.
                     logger.exception("Unable to read the relay-command outbox")
@@ -202,7 +277,10 @@ class Headend:
             for meter in bus.meters
         ]
         try:
-            await record_bus_unreachable(uow=self.uow_factory(), bus=bus.name, detail=error, at=now)
             await self.sink.record_communication(bus.name, outcomes)
+        except Exception:
+            logger.exception("Unable to hand over the failed visits of bus %s", bus.name)
+        try:
+            await record_bus_unreachable(uow=self.uow_factory(), bus=bus.name, detail=error, at=now)
         except Exception:
             logger.exception("Unable to record that bus %s is down", bus.name)

@@ -54,6 +54,12 @@ class AlarmKind(StrEnum):
     KIOSK_NOTE_RETURNED_CREDITED = "KIOSK_NOTE_RETURNED_CREDITED"
     # A kiosk's acceptor reported a fault staff must see (subject: kiosk id and fault code).
     KIOSK_ACCEPTOR_FAULT = "KIOSK_ACCEPTOR_FAULT"
+    # A head-end cut off from the broker kept its collections in its local spool (subject:
+    # the head-end's name); raised when it reached the broker again (ADR 20).
+    HEADEND_SPOOLED = "HEADEND_SPOOLED"
+    # PostgreSQL has no partition of a table for next month (subject: table and month): its
+    # rows would land in the default partition, kept but slower to read (ADR 21).
+    PARTITION_MISSING = "PARTITION_MISSING"
 
     @property
     def scope(self) -> AlarmScope:
@@ -92,6 +98,8 @@ _SCOPES: dict[AlarmKind, AlarmScope] = {
             AlarmKind.BANK_DEBIT_UNANSWERED,
             AlarmKind.KIOSK_NOTE_RETURNED_CREDITED,
             AlarmKind.KIOSK_ACCEPTOR_FAULT,
+            AlarmKind.HEADEND_SPOOLED,
+            AlarmKind.PARTITION_MISSING,
         ),
         AlarmScope.SYSTEM,
     ),

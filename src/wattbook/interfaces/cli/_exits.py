@@ -26,6 +26,7 @@ class Exit(enum.IntEnum):
     DATABASE_UNREACHABLE = 10
     DATABASE_NOT_MIGRATED = 11
     DEVICE = 12
+    BROKER_UNREACHABLE = 13
     INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
@@ -45,6 +46,7 @@ MEANING: dict[Exit, str] = {
     Exit.DATABASE_NOT_MIGRATED: "the database is not at this version's schema: run `wattbook "
     "migrate`",
     Exit.DEVICE: "cannot use a kiosk's device (the note acceptor's serial port)",
+    Exit.BROKER_UNREACHABLE: "cannot reach the broker (NATS JetStream)",
     Exit.INTERRUPTED: "interrupted (Ctrl-C) before it finished",
 }
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import signal
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wattbook.interfaces.cli import _args, _exits
@@ -58,6 +59,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="do not run the scheduled jobs (held cuts, kiosk recovery, auto top-up, holiday "
         "check, SMS worker) here: another process (wattbook serve) runs them",
+    )
+    run.add_argument(
+        "--broker",
+        metavar="URL",
+        help="publish collections to NATS JetStream at URL (nats://HOST:PORT) and take relay "
+        "orders from it, instead of writing to the database (ADR 20); `wattbook ingest run` "
+        "writes them",
+    )
+    run.add_argument(
+        "--name",
+        help="with --broker: this head-end's name, its subject on the broker (the host name)",
+    )
+    run.add_argument(
+        "--spool",
+        metavar="PATH",
+        help="with --broker: the file kept while the broker cannot be reached "
+        "(./wattbook-spool-NAME.jsonl)",
+    )
+    run.add_argument(
+        "--spool-max-mb",
+        type=_args.bounded_int(minimum=1, maximum=1024 * 1024),
+        default=256,
+        metavar="MB",
+        help="with --broker: the spool's bound in MiB (256)",
     )
     run.set_defaults(handler=_run)
     add = _args.add_command(
@@ -160,7 +185,16 @@ async def _serve(args: argparse.Namespace) -> int:
     from wattbook.application.headend.poller import BusActivity
 
     settings = _args.settings(args)
-    runtime = await bootstrap.build_headend(database_url=settings.database_url, buses=args.bus)
+    if args.broker is None and (args.name or args.spool):
+        raise CommandFailed("--name and --spool go with --broker", Exit.BAD_INPUT)
+    runtime = await bootstrap.build_headend(
+        database_url=settings.database_url,
+        buses=args.bus,
+        broker_url=args.broker,
+        headend_name=args.name,
+        spool_path=None if args.spool is None else Path(args.spool),
+        spool_max_bytes=args.spool_max_mb * 1024 * 1024,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -170,10 +204,11 @@ async def _serve(args: argparse.Namespace) -> int:
         loop.call_later(args.duration, stop.set)
     headend = runtime.headend
     clock = runtime.storage.clock
+    via = "" if runtime.link is None else f"; publishing to {args.broker} as {runtime.link.headend}"
     print(
         f"head-end: {len(headend.buses)} bus(es), "
         f"{sum(len(b.meters) for b in headend.buses)} meters; a status line per bus every "
-        f"{args.status_every:g} s",
+        f"{args.status_every:g} s{via}",
         flush=True,
     )
 
@@ -190,7 +225,7 @@ async def _serve(args: argparse.Namespace) -> int:
                 )
                 before[name] = activity
 
-    tasks = [asyncio.create_task(headend.run(stop)), asyncio.create_task(report())]
+    tasks = [asyncio.create_task(runtime.run(stop)), asyncio.create_task(report())]
     if not args.no_jobs:
         jobs = bootstrap.build_scheduled_jobs(storage=runtime.storage)
         tasks.append(asyncio.create_task(jobs.run(stop)))
@@ -198,5 +233,5 @@ async def _serve(args: argparse.Namespace) -> int:
         await asyncio.gather(*tasks)
     finally:
         stop.set()
-        runtime.close()
+        await runtime.aclose()
     return Exit.OK

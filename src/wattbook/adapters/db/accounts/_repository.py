@@ -349,6 +349,12 @@ class SqlMeterRepository:
                 .join(b, b.c.installation_id == i.c.id)
                 .where(i.c.meter_number.in_(chunk), i.c.removed_at.is_(None))
             )
+            if connection.dialect.name == "postgresql":
+                # The baselines are what charging starts from: two writers charging the same
+                # meter (two ingest workers, one holding a redelivered reading) take turns, in
+                # meter order, and the second reads the first's baseline. SQLite's IMMEDIATE
+                # transaction already serialises writers.
+                query = query.order_by(i.c.meter_number).with_for_update(of=b)
             # One row per installed meter of the batch: plain tuples, and the number objects
             # the caller passed in, keep the mapping cheap.
             for row in connection.execute(query):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from wattbook.adapters.db._metadata import BigId, _in, metadata
+from wattbook.adapters.db._metadata import BigId, _in, _postgresql_only, _sqlite_only, metadata
 from wattbook.adapters.db._types import PriceColumn, UtcDateTime
 from wattbook.domain.billing import StatementStatus
 
@@ -51,14 +51,24 @@ ledger_entries = sa.Table(
     metadata,
     sa.Column("id", BigId, primary_key=True),
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
-    sa.Column("reference", sa.String(120), nullable=False, unique=True),
+    sa.Column("reference", sa.String(120), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("amount_fen", sa.BigInteger, nullable=False),
     sa.Column("at", UtcDateTime, nullable=False),
-    sa.Column("reverses_id", BigId, sa.ForeignKey("ledger_entries.id"), nullable=True),
+    sa.Column("reverses_id", BigId, nullable=True),
     sa.Column("note", sa.Text, nullable=False, server_default=""),
     sa.Column("balance_after_fen", sa.BigInteger, nullable=False),
     sa.Index("ix_ledger_entries_account_id_at", "account_id", "at"),
+    # On PostgreSQL the table is partitioned by month on ``at`` (ADR 21): a unique key there
+    # must contain ``at``, so the reference, the reversal and the id other tables point at are
+    # held unique by ``ledger_keys`` (revision 0025), filled by a trigger, instead.
+    *_sqlite_only(
+        sa.UniqueConstraint("reference"),
+        # An entry is reversed at most once.
+        sa.UniqueConstraint("reverses_id"),
+        sa.ForeignKeyConstraint(["reverses_id"], ["ledger_entries.id"]),
+    ),
+    *_postgresql_only(sa.Index("ix_ledger_entries_reference", "reference")),
     sa.CheckConstraint(_in("kind", ENTRY_KINDS), name="kind"),
     # Each kind's sign (domain.ledger.EntryKind); zero-amount entries are refused.
     sa.CheckConstraint("amount_fen <> 0", name="not_zero"),
@@ -69,8 +79,6 @@ ledger_entries = sa.Table(
     sa.CheckConstraint(
         "(kind = 'CORRECTION') = (reverses_id IS NOT NULL)", name="correction_reverses"
     ),
-    # An entry is reversed at most once.
-    sa.UniqueConstraint("reverses_id"),
 )
 
 # The cached balance, written in the same transaction as each entry.
@@ -88,12 +96,14 @@ balances = sa.Table(
 migration_credits = sa.Table(
     "migration_credits",
     metadata,
-    sa.Column("entry_id", BigId, sa.ForeignKey("ledger_entries.id"), primary_key=True),
+    sa.Column("entry_id", BigId, primary_key=True),
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False, index=True),
     sa.Column("energy_wh", sa.BigInteger, nullable=False),
     sa.Column("price", PriceColumn, nullable=False),
     sa.Column("at", UtcDateTime, nullable=False),
     sa.CheckConstraint("energy_wh > 0", name="energy_positive"),
+    # On PostgreSQL this key points at ledger_keys.id (ADR 21).
+    *_sqlite_only(sa.ForeignKeyConstraint(["entry_id"], ["ledger_entries.id"])),
 )
 
 # Cumulative charging per account, tariff and billing month (billing.ChargeTotal).

@@ -657,6 +657,20 @@ class SqlHeadendRepository:
         """Move a relay command on (done commands get ``done_at``)."""
         await self._worker.run(self._update, command_id, status, at, attempts, not_before_at, error)
 
+    def _command_state(self, command_id: int) -> tuple[RelayCommandStatus, int] | None:
+        r = headend_t.relay_commands
+        query = sa.select(r.c.status, r.c.attempts).where(r.c.id == command_id)
+        connection = self._worker.conn()
+        if connection.dialect.name == "postgresql":
+            # SQLite's IMMEDIATE transaction already serialises writers.
+            query = query.with_for_update()
+        row = connection.execute(query).one_or_none()
+        return None if row is None else (RelayCommandStatus(row[0]), int(row[1]))
+
+    async def relay_command_state(self, command_id: int) -> tuple[RelayCommandStatus, int] | None:
+        """Return a relay command's status and attempts, its row locked (on PostgreSQL)."""
+        return await self._worker.run(self._command_state, command_id)
+
     def _cancel_closes(self, command: RelayCommand, at: datetime) -> None:
         r = headend_t.relay_commands
         self._worker.conn().execute(
