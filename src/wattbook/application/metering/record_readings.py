@@ -97,10 +97,17 @@ async def record_readings(
         plain: tuple[metering_ports.PlainCharge, ...] = ()
         batch: metering_ports.PlainBatch | None = None
         rest: dict[MeterNumber, list[metering.Reading]] = by_meter
+        committed = False
         if set_based and by_meter:
-            tariffs = await uow.tariffs.history()
-            batch, plain = await _record_plain(
-                uow, by_meter=by_meter, tariffs=tariffs, limits=plausibility, now=now
+            outcome = await uow.ingest.record_plain(
+                partial(_plan, by_meter=by_meter, limits=plausibility, now=now),
+                settings_on=local_date(now),
+            )
+            tariffs, batch, plain, committed = (
+                outcome.tariffs,
+                outcome.batch,
+                outcome.charges,
+                outcome.committed,
             )
             if batch is not None and plain:
                 done = {batch.readings[charge.index].meter_number for charge in plain}
@@ -128,7 +135,8 @@ async def record_readings(
                 meters=meter_of,
                 balances=balances,
             )
-        await uow.commit()
+        if not committed:
+            await uow.commit()
     assessments = one_by_one.assessments
     outcomes: dict[metering.ReadingOutcome, int] = defaultdict(int)
     for assessment in assessments:
@@ -187,19 +195,19 @@ def _plain_entry(
     return posting.entry(at=now)
 
 
-async def _record_plain(
-    uow: ports.UnitOfWork,
+def _plan(
+    tariffs: billing.TariffHistory,
+    settings: prepaid.PrepaidSettings,
     *,
     by_meter: dict[MeterNumber, list[metering.Reading]],
-    tariffs: billing.TariffHistory,
     limits: metering.PlausibilityLimits,
     now: datetime,
-) -> tuple[metering_ports.PlainBatch | None, tuple[metering_ports.PlainCharge, ...]]:
+) -> metering_ports.PlainBatch | None:
+    # Pure: the storage calls it with what it read, in the same hand-off as the SQL.
     candidates, slot_of, slots = _set_based_ingest.plan(by_meter=by_meter, tariffs=tariffs)
     if not candidates:
-        return None, ()
-    settings = await uow.prepaid.settings(on=local_date(now))
-    batch = metering_ports.PlainBatch(
+        return None
+    return metering_ports.PlainBatch(
         readings=candidates,
         slot_of=slot_of,
         slots=slots,
@@ -209,8 +217,8 @@ async def _record_plain(
         ),
         posted_at=now,
         rounding=CHARGE_ROUNDING,
+        whole=len(candidates) == sum(len(found) for found in by_meter.values()),
     )
-    return batch, await uow.ingest.record_plain(batch)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
