@@ -9,8 +9,8 @@ database is built once per engine and size and used by both sides of the compari
 It then times ``record_readings`` over ``--batches`` batches of ``--batch`` readings of
 distinct meters: by default each batch is a block of consecutive meters at a random place in
 the campus (a sweep of one building's buses), ``--spread random`` picks every meter at random
-over the whole campus (no locality; a harsher test, printed with its own figures). In the same run and the same database, right after each
-ingest batch, it times the baseline on the same readings:
+over the whole campus (no locality; a harsher test). In the same run and the same database,
+right after each ingest batch, it times the baseline on the same readings:
 
 - **Baseline: a raw-driver ``executemany`` of one row per reading** into the migrated
   ``readings`` table (same indexes, unique key and foreign key), one transaction per batch.
@@ -31,6 +31,8 @@ batches. The last line of output is one JSON object.
 One account in ten starts near the low-balance threshold, so the prepaid rules act on some
 accounts of every batch, as they would on a live campus.
 """
+
+# ruff: noqa: S608 - the bench builds SQL from its own constants only, never from input
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from wattbook.adapters.db.billing._repository import (
     SqlChargeRepository,
     SqlLedgerRepository,
     SqlTariffRepository,
+    tariff_history,
 )
 from wattbook.adapters.db.headend._repository import SqlHeadendRepository
 from wattbook.adapters.db.metering._ingest import SqlIngestRepository
@@ -28,7 +29,11 @@ from wattbook.adapters.db.metering._repository import SqlUsageRepository
 from wattbook.adapters.db.notifications._repository import SqlSmsOutbox
 from wattbook.adapters.db.payments._repository import SqlPaymentRepository
 from wattbook.adapters.db.prepaid._calendar import SqlCalendarRepository
-from wattbook.adapters.db.prepaid._repository import SqlOutbox, SqlPrepaidRepository
+from wattbook.adapters.db.prepaid._repository import (
+    SqlOutbox,
+    SqlPrepaidRepository,
+    prepaid_settings,
+)
 from wattbook.adapters.db.reports._repository import SqlReportReader
 from wattbook.adapters.db.staff._repository import SqlStaffRepository
 from wattbook.application import alarm_ports, read_ports
@@ -203,7 +208,9 @@ class SqlUnitOfWork(_SqlTransaction):
         self.sms: sms_ports.SmsOutbox = SqlSmsOutbox(worker)
         self.headend: headend_ports.HeadendRepository = SqlHeadendRepository(worker)
         self.payments: payment_ports.PaymentRepository = SqlPaymentRepository(worker)
-        self.ingest: metering_ports.IngestRepository = SqlIngestRepository(worker)
+        self.ingest: metering_ports.IngestRepository = SqlIngestRepository(
+            worker, tariffs=tariff_history, settings=prepaid_settings
+        )
         self.alarms: alarm_ports.AlarmRepository = SqlAlarmRepository(worker)
         self.calendar: calendar_ports.CalendarRepository = SqlCalendarRepository(worker)
         self.api_tokens: api_ports.ApiTokenRepository = SqlApiTokenRepository(worker)

@@ -29,12 +29,10 @@ from wattbook.adapters.db._sql import Worker
 from wattbook.adapters.db._types import NaiveDatetime, UtcDateTime
 from wattbook.adapters.db.accounts import _tables as accounts_t
 from wattbook.adapters.db.billing import _tables as billing_t
-from wattbook.adapters.db.billing._repository import tariff_history
 from wattbook.adapters.db.metering import _tables as metering_t
 from wattbook.adapters.db.prepaid import _tables as prepaid_t
-from wattbook.adapters.db.prepaid._repository import prepaid_settings
 from wattbook.application.metering import ports as metering_ports
-from wattbook.domain import ledger
+from wattbook.domain import billing, ledger, prepaid
 from wattbook.domain.values import AccountNumber, ChargeRounding
 
 # Temporary tables: declared on their own metadata, so they are no part of the schema.
@@ -458,8 +456,18 @@ def _require_aware(at: datetime) -> datetime:
 class SqlIngestRepository:
     """The set-based ingest of plain readings in SQL."""
 
-    def __init__(self, worker: Worker) -> None:
+    def __init__(
+        self,
+        worker: Worker,
+        *,
+        tariffs: Callable[[Connection], billing.TariffHistory],
+        settings: Callable[[Connection, date], prepaid.PrepaidSettings],
+    ) -> None:
+        # The loaders are the billing and prepaid areas' own, handed in by the unit of work
+        # (areas' repositories do not import each other).
         self._worker = worker
+        self._tariffs = tariffs
+        self._settings = settings
 
     async def record_plain(
         self, plan: metering_ports.PlainPlanner, *, settings_on: date
@@ -476,8 +484,8 @@ class SqlIngestRepository:
         self, plan: metering_ports.PlainPlanner, settings_on: date
     ) -> metering_ports.PlainOutcome:
         connection = self._worker.conn()
-        tariffs = tariff_history(connection)
-        batch = plan(tariffs, prepaid_settings(connection, settings_on))
+        tariffs = self._tariffs(connection)
+        batch = plan(tariffs, self._settings(connection, settings_on))
         if batch is None or not batch.readings:
             return metering_ports.PlainOutcome(
                 tariffs=tariffs, batch=batch, charges=(), committed=False
