@@ -136,7 +136,7 @@ async def test_a_batch_the_rules_must_see_takes_more_hand_offs_and_commits(
     poor = Household(engine, FakeClock(local(2025, 6, 10, 8)))
     await poor.open(opening=Money(fen=500))
     await poor.use(1000)
-    executor = _workers.workers_of(engine)._executor  # noqa: SLF001 - counting its submissions
+    executor = _workers.workers_of(engine)._executor
     submitted: list[Any] = []
     submit = executor.submit
 

@@ -527,8 +527,9 @@ class SqlIngestRepository:
         )
         # The one per-reading write: the driver's executemany of plain tuples (COPY on
         # PostgreSQL). SQLAlchemy's per-row parameter processing would cost more than
-        # everything the database does with the batch afterwards; the two instants are converted here as UtcDateTime would
-        # (SQLite: naive UTC text in SQLAlchemy's format; psycopg: the aware datetime).
+        # everything the database does with the batch afterwards; the two instants are
+        # converted here as UtcDateTime would (SQLite: naive UTC text in SQLAlchemy's
+        # format; psycopg: the aware datetime).
         instant = _instant(connection.dialect.name)
         rows = []
         for seq, (reading, slot) in enumerate(zip(batch.readings, batch.slot_of, strict=True)):
