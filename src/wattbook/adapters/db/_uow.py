@@ -22,6 +22,7 @@ from wattbook.adapters.db.billing._repository import (
     SqlChargeRepository,
     SqlLedgerRepository,
     SqlTariffRepository,
+    tariff_history,
 )
 from wattbook.adapters.db.headend._repository import SqlHeadendRepository
 from wattbook.adapters.db.metering._ingest import SqlIngestRepository
@@ -29,7 +30,11 @@ from wattbook.adapters.db.metering._repository import SqlUsageRepository
 from wattbook.adapters.db.notifications._repository import SqlSmsOutbox
 from wattbook.adapters.db.payments._repository import SqlPaymentRepository
 from wattbook.adapters.db.prepaid._calendar import SqlCalendarRepository
-from wattbook.adapters.db.prepaid._repository import SqlOutbox, SqlPrepaidRepository
+from wattbook.adapters.db.prepaid._repository import (
+    SqlOutbox,
+    SqlPrepaidRepository,
+    prepaid_settings,
+)
 from wattbook.adapters.db.reports._repository import SqlReportReader
 from wattbook.adapters.db.staff._repository import SqlStaffRepository
 from wattbook.application import alarm_ports, read_ports
@@ -66,22 +71,43 @@ class _ThreadWorker(Worker):
 
     The connection is used by one call at a time (the use case awaits each), so handing it
     between worker threads is safe; SQLite's same-thread check is off for that reason.
+
+    The transaction begins inside the first call that needs the connection (not in a hand-off
+    of its own), and a commit gives the connection back in the same hand-off; a call after the
+    commit begins a new transaction. A unit of work that reads, writes and commits in one call
+    therefore costs one hand-off to a worker thread (ADR 17).
     """
 
-    def __init__(self, *, read_only: bool) -> None:
+    def __init__(self, *, read_only: bool, begin: Callable[[], Connection]) -> None:
         super().__init__()
         self.connection: Connection | None = None
         self.admission: _workers.Admission | None = None
         self._read_only = read_only
+        self._begin = begin
+        self.handoffs = 0
 
     def conn(self) -> Connection:
-        if self.connection is None:
+        if self.admission is None:
             raise UnitOfWorkNotEntered("use the unit of work inside 'async with'")
+        if self.connection is None:
+            # Kept as soon as it exists: the unit of work ends it, whatever happens next.
+            self.connection = self._begin()
         return self.connection
+
+    def commit(self) -> None:
+        """Commit, and give the connection back to the pool (on the worker thread)."""
+        connection, self.connection = self.connection, None
+        if connection is None:
+            return
+        try:
+            connection.commit()
+        finally:
+            connection.close()
 
     async def run(self, function: Callable[..., T], /, *args: Any) -> T:
         if self.admission is None:
             raise UnitOfWorkNotEntered("use the unit of work inside 'async with'")
+        self.handoffs += 1
         try:
             return await self.admission.run(function, *args)
         except sa.exc.DBAPIError as error:
@@ -110,7 +136,7 @@ class _SqlTransaction:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._worker = _ThreadWorker(read_only=not self._writer)
+        self._worker = _ThreadWorker(read_only=not self._writer, begin=self._begin)
 
     def _begin(self) -> Connection:
         raise NotImplementedError
@@ -123,37 +149,20 @@ class _SqlTransaction:
             connection.close()
 
     async def __aenter__(self) -> Self:
-        """Wait for a worker, then begin the transaction.
+        """Wait for a worker; the transaction begins with the first call that needs it.
 
         :raises DatabaseBusy: if no worker came free within the queue timeout.
         """
         if self._worker.admission is not None:
             raise RuntimeError("this unit of work is already in use")
-        admission = await _workers.workers_of(self._engine).admit(writer=self._writer)
-        worker = self._worker
-
-        def begin() -> None:
-            # Kept as soon as it exists: if this task is cancelled while the thread begins,
-            # the connection is still ended below rather than lost.
-            worker.connection = self._begin()
-
-        try:
-            await admission.run(begin)
-        except BaseException:
-            connection, worker.connection = worker.connection, None
-            try:
-                if connection is not None:
-                    await admission.run(self._end, connection)
-            finally:
-                admission.release()
-            raise
-        worker.admission = admission
+        self._worker.admission = await _workers.workers_of(self._engine).admit(writer=self._writer)
         return self
 
     async def call(self, function: Callable[[Connection], T]) -> T:
         """Return ``function(connection)`` run on this unit of work's worker, for set-based
         reads that need the connection itself (the month-end statements)."""
-        return await self._worker.run(function, self._worker.conn())
+        worker = self._worker
+        return await worker.run(lambda: function(worker.conn()))
 
     async def __aexit__(
         self,
@@ -200,7 +209,9 @@ class SqlUnitOfWork(_SqlTransaction):
         self.sms: sms_ports.SmsOutbox = SqlSmsOutbox(worker)
         self.headend: headend_ports.HeadendRepository = SqlHeadendRepository(worker)
         self.payments: payment_ports.PaymentRepository = SqlPaymentRepository(worker)
-        self.ingest: metering_ports.IngestRepository = SqlIngestRepository(worker)
+        self.ingest: metering_ports.IngestRepository = SqlIngestRepository(
+            worker, tariffs=tariff_history, settings=prepaid_settings
+        )
         self.alarms: alarm_ports.AlarmRepository = SqlAlarmRepository(worker)
         self.calendar: calendar_ports.CalendarRepository = SqlCalendarRepository(worker)
         self.api_tokens: api_ports.ApiTokenRepository = SqlApiTokenRepository(worker)
@@ -216,8 +227,14 @@ class SqlUnitOfWork(_SqlTransaction):
         return connection
 
     async def commit(self) -> None:
-        """Commit the transaction."""
-        await self._worker.run(self._worker.conn().commit)
+        """Commit the transaction (nothing to do if none began since the last commit)."""
+        if self._worker.connection is not None:
+            await self._worker.run(self._worker.commit)
+
+    @property
+    def handoffs(self) -> int:
+        """How many calls this unit of work has handed to a worker thread so far."""
+        return self._worker.handoffs
 
 
 class SqlMonthEndUnitOfWork(SqlUnitOfWork):
