@@ -50,12 +50,14 @@ from wattbook.adapters.db._types import (
 from wattbook.adapters.db._uow import (
     PING_TIMEOUT_S,
     DatabaseUnavailable,
+    HandOffSuspended,
     SqlReadOnlyUnitOfWork,
     SqlUnitOfWork,
     UnitOfWorkNotEntered,
     WriteRefused,
     ping,
     reader_factory,
+    run_in_one_hand_off,
     unit_of_work_factory,
 )
 from wattbook.adapters.db._workers import (
@@ -86,6 +88,7 @@ __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
     "DatabaseBusy",
     "DatabaseUnavailable",
+    "HandOffSuspended",
     "InexactPrice",
     "InvalidDatabaseUrl",
     "NaiveDatetime",
@@ -113,6 +116,7 @@ __all__ = [
     "price_from_column",
     "price_to_column",
     "reader_factory",
+    "run_in_one_hand_off",
     "sqlite_path",
     "unit_of_work_factory",
     "upgrade",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -71,6 +72,9 @@ class _ThreadWorker(Worker):
         super().__init__()
         self.connection: Connection | None = None
         self.admission: _workers.Admission | None = None
+        # True while the whole unit of work runs on a worker thread (run_in_one_hand_off):
+        # each call then runs where it is, with no hand-off of its own.
+        self.inline = False
         self._read_only = read_only
 
     def conn(self) -> Connection:
@@ -82,6 +86,8 @@ class _ThreadWorker(Worker):
         if self.admission is None:
             raise UnitOfWorkNotEntered("use the unit of work inside 'async with'")
         try:
+            if self.inline:
+                return function(*args)
             return await self.admission.run(function, *args)
         except sa.exc.DBAPIError as error:
             if self._read_only and _is_write_refusal(error):
@@ -128,6 +134,14 @@ class _SqlTransaction:
         """
         if self._worker.admission is not None:
             raise RuntimeError("this unit of work is already in use")
+        handed = _handed_off_admission(self._engine, writer=self._writer)
+        if handed is not None:
+            # Already on the worker thread that run_in_one_hand_off holds for this unit of
+            # work: begin right here; the slot is released by run_in_one_hand_off.
+            self._worker.connection = self._begin()
+            self._worker.admission = handed
+            self._worker.inline = True
+            return self
         admission = await _workers.workers_of(self._engine).admit(writer=self._writer)
         worker = self._worker
 
@@ -163,8 +177,13 @@ class _SqlTransaction:
         """Roll back what was not committed, release the connection, then the worker."""
         connection, self._worker.connection = self._worker.connection, None
         admission, self._worker.admission = self._worker.admission, None
+        inline, self._worker.inline = self._worker.inline, False
         self._worker.forget()
         if admission is None:
+            return
+        if inline:
+            if connection is not None:
+                self._end(connection)
             return
         try:
             if connection is not None:
@@ -281,6 +300,71 @@ def _query_only(connection: Connection, *, on: bool) -> None:
     driver = connection.connection.driver_connection
     assert isinstance(driver, sqlite3.Connection)  # noqa: S101 - SQLite engines only
     driver.execute(f"PRAGMA query_only={'ON' if on else 'OFF'}")
+
+
+class HandOffSuspended(RuntimeError):
+    """A use case run in one hand-off awaited something other than its unit of work."""
+
+
+# The admission a run_in_one_hand_off holds on this worker thread, for the one writing unit
+# of work its use case enters (engine, admission, whether a unit of work took it already).
+_handed = threading.local()
+
+
+def _handed_off_admission(engine: Engine, *, writer: bool) -> _workers.Admission | None:
+    held: list[Any] | None = getattr(_handed, "held", None)
+    if held is None:
+        return None
+    held_engine, admission, taken = held
+    if held_engine is not engine or not writer or taken:
+        raise HandOffSuspended(
+            "a use case run in one hand-off may enter only one writing unit of work,"
+            " of the engine it was handed to"
+        )
+    held[2] = True
+    return admission  # type: ignore[no-any-return]
+
+
+async def run_in_one_hand_off(engine: Engine, use_case: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Return ``await use_case()`` run whole on one of the engine's workers: one hand-off.
+
+    The use case's writing unit of work is admitted here, on the event loop, as ``async
+    with`` would admit it; then one worker thread begins, runs every repository call as it
+    comes, commits and ends, with no trip back to the event loop in between. A use case is
+    run this way only if all it awaits is its one unit of work (the money paths: payments,
+    callbacks, the kiosk's notes): anything else that would suspend it is refused.
+
+    :raises DatabaseBusy: if no worker came free within the queue timeout.
+    :raises HandOffSuspended: if the use case awaited anything but its unit of work, or
+        entered a second unit of work; it was rolled back.
+    """
+    admission = await _workers.workers_of(engine).admit(writer=True)
+
+    def drive() -> T:
+        _handed.held = [engine, admission, False]
+        coroutine = use_case()
+        try:
+            try:
+                coroutine.send(None)
+            except StopIteration as done:
+                result: T = done.value
+                return result
+            # It suspended on something that is not its unit of work: unwind it here (its
+            # unit of work rolls back on the way out), then say so.
+            try:
+                coroutine.throw(HandOffSuspended("a use case run in one hand-off tried to wait"))
+            except StopIteration:
+                pass
+            finally:
+                coroutine.close()
+            raise HandOffSuspended("a use case run in one hand-off tried to wait")
+        finally:
+            del _handed.held
+
+    try:
+        return await admission.run(drive)
+    finally:
+        admission.release()
 
 
 class DatabaseUnavailable(RuntimeError):
