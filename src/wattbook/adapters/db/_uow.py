@@ -182,8 +182,11 @@ class _SqlTransaction:
         if admission is None:
             return
         if inline:
-            if connection is not None:
-                self._end(connection)
+            try:
+                if connection is not None:
+                    self._end(connection)
+            finally:
+                _handed_back()
             return
         try:
             if connection is not None:
@@ -318,11 +321,18 @@ def _handed_off_admission(engine: Engine, *, writer: bool) -> _workers.Admission
     held_engine, admission, taken = held
     if held_engine is not engine or not writer or taken:
         raise HandOffSuspended(
-            "a use case run in one hand-off may enter only one writing unit of work,"
-            " of the engine it was handed to"
+            "a use case run in one hand-off enters writing units of work of the engine it was"
+            " handed to, one at a time"
         )
     held[2] = True
     return admission  # type: ignore[no-any-return]
+
+
+def _handed_back() -> None:
+    """Let the use case run in one hand-off enter its next unit of work (one after another)."""
+    held: list[Any] | None = getattr(_handed, "held", None)
+    if held is not None:
+        held[2] = False
 
 
 async def run_in_one_hand_off(engine: Engine, use_case: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -330,13 +340,15 @@ async def run_in_one_hand_off(engine: Engine, use_case: Callable[[], Coroutine[A
 
     The use case's writing unit of work is admitted here, on the event loop, as ``async
     with`` would admit it; then one worker thread begins, runs every repository call as it
-    comes, commits and ends, with no trip back to the event loop in between. A use case is
-    run this way only if all it awaits is its one unit of work (the money paths: payments,
-    callbacks, the kiosk's notes): anything else that would suspend it is refused.
+    comes, commits and ends, with no trip back to the event loop in between (a use case of
+    several units of work enters them one after another on that thread, in the one write
+    turn). A use case is run this way only if all it awaits is its units of work (the money
+    paths: payments, callbacks, the kiosk's notes): anything else that would suspend it is
+    refused.
 
     :raises DatabaseBusy: if no worker came free within the queue timeout.
-    :raises HandOffSuspended: if the use case awaited anything but its unit of work, or
-        entered a second unit of work; it was rolled back.
+    :raises HandOffSuspended: if the use case awaited anything but its units of work, or
+        entered one inside another; what was not committed was rolled back.
     """
     admission = await _workers.workers_of(engine).admit(writer=True)
 
