@@ -52,6 +52,8 @@ CONNECTIONS = (1, 8, 200)
 # First-time callbacks per connection count: enough for a few seconds each.
 FIRST_TIME = {1: 300, 8: 1200, 200: 3000}
 TRIVIAL = 3000
+# Each stream is measured in this many interleaved slices (see measure).
+ROUNDS = 5
 AMOUNT_FEN = 5000
 GOAL_RATIO = 0.3
 
@@ -132,19 +134,32 @@ def callback_request(debit: payments.DebitRequest, serial: str, at: datetime) ->
     return request("POST", "/bank/callbacks", body, headers)
 
 
-async def drive(
-    port: int, requests: list[bytes], connections: int
-) -> tuple[float, list[int], list[bytes]]:
-    """Send ``requests`` over keep-alive connections; return seconds, statuses and bodies."""
-    queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
-    for index, raw in enumerate(requests):
-        queue.put_nowait((index, raw))
-    statuses = [0] * len(requests)
-    bodies = [b""] * len(requests)
+class Connections:
+    """Keep-alive connections to the server, opened once and reused by every slice."""
 
-    async def worker() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
+    def __init__(self, port: int, count: int) -> None:
+        self.port = port
+        self.count = count
+        self.streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def __aenter__(self) -> Connections:
+        for _ in range(self.count):
+            self.streams.append(await asyncio.open_connection("127.0.0.1", self.port))
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        for _reader, writer in self.streams:
+            writer.close()
+
+    async def send(self, requests: list[bytes]) -> tuple[float, list[int], list[bytes]]:
+        """Send ``requests`` over the connections; return seconds, statuses and bodies."""
+        queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
+        for index, raw in enumerate(requests):
+            queue.put_nowait((index, raw))
+        statuses = [0] * len(requests)
+        bodies = [b""] * len(requests)
+
+        async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             while not queue.empty():
                 index, raw = queue.get_nowait()
                 writer.write(raw)
@@ -160,12 +175,10 @@ async def drive(
                         length = int(value)
                 bodies[index] = await reader.readexactly(length)
                 statuses[index] = int(status_line.split()[1])
-        finally:
-            writer.close()
 
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(connections)))
-    return time.perf_counter() - started, statuses, bodies
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(r, w) for r, w in self.streams))
+        return time.perf_counter() - started, statuses, bodies
 
 
 def run_client(main: Any) -> Any:
@@ -188,18 +201,60 @@ def results_of(bodies: list[bytes]) -> dict[str, int]:
     return counted
 
 
-def measure(port: int, connections: int, first: list[bytes], trivial_count: int) -> dict[str, Any]:
+def server_cpu_s(pid: int) -> float:
+    """Return the CPU seconds (user + system) the server process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    server: Server, connections: int, first: list[bytes], trivial_count: int
+) -> dict[str, Any]:
     """Trivial, first-time and replay rates at ``connections``, on a running server."""
+    return dict(run_client(_measure(server, connections, first, trivial_count)))
+
+
+async def _measure(
+    server: Server, connections: int, first: list[bytes], trivial_count: int
+) -> dict[str, Any]:
+    """Measure over one set of keep-alive connections (opened before any timing).
+
+    The streams are cut into ROUNDS slices and interleaved (trivial, first-time, trivial,
+    first-time, ..., then the replays): on a shared machine whose load drifts, each ratio
+    then compares time spent under the same load.
+    """
+    assert server.process is not None, "started by the caller"
+    pid = server.process.pid
     trivial = [request("GET", "/livez")] * trivial_count
-    run_client(drive(port, trivial[: min(500, trivial_count)], connections))  # warm-up
-    trivial_s, trivial_status, _ = run_client(drive(port, trivial, connections))
-    first_s, first_status, first_bodies = run_client(drive(port, first, connections))
+    totals = {"trivial": [0.0, 0.0], "first": [0.0, 0.0], "replay": [0.0, 0.0]}
+    statuses: list[int] = []
+    first_bodies: list[bytes] = []
+    replay_bodies: list[bytes] = []
     replays = list(first)
     random.Random(connections).shuffle(replays)
-    replay_s, replay_status, replay_bodies = run_client(drive(port, replays, connections))
-    trivial_rate = len(trivial) / trivial_s
-    first_rate = len(first) / first_s
-    replay_rate = len(replays) / replay_s
+    async with Connections(server.port, connections) as pool:
+        await pool.send(trivial[: min(500, trivial_count)])  # warm-up
+
+        async def timed(name: str, piece: list[bytes], bodies: list[bytes] | None) -> None:
+            cpu = server_cpu_s(pid)
+            seconds, got, answered = await pool.send(piece)
+            totals[name][0] += seconds
+            totals[name][1] += server_cpu_s(pid) - cpu
+            statuses.extend(got)
+            if bodies is not None:
+                bodies.extend(answered)
+
+        for part in range(ROUNDS):
+            await timed("trivial", trivial[part :: 2 * ROUNDS], None)
+            await timed("first", first[part::ROUNDS], first_bodies)
+            await timed("trivial", trivial[ROUNDS + part :: 2 * ROUNDS], None)
+        for part in range(ROUNDS):
+            await timed("replay", replays[part::ROUNDS], replay_bodies)
+    trivial_rate = len(trivial) / totals["trivial"][0]
+    first_rate = len(first) / totals["first"][0]
+    replay_rate = len(replays) / totals["replay"][0]
+    trivial_cpu_ms = 1000 * totals["trivial"][1] / len(trivial)
+    first_cpu_ms = 1000 * totals["first"][1] / len(first)
     first_results = results_of(first_bodies)
     replay_results = results_of(replay_bodies)
     return {
@@ -208,10 +263,15 @@ def measure(port: int, connections: int, first: list[bytes], trivial_count: int)
         "replay_per_s": round(replay_rate),
         "first_time_ratio": round(first_rate / trivial_rate, 3),
         "replay_ratio": round(replay_rate / trivial_rate, 3),
+        # The server's own CPU per request: steadier than wall time on a loaded machine.
+        "trivial_server_cpu_ms": round(trivial_cpu_ms, 3),
+        "first_time_server_cpu_ms": round(first_cpu_ms, 3),
+        "replay_server_cpu_ms": round(1000 * totals["replay"][1] / len(replays), 3),
+        "first_time_cpu_ratio": round(trivial_cpu_ms / first_cpu_ms, 3),
         "first_time": len(first),
         "first_time_answered_as_replay": first_results.get(payments.Settlement.REPLAY.value, 0),
         "replays_answered_as_replay": replay_results.get(payments.Settlement.REPLAY.value, 0),
-        "non_200": sum(1 for s in trivial_status + first_status + replay_status if s != 200),
+        "non_200": sum(1 for s in statuses if s != 200),
     }
 
 
@@ -283,7 +343,7 @@ def main() -> None:
         server.start()
         try:
             for c in CONNECTIONS:
-                figures[str(c)] = measure(server.port, c, chunks[f"uvloop:{c}"], trivial_count)
+                figures[str(c)] = measure(server, c, chunks[f"uvloop:{c}"], trivial_count)
                 print(f"uvloop, {c} connections: {json.dumps(figures[str(c)])}")
         finally:
             server.stop()
@@ -294,7 +354,7 @@ def main() -> None:
             )
             server.start()
             try:
-                on_asyncio = measure(server.port, 200, chunks["asyncio:200"], trivial_count)
+                on_asyncio = measure(server, 200, chunks["asyncio:200"], trivial_count)
                 print(f"asyncio loop, 200 connections: {json.dumps(on_asyncio)}")
             finally:
                 server.stop()
@@ -318,6 +378,7 @@ def main() -> None:
         "first_time_ratio": at_200["first_time_ratio"],
         "goal_first_time_ratio": GOAL_RATIO,
         "first_time_per_s_at_200": at_200["first_time_per_s"],
+        "first_time_cpu_ratio_at_200": at_200["first_time_cpu_ratio"],
         "trivial_per_s_at_200": at_200["trivial_per_s"],
         "replay_ratio_at_200": at_200["replay_ratio"],
         "by_connections": figures,
@@ -329,10 +390,20 @@ def main() -> None:
     if on_asyncio is not None:
         result["asyncio_loop_at_200"] = {
             k: on_asyncio[k]
-            for k in ("trivial_per_s", "first_time_per_s", "replay_per_s", "first_time_ratio")
+            for k in (
+                "trivial_per_s",
+                "first_time_per_s",
+                "replay_per_s",
+                "first_time_ratio",
+                "trivial_server_cpu_ms",
+                "first_time_server_cpu_ms",
+            )
         }
         result["uvloop_gain_first_time_at_200"] = round(
             at_200["first_time_per_s"] / on_asyncio["first_time_per_s"], 3
+        )
+        result["uvloop_cpu_saving_first_time_at_200"] = round(
+            on_asyncio["first_time_server_cpu_ms"] / at_200["first_time_server_cpu_ms"], 3
         )
         result["uvloop_gain_trivial_at_200"] = round(
             at_200["trivial_per_s"] / on_asyncio["trivial_per_s"], 3
