@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from tests.integration.acceptors.cctalk_peer import CcTalkPeer
+from tests.waiting import until
 
 from wattbook.adapters import acceptors
 from wattbook.application.payments.acceptor_ports import (
@@ -53,12 +54,7 @@ async def started(driver: acceptors.CcTalkAcceptor, peer: CcTalkPeer) -> None:
         return 159 in peer.requests[last_set_up:]
 
     waiting = asyncio.ensure_future(driver.next_event())
-    for _ in range(1000):
-        if polled_after_set_up():
-            break
-        await asyncio.sleep(0.01)
-    else:
-        raise AssertionError("the driver did not set the validator up")
+    await until(polled_after_set_up, "the driver sets the validator up")
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting

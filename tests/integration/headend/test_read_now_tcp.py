@@ -9,6 +9,7 @@ import datetime as dt
 
 from sqlalchemy.engine import Engine
 from tests.integration.headend.campus import Site, bus_spec, site
+from tests.waiting import until
 
 from wattbook.adapters import meters
 from wattbook.application.headend.configure_bus import load_buses
@@ -93,20 +94,19 @@ class TestReadNowOverTcp:
             task = asyncio.create_task(headend.run(stop))
             try:
                 # Let the first sweep of both meters end; then the bus naps (manual clock).
-                for _ in range(200):
-                    if headend.activity["block-3"].reads_ok:
-                        break
-                    await asyncio.sleep(0.02)
+                await until(lambda: headend.activity["block-3"].reads_ok > 0, "a sweep ends")
                 await ask(place, METER)
-                for _ in range(100):
+
+                async def served() -> bool:
                     request = await last_request(place, METER)
-                    if request.status is not ReadRequestStatus.PENDING:
-                        break
-                    await asyncio.sleep(0.02)
+                    return request.status is not ReadRequestStatus.PENDING
+
+                await until(served, "the read-now request is served", step_s=0.02)
             finally:
                 stop.set()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            request = await last_request(place, METER)
 
             assert request.status is ReadRequestStatus.DONE
             assert request.values is not None

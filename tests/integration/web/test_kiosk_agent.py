@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from tests.fakes import FakeClock
 from tests.functional.payments import Payer
 from tests.integration.web.conftest import web_runtime
 from tests.integration.web.kiosk_client import register_kiosk
+from tests.waiting import until
 
 from wattbook import bootstrap
 from wattbook.adapters import db
@@ -41,12 +43,12 @@ class Kiosk:
         )
         assert answer.status_code == 200, answer.text
         final = ("stacked", "returned", "counterfeit")
-        for _ in range(500):
-            new = [e for e in self.agent.events.events if e["id"] >= before]
-            if any(e["kind"] in final for e in new):
-                return new
-            await asyncio.sleep(0.01)
-        raise AssertionError("the agent did not deal with the note")
+
+        def new() -> list[dict[str, Any]]:
+            return [e for e in self.agent.events.events if e["id"] >= before]
+
+        await until(lambda: any(e["kind"] in final for e in new()), "the agent deals with the note")
+        return new()
 
 
 @pytest.fixture

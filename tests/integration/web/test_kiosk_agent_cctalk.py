@@ -7,7 +7,7 @@ returned on its 409; lost events and unasked stacks become system alarms. Both e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
@@ -19,6 +19,7 @@ from tests.integration.acceptors.cctalk_peer import CcTalkPeer
 from tests.integration.web.conftest import web_runtime
 from tests.integration.web.kiosk_client import register_kiosk
 from tests.integration.web.test_kiosk_agent import taking_notes
+from tests.waiting import until
 
 from wattbook import bootstrap
 from wattbook.adapters import db
@@ -66,14 +67,6 @@ async def kiosk(engine: Engine, clock: FakeClock) -> AsyncIterator[CcTalkKiosk]:
     await app.state.batcher.close()
 
 
-async def until(condition: Callable[[], bool], what: str) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out waiting until {what}")
-
-
 class TestAgentWithCcTalk:
     async def test_a_note_in_escrow_is_stacked_on_200_and_returned_on_409(
         self, kiosk: CcTalkKiosk, engine: Engine, clock: FakeClock
@@ -115,10 +108,10 @@ class TestAgentWithCcTalk:
         async def alarm_subjects() -> set[str]:
             return {a.subject for a in await home.open_system_alarms()}
 
-        for _ in range(300):
-            if len(await alarm_subjects()) >= 2:
-                break
-            await asyncio.sleep(0.01)
+        async def two_alarms() -> bool:
+            return len(await alarm_subjects()) >= 2
+
+        await until(two_alarms, "both alarms are raised")
         alarms = await home.open_system_alarms()
 
         assert {(a.kind, a.subject) for a in alarms} == {

@@ -9,7 +9,7 @@ the acceptor actually kept.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -19,6 +19,7 @@ from tests.functional.payments import Payer
 from tests.integration.web.conftest import web_runtime
 from tests.integration.web.kiosk_client import KioskAuth, note, register_kiosk
 from tests.integration.web.test_kiosk_agent import Kiosk, taking_notes
+from tests.waiting import until
 
 from wattbook import bootstrap
 from wattbook.adapters import db
@@ -93,14 +94,6 @@ async def kiosk(network: FaultyTransport, engine: Engine, clock: FakeClock) -> A
     await relay
     await screen.aclose()
     await agent.client.aclose()
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out waiting until {what}")
 
 
 async def insert(kiosk: Kiosk, yuan: int) -> None:
