@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -309,30 +310,37 @@ class HandOffSuspended(RuntimeError):
     """A use case run in one hand-off awaited something other than its unit of work."""
 
 
-# The admission a run_in_one_hand_off holds on this worker thread, for the one writing unit
-# of work its use case enters (engine, admission, whether a unit of work took it already).
+@dataclass(slots=True)
+class _Held:
+    """The admission a run_in_one_hand_off holds on its worker thread, for the writing units
+    of work its use case enters one after another (``taken`` while one is entered)."""
+
+    engine: Engine
+    admission: _workers.Admission
+    taken: bool = False
+
+
 _handed = threading.local()
 
 
 def _handed_off_admission(engine: Engine, *, writer: bool) -> _workers.Admission | None:
-    held: list[Any] | None = getattr(_handed, "held", None)
+    held: _Held | None = getattr(_handed, "held", None)
     if held is None:
         return None
-    held_engine, admission, taken = held
-    if held_engine is not engine or not writer or taken:
+    if held.engine is not engine or not writer or held.taken:
         raise HandOffSuspended(
             "a use case run in one hand-off enters writing units of work of the engine it was"
             " handed to, one at a time"
         )
-    held[2] = True
-    return admission  # type: ignore[no-any-return]
+    held.taken = True
+    return held.admission
 
 
 def _handed_back() -> None:
     """Let the use case run in one hand-off enter its next unit of work (one after another)."""
-    held: list[Any] | None = getattr(_handed, "held", None)
+    held: _Held | None = getattr(_handed, "held", None)
     if held is not None:
-        held[2] = False
+        held.taken = False
 
 
 async def run_in_one_hand_off(engine: Engine, use_case: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -353,7 +361,7 @@ async def run_in_one_hand_off(engine: Engine, use_case: Callable[[], Coroutine[A
     admission = await _workers.workers_of(engine).admit(writer=True)
 
     def drive() -> T:
-        _handed.held = [engine, admission, False]
+        _handed.held = _Held(engine=engine, admission=admission)
         coroutine = use_case()
         try:
             try:
