@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 import dataclasses
 import socket
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
@@ -63,6 +63,8 @@ from wattbook.domain.alarms import Alarm, AlarmScope
 from wattbook.domain.values import AccountNumber, Money
 from wattbook.settings import Settings, WebSettings
 
+T = TypeVar("T")
+
 # The database could not take more work in time (every worker busy): the web answers 503.
 DatabaseBusy = db.DatabaseBusy
 # A health check found the database unreachable, too slow, or too busy (``problem`` says which).
@@ -107,6 +109,17 @@ class Storage:
     def resident_reader(self) -> ResidentReader:
         """Return the residents' portal's reader (one household per call, read-only)."""
         return db.SqlResidentReader(self.engine)
+
+    async def in_one_hand_off(self, use_case: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Return ``await use_case()`` run on one database worker from begin to end.
+
+        For the money paths: a use case whose only await is its one writing unit of work
+        runs it with one hand-off to the database's threads instead of one per statement.
+
+        :raises DatabaseBusy: if no worker came free in time.
+        :raises db.HandOffSuspended: if the use case awaited anything else (rolled back).
+        """
+        return await db.run_in_one_hand_off(self.engine, use_case)
 
     async def check(self, *, timeout_s: float = db.PING_TIMEOUT_S) -> None:
         """Check that the database answers a query through the same workers as the use cases.

@@ -269,9 +269,11 @@ class _ProtocolTransport(Transport):
         pipe, protocol = self._pipe, self._protocol
         if pipe is None or protocol is None or self._inbox.closed_reason is not None:
             raise TransportError(self._inbox.closed_reason or f"{self.description}: not open")
-        if not isinstance(pipe, asyncio.WriteTransport):
+        # Duck-typed: uvloop's transports write but are not asyncio.WriteTransport subclasses.
+        write = getattr(pipe, "write", None)
+        if not callable(write):
             raise TransportError(f"{self.description}: cannot write")
-        pipe.write(bytes(data))
+        write(bytes(data))
         await protocol.wait_writable()
 
     async def read(self, *, timeout: float) -> bytes:

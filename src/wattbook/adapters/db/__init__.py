@@ -61,6 +61,7 @@ from wattbook.adapters.db._types import (
 from wattbook.adapters.db._uow import (
     PING_TIMEOUT_S,
     DatabaseUnavailable,
+    HandOffSuspended,
     SqlMonthEndUnitOfWork,
     SqlReadOnlyUnitOfWork,
     SqlUnitOfWork,
@@ -69,6 +70,7 @@ from wattbook.adapters.db._uow import (
     month_end_factory,
     ping,
     reader_factory,
+    run_in_one_hand_off,
     unit_of_work_factory,
 )
 from wattbook.adapters.db._workers import (
@@ -101,6 +103,7 @@ __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
     "DatabaseBusy",
     "DatabaseUnavailable",
+    "HandOffSuspended",
     "InexactPrice",
     "InvalidDatabaseUrl",
     "NaiveDatetime",
@@ -137,6 +140,7 @@ __all__ = [
     "price_from_column",
     "price_to_column",
     "reader_factory",
+    "run_in_one_hand_off",
     "sqlite_path",
     "unit_of_work_factory",
     "upgrade",

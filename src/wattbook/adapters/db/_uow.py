@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -82,6 +84,9 @@ class _ThreadWorker(Worker):
         super().__init__()
         self.connection: Connection | None = None
         self.admission: _workers.Admission | None = None
+        # True while the whole unit of work runs on a worker thread (run_in_one_hand_off):
+        # each call then runs where it is, with no hand-off of its own.
+        self.inline = False
         self._read_only = read_only
         self._begin = begin
         self.handoffs = 0
@@ -107,8 +112,10 @@ class _ThreadWorker(Worker):
     async def run(self, function: Callable[..., T], /, *args: Any) -> T:
         if self.admission is None:
             raise UnitOfWorkNotEntered("use the unit of work inside 'async with'")
-        self.handoffs += 1
         try:
+            if self.inline:
+                return function(*args)
+            self.handoffs += 1
             return await self.admission.run(function, *args)
         except sa.exc.DBAPIError as error:
             if self._read_only and _is_write_refusal(error):
@@ -155,6 +162,14 @@ class _SqlTransaction:
         """
         if self._worker.admission is not None:
             raise RuntimeError("this unit of work is already in use")
+        handed = _handed_off_admission(self._engine, writer=self._writer)
+        if handed is not None:
+            # Already on the worker thread that run_in_one_hand_off holds for this unit of
+            # work: its calls run right here (the first begins); run_in_one_hand_off releases
+            # the slot.
+            self._worker.admission = handed
+            self._worker.inline = True
+            return self
         self._worker.admission = await _workers.workers_of(self._engine).admit(writer=self._writer)
         return self
 
@@ -173,8 +188,16 @@ class _SqlTransaction:
         """Roll back what was not committed, release the connection, then the worker."""
         connection, self._worker.connection = self._worker.connection, None
         admission, self._worker.admission = self._worker.admission, None
+        inline, self._worker.inline = self._worker.inline, False
         self._worker.forget()
         if admission is None:
+            return
+        if inline:
+            try:
+                if connection is not None:
+                    self._end(connection)
+            finally:
+                _handed_back()
             return
         try:
             if connection is not None:
@@ -323,6 +346,87 @@ def _query_only(connection: Connection, *, on: bool) -> None:
     driver = connection.connection.driver_connection
     assert isinstance(driver, sqlite3.Connection)  # noqa: S101 - SQLite engines only
     driver.execute(f"PRAGMA query_only={'ON' if on else 'OFF'}")
+
+
+class HandOffSuspended(RuntimeError):
+    """A use case run in one hand-off awaited something other than its unit of work."""
+
+
+@dataclass(slots=True)
+class _Held:
+    """The admission a run_in_one_hand_off holds on its worker thread, for the writing units
+    of work its use case enters one after another (``taken`` while one is entered)."""
+
+    engine: Engine
+    admission: _workers.Admission
+    taken: bool = False
+
+
+_handed = threading.local()
+
+
+def _handed_off_admission(engine: Engine, *, writer: bool) -> _workers.Admission | None:
+    held: _Held | None = getattr(_handed, "held", None)
+    if held is None:
+        return None
+    if held.engine is not engine or not writer or held.taken:
+        raise HandOffSuspended(
+            "a use case run in one hand-off enters writing units of work of the engine it was"
+            " handed to, one at a time"
+        )
+    held.taken = True
+    return held.admission
+
+
+def _handed_back() -> None:
+    """Let the use case run in one hand-off enter its next unit of work (one after another)."""
+    held: _Held | None = getattr(_handed, "held", None)
+    if held is not None:
+        held.taken = False
+
+
+async def run_in_one_hand_off(engine: Engine, use_case: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Return ``await use_case()`` run whole on one of the engine's workers: one hand-off.
+
+    The use case's writing unit of work is admitted here, on the event loop, as ``async
+    with`` would admit it; then one worker thread begins, runs every repository call as it
+    comes, commits and ends, with no trip back to the event loop in between (a use case of
+    several units of work enters them one after another on that thread, in the one write
+    turn). A use case is run this way only if all it awaits is its units of work (the money
+    paths: payments, callbacks, the kiosk's notes): anything else that would suspend it is
+    refused.
+
+    :raises DatabaseBusy: if no worker came free within the queue timeout.
+    :raises HandOffSuspended: if the use case awaited anything but its units of work, or
+        entered one inside another; what was not committed was rolled back.
+    """
+    admission = await _workers.workers_of(engine).admit(writer=True)
+
+    def drive() -> T:
+        _handed.held = _Held(engine=engine, admission=admission)
+        coroutine = use_case()
+        try:
+            try:
+                coroutine.send(None)
+            except StopIteration as done:
+                result: T = done.value
+                return result
+            # It suspended on something that is not its unit of work: unwind it here (its
+            # unit of work rolls back on the way out), then say so.
+            try:
+                coroutine.throw(HandOffSuspended("a use case run in one hand-off tried to wait"))
+            except StopIteration:
+                pass
+            finally:
+                coroutine.close()
+            raise HandOffSuspended("a use case run in one hand-off tried to wait")
+        finally:
+            del _handed.held
+
+    try:
+        return await admission.run(drive)
+    finally:
+        admission.release()
 
 
 class DatabaseUnavailable(RuntimeError):
