@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 import dataclasses
 import socket
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
@@ -38,6 +38,8 @@ from wattbook.application.headend.configure_bus import configure_bus, load_buses
 from wattbook.application.headend.list_alarms import list_alarms
 from wattbook.application.headend.ports import BusConfig
 from wattbook.application.headend.runtime import Headend, InProcessCore
+from wattbook.application.keep_partitions import MONTHS_AHEAD, PartitionCheck
+from wattbook.application.keep_partitions import keep_partitions as run_keep_partitions
 from wattbook.application.notifications.ports import AccountWithoutPhone, FailedSms
 from wattbook.application.notifications.send_pending_sms import SmsRunReport, run_sms_worker
 from wattbook.application.payments import acceptor_ports
@@ -60,6 +62,8 @@ from wattbook.domain import payments
 from wattbook.domain.alarms import Alarm, AlarmScope
 from wattbook.domain.values import AccountNumber, Money
 from wattbook.settings import Settings, WebSettings
+
+T = TypeVar("T")
 
 # The database could not take more work in time (every worker busy): the web answers 503.
 DatabaseBusy = db.DatabaseBusy
@@ -97,9 +101,25 @@ class Storage:
         return db.reader_factory(self.engine)
 
     @property
+    def month_end_factory(self) -> Callable[[], billing_ports.MonthEndUnitOfWork]:
+        """Return a factory of month-end units of work (they also write the statements)."""
+        return db.month_end_factory(self.engine)
+
+    @property
     def resident_reader(self) -> ResidentReader:
         """Return the residents' portal's reader (one household per call, read-only)."""
         return db.SqlResidentReader(self.engine)
+
+    async def in_one_hand_off(self, use_case: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Return ``await use_case()`` run on one database worker from begin to end.
+
+        For the money paths: a use case whose only await is its one writing unit of work
+        runs it with one hand-off to the database's threads instead of one per statement.
+
+        :raises DatabaseBusy: if no worker came free in time.
+        :raises db.HandOffSuspended: if the use case awaited anything else (rolled back).
+        """
+        return await db.run_in_one_hand_off(self.engine, use_case)
 
     async def check(self, *, timeout_s: float = db.PING_TIMEOUT_S) -> None:
         """Check that the database answers a query through the same workers as the use cases.
@@ -950,8 +970,26 @@ def build_scheduled_jobs(
             clock=used_clock,
             bank_gateway=gateway,
             kiosk_idle=kiosk_idle,
+            partitions=db.SqlPartitionKeeper(storage.engine),
         ),
         sms_worker=worker if with_sms else None,
+    )
+
+
+# ---------------------------------------------------------------- partitions
+
+
+async def keep_partitions(*, storage: Storage, months_ahead: int = MONTHS_AHEAD) -> PartitionCheck:
+    """Make the monthly partitions ahead and alarm for a missing one (``wattbook partitions
+    ensure``; the scheduled job does the same every hour).
+
+    :raises ValueError: if ``months_ahead`` is below 1.
+    """
+    return await run_keep_partitions(
+        keeper=db.SqlPartitionKeeper(storage.engine),
+        uow=storage.uow_factory(),
+        clock=storage.clock,
+        months_ahead=months_ahead,
     )
 
 

@@ -2344,6 +2344,22 @@ class FakeIngestRepository(_Repository):
     """``metering_ports.IngestRepository`` in memory: the SQL's classification, in Python."""
 
     async def record_plain(
+        self, plan: metering_ports.PlainPlanner, *, settings_on: dt.date
+    ) -> metering_ports.PlainOutcome:
+        # Never commits on its own (the port allows that): the use case then commits.
+        t = self.t
+        tariffs = billing.TariffHistory(
+            tariffs=tuple(sorted(t.tariffs, key=lambda tariff: tariff.effective_from))
+        )
+        since = [day for day in t.prepaid_policies if day <= settings_on]
+        settings = t.prepaid_policies[max(since)] if since else prepaid.PrepaidSettings()
+        batch = plan(tariffs, settings)
+        charges = () if batch is None else self._charge_plain(batch)
+        return metering_ports.PlainOutcome(
+            tariffs=tariffs, batch=batch, charges=charges, committed=False
+        )
+
+    def _charge_plain(
         self, batch: metering_ports.PlainBatch
     ) -> tuple[metering_ports.PlainCharge, ...]:
         t = self.t

@@ -67,6 +67,21 @@ class TestTheList:
             "holiday schedule check": timedelta(hours=1),
         }
 
+    def test_adds_the_partition_upkeep_hourly_when_given_a_keeper(self, engine: Engine) -> None:
+        from wattbook.adapters import db
+
+        jobs = scheduled_jobs.scheduled_jobs(
+            uow_factory=lambda: None,  # type: ignore[arg-type,return-value]
+            clock=FakeClock(local(2025, 10, 1)),
+            bank_gateway=bank.NoBankGateway(),
+            partitions=db.SqlPartitionKeeper(engine),
+        )
+
+        assert [(job.name, job.every) for job in jobs][-1] == (
+            "partition upkeep",
+            timedelta(hours=1),
+        )
+
     async def test_a_failing_job_does_not_stop_the_others(self) -> None:
         runs: list[str] = []
 

@@ -13,6 +13,9 @@ twice (two processes, a restart) does no harm; the SMS worker alone must be one 
 | bank auto top-up                      | 1 min  | the daily debits and immediate triggers   |
 | holiday schedule check                | 1 h    | alarm while a year's holidays are not     |
 |                                       |        | confirmed (from 1 November for next year) |
+| partition upkeep (PostgreSQL)         | 1 h    | makes next months' partitions of readings |
+|                                       |        | and the ledger; alarm if next month's is  |
+|                                       |        | missing (ADR 21; nothing on SQLite)       |
 | SMS worker                            | 5 s    | sends the outbox (continuous; idle wait)  |
 """
 
@@ -27,6 +30,8 @@ from datetime import timedelta
 from typing import Any
 
 from wattbook.application import ports
+from wattbook.application.keep_partitions import keep_partitions
+from wattbook.application.partition_ports import PartitionKeeper
 from wattbook.application.payments import bank, kiosk
 from wattbook.application.payments import ports as payment_ports
 from wattbook.application.prepaid.apply_prepaid_policy import apply_prepaid_policy
@@ -38,6 +43,7 @@ HELD_CUTS_EVERY = timedelta(minutes=1)
 KIOSK_RECOVERY_EVERY = timedelta(seconds=30)
 AUTO_TOP_UP_EVERY = timedelta(minutes=1)
 HOLIDAY_SCHEDULE_EVERY = timedelta(hours=1)
+PARTITION_UPKEEP_EVERY = timedelta(hours=1)
 SMS_IDLE = timedelta(seconds=5)
 HELD_CUTS_PER_RUN = 2000
 
@@ -57,8 +63,12 @@ def scheduled_jobs(
     clock: ports.Clock,
     bank_gateway: payment_ports.BankGateway,
     kiosk_idle: timedelta = kiosk.KIOSK_IDLE_LIMIT,
+    partitions: PartitionKeeper | None = None,
 ) -> tuple[ScheduledJob, ...]:
-    """Return the interval jobs (everything but the SMS worker, which loops on its own)."""
+    """Return the interval jobs (everything but the SMS worker, which loops on its own).
+
+    ``partitions`` adds the partition upkeep (the storage's keeper; it does nothing on SQLite).
+    """
 
     async def held_cuts() -> None:
         # Up to HELD_CUTS_PER_RUN accounts a run: after a long holiday a campus's held cuts
@@ -76,11 +86,22 @@ def scheduled_jobs(
     async def holidays() -> None:
         await check_holiday_schedule(uow=uow_factory(), clock=clock)
 
-    return (
+    jobs = (
         ScheduledJob(name="prepaid: held cuts", every=HELD_CUTS_EVERY, run=held_cuts),
         ScheduledJob(name="kiosk recovery", every=KIOSK_RECOVERY_EVERY, run=recover),
         ScheduledJob(name="bank auto top-up", every=AUTO_TOP_UP_EVERY, run=top_up),
         ScheduledJob(name="holiday schedule check", every=HOLIDAY_SCHEDULE_EVERY, run=holidays),
+    )
+    if partitions is None:
+        return jobs
+    keeper = partitions
+
+    async def upkeep() -> None:
+        await keep_partitions(keeper=keeper, uow=uow_factory(), clock=clock)
+
+    return (
+        *jobs,
+        ScheduledJob(name="partition upkeep", every=PARTITION_UPKEEP_EVERY, run=upkeep),
     )
 
 

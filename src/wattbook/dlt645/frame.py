@@ -124,17 +124,23 @@ class Frame:
     @property
     def is_abnormal(self) -> bool:
         """Test whether this is an abnormal (error) reply (control bit D6)."""
-        return self.is_reply and bool(self.control & ABNORMAL)
+        return (self.control & (DIR_REPLY | ABNORMAL)) == DIR_REPLY | ABNORMAL
 
     @property
     def has_follow_up(self) -> bool:
         """Test whether more frames follow this reply (control bit D5)."""
-        return self.is_reply and bool(self.control & FOLLOW_UP)
+        return (self.control & (DIR_REPLY | FOLLOW_UP)) == DIR_REPLY | FOLLOW_UP
 
     @property
     def di(self) -> int | None:
         """Return the data identifier heading the data field, or None if it has none."""
-        if self.function in _DI_FUNCTIONS and not self.is_abnormal and len(self.data) >= 4:
+        # The bit tests are spelled out: a client asks for the DI several times a read.
+        control = self.control
+        if (
+            (control & FUNCTION_MASK) in _DI_FUNCTIONS
+            and (control & (DIR_REPLY | ABNORMAL)) != DIR_REPLY | ABNORMAL
+            and len(self.data) >= 4
+        ):
             return int.from_bytes(self.data[:4], "little")
         return None
 
@@ -166,6 +172,18 @@ class Frame:
             )
         )
         return b"".join((_PREAMBLE * preamble, body, bytes((sum(body) & 0xFF, END))))
+
+    def encoded_length(self, *, preamble: int = DEFAULT_PREAMBLE) -> int:
+        """Return ``len(self.encode(preamble=preamble))`` without building the bytes.
+
+        A simulated line paces every frame by its length; encoding it only to count it cost
+        the simulator's every answer.
+
+        :raises FrameError: if ``preamble`` is negative.
+        """
+        if preamble < 0:
+            raise FrameError("preamble length cannot be negative")
+        return preamble + MIN_FRAME_LEN + len(self.data)
 
     def describe(self) -> str:
         """Return a one-line human description for logs and field tools."""

@@ -84,9 +84,14 @@ class Answer:
 
 
 def _fits(pattern: str, address: str) -> bool:
-    return len(pattern) == len(address) and all(
-        p in ("A", a) for p, a in zip(pattern.upper(), address.upper(), strict=True)
-    )
+    if pattern == address:
+        return True
+    if len(pattern) != len(address):
+        return False
+    pattern, address = pattern.upper(), address.upper()
+    if "A" not in pattern:  # no wildcard: every device on the bus is asked, most do not fit
+        return pattern == address
+    return all(p in ("A", a) for p, a in zip(pattern, address, strict=True))
 
 
 def collide(replies: Sequence[bytes]) -> bytes:
@@ -226,7 +231,7 @@ async def _answer(
     answer = bus.respond(request, preamble=preamble)
     wait = 0.0
     if baud is not None:
-        request_bytes = len(request.encode(preamble=DEFAULT_PREAMBLE))
+        request_bytes = request.encoded_length(preamble=DEFAULT_PREAMBLE)
         wait = wire_time_s(byte_count=request_bytes, baud=baud)
         if answer is not None:
             wait += answer_delay_s + wire_time_s(byte_count=len(answer.data), baud=baud)
@@ -234,10 +239,13 @@ async def _answer(
         wait += answer.extra_delay_s
     if wait > 0:
         await asyncio.sleep(wait)
+    # Debug lines are built only when someone listens (the simulator answers thousands a second).
     if answer is None:
-        logger.debug("no answer to %s", request.describe())
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("no answer to %s", request.describe())
         return
-    logger.debug("answer to %s: %s", request.describe(), answer.data.hex(" "))
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("answer to %s: %s", request.describe(), answer.data.hex(" "))
     await transport.write(answer.data)
 
 

@@ -191,6 +191,7 @@ def _database_threads() -> int:
 async def test_a_unit_of_work_cancelled_while_it_begins_gives_its_connection_back(
     engine: Engine,
 ) -> None:
+    # The transaction begins inside the first call that needs the connection (ADR 17).
     single = same_database(engine, workers=1, queue_timeout_s=2)
     gate = threading.Event()
     began = threading.Event()
@@ -202,8 +203,8 @@ async def test_a_unit_of_work_cancelled_while_it_begins_gives_its_connection_bac
             return super()._begin()
 
     async def enter() -> None:
-        async with SlowToBegin(single):
-            pass
+        async with SlowToBegin(single) as uow:
+            await uow.alarms.alarms()
 
     try:
         task = asyncio.create_task(enter())

@@ -56,10 +56,17 @@ class Server:
     """A `wattbook serve` process; ``kill()`` is kill -9."""
 
     def __init__(
-        self, url: str, port: int, log: Path, *, env: dict[str, str] | None = None
+        self,
+        url: str,
+        port: int,
+        log: Path,
+        *,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.url = url
         self._env = env or {}
+        self._args = args
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self._log = log
@@ -75,7 +82,7 @@ class Server:
         }
         with self._log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "wattbook", "serve", "--no-background"],
+                [sys.executable, "-m", "wattbook", "serve", "--no-background", *self._args],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -116,3 +116,39 @@ def test_frame_split_anywhere_arrives_once(noise: bytes, cut: int) -> None:
     frames = parser.feed(stream[: len(noise) + cut]) + parser.feed(stream[len(noise) + cut :])
 
     assert frames[-1] == dlt645.decode(READ_TOTAL)
+
+
+@given(
+    st.binary(max_size=255),
+    st.integers(min_value=0, max_value=0xFF),
+    st.integers(min_value=0, max_value=8),
+)
+def test_encoded_length_is_the_length_of_the_encoding(
+    data: bytes, control: int, preamble: int
+) -> None:
+    frame = dlt645.Frame(address="051600001234", control=control, data=data)
+
+    assert frame.encoded_length(preamble=preamble) == len(frame.encode(preamble=preamble))
+
+
+def test_encoded_length_refuses_a_negative_preamble() -> None:
+    frame = dlt645.decode(READ_TOTAL)
+
+    with pytest.raises(dlt645.FrameError):
+        frame.encoded_length(preamble=-1)
+
+
+@given(st.integers(min_value=0, max_value=0xFF), st.binary(max_size=8))
+def test_flags_and_di_follow_the_control_bits(control: int, data: bytes) -> None:
+    frame = dlt645.Frame(address="051600001234", control=control, data=data)
+    reply, abnormal, follow_up = bool(control & 0x80), bool(control & 0x40), bool(control & 0x20)
+    carries_di = control & 0x1F in (0x03, 0x11, 0x12, 0x14) and not (reply and abnormal)
+
+    assert (frame.is_reply, frame.is_abnormal, frame.has_follow_up) == (
+        reply,
+        reply and abnormal,
+        reply and follow_up,
+    )
+    assert frame.di == (
+        int.from_bytes(data[:4], "little") if carries_di and len(data) >= 4 else None
+    )

@@ -71,6 +71,36 @@ class TestLoopbackPair:
         with pytest.raises(TransportError, match="peer closed"):
             await slave.read(timeout=0.1)
 
+    async def test_peer_close_wakes_a_waiting_reader(self) -> None:
+        master, slave = loopback_pair()
+        reader = asyncio.create_task(slave.read(timeout=5.0))
+        await asyncio.sleep(0)
+
+        await master.close()
+
+        with pytest.raises(TransportError, match="peer closed"):
+            await reader
+
+    async def test_a_zero_timeout_read_returns_what_has_arrived(self) -> None:
+        master, slave = loopback_pair()
+
+        empty = await slave.read(timeout=0.0)
+        await master.write(b"abc")
+
+        assert (empty, await slave.read(timeout=0.0)) == (b"", b"abc")
+
+    async def test_a_read_cancelled_while_waiting_leaves_the_bytes_for_the_next(self) -> None:
+        master, slave = loopback_pair()
+        reader = asyncio.create_task(slave.read(timeout=5.0))
+        await asyncio.sleep(0)
+        reader.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reader
+
+        await master.write(b"abc")
+
+        assert await slave.read(timeout=0.1) == b"abc"
+
     async def test_writing_after_close_raises(self) -> None:
         master, _slave = loopback_pair()
         await master.close()

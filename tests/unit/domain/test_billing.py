@@ -369,3 +369,33 @@ class TestCumulativeChargeProperty:
             totals = outcome.totals
 
         assert -posted == price.cost_of(Energy(wh=sum(deltas))).fen
+
+
+class TestStatementRules:
+    @given(
+        balance=st.integers(min_value=-(10**9), max_value=10**9),
+        later=st.integers(min_value=0, max_value=10**9),
+    )
+    def test_a_month_is_paid_when_balance_and_later_charges_cover_it(
+        self, balance: int, later: int
+    ) -> None:
+        status = billing.PAID_RULE.status(
+            balance=Money(fen=balance), later_charges=Money(fen=later)
+        )
+
+        assert (status is billing.StatementStatus.PAID) == (balance + later >= 0)
+
+    def test_a_statement_shows_the_one_price_or_none(self) -> None:
+        flat = billing.flat_tariff(price=DEFAULT_PRICE, effective_from=date(2024, 1, 1))
+        tou = billing.time_of_use_tariff(
+            prices={p: Price.parse(f"0.{i + 4}") for i, p in enumerate(TimeOfUse)},
+            effective_from=date(2024, 1, 1),
+        )
+        tiers = billing.tiered_tariff(
+            bands=[(0, DEFAULT_PRICE), (2_160_000, Price.parse("0.5783"))],
+            effective_from=date(2024, 1, 1),
+        )
+
+        assert billing.statement_price(flat) == DEFAULT_PRICE
+        assert billing.statement_price(tou) is None
+        assert billing.statement_price(tiers) is None

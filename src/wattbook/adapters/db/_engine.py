@@ -21,6 +21,10 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # then tries to write, fails with SQLITE_BUSY when another writer got in between.
 SQLITE_BEGIN_OPTION = "wattbook_sqlite_begin"
 
+# SQLite's setting for every connection (ADR 18): FULL syncs the WAL at each commit. Group
+# commit (the bank callbacks' batcher) pays that sync once for many callbacks.
+SQLITE_SYNCHRONOUS = "FULL"
+
 # Execution option of a read-only unit of work's connection: repositories then read without
 # row locks (PostgreSQL refuses FOR UPDATE in a READ ONLY transaction, and a reader needs none).
 READ_ONLY_OPTION = "wattbook_read_only"
@@ -122,6 +126,7 @@ def create_engine(
         engine = sa.create_engine(
             parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args, **options
         )
+        _configure_postgresql(engine)
         _workers.configure(engine, limits)
         return engine
     path = sqlite_path(parsed)
@@ -147,6 +152,16 @@ def create_engine(
     return engine
 
 
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: object) -> None:
+        # Money acknowledged is on disk (ADR 18): a server or role configured with
+        # synchronous_commit=off would otherwise let an answered payment vanish in a crash.
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO on")
+        dbapi_connection.commit()
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
@@ -157,9 +172,11 @@ def _configure_sqlite(engine: Engine) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
-            # In WAL mode NORMAL stays consistent after a crash; only the last commits
-            # before a power loss may be lost, and the meters re-deliver readings.
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            # Every commit is on disk before it returns (ADR 18): an acknowledged payment,
+            # callback or kiosk note must survive a power cut, and SQLite cannot change this
+            # inside a transaction, so every connection is FULL. NORMAL would lose the last
+            # commits before a power loss, including ones the bank was told had succeeded.
+            cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
         finally:
             cursor.close()
 

@@ -7,7 +7,11 @@ that guard the money: CONVENTIONS §4, §8) live in ``<area>/_tables.py``."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import sqlalchemy as sa
+
+_Conditional = TypeVar("_Conditional", sa.Constraint, sa.Index)
 
 # Constraint names are stable so that migrations can refer to them on both backends.
 metadata = sa.MetaData(
@@ -25,6 +29,27 @@ metadata = sa.MetaData(
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 REGISTERS = ("total_wh", "sharp_wh", "peak_wh", "flat_wh", "valley_wh")
+
+
+def _only_on(dialect: str, items: tuple[_Conditional, ...]) -> tuple[_Conditional, ...]:
+    for item in items:
+        item.info["dialects"] = (dialect,)
+        item.ddl_if(dialect=dialect)
+    return items
+
+
+def _sqlite_only(*items: _Conditional) -> tuple[_Conditional, ...]:
+    """Return constraints or indexes that exist on SQLite only.
+
+    They are created there (``ddl_if``) and compared there (``info["dialects"]``, read by
+    ``_partitions.comparison_filter``); on PostgreSQL partitioning replaces them (ADR 21).
+    """
+    return _only_on("sqlite", items)
+
+
+def _postgresql_only(*items: _Conditional) -> tuple[_Conditional, ...]:
+    """Return constraints or indexes that exist on PostgreSQL only (see :func:`_sqlite_only`)."""
+    return _only_on("postgresql", items)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -46,6 +46,11 @@ class Worker(abc.ABC):
     async def run(self, function: Callable[..., T], /, *args: Any) -> T:
         """Run ``function(*args)`` off the event loop and return its result."""
 
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Commit the unit of work's transaction and give its connection back (called inside
+        a ``run``, so that the commit costs no hand-off of its own)."""
+
     def forget(self) -> None:
         """Drop what was remembered (at the end of a unit of work)."""
         self.account_id_cache.clear()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -17,10 +19,12 @@ from wattbook.adapters.db._sql import Worker
 from wattbook.adapters.db.accounts._repository import SqlAccountRepository, SqlMeterRepository
 from wattbook.adapters.db.alarms._repository import SqlAlarmRepository
 from wattbook.adapters.db.api._repository import SqlApiTokenRepository
+from wattbook.adapters.db.billing._month_end import SqlStatementRepository
 from wattbook.adapters.db.billing._repository import (
     SqlChargeRepository,
     SqlLedgerRepository,
     SqlTariffRepository,
+    tariff_history,
 )
 from wattbook.adapters.db.headend._repository import SqlHeadendRepository
 from wattbook.adapters.db.metering._ingest import SqlIngestRepository
@@ -28,7 +32,11 @@ from wattbook.adapters.db.metering._repository import SqlUsageRepository
 from wattbook.adapters.db.notifications._repository import SqlSmsOutbox
 from wattbook.adapters.db.payments._repository import SqlPaymentRepository
 from wattbook.adapters.db.prepaid._calendar import SqlCalendarRepository
-from wattbook.adapters.db.prepaid._repository import SqlOutbox, SqlPrepaidRepository
+from wattbook.adapters.db.prepaid._repository import (
+    SqlOutbox,
+    SqlPrepaidRepository,
+    prepaid_settings,
+)
 from wattbook.adapters.db.reports._repository import SqlReportReader
 from wattbook.adapters.db.staff._repository import SqlStaffRepository
 from wattbook.application import alarm_ports, read_ports
@@ -65,23 +73,49 @@ class _ThreadWorker(Worker):
 
     The connection is used by one call at a time (the use case awaits each), so handing it
     between worker threads is safe; SQLite's same-thread check is off for that reason.
+
+    The transaction begins inside the first call that needs the connection (not in a hand-off
+    of its own), and a commit gives the connection back in the same hand-off; a call after the
+    commit begins a new transaction. A unit of work that reads, writes and commits in one call
+    therefore costs one hand-off to a worker thread (ADR 17).
     """
 
-    def __init__(self, *, read_only: bool) -> None:
+    def __init__(self, *, read_only: bool, begin: Callable[[], Connection]) -> None:
         super().__init__()
         self.connection: Connection | None = None
         self.admission: _workers.Admission | None = None
+        # True while the whole unit of work runs on a worker thread (run_in_one_hand_off):
+        # each call then runs where it is, with no hand-off of its own.
+        self.inline = False
         self._read_only = read_only
+        self._begin = begin
+        self.handoffs = 0
 
     def conn(self) -> Connection:
-        if self.connection is None:
+        if self.admission is None:
             raise UnitOfWorkNotEntered("use the unit of work inside 'async with'")
+        if self.connection is None:
+            # Kept as soon as it exists: the unit of work ends it, whatever happens next.
+            self.connection = self._begin()
         return self.connection
+
+    def commit(self) -> None:
+        """Commit, and give the connection back to the pool (on the worker thread)."""
+        connection, self.connection = self.connection, None
+        if connection is None:
+            return
+        try:
+            connection.commit()
+        finally:
+            connection.close()
 
     async def run(self, function: Callable[..., T], /, *args: Any) -> T:
         if self.admission is None:
             raise UnitOfWorkNotEntered("use the unit of work inside 'async with'")
         try:
+            if self.inline:
+                return function(*args)
+            self.handoffs += 1
             return await self.admission.run(function, *args)
         except sa.exc.DBAPIError as error:
             if self._read_only and _is_write_refusal(error):
@@ -109,7 +143,7 @@ class _SqlTransaction:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._worker = _ThreadWorker(read_only=not self._writer)
+        self._worker = _ThreadWorker(read_only=not self._writer, begin=self._begin)
 
     def _begin(self) -> Connection:
         raise NotImplementedError
@@ -122,37 +156,28 @@ class _SqlTransaction:
             connection.close()
 
     async def __aenter__(self) -> Self:
-        """Wait for a worker, then begin the transaction.
+        """Wait for a worker; the transaction begins with the first call that needs it.
 
         :raises DatabaseBusy: if no worker came free within the queue timeout.
         """
         if self._worker.admission is not None:
             raise RuntimeError("this unit of work is already in use")
-        admission = await _workers.workers_of(self._engine).admit(writer=self._writer)
-        worker = self._worker
-
-        def begin() -> None:
-            # Kept as soon as it exists: if this task is cancelled while the thread begins,
-            # the connection is still ended below rather than lost.
-            worker.connection = self._begin()
-
-        try:
-            await admission.run(begin)
-        except BaseException:
-            connection, worker.connection = worker.connection, None
-            try:
-                if connection is not None:
-                    await admission.run(self._end, connection)
-            finally:
-                admission.release()
-            raise
-        worker.admission = admission
+        handed = _handed_off_admission(self._engine, writer=self._writer)
+        if handed is not None:
+            # Already on the worker thread that run_in_one_hand_off holds for this unit of
+            # work: its calls run right here (the first begins); run_in_one_hand_off releases
+            # the slot.
+            self._worker.admission = handed
+            self._worker.inline = True
+            return self
+        self._worker.admission = await _workers.workers_of(self._engine).admit(writer=self._writer)
         return self
 
     async def call(self, function: Callable[[Connection], T]) -> T:
         """Return ``function(connection)`` run on this unit of work's worker, for set-based
         reads that need the connection itself (the month-end statements)."""
-        return await self._worker.run(function, self._worker.conn())
+        worker = self._worker
+        return await worker.run(lambda: function(worker.conn()))
 
     async def __aexit__(
         self,
@@ -163,8 +188,16 @@ class _SqlTransaction:
         """Roll back what was not committed, release the connection, then the worker."""
         connection, self._worker.connection = self._worker.connection, None
         admission, self._worker.admission = self._worker.admission, None
+        inline, self._worker.inline = self._worker.inline, False
         self._worker.forget()
         if admission is None:
+            return
+        if inline:
+            try:
+                if connection is not None:
+                    self._end(connection)
+            finally:
+                _handed_back()
             return
         try:
             if connection is not None:
@@ -199,7 +232,9 @@ class SqlUnitOfWork(_SqlTransaction):
         self.sms: sms_ports.SmsOutbox = SqlSmsOutbox(worker)
         self.headend: headend_ports.HeadendRepository = SqlHeadendRepository(worker)
         self.payments: payment_ports.PaymentRepository = SqlPaymentRepository(worker)
-        self.ingest: metering_ports.IngestRepository = SqlIngestRepository(worker)
+        self.ingest: metering_ports.IngestRepository = SqlIngestRepository(
+            worker, tariffs=tariff_history, settings=prepaid_settings
+        )
         self.alarms: alarm_ports.AlarmRepository = SqlAlarmRepository(worker)
         self.calendar: calendar_ports.CalendarRepository = SqlCalendarRepository(worker)
         self.api_tokens: api_ports.ApiTokenRepository = SqlApiTokenRepository(worker)
@@ -215,8 +250,38 @@ class SqlUnitOfWork(_SqlTransaction):
         return connection
 
     async def commit(self) -> None:
-        """Commit the transaction."""
-        await self._worker.run(self._worker.conn().commit)
+        """Commit the transaction (nothing to do if none began since the last commit)."""
+        if self._worker.connection is not None:
+            await self._worker.run(self._worker.commit)
+
+    @property
+    def handoffs(self) -> int:
+        """How many calls this unit of work has handed to a worker thread so far."""
+        return self._worker.handoffs
+
+
+class SqlMonthEndUnitOfWork(SqlUnitOfWork):
+    """The month-end's transaction: a unit of work that also writes the statements.
+
+    On PostgreSQL it is REPEATABLE READ: the lines, their totals and the domain's check of a
+    sample all read one snapshot, whatever the ingest commits meanwhile (on SQLite the write
+    lock taken up front gives the same).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.statements: billing_ports.StatementRepository = SqlStatementRepository(self._worker)
+
+    def _begin(self) -> Connection:
+        if self._engine.dialect.name != "postgresql":
+            return super()._begin()
+        connection = self._engine.connect().execution_options(isolation_level="REPEATABLE READ")
+        try:
+            connection.begin()
+        except BaseException:
+            connection.close()
+            raise
+        return connection
 
 
 class SqlReadOnlyUnitOfWork(_SqlTransaction):
@@ -283,6 +348,87 @@ def _query_only(connection: Connection, *, on: bool) -> None:
     driver.execute(f"PRAGMA query_only={'ON' if on else 'OFF'}")
 
 
+class HandOffSuspended(RuntimeError):
+    """A use case run in one hand-off awaited something other than its unit of work."""
+
+
+@dataclass(slots=True)
+class _Held:
+    """The admission a run_in_one_hand_off holds on its worker thread, for the writing units
+    of work its use case enters one after another (``taken`` while one is entered)."""
+
+    engine: Engine
+    admission: _workers.Admission
+    taken: bool = False
+
+
+_handed = threading.local()
+
+
+def _handed_off_admission(engine: Engine, *, writer: bool) -> _workers.Admission | None:
+    held: _Held | None = getattr(_handed, "held", None)
+    if held is None:
+        return None
+    if held.engine is not engine or not writer or held.taken:
+        raise HandOffSuspended(
+            "a use case run in one hand-off enters writing units of work of the engine it was"
+            " handed to, one at a time"
+        )
+    held.taken = True
+    return held.admission
+
+
+def _handed_back() -> None:
+    """Let the use case run in one hand-off enter its next unit of work (one after another)."""
+    held: _Held | None = getattr(_handed, "held", None)
+    if held is not None:
+        held.taken = False
+
+
+async def run_in_one_hand_off(engine: Engine, use_case: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Return ``await use_case()`` run whole on one of the engine's workers: one hand-off.
+
+    The use case's writing unit of work is admitted here, on the event loop, as ``async
+    with`` would admit it; then one worker thread begins, runs every repository call as it
+    comes, commits and ends, with no trip back to the event loop in between (a use case of
+    several units of work enters them one after another on that thread, in the one write
+    turn). A use case is run this way only if all it awaits is its units of work (the money
+    paths: payments, callbacks, the kiosk's notes): anything else that would suspend it is
+    refused.
+
+    :raises DatabaseBusy: if no worker came free within the queue timeout.
+    :raises HandOffSuspended: if the use case awaited anything but its units of work, or
+        entered one inside another; what was not committed was rolled back.
+    """
+    admission = await _workers.workers_of(engine).admit(writer=True)
+
+    def drive() -> T:
+        _handed.held = _Held(engine=engine, admission=admission)
+        coroutine = use_case()
+        try:
+            try:
+                coroutine.send(None)
+            except StopIteration as done:
+                result: T = done.value
+                return result
+            # It suspended on something that is not its unit of work: unwind it here (its
+            # unit of work rolls back on the way out), then say so.
+            try:
+                coroutine.throw(HandOffSuspended("a use case run in one hand-off tried to wait"))
+            except StopIteration:
+                pass
+            finally:
+                coroutine.close()
+            raise HandOffSuspended("a use case run in one hand-off tried to wait")
+        finally:
+            del _handed.held
+
+    try:
+        return await admission.run(drive)
+    finally:
+        admission.release()
+
+
 class DatabaseUnavailable(RuntimeError):
     """The database did not answer a ping: unreachable, failing, or too slow."""
 
@@ -332,6 +478,15 @@ def unit_of_work_factory(engine: Engine) -> Callable[[], SqlUnitOfWork]:
 
     def make() -> SqlUnitOfWork:
         return SqlUnitOfWork(engine)
+
+    return make
+
+
+def month_end_factory(engine: Engine) -> Callable[[], SqlMonthEndUnitOfWork]:
+    """Return a factory that makes a fresh month-end unit of work per run."""
+
+    def make() -> SqlMonthEndUnitOfWork:
+        return SqlMonthEndUnitOfWork(engine)
 
     return make
 

@@ -9,12 +9,14 @@ the last clock reading found), and every dlt645 error becomes :class:`MeterUnrea
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
 import logging
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
+from types import TracebackType
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -87,32 +89,71 @@ def _milli(value: object) -> int:
 
 
 class _Arbiter:
-    """Give the bus to one request at a time, urgent requests before waiting polls."""
+    """Give the bus to one request at a time, urgent requests before waiting polls.
+
+    Waiters queue in two lines, urgent and normal, each first come first served; the turn is
+    handed straight to the next waiter (urgent first), and a free bus is taken without
+    waiting at all. The bus is taken once per request, thousands of times a second in a large
+    head-end, hence no condition variable and no generator-based context manager here.
+    """
 
     def __init__(self) -> None:
-        self._condition = asyncio.Condition()
         self._busy = False
-        self._urgent_waiting = 0
+        self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._normal: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._turns = {True: _Turn(self, urgent=True), False: _Turn(self, urgent=False)}
 
-    @contextlib.asynccontextmanager
-    async def turn(self, *, urgent: bool) -> AsyncIterator[None]:
-        async with self._condition:
-            if urgent:
-                self._urgent_waiting += 1
-            try:
-                await self._condition.wait_for(
-                    lambda: not self._busy and (urgent or not self._urgent_waiting)
-                )
-            finally:
-                if urgent:
-                    self._urgent_waiting -= 1
+    def turn(self, *, urgent: bool) -> _Turn:
+        """Return the context manager that holds the bus: ``async with arbiter.turn(...)``."""
+        return self._turns[urgent]
+
+    async def acquire(self, *, urgent: bool) -> None:
+        """Wait for the bus: urgent waiters go before normal ones; then hold it."""
+        if not self._busy and not self._urgent and (urgent or not self._normal):
             self._busy = True
+            return
+        line = self._urgent if urgent else self._normal
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        line.append(waiter)
         try:
-            yield
-        finally:
-            async with self._condition:
-                self._busy = False
-                self._condition.notify_all()
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed the bus, then cancelled: pass it on
+            elif waiter in line:  # release() may have dropped it already
+                line.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        """Hand the bus to the next waiter (urgent first), or leave it free."""
+        for line in (self._urgent, self._normal):
+            while line:
+                waiter = line.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # the bus stays busy: it is the waiter's now
+                    return
+        self._busy = False
+
+
+class _Turn:
+    """Hold the bus for one ``async with`` block."""
+
+    __slots__ = ("_arbiter", "_urgent")
+
+    def __init__(self, arbiter: _Arbiter, *, urgent: bool) -> None:
+        self._arbiter = arbiter
+        self._urgent = urgent
+
+    async def __aenter__(self) -> None:
+        await self._arbiter.acquire(urgent=self._urgent)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._arbiter.release()
 
 
 class Dlt645Gateway:
@@ -187,7 +228,8 @@ class Dlt645Gateway:
     ) -> T:
         async with self._arbiter.turn(urgent=urgent):
             # A serial-to-TCP server that dropped the line: dial again before giving up.
-            await self._dial()
+            if self._broken:
+                await self._dial()
             try:
                 return await call()
             except dlt645.AbnormalResponse as exc:

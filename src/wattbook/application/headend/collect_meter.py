@@ -64,11 +64,11 @@ class MeterSchedule:
 
     def due_at(self, now: datetime) -> datetime:
         """Return when the next part of the plan is due (``now`` or earlier if overdue)."""
-        times = [self.energy_due_at, self.status_due_at, self.clock_due_at]
-        if any(at is None for at in times):
+        energy, status, clock = self.energy_due_at, self.status_due_at, self.clock_due_at
+        if energy is None or status is None or clock is None:
             return now
         # A settlement is read on the first energy visit after it is frozen: no visit of its own.
-        return min(at for at in times if at is not None)
+        return min(energy, status, clock)
 
 
 def _settlement_due(schedule: MeterSchedule, now: datetime) -> str | None:
@@ -154,7 +154,8 @@ async def collect_meter(
         bus_failed = isinstance(exc, hp.BusUnreachable)
         next_schedule = _back_off(next_schedule, now)
     else:
-        next_schedule = dataclasses.replace(next_schedule, failures=0)
+        if next_schedule.failures:
+            next_schedule = dataclasses.replace(next_schedule, failures=0)
     collection = hp.MeterCollection(
         meter_number=schedule.meter_number,
         bus=gateway.bus,

@@ -265,10 +265,13 @@ class BusPoller:
         for meter in list(self.schedules):
             if stop is not None and stop.is_set():
                 break
-            await self.carry_out_commands()
-            await self.serve_reads()
+            if not self._commands.empty():
+                await self.carry_out_commands()
+            if not self._reads.empty():
+                await self.serve_reads()
             schedule = self.schedules[meter]
-            if schedule.due_at(self.clock.now()) > self.clock.now():
+            now = self.clock.now()
+            if schedule.due_at(now) > now:
                 continue
             if self.line_up:
                 await self._visit(schedule)
@@ -391,7 +394,7 @@ class BusPoller:
             self._line_down(collection.error, collection.visited_at)
         if collection.reading is not None:
             self._readings.append(collection.reading)
-        if dict(collection.event_counts) == dict(schedule.event_counts):
+        if collection.event_counts and dict(collection.event_counts) == dict(schedule.event_counts):
             # Unchanged counters need no write; the visit's other data still does.
             collection = dataclasses.replace(collection, event_counts=())
         if _has_data(collection):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
-from wattbook.domain import metering
+from wattbook.domain import billing, metering, prepaid
 from wattbook.domain.values import AccountNumber, ChargeRounding
 
 
@@ -63,7 +63,9 @@ class PlainBatch:
     ``low_balance_below_fen``: a charged account whose new balance is below it, or whose rule
     state is not at rest, needs the prepaid rules; None means every charged account does.
     ``rounding`` is the domain's charge rounding (values.CHARGE_ROUNDING): the storage builds
-    its fen arithmetic from its divisor and offset, never from literals of its own.
+    its fen arithmetic from its divisor and offset, never from literals of its own. ``whole``
+    says that these are every reading of the unit of work: if all of them are plain and no
+    charged account needs the rules, nothing is left to do but commit.
     """
 
     readings: tuple[metering.Reading, ...]
@@ -73,6 +75,7 @@ class PlainBatch:
     low_balance_below_fen: int | None
     posted_at: datetime
     rounding: ChargeRounding
+    whole: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,11 +96,38 @@ class PlainCharge:
     needs_rules: bool
 
 
+class PlainPlanner(Protocol):
+    """The application's decision, made with the tariffs and the prepaid policy in force:
+    which readings may be plain, and the numbers the storage applies (None: no candidate)."""
+
+    def __call__(
+        self, tariffs: billing.TariffHistory, settings: prepaid.PrepaidSettings
+    ) -> PlainBatch | None:
+        """Return the batch of candidates (pure: it is called wherever the storage runs)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlainOutcome:
+    """What ``record_plain`` read, planned and did; ``committed``: the unit of work is
+    committed and its connection given back (the storage may do that only for a whole batch
+    that left nothing to do; a storage that never does it is correct too)."""
+
+    tariffs: billing.TariffHistory
+    batch: PlainBatch | None
+    charges: tuple[PlainCharge, ...]
+    committed: bool
+
+
 class IngestRepository(Protocol):
     """Charge plain readings in a few set-based statements."""
 
-    async def record_plain(self, batch: PlainBatch) -> tuple[PlainCharge, ...]:
-        """Store, charge and aggregate the readings of ``batch`` that are plain.
+    async def record_plain(self, plan: PlainPlanner, *, settings_on: date) -> PlainOutcome:
+        """Read the tariffs and the prepaid policy in force on ``settings_on``, ask ``plan``
+        for the batch, then store, charge and aggregate its readings that are plain, all in
+        one call to the storage (one hand-off to a database thread, ADR 17). If the batch is
+        ``whole``, every reading of it was plain and no charged account needs the rules, the
+        storage may commit the unit of work in the same call (``PlainOutcome.committed``).
 
         A reading is plain if its meter is installed on an account now, it is newer than the
         baseline, which lies in its slot's window, no register is below the baseline, the

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from wattbook.application import ports
 from wattbook.application.metering import _set_based_ingest
@@ -23,19 +24,42 @@ from wattbook.domain.values import (
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class ReadingReport:
-    """What a batch did: counts per outcome, what was charged, and what was decided."""
+    """What a batch did: counts per outcome, what was charged, and what was decided.
+
+    ``entries`` (the CHARGE entries posted, in the order the per-reading path makes them) are
+    built only when asked for: the head-end discards the report, and building a ledger entry
+    per charged reading would cost more than the database's work on it (ADR 17).
+    """
 
     outcomes: tuple[tuple[metering.ReadingOutcome, int], ...]
     unknown_meters: tuple[MeterNumber, ...]
     alarms: tuple[metering.MeteringAlarm, ...]
-    entries: tuple[ledger.Entry, ...]
     commands: tuple[prepaid.Command, ...]
+    _build_entries: Callable[[], tuple[ledger.Entry, ...]] = field(repr=False)
+    _entries: list[tuple[ledger.Entry, ...]] = field(default_factory=list, repr=False)
+
+    @property
+    def entries(self) -> tuple[ledger.Entry, ...]:
+        """The CHARGE entries the batch posted (built on first use)."""
+        if not self._entries:
+            self._entries.append(self._build_entries())
+        return self._entries[0]
 
     def count(self, outcome: metering.ReadingOutcome) -> int:
         """Return how many readings had ``outcome``."""
         return dict(self.outcomes).get(outcome, 0)
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.outcomes, self.unknown_meters, self.alarms, self.entries, self.commands)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ReadingReport):
+            return NotImplemented
+        return self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 async def record_readings(
@@ -73,10 +97,17 @@ async def record_readings(
         plain: tuple[metering_ports.PlainCharge, ...] = ()
         batch: metering_ports.PlainBatch | None = None
         rest: dict[MeterNumber, list[metering.Reading]] = by_meter
+        committed = False
         if set_based and by_meter:
-            tariffs = await uow.tariffs.history()
-            batch, plain = await _record_plain(
-                uow, by_meter=by_meter, tariffs=tariffs, limits=plausibility, now=now
+            outcome = await uow.ingest.record_plain(
+                partial(_plan, by_meter=by_meter, limits=plausibility, now=now),
+                settings_on=local_date(now),
+            )
+            tariffs, batch, plain, committed = (
+                outcome.tariffs,
+                outcome.batch,
+                outcome.charges,
+                outcome.committed,
             )
             if batch is not None and plain:
                 done = {batch.readings[charge.index].meter_number for charge in plain}
@@ -88,27 +119,12 @@ async def record_readings(
         rules_for = set(one_by_one.charged)
         balances = dict(one_by_one.balances)
         meter_of = dict(one_by_one.meter_of)
-        entries = list(one_by_one.entries)
-        if batch is not None and plain:
-            rank = {meter: index for index, meter in enumerate(by_meter)}
-            ranked = [(rank[meter_of[e.account_number]], e) for e in entries]
-            keys = [
-                billing.ChargeKey(tariff_key=slot.tariff_key, month=BillingMonth.parse(slot.month))
-                for slot in batch.slots
-            ]
+        if batch is not None:
             for charge in plain:
-                meter = batch.readings[charge.index].meter_number
-                if charge.posting_fen > 0:
-                    key = keys[batch.slot_of[charge.index]]
-                    ranked.append((rank[meter], _plain_entry(charge, key=key, now=now)))
-                    if charge.needs_rules:
-                        rules_for.add(charge.account_number)
-                        balances[charge.account_number] = Money(fen=charge.balance_fen)
-                        meter_of[charge.account_number] = meter
-            # Entries in the order the per-reading path makes them: by the meter's first
-            # appearance in the batch.
-            ranked.sort(key=lambda pair: pair[0])
-            entries = [entry for _rank, entry in ranked]
+                if charge.needs_rules and charge.posting_fen > 0:
+                    rules_for.add(charge.account_number)
+                    balances[charge.account_number] = Money(fen=charge.balance_fen)
+                    meter_of[charge.account_number] = batch.readings[charge.index].meter_number
         commands: tuple[prepaid.Command, ...] = ()
         if rules_for:
             commands = await apply_prepaid_rules(
@@ -119,7 +135,8 @@ async def record_readings(
                 meters=meter_of,
                 balances=balances,
             )
-        await uow.commit()
+        if not committed:
+            await uow.commit()
     assessments = one_by_one.assessments
     outcomes: dict[metering.ReadingOutcome, int] = defaultdict(int)
     for assessment in assessments:
@@ -130,9 +147,39 @@ async def record_readings(
         outcomes=tuple(sorted(outcomes.items())),
         unknown_meters=one_by_one.unknown_meters,
         alarms=tuple(alarm for a in assessments for alarm in a.alarms),
-        entries=tuple(entries),
         commands=commands,
+        _build_entries=partial(
+            _entries, by_meter=by_meter, one_by_one=one_by_one, batch=batch, plain=plain, now=now
+        ),
     )
+
+
+def _entries(
+    *,
+    by_meter: dict[MeterNumber, list[metering.Reading]],
+    one_by_one: _OneByOne,
+    batch: metering_ports.PlainBatch | None,
+    plain: tuple[metering_ports.PlainCharge, ...],
+    now: datetime,
+) -> tuple[ledger.Entry, ...]:
+    # Both paths' entries in the order the per-reading path makes them: by the meter's first
+    # appearance in the batch.
+    if batch is None or not plain:
+        return tuple(one_by_one.entries)
+    rank = {meter: index for index, meter in enumerate(by_meter)}
+    meter_of = one_by_one.meter_of
+    ranked = [(rank[meter_of[e.account_number]], e) for e in one_by_one.entries]
+    keys = [
+        billing.ChargeKey(tariff_key=slot.tariff_key, month=BillingMonth.parse(slot.month))
+        for slot in batch.slots
+    ]
+    for charge in plain:
+        if charge.posting_fen > 0:
+            meter = batch.readings[charge.index].meter_number
+            key = keys[batch.slot_of[charge.index]]
+            ranked.append((rank[meter], _plain_entry(charge, key=key, now=now)))
+    ranked.sort(key=lambda pair: pair[0])
+    return tuple(entry for _rank, entry in ranked)
 
 
 def _plain_entry(
@@ -148,19 +195,19 @@ def _plain_entry(
     return posting.entry(at=now)
 
 
-async def _record_plain(
-    uow: ports.UnitOfWork,
+def _plan(
+    tariffs: billing.TariffHistory,
+    settings: prepaid.PrepaidSettings,
     *,
     by_meter: dict[MeterNumber, list[metering.Reading]],
-    tariffs: billing.TariffHistory,
     limits: metering.PlausibilityLimits,
     now: datetime,
-) -> tuple[metering_ports.PlainBatch | None, tuple[metering_ports.PlainCharge, ...]]:
+) -> metering_ports.PlainBatch | None:
+    # Pure: the storage calls it with what it read, in the same hand-off as the SQL.
     candidates, slot_of, slots = _set_based_ingest.plan(by_meter=by_meter, tariffs=tariffs)
     if not candidates:
-        return None, ()
-    settings = await uow.prepaid.settings(on=local_date(now))
-    batch = metering_ports.PlainBatch(
+        return None
+    return metering_ports.PlainBatch(
         readings=candidates,
         slot_of=slot_of,
         slots=slots,
@@ -170,8 +217,8 @@ async def _record_plain(
         ),
         posted_at=now,
         rounding=CHARGE_ROUNDING,
+        whole=len(candidates) == sum(len(found) for found in by_meter.values()),
     )
-    return batch, await uow.ingest.record_plain(batch)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -57,6 +57,9 @@ class AlarmKind(StrEnum):
     # A head-end cut off from the broker kept its collections in its local spool (subject:
     # the head-end's name); raised when it reached the broker again (ADR 20).
     HEADEND_SPOOLED = "HEADEND_SPOOLED"
+    # PostgreSQL has no partition of a table for next month (subject: table and month): its
+    # rows would land in the default partition, kept but slower to read (ADR 21).
+    PARTITION_MISSING = "PARTITION_MISSING"
 
     @property
     def scope(self) -> AlarmScope:
@@ -96,6 +99,7 @@ _SCOPES: dict[AlarmKind, AlarmScope] = {
             AlarmKind.KIOSK_NOTE_RETURNED_CREDITED,
             AlarmKind.KIOSK_ACCEPTOR_FAULT,
             AlarmKind.HEADEND_SPOOLED,
+            AlarmKind.PARTITION_MISSING,
         ),
         AlarmScope.SYSTEM,
     ),

@@ -9,7 +9,14 @@ from wattbook.domain.billing._charging import (
     amount_due,
     charge_consumption,
 )
-from wattbook.domain.billing._statement import StatementLine, StatementStatus, monthly_statement
+from wattbook.domain.billing._statement import (
+    PAID_RULE,
+    PaidRule,
+    StatementLine,
+    StatementStatus,
+    monthly_statement,
+    statement_price,
+)
 from wattbook.domain.billing._tariff import (
     ITEM_RESIDENTIAL_LIGHTING,
     InvalidTariff,
@@ -25,6 +32,7 @@ from wattbook.domain.billing._tariff import (
 
 __all__ = [
     "ITEM_RESIDENTIAL_LIGHTING",
+    "PAID_RULE",
     "ChargeInconsistent",
     "ChargeKey",
     "ChargeOutcome",
@@ -32,6 +40,7 @@ __all__ = [
     "ChargeTotal",
     "InvalidTariff",
     "NoTariffInForce",
+    "PaidRule",
     "PriceComponent",
     "StatementLine",
     "StatementStatus",
@@ -42,6 +51,7 @@ __all__ = [
     "default_tariff",
     "flat_tariff",
     "monthly_statement",
+    "statement_price",
     "tiered_tariff",
     "time_of_use_tariff",
 ]

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from wattbook.domain.accounts import MigrationCredit
 from wattbook.domain.billing._charging import ChargeTotal
-from wattbook.domain.billing._tariff import ITEM_RESIDENTIAL_LIGHTING, TariffHistory
+from wattbook.domain.billing._tariff import ITEM_RESIDENTIAL_LIGHTING, Tariff, TariffHistory
 from wattbook.domain.values import BillingMonth, Energy, Money, Price
 
 
@@ -35,6 +35,33 @@ class StatementLine:
     status: StatementStatus
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaidRule:
+    """When a month's charges count as paid (B3): paid-in money covers the oldest first.
+
+    Month m is PAID iff ``balance + Σ charges of months after m >= covered_from`` (zero). The
+    set-based month-end in storage builds its CASE from ``covered_from`` and the status codes
+    here, and a test holds the two equal.
+    """
+
+    covered_from: Money
+
+    def status(self, *, balance: Money, later_charges: Money) -> StatementStatus:
+        """Return the status of a month, given the balance and the charges of later months."""
+        if balance + later_charges >= self.covered_from:
+            return StatementStatus.PAID
+        return StatementStatus.UNPAID
+
+
+PAID_RULE = PaidRule(covered_from=Money.zero())
+
+
+def statement_price(tariff: Tariff) -> Price | None:
+    """Return the price a statement line shows for ``tariff``: its one price, or None when
+    the version has several (time of use, tiers)."""
+    return None if len(tariff.components) > 1 else tariff.components[0].price
+
+
 def monthly_statement(
     *,
     totals: Iterable[ChargeTotal],
@@ -55,8 +82,9 @@ def monthly_statement(
     charge_lines: list[tuple[BillingMonth, str, Price | None, Energy, Money]] = []
     for total in totals:
         tariff = tariffs.by_key(total.key.tariff_key)
-        price = None if len(tariff.components) > 1 else tariff.components[0].price
-        charge_lines.append((total.key.month, tariff.item, price, total.energy, total.charged))
+        charge_lines.append(
+            (total.key.month, tariff.item, statement_price(tariff), total.energy, total.charged)
+        )
     charged_by_month: dict[BillingMonth, Money] = {}
     for month, _item, _price, _energy, amount in charge_lines:
         charged_by_month[month] = charged_by_month.get(month, Money.zero()) + amount
@@ -76,14 +104,13 @@ def monthly_statement(
         later = sum(
             (charge for other, charge in charged_by_month.items() if other > month), Money.zero()
         )
-        paid = (balance + later).fen >= 0
         line = StatementLine(
             month=month,
             item=item,
             price=price,
             energy=energy,
             amount=amount,
-            status=StatementStatus.PAID if paid else StatementStatus.UNPAID,
+            status=PAID_RULE.status(balance=balance, later_charges=later),
         )
         lines.append((month, 1, line))
     lines.sort(key=lambda entry: (entry[0], entry[1]))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 
-from wattbook.interfaces.cli import _args
+from wattbook.interfaces.cli import _args, _loop
 from wattbook.interfaces.cli._errors import CommandFailed
 from wattbook.interfaces.cli._exits import Exit
 
@@ -32,7 +31,7 @@ def _run(args: argparse.Namespace) -> int:
             f"--start must be auto, now or an ISO time, not {args.start!r}", Exit.BAD_INPUT
         ) from error
     try:
-        return asyncio.run(_demo.run_demo(args))
+        return _loop.run(_demo.run_demo(args))
     except _demo.DemoAlreadyRunning as error:
         raise CommandFailed(str(error), Exit.FAILED) from error
     except (OSError, dlt645.TransportError) as error:  # the web's CannotListen is an OSError

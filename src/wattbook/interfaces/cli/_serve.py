@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 
-from wattbook.interfaces.cli import _args
+from wattbook.interfaces.cli import _args, _loop
 from wattbook.interfaces.cli._errors import CommandFailed
 from wattbook.interfaces.cli._exits import Exit
 from wattbook.settings import WebSettings
@@ -42,6 +41,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="do not run the scheduled jobs (held cuts, kiosk recovery, auto top-up, holiday "
         "check, SMS worker) in this process: another process runs them",
     )
+    parser.add_argument(
+        "--loop",
+        choices=_loop.LOOPS,
+        default=_loop.UVLOOP,
+        help="the event loop: uvloop (default, faster) or asyncio (the standard library's)",
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -67,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"wattbook serving on {url}", flush=True)
 
     try:
-        asyncio.run(
+        _loop.run(
             web.serve(
                 runtime,
                 host=args.host,
@@ -75,7 +80,8 @@ def _run(args: argparse.Namespace) -> int:
                 background=not args.no_background,
                 with_sms=not args.no_background,
                 on_listening=listening,
-            )
+            ),
+            loop=args.loop,
         )
     except KeyboardInterrupt:
         return Exit.OK

@@ -445,15 +445,17 @@ def create_api(runtime: bootstrap.WebRuntime) -> FastAPI:
         is refused (409).
         """
         request_sha256 = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-        answer = await pay_through_api(
-            uow_factory=runtime.uow_factory,
-            clock=runtime.clock,
-            token=token,
-            idempotency_key=idempotency_key,
-            request_sha256=request_sha256,
-            number=AccountNumber(value=body.account_number),
-            amount=Money(fen=body.amount_fen),
-            render=_receipt,
+        answer = await runtime.storage.in_one_hand_off(
+            lambda: pay_through_api(
+                uow_factory=runtime.uow_factory,
+                clock=runtime.clock,
+                token=token,
+                idempotency_key=idempotency_key,
+                request_sha256=request_sha256,
+                number=AccountNumber(value=body.account_number),
+                amount=Money(fen=body.amount_fen),
+                render=_receipt,
+            )
         )
         return Response(
             answer.answer.body,

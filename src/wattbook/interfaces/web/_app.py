@@ -79,6 +79,7 @@ def create_app(
     app.state.runtime = runtime
     app.state.batcher = CallbackBatcher(
         uow_factory=runtime.uow_factory,
+        runner=runtime.storage.in_one_hand_off,
         clock=runtime.clock,
         window=timedelta(hours=runtime.web.bank_callback_window_hours),
     )

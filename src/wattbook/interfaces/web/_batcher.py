@@ -18,15 +18,31 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any, Protocol, TypeVar
 
 from wattbook.application import ports
 from wattbook.application.payments import bank
 from wattbook.domain import payments
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class UseCaseRunner(Protocol):
+    """Run a use case and return its result (on SQL storage: in one database hand-off)."""
+
+    async def __call__(self, use_case: Callable[[], Coroutine[Any, Any, T]], /) -> T:
+        """Return ``await use_case()``."""
+        ...
+
+
+async def _await(use_case: Callable[[], Coroutine[Any, Any, T]], /) -> T:
+    return await use_case()
+
 
 # A batch this big means callbacks are streaming in: the next batch may wait a moment.
 _BUSY_BATCH = 16
@@ -46,8 +62,10 @@ class CallbackBatcher:
         remembered: int = 100_000,
         gather_s: float = 0.002,
         window: timedelta = payments.CALLBACK_WINDOW,
+        runner: UseCaseRunner = _await,
     ) -> None:
         self._uow_factory = uow_factory
+        self._runner = runner
         self._window = window
         self._clock = clock
         self._max_batch = max_batch
@@ -119,11 +137,13 @@ class CallbackBatcher:
 
     async def _settle_batch(self, batch: list[_Item]) -> None:
         try:
-            outcomes = await bank.settle_bank_callbacks(
-                uow=self._uow_factory(),
-                clock=self._clock,
-                callbacks=[c for c, _f in batch],
-                window=self._window,
+            outcomes = await self._runner(
+                lambda: bank.settle_bank_callbacks(
+                    uow=self._uow_factory(),
+                    clock=self._clock,
+                    callbacks=[c for c, _f in batch],
+                    window=self._window,
+                )
             )
         except payments.PaymentError as error:
             if len(batch) == 1:
@@ -149,8 +169,10 @@ class CallbackBatcher:
 
     async def _report(self, callback: payments.BankCallback, error: payments.PaymentError) -> None:
         try:
-            await bank.report_refused_callback(
-                uow=self._uow_factory(), clock=self._clock, callback=callback, error=error
+            await self._runner(
+                lambda: bank.report_refused_callback(
+                    uow=self._uow_factory(), clock=self._clock, callback=callback, error=error
+                )
             )
         except Exception:  # the refusal is still answered; the log keeps what the alarm lost
             logger.exception("Could not raise the alarm for refused callback %s", callback.serial)

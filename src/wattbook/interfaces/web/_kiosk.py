@@ -197,13 +197,15 @@ async def acceptor(request: Request) -> JSONResponse:
 async def note(request: Request, step: AcceptorNote) -> JSONResponse:
     """Journal a note in escrow; only a 200 lets the acceptor stack it."""
     context = runtime(request)
-    view = await kiosk.accept_acceptor_note(
-        uow=context.uow_factory(),
-        clock=context.clock,
-        kiosk_id=_kiosk_id(request),
-        acceptor_sequence=step.acceptor_sequence,
-        amount=Money(fen=step.amount_fen),
-        caps=context.kiosk_caps,
+    view = await context.storage.in_one_hand_off(
+        lambda: kiosk.accept_acceptor_note(
+            uow=context.uow_factory(),
+            clock=context.clock,
+            kiosk_id=_kiosk_id(request),
+            acceptor_sequence=step.acceptor_sequence,
+            amount=Money(fen=step.amount_fen),
+            caps=context.kiosk_caps,
+        )
     )
     return JSONResponse(_json(view))
 
@@ -212,12 +214,14 @@ async def note(request: Request, step: AcceptorNote) -> JSONResponse:
 async def note_returned(request: Request, step: AcceptorNote) -> JSONResponse:
     """Take back a journalled note the acceptor gave back by itself (escrow timeout)."""
     context = runtime(request)
-    done = await kiosk.return_acceptor_note(
-        uow=context.uow_factory(),
-        clock=context.clock,
-        kiosk_id=_kiosk_id(request),
-        acceptor_sequence=step.acceptor_sequence,
-        amount=Money(fen=step.amount_fen),
+    done = await context.storage.in_one_hand_off(
+        lambda: kiosk.return_acceptor_note(
+            uow=context.uow_factory(),
+            clock=context.clock,
+            kiosk_id=_kiosk_id(request),
+            acceptor_sequence=step.acceptor_sequence,
+            amount=Money(fen=step.amount_fen),
+        )
     )
     return JSONResponse(
         {
@@ -245,11 +249,13 @@ async def acceptor_fault(request: Request, fault: AcceptorFault) -> JSONResponse
 async def confirm(request: Request, transaction_id: TransactionId) -> JSONResponse:
     """Credit the notes (the resident pressed 确定) and return the receipt number."""
     context = runtime(request)
-    view = await kiosk.confirm_kiosk_total(
-        uow=context.uow_factory(),
-        clock=context.clock,
-        kiosk_id=_kiosk_id(request),
-        transaction_id=transaction_id,
+    view = await context.storage.in_one_hand_off(
+        lambda: kiosk.confirm_kiosk_total(
+            uow=context.uow_factory(),
+            clock=context.clock,
+            kiosk_id=_kiosk_id(request),
+            transaction_id=transaction_id,
+        )
     )
     return JSONResponse(_json(view))
 

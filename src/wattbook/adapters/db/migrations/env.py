@@ -7,6 +7,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from wattbook.adapters.db import metadata
 from wattbook.adapters.db._engine import SQLITE_BEGIN_OPTION, create_engine
+from wattbook.adapters.db._partitions import comparison_filter
 
 
 def _run(connection: Connection) -> None:
@@ -16,6 +17,8 @@ def _run(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # The partitions and the ledger's key table of revision 0025 are PostgreSQL's own.
+        include_object=comparison_filter(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

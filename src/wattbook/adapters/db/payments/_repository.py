@@ -176,14 +176,10 @@ class SqlPaymentRepository:
     # ------------------------------------------------------------------ receipts
 
     def _allocate(self, connection: Connection, channel: str, day: date, count: int) -> int:
-        statement = _insert(connection, payments_t.receipt_sequences).values(
-            channel=channel, day=day, last_sequence=count
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=["channel", "day"],
-            set_={"last_sequence": payments_t.receipt_sequences.c.last_sequence + count},
-        ).returning(payments_t.receipt_sequences.c.last_sequence)
-        last: int = connection.execute(statement).scalar_one()
+        statement = _ALLOCATE[connection.dialect.name == "postgresql"]
+        last: int = connection.execute(
+            statement, {"channel": channel, "day": day, "count": count, "added": count}
+        ).scalar_one()
         return last - count + 1
 
     def _record(self, new: Sequence[payment_ports.NewPayment]) -> tuple[payment_ports.Payment, ...]:
@@ -974,21 +970,24 @@ class SqlPaymentRepository:
         connection = self._worker.conn()
         found: dict[str, payment_ports.DebitState] = {}
         query = _DEBITS_BY_ID[connection.dialect.name == "postgresql"]
-        seen: defaultdict[str, set[tuple[str, payments.DebitStatus]]] = defaultdict(set)
-        c = payments_t.bank_callbacks
         for chunk in _chunks(sorted(set(debit_ids))):
-            rows = list(connection.execute(query, {"debit_ids": chunk}))
-            for known in connection.execute(
-                sa.select(c.c.debit_id, c.c.serial, c.c.status).where(c.c.debit_id.in_(chunk))
-            ):
-                seen[known.debit_id].add((known.serial, payments.DebitStatus(known.status)))
-            for row in rows:
-                found[row.debit_id] = payment_ports.DebitState(
+            # One row per journalled callback of each debit (one with none for a debit the
+            # bank has not answered yet): the debit and its history in one statement.
+            rows: dict[str, Any] = {}
+            seen: defaultdict[str, set[tuple[str, payments.DebitStatus]]] = defaultdict(set)
+            for row in connection.execute(query, {"debit_ids": chunk}):
+                rows.setdefault(row.debit_id, row)
+                if row.callback_serial is not None:
+                    seen[row.debit_id].add(
+                        (row.callback_serial, payments.DebitStatus(row.callback_status))
+                    )
+            for debit_id, row in rows.items():
+                found[debit_id] = payment_ports.DebitState(
                     request=self._request(row),
                     status=payments.DebitStatus(row.status),
                     bank_serial=row.bank_serial,
                     sent=row.sent_at is not None,
-                    seen=frozenset(seen[row.debit_id]),
+                    seen=frozenset(seen[debit_id]),
                 )
         return found
 
@@ -1024,16 +1023,8 @@ class SqlPaymentRepository:
     def _settle_debits(self, settlements: Sequence[payment_ports.DebitSettlement]) -> None:
         if not settlements:
             return
-        d = payments_t.bank_debits
         self._worker.conn().execute(
-            d.update()
-            .where(d.c.debit_id == sa.bindparam("b_debit_id"))
-            .values(
-                status=sa.bindparam("b_status"),
-                bank_serial=sa.bindparam("b_serial"),
-                settled_at=sa.bindparam("b_at", type_=d.c.settled_at.type),
-                detail=sa.bindparam("b_detail"),
-            ),
+            _SETTLE_DEBIT,
             [
                 {
                     "b_debit_id": s.debit_id,
@@ -1095,9 +1086,7 @@ class SqlPaymentRepository:
             return
         connection = self._worker.conn()
         connection.execute(
-            _insert(connection, payments_t.bank_callbacks).on_conflict_do_nothing(
-                index_elements=["serial", "status"]
-            ),
+            _RECORD_CALLBACK[connection.dialect.name == "postgresql"],
             [
                 {
                     "serial": r.serial,
@@ -1164,11 +1153,59 @@ class SqlPaymentRepository:
 
 
 def _debits_by_id(*, lock: bool) -> Any:
-    # PostgreSQL locks the debits for this unit of work; SQLite's BEGIN IMMEDIATE serialises.
-    query = _debit_select().where(
-        payments_t.bank_debits.c.debit_id.in_(sa.bindparam("debit_ids", expanding=True))
+    # PostgreSQL locks the debits for this unit of work (not the callbacks: the outer join's
+    # nullable side cannot be locked, and a debit's lock covers its history); SQLite's BEGIN
+    # IMMEDIATE serialises.
+    d, c = payments_t.bank_debits, payments_t.bank_callbacks
+    query = (
+        _debit_select()
+        .add_columns(c.c.serial.label("callback_serial"), c.c.status.label("callback_status"))
+        .outerjoin(c, c.c.debit_id == d.c.debit_id)
+        .where(d.c.debit_id.in_(sa.bindparam("debit_ids", expanding=True)))
     )
-    return query.with_for_update(of=payments_t.bank_debits) if lock else query
+    return query.with_for_update(of=d) if lock else query
 
 
 _DEBITS_BY_ID = {postgres: _debits_by_id(lock=postgres) for postgres in (False, True)}
+
+
+def _allocate_statement(*, postgres: bool) -> Any:
+    # The next receipt numbers of a channel and day: one upsert that returns the last one.
+    insert = (postgresql.insert if postgres else sqlite.insert)(payments_t.receipt_sequences)
+    return (
+        insert.values(
+            channel=sa.bindparam("channel"),
+            day=sa.bindparam("day"),
+            last_sequence=sa.bindparam("count"),
+        )
+        .on_conflict_do_update(
+            index_elements=["channel", "day"],
+            set_={
+                "last_sequence": payments_t.receipt_sequences.c.last_sequence
+                + sa.bindparam("added")
+            },
+        )
+        .returning(payments_t.receipt_sequences.c.last_sequence)
+    )
+
+
+def _record_callback_statement(*, postgres: bool) -> Any:
+    insert = (postgresql.insert if postgres else sqlite.insert)(payments_t.bank_callbacks)
+    return insert.on_conflict_do_nothing(index_elements=["serial", "status"])
+
+
+# Built once, not per transaction: each bank callback batch runs them.
+_ALLOCATE = {postgres: _allocate_statement(postgres=postgres) for postgres in (False, True)}
+_RECORD_CALLBACK = {
+    postgres: _record_callback_statement(postgres=postgres) for postgres in (False, True)
+}
+_SETTLE_DEBIT = (
+    payments_t.bank_debits.update()
+    .where(payments_t.bank_debits.c.debit_id == sa.bindparam("b_debit_id"))
+    .values(
+        status=sa.bindparam("b_status"),
+        bank_serial=sa.bindparam("b_serial"),
+        settled_at=sa.bindparam("b_at", type_=payments_t.bank_debits.c.settled_at.type),
+        detail=sa.bindparam("b_detail"),
+    )
+)

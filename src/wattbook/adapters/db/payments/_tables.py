@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from wattbook.adapters.db._metadata import BigId, _in, metadata
+from wattbook.adapters.db._metadata import BigId, _in, _sqlite_only, metadata
 from wattbook.adapters.db._types import UtcDateTime
 
 CHANNELS = ("COUNTER", "KIOSK", "BANK_AUTO")
@@ -45,7 +45,7 @@ payments = sa.Table(
     sa.Column("channel_reference", sa.String(80), nullable=False),
     sa.Column("kind", sa.String(12), nullable=False),
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
-    sa.Column("entry_id", BigId, sa.ForeignKey("ledger_entries.id"), nullable=False, unique=True),
+    sa.Column("entry_id", BigId, nullable=False, unique=True),
     sa.Column("amount_fen", sa.BigInteger, nullable=False),
     sa.Column("balance_before_fen", sa.BigInteger, nullable=False),
     sa.Column("balance_after_fen", sa.BigInteger, nullable=False),
@@ -54,6 +54,8 @@ payments = sa.Table(
     sa.Column("corrects_receipt", sa.String(16), nullable=True),
     sa.Column("note", sa.Text, nullable=False, server_default=""),
     sa.UniqueConstraint("channel", "channel_reference", "kind"),
+    # On PostgreSQL this key points at ledger_keys.id (ADR 21).
+    *_sqlite_only(sa.ForeignKeyConstraint(["entry_id"], ["ledger_entries.id"])),
     sa.Index("ix_payments_account_id_at", "account_id", "at"),
     # The daily collections report reads a range of days across every account (issue 12).
     sa.Index("ix_payments_at", "at"),

@@ -54,6 +54,28 @@ def load_calendar(connection: Connection, first_date: date, last_date: date) -> 
     )
 
 
+def prepaid_settings(connection: Connection, on: date) -> prepaid.PrepaidSettings:
+    """Return the policy in force on a local date (the manual's values if none)."""
+    p = prepaid_t.prepaid_policies
+    row = (
+        connection.execute(
+            sa.select(p).where(p.c.effective_from <= on).order_by(p.c.effective_from.desc())
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return prepaid.PrepaidSettings()
+    trip_time = row["deferred_trip_time"]
+    return prepaid.PrepaidSettings(
+        low_balance_energy=Energy(wh=row["low_balance_wh"]),
+        warning_cut_energy=Energy(wh=row["warning_cut_wh"]),
+        reclose_delay=timedelta(seconds=row["reclose_delay_seconds"]),
+        holiday_rule=prepaid.HolidayRule(row["holiday_rule"]),
+        deferred_trip_time=trip_time if isinstance(trip_time, time) else time(8, 0),
+    )
+
+
 class SqlPrepaidRepository:
     """Prepaid rule state, keep-power orders, policy and calendar overrides in SQL."""
 
@@ -61,25 +83,7 @@ class SqlPrepaidRepository:
         self._worker = worker
 
     def _settings(self, on: date) -> prepaid.PrepaidSettings:
-        p = prepaid_t.prepaid_policies
-        row = (
-            self._worker.conn()
-            .execute(
-                sa.select(p).where(p.c.effective_from <= on).order_by(p.c.effective_from.desc())
-            )
-            .mappings()
-            .first()
-        )
-        if row is None:
-            return prepaid.PrepaidSettings()
-        trip_time = row["deferred_trip_time"]
-        return prepaid.PrepaidSettings(
-            low_balance_energy=Energy(wh=row["low_balance_wh"]),
-            warning_cut_energy=Energy(wh=row["warning_cut_wh"]),
-            reclose_delay=timedelta(seconds=row["reclose_delay_seconds"]),
-            holiday_rule=prepaid.HolidayRule(row["holiday_rule"]),
-            deferred_trip_time=trip_time if isinstance(trip_time, time) else time(8, 0),
-        )
+        return prepaid_settings(self._worker.conn(), on)
 
     async def settings(self, *, on: date) -> prepaid.PrepaidSettings:
         """Return the policy in force on a local date (the manual's values if none)."""

@@ -89,13 +89,15 @@ async def top_up(
                 f"/console/receipts/{earlier[reference].receipt_number}?paper={paper}",
                 status_code=303,
             )
-        receipt = await counter.pay_at_counter(
-            uow=acting.uow(target=str(account_number), after=f"amount={money}", detail=token),
-            clock=runtime.storage.clock,
-            number=account_number,
-            amount=money,
-            operator=acting.login,
-            reference=reference,
+        receipt = await runtime.storage.in_one_hand_off(
+            lambda: counter.pay_at_counter(
+                uow=acting.uow(target=str(account_number), after=f"amount={money}", detail=token),
+                clock=runtime.storage.clock,
+                number=account_number,
+                amount=money,
+                operator=acting.login,
+                reference=reference,
+            )
         )
     except refusals() as error:
         return problem(request, error, acting=acting, back=back)
@@ -124,16 +126,18 @@ async def refund(
     runtime = _context.runtime(request)
     try:
         identity = _identity(document_type, document_number)
-        receipt = await corrections.refund_top_up(
-            uow=acting.uow(
-                target=receipt_number.strip(),
-                detail=f"{identity.document_type} {identity.number_masked}: {reason}",
-            ),
-            clock=runtime.storage.clock,
-            receipt_number=receipt_number.strip(),
-            operator=acting.login,
-            identity=identity,
-            reason=reason.strip(),
+        receipt = await runtime.storage.in_one_hand_off(
+            lambda: corrections.refund_top_up(
+                uow=acting.uow(
+                    target=receipt_number.strip(),
+                    detail=f"{identity.document_type} {identity.number_masked}: {reason}",
+                ),
+                clock=runtime.storage.clock,
+                receipt_number=receipt_number.strip(),
+                operator=acting.login,
+                identity=identity,
+                reason=reason.strip(),
+            )
         )
     except refusals() as error:
         return problem(request, error, acting=acting, back="/console/counter")
@@ -155,18 +159,20 @@ async def move(
     try:
         identity = _identity(document_type, document_number)
         target = AccountNumber(value=to.strip())
-        receipt = await corrections.move_top_up(
-            uow=acting.uow(
-                target=receipt_number.strip(),
-                after=f"to={target}",
-                detail=f"{identity.document_type} {identity.number_masked}: {reason}",
-            ),
-            clock=runtime.storage.clock,
-            receipt_number=receipt_number.strip(),
-            to=target,
-            operator=acting.login,
-            identity=identity,
-            reason=reason.strip(),
+        receipt = await runtime.storage.in_one_hand_off(
+            lambda: corrections.move_top_up(
+                uow=acting.uow(
+                    target=receipt_number.strip(),
+                    after=f"to={target}",
+                    detail=f"{identity.document_type} {identity.number_masked}: {reason}",
+                ),
+                clock=runtime.storage.clock,
+                receipt_number=receipt_number.strip(),
+                to=target,
+                operator=acting.login,
+                identity=identity,
+                reason=reason.strip(),
+            )
         )
     except refusals() as error:
         return problem(request, error, acting=acting, back="/console/counter")
