@@ -115,7 +115,7 @@ class PlainOutcome:
 
     tariffs: billing.TariffHistory
     batch: PlainBatch | None
-    charges: tuple[PlainCharge, ...]
+    charges: Sequence[PlainCharge]
     committed: bool
 
 
