@@ -418,7 +418,11 @@ async def build_headend(
         buses=configured,
         gateway_factory=factory,
         sink=(
-            InProcessCore(uow_factory=storage.uow_factory, clock=used_clock)
+            InProcessCore(
+                uow_factory=storage.uow_factory,
+                clock=used_clock,
+                runner=storage.in_one_hand_off,
+            )
             if link is None
             else BrokerSink(link)
         ),
@@ -457,6 +461,7 @@ async def ingest_worker(
                     uow_factory=storage.uow_factory,
                     clock=storage.clock,
                     batch=batch,
+                    runner=storage.in_one_hand_off,
                 ),
                 storage=storage,
             )

@@ -154,3 +154,46 @@ async def test_a_batch_the_rules_must_see_takes_more_hand_offs_and_commits(
     assert report.count(metering.ReadingOutcome.ACCEPTED) == 1
     assert len(submitted) > 1
     assert poor.balance_fen() < before
+
+
+async def test_a_batch_the_rules_must_see_is_one_hand_off_when_run_in_one(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # How the head-end and the broker ingest run it: the rules' reads and writes and the
+    # commit happen on the same database thread as the set-based charge.
+    poor = Household(engine, FakeClock(local(2025, 6, 10, 8)))
+    await poor.open(opening=Money(fen=500))
+    await poor.use(1000)
+    executor = _workers.workers_of(engine)._executor
+    submitted: list[Any] = []
+    submit = executor.submit
+
+    def counting(function: Any, *args: Any, **kwargs: Any) -> Any:
+        submitted.append(function)
+        return submit(function, *args, **kwargs)
+
+    before = poor.balance_fen()
+    with engine.connect() as connection:
+        states_before = (
+            connection.exec_driver_sql("SELECT COUNT(*) FROM relay_commands").scalar_one()
+            + connection.exec_driver_sql("SELECT COUNT(*) FROM sms_outbox").scalar_one()
+        )
+    monkeypatch.setattr(executor, "submit", counting)
+    report = await db.run_in_one_hand_off(
+        engine,
+        lambda: record_readings(
+            uow=db.SqlUnitOfWork(engine), clock=poor.clock, readings=[_next_reading(poor, 1000)]
+        ),
+    )
+    monkeypatch.undo()
+
+    assert report.count(metering.ReadingOutcome.ACCEPTED) == 1
+    assert len(submitted) == 1, submitted
+    assert poor.balance_fen() < before  # charged and committed
+    with engine.connect() as connection:
+        states_after = (
+            connection.exec_driver_sql("SELECT COUNT(*) FROM relay_commands").scalar_one()
+            + connection.exec_driver_sql("SELECT COUNT(*) FROM sms_outbox").scalar_one()
+        )
+    # The rules ran in the same hand-off and what they decided was committed with the charge.
+    assert states_after - states_before == len(report.commands)
