@@ -71,9 +71,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _describe(run: MonthEndRun) -> str:
+    from wattbook.domain.values import to_local  # here, so the parser stays light
+
+    written = to_local(run.written_at)
     return (
         f"{run.month}: {run.accounts} accounts, {run.lines} lines, {run.amount.yuan()} yuan, "
-        f"{run.unpaid_lines} unpaid lines (written {run.written_at.isoformat()})"
+        f"{run.unpaid_lines} unpaid lines (written {written:%Y-%m-%d %H:%M:%S} Beijing time)"
     )
 
 
