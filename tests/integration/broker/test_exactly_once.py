@@ -42,6 +42,7 @@ from wattbook.dlt645.simulator._load import ConstantLoad
 from wattbook.domain import accounts
 from wattbook.domain.headend import RelayOperation
 from wattbook.domain.values import AccountNumber, MeterNumber, Money, RegisterSet
+from wattbook.interfaces.cli._exits import Exit
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -81,6 +82,10 @@ class Fleet:
         self.folder = folder
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.kills: Counter[str] = Counter()
+        # Started again after exiting "broker unreachable", as the deployment's supervisor does
+        # (deploy/compose.yaml: restart: always): a worker started just before the broker
+        # went down gives up on its first connection.
+        self.supervisor_restarts: Counter[str] = Counter()
         self.stopped: set[str] = set()
 
     def args(self, name: str) -> list[str]:
@@ -139,8 +144,12 @@ class Fleet:
                 pytest.fail(f"{name} did not stop on SIGTERM; see {self.folder / name}.log")
 
     def running(self) -> None:
-        for name, process in self.processes.items():
+        for name, process in list(self.processes.items()):
             if name in self.stopped:
+                continue
+            if process.poll() == Exit.BROKER_UNREACHABLE:
+                self.supervisor_restarts[name] += 1
+                self.start(name)
                 continue
             assert process.poll() is None, (
                 f"{name} exited with {process.returncode}: "

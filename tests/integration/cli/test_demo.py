@@ -324,7 +324,11 @@ def test_demo_on_spring_festival_cuts_nobody_and_still_texts(tmp_path: Path, sta
     assert trips == (0,)
     assert in_arrears[0] >= 1
     assert texts >= 4
-    assert alarms == [("HOLIDAY_SCHEDULE_UNCONFIRMED", "2027")]
+    assert ("HOLIDAY_SCHEDULE_UNCONFIRMED", "2027") in alarms
+    # Besides it, only the scripted households' meter alarms may still be open: on a loaded
+    # machine the head-end can trail the 600x world clock past the cover's closing.
+    scripted = {"METER_COVER_OPENED", "NO_COMMUNICATION", "POWER_DOWN"}
+    assert {kind for kind, _ in alarms} <= {"HOLIDAY_SCHEDULE_UNCONFIRMED", *scripted}
 
 
 def test_fresh_starts_a_new_campus_in_the_folder(tmp_path: Path) -> None:
