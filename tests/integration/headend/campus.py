@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -141,12 +140,7 @@ class Site:
         headend = Headend(
             buses=buses,
             gateway_factory=meters.Dlt645GatewayFactory(clock=self.clock),
-            # As the bootstrap wires it: each batch of readings in one database hand-off.
-            sink=InProcessCore(
-                uow_factory=self.uow_factory,
-                clock=self.clock,
-                runner=functools.partial(db.run_in_one_hand_off, self.engine),
-            ),
+            sink=InProcessCore(uow_factory=self.uow_factory, clock=self.clock),
             uow_factory=self.uow_factory,
             clock=self.clock,
         )
