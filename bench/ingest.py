@@ -311,16 +311,10 @@ class BareReadings:
         self.connection.close()
 
 
-async def ingest_batch(
-    engine: Engine, factory: Any, clock: BenchClock, batch: list[metering.Reading]
-) -> float:
-    """Time one batch as the head-end and the broker ingest run it: the whole use case in one
-    hand-off to a database thread (``Storage.in_one_hand_off``)."""
+async def ingest_batch(factory: Any, clock: BenchClock, batch: list[metering.Reading]) -> float:
     clock.at = max(clock.at, batch[-1].received_at)
     started = time.perf_counter()
-    await db.run_in_one_hand_off(
-        engine, lambda: record_readings(uow=factory(), clock=clock, readings=batch)
-    )
+    await record_readings(uow=factory(), clock=clock, readings=batch)
     return time.perf_counter() - started
 
 
@@ -344,7 +338,7 @@ class Campus:
     async def step(self, index: int) -> None:
         """Run batch ``index``: the ingest, then the baseline(s) on the same readings."""
         batch = self.batches[index]
-        took = await ingest_batch(self.engine, self.factory, self.clock, batch)
+        took = await ingest_batch(self.factory, self.clock, batch)
         bare_took = self.bare.executemany(self.bare.rows(batch, timedelta(seconds=1)))
         copy_took = 0.0
         if self.bare.postgres:

@@ -418,11 +418,7 @@ async def build_headend(
         buses=configured,
         gateway_factory=factory,
         sink=(
-            InProcessCore(
-                uow_factory=storage.uow_factory,
-                clock=used_clock,
-                runner=storage.in_one_hand_off,
-            )
+            InProcessCore(uow_factory=storage.uow_factory, clock=used_clock)
             if link is None
             else BrokerSink(link)
         ),
@@ -461,7 +457,6 @@ async def ingest_worker(
                     uow_factory=storage.uow_factory,
                     clock=storage.clock,
                     batch=batch,
-                    runner=storage.in_one_hand_off,
                 ),
                 storage=storage,
             )

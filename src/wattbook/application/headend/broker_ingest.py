@@ -29,7 +29,6 @@ from wattbook.application.headend.dispatch_relay_commands import (
 from wattbook.application.headend.record_communication import record_communication
 from wattbook.application.headend.record_meter_events import record_meter_events
 from wattbook.application.headend.record_spool_replayed import record_spool_replayed
-from wattbook.application.headend.runtime import UseCaseRunner, await_use_case
 from wattbook.application.metering.record_readings import record_readings
 from wattbook.domain.headend import RelayCommand, RelayCommandStatus
 
@@ -62,14 +61,13 @@ async def ingest(
     clock: ports.Clock,
     deliveries: Sequence[bp.Delivery[bp.Collected]],
     counts: IngestCounts | None = None,
-    runner: UseCaseRunner = await_use_case,
 ) -> IngestCounts:
     """Write one batch of deliveries through the core's use cases; acknowledge each once its
     transaction committed, hand it back (to come again) if the write failed."""
     counts = counts if counts is not None else IngestCounts()
     readings = [d for d in deliveries if isinstance(d.item, bp.ReadingsCollected)]
     if readings:
-        await _readings(uow_factory, clock, readings, counts, runner)
+        await _readings(uow_factory, clock, readings, counts)
     for delivery in deliveries:
         item = delivery.item
         write: Callable[[], Awaitable[object]]
@@ -137,13 +135,11 @@ async def _readings(
     clock: ports.Clock,
     deliveries: Sequence[bp.Delivery[bp.Collected]],
     counts: IngestCounts,
-    runner: UseCaseRunner,
 ) -> None:
-    # Through the runner: on SQL storage the whole use case is one database hand-off.
     batches = [d.item.readings for d in deliveries if isinstance(d.item, bp.ReadingsCollected)]
     together = [reading for batch in batches for reading in batch]
     try:
-        await runner(lambda: record_readings(uow=uow_factory(), clock=clock, readings=together))
+        await record_readings(uow=uow_factory(), clock=clock, readings=together)
     except Exception:
         logger.exception(
             "Unable to ingest %d readings together; trying each message", len(together)
@@ -159,9 +155,7 @@ async def _readings(
     for index, (delivery, batch) in enumerate(zip(deliveries, batches, strict=True)):
 
         def write(batch: tuple[object, ...] = batch) -> Awaitable[object]:
-            return runner(
-                lambda: record_readings(uow=uow_factory(), clock=clock, readings=batch)  # type: ignore[arg-type]
-            )
+            return record_readings(uow=uow_factory(), clock=clock, readings=batch)  # type: ignore[arg-type]
 
         if await _one(delivery, write, counts):
             counts.readings += len(batch)
@@ -240,10 +234,8 @@ class IngestWorker:
         clock: ports.Clock,
         batch: int = INGEST_BATCH,
         order_poll_s: float = ORDER_POLL_S,
-        runner: UseCaseRunner = await_use_case,
     ) -> None:
         self.source = source
-        self.runner = runner
         self.orders = orders
         self.uow_factory = uow_factory
         self.clock = clock
@@ -270,7 +262,6 @@ class IngestWorker:
                         clock=self.clock,
                         deliveries=deliveries,
                         counts=self.counts,
-                        runner=self.runner,
                     )
         finally:
             stop.set()

@@ -7,9 +7,8 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timedelta
-from typing import Any, Protocol, TypeVar
 
 from wattbook.application import ports
 from wattbook.application.headend import ports as hp
@@ -35,22 +34,6 @@ COMMAND_POLL_S = 1.0
 REOPEN_AFTER_S = 10.0
 
 
-T = TypeVar("T")
-
-
-class UseCaseRunner(Protocol):
-    """Run a use case and return its result (on SQL storage: in one database hand-off)."""
-
-    async def __call__(self, use_case: Callable[[], Coroutine[Any, Any, T]], /) -> T:
-        """Return ``await use_case()``."""
-        ...
-
-
-async def await_use_case(use_case: Callable[[], Coroutine[Any, Any, T]], /) -> T:
-    """Return ``await use_case()`` on the event loop (a runner that adds nothing)."""
-    return await use_case()
-
-
 class InProcessCore:
     """The collection sink that calls the core's use cases in this process.
 
@@ -58,24 +41,13 @@ class InProcessCore:
     apart from the core.
     """
 
-    def __init__(
-        self,
-        *,
-        uow_factory: Callable[[], ports.UnitOfWork],
-        clock: ports.Clock,
-        runner: UseCaseRunner = await_use_case,
-    ) -> None:
+    def __init__(self, *, uow_factory: Callable[[], ports.UnitOfWork], clock: ports.Clock) -> None:
         self._uow_factory = uow_factory
         self._clock = clock
-        self._run = runner
 
     async def record_readings(self, readings: Sequence[metering.Reading]) -> None:
-        """Store and charge a batch of readings (the core's ``record_readings``), through the
-        runner: on SQL storage the whole use case, prepaid rules included, is one hand-off to
-        a database thread (ADR 17)."""
-        await self._run(
-            lambda: record_readings(uow=self._uow_factory(), clock=self._clock, readings=readings)
-        )
+        """Store and charge a batch of readings (the core's ``record_readings``)."""
+        await record_readings(uow=self._uow_factory(), clock=self._clock, readings=readings)
 
     async def record_meter_events(self, collection: hp.MeterCollection) -> None:
         """Store one visit's events, status, settlement and clock check; raise alarms."""

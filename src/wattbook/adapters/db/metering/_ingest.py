@@ -726,10 +726,7 @@ class SqlIngestRepository:
             except sa.exc.IntegrityError as error:
                 # As in _record_plain.
                 raise ledger.DuplicateReference("a CHARGE reference of this batch") from error
-        # Plain tuples from the driver (SQLAlchemy's rows cost 1-2 ms for 500): a read of the
-        # connection's own temporary table, which needs no type processing.
-        driver = connection.connection.driver_connection
-        return _Charges(driver.execute(statements.read_back).fetchall())  # type: ignore[union-attr]
+        return _Charges(run(statements.read_back).all())
 
     def _record_plain(
         self, batch: metering_ports.PlainBatch
