@@ -86,7 +86,7 @@ def plan(
         if len(meter_readings) != 1:
             continue
         (reading,) = meter_readings
-        if max(reading.registers.as_tuple()) > _MAX_REGISTER_WH:
+        if any(value > _MAX_REGISTER_WH for value in reading.registers.as_tuple()):
             continue
         at = reading.meter_time_at
         if at not in index_of:

@@ -115,7 +115,7 @@ class PlainOutcome:
 
     tariffs: billing.TariffHistory
     batch: PlainBatch | None
-    charges: Sequence[PlainCharge]
+    charges: tuple[PlainCharge, ...]
     committed: bool
 
 

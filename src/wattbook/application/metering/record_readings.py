@@ -94,7 +94,7 @@ async def record_readings(
         by_meter[reading.meter_number].append(reading)
     async with uow:
         tariffs: billing.TariffHistory | None = None
-        plain: Sequence[metering_ports.PlainCharge] = ()
+        plain: tuple[metering_ports.PlainCharge, ...] = ()
         batch: metering_ports.PlainBatch | None = None
         rest: dict[MeterNumber, list[metering.Reading]] = by_meter
         committed = False
@@ -109,10 +109,7 @@ async def record_readings(
                 outcome.charges,
                 outcome.committed,
             )
-            if committed:
-                # Every reading was plain and no account needs the rules: nothing is left.
-                rest = {}
-            elif batch is not None and plain:
+            if batch is not None and plain:
                 done = {batch.readings[charge.index].meter_number for charge in plain}
                 rest = {meter: found for meter, found in by_meter.items() if meter not in done}
         one_by_one = await _record_one_by_one(
@@ -122,7 +119,7 @@ async def record_readings(
         rules_for = set(one_by_one.charged)
         balances = dict(one_by_one.balances)
         meter_of = dict(one_by_one.meter_of)
-        if batch is not None and not committed:
+        if batch is not None:
             for charge in plain:
                 if charge.needs_rules and charge.posting_fen > 0:
                     rules_for.add(charge.account_number)
@@ -162,7 +159,7 @@ def _entries(
     by_meter: dict[MeterNumber, list[metering.Reading]],
     one_by_one: _OneByOne,
     batch: metering_ports.PlainBatch | None,
-    plain: Sequence[metering_ports.PlainCharge],
+    plain: tuple[metering_ports.PlainCharge, ...],
     now: datetime,
 ) -> tuple[ledger.Entry, ...]:
     # Both paths' entries in the order the per-reading path makes them: by the meter's first

@@ -15,8 +15,7 @@ class InvalidMeterNumber(ValueError):
 
 def _is_twelve_digits(value: object) -> bool:
     # str.isdigit accepts superscripts and other Unicode digits; the meter only knows 0-9.
-    # An ASCII string's digits are 0-9 only.
-    return isinstance(value, str) and len(value) == 12 and value.isascii() and value.isdigit()
+    return isinstance(value, str) and len(value) == 12 and all("0" <= c <= "9" for c in value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)

@@ -13,7 +13,7 @@ engines respect), and a reading outside the bounds is simply not plain."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -423,120 +423,6 @@ def _preparation(dialect: Dialect) -> tuple[str, ...]:
     return tuple(str(statement.compile(dialect=dialect)) for statement in statements)
 
 
-@dataclass(frozen=True, slots=True)
-class _Raw:
-    """A statement compiled once for SQLite's driver: its SQL, its positional parameters'
-    names, the values it binds itself, and the type processors of its parameters."""
-
-    sql: str
-    names: tuple[str, ...]
-    fixed: dict[str, Any]
-    processors: dict[str, Callable[[Any], Any]]
-
-    def parameters(self, given: dict[str, Any]) -> tuple[Any, ...]:
-        values = []
-        for name in self.names:
-            value = given[name] if name in given else self.fixed[name]
-            processor = self.processors.get(name)
-            values.append(value if processor is None else processor(value))
-        return tuple(values)
-
-
-def _raw(statement: Any, dialect: Dialect) -> _Raw:
-    compiled = statement.compile(dialect=dialect)
-    names = tuple(compiled.positiontup or ())
-    processors = {
-        name: processor for name, processor in compiled._bind_processors.items() if name in names
-    }
-    fixed = {name: bind.effective_value for name, bind in compiled.binds.items()}
-    return _Raw(str(compiled), names, fixed, processors)
-
-
-@dataclass(frozen=True, slots=True)
-class _SqliteStatements:
-    """The batch's statements compiled for SQLite and run on the driver's cursor.
-
-    SQLAlchemy's per-execution work (cache key, parameter processing, result set-up) cost
-    about as much as the cheaper statements themselves (ADR 17, second round); the SQL is the
-    same, compiled once from the same constructs.
-    """
-
-    preparation: tuple[str, ...]
-    stage: str
-    classify: _Raw
-    writes: tuple[_Raw, ...]
-    entries: _Raw
-    read_back: str
-
-
-@cache
-def _sqlite_statements(
-    dialect: Dialect, *, rules_for_all: bool, rounding: ChargeRounding
-) -> _SqliteStatements:
-    built = _statements("sqlite", rules_for_all=rules_for_all, rounding=rounding)
-    writes = tuple(_raw(statement, dialect) for statement in built.writes)
-    names = ", ".join(column.name for column in stage.columns)
-    markers = ", ".join(["?"] * len(stage.columns))
-    return _SqliteStatements(
-        preparation=_preparation(dialect),
-        stage=f"INSERT INTO {stage.name} ({names}) VALUES ({markers})",  # noqa: S608
-        classify=_raw(built.classify, dialect),
-        writes=writes,
-        entries=writes[built.writes.index(built.entries)],
-        read_back=str(built.read_back.compile(dialect=dialect)),
-    )
-
-
-class _Charges(Sequence[metering_ports.PlainCharge]):
-    """The read-back rows, each made a PlainCharge only when asked for.
-
-    A batch that commits in the storage's call is counted, not read: building an account
-    number and a charge per reading would cost more than several of the statements.
-    """
-
-    def __init__(self, rows: Sequence[Any]) -> None:
-        self._rows = rows
-        self._built: tuple[metering_ports.PlainCharge, ...] | None = None
-
-    def _all(self) -> tuple[metering_ports.PlainCharge, ...]:
-        if self._built is None:
-            self._built = tuple(
-                metering_ports.PlainCharge(
-                    index=seq,
-                    account_number=AccountNumber(value=number),
-                    posting_fen=posting,
-                    charged_fen=charged,
-                    energy_wh=energy,
-                    balance_fen=balance,
-                    needs_rules=bool(needs),
-                )
-                for seq, number, posting, charged, energy, balance, needs in self._rows
-            )
-        return self._built
-
-    def needs_rules(self) -> bool:
-        """Whether any charge that posted needs the prepaid rules (without building any)."""
-        return any(row[6] and row[2] > 0 for row in self._rows)
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __getitem__(self, index: Any) -> Any:
-        return self._all()[index]
-
-    def __iter__(self) -> Iterator[metering_ports.PlainCharge]:
-        return iter(self._all())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, _Charges):
-            return self._rows == other._rows
-        if isinstance(other, tuple):
-            return self._all() == other
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-
 def _instant(dialect: str) -> Callable[[datetime], Any]:
     """Return how a UtcDateTime value goes to the driver, remembering repeated instants.
 
@@ -565,52 +451,6 @@ def _require_aware(at: datetime) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise NaiveDatetime(f"refusing to store naive datetime {at.isoformat()}")
     return at
-
-
-def _slot_rows(batch: metering_ports.PlainBatch) -> list[dict[str, Any]]:
-    return [
-        {
-            "slot": index,
-            "meter_time_us": slot.meter_time_us,
-            "window_start_at": slot.window_start_at,
-            "month": slot.month,
-            "tariff_key": slot.tariff_key,
-            "price": slot.price_scaled,
-            "energy_cap_wh": slot.energy_cap_wh,
-            "usage_day": slot.usage_day,
-            "usage_month": f"{slot.usage_day.year:04d}-{slot.usage_day.month:02d}",
-            "usage_year": slot.usage_day.year,
-        }
-        for index, slot in enumerate(batch.slots)
-    ]
-
-
-def _stage_rows(
-    batch: metering_ports.PlainBatch, instant: Callable[[datetime], Any]
-) -> list[tuple[Any, ...]]:
-    # The one per-reading write: the driver's executemany of plain tuples (COPY on
-    # PostgreSQL). SQLAlchemy's per-row parameter processing would cost more than everything
-    # the database does with the batch afterwards; the two instants are converted here as
-    # UtcDateTime would (SQLite: naive UTC text in SQLAlchemy's format; psycopg: the aware
-    # datetime).
-    rows = []
-    for seq, (reading, slot) in enumerate(zip(batch.readings, batch.slot_of, strict=True)):
-        registers = reading.registers
-        rows.append(
-            (
-                seq,
-                reading.meter_number.value,
-                instant(reading.meter_time_at),
-                instant(reading.received_at),
-                registers.total_wh,
-                registers.sharp_wh,
-                registers.peak_wh,
-                registers.flat_wh,
-                registers.valley_wh,
-                slot,
-            )
-        )
-    return rows
 
 
 class SqlIngestRepository:
@@ -654,11 +494,7 @@ class SqlIngestRepository:
         done = (
             batch.whole
             and len(charges) == len(batch.readings)
-            and not (
-                charges.needs_rules()
-                if isinstance(charges, _Charges)
-                else any(charge.needs_rules and charge.posting_fen > 0 for charge in charges)
-            )
+            and not any(charge.needs_rules and charge.posting_fen > 0 for charge in charges)
         )
         if done:
             self._worker.commit()
@@ -671,8 +507,47 @@ class SqlIngestRepository:
             connection.exec_driver_sql(statement)
 
     def _stage(self, connection: Connection, batch: metering_ports.PlainBatch) -> None:
-        connection.execute(slots.insert(), _slot_rows(batch))
-        rows = _stage_rows(batch, _instant(connection.dialect.name))
+        connection.execute(
+            slots.insert(),
+            [
+                {
+                    "slot": index,
+                    "meter_time_us": slot.meter_time_us,
+                    "window_start_at": slot.window_start_at,
+                    "month": slot.month,
+                    "tariff_key": slot.tariff_key,
+                    "price": slot.price_scaled,
+                    "energy_cap_wh": slot.energy_cap_wh,
+                    "usage_day": slot.usage_day,
+                    "usage_month": f"{slot.usage_day.year:04d}-{slot.usage_day.month:02d}",
+                    "usage_year": slot.usage_day.year,
+                }
+                for index, slot in enumerate(batch.slots)
+            ],
+        )
+        # The one per-reading write: the driver's executemany of plain tuples (COPY on
+        # PostgreSQL). SQLAlchemy's per-row parameter processing would cost more than
+        # everything the database does with the batch afterwards; the two instants are
+        # converted here as UtcDateTime would (SQLite: naive UTC text in SQLAlchemy's
+        # format; psycopg: the aware datetime).
+        instant = _instant(connection.dialect.name)
+        rows = []
+        for seq, (reading, slot) in enumerate(zip(batch.readings, batch.slot_of, strict=True)):
+            registers = reading.registers
+            rows.append(
+                (
+                    seq,
+                    reading.meter_number.value,
+                    instant(reading.meter_time_at),
+                    instant(reading.received_at),
+                    registers.total_wh,
+                    registers.sharp_wh,
+                    registers.peak_wh,
+                    registers.flat_wh,
+                    registers.valley_wh,
+                    slot,
+                )
+            )
         names = ", ".join(column.name for column in stage.columns)
         if connection.dialect.name == "postgresql":
             # COPY into the temporary table, in the unit of work's transaction: the cheapest
@@ -688,53 +563,11 @@ class SqlIngestRepository:
             rows,
         )
 
-    def _record_plain_sqlite(
-        self, connection: Connection, batch: metering_ports.PlainBatch
-    ) -> _Charges:
-        # The same statements as _record_plain's, on the driver's cursor (_SqliteStatements).
-        statements = _sqlite_statements(
-            connection.dialect,
-            rules_for_all=batch.low_balance_below_fen is None,
-            rounding=batch.rounding,
-        )
-        run = connection.exec_driver_sql
-        for sql in statements.preparation:
-            run(sql)
-        # The slots (a handful of rows) go through SQLAlchemy, for their types' processing.
-        connection.execute(slots.insert(), _slot_rows(batch))
-        run(statements.stage, _stage_rows(batch, _instant("sqlite")))
-        # See _record_plain: statistics of the staged batch keep every lookup a search.
-        run(f"ANALYZE temp.{stage.name}")
-        bound = batch.bound
-        given: dict[str, Any] = {
-            "tou_tolerance_wh": bound.tou_tolerance_wh,
-            "slack_wh": bound.slack_wh,
-            "max_jump_wh": bound.max_jump_wh,
-            "max_elapsed_us": bound.max_elapsed_us,
-            "rate_denominator": bound.rate_denominator,
-            "rate_numerator": bound.rate_numerator,
-            "low_balance_below_fen": batch.low_balance_below_fen,
-            "posted_at": batch.posted_at,
-        }
-        run(statements.classify.sql, statements.classify.parameters(given))
-        for raw in statements.writes:
-            if raw is not statements.entries:
-                run(raw.sql, raw.parameters(given))
-                continue
-            try:
-                run(raw.sql, raw.parameters(given))
-            except sa.exc.IntegrityError as error:
-                # As in _record_plain.
-                raise ledger.DuplicateReference("a CHARGE reference of this batch") from error
-        return _Charges(run(statements.read_back).all())
-
     def _record_plain(
         self, batch: metering_ports.PlainBatch
-    ) -> Sequence[metering_ports.PlainCharge]:
+    ) -> tuple[metering_ports.PlainCharge, ...]:
         connection = self._worker.conn()
         dialect = connection.dialect.name
-        if dialect == "sqlite":
-            return self._record_plain_sqlite(connection, batch)
         statements = _statements(
             dialect, rules_for_all=batch.low_balance_below_fen is None, rounding=batch.rounding
         )
