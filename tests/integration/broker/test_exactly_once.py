@@ -262,7 +262,8 @@ async def test_every_reading_is_charged_once_through_kills_and_a_broker_restart(
         pytest.skip(f"PostgreSQL not configured: set {POSTGRES_URL_VARIABLE} to run this test")
     require_nats_server()
     rng = random.Random()
-    seed = rng.randrange(1 << 30)
+    # WATTBOOK_CHAOS_SEED replays a failed run's kill and restart moments (the timing still varies).
+    seed = int(os.environ.get("WATTBOOK_CHAOS_SEED") or rng.randrange(1 << 30))
     rng.seed(seed)
     print(f"chaos seed {seed}")
     with database_templates.migrated("postgresql", tmp_path) as engine:
