@@ -19,6 +19,11 @@ right after each ingest batch, it times the baseline on the same readings:
   pipelines), on its own connection. The baseline's readings are one second later than the
   ingest's, so their keys do not collide; values are converted before the clock starts.
 - PostgreSQL also times ``COPY`` of the same rows, printed as ``ratio_vs_copy`` (not a goal).
+- SQLite also times ``BareWrites``: every row the ingest must write per reading (reading,
+  baseline, journal entry, balance, charge total and energy, three usage rows), bare, by
+  primary key, through the driver. ``ratio_vs_bare_writes`` (not a goal) says how much of the
+  ingest's time is those rows themselves: near 1, the rest of the use case costs little, and
+  the distance to ``ratio_vs_bare_readings`` is the rows the ingest writes beside the reading.
 
 The sizes' batches are interleaved (batch i of every size before batch i + 1 of any), so that
 on a shared machine both sizes meet the same load and ``growth`` compares sizes, not moments.
@@ -62,7 +67,7 @@ from sqlalchemy.engine import Engine
 from wattbook.adapters import db
 from wattbook.application.metering.record_readings import record_readings
 from wattbook.domain import metering
-from wattbook.domain.values import MeterNumber, RegisterSet
+from wattbook.domain.values import MeterNumber, RegisterSet, local_date
 
 START = datetime(2025, 6, 10, 0, 0, tzinfo=UTC)  # a Tuesday: cuts allowed
 OPENED = START - timedelta(days=1)
@@ -311,6 +316,104 @@ class BareReadings:
         self.connection.close()
 
 
+class BareWrites:
+    """A second, wider baseline (SQLite): every row the ingest must write per reading, bare.
+
+    Not the issue's baseline (that is ``BareReadings``): it answers how much of the ingest's
+    time is the rows themselves. Per reading, through the ``sqlite3`` driver's ``executemany``
+    in one ``BEGIN IMMEDIATE`` ... ``COMMIT`` with the engine's pragmas, the statements the
+    ingest's writes come down to, by primary key, with nothing to classify or price: the reading
+    (one second after the baseline's), its baseline, a journal entry with a unique reference, the
+    balance, the month's charge total and its energy, and the day's, month's and year's usage.
+    The values written leave the campus as the ingest left it (the same baseline, the same
+    balance, totals and usage plus zero), except the journal entries, which are extra rows of a
+    throwaway database, kind ADJUSTMENT, one fen each.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, tariff_key: str) -> None:
+        self.connection = connection
+        self.tariff_key = tariff_key
+        self.batches = 0
+        registers = ", ".join(REGISTERS)
+        marks = ", ".join("?" for _ in REGISTERS)
+        self.readings = (
+            f"INSERT INTO readings (installation_id, meter_time_at, received_at, {registers},"
+            f" outcome) VALUES (?, ?, ?, {marks}, 'ACCEPTED')"
+        )
+        self.baseline = (
+            "UPDATE register_baselines SET at = ?, source = 'READING', "
+            + ", ".join(f"{name} = ?" for name in REGISTERS)
+            + " WHERE installation_id = ?"
+        )
+        self.entry = (
+            "INSERT INTO ledger_entries (account_id, reference, kind, amount_fen, at, note,"
+            " balance_after_fen) VALUES (?, ?, 'ADJUSTMENT', -1, ?, '', 0)"
+        )
+        self.balance = (
+            "UPDATE balances SET balance_fen = balance_fen, entry_count = entry_count,"
+            " updated_at = ? WHERE account_id = ?"
+        )
+        self.total = (
+            "INSERT INTO charge_totals (account_id, month, tariff_key, charged_fen)"
+            " VALUES (?, ?, ?, 0) ON CONFLICT (account_id, month, tariff_key)"
+            " DO UPDATE SET charged_fen = charge_totals.charged_fen"
+        )
+        self.energy = (
+            "INSERT INTO charge_energy (account_id, month, tariff_key, component, energy_wh)"
+            " VALUES (?, ?, ?, 'ALL', 0) ON CONFLICT (account_id, month, tariff_key, component)"
+            " DO UPDATE SET energy_wh = charge_energy.energy_wh"
+        )
+        self.usage = [
+            f"INSERT INTO {table} (account_id, {bucket}, {registers}) VALUES (?, ?, {marks})"
+            f" ON CONFLICT (account_id, {bucket}) DO UPDATE SET "
+            + ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in REGISTERS)
+            for table, bucket in (
+                ("usage_daily", "day"),
+                ("usage_monthly", "month"),
+                ("usage_yearly", "year"),
+            )
+        ]
+
+    def run(self, batch: list[metering.Reading]) -> float:
+        """Write the batch's rows as above; return the seconds (values converted first)."""
+        self.batches += 1
+        text = "%Y-%m-%d %H:%M:%S.%f"
+        readings, baselines, entries, balances, keys, usage = [], [], [], [], [], []
+        zeros = tuple(0 for _ in REGISTERS)
+        for seq, r in enumerate(batch):
+            number = int(r.meter_number.value[4:]) + 1
+            at = r.meter_time_at.strftime(text)
+            shifted = (r.meter_time_at + timedelta(seconds=3)).strftime(text)
+            received = (r.received_at + timedelta(seconds=3)).strftime(text)
+            day = local_date(r.meter_time_at - timedelta(microseconds=1))
+            registers = r.registers.as_tuple()
+            readings.append((number, shifted, received, *registers))
+            baselines.append((at, *registers, number))
+            entries.append((number, f"BARE:{self.batches}:{seq}", at))
+            balances.append((at, number))
+            keys.append((number, f"{day.year:04d}-{day.month:02d}", self.tariff_key))
+            usage.append(
+                (
+                    (number, day.isoformat(), *zeros),
+                    (number, f"{day.year:04d}-{day.month:02d}", *zeros),
+                    (number, day.year, *zeros),
+                )
+            )
+        started = time.perf_counter()
+        connection = self.connection
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany(self.readings, readings)
+        connection.executemany(self.baseline, baselines)
+        connection.executemany(self.entry, entries)
+        connection.executemany(self.balance, balances)
+        connection.executemany(self.total, keys)
+        connection.executemany(self.energy, keys)
+        for index, statement in enumerate(self.usage):
+            connection.executemany(statement, [rows[index] for rows in usage])
+        connection.execute("COMMIT")
+        return time.perf_counter() - started
+
+
 async def ingest_batch(factory: Any, clock: BenchClock, batch: list[metering.Reading]) -> float:
     clock.at = max(clock.at, batch[-1].received_at)
     started = time.perf_counter()
@@ -326,13 +429,18 @@ class Campus:
         rng = random.Random(accounts)
         self.batches = make_batches(accounts, WARM_UP + args.batches, args.batch, rng, args.spread)
         self.clock = BenchClock(START)
-        self.ingest_s = self.bare_s = self.copy_s = 0.0
+        self.ingest_s = self.bare_s = self.copy_s = self.writes_s = 0.0
         self.set_up_s = 0.0
 
     def open(self, engine: Engine, where: Any) -> None:
         self.engine = engine
         self.set_up_s = set_up_accounts(engine, self.accounts)
         self.bare = BareReadings(engine, where)
+        self.writes: BareWrites | None = None
+        if not self.bare.postgres:
+            with engine.connect() as connection:
+                key = connection.exec_driver_sql('SELECT "key" FROM tariffs').scalar_one()
+            self.writes = BareWrites(self.bare.connection, key)
         self.factory = db.unit_of_work_factory(engine)
 
     async def step(self, index: int) -> None:
@@ -340,7 +448,9 @@ class Campus:
         batch = self.batches[index]
         took = await ingest_batch(self.factory, self.clock, batch)
         bare_took = self.bare.executemany(self.bare.rows(batch, timedelta(seconds=1)))
-        copy_took = 0.0
+        copy_took = writes_took = 0.0
+        if self.writes is not None:
+            writes_took = self.writes.run(batch)
         if self.bare.postgres:
             copy_took = self.bare.copy_rows(self.bare.rows(batch, timedelta(seconds=2)))
         if index == WARM_UP - 1:
@@ -352,6 +462,7 @@ class Campus:
             self.ingest_s += took
             self.bare_s += bare_took
             self.copy_s += copy_took
+            self.writes_s += writes_took
 
     def result(self, args: argparse.Namespace) -> dict[str, Any]:
         self.bare.close()
@@ -375,6 +486,9 @@ class Campus:
             "charge_entries": int(charges),
             "relay_commands": int(commands),
         }
+        if self.writes_s:
+            result["bare_writes_ms_per_batch"] = round(self.writes_s / args.batches * 1000, 2)
+            result["ratio_vs_bare_writes"] = round(self.writes_s / self.ingest_s, 3)
         if self.copy_s:
             result["copy_ms_per_batch"] = round(self.copy_s / args.batches * 1000, 2)
             result["copy_readings_per_s"] = round(readings / self.copy_s)
@@ -418,6 +532,10 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
             str(size): found["ingest_readings_per_s"] for size, found in by_size.items()
         },
     }
+    if "ratio_vs_bare_writes" in small:
+        summary["ratio_vs_bare_writes_at"] = {
+            str(size): found["ratio_vs_bare_writes"] for size, found in by_size.items()
+        }
     if "ratio_vs_copy" in small:
         summary["ratio_vs_copy_at"] = {
             str(size): found["ratio_vs_copy"] for size, found in by_size.items()
