@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import os
 import random
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -239,11 +240,31 @@ async def _campus_checks(
         "SELECT COUNT(*) FROM meter_events WHERE meter_number = :n AND kind = 'METER_COVER_OPENED'",
         n=cover_meter,
     )[0][0]
-    # One opening at most between two head-ends: every record is read before the meter's ten
-    # are overwritten, so every opening must be stored.
-    if int(stored) != covers_opened:
-        found.append(f"{cover_meter}: {stored} cover-open event(s) stored of {covers_opened}")
+    # Every opening is stored, or staff were told it was lost: the meter keeps its last
+    # hp.RECORDS_KEPT records, and when several head-ends in a row die before reading them (a
+    # loaded machine starts each one slowly) older records are overwritten on the meter. The
+    # head-end then sees the opening counter moved further than the records it found and
+    # raises EVENT_RECORDS_LOST with the number: silence about a lost opening is the violation.
+    told = sum(
+        _records_lost(detail, hp.MeterEventKind.METER_COVER_OPENED)
+        for (detail,) in invariants.rows(
+            url,
+            "SELECT detail FROM alarms WHERE kind = 'EVENT_RECORDS_LOST' AND subject = :n",
+            n=cover_meter,
+        )
+    )
+    if int(stored) + told != covers_opened:
+        found.append(
+            f"{cover_meter}: {stored} cover-open event(s) stored and {told} reported lost,"
+            f" of {covers_opened}"
+        )
     return found
+
+
+def _records_lost(detail: str, kind: hp.MeterEventKind) -> int:
+    """Return the records of ``kind`` an EVENT_RECORDS_LOST alarm's detail says were lost."""
+    found = re.match(rf"{kind.value}: (\d+) record", detail)
+    return int(found.group(1)) if found else 0
 
 
 async def headend_kills(
@@ -261,6 +282,23 @@ async def headend_kills(
     async with _reaped(), _live_campus(url, meters=meters) as place:
         numbers = list(place.initial)
         cover_meter, covers = numbers[0], 0
+        # A first head-end learns the meter's opening counter before any kill, so that every
+        # opening after it is either read or counted as lost (on first contact a counter is
+        # the meter's history, not a loss).
+        process = await _headend(url, log)
+        known = await _wait(
+            lambda: bool(
+                invariants.rows(
+                    url,
+                    "SELECT COUNT(*) FROM meter_event_counts"
+                    " WHERE meter_number = :n AND kind = 'METER_COVER_OPENED'",
+                    n=cover_meter,
+                )[0][0]
+            ),
+            within_s=60,
+        )
+        if await _stop(process) != 0 or not known:
+            run.violations.append("the first head-end did not learn the opening counter in 60 s")
         for trial in range(trials):
             process = await _headend(url, log)
             # From inside start-up to several sweeps in: a kill lands anywhere.
