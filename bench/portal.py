@@ -9,9 +9,12 @@ read from the app as a resident reads the image), and has each of them walk the 
 the trivial endpoint ``/livez`` in a shuffled order for ``--rounds`` rounds. Every request of
 a round runs under the same load, so each page's p50/p99 is compared with /livez's under it.
 
-Goal: every page's p99 <= 5x /livez's, and a page's cost must not grow with the campus (the
-p99 at 20,000 accounts within 2x of that at 2,000). The last line is one JSON object, with
-``worst_p99_ratio`` (the slowest page's p99 over /livez's, at the largest campus).
+Goal: every page's p99 <= 5x /livez's, and a page's cost must not grow with the campus (each
+page's p99 over /livez's at 20,000 accounts within 2x of the same at 2,000:
+``p99_ratio_growth_largest_over_smallest``; the sizes run minutes apart, so the raw p99s'
+growth, printed beside it with /livez's own, also holds whatever the load did between them).
+The last line is one JSON object, with ``worst_p99_ratio`` (the slowest page's p99 over
+/livez's, at the largest campus).
 """
 
 # The generator SQL interpolates this file's own constants only, never input.
@@ -327,6 +330,13 @@ def main() -> None:
         large["pages"][path]["p99_ms"] / small["pages"][path]["p99_ms"]  # type: ignore[index]
         for path in PAGES
     )
+    # The same growth with each page's p99 taken over /livez's in its own run: the two sizes
+    # run minutes apart, and on a shared machine the load moves between them as much as any
+    # page could (the trivial endpoint's own p99 moves too); this is the figure the goal reads.
+    ratio_growth = max(
+        large["pages"][path]["p99_ratio"] / small["pages"][path]["p99_ratio"]  # type: ignore[index]
+        for path in PAGES
+    )
     goal = 5.0
     print(
         json.dumps(
@@ -336,9 +346,14 @@ def main() -> None:
                 "clients": args.clients,
                 "runs": runs,
                 "p99_growth_largest_over_smallest": round(growth, 2),
+                "p99_ratio_growth_largest_over_smallest": round(ratio_growth, 2),
+                "livez_p99_growth": round(
+                    large["livez_p99_ms"] / small["livez_p99_ms"],  # type: ignore[operator]
+                    2,
+                ),
                 "worst_p99_ratio": large["worst_p99_ratio"],
                 "goal_p99_ratio": goal,
-                "met": large["worst_p99_ratio"] <= goal and growth <= 2.0,
+                "met": large["worst_p99_ratio"] <= goal and ratio_growth <= 2.0,
             },
             ensure_ascii=False,
         )
