@@ -10,10 +10,10 @@ import asyncio
 import dataclasses
 import datetime as dt
 import socket
-from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 from tests.integration.headend.campus import PLAN, START, SharedClock, Site, bus_spec
+from tests.waiting import until
 
 from wattbook.adapters import meters
 from wattbook.application.headend import ports as hp
@@ -127,10 +127,10 @@ class TestBusThatCannotBeReached:
         stop = asyncio.Event()
         running = asyncio.create_task(headend.run(stop))
         try:
-            raised = await eventually(lambda: bus_alarms(place) == [(BUS, True)])
+            await until(lambda: bus_alarms(place) == [(BUS, True)], "the bus alarm is raised")
             # Each meter's visit counts as failed while the line is down (how many visits
             # fell due by now depends on the machine's load).
-            counted = await eventually(
+            await until(
                 lambda: (
                     len(
                         place.rows(
@@ -138,25 +138,11 @@ class TestBusThatCannotBeReached:
                         )
                     )
                     == 2
-                )
+                ),
+                "both meters count a failed visit",
             )
             async with campus.serving():
-                ended = await eventually(lambda: bus_alarms(place) == [(BUS, False)])
+                await until(lambda: bus_alarms(place) == [(BUS, False)], "the bus alarm ends")
         finally:
             stop.set()
             await asyncio.wait_for(running, timeout=10)
-
-        assert raised
-        assert counted
-        assert ended
-
-
-async def eventually(check: Callable[[], bool], *, within_s: float = 20.0) -> bool:
-    """Return True as soon as ``check`` holds, False if it does not within ``within_s``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    while loop.time() < deadline:
-        if check():
-            return True
-        await asyncio.sleep(0.02)
-    return check()

@@ -46,6 +46,11 @@ PRICE = Price(yuan_per_kwh=Decimal("0.5283"))
 LOW_BALANCE_TEXT = (
     "【水电中心】户号051600001234电费余额9.43元，约可用17.84度电，请及时充值，以免停电。"
 )
+# The text of ``top_up_failed``'s message: two parts.
+LONG_TEXT = (
+    "【水电中心】户号051600001234银行代扣充值50.00元未成功，当前余额0.00元。"
+    "余额不足时将停止供电，请检查银行卡余额及状态，或到水电售卖窗口、自助缴费机缴费。"
+)
 
 
 class ProcessDied(BaseException):
@@ -197,10 +202,34 @@ class Outbox:
     async def run(self, sender: SmsSender) -> object:
         return await send_pending_sms(uow_factory=self.uow_factory, clock=self.clock, sender=sender)
 
+    async def die(self, sender: CrashingSender | CrashingStorage) -> None:
+        """Run a worker that must die on ``sender``'s chosen part."""
+        with pytest.raises(ProcessDied):
+            await self.run(sender)
+
     async def restart(self, sender: SmsSender) -> object:
         await recover_sms_claims(uow_factory=self.uow_factory, clock=self.clock)
         await sweep_sms_storage(uow_factory=self.uow_factory, sender=sender)
         return await self.run(sender)
+
+    async def first_worker_run(self, sender: ModemSender | LogSender) -> SmsRunReport:
+        """Start the in-process worker on this outbox; stop it after its first run's report."""
+        storage = bootstrap.Storage(
+            engine=self.engine,
+            uow_factory=self.uow_factory,
+            reader_factory=db.reader_factory(self.engine),
+            clock=self.clock,
+        )
+        worker = bootstrap.build_sms_worker(storage=storage, sender=sender, clock=self.clock)
+        stop = asyncio.Event()
+        reports: list[SmsRunReport] = []
+
+        def on_run(report: SmsRunReport) -> None:
+            reports.append(report)
+            stop.set()
+
+        await asyncio.wait_for(worker.run(stop, idle_s=0.01, on_run=on_run), timeout=10)
+        return reports[0]
 
     def refs(self) -> list[str]:
         with self.engine.connect() as connection:
@@ -251,6 +280,18 @@ def top_up_done(number: AccountNumber, serial: str) -> SmsRequest:
     )
 
 
+def top_up_failed(
+    number: AccountNumber, *, balance_fen: int = 0, amount_fen: int = 5000
+) -> SmsRequest:
+    return SmsRequest(
+        account_number=number,
+        kind=NotificationKind.AUTO_TOP_UP_FAILED,
+        balance=Money(fen=balance_fen),
+        price=PRICE,
+        amount=Money(fen=amount_fen),
+    )
+
+
 @pytest.fixture
 def outbox(engine: Engine) -> Outbox:
     return Outbox(engine, FakeClock(local(2025, 6, 10, 9)))
@@ -293,15 +334,7 @@ class TestSendPendingSms:
         self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
     ) -> None:
         number = await outbox.open("051600001234", "13800138000")
-        await outbox.enqueue(
-            SmsRequest(
-                account_number=number,
-                kind=NotificationKind.AUTO_TOP_UP_FAILED,
-                balance=Money(fen=-1234),
-                price=PRICE,
-                amount=Money(fen=30000),
-            )
-        )
+        await outbox.enqueue(top_up_failed(number, balance_fen=-1234, amount_fen=30000))
 
         await outbox.run(sender)
 
@@ -531,37 +564,43 @@ class TestRestartDuringDirectSending:
         number = await outbox.open("051600001234", "13800138000")
         for serial in ("A", "B", "C"):
             await outbox.enqueue(top_up_done(number, serial))
-        crashing = CrashingSender(direct, reference=2, part=0, after_modem=False)
 
-        with pytest.raises(ProcessDied):
-            await outbox.run(crashing)  # message 1 sent; died claiming into message 2
+        # message 1 sent; died claiming into message 2
+        await outbox.die(CrashingSender(direct, reference=2, part=0, after_modem=False))
         await outbox.restart(direct)
 
         assert outbox.statuses() == ["SENT", "SENT", "SENT"]
         assert len(simulator.state.accepted) == 3
         assert await outbox.outcomes(2) == [DeliveryOutcome.INTERRUPTED, DeliveryOutcome.SENT]
 
-    async def test_resumes_a_long_message_after_its_last_recorded_part(
-        self, outbox: Outbox, simulator: ModemSimulator, direct: ModemSender
+    @pytest.mark.parametrize(
+        ("part", "after_modem", "sequences"),
+        [
+            # Died before the second part: it resumes after its last recorded part.
+            (1, False, [1, 2]),
+            # Died after the modem took the first part: it goes out twice with the same
+            # reference, and the handset keeps one.
+            (0, True, [1, 1, 2]),
+        ],
+        ids=["resumes-after-the-last-recorded-part", "a-duplicated-part-joins-once"],
+    )
+    async def test_a_long_message_joins_once_on_the_handset(
+        self,
+        outbox: Outbox,
+        simulator: ModemSimulator,
+        direct: ModemSender,
+        part: int,
+        after_modem: bool,
+        sequences: list[int],
     ) -> None:
         number = await outbox.open("051600001234", "13800138000")
-        await outbox.enqueue(
-            SmsRequest(
-                account_number=number,
-                kind=NotificationKind.AUTO_TOP_UP_FAILED,
-                balance=Money(fen=0),
-                price=PRICE,
-                amount=Money(fen=5000),
-            )
-        )
-        crashing = CrashingSender(direct, reference=1, part=1, after_modem=False)
+        await outbox.enqueue(top_up_failed(number))
 
-        with pytest.raises(ProcessDied):
-            await outbox.run(crashing)
+        await outbox.die(CrashingSender(direct, reference=1, part=part, after_modem=after_modem))
         await outbox.restart(direct)
 
-        sequences = [m.decoded.concatenation.sequence for m in simulator.state.accepted]  # type: ignore[union-attr]
-        assert sequences == [1, 2]
+        sent = [m.decoded.concatenation.sequence for m in simulator.state.accepted]  # type: ignore[union-attr]
+        assert sent == sequences
         assert outbox.rows() == [(1, "SENT", 2, 2, None)]
         assert len(simulator.state.texts()) == 1
 
@@ -570,10 +609,9 @@ class TestRestartDuringDirectSending:
     ) -> None:
         number = await outbox.open("051600001234", "13800138000")
         await outbox.enqueue(low_balance(number))
-        crashing = CrashingSender(direct, reference=1, part=0, after_modem=True)
 
-        with pytest.raises(ProcessDied):
-            await outbox.run(crashing)  # the modem took it; the database never heard
+        # The modem took it; the database never heard.
+        await outbox.die(CrashingSender(direct, reference=1, part=0, after_modem=True))
         await outbox.restart(direct)
 
         # At least once: the in-doubt part went out again rather than risk losing it.
@@ -587,10 +625,8 @@ class TestRestartDuringDirectSending:
         outbox.set_policy(in_doubt="FAIL")
         number = await outbox.open("051600001234", "13800138000")
         await outbox.enqueue(low_balance(number))
-        crashing = CrashingSender(direct, reference=1, part=0, after_modem=True)
 
-        with pytest.raises(ProcessDied):
-            await outbox.run(crashing)
+        await outbox.die(CrashingSender(direct, reference=1, part=0, after_modem=True))
         await outbox.restart(direct)
 
         assert simulator.state.texts() == [LOW_BALANCE_TEXT]
@@ -598,45 +634,6 @@ class TestRestartDuringDirectSending:
         assert row[:4] == (1, "FAILED", 1, 0)
         assert row[4] is not None
         assert row[4].startswith("IN_DOUBT")
-
-    async def test_a_duplicated_part_of_a_long_message_joins_once_on_the_handset(
-        self, outbox: Outbox, simulator: ModemSimulator, direct: ModemSender
-    ) -> None:
-        number = await outbox.open("051600001234", "13800138000")
-        await outbox.enqueue(
-            SmsRequest(
-                account_number=number,
-                kind=NotificationKind.AUTO_TOP_UP_FAILED,
-                balance=Money(fen=0),
-                price=PRICE,
-                amount=Money(fen=5000),
-            )
-        )
-        crashing = CrashingSender(direct, reference=1, part=0, after_modem=True)
-
-        with pytest.raises(ProcessDied):
-            await outbox.run(crashing)
-        await outbox.restart(direct)
-
-        sequences = [m.decoded.concatenation.sequence for m in simulator.state.accepted]  # type: ignore[union-attr]
-        assert sequences == [1, 1, 2]  # part 1 twice, same reference: the handset keeps one
-        assert len(simulator.state.texts()) == 1
-
-
-LONG_TEXT = (
-    "【水电中心】户号051600001234银行代扣充值50.00元未成功，当前余额0.00元。"
-    "余额不足时将停止供电，请检查银行卡余额及状态，或到水电售卖窗口、自助缴费机缴费。"
-)
-
-
-def top_up_failed(number: AccountNumber) -> SmsRequest:
-    return SmsRequest(
-        account_number=number,
-        kind=NotificationKind.AUTO_TOP_UP_FAILED,
-        balance=Money(fen=0),
-        price=PRICE,
-        amount=Money(fen=5000),
-    )
 
 
 class TestRestartThroughTheModemStorage:
@@ -652,10 +649,8 @@ class TestRestartThroughTheModemStorage:
     ) -> None:
         number = await outbox.open("051600001234", "13800138000")
         await outbox.enqueue(top_up_failed(number), top_up_done(number, "A"))
-        crashing = CrashingStorage(sender, reference=1, part=part, step=step)
 
-        with pytest.raises(ProcessDied):
-            await outbox.run(crashing)
+        await outbox.die(CrashingStorage(sender, reference=1, part=part, step=step))
         await sender.close()  # the dead worker's connection goes with it
         await outbox.restart(sender)
 
@@ -682,9 +677,7 @@ class TestRestartThroughTheModemStorage:
     ) -> None:
         number = await outbox.open("051600001234", "13800138000")
         await outbox.enqueue(low_balance(number))
-        crashing = CrashingStorage(sender, reference=1, part=0, step=Step.AFTER_SEND)
-        with pytest.raises(ProcessDied):
-            await outbox.run(crashing)
+        await outbox.die(CrashingStorage(sender, reference=1, part=0, step=Step.AFTER_SEND))
         stored_before = simulator.state.stored_statuses()
 
         await outbox.restart(sender)
@@ -700,9 +693,7 @@ class TestRestartThroughTheModemStorage:
         number = await outbox.open("051600001234", "13800138000")
         await outbox.enqueue(low_balance(number))
         received = simulator.state.receive(number="+8613900139000", text="Hello")
-        crashing = CrashingStorage(sender, reference=1, part=0, step=Step.AFTER_WRITE)
-        with pytest.raises(ProcessDied):
-            await outbox.run(crashing)
+        await outbox.die(CrashingStorage(sender, reference=1, part=0, step=Step.AFTER_WRITE))
 
         await recover_sms_claims(uow_factory=outbox.uow_factory, clock=outbox.clock)
         swept = await sweep_sms_storage(uow_factory=outbox.uow_factory, sender=sender)
@@ -726,9 +717,7 @@ class TestRestartThroughTheModemStorage:
         outbox.set_policy(in_doubt=rule)
         number = await outbox.open("051600001234", "13800138000")
         await outbox.enqueue(low_balance(number))
-        crashing = CrashingStorage(sender, reference=1, part=0, step=Step.BEFORE_SEND)
-        with pytest.raises(ProcessDied):
-            await outbox.run(crashing)
+        await outbox.die(CrashingStorage(sender, reference=1, part=0, step=Step.BEFORE_SEND))
         simulator.state.wipe_storage()  # e.g. the SIM was swapped while the worker was down
 
         await outbox.restart(sender)
@@ -743,9 +732,7 @@ class TestRestartThroughTheModemStorage:
     ) -> None:
         number = await outbox.open("051600001234", "13800138000")
         await outbox.enqueue(low_balance(number))
-        crashing = CrashingStorage(sender, reference=1, part=0, step=Step.AFTER_SEND)
-        with pytest.raises(ProcessDied):
-            await outbox.run(crashing)
+        await outbox.die(CrashingStorage(sender, reference=1, part=0, step=Step.AFTER_SEND))
         simulator.state.wipe_storage()
 
         await outbox.restart(sender)
@@ -759,9 +746,7 @@ class TestRestartThroughTheModemStorage:
     ) -> None:
         number = await outbox.open("051600001234", "13800138000")
         await outbox.enqueue(low_balance(number, 1000))
-        crashing = CrashingStorage(sender, reference=1, part=0, step=Step.AFTER_SEND)
-        with pytest.raises(ProcessDied):
-            await outbox.run(crashing)
+        await outbox.die(CrashingStorage(sender, reference=1, part=0, step=Step.AFTER_SEND))
         await outbox.enqueue(low_balance(number, 943))
 
         await outbox.restart(sender)
@@ -772,55 +757,28 @@ class TestRestartThroughTheModemStorage:
 
 
 class TestInProcessWorker:
-    async def test_recovers_then_sends_until_stopped(self, engine: Engine, outbox: Outbox) -> None:
+    async def test_recovers_then_sends_until_stopped(self, outbox: Outbox) -> None:
         number = await outbox.open("051600001234", "13800138000")
         await outbox.enqueue(low_balance(number))
         log = LogSender()
-        crashing = CrashingSender(log, reference=1, part=0, after_modem=False)
-        with pytest.raises(ProcessDied):
-            await outbox.run(crashing)
-        storage = bootstrap.Storage(
-            engine=engine,
-            uow_factory=outbox.uow_factory,
-            reader_factory=db.reader_factory(engine),
-            clock=outbox.clock,
-        )
-        worker = bootstrap.build_sms_worker(storage=storage, sender=log, clock=outbox.clock)
-        stop = asyncio.Event()
-        reports: list[SmsRunReport] = []
+        await outbox.die(CrashingSender(log, reference=1, part=0, after_modem=False))
 
-        def on_run(report: SmsRunReport) -> None:
-            reports.append(report)
-            stop.set()
+        report = await outbox.first_worker_run(log)
 
-        await asyncio.wait_for(worker.run(stop, idle_s=0.01, on_run=on_run), timeout=10)
-
-        assert reports[0].sent == (1,)
+        assert report.sent == (1,)
         assert [(m.reference, m.phone, m.text) for m in log.sent] == [
             ("LOG-1", "13800138000", LOW_BALANCE_TEXT)
         ]
 
     async def test_sweeps_the_modem_storage_at_start(
-        self, engine: Engine, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
+        self, outbox: Outbox, simulator: ModemSimulator, sender: ModemSender
     ) -> None:
         number = await outbox.open("051600001234", "13800138000")
         await outbox.enqueue(low_balance(number))
-        crashing = CrashingStorage(sender, reference=1, part=0, step=Step.AFTER_WRITE)
-        with pytest.raises(ProcessDied):
-            await outbox.run(crashing)  # leaves an unrecorded "STO UNSENT" copy at index 1
-        storage = bootstrap.Storage(
-            engine=engine,
-            uow_factory=outbox.uow_factory,
-            reader_factory=db.reader_factory(engine),
-            clock=outbox.clock,
-        )
-        worker = bootstrap.build_sms_worker(storage=storage, sender=sender, clock=outbox.clock)
-        stop = asyncio.Event()
+        # leaves an unrecorded "STO UNSENT" copy at index 1
+        await outbox.die(CrashingStorage(sender, reference=1, part=0, step=Step.AFTER_WRITE))
 
-        def on_run(report: SmsRunReport) -> None:
-            stop.set()
-
-        await asyncio.wait_for(worker.run(stop, idle_s=0.01, on_run=on_run), timeout=10)
+        await outbox.first_worker_run(sender)
 
         assert simulator.state.texts() == [LOW_BALANCE_TEXT]
         assert outbox.statuses() == ["SENT"]

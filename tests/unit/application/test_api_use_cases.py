@@ -11,7 +11,7 @@ from wattbook.application.api import ports as api_ports
 from wattbook.application.api.authenticate import authenticate_api_token
 from wattbook.application.api.create_token import create_api_token
 from wattbook.application.api.list_tokens import list_api_tokens
-from wattbook.application.api.pay import pay_through_api
+from wattbook.application.api.pay import ApiAnswer, pay_through_api
 from wattbook.application.api.revoke_token import revoke_api_token
 from wattbook.application.payments.ports import Receipt
 from wattbook.domain import accounts, payments
@@ -25,6 +25,16 @@ def _render(receipt: Receipt) -> tuple[int, str]:
     return 201, f'{{"receipt": "{receipt.payment.receipt_number}"}}'
 
 
+@pytest.fixture
+def db() -> FakeDatabase:
+    return FakeDatabase()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(local(2026, 12, 1, 9))  # a Tuesday, counter open
+
+
 async def _token(db: FakeDatabase, clock: FakeClock, *scopes: str) -> api_ports.NewToken:
     return await create_api_token(
         uow=db(), clock=clock, name="campus card", scopes=scopes or ("all",), by="admin"
@@ -32,9 +42,9 @@ async def _token(db: FakeDatabase, clock: FakeClock, *scopes: str) -> api_ports.
 
 
 class TestCreateApiToken:
-    async def test_stores_only_the_hash_and_shows_the_secret_once(self) -> None:
-        db, clock = FakeDatabase(), FakeClock(local(2026, 12, 1, 9))
-
+    async def test_stores_only_the_hash_and_shows_the_secret_once(
+        self, db: FakeDatabase, clock: FakeClock
+    ) -> None:
         made = await _token(db, clock, "accounts,balances")
 
         ((stored, digest),) = db.tables.api_tokens.values()
@@ -46,24 +56,23 @@ class TestCreateApiToken:
         assert audited.record.action == "api.token.created"
         assert made.secret not in repr(audited)
 
-    async def test_refuses_an_unknown_scope_and_writes_nothing(self) -> None:
-        db, clock = FakeDatabase(), FakeClock(local(2026, 12, 1, 9))
-
+    async def test_refuses_an_unknown_scope_and_writes_nothing(
+        self, db: FakeDatabase, clock: FakeClock
+    ) -> None:
         with pytest.raises(api_ports.InvalidTokenRequest):
             await _token(db, clock, "accounts", "everything")
 
         assert db.tables.api_tokens == {}
 
-    async def test_refuses_a_token_without_a_name(self) -> None:
-        db, clock = FakeDatabase(), FakeClock(local(2026, 12, 1, 9))
-
+    async def test_refuses_a_token_without_a_name(self, db: FakeDatabase, clock: FakeClock) -> None:
         with pytest.raises(api_ports.InvalidTokenRequest):
             await create_api_token(uow=db(), clock=clock, name=" ", scopes=("all",), by="admin")
 
 
 class TestAuthenticateApiToken:
-    async def test_answers_the_token_with_the_scope(self) -> None:
-        db, clock = FakeDatabase(), FakeClock(local(2026, 12, 1, 9))
+    async def test_answers_the_token_with_the_scope(
+        self, db: FakeDatabase, clock: FakeClock
+    ) -> None:
         made = await _token(db, clock, "readings")
 
         found = await authenticate_api_token(
@@ -72,8 +81,7 @@ class TestAuthenticateApiToken:
 
         assert found.id == made.token.id
 
-    async def test_refuses_a_missing_scope(self) -> None:
-        db, clock = FakeDatabase(), FakeClock(local(2026, 12, 1, 9))
+    async def test_refuses_a_missing_scope(self, db: FakeDatabase, clock: FakeClock) -> None:
         made = await _token(db, clock, "readings")
 
         with pytest.raises(api_ports.MissingScope):
@@ -81,8 +89,9 @@ class TestAuthenticateApiToken:
                 uow=db(), secret=made.secret, scope=api_ports.Scope.PAYMENTS
             )
 
-    async def test_refuses_a_revoked_or_unknown_token(self) -> None:
-        db, clock = FakeDatabase(), FakeClock(local(2026, 12, 1, 9))
+    async def test_refuses_a_revoked_or_unknown_token(
+        self, db: FakeDatabase, clock: FakeClock
+    ) -> None:
         made = await _token(db, clock)
         await revoke_api_token(uow=db(), clock=clock, token_id=made.token.id, by="admin")
 
@@ -97,8 +106,9 @@ class TestAuthenticateApiToken:
 
 
 class TestRevokeApiToken:
-    async def test_revokes_once_and_lists_it_revoked(self) -> None:
-        db, clock = FakeDatabase(), FakeClock(local(2026, 12, 1, 9))
+    async def test_revokes_once_and_lists_it_revoked(
+        self, db: FakeDatabase, clock: FakeClock
+    ) -> None:
         made = await _token(db, clock)
         first = await revoke_api_token(uow=db(), clock=clock, token_id=made.token.id, by="admin")
         clock.set(local(2026, 12, 2, 9))
@@ -113,15 +123,14 @@ class TestRevokeApiToken:
             "api.token.revoked",
         ]
 
-    async def test_refuses_an_unknown_token(self) -> None:
-        db, clock = FakeDatabase(), FakeClock(local(2026, 12, 1, 9))
-
+    async def test_refuses_an_unknown_token(self, db: FakeDatabase, clock: FakeClock) -> None:
         with pytest.raises(api_ports.UnknownToken):
             await revoke_api_token(uow=db(), clock=clock, token_id=99, by="admin")
 
 
-async def _world() -> tuple[FakeDatabase, FakeClock, api_ports.ApiToken]:
-    db, clock = FakeDatabase(), FakeClock(local(2026, 12, 1, 9))  # a Tuesday, counter open
+@pytest.fixture
+async def token(db: FakeDatabase, clock: FakeClock) -> api_ports.ApiToken:
+    """A payments token, with an account to pay into."""
     await open_account(
         uow=db(),
         clock=clock,
@@ -130,118 +139,75 @@ async def _world() -> tuple[FakeDatabase, FakeClock, api_ports.ApiToken]:
         phone=None,
         address=accounts.Address(text="1栋101"),
     )
-    made = await _token(db, clock, "payments")
-    return db, clock, made.token
+    return (await _token(db, clock, "payments")).token
+
+
+async def _pay(
+    db: FakeDatabase,
+    clock: FakeClock,
+    token: api_ports.ApiToken,
+    *,
+    key: str | None = "k1",
+    request_sha256: str = "same",
+    fen: int = 5_000,
+) -> ApiAnswer:
+    return await pay_through_api(
+        uow_factory=db,
+        clock=clock,
+        token=token,
+        idempotency_key=key,
+        request_sha256=request_sha256,
+        number=NUMBER,
+        amount=Money(fen=fen),
+        render=_render,
+    )
 
 
 class TestPayThroughApi:
-    async def test_a_replay_answers_the_first_answer_and_credits_once(self) -> None:
-        db, clock, token = await _world()
-
-        answers = [
-            await pay_through_api(
-                uow_factory=db,
-                clock=clock,
-                token=token,
-                idempotency_key="k1",
-                request_sha256="same",
-                number=NUMBER,
-                amount=Money(fen=5000),
-                render=_render,
-            )
-            for _ in range(2)
-        ]
+    async def test_a_replay_answers_the_first_answer_and_credits_once(
+        self, db: FakeDatabase, clock: FakeClock, token: api_ports.ApiToken
+    ) -> None:
+        answers = [await _pay(db, clock, token) for _ in range(2)]
 
         assert answers[0].answer == answers[1].answer
         assert [a.replayed for a in answers] == [False, True]
         assert db.balance(NUMBER) == Money(fen=5000)
 
-    async def test_refuses_a_call_without_a_key_and_changes_nothing(self) -> None:
-        db, clock, token = await _world()
-
+    async def test_refuses_a_call_without_a_key_and_changes_nothing(
+        self, db: FakeDatabase, clock: FakeClock, token: api_ports.ApiToken
+    ) -> None:
         with pytest.raises(api_ports.InvalidIdempotencyKey):
-            await pay_through_api(
-                uow_factory=db,
-                clock=clock,
-                token=token,
-                idempotency_key=None,
-                request_sha256="x",
-                number=NUMBER,
-                amount=Money(fen=5000),
-                render=_render,
-            )
+            await _pay(db, clock, token, key=None, request_sha256="x")
 
         assert db.balance(NUMBER) == Money.zero()
 
-    async def test_refuses_the_key_for_another_request(self) -> None:
-        db, clock, token = await _world()
-        await pay_through_api(
-            uow_factory=db,
-            clock=clock,
-            token=token,
-            idempotency_key="k1",
-            request_sha256="first",
-            number=NUMBER,
-            amount=Money(fen=5000),
-            render=_render,
-        )
+    async def test_refuses_the_key_for_another_request(
+        self, db: FakeDatabase, clock: FakeClock, token: api_ports.ApiToken
+    ) -> None:
+        await _pay(db, clock, token, request_sha256="first")
 
         with pytest.raises(api_ports.IdempotencyConflict):
-            await pay_through_api(
-                uow_factory=db,
-                clock=clock,
-                token=token,
-                idempotency_key="k1",
-                request_sha256="second",
-                number=NUMBER,
-                amount=Money(fen=9000),
-                render=_render,
-            )
+            await _pay(db, clock, token, request_sha256="second", fen=9000)
 
         assert db.balance(NUMBER) == Money(fen=5000)
 
-    async def test_a_lost_answer_is_rebuilt_without_crediting_twice(self) -> None:
-        db, clock, token = await _world()
-        await pay_through_api(
-            uow_factory=db,
-            clock=clock,
-            token=token,
-            idempotency_key="k1",
-            request_sha256="same",
-            number=NUMBER,
-            amount=Money(fen=5000),
-            render=_render,
-        )
+    async def test_a_lost_answer_is_rebuilt_without_crediting_twice(
+        self, db: FakeDatabase, clock: FakeClock, token: api_ports.ApiToken
+    ) -> None:
+        await _pay(db, clock, token)
         db.tables.api_answers.clear()  # as if the process died before keeping the answer
 
-        again = await pay_through_api(
-            uow_factory=db,
-            clock=clock,
-            token=token,
-            idempotency_key="k1",
-            request_sha256="same",
-            number=NUMBER,
-            amount=Money(fen=5000),
-            render=_render,
-        )
+        again = await _pay(db, clock, token)
 
         assert again.answer.status_code == 201
         assert db.balance(NUMBER) == Money(fen=5000)
 
-    async def test_keeps_the_counter_hours(self) -> None:
-        db, clock, token = await _world()
+    async def test_keeps_the_counter_hours(
+        self, db: FakeDatabase, clock: FakeClock, token: api_ports.ApiToken
+    ) -> None:
         clock.set(local(2026, 12, 1, 22))
 
         with pytest.raises(payments.CounterClosed):
-            await pay_through_api(
-                uow_factory=db,
-                clock=clock,
-                token=token,
-                idempotency_key="late",
-                request_sha256="x",
-                number=NUMBER,
-                amount=Money(fen=5000),
-                render=_render,
-            )
+            await _pay(db, clock, token, key="late", request_sha256="x")
 
         assert db.tables.api_answers == {}

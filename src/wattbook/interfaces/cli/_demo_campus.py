@@ -176,6 +176,48 @@ class Step:
     says: str
 
 
+# The script's fixed steps: name, minutes after the start, action, whose meter, what it says.
+_TIMED_STEPS: tuple[tuple[str, int, Action, Role, str], ...] = (
+    (
+        "offline-silent",
+        2,
+        Action.GO_SILENT,
+        Role.OFFLINE,
+        "its bus link fails: the meter goes silent",
+    ),
+    ("cover-open", 10, Action.OPEN_COVER, Role.COVER, "someone opens the meter cover"),
+    (
+        "offline-power-down",
+        14,
+        Action.POWER_DOWN,
+        Role.OFFLINE,
+        "a power cut while the meter is silent: it stores the event",
+    ),
+    (
+        "offline-power-up",
+        17,
+        Action.POWER_UP,
+        Role.OFFLINE,
+        "power is back; the meter is still silent",
+    ),
+    ("cover-closed", 30, Action.CLOSE_COVER, Role.COVER, "the meter cover is closed again"),
+    (
+        "offline-back",
+        55,
+        Action.COME_BACK,
+        Role.OFFLINE,
+        "its bus link is repaired: the meter answers again",
+    ),
+    (
+        "kiosk-top-up",
+        50,
+        Action.KIOSK_TOP_UP,
+        Role.ARREARS,
+        "the household pays " + "+".join(str(y) for y in KIOSK_NOTES_YUAN) + " yuan at kiosk K01",
+    ),
+)
+
+
 def script(*, started_at: dt.datetime, holiday_at: dt.datetime | None) -> tuple[Step, ...]:
     """Return the script's steps for a world started at ``started_at``, in time order.
 
@@ -187,57 +229,8 @@ def script(*, started_at: dt.datetime, holiday_at: dt.datetime | None) -> tuple[
         return started_at + dt.timedelta(minutes=minutes)
 
     steps = [
-        Step(
-            name="offline-silent",
-            at=after(2),
-            action=Action.GO_SILENT,
-            role=Role.OFFLINE,
-            says="its bus link fails: the meter goes silent",
-        ),
-        Step(
-            name="cover-open",
-            at=after(10),
-            action=Action.OPEN_COVER,
-            role=Role.COVER,
-            says="someone opens the meter cover",
-        ),
-        Step(
-            name="offline-power-down",
-            at=after(14),
-            action=Action.POWER_DOWN,
-            role=Role.OFFLINE,
-            says="a power cut while the meter is silent: it stores the event",
-        ),
-        Step(
-            name="offline-power-up",
-            at=after(17),
-            action=Action.POWER_UP,
-            role=Role.OFFLINE,
-            says="power is back; the meter is still silent",
-        ),
-        Step(
-            name="cover-closed",
-            at=after(30),
-            action=Action.CLOSE_COVER,
-            role=Role.COVER,
-            says="the meter cover is closed again",
-        ),
-        Step(
-            name="offline-back",
-            at=after(55),
-            action=Action.COME_BACK,
-            role=Role.OFFLINE,
-            says="its bus link is repaired: the meter answers again",
-        ),
-        Step(
-            name="kiosk-top-up",
-            at=after(50),
-            action=Action.KIOSK_TOP_UP,
-            role=Role.ARREARS,
-            says="the household pays "
-            + "+".join(str(y) for y in KIOSK_NOTES_YUAN)
-            + " yuan at kiosk K01",
-        ),
+        Step(name=name, at=after(minutes), action=action, role=role, says=says)
+        for name, minutes, action, role, says in _TIMED_STEPS
     ]
     if holiday_at is not None:
         steps.append(

@@ -3,13 +3,15 @@ replace a meter."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 from fastapi import APIRouter, Depends, Form
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from wattbook.application import ports
 from wattbook.application.accounts import change_customer, install_meter, open_account
 from wattbook.application.staff import ports as staff_ports
 from wattbook.domain import accounts, staff
@@ -147,16 +149,11 @@ async def change_holder(
         number,
         field="holder",
         value=holder,
-        run=lambda uow, clock, n: change_customer.change_holder(
-            uow=uow,
-            clock=clock,
-            number=n,
-            holder=accounts.Holder(name=holder.strip()),
-            changed_by=acting.login,
-            document_note=document_note,
-            attachment_ref=attachment_ref,
-        ),
+        document_note=document_note,
         detail=f"{document_note} [{attachment_ref}]",
+        run=lambda args: change_customer.change_holder(
+            holder=accounts.Holder(name=holder.strip()), attachment_ref=attachment_ref, **args
+        ),
     )
 
 
@@ -175,15 +172,10 @@ async def change_phone(
         number,
         field="phone",
         value=phone,
-        run=lambda uow, clock, n: change_customer.change_phone(
-            uow=uow,
-            clock=clock,
-            number=n,
-            phone=accounts.PhoneNumber(digits=phone.strip()) if phone.strip() else None,
-            changed_by=acting.login,
-            document_note=document_note,
+        document_note=document_note,
+        run=lambda args: change_customer.change_phone(
+            phone=accounts.PhoneNumber(digits=phone.strip()) if phone.strip() else None, **args
         ),
-        detail=document_note,
     )
 
 
@@ -202,16 +194,21 @@ async def change_address(
         number,
         field="address",
         value=address,
-        run=lambda uow, clock, n: change_customer.change_address(
-            uow=uow,
-            clock=clock,
-            number=n,
-            address=accounts.Address(text=address.strip()),
-            changed_by=acting.login,
-            document_note=document_note,
+        document_note=document_note,
+        run=lambda args: change_customer.change_address(
+            address=accounts.Address(text=address.strip()), **args
         ),
-        detail=document_note,
     )
+
+
+class _ChangeArgs(TypedDict):
+    """What each change of a customer's details takes besides its new value."""
+
+    uow: ports.UnitOfWork
+    clock: ports.Clock
+    number: AccountNumber
+    changed_by: str
+    document_note: str
 
 
 async def _change(
@@ -221,9 +218,12 @@ async def _change(
     *,
     field: str,
     value: str,
-    run: object,
-    detail: str,
+    document_note: str,
+    run: Callable[[_ChangeArgs], Awaitable[accounts.Account]],
+    detail: str | None = None,
 ) -> Response:
+    """Run one change of ``field`` to ``value``, audited with its value before and after
+    and ``detail`` (the document note unless given)."""
     runtime = _context.runtime(request)
     back = f"/console/accounts/{number}"
     try:
@@ -239,9 +239,17 @@ async def _change(
             target=str(account_number),
             before=f"{field}={before}",
             after=f"{field}={value.strip()}",
-            detail=detail,
+            detail=document_note if detail is None else detail,
         )
-        await run(uow, runtime.storage.clock, account_number)  # type: ignore[operator]
+        await run(
+            _ChangeArgs(
+                uow=uow,
+                clock=runtime.storage.clock,
+                number=account_number,
+                changed_by=acting.login,
+                document_note=document_note,
+            )
+        )
     except refusals() as error:
         return problem(request, error, acting=acting, back=back)
     return RedirectResponse(back, status_code=303)

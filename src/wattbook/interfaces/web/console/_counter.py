@@ -4,13 +4,15 @@ daily cash-up. Every payment goes through the payments use cases, never around t
 from __future__ import annotations
 
 import secrets
+from collections.abc import Coroutine
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any, TypedDict
 
 from fastapi import APIRouter, Depends, Form
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
+from wattbook.application import ports
 from wattbook.application.payments import (
     cash_up,
     corrections,
@@ -123,25 +125,15 @@ async def refund(
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     """Refund a mistaken top-up in cash, on the receipt and an ID (P4)."""
-    runtime = _context.runtime(request)
-    try:
-        identity = _identity(document_type, document_number)
-        receipt = await runtime.storage.in_one_hand_off(
-            lambda: corrections.refund_top_up(
-                uow=acting.uow(
-                    target=receipt_number.strip(),
-                    detail=f"{identity.document_type} {identity.number_masked}: {reason}",
-                ),
-                clock=runtime.storage.clock,
-                receipt_number=receipt_number.strip(),
-                operator=acting.login,
-                identity=identity,
-                reason=reason.strip(),
-            )
-        )
-    except refusals() as error:
-        return problem(request, error, acting=acting, back="/console/counter")
-    return RedirectResponse(f"/console/receipts/{receipt.payment.receipt_number}", status_code=303)
+    return await _correct(
+        request,
+        acting,
+        receipt_number=receipt_number,
+        to=None,
+        document_type=document_type,
+        document_number=document_number,
+        reason=reason,
+    )
 
 
 @router.post("/counter/move")
@@ -155,25 +147,63 @@ async def move(
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     """Move a top-up credited to the wrong account to the right one (P4)."""
+    return await _correct(
+        request,
+        acting,
+        receipt_number=receipt_number,
+        to=to,
+        document_type=document_type,
+        document_number=document_number,
+        reason=reason,
+    )
+
+
+class _CorrectionArgs(TypedDict):
+    """What a refund and a move both take."""
+
+    uow: ports.UnitOfWork
+    clock: ports.Clock
+    receipt_number: str
+    operator: str
+    identity: payments.IdentityShown
+    reason: str
+
+
+async def _correct(
+    request: Request,
+    acting: Acting,
+    *,
+    receipt_number: str,
+    to: str | None,
+    document_type: str,
+    document_number: str,
+    reason: str,
+) -> Response:
+    """Refund a top-up (``to`` None) or move it to the account ``to``, on the ID shown (P4);
+    show the new receipt."""
     runtime = _context.runtime(request)
     try:
         identity = _identity(document_type, document_number)
-        target = AccountNumber(value=to.strip())
-        receipt = await runtime.storage.in_one_hand_off(
-            lambda: corrections.move_top_up(
+        target = None if to is None else AccountNumber(value=to.strip())
+
+        def correction() -> Coroutine[Any, Any, Receipt]:
+            args = _CorrectionArgs(
                 uow=acting.uow(
                     target=receipt_number.strip(),
-                    after=f"to={target}",
+                    after="" if target is None else f"to={target}",
                     detail=f"{identity.document_type} {identity.number_masked}: {reason}",
                 ),
                 clock=runtime.storage.clock,
                 receipt_number=receipt_number.strip(),
-                to=target,
                 operator=acting.login,
                 identity=identity,
                 reason=reason.strip(),
             )
-        )
+            if target is None:
+                return corrections.refund_top_up(**args)
+            return corrections.move_top_up(to=target, **args)
+
+        receipt = await runtime.storage.in_one_hand_off(correction)
     except refusals() as error:
         return problem(request, error, acting=acting, back="/console/counter")
     return RedirectResponse(f"/console/receipts/{receipt.payment.receipt_number}", status_code=303)
