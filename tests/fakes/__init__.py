@@ -3,6 +3,7 @@
 from tests.fakes.bank import FakeBankGateway
 from tests.fakes.clock import FakeClock
 from tests.fakes.meter_gateway import FakeMeter, FakeMeterGateway
+from tests.fakes.partitions import FakePartitionKeeper
 from tests.fakes.sms import FakeSmsSender
 from tests.fakes.storage import FakeDatabase, FakeStatementReader, FakeUnitOfWork
 
@@ -12,6 +13,7 @@ __all__ = [
     "FakeDatabase",
     "FakeMeter",
     "FakeMeterGateway",
+    "FakePartitionKeeper",
     "FakeSmsSender",
     "FakeStatementReader",
     "FakeUnitOfWork",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+import random
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -310,6 +311,11 @@ class Tables:
     operators: dict[str, staff_ports.StoredOperator] = dataclasses.field(default_factory=dict)
     audit_log: list[staff_ports.StoredAuditRecord] = dataclasses.field(default_factory=list)
     official_receipts: list[payment_ports.OfficialReceipt] = dataclasses.field(default_factory=list)
+    # month -> its month-end run; (month, account) -> the account's written lines
+    month_end_runs: dict[str, billing_ports.MonthEndRun] = dataclasses.field(default_factory=dict)
+    statement_lines: dict[tuple[str, AccountNumber], tuple[billing.StatementLine, ...]] = (
+        dataclasses.field(default_factory=dict)
+    )
 
     def new_id(self, table: str) -> int:
         """Return the next surrogate id of ``table`` (1, 2, ...)."""
@@ -356,6 +362,9 @@ class FakeDatabase:
     def __init__(self) -> None:
         self.tables = Tables()
         self.commits = 0
+        # A test sets this to make ``statements.write`` get one fen wrong on this account's
+        # first line, as a broken statement would: the month-end's domain check must catch it.
+        self.wrong_statement_of: AccountNumber | None = None
 
     def unit_of_work(self) -> FakeUnitOfWork:
         """Return a new, not yet entered, unit of work (a ``ports.UnitOfWorkFactory``)."""
@@ -417,6 +426,8 @@ class FakeUnitOfWork:
         self.calendar = FakeCalendarRepository(self)
         self.api_tokens = FakeApiTokenRepository(self)
         self.staff = FakeStaffRepository(self)
+        # Also a ``billing_ports.MonthEndUnitOfWork``: the month-end's statements.
+        self.statements = FakeStatementRepository(self)
 
     @property
     def tables(self) -> Tables:
@@ -652,14 +663,7 @@ class FakeLedgerRepository(_Repository):
     async def migration_credits(
         self, number: AccountNumber
     ) -> tuple[accounts.MigrationCredit, ...]:
-        found = []
-        for reference, credit in self.t.migration_credits:
-            row = self.t.entry(reference)
-            assert row is not None
-            if row.entry.account_number != number:
-                continue
-            found.append(dataclasses.replace(credit, amount=row.entry.amount, note=row.entry.note))
-        return tuple(sorted(found, key=lambda credit: credit.at))
+        return _migration_credits(self.t, number)
 
     async def reconcile(self) -> tuple[billing_ports.BalanceDifference, ...]:
         journal: dict[AccountNumber, int] = defaultdict(int)
@@ -674,6 +678,20 @@ class FakeLedgerRepository(_Repository):
             for number, account in sorted(self.t.accounts.items(), key=lambda item: str(item[0]))
             if account.balance_fen != journal[number]
         )
+
+
+def _migration_credits(
+    tables: Tables, number: AccountNumber
+) -> tuple[accounts.MigrationCredit, ...]:
+    # The credit's amount and note are its journal entry's, as the SQL joins them.
+    found = []
+    for reference, credit in tables.migration_credits:
+        row = tables.entry(reference)
+        assert row is not None
+        if row.entry.account_number != number:
+            continue
+        found.append(dataclasses.replace(credit, amount=row.entry.amount, note=row.entry.note))
+    return tuple(sorted(found, key=lambda credit: credit.at))
 
 
 # ---------------------------------------------------------------------------- tariffs, charges
@@ -944,6 +962,128 @@ class FakeStatementReader:
                 )
             )
         return tuple(found)
+
+
+class FakeStatementRepository(_Repository):
+    """``billing_ports.StatementRepository`` in memory, written once per month.
+
+    Like the SQL, ``write`` decides nothing itself: each charge line takes its item and price
+    from the ``tariffs`` it is given and its status from ``rule`` (over the balance and the
+    charges of later months), each B8 credit of the month is a PAID line of negative energy
+    and amount. So the month-end's check against the domain compares two computations.
+    """
+
+    async def run(self, month: BillingMonth) -> billing_ports.MonthEndRun | None:
+        return self.t.month_end_runs.get(str(month))
+
+    def _written(self, month: BillingMonth) -> list[AccountNumber]:
+        first = str(month)
+        return sorted((n for (m, n) in self.t.statement_lines if m == first), key=str)
+
+    async def write(
+        self,
+        *,
+        month: BillingMonth,
+        tariffs: Sequence[billing_ports.StatementTariff],
+        rule: billing.PaidRule,
+        written_at: dt.datetime,
+    ) -> billing_ports.MonthEndRun | None:
+        first = str(month)
+        if first in self.t.month_end_runs:
+            return None
+        shown = {tariff.tariff_key: tariff for tariff in tariffs}
+        later: dict[AccountNumber, int] = defaultdict(int)
+        for (number, key_month, _key), (fen, _energy) in self.t.charges.items():
+            if key_month > first:
+                later[number] += fen
+        # account -> (order, line key, line): credits first, then charges by tariff key.
+        found: dict[AccountNumber, list[tuple[int, str, billing.StatementLine]]] = defaultdict(list)
+        for reference, credit in self.t.migration_credits:
+            entry = self.t.entry(reference)
+            assert entry is not None
+            if not month.start_at <= credit.at < month.end_at:
+                continue
+            line = billing.StatementLine(
+                month=month,
+                item=billing.ITEM_RESIDENTIAL_LIGHTING,
+                price=credit.price,
+                energy=-credit.energy,
+                amount=-entry.entry.amount,
+                status=billing.StatementStatus.PAID,
+            )
+            found[entry.entry.account_number].append((0, f"{entry.id:020d}", line))
+        for (number, key_month, key), (fen, energy) in self.t.charges.items():
+            if key_month != first:
+                continue
+            tariff = shown.get(key)
+            if tariff is None:
+                # The SQL's CASE yields NULL and the NOT NULL item refuses the insert.
+                raise ValueError(f"month-end {first}: no statement item for tariff {key}")
+            line = billing.StatementLine(
+                month=month,
+                item=tariff.item,
+                price=tariff.price,
+                energy=_charge_total((key_month, key), fen, energy).energy,
+                amount=Money(fen=fen),
+                status=rule.status(
+                    balance=Money(fen=self.t.account(number).balance_fen),
+                    later_charges=Money(fen=later[number]),
+                ),
+            )
+            found[number].append((1, key, line))
+        wrong = self._uow._database.wrong_statement_of
+        for number, keyed in found.items():
+            lines = [line for _order, _key, line in sorted(keyed, key=lambda k: (k[0], k[1]))]
+            if number == wrong:
+                lines[0] = dataclasses.replace(lines[0], amount=lines[0].amount + Money(fen=1))
+            self.t.statement_lines[(first, number)] = tuple(lines)
+        # The run's totals are counted over the lines as written, as the SQL counts them.
+        written = [line for number in found for line in self.t.statement_lines[(first, number)]]
+        run = billing_ports.MonthEndRun(
+            month=month,
+            written_at=written_at,
+            accounts=len(found),
+            lines=len(written),
+            amount=sum((line.amount for line in written), Money.zero()),
+            unpaid_lines=sum(line.status is billing.StatementStatus.UNPAID for line in written),
+        )
+        self.t.month_end_runs[first] = run
+        return run
+
+    async def sample(
+        self, *, month: BillingMonth, size: int, seed: int
+    ) -> tuple[billing_ports.WrittenStatement, ...]:
+        written = self._written(month)
+        if not written or size == 0:
+            return ()
+        chooser = random.Random(seed)  # a sample, not a secret
+        chosen = {chooser.choice(written) for _ in range(size)}
+        unpaid = [
+            number
+            for number in written
+            if any(
+                line.status is billing.StatementStatus.UNPAID
+                for line in self.t.statement_lines[(str(month), number)]
+            )
+        ]
+        chosen.update(unpaid[:size])
+        totals = await FakeChargeRepository(self._uow).totals(chosen, years=None)
+        return tuple(
+            billing_ports.WrittenStatement(
+                account_number=number,
+                lines=self.t.statement_lines[(str(month), number)],
+                balance=Money(fen=self.t.account(number).balance_fen),
+                totals=totals.get(number, ()),
+                credits=_migration_credits(self.t, number),
+            )
+            for number in sorted(chosen, key=str)
+        )
+
+    async def lines(
+        self, *, month: BillingMonth, after: AccountNumber | None, limit: int
+    ) -> tuple[tuple[AccountNumber, tuple[billing.StatementLine, ...]], ...]:
+        chosen = [n for n in self._written(month) if after is None or str(n) > str(after)]
+        return tuple((n, self.t.statement_lines[(str(month), n)]) for n in chosen[:limit])
 
 
 # ---------------------------------------------------------------------------- SMS

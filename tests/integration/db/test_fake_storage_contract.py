@@ -24,13 +24,22 @@ from wattbook.application import ports
 from wattbook.application.accounts import ports as account_ports
 from wattbook.application.accounts.install_meter import install_meter
 from wattbook.application.accounts.open_account import open_account
+from wattbook.application.billing import ports as billing_ports
 from wattbook.application.headend import ports as hp
 from wattbook.application.metering.record_readings import record_readings
 from wattbook.application.notifications import ports as sms_ports
 from wattbook.application.payments import ports as payment_ports
-from wattbook.domain import accounts, ledger, metering, payments, prepaid
+from wattbook.domain import accounts, billing, ledger, metering, payments, prepaid
 from wattbook.domain.headend import MeterEventKind, RelayOperation
-from wattbook.domain.values import AccountNumber, MeterNumber, Money, Price, RegisterSet
+from wattbook.domain.values import (
+    AccountNumber,
+    BillingMonth,
+    Energy,
+    MeterNumber,
+    Money,
+    Price,
+    RegisterSet,
+)
 
 Factory = Callable[[], ports.UnitOfWork]
 AT = local(2025, 6, 10, 9)
@@ -49,6 +58,21 @@ def storage(
         return
     with database_templates.migrated(request.param, tmp_path) as engine:
         yield db.unit_of_work_factory(engine)
+
+
+MonthEndFactory = Callable[[], billing_ports.MonthEndUnitOfWork]
+
+
+@pytest.fixture(params=[pytest.param("fake", id="fake"), *BACKENDS])
+def month_end_storage(
+    request: pytest.FixtureRequest, tmp_path: Path, database_templates: Templates
+) -> Iterator[MonthEndFactory]:
+    """Yield a month-end unit-of-work factory over the fake, then over each real backend."""
+    if request.param == "fake":
+        yield FakeDatabase()
+        return
+    with database_templates.migrated(request.param, tmp_path) as engine:
+        yield db.month_end_factory(engine)
 
 
 def _account(
@@ -403,3 +427,104 @@ class TestPrepaidDue:
 
         assert first_two == (OTHER, third)
         assert every == (OTHER, third, NUMBER)
+
+
+JUNE = BillingMonth(year=2025, month=6)
+SEED_KEY = "RESIDENTIAL_LIGHTING@2000-01-01"
+CREDITED = AccountNumber(value="051600000003")
+
+
+def _total(month: BillingMonth, wh: int, fen: int) -> billing.ChargeTotal:
+    key = billing.ChargeKey(tariff_key=SEED_KEY, month=month)
+    return billing.ChargeTotal(key=key, energy_wh=(("ALL", wh),), charged=Money(fen=fen))
+
+
+class TestMonthEndStatements:
+    async def test_the_lines_the_run_and_the_sample_are_written_once_alike(
+        self, month_end_storage: MonthEndFactory
+    ) -> None:
+        storage = month_end_storage
+        credit = accounts.MigrationCredit(
+            account_number=CREDITED,
+            energy=Energy(wh=10_000),
+            price=PRICE,
+            amount=Money(fen=528),
+            at=AT,
+        )
+        async with storage() as uow:
+            for number in (NUMBER, OTHER, CREDITED):
+                await uow.accounts.add(_account(number))
+            await uow.ledger.post(
+                [
+                    _top_up("T1", 500),
+                    ledger.Entry(
+                        account_number=OTHER,
+                        reference="A1",
+                        kind=ledger.EntryKind.ADJUSTMENT,
+                        amount=Money(fen=-300),
+                        at=AT,
+                    ),
+                    ledger.Entry(
+                        account_number=CREDITED,
+                        reference="MIGRATION:1",
+                        kind=ledger.EntryKind.MIGRATION_CREDIT,
+                        amount=credit.amount,
+                        at=AT,
+                    ),
+                ]
+            )
+            await uow.ledger.record_migration_credit(credit, reference="MIGRATION:1")
+            await uow.charges.save(
+                {
+                    NUMBER: [_total(JUNE, 2_000, 106), _total(JUNE.next(), 1_000, 53)],
+                    OTHER: [_total(JUNE, 1_000, 53)],
+                }
+            )
+            await uow.commit()
+        tariffs = [billing_ports.StatementTariff(tariff_key=SEED_KEY, item="照明", price=PRICE)]
+        written_at = local(2025, 7, 2, 9)
+
+        async with storage() as uow:
+            run = await uow.statements.write(
+                month=JUNE, tariffs=tariffs, rule=billing.PAID_RULE, written_at=written_at
+            )
+            again = await uow.statements.write(
+                month=JUNE, tariffs=tariffs, rule=billing.PAID_RULE, written_at=written_at
+            )
+            sample = await uow.statements.sample(month=JUNE, size=5, seed=3)
+            none = await uow.statements.sample(month=JUNE, size=0, seed=3)
+            await uow.commit()
+        async with storage() as uow:
+            assert await uow.statements.run(JUNE) == run
+            assert await uow.statements.run(JUNE.next()) is None
+            first = await uow.statements.lines(month=JUNE, after=None, limit=2)
+            rest = await uow.statements.lines(month=JUNE, after=OTHER, limit=2)
+
+        assert run == billing_ports.MonthEndRun(
+            month=JUNE,
+            written_at=written_at,
+            accounts=3,
+            lines=3,
+            amount=Money(fen=106 + 53 - 528),
+            unpaid_lines=1,
+        )
+        assert again is None
+        assert [number for number, _lines in first] == [NUMBER, OTHER]
+        assert [number for number, _lines in rest] == [CREDITED]
+        lines = dict(first + rest)
+        paid, unpaid = billing.StatementStatus.PAID, billing.StatementStatus.UNPAID
+        assert [
+            (line.item, line.price, line.energy.wh, line.amount.fen, line.status)
+            for number in (NUMBER, OTHER, CREDITED)
+            for line in lines[number]
+        ] == [
+            ("照明", PRICE, 2_000, 106, paid),
+            ("照明", PRICE, 1_000, 53, unpaid),
+            (billing.ITEM_RESIDENTIAL_LIGHTING, PRICE, -10_000, -528, paid),
+        ]
+        by_number = {written.account_number: written for written in sample}
+        assert set(by_number) == {NUMBER, OTHER, CREDITED}
+        assert by_number[OTHER].balance == Money(fen=-300)
+        assert len(by_number[NUMBER].totals) == 2
+        assert [c.amount for c in by_number[CREDITED].credits] == [credit.amount]
+        assert none == ()

@@ -121,6 +121,23 @@ class RecordingReader:
     idle: tuple[rp.UsageAround, ...] = ()
     covers: tuple[rp.UsageAround, ...] = ()
     open_relays: tuple[rp.UsageAround, ...] = ()
+    accounts: tuple[rp.AccountRow, ...] = ()
+
+    async def accounts_page(self, **kwargs: Any) -> tuple[rp.AccountRow, ...]:
+        self.asked.append(("accounts_page", kwargs))
+        return self.accounts[: kwargs["limit"]]
+
+    async def account(self, number: AccountNumber) -> rp.AccountRow:
+        self.asked.append(("account", {"number": number}))
+        return next(row for row in self.accounts if row.account_number == number)
+
+    async def readings_page(self, **kwargs: Any) -> tuple[rp.ReadingRow, ...]:
+        self.asked.append(("readings_page", kwargs))
+        return ()
+
+    async def payments_page(self, **kwargs: Any) -> tuple[rp.PaymentRow, ...]:
+        self.asked.append(("payments_page", kwargs))
+        return ()
 
     async def balances_below(self, **kwargs: Any) -> tuple[rp.AccountRow, ...]:
         self.asked.append(("balances_below", kwargs))
@@ -222,3 +239,56 @@ class TestSuspectMeters:
             date(2026, 12, 8),
             date(2026, 12, 14),
         )
+
+
+def _account_row(serial: int) -> rp.AccountRow:
+    return rp.AccountRow(
+        account_number=AccountNumber(value=f"0516{serial:08d}"),
+        holder="甲",
+        phone=None,
+        address="1栋",
+        status="OPEN",
+        opened_at=local(2026, 1, 1, 9),
+        balance=Money(fen=serial),
+    )
+
+
+class TestFeeds:
+    async def test_a_page_reads_one_more_than_asked_to_say_whether_more_follow(self) -> None:
+        reader = RecordingReader(accounts=tuple(_account_row(serial) for serial in (1, 2, 3)))
+        uow = ReportingFake(FakeDatabase(), reader)
+
+        page = await queries.account_page(uow=uow, after=None, limit=2)  # type: ignore[arg-type]
+        last = await queries.account_page(uow=uow, after=None, limit=3)  # type: ignore[arg-type]
+
+        assert ([row.balance.fen for row in page.items], page.more) == ([1, 2], True)
+        assert (len(last.items), last.more) == (3, False)
+        assert [kwargs["limit"] for _name, kwargs in reader.asked] == [3, 4]
+
+    async def test_the_cursor_is_passed_on_and_one_account_is_read_by_number(self) -> None:
+        reader = RecordingReader(accounts=(_account_row(1),))
+        uow = ReportingFake(FakeDatabase(), reader)
+        number = AccountNumber(value="051600000001")
+
+        readings = await queries.reading_page(uow=uow, number=number, after_id=41, limit=10)  # type: ignore[arg-type]
+        payments = await queries.payment_page(uow=uow, number=None, after_id=7, limit=1)  # type: ignore[arg-type]
+        row = await queries.account_detail(uow=uow, number=number)  # type: ignore[arg-type]
+
+        assert (readings.more, payments.more, row.account_number) == (False, False, number)
+        assert reader.asked == [
+            ("readings_page", {"number": number, "after_id": 41, "limit": 11}),
+            ("payments_page", {"number": None, "after_id": 7, "limit": 2}),
+            ("account", {"number": number}),
+        ]
+
+    @pytest.mark.parametrize("limit", [0, rp.MAX_PAGE + 1])
+    async def test_a_limit_out_of_range_is_refused_before_reading(self, limit: int) -> None:
+        reader = RecordingReader()
+        uow = ReportingFake(FakeDatabase(), reader)
+
+        with pytest.raises(queries.InvalidPage):
+            await queries.account_page(uow=uow, after=None, limit=limit)  # type: ignore[arg-type]
+        with pytest.raises(queries.InvalidPage):
+            await queries.payment_page(uow=uow, number=None, after_id=None, limit=limit)  # type: ignore[arg-type]
+
+        assert reader.asked == []

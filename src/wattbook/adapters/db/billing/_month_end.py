@@ -254,9 +254,12 @@ class SqlStatementRepository:
                 line_count=0,
                 amount_fen=0,
                 unpaid_line_count=0,
-            ).on_conflict_do_nothing(index_elements=["month"])
-        )
-        if claimed.rowcount == 0:
+            )
+            .on_conflict_do_nothing(index_elements=["month"])
+            .returning(_runs.c.month)
+        ).first()
+        # RETURNING, not rowcount: on PostgreSQL (psycopg) the rowcount here reads -1.
+        if claimed is None:
             return None
         write_lines(connection, month=month, tariffs=tariffs, rule=rule)
         of_month = _lines.c.month == str(month)
